@@ -1,0 +1,5 @@
+//! The `threds` command-line tool.
+
+fn main() {
+    println!("threds");
+}

@@ -1,0 +1,1 @@
+//! Ports and adapters of the Threds runtime (filled in by the `threds dev` work).
