@@ -13,6 +13,8 @@
 use serde_json::Value;
 use std::sync::Arc;
 
+pub mod picture;
+
 /// An expression error: an official JSONata code, a position (char offset) and a message.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[error("{code}: {message}")]
@@ -38,7 +40,10 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits { max_depth: 200, max_steps: 10_000_000 }
+        Limits {
+            max_depth: 200,
+            max_steps: 10_000_000,
+        }
     }
 }
 
@@ -87,7 +92,9 @@ pub struct Expression {
 impl Expression {
     /// Parses `source` once; syntax errors carry their position.
     pub fn compile(source: &str) -> Result<Self, Error> {
-        Ok(Expression { source: source.into() })
+        Ok(Expression {
+            source: source.into(),
+        })
     }
 
     /// The source text this expression was compiled from.
@@ -97,7 +104,12 @@ impl Expression {
 
     /// Evaluates against `host`; `Ok(None)` is JSONata's `undefined`.
     pub fn evaluate(&self, _host: &dyn Host) -> Result<Option<Value>, Error> {
-        Err(Error { code: "U0000".into(), position: None, token: None, message: "not yet implemented".into() })
+        Err(Error {
+            code: "U0000".into(),
+            position: None,
+            token: None,
+            message: "not yet implemented".into(),
+        })
     }
 
     /// Evaluates and returns the JavaScript truthiness of the result without materialising it

@@ -1,0 +1,108 @@
+//! XPath/XSLT "picture string" formatting and parsing used by JSONata's `$formatNumber`,
+//! `$formatInteger`, `$parseInteger`, `$fromMillis`, `$toMillis` and `$now(picture, timezone)`.
+//!
+//! Pure functions over primitive values; errors carry the official JSONata codes (`D3xxx`).
+//! API CONTRACT (the evaluator calls exactly these; internals are free).
+
+use serde_json::{Map, Value};
+
+/// A picture-string error with its official JSONata code.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PictureError {
+    /// Official JSONata error code, e.g. `D3080`.
+    pub code: &'static str,
+    /// Human-readable description.
+    pub message: String,
+}
+
+/// The decimal-format properties `$formatNumber` accepts as its third argument.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DecimalFormat {
+    /// `decimal-separator` (default `.`).
+    pub decimal_separator: char,
+    /// `grouping-separator` (default `,`).
+    pub grouping_separator: char,
+    /// `exponent-separator` (default `e`).
+    pub exponent_separator: char,
+    /// `infinity` (default `Infinity`).
+    pub infinity: String,
+    /// `minus-sign` (default `-`).
+    pub minus_sign: char,
+    /// `NaN` (default `NaN`).
+    pub nan: String,
+    /// `percent` (default `%`).
+    pub percent: char,
+    /// `per-mille` (default `‰`).
+    pub per_mille: char,
+    /// `zero-digit` (default `0`).
+    pub zero_digit: char,
+    /// `digit` (default `#`).
+    pub digit: char,
+    /// `pattern-separator` (default `;`).
+    pub pattern_separator: char,
+}
+
+impl Default for DecimalFormat {
+    fn default() -> Self {
+        DecimalFormat {
+            decimal_separator: '.',
+            grouping_separator: ',',
+            exponent_separator: 'e',
+            infinity: "Infinity".into(),
+            minus_sign: '-',
+            nan: "NaN".into(),
+            percent: '%',
+            per_mille: '\u{2030}',
+            zero_digit: '0',
+            digit: '#',
+            pattern_separator: ';',
+        }
+    }
+}
+
+impl DecimalFormat {
+    /// Builds a format from `$formatNumber`'s options object (keys as in XPath, e.g. `"decimal-separator"`).
+    pub fn from_json(_options: &Map<String, Value>) -> Result<Self, PictureError> {
+        Ok(DecimalFormat::default())
+    }
+}
+
+fn unsupported(what: &str) -> PictureError {
+    PictureError {
+        code: "D3000",
+        message: format!("{what} is not implemented yet"),
+    }
+}
+
+/// `$formatNumber(value, picture, options)`.
+pub fn format_number(
+    _value: f64,
+    _picture: &str,
+    _format: &DecimalFormat,
+) -> Result<String, PictureError> {
+    Err(unsupported("$formatNumber"))
+}
+
+/// `$formatInteger(value, picture)`.
+pub fn format_integer(_value: f64, _picture: &str) -> Result<String, PictureError> {
+    Err(unsupported("$formatInteger"))
+}
+
+/// `$parseInteger(text, picture)`; `Ok(None)` when the text does not match the picture.
+pub fn parse_integer(_text: &str, _picture: &str) -> Result<Option<f64>, PictureError> {
+    Err(unsupported("$parseInteger"))
+}
+
+/// `$fromMillis(millis, picture, timezone)`: `picture` `None` means ISO 8601; `timezone` like `"+0100"`.
+pub fn format_datetime(
+    _millis: i64,
+    _picture: Option<&str>,
+    _timezone: Option<&str>,
+) -> Result<String, PictureError> {
+    Err(unsupported("$fromMillis"))
+}
+
+/// `$toMillis(text, picture)`: `picture` `None` means ISO 8601; `Ok(None)` when the text does not match.
+pub fn parse_datetime(_text: &str, _picture: Option<&str>) -> Result<Option<i64>, PictureError> {
+    Err(unsupported("$toMillis"))
+}
