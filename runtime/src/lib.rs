@@ -1,1 +1,3 @@
-//! Ports and adapters of the Threds runtime (filled in by the `threds dev` work).
+//! The Threds runtime: configuration and file loading, ports and their adapters.
+
+pub mod files;

@@ -1,0 +1,89 @@
+//! Subcommands of the `threds` tool.
+
+mod eval;
+mod simulate;
+mod test;
+mod validate;
+
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// Threds: event-driven workflows (patterns) run as threds.
+#[derive(Debug, Parser)]
+#[command(name = "threds", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Check pattern files (and optionally a sessions model and resolver config); exit 0 if all are valid, 2 otherwise.
+    Validate(validate::Args),
+    /// Run patterns against JSON-lines events from stdin with a virtual clock; messages go to stdout.
+    Simulate(simulate::Args),
+    /// Run scenario files (events in, expected messages out); exit 0 when all pass.
+    Test(test::Args),
+    /// Evaluate one JSONata expression with the pattern engine's compiler.
+    Eval(eval::Args),
+}
+
+/// Runs the parsed command line.
+pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Validate(args) => validate::run(args),
+        Command::Simulate(args) => simulate::run(args),
+        Command::Test(args) => test::run(args),
+        Command::Eval(args) => eval::run(args),
+    }
+}
+
+/// The pattern, sessions and resolver options shared by `simulate` and `dev`.
+#[derive(Debug, clap::Args)]
+pub struct ModelArgs {
+    /// A `*.pattern.json` file or a directory of them (repeatable).
+    #[arg(long = "patterns", value_name = "PATH", required = true)]
+    pub patterns: Vec<PathBuf>,
+    /// Sessions model (groups of participants).
+    #[arg(long, value_name = "FILE")]
+    pub sessions: Option<PathBuf>,
+    /// Resolver config (agents and their service addresses).
+    #[arg(long, value_name = "FILE")]
+    pub resolver: Option<PathBuf>,
+}
+
+/// Loads patterns, sessions and resolver into an engine; every problem is reported.
+pub fn load_engine(
+    patterns: &[PathBuf],
+    sessions: Option<&std::path::Path>,
+    resolver: Option<&std::path::Path>,
+) -> Result<threds_patterns::machine::Engine, Vec<String>> {
+    use threds_runtime::files;
+    let mut problems = Vec::new();
+    let set = files::pattern_set(patterns)
+        .map_err(|errs| problems.extend(errs.iter().flat_map(|e| e.lines())))
+        .ok();
+    let sessions = match sessions.map(files::sessions) {
+        Some(Ok(s)) => s.value,
+        Some(Err(e)) => {
+            problems.extend(e.lines());
+            Default::default()
+        }
+        None => Default::default(),
+    };
+    let resolver = match resolver.map(files::resolver) {
+        Some(Ok(r)) => r.value,
+        Some(Err(e)) => {
+            problems.extend(e.lines());
+            Default::default()
+        }
+        None => Default::default(),
+    };
+    match set {
+        Some(set) if problems.is_empty() => Ok(threds_patterns::machine::Engine::new(
+            set, sessions, resolver,
+        )),
+        _ => Err(problems),
+    }
+}

@@ -1,0 +1,179 @@
+//! The thred machine: pure step functions that turn one input (an event, a fired timer) plus a
+//! read-only view of stored state into ordered outbound messages and a change set.
+//!
+//! Hosts (`threds simulate`/`test`, `threds dev`, the distributed engine) all call
+//! [`Engine::process`]; they differ only in where the view comes from and where the changes go.
+//! Within one input, each thred's processing (including threds it spawns) is one atomic unit: if it
+//! fails, none of its state changes or messages survive, only the error notification.
+
+mod address;
+mod condition;
+mod consider;
+mod failure;
+pub mod history;
+mod host;
+mod route;
+mod txn;
+
+pub use address::resolve;
+pub use failure::{Code, Failure, FailureData, Scope};
+pub use history::{LogKind, Record};
+
+use crate::model::{Event, ResolverConfig, SessionsModel};
+use crate::pattern::{Pattern, PatternSet};
+use crate::thred::{ThredState, Timer};
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+
+/// Where time and ids come from. The core never reads a clock or a random source.
+pub trait Env {
+    /// The current time, epoch milliseconds (read once per input).
+    fn now(&self) -> i64;
+    /// A fresh id for a new thred of `pattern`.
+    fn thred_id(&mut self, pattern: &Pattern) -> String;
+    /// A fresh id for a generated event.
+    fn event_id(&mut self) -> String;
+}
+
+/// Live-instance bookkeeping of a pattern (spec §4.4: `ni`, `li`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Counter {
+    /// Live (active or finished) threds of the pattern.
+    #[serde(rename = "ni")]
+    pub instances: u64,
+    /// When the last thred of the pattern was created (epoch ms).
+    #[serde(rename = "li")]
+    pub last_start: i64,
+}
+
+/// Read-only access to stored state while one input is processed.
+pub trait StateView {
+    /// The stored state of thred `id`.
+    fn thred(&self, id: &str) -> Option<ThredState>;
+    /// Ids of threds whose current reaction accepts unbound events, oldest first.
+    fn unbound_listeners(&self) -> Vec<String>;
+    /// The counter of pattern `pattern_id`.
+    fn counter(&self, pattern_id: &str) -> Counter;
+    /// Every participant the host knows (for `$all`).
+    fn participants(&self) -> Vec<String>;
+}
+
+/// One input to the machine.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Input {
+    /// An event from a participant or an agent.
+    Event(Event),
+    /// An expiry timer that came due.
+    Timer(Timer),
+}
+
+/// An outbound message: an event and its resolved recipients.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Message {
+    /// Resolved recipients (participant ids and service addresses).
+    pub to: Vec<String>,
+    /// The event.
+    pub event: Event,
+}
+
+/// What happened to one thred.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ThredChange {
+    /// Store this state (replacing any stored one).
+    Saved {
+        /// The new state.
+        state: ThredState,
+        /// Whether the thred now belongs in the unbound-listener index.
+        listens_unbound: bool,
+        /// The expiry timer the thred needs now (replaces any pending one; `None` cancels it).
+        timer: Option<Timer>,
+    },
+    /// The thred terminated: archive this final state, delete the live one, cancel its timer.
+    Removed {
+        /// The final state (status `t`).
+        state: ThredState,
+    },
+}
+
+impl ThredChange {
+    /// The thred concerned.
+    pub fn thred_id(&self) -> &str {
+        match self {
+            ThredChange::Saved { state, .. } | ThredChange::Removed { state } => &state.id,
+        }
+    }
+}
+
+/// Everything one input produced, in order.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Outcome {
+    /// Outbound messages in dispatch order, including error notifications.
+    pub messages: Vec<Message>,
+    /// Final state changes, one per thred touched, in order of first change.
+    pub threds: Vec<ThredChange>,
+    /// Final counters of the patterns touched.
+    pub counters: Vec<(String, Counter)>,
+    /// History records.
+    pub history: Vec<Record>,
+    /// Why units of this input failed (each already turned into an error notification).
+    pub failures: Vec<Failure>,
+    /// `$log(...)` output, for diagnostics.
+    pub logs: Vec<String>,
+}
+
+/// The compiled patterns and the address directory: everything a step needs besides state.
+#[derive(Debug, Clone, Default)]
+pub struct Engine {
+    patterns: PatternSet,
+    sessions: Arc<SessionsModel>,
+    resolver: Arc<ResolverConfig>,
+}
+
+impl Engine {
+    /// An engine over `patterns` with the given sessions model and resolver config.
+    pub fn new(patterns: PatternSet, sessions: SessionsModel, resolver: ResolverConfig) -> Engine {
+        Engine {
+            patterns,
+            sessions: Arc::new(sessions),
+            resolver: Arc::new(resolver),
+        }
+    }
+
+    /// The loaded patterns.
+    pub fn patterns(&self) -> &PatternSet {
+        &self.patterns
+    }
+
+    /// Replaces the loaded patterns (a reload).
+    pub fn set_patterns(&mut self, patterns: PatternSet) {
+        self.patterns = patterns;
+    }
+
+    /// The sessions model.
+    pub fn sessions(&self) -> &SessionsModel {
+        &self.sessions
+    }
+
+    /// The resolver config.
+    pub fn resolver(&self) -> &ResolverConfig {
+        &self.resolver
+    }
+
+    /// Processes one input against `view`, with time and ids from `env`.
+    pub fn process(&self, view: &dyn StateView, input: &Input, env: &mut dyn Env) -> Outcome {
+        let mut txn = txn::Txn::new(self, view, env);
+        match input {
+            Input::Event(event) => txn.event(event),
+            Input::Timer(timer) => txn.timer(timer),
+        }
+        txn.finish()
+    }
+
+    /// The expiry timer and unbound-index membership of a stored thred (for rebuilding indexes).
+    pub fn derived(&self, state: &ThredState) -> (Option<Timer>, bool) {
+        match self.patterns.get(&state.pattern_id) {
+            Some(p) => (state.timer(p), state.listens_unbound(p)),
+            None => (None, false),
+        }
+    }
+}

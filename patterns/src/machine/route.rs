@@ -1,0 +1,146 @@
+//! Routing an event (spec §4.3): bound events to their thred; unbound events to every pattern whose
+//! initial reaction accepts them and to running threds that listen for unbound events.
+
+use super::condition::test_reaction;
+use super::failure::{Code, Failure};
+use super::history::{LogKind, Record};
+use super::txn::Txn;
+use crate::model::Event;
+use crate::pattern::Pattern;
+use std::sync::Arc;
+
+impl Txn<'_> {
+    /// Processes one event.
+    pub(super) fn event(&mut self, event: &Event) {
+        self.history.push(Record::Event {
+            event: event.clone(),
+            thred_id: event.thred_id().map(str::to_string),
+            to: None,
+            timestamp: self.now,
+        });
+        if event.is_system() {
+            self.unit(|_| {
+                Err(Failure::client(
+                    Code::ArgumentValidation,
+                    format!(
+                        "{} events are handled by the engine's admin service, not by patterns",
+                        event.event_type()
+                    ),
+                ))
+            });
+        } else {
+            match event.thred_id() {
+                Some(id) => self.unit(|t| t.bound(id, event)),
+                None => self.unbound(event),
+            }
+        }
+        self.notify(Some(event), None);
+    }
+
+    fn bound(&mut self, thred_id: &str, event: &Event) -> Result<(), Failure> {
+        let Some(mut state) = self.load(thred_id) else {
+            self.log(LogKind::NoThred, event, Some(thred_id));
+            return Err(Failure::client(
+                Code::ThredDoesNotExist,
+                format!(
+                    "Thred {} does not, or no longer exists for event {} of type {}",
+                    thred_id,
+                    event.id(),
+                    event.event_type()
+                ),
+            ));
+        };
+        let pattern = self.pattern_of(&state)?;
+        if let Some(error) = event.error() {
+            // An agent reports a failure: tell the thred's participants; the thred does not advance.
+            return Err(Failure::reported(error.clone(), thred_id));
+        }
+        self.consider(&pattern, &mut state, event)
+            .map_err(|f| f.in_thred(thred_id))?;
+        self.put(state);
+        Ok(())
+    }
+
+    fn unbound(&mut self, event: &Event) {
+        let mut matched = false;
+        let patterns: Vec<Arc<Pattern>> = self.engine.patterns().iter().cloned().collect();
+        for pattern in patterns {
+            let Some(initial) = pattern.initial() else {
+                continue;
+            };
+            match test_reaction(self, initial, event, None) {
+                Ok(true) => {
+                    matched = true;
+                    self.unit(|t| t.start(&pattern, event));
+                }
+                Ok(false) => {}
+                Err(f) => self.unit(|_| Err(f)),
+            }
+        }
+        for thred_id in self.unbound_listeners() {
+            let Some(state) = self.load(&thred_id) else {
+                continue;
+            };
+            let Ok(pattern) = self.pattern_of(&state) else {
+                continue;
+            };
+            let Some(reaction) = state
+                .current_reaction()
+                .and_then(|name| pattern.reaction(name))
+            else {
+                continue;
+            };
+            match test_reaction(self, reaction, event, Some(&state)) {
+                Ok(true) => {
+                    matched = true;
+                    self.unit(|t| {
+                        if let Some(error) = event.error() {
+                            return Err(Failure::reported(error.clone(), &thred_id));
+                        }
+                        let mut state = state;
+                        t.consider(&pattern, &mut state, event)
+                            .map_err(|f| f.in_thred(&thred_id))?;
+                        t.put(state);
+                        Ok(())
+                    });
+                }
+                Ok(false) => {}
+                Err(f) => self.unit(|_| Err(f.in_thred(&thred_id))),
+            }
+        }
+        if !matched {
+            self.log(LogKind::NoPattern, event, None);
+        }
+    }
+
+    /// Starts a thred of `pattern` for `event`, unless vetoed (spec §4.4).
+    fn start(&mut self, pattern: &Arc<Pattern>, event: &Event) -> Result<(), Failure> {
+        if let Some(reason) = self.veto(pattern) {
+            self.record_veto(pattern, event.id(), reason);
+            return Ok(());
+        }
+        let id = self.env.thred_id(pattern);
+        self.created.push(id.clone());
+        self.count_start(pattern);
+        let mut state = crate::thred::ThredState::new(pattern, id, self.now);
+        let bound = event.with_thred_id(&state.id);
+        let id = state.id.clone();
+        self.consider(pattern, &mut state, &bound)
+            .map_err(|f| f.in_thred(&id))?;
+        self.put(state);
+        Ok(())
+    }
+
+    pub(super) fn log(&mut self, kind: LogKind, event: &Event, thred_id: Option<&str>) {
+        self.history.push(Record::Log {
+            kind,
+            event_id: Some(event.id().to_string()),
+            thred_id: thred_id.map(str::to_string),
+            pattern_id: None,
+            from_reaction: None,
+            to_reaction: None,
+            detail: None,
+            timestamp: self.now,
+        });
+    }
+}

@@ -1,0 +1,139 @@
+//! Reading pattern, sessions-model and resolver files from disk, with precise error locations.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use threds_patterns::load::{self, Loaded, Problem};
+use threds_patterns::model::{ResolverConfig, SessionsModel};
+use threds_patterns::pattern::{Pattern, PatternSet};
+
+/// The suffix of pattern files found in directories.
+pub const PATTERN_SUFFIX: &str = ".pattern.json";
+
+/// A file could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The file or directory could not be read.
+    #[error("{path}: {source}")]
+    Io {
+        /// What we tried to read.
+        path: String,
+        /// Why it failed.
+        source: std::io::Error,
+    },
+    /// The content is invalid (every problem, with file, JSON path and line).
+    #[error("{0}")]
+    Invalid(load::Error),
+}
+
+impl Error {
+    /// Every problem as one line each.
+    pub fn lines(&self) -> Vec<String> {
+        match self {
+            Error::Io { .. } => vec![self.to_string()],
+            Error::Invalid(e) => e.problems.iter().map(ToString::to_string).collect(),
+        }
+    }
+}
+
+fn read(path: &Path) -> Result<String, Error> {
+    std::fs::read_to_string(path).map_err(|source| Error::Io {
+        path: path.display().to_string(),
+        source,
+    })
+}
+
+/// Expands files and directories into pattern files: a file stands for itself; a directory for
+/// every `*.pattern.json` below it, sorted by path.
+pub fn pattern_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, Error> {
+    let mut out = Vec::new();
+    for path in paths {
+        let meta = std::fs::metadata(path).map_err(|source| Error::Io {
+            path: path.display().to_string(),
+            source,
+        })?;
+        if meta.is_dir() {
+            let mut found = Vec::new();
+            walk(path, &mut found)?;
+            found.sort();
+            out.extend(found);
+        } else {
+            out.push(path.clone());
+        }
+    }
+    Ok(out)
+}
+
+fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), Error> {
+    let io = |source| Error::Io {
+        path: dir.display().to_string(),
+        source,
+    };
+    for entry in std::fs::read_dir(dir).map_err(io)? {
+        let path = entry.map_err(io)?.path();
+        if path.is_dir() {
+            walk(&path, out)?;
+        } else if path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .is_some_and(|n| n.ends_with(PATTERN_SUFFIX))
+        {
+            out.push(path);
+        }
+    }
+    Ok(())
+}
+
+/// Loads one pattern file.
+pub fn pattern(path: &Path) -> Result<Loaded<Pattern>, Error> {
+    load::pattern(&path.display().to_string(), &read(path)?).map_err(Error::Invalid)
+}
+
+/// Loads a sessions model.
+pub fn sessions(path: &Path) -> Result<Loaded<SessionsModel>, Error> {
+    load::sessions(&path.display().to_string(), &read(path)?).map_err(Error::Invalid)
+}
+
+/// Loads a resolver config.
+pub fn resolver(path: &Path) -> Result<Loaded<ResolverConfig>, Error> {
+    load::resolver(&path.display().to_string(), &read(path)?).map_err(Error::Invalid)
+}
+
+/// Loads every pattern under `paths` into a set; all problems of all files are returned together,
+/// including two files defining the same pattern id.
+pub fn pattern_set(paths: &[PathBuf]) -> Result<PatternSet, Vec<Error>> {
+    let files = pattern_files(paths).map_err(|e| vec![e])?;
+    let mut set = PatternSet::new();
+    let mut errors = Vec::new();
+    let mut seen: HashMap<String, PathBuf> = HashMap::new();
+    for file in files {
+        match pattern(&file) {
+            Ok(loaded) => {
+                let p = loaded.value;
+                if let Some(first) = seen.get(&p.id) {
+                    errors.push(Error::Invalid(load::Error {
+                        problems: vec![Problem {
+                            source: file.display().to_string(),
+                            line: None,
+                            path: "id".into(),
+                            reason: format!(
+                                "pattern id '{}' is already defined by {}",
+                                p.id,
+                                first.display()
+                            ),
+                        }],
+                    }));
+                    continue;
+                }
+                seen.insert(p.id.clone(), file.clone());
+                set.insert(Arc::new(p));
+            }
+            Err(e) => errors.push(e),
+        }
+    }
+    if errors.is_empty() {
+        Ok(set)
+    } else {
+        Err(errors)
+    }
+}
