@@ -118,7 +118,14 @@ pub fn document<T: DeserializeOwned>(source: &str, text: &str) -> Result<Loaded<
         Err(e) => {
             let mut path = track.path().to_string();
             let mut reason = e.to_string();
+            let mut line = None;
             if let Some(field) = missing_field(&reason) {
+                let parent = if path.is_empty() || path == "." {
+                    "$".to_string()
+                } else {
+                    path.clone()
+                };
+                line = locate::line_of(text, &parent);
                 path = join(&path, &field);
                 reason = "required field is missing".into();
             } else if reason.contains("untagged enum StringOrList") {
@@ -129,7 +136,8 @@ pub fn document<T: DeserializeOwned>(source: &str, text: &str) -> Result<Loaded<
             } else {
                 path
             };
-            Err(problem(locate::line_of(text, &path), path, reason))
+            let line = line.or_else(|| locate::line_of(text, &path));
+            Err(problem(line, path, reason))
         }
     }
 }

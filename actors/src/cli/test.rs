@@ -240,6 +240,24 @@ fn check_threds(sim: &mut Simulator, expected: &Value) -> Result<(), String> {
             ));
         }
     }
+    if let Some(Value::Object(statuses)) = expected.get("status") {
+        for (key, want) in statuses {
+            let id = match resolve(sim, &json!(key))? {
+                Value::String(s) => s,
+                _ => key.clone(),
+            };
+            let got = sim
+                .threds()
+                .into_iter()
+                .find(|t| t.get("id").and_then(Value::as_str) == Some(id.as_str()));
+            let got = got
+                .and_then(|t| t.get("status").cloned())
+                .unwrap_or(Value::Null);
+            if &got != want {
+                return Err(format!("thred {id}: expected status {want}, found {got}"));
+            }
+        }
+    }
     if let Some(Value::Object(reactions)) = expected.get("reaction") {
         for (key, want) in reactions {
             let id = match resolve(sim, &json!(key))? {

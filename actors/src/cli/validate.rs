@@ -19,6 +19,9 @@ pub struct Args {
     /// Report fields the model does not know (normally ignored) as problems.
     #[arg(long)]
     strict: bool,
+    /// Treat the files as one pattern set (as `simulate`/`dev` load them): duplicate pattern ids are errors.
+    #[arg(long)]
+    set: bool,
     /// Print nothing for valid files.
     #[arg(long, short)]
     quiet: bool,
@@ -55,7 +58,11 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             for file in list {
                 let name = file.display().to_string();
                 let result = files::pattern(&file).and_then(|loaded| {
-                    if let Some((_, first)) = ids.iter().find(|(id, _)| *id == loaded.value.id) {
+                    let duplicate = ids
+                        .iter()
+                        .find(|(id, _)| *id == loaded.value.id)
+                        .filter(|_| args.set);
+                    if let Some((_, first)) = duplicate {
                         return Err(files::Error::Invalid(threds_patterns::load::Error {
                             problems: vec![threds_patterns::load::Problem {
                                 source: name.clone(),
