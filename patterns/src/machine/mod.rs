@@ -65,6 +65,19 @@ pub enum Input {
     Event(Event),
     /// An expiry timer that came due.
     Timer(Timer),
+    /// Admin: terminate a thred (and its children), whatever its state (spec §4.9 `terminateThred`).
+    Terminate {
+        /// The thred.
+        thred_id: String,
+    },
+    /// Admin: move a thred along a transition, consuming a local input if it names one (spec §4.9
+    /// `transitionThred`).
+    Transition {
+        /// The thred.
+        thred_id: String,
+        /// The transition, as a pattern would write it.
+        transition: crate::model::TransitionModel,
+    },
 }
 
 /// An outbound message: an event and its resolved recipients.
@@ -165,6 +178,8 @@ impl Engine {
         match input {
             Input::Event(event) => txn.event(event),
             Input::Timer(timer) => txn.timer(timer),
+            Input::Terminate { thred_id } => txn.terminate(thred_id),
+            Input::Transition { thred_id, transition } => txn.admin_transition(thred_id, transition),
         }
         txn.finish()
     }

@@ -131,6 +131,35 @@ impl Txn<'_> {
         Ok(())
     }
 
+    /// Admin termination: the thred (and its child threds) end now; failures are reported in the
+    /// outcome only (the admin service answers the requester).
+    pub(super) fn terminate(&mut self, thred_id: &str) {
+        self.unit(|t| {
+            let mut state = t.load(thred_id).ok_or_else(|| missing_thred(thred_id))?;
+            state.status = crate::thred::Status::Terminated;
+            state.end_time = Some(t.now);
+            state.last_update_time = t.now;
+            state.reaction_store = None;
+            t.put(state);
+            Ok(())
+        });
+    }
+
+    /// Admin transition: applies `model` to the thred as its current reaction's transition would.
+    pub(super) fn admin_transition(&mut self, thred_id: &str, model: &crate::model::TransitionModel) {
+        self.unit(|t| {
+            let mut state = t.load(thred_id).ok_or_else(|| missing_thred(thred_id))?;
+            let pattern = t.pattern_of(&state)?;
+            let transition = crate::pattern::compile_transition(&pattern, model)
+                .map_err(|reason| Failure::client(Code::ArgumentValidation, reason))?;
+            if let Some(event) = t.transition(&pattern, &mut state, &transition, None)? {
+                t.consider(&pattern, &mut state, &event)?;
+            }
+            t.put(state);
+            Ok(())
+        });
+    }
+
     pub(super) fn log(&mut self, kind: LogKind, event: &Event, thred_id: Option<&str>) {
         self.history.push(Record::Log {
             kind,
@@ -143,4 +172,8 @@ impl Txn<'_> {
             timestamp: self.now,
         });
     }
+}
+
+fn missing_thred(thred_id: &str) -> Failure {
+    Failure::client(Code::ThredDoesNotExist, format!("Thred {thred_id} does not, or no longer exists"))
 }

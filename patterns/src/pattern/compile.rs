@@ -40,6 +40,15 @@ pub fn compile(model: PatternModel) -> Result<Pattern, Vec<CompileError>> {
     Err(c.errors)
 }
 
+/// Compiles a transition for `pattern` outside of any reaction (admin `transitionThred`).
+pub fn compile_transition(pattern: &Pattern, model: &TransitionModel) -> Result<Transition, String> {
+    let mut c = Compiler { errors: Vec::new() };
+    match c.transition(model, "transition", &pattern.by_name) {
+        Some(t) if c.errors.is_empty() => Ok(t),
+        _ => Err(c.errors.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")),
+    }
+}
+
 /// Renders an expression error as a reason: message, position and official code.
 pub(crate) fn expr_reason(e: &expr::Error) -> String {
     match e.position {

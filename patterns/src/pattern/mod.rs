@@ -5,7 +5,7 @@ pub mod condition;
 pub mod sources;
 pub mod template;
 
-pub use compile::{compile, CompileError};
+pub use compile::{compile, compile_transition, CompileError};
 pub use condition::{Condition, ConditionKind, Directives, Matched};
 pub use sources::SourceRule;
 pub use template::Template;
