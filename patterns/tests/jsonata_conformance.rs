@@ -135,7 +135,11 @@ fn run_case(case: &Value, group_dir: &Path, datasets: &Path) -> Outcome {
             }
         }
     };
-    let passed = if let Some(code) = case.get("code").and_then(Value::as_str) {
+    let code = case
+        .get("code")
+        .or_else(|| case.get("error").and_then(|e| e.get("code")))
+        .and_then(Value::as_str);
+    let passed = if let Some(code) = code {
         matches!(&got, Err(e) if e.code == code)
     } else if case.get("undefinedResult").and_then(Value::as_bool) == Some(true) {
         matches!(&got, Ok(None))
@@ -146,6 +150,7 @@ fn run_case(case: &Value, group_dir: &Path, datasets: &Path) -> Outcome {
     };
     let expected = case
         .get("code")
+        .or_else(|| case.get("error"))
         .or_else(|| case.get("result"))
         .map(|v| v.to_string())
         .unwrap_or_else(|| "undefined".into());

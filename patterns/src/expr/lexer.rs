@@ -116,6 +116,10 @@ impl Lexer {
         }
         if c == '$' {
             self.pos += 1;
+            if self.peek(0) == Some('$') {
+                self.pos += 1;
+                return Ok(self.tok(Tok::Variable("$".into()), start));
+            }
             let name = self.take_name();
             return Ok(self.tok(Tok::Variable(name), start));
         }
@@ -124,7 +128,14 @@ impl Lexer {
                 continue;
             }
             if self.matches(op) {
-                // `..` must not swallow a number's decimal point like `1..2` (handled in number()).
+                if op == "!" || op == "~" {
+                    return Err(Self::err(
+                        "S0204",
+                        start,
+                        Some(op.to_string()),
+                        &format!("Unknown operator: \"{op}\""),
+                    ));
+                }
                 self.pos += op.chars().count();
                 return Ok(self.tok(Tok::Op(op), start));
             }

@@ -15,6 +15,13 @@ struct Slot {
 pub fn process(node: Node) -> Result<Node, Error> {
     let mut opt = Optimizer { slots: Vec::new() };
     let mut node = opt.process(node)?;
+    if !node.seeking.is_empty() || matches!(node.kind, Kind::Parent(_)) {
+        return Err(Error::new(
+            "S0217",
+            "The object representing the 'parent' cannot be derived from this expression",
+        )
+        .at(node.position));
+    }
     opt.resolve_labels(&mut node);
     Ok(node)
 }

@@ -66,13 +66,15 @@ impl<'a> Ctx<'a> {
                 inp = result.clone();
             }
         }
+        let mut tuple_result = None;
         if is_tuple {
-            let ts = tuples.unwrap_or_default();
+            let ts = Rc::new(tuples.unwrap_or_default());
             result = if node.tuple {
-                Val::Tuples(Rc::new(ts))
+                Val::Tuples(ts.clone())
             } else {
-                Val::seq(ts.into_iter().map(|t| t.ctx).collect())
+                Val::seq(ts.iter().map(|t| t.ctx.clone()).collect())
             };
+            tuple_result = Some(ts);
         }
         if node.keep_singleton {
             result = match result {
@@ -93,7 +95,11 @@ impl<'a> Ctx<'a> {
             };
         }
         if let Some(group) = &node.group {
-            result = self.group(&group.pairs, result, env)?;
+            let grouped = match tuple_result {
+                Some(ts) => Val::Tuples(ts),
+                None => result,
+            };
+            result = self.group(&group.pairs, grouped, env)?;
         }
         Ok(result)
     }
@@ -419,7 +425,12 @@ pub fn wildcard<'a>(input: &Val<'a>) -> Val<'a> {
     };
     let mut out = Vec::new();
     let mut seq = true;
-    for (_, v) in input.entries() {
+    let values: Vec<Val<'a>> = if input.is_array() {
+        input.members()
+    } else {
+        input.entries().into_iter().map(|(_, v)| v).collect()
+    };
+    for v in values {
         if v.is_array() {
             seq = false;
             flatten_into(v, &mut out);

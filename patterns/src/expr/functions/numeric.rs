@@ -26,7 +26,7 @@ fn is_decimal_literal(s: &str) -> bool {
         i += 1;
     }
     let int_len = i - int_start;
-    if int_len == 0 || (int_len > 1 && b[int_start] == b'0') {
+    if int_len == 0 {
         return false;
     }
     if i < b.len() && b[i] == b'.' {

@@ -110,6 +110,9 @@ pub fn contains<'a>(_: &Ctx<'a>, args: &[Val<'a>], _: &Val<'a>) -> Result<Val<'a
         return Ok(Val::Undef);
     };
     let pat = arg(args, 1);
+    if pat.is_undef() {
+        return Ok(Val::Undef);
+    }
     Ok(Val::Bool(match (&pat, regex_of(&pat)) {
         (Val::Str(s), _) => text.contains(&**s),
         (_, Some(def)) => def.find_at(text, 0).is_some(),
@@ -216,24 +219,25 @@ pub fn replace<'a>(ctx: &Ctx<'a>, args: &[Val<'a>], input: &Val<'a>) -> Result<V
     let mut pos = 0;
     for m in &found {
         out.push_str(text.get(pos..m.byte_start).unwrap_or_default());
-        let with =
-            match &rep {
-                Val::Str(t) => substitute(t, m),
-                f @ Val::Func(_) => {
-                    let r = ctx.apply(f, vec![match_object(m, true)], input)?;
-                    match r {
-                        Val::Str(s) => s.to_string(),
-                        other => return Err(Error::new(
+        let with = match &rep {
+            Val::Str(t) => substitute(t, m),
+            f @ Val::Func(_) => {
+                let r = ctx.apply(f, vec![match_object(m, true)], input)?;
+                match r {
+                    Val::Str(s) => s.to_string(),
+                    other => {
+                        return Err(Error::new(
                             "D3012",
                             format!(
                                 "Attempted to replace a matched string with a non-string value: {}",
                                 super::describe(&other)
                             ),
-                        )),
+                        ))
                     }
                 }
-                _ => String::new(),
-            };
+            }
+            _ => String::new(),
+        };
         out.push_str(&with);
         pos = m.byte_end;
     }

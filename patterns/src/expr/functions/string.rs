@@ -53,7 +53,11 @@ fn write_json(
             if !n.is_finite() {
                 return Err(Error::new("D1001", "Number out of range"));
             }
-            out.push_str(&jsonata_number_string(*n));
+            if n.fract() == 0.0 {
+                out.push_str(&crate::expr::numfmt::js_number_string(*n));
+            } else {
+                out.push_str(&jsonata_number_string(*n));
+            }
         }
         Val::Str(s) => escape_into(out, s),
         Val::Func(_) => out.push_str("\"\""),
