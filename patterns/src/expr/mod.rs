@@ -13,21 +13,21 @@
 use serde_json::Value;
 use std::sync::Arc;
 
+mod ast;
+mod error;
+mod eval;
+mod functions;
+mod lexer;
+mod numfmt;
+mod optimize;
+mod parser;
+mod regex;
+mod signature;
+mod value;
+
 pub mod picture;
 
-/// An expression error: an official JSONata code, a position (char offset) and a message.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
-#[error("{code}: {message}")]
-pub struct Error {
-    /// Official JSONata error code (`S0201`, `T2001`, `D3001`, `U1001` for exceeded budgets, `H1001` for host function errors).
-    pub code: String,
-    /// Character offset in the source where the error was detected, when known.
-    pub position: Option<usize>,
-    /// The offending token, when known.
-    pub token: Option<String>,
-    /// Human-readable description.
-    pub message: String,
-}
+pub use error::Error;
 
 /// Budgets that stop runaway expressions with a clear error instead of a hang or a stack overflow.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -87,13 +87,17 @@ pub trait Host {
 #[derive(Debug, Clone)]
 pub struct Expression {
     source: Arc<str>,
+    root: Arc<ast::Node>,
 }
 
 impl Expression {
     /// Parses `source` once; syntax errors carry their position.
     pub fn compile(source: &str) -> Result<Self, Error> {
+        let raw = parser::parse(source)?;
+        let root = optimize::process(raw)?;
         Ok(Expression {
             source: source.into(),
+            root: Arc::new(root),
         })
     }
 
@@ -103,24 +107,25 @@ impl Expression {
     }
 
     /// Evaluates against `host`; `Ok(None)` is JSONata's `undefined`.
-    pub fn evaluate(&self, _host: &dyn Host) -> Result<Option<Value>, Error> {
-        Err(Error {
-            code: "U0000".into(),
-            position: None,
-            token: None,
-            message: "not yet implemented".into(),
-        })
+    pub fn evaluate(&self, host: &dyn Host) -> Result<Option<Value>, Error> {
+        let ctx = eval::Ctx::new(host);
+        let input = ctx.root.clone();
+        let v = ctx.eval(&self.root, &input, None)?;
+        Ok(v.to_json())
     }
 
     /// Evaluates and returns the JavaScript truthiness of the result without materialising it
     /// (undefined, null, false, 0, NaN and "" are false; every array, object and function is true).
     pub fn evaluate_truthy(&self, host: &dyn Host) -> Result<bool, Error> {
-        Ok(match self.evaluate(host)? {
-            None | Some(Value::Null) => false,
-            Some(Value::Bool(b)) => b,
-            Some(Value::Number(n)) => n.as_f64().is_some_and(|f| f != 0.0 && !f.is_nan()),
-            Some(Value::String(s)) => !s.is_empty(),
-            Some(_) => true,
+        let ctx = eval::Ctx::new(host);
+        let input = ctx.root.clone();
+        let v = ctx.eval(&self.root, &input, None)?;
+        Ok(match v {
+            value::Val::Undef | value::Val::Null => false,
+            value::Val::Bool(b) => b,
+            value::Val::Num(n) => n != 0.0 && !n.is_nan(),
+            value::Val::Str(s) => !s.is_empty(),
+            _ => true,
         })
     }
 }

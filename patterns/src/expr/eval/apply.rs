@@ -1,0 +1,362 @@
+//! Function calls: host functions, builtins, lambdas (with signatures and tail calls),
+//! partial application, regex matchers, `~>` chains.
+
+use super::{Ctx, Error};
+use crate::expr::ast::{Kind, Node};
+use crate::expr::functions;
+use crate::expr::value::{Env, Func, Val};
+use crate::expr::HostValue;
+use serde_json::Value;
+use std::rc::Rc;
+
+/// The result of evaluating a lambda body: a value, or a call in tail position to trampoline.
+pub enum Ret<'a> {
+    /// A finished value.
+    Val(Val<'a>),
+    /// A tail call still to be applied.
+    Tail(Val<'a>, Vec<Val<'a>>, String),
+}
+
+/// A call whose function and arguments are evaluated.
+enum Prepared<'a> {
+    Done(Val<'a>),
+    Apply(Val<'a>, Vec<Val<'a>>, String),
+}
+
+static TRUE: Value = Value::Bool(true);
+static FALSE: Value = Value::Bool(false);
+static NULL: Value = Value::Null;
+
+fn literal_json(node: &Node) -> Option<&Value> {
+    if !node.predicates.is_empty() || node.group.is_some() || node.keep_array {
+        return None;
+    }
+    match &node.kind {
+        Kind::Str(v) | Kind::Num(_, v) => Some(v),
+        Kind::Bool(true) => Some(&TRUE),
+        Kind::Bool(false) => Some(&FALSE),
+        Kind::Null => Some(&NULL),
+        _ => None,
+    }
+}
+
+fn proc_name(proc: &Node) -> String {
+    match &proc.kind {
+        Kind::Path(steps) => steps.first().map(Node::describe).unwrap_or_default(),
+        _ => proc.describe(),
+    }
+}
+
+impl<'a> Ctx<'a> {
+    fn host_result(&self, r: Result<HostValue<'a>, String>) -> Result<Val<'a>, Error> {
+        match r {
+            Ok(HostValue::Undefined) => Ok(Val::Undef),
+            Ok(HostValue::Borrowed(v)) => Ok(Val::from_json(v)),
+            Ok(HostValue::Owned(v)) => Ok(functions::from_owned_json(v)),
+            Err(msg) => Err(Error::new("H1001", msg)),
+        }
+    }
+
+    /// Calls host function `name` with already evaluated arguments.
+    fn call_host_vals(&self, name: &str, argv: &[Val<'a>]) -> Option<Result<Val<'a>, Error>> {
+        let temps: Vec<Option<Value>> = argv
+            .iter()
+            .map(|v| match v {
+                Val::Json(_) => None,
+                other => other.to_json(),
+            })
+            .collect();
+        let refs: Vec<Option<&Value>> = argv
+            .iter()
+            .zip(temps.iter())
+            .map(|(v, t)| match v {
+                Val::Json(j) => Some(*j),
+                _ => t.as_ref(),
+            })
+            .collect();
+        let r = self.host.call(name, &refs)?;
+        Some(self.host_result(r))
+    }
+
+    fn prepare(
+        &self,
+        node: &'a Node,
+        input: &Val<'a>,
+        env: Env,
+        applyto: Option<Val<'a>>,
+    ) -> Result<Prepared<'a>, Error> {
+        let Kind::Call {
+            proc,
+            args,
+            partial,
+        } = &node.kind
+        else {
+            return Ok(Prepared::Done(self.eval(node, input, env)?));
+        };
+        let host_name = match &proc.kind {
+            Kind::Variable(name)
+                if !name.is_empty()
+                    && name != "$"
+                    && proc.predicates.is_empty()
+                    && self.lookup(env, name).is_none() =>
+            {
+                Some(name.as_str())
+            }
+            _ => None,
+        };
+        // Fast path: a host function with literal arguments (no allocation).
+        if let Some(name) = host_name {
+            if !*partial && applyto.is_none() && args.len() <= 4 {
+                let mut lits: [Option<&Value>; 4] = [None; 4];
+                let all_literal = args.iter().enumerate().all(|(i, a)| match literal_json(a) {
+                    Some(v) => {
+                        lits[i] = Some(v);
+                        true
+                    }
+                    None => false,
+                });
+                if all_literal {
+                    if let Some(r) = self.host.call(name, &lits[..args.len()]) {
+                        self.tick()?;
+                        return Ok(Prepared::Done(
+                            self.host_result(r)
+                                .map_err(|e| e.or_at(node.position).or_token(name))?,
+                        ));
+                    }
+                }
+            }
+        }
+        let token = proc_name(proc);
+        let mut argv = Vec::with_capacity(args.len() + 1);
+        if let Some(a) = applyto {
+            argv.push(a);
+        }
+        if *partial {
+            let f = self.eval(proc, input, env)?;
+            if !f.is_func() {
+                let code = if self.forgot_dollar(proc) {
+                    "T1007"
+                } else {
+                    "T1008"
+                };
+                return Err(
+                    Error::new(code, "Attempted to partially apply a non-function")
+                        .at(node.position)
+                        .with_token(token),
+                );
+            }
+            let mut pargs: Vec<Option<Val<'a>>> = argv.into_iter().map(Some).collect();
+            for a in args {
+                if matches!(a.kind, Kind::Placeholder) {
+                    pargs.push(None);
+                } else {
+                    pargs.push(Some(self.eval(a, input, env)?));
+                }
+            }
+            return Ok(Prepared::Done(Val::Func(Rc::new(Func::Partial(f, pargs)))));
+        }
+        for a in args {
+            argv.push(self.eval(a, input, env)?);
+        }
+        if let Some(name) = host_name {
+            if let Some(r) = self.call_host_vals(name, &argv) {
+                return Ok(Prepared::Done(
+                    r.map_err(|e| e.or_at(node.position).or_token(name))?,
+                ));
+            }
+        }
+        let f = self.eval(proc, input, env)?;
+        if !f.is_func() {
+            let (code, msg) = if f.is_undef() && self.forgot_dollar(proc) {
+                (
+                    "T1005",
+                    format!("Attempted to invoke a non-function. Did you mean ${token}?"),
+                )
+            } else {
+                ("T1006", "Attempted to invoke a non-function".to_string())
+            };
+            return Err(Error::new(code, msg).at(node.position).with_token(token));
+        }
+        Ok(Prepared::Apply(f, argv, token))
+    }
+
+    fn forgot_dollar(&self, proc: &Node) -> bool {
+        match &proc.kind {
+            Kind::Path(steps) => match steps.first().map(|s| &s.kind) {
+                Some(Kind::Name(n)) => functions::lookup(n).is_some(),
+                _ => false,
+            },
+            _ => false,
+        }
+    }
+
+    /// Evaluates a call node (`applyto` is the left side of `~>`).
+    pub(super) fn call(
+        &self,
+        node: &'a Node,
+        input: &Val<'a>,
+        env: Env,
+        applyto: Option<Val<'a>>,
+    ) -> Result<Val<'a>, Error> {
+        match self.prepare(node, input, env, applyto)? {
+            Prepared::Done(v) => Ok(v),
+            Prepared::Apply(f, argv, token) => self
+                .apply(&f, argv, input)
+                .map_err(|e| e.or_at(node.position).or_token(&token)),
+        }
+    }
+
+    /// Applies function `f` to `args` (`input` is the caller's context), trampolining tail calls.
+    pub fn apply(
+        &self,
+        f: &Val<'a>,
+        args: Vec<Val<'a>>,
+        input: &Val<'a>,
+    ) -> Result<Val<'a>, Error> {
+        let mut ret = self.apply_once(f, args, input)?;
+        loop {
+            match ret {
+                Ret::Val(v) => return Ok(v),
+                Ret::Tail(g, a, token) => {
+                    self.tick()?;
+                    ret = self
+                        .apply_once(&g, a, input)
+                        .map_err(|e| e.or_token(&token))?;
+                }
+            }
+        }
+    }
+
+    fn apply_once(
+        &self,
+        f: &Val<'a>,
+        args: Vec<Val<'a>>,
+        input: &Val<'a>,
+    ) -> Result<Ret<'a>, Error> {
+        let Val::Func(func) = f else {
+            return Err(Error::new("T1006", "Attempted to invoke a non-function"));
+        };
+        match &**func {
+            Func::Lambda {
+                def,
+                env,
+                input: closure_input,
+            } => {
+                let args = match &def.signature {
+                    Some(sig) => sig.validate(&args, input)?,
+                    None => args,
+                };
+                let frame = self.new_frame(*env);
+                let mut args = args.into_iter();
+                for p in &def.params {
+                    self.bind(frame, p, args.next().unwrap_or_default());
+                }
+                self.eval_body(&def.body, closure_input, frame)
+            }
+            Func::Builtin(b) => {
+                let args = b
+                    .signature()
+                    .validate(&args, input)
+                    .map_err(|e| e.or_token(b.name))?;
+                Ok(Ret::Val(
+                    (b.imp)(self, &args, input).map_err(|e| e.or_token(b.name))?,
+                ))
+            }
+            Func::Partial(g, pargs) => {
+                let mut supplied = args.into_iter();
+                let full: Vec<Val<'a>> = pargs
+                    .iter()
+                    .map(|p| match p {
+                        Some(v) => v.clone(),
+                        None => supplied.next().unwrap_or_default(),
+                    })
+                    .collect();
+                self.apply_once(g, full, input)
+            }
+            Func::Regex(def) => Ok(Ret::Val(functions::regex_fns::matcher_call(def, &args))),
+            Func::Chain(first, second) => {
+                let r = self.apply(first, args, input)?;
+                self.apply_once(second, vec![r], input)
+            }
+            Func::Transform(node, env) => Ok(Ret::Val(self.transform(
+                node,
+                *env,
+                args.into_iter().next().unwrap_or_default(),
+            )?)),
+        }
+    }
+
+    /// Evaluates a lambda body, returning calls in tail position unapplied.
+    fn eval_body(&self, node: &'a Node, input: &Val<'a>, env: Env) -> Result<Ret<'a>, Error> {
+        if !node.predicates.is_empty() || node.group.is_some() || node.keep_array {
+            return Ok(Ret::Val(self.eval(node, input, env)?));
+        }
+        match &node.kind {
+            Kind::Call { partial: false, .. } => {
+                self.enter()?;
+                let r = self.prepare(node, input, env, None);
+                self.leave();
+                Ok(match r? {
+                    Prepared::Done(v) => Ret::Val(super::unwrap_sequence(v, false)),
+                    Prepared::Apply(f, argv, token) => Ret::Tail(f, argv, token),
+                })
+            }
+            Kind::Condition(c, t, e) => {
+                self.enter()?;
+                let r = (|| {
+                    let cond = self.eval(c, input, env)?;
+                    if functions::boolean::truthy(&cond) {
+                        self.eval_body(t, input, env)
+                    } else if let Some(e) = e {
+                        self.eval_body(e, input, env)
+                    } else {
+                        Ok(Ret::Val(Val::Undef))
+                    }
+                })();
+                self.leave();
+                r
+            }
+            Kind::Block(items) if !items.is_empty() => {
+                self.enter()?;
+                let r = (|| {
+                    let frame = self.new_frame(env);
+                    let last = items.len() - 1;
+                    for item in &items[..last] {
+                        self.eval(item, input, frame)?;
+                    }
+                    self.eval_body(&items[last], input, frame)
+                })();
+                self.leave();
+                r
+            }
+            _ => Ok(Ret::Val(self.eval(node, input, env)?)),
+        }
+    }
+
+    pub(super) fn apply_chain(
+        &self,
+        node: &'a Node,
+        lhs: &'a Node,
+        rhs: &'a Node,
+        input: &Val<'a>,
+        env: Env,
+    ) -> Result<Val<'a>, Error> {
+        let l = self.eval(lhs, input, env)?;
+        if matches!(rhs.kind, Kind::Call { partial: false, .. }) && rhs.predicates.is_empty() {
+            let v = self.call(rhs, input, env, Some(l))?;
+            return self.finish(rhs, v, env);
+        }
+        let f = self.eval(rhs, input, env)?;
+        if !f.is_func() {
+            return Err(Error::new(
+                "T2006",
+                "The right side of the function application operator ~> must be a function",
+            )
+            .at(node.position));
+        }
+        if l.is_func() {
+            return Ok(Val::Func(Rc::new(Func::Chain(l, f))));
+        }
+        self.apply(&f, vec![l], input)
+    }
+}

@@ -1,0 +1,317 @@
+//! The tree-walking evaluator: evaluation context (budgets, environment arena) and the
+//! per-node dispatcher. Paths, operators, calls, constructors, sorting and transforms live in
+//! sibling modules.
+
+mod apply;
+mod constructors;
+mod ops;
+mod path;
+mod sort;
+mod transform;
+
+pub use path::lookup_field;
+
+use super::ast::{Kind, Node, Stage};
+use super::error::Error;
+use super::functions;
+use super::value::{Env, Func, Str, Val};
+use super::{Host, Limits};
+use serde_json::Value;
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+
+struct Frame<'a> {
+    parent: Env,
+    vars: Vec<(&'a str, Val<'a>)>,
+}
+
+/// Everything one evaluation needs: the host, budgets and the environment arena.
+/// Frames are only freed when the evaluation ends, so closures never form `Rc` cycles.
+pub struct Ctx<'a> {
+    /// The host (input, variables, functions, clock).
+    pub host: &'a dyn Host,
+    limits: Limits,
+    depth: Cell<usize>,
+    steps: Cell<u64>,
+    frames: RefCell<Vec<Frame<'a>>>,
+    root_vars: RefCell<Vec<(&'a str, Val<'a>)>>,
+    /// The input document as seen by `$$` (arrays wrapped in an outer sequence).
+    pub root: Val<'a>,
+    rng: Cell<u64>,
+}
+
+impl<'a> Ctx<'a> {
+    /// A context for one evaluation.
+    pub fn new(host: &'a dyn Host) -> Self {
+        let root = match host.input() {
+            None => Val::Undef,
+            Some(v @ Value::Array(_)) => Val::with_flags(
+                vec![Val::Json(v)],
+                super::value::Flags {
+                    seq: true,
+                    outer: true,
+                    ..Default::default()
+                },
+            ),
+            Some(v) => Val::from_json(v),
+        };
+        let seed = host.now_millis() as u64 ^ 0x9E37_79B9_7F4A_7C15;
+        Ctx {
+            host,
+            limits: host.limits(),
+            depth: Cell::new(0),
+            steps: Cell::new(0),
+            frames: RefCell::new(Vec::new()),
+            root_vars: RefCell::new(Vec::new()),
+            root,
+            rng: Cell::new(seed),
+        }
+    }
+
+    /// A deterministic pseudo-random number in `[0, 1)` (xorshift seeded from the host clock).
+    pub fn random(&self) -> f64 {
+        let mut x = self.rng.get();
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        self.rng.set(x);
+        (x >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    /// Counts one step and enforces the step budget.
+    pub fn tick(&self) -> Result<(), Error> {
+        let s = self.steps.get() + 1;
+        self.steps.set(s);
+        if s > self.limits.max_steps {
+            return Err(Error::new(
+                "U1001",
+                "Expression evaluation timeout: Check for infinite loop",
+            ));
+        }
+        Ok(())
+    }
+
+    fn enter(&self) -> Result<(), Error> {
+        let d = self.depth.get() + 1;
+        if d > self.limits.max_depth {
+            return Err(Error::new(
+                "U1001",
+                "Stack overflow error: Please check your expression. Possible infinite recursion.",
+            ));
+        }
+        self.depth.set(d);
+        self.tick()
+    }
+
+    fn leave(&self) {
+        self.depth.set(self.depth.get().saturating_sub(1));
+    }
+
+    /// Creates a child frame of `parent`.
+    pub fn new_frame(&self, parent: Env) -> Env {
+        let mut frames = self.frames.borrow_mut();
+        let id = frames.len() as u32;
+        frames.push(Frame {
+            parent,
+            vars: Vec::new(),
+        });
+        Some(id)
+    }
+
+    /// Binds `name` in frame `env`.
+    pub fn bind(&self, env: Env, name: &'a str, value: Val<'a>) {
+        match env {
+            None => bind_in(&mut self.root_vars.borrow_mut(), name, value),
+            Some(id) => {
+                if let Some(f) = self.frames.borrow_mut().get_mut(id as usize) {
+                    bind_in(&mut f.vars, name, value);
+                }
+            }
+        }
+    }
+
+    /// Looks `name` up lexically from `env` outwards.
+    pub fn lookup(&self, env: Env, name: &str) -> Option<Val<'a>> {
+        let frames = self.frames.borrow();
+        let mut cur = env;
+        while let Some(id) = cur {
+            let f = frames.get(id as usize)?;
+            if let Some((_, v)) = f.vars.iter().rev().find(|(n, _)| *n == name) {
+                return Some(v.clone());
+            }
+            cur = f.parent;
+        }
+        drop(frames);
+        let root = self.root_vars.borrow();
+        root.iter()
+            .rev()
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| v.clone())
+    }
+
+    /// Resolves `$name`: lexical, then host variable, then builtin function.
+    pub fn variable(&self, env: Env, name: &str) -> Val<'a> {
+        if let Some(v) = self.lookup(env, name) {
+            return v;
+        }
+        if let Some(v) = self.host.variable(name) {
+            return Val::from_json(v);
+        }
+        match functions::lookup(name) {
+            Some(b) => Val::Func(Rc::new(Func::Builtin(b))),
+            None => Val::Undef,
+        }
+    }
+
+    /// Evaluates `node` against `input` in `env`.
+    pub fn eval(&self, node: &'a Node, input: &Val<'a>, env: Env) -> Result<Val<'a>, Error> {
+        self.enter()?;
+        let r = self.eval_kind(node, input, env);
+        self.leave();
+        let r = r?;
+        self.finish(node, r, env)
+    }
+
+    /// Applies predicates, a group-by and sequence unwrapping to a node's raw result.
+    fn finish(&self, node: &'a Node, mut result: Val<'a>, env: Env) -> Result<Val<'a>, Error> {
+        for stage in &node.predicates {
+            if let Stage::Filter(pred) = stage {
+                result = self.filter(pred, result, env)?;
+            }
+        }
+        if let Some(group) = &node.group {
+            if !matches!(node.kind, Kind::Path(_)) {
+                result = self.group(&group.pairs, result, env)?;
+            }
+        }
+        Ok(unwrap_sequence(result, node.keep_array))
+    }
+
+    fn eval_kind(&self, node: &'a Node, input: &Val<'a>, env: Env) -> Result<Val<'a>, Error> {
+        Ok(match &node.kind {
+            Kind::Path(steps) => return self.eval_path(node, steps, input, env),
+            Kind::Name(name) => path::lookup_field(input, name),
+            Kind::Str(v) => Val::Str(Str::B(v.as_str().unwrap_or_default())),
+            Kind::Num(n, _) => Val::Num(*n),
+            Kind::Bool(b) => Val::Bool(*b),
+            Kind::Null => Val::Null,
+            Kind::Wildcard => path::wildcard(input),
+            Kind::Descendant => path::descendants(input),
+            Kind::Parent(label) => self.lookup(env, label).unwrap_or_default(),
+            Kind::Variable(name) => match name.as_str() {
+                "" => match input {
+                    Val::Arr(a) if a.flags.outer => a.items.first().cloned().unwrap_or_default(),
+                    other => other.clone(),
+                },
+                "$" => self.root.clone(),
+                _ => self.variable(env, name),
+            },
+            Kind::Regex(def) => Val::Func(Rc::new(Func::Regex(def))),
+            Kind::Binary(op, lhs, rhs) => return self.binary(*op, lhs, rhs, input, env),
+            Kind::Neg(inner) => match self.eval(inner, input, env)? {
+                Val::Undef => Val::Undef,
+                Val::Num(n) => Val::Num(-n),
+                other => {
+                    return Err(Error::new(
+                        "D1002",
+                        format!(
+                            "Cannot negate a non-numeric value: {}",
+                            functions::describe(&other)
+                        ),
+                    )
+                    .at(node.position)
+                    .with_token("-"))
+                }
+            },
+            Kind::Array(items) => return self.array_constructor(node, items, input, env),
+            Kind::Object(pairs) => return self.group(pairs, input.clone(), env),
+            Kind::Condition(c, t, e) => {
+                let cond = self.eval(c, input, env)?;
+                if functions::boolean::truthy(&cond) {
+                    self.eval(t, input, env)?
+                } else if let Some(e) = e {
+                    self.eval(e, input, env)?
+                } else {
+                    Val::Undef
+                }
+            }
+            Kind::Elvis(lhs, rhs) => {
+                let v = self.eval(lhs, input, env)?;
+                if functions::boolean::truthy(&v) {
+                    v
+                } else {
+                    self.eval(rhs, input, env)?
+                }
+            }
+            Kind::Coalesce(lhs, rhs) => {
+                let v = self.eval(lhs, input, env)?;
+                if functions::boolean::exists(&v) {
+                    v
+                } else {
+                    self.eval(rhs, input, env)?
+                }
+            }
+            Kind::Block(items) => {
+                let frame = self.new_frame(env);
+                let mut result = Val::Undef;
+                for item in items {
+                    result = self.eval(item, input, frame)?;
+                }
+                result
+            }
+            Kind::Bind(name, value) => {
+                let v = self.eval(value, input, env)?;
+                self.bind(env, name, v.clone());
+                v
+            }
+            Kind::Call { .. } => return self.call(node, input, env, None),
+            Kind::Lambda(def) => Val::Func(Rc::new(Func::Lambda {
+                def,
+                env,
+                input: input.clone(),
+            })),
+            Kind::Apply(lhs, rhs) => return self.apply_chain(node, lhs, rhs, input, env),
+            Kind::Transform(..) => Val::Func(Rc::new(Func::Transform(node, env))),
+            Kind::Sort(terms) => return self.sort(node, terms, input.clone(), env),
+            Kind::Placeholder => {
+                return Err(Error::new("S0201", "Syntax error: ?")
+                    .at(node.position)
+                    .with_token("?"))
+            }
+            Kind::RawDot(..)
+            | Kind::RawFilter(..)
+            | Kind::RawGroup(..)
+            | Kind::RawSort(..)
+            | Kind::RawFocus(..)
+            | Kind::RawIndex(..)
+            | Kind::RawOperatorName(_) => {
+                return Err(Error::new("S0201", "Syntax error").at(node.position))
+            }
+        })
+    }
+}
+
+fn bind_in<'a>(vars: &mut Vec<(&'a str, Val<'a>)>, name: &'a str, value: Val<'a>) {
+    if let Some(slot) = vars.iter_mut().find(|(n, _)| *n == name) {
+        slot.1 = value;
+    } else {
+        vars.push((name, value));
+    }
+}
+
+/// JSONata's end-of-evaluate rule: empty sequences are undefined, singletons unwrap unless kept.
+pub fn unwrap_sequence(result: Val<'_>, keep_array: bool) -> Val<'_> {
+    match result {
+        Val::Arr(mut a) if a.flags.seq => {
+            if keep_array && !a.flags.keep {
+                Rc::make_mut(&mut a).flags.keep = true;
+            }
+            match a.items.len() {
+                0 => Val::Undef,
+                1 if !a.flags.keep => a.items.first().cloned().unwrap_or_default(),
+                _ => Val::Arr(a),
+            }
+        }
+        other => other,
+    }
+}

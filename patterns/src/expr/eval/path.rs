@@ -1,0 +1,473 @@
+//! Location paths: step mapping with sequence flattening, predicates (filters), tuple streams
+//! for `@`/`#`/`%` bindings, wildcards and descendants.
+
+use super::{Ctx, Error};
+use crate::expr::ast::{Kind, Node, Stage};
+use crate::expr::functions::boolean::truthy;
+use crate::expr::value::{Env, Tuple, Val};
+use std::rc::Rc;
+
+fn is_simple(node: &Node, steps: &[Node]) -> bool {
+    !node.keep_singleton
+        && node.group.is_none()
+        && !node.tuple
+        && steps.iter().enumerate().all(|(i, s)| {
+            s.stages.is_empty()
+                && s.predicates.is_empty()
+                && s.group.is_none()
+                && !s.tuple
+                && !s.keep_array
+                && match &s.kind {
+                    Kind::Name(_) => true,
+                    Kind::Variable(_) => i == 0,
+                    _ => false,
+                }
+        })
+}
+
+impl<'a> Ctx<'a> {
+    pub(super) fn eval_path(
+        &self,
+        node: &'a Node,
+        steps: &'a [Node],
+        input: &Val<'a>,
+        env: Env,
+    ) -> Result<Val<'a>, Error> {
+        if is_simple(node, steps) {
+            if let Some(v) = self.simple_path(steps, input, env)? {
+                return Ok(v);
+            }
+        }
+        let first_is_var = matches!(steps.first().map(|s| &s.kind), Some(Kind::Variable(_)));
+        let mut inp = if input.is_array() && !first_is_var {
+            input.clone()
+        } else {
+            Val::seq(vec![input.clone()])
+        };
+        let mut result = Val::Undef;
+        let mut tuples: Option<Vec<Tuple<'a>>> = None;
+        let mut is_tuple = false;
+        let last = steps.len().saturating_sub(1);
+        for (i, step) in steps.iter().enumerate() {
+            if step.tuple {
+                is_tuple = true;
+            }
+            if i == 0 && step.consarray {
+                result = self.eval(step, &inp, env)?;
+            } else if is_tuple {
+                tuples = Some(self.tuple_step(step, &inp, tuples.take(), env)?);
+            } else {
+                result = self.step(step, &inp, env, i == last)?;
+            }
+            if !is_tuple && (result.is_undef() || (result.is_array() && result.is_empty())) {
+                break;
+            }
+            if step.focus.is_none() {
+                inp = result.clone();
+            }
+        }
+        let mut tuple_result = None;
+        if is_tuple {
+            let ts = Rc::new(tuples.unwrap_or_default());
+            result = if node.tuple {
+                Val::Tuples(ts.clone())
+            } else {
+                Val::seq(ts.iter().map(|t| t.ctx.clone()).collect())
+            };
+            tuple_result = Some(ts);
+        }
+        if node.keep_singleton {
+            result = match result {
+                Val::Arr(a) if a.flags.cons && !a.flags.seq => {
+                    let mut s = crate::expr::value::Arr {
+                        items: vec![Val::Arr(a)],
+                        flags: Default::default(),
+                    };
+                    s.flags.seq = true;
+                    s.flags.keep = true;
+                    Val::Arr(Rc::new(s))
+                }
+                Val::Arr(mut a) => {
+                    Rc::make_mut(&mut a).flags.keep = true;
+                    Val::Arr(a)
+                }
+                other => other,
+            };
+        }
+        if let Some(group) = &node.group {
+            let grouped = match tuple_result {
+                Some(ts) => Val::Tuples(ts),
+                None => result,
+            };
+            result = self.group(&group.pairs, grouped, env)?;
+        }
+        Ok(result)
+    }
+
+    /// Path of a variable/name followed by names, walking single objects without allocating.
+    /// Returns `None` when an array is met (the general algorithm then runs).
+    fn simple_path(
+        &self,
+        steps: &'a [Node],
+        input: &Val<'a>,
+        env: Env,
+    ) -> Result<Option<Val<'a>>, Error> {
+        let Some(first) = steps.first() else {
+            return Ok(Some(Val::Undef));
+        };
+        let mut cur = match &first.kind {
+            Kind::Name(name) => {
+                if input.is_array() {
+                    return Ok(None);
+                }
+                self.tick()?;
+                input.field(name)
+            }
+            _ => self.eval(first, input, env)?,
+        };
+        for step in &steps[1..] {
+            let Kind::Name(name) = &step.kind else {
+                return Ok(None);
+            };
+            self.tick()?;
+            cur = match &cur {
+                Val::Undef => return Ok(Some(Val::Undef)),
+                v if v.is_object() => v.field(name),
+                v if v.is_array() => return Ok(None),
+                _ => return Ok(Some(Val::Undef)),
+            };
+        }
+        if cur.is_seq() {
+            return Ok(None);
+        }
+        Ok(Some(cur))
+    }
+
+    fn step(&self, step: &'a Node, inp: &Val<'a>, env: Env, last: bool) -> Result<Val<'a>, Error> {
+        if let Kind::Sort(terms) = &step.kind {
+            let mut result = self.sort(step, terms, inp.clone(), env)?;
+            for stage in &step.stages {
+                if let Stage::Filter(p) = stage {
+                    result = self.filter(p, result, env)?;
+                }
+            }
+            return Ok(result);
+        }
+        let mut out = Vec::new();
+        for item in inp.members() {
+            let mut res = self.eval(step, &item, env)?;
+            for stage in &step.stages {
+                if let Stage::Filter(p) = stage {
+                    res = self.filter(p, res, env)?;
+                }
+            }
+            if !res.is_undef() {
+                out.push(res);
+            }
+        }
+        if last && out.len() == 1 && out[0].is_array() && !out[0].is_seq() {
+            return Ok(out.swap_remove(0));
+        }
+        let mut flat = Vec::with_capacity(out.len());
+        for r in out {
+            if !r.is_array() || r.flags().cons {
+                flat.push(r);
+            } else {
+                flat.extend(r.iter());
+            }
+        }
+        Ok(Val::seq(flat))
+    }
+
+    fn frame_from_tuple(&self, env: Env, t: &Tuple<'a>) -> Env {
+        let frame = self.new_frame(env);
+        for (name, v) in &t.binds {
+            self.bind(frame, name, v.clone());
+        }
+        frame
+    }
+
+    fn tuple_step(
+        &self,
+        step: &'a Node,
+        inp: &Val<'a>,
+        tuples: Option<Vec<Tuple<'a>>>,
+        env: Env,
+    ) -> Result<Vec<Tuple<'a>>, Error> {
+        if let Kind::Sort(terms) = &step.kind {
+            let mut result = match tuples {
+                Some(ts) => self.sort_tuples(terms, ts, env)?,
+                None => {
+                    let sorted = self.sort(step, terms, inp.clone(), env)?;
+                    sorted
+                        .members()
+                        .into_iter()
+                        .enumerate()
+                        .map(|(i, v)| {
+                            let mut t = Tuple {
+                                ctx: v,
+                                binds: Vec::new(),
+                            };
+                            if let Some(ix) = &step.index {
+                                set_bind(&mut t, ix, Val::Num(i as f64));
+                            }
+                            t
+                        })
+                        .collect()
+                }
+            };
+            self.tuple_stages(step, &mut result, env)?;
+            return Ok(result);
+        }
+        let ts = tuples.unwrap_or_else(|| {
+            inp.members()
+                .into_iter()
+                .map(|v| Tuple {
+                    ctx: v,
+                    binds: Vec::new(),
+                })
+                .collect()
+        });
+        let mut result = Vec::new();
+        for t in &ts {
+            let step_env = self.frame_from_tuple(env, t);
+            let res = self.eval(step, &t.ctx, step_env)?;
+            match res {
+                Val::Undef => {}
+                Val::Tuples(inner) => {
+                    for it in inner.iter() {
+                        let mut nt = t.clone();
+                        nt.ctx = it.ctx.clone();
+                        for (n, v) in &it.binds {
+                            set_bind(&mut nt, n, v.clone());
+                        }
+                        result.push(nt);
+                    }
+                }
+                res => {
+                    let items = if res.is_array() {
+                        res.members()
+                    } else {
+                        vec![res]
+                    };
+                    for (bb, item) in items.into_iter().enumerate() {
+                        let mut nt = t.clone();
+                        match &step.focus {
+                            Some(focus) => set_bind(&mut nt, focus, item),
+                            None => nt.ctx = item,
+                        }
+                        if let Some(ix) = &step.index {
+                            set_bind(&mut nt, ix, Val::Num(bb as f64));
+                        }
+                        if let Some(anc) = &step.ancestor {
+                            set_bind(&mut nt, anc, t.ctx.clone());
+                        }
+                        result.push(nt);
+                    }
+                }
+            }
+        }
+        self.tuple_stages(step, &mut result, env)?;
+        Ok(result)
+    }
+
+    fn tuple_stages(
+        &self,
+        step: &'a Node,
+        result: &mut Vec<Tuple<'a>>,
+        env: Env,
+    ) -> Result<(), Error> {
+        for stage in &step.stages {
+            match stage {
+                Stage::Filter(p) => {
+                    let ts = std::mem::take(result);
+                    *result = self.filter_tuples(p, ts, env)?;
+                }
+                Stage::Index(name) => {
+                    for (i, t) in result.iter_mut().enumerate() {
+                        set_bind(t, name, Val::Num(i as f64));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn filter_tuples(
+        &self,
+        pred: &'a Node,
+        ts: Vec<Tuple<'a>>,
+        env: Env,
+    ) -> Result<Vec<Tuple<'a>>, Error> {
+        if let Kind::Num(n, _) = pred.kind {
+            let len = ts.len() as f64;
+            let mut idx = n.floor();
+            if idx < 0.0 {
+                idx += len;
+            }
+            return Ok(if idx >= 0.0 && idx < len {
+                ts.into_iter().nth(idx as usize).into_iter().collect()
+            } else {
+                Vec::new()
+            });
+        }
+        let len = ts.len();
+        let mut out = Vec::new();
+        for (i, t) in ts.into_iter().enumerate() {
+            let fenv = self.frame_from_tuple(env, &t);
+            let res = self.eval(pred, &t.ctx, fenv)?;
+            if predicate_selects(&res, i, len) {
+                out.push(t);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Applies predicate `pred` to each member of `input` (JSONata `evaluateFilter`).
+    pub(super) fn filter(
+        &self,
+        pred: &'a Node,
+        input: Val<'a>,
+        env: Env,
+    ) -> Result<Val<'a>, Error> {
+        if let Val::Tuples(ts) = input {
+            let ts = Rc::try_unwrap(ts).unwrap_or_else(|rc| (*rc).clone());
+            return Ok(Val::Tuples(Rc::new(self.filter_tuples(pred, ts, env)?)));
+        }
+        let items = input.members();
+        if let Kind::Num(n, _) = pred.kind {
+            let len = items.len() as f64;
+            let mut idx = n.floor();
+            if idx < 0.0 {
+                idx += len;
+            }
+            if idx >= 0.0 && idx < len {
+                if let Some(item) = items.into_iter().nth(idx as usize) {
+                    if item.is_array() {
+                        return Ok(item);
+                    }
+                    return Ok(Val::seq(vec![item]));
+                }
+            }
+            return Ok(Val::seq(Vec::new()));
+        }
+        let len = items.len();
+        let mut out = Vec::new();
+        for (i, item) in items.into_iter().enumerate() {
+            let res = self.eval(pred, &item, env)?;
+            if predicate_selects(&res, i, len) {
+                out.push(item);
+            }
+        }
+        Ok(Val::seq(out))
+    }
+}
+
+/// Whether a predicate result selects member `index` of `len`: numbers (or arrays of numbers)
+/// are positions (negative from the end), anything else is tested for truthiness.
+fn predicate_selects(res: &Val<'_>, index: usize, len: usize) -> bool {
+    let hits = |n: f64| {
+        let mut ii = n.floor();
+        if ii < 0.0 {
+            ii += len as f64;
+        }
+        ii == index as f64
+    };
+    match res {
+        Val::Num(n) => hits(*n),
+        v if v.is_array() && v.iter().all(|m| matches!(m, Val::Num(_))) => {
+            v.iter().any(|m| m.num().is_some_and(hits))
+        }
+        v => truthy(v),
+    }
+}
+
+fn set_bind<'a>(t: &mut Tuple<'a>, name: &'a str, v: Val<'a>) {
+    if let Some(slot) = t.binds.iter_mut().find(|(n, _)| *n == name) {
+        slot.1 = v;
+    } else {
+        t.binds.push((name, v));
+    }
+}
+
+/// Field lookup over a value or (flattening) over each member of an array.
+pub fn lookup_field<'a>(input: &Val<'a>, name: &str) -> Val<'a> {
+    if input.is_array() {
+        let mut out = Vec::new();
+        for m in input.iter() {
+            let r = lookup_field(&m, name);
+            if r.is_array() {
+                out.extend(r.iter());
+            } else if !r.is_undef() {
+                out.push(r);
+            }
+        }
+        return Val::seq(out);
+    }
+    input.field(name)
+}
+
+fn flatten_into<'a>(v: Val<'a>, out: &mut Vec<Val<'a>>) {
+    if v.is_array() {
+        for m in v.iter() {
+            flatten_into(m, out);
+        }
+    } else {
+        out.push(v);
+    }
+}
+
+/// `*`: the values of all fields of the context object (arrays flattened).
+pub fn wildcard<'a>(input: &Val<'a>) -> Val<'a> {
+    let input = match input {
+        Val::Arr(a) if a.flags.outer && !a.items.is_empty() => a.items[0].clone(),
+        other => other.clone(),
+    };
+    let mut out = Vec::new();
+    let mut seq = true;
+    let values: Vec<Val<'a>> = if input.is_array() {
+        input.members()
+    } else {
+        input.entries().into_iter().map(|(_, v)| v).collect()
+    };
+    for v in values {
+        if v.is_array() {
+            seq = false;
+            flatten_into(v, &mut out);
+        } else {
+            out.push(v);
+        }
+    }
+    if seq {
+        Val::seq(out)
+    } else {
+        Val::array(out)
+    }
+}
+
+fn descend<'a>(v: Val<'a>, out: &mut Vec<Val<'a>>) {
+    if v.is_array() {
+        for m in v.iter() {
+            descend(m, out);
+        }
+        return;
+    }
+    let entries = v.entries();
+    out.push(v);
+    for (_, child) in entries {
+        descend(child, out);
+    }
+}
+
+/// `**`: the context and all its descendants.
+pub fn descendants<'a>(input: &Val<'a>) -> Val<'a> {
+    if input.is_undef() {
+        return Val::Undef;
+    }
+    let mut out = Vec::new();
+    descend(input.clone(), &mut out);
+    if out.len() == 1 {
+        return out.swap_remove(0);
+    }
+    Val::seq(out)
+}

@@ -1,0 +1,115 @@
+//! Object and miscellaneous functions: `$keys`, `$lookup`, `$spread`, `$merge`, `$error`,
+//! `$assert`, `$type`, and the unsupported `$eval`.
+
+use super::arg;
+use crate::expr::error::Error;
+use crate::expr::eval::Ctx;
+use crate::expr::value::{Obj, Str, Val};
+
+/// `$keys(object | array of objects)`
+pub fn keys<'a>(_: &Ctx<'a>, args: &[Val<'a>], _: &Val<'a>) -> Result<Val<'a>, Error> {
+    let a = arg(args, 0);
+    let mut out: Vec<Str<'a>> = Vec::new();
+    let objects = if a.is_array() { a.members() } else { vec![a] };
+    for o in objects {
+        for (k, _) in o.entries() {
+            if !out.contains(&k) {
+                out.push(k);
+            }
+        }
+    }
+    Ok(Val::seq(out.into_iter().map(Val::Str).collect()))
+}
+
+/// `$lookup(object, key)`
+pub fn lookup<'a>(_: &Ctx<'a>, args: &[Val<'a>], _: &Val<'a>) -> Result<Val<'a>, Error> {
+    let key = args.get(1).and_then(Val::as_str).unwrap_or_default();
+    Ok(crate::expr::eval::lookup_field(&arg(args, 0), key))
+}
+
+fn spread_into<'a>(v: Val<'a>, out: &mut Vec<Val<'a>>) {
+    if v.is_array() {
+        for m in v.iter() {
+            spread_into(m, out);
+        }
+    } else if v.is_object() {
+        for (k, e) in v.entries() {
+            let mut o = Obj::new();
+            o.insert(k, e);
+            out.push(Val::object(o));
+        }
+    } else if !v.is_undef() {
+        out.push(v);
+    }
+}
+
+/// `$spread(object)`
+pub fn spread<'a>(_: &Ctx<'a>, args: &[Val<'a>], _: &Val<'a>) -> Result<Val<'a>, Error> {
+    let a = arg(args, 0);
+    if !a.is_array() && !a.is_object() {
+        return Ok(a);
+    }
+    let mut out = Vec::new();
+    spread_into(a, &mut out);
+    Ok(Val::seq(out))
+}
+
+/// `$merge(array of objects)`
+pub fn merge<'a>(_: &Ctx<'a>, args: &[Val<'a>], _: &Val<'a>) -> Result<Val<'a>, Error> {
+    let a = arg(args, 0);
+    if a.is_undef() {
+        return Ok(Val::Undef);
+    }
+    let mut out = Obj::new();
+    for o in a.iter() {
+        for (k, v) in o.entries() {
+            out.insert(k, v);
+        }
+    }
+    Ok(Val::object(out))
+}
+
+/// `$error(message)`
+pub fn error<'a>(_: &Ctx<'a>, args: &[Val<'a>], _: &Val<'a>) -> Result<Val<'a>, Error> {
+    let msg = args
+        .first()
+        .and_then(Val::as_str)
+        .unwrap_or("$error() function evaluated");
+    Err(Error::new("D3137", msg))
+}
+
+/// `$assert(condition, message)`
+pub fn assert<'a>(_: &Ctx<'a>, args: &[Val<'a>], _: &Val<'a>) -> Result<Val<'a>, Error> {
+    if matches!(args.first(), Some(Val::Bool(true))) {
+        return Ok(Val::Undef);
+    }
+    let msg = args
+        .get(1)
+        .and_then(Val::as_str)
+        .unwrap_or("$assert() statement failed");
+    Err(Error::new("D3141", msg))
+}
+
+/// `$type(value)`
+pub fn type_of<'a>(_: &Ctx<'a>, args: &[Val<'a>], _: &Val<'a>) -> Result<Val<'a>, Error> {
+    let a = arg(args, 0);
+    let t = match a {
+        Val::Undef => return Ok(Val::Undef),
+        Val::Null => "null",
+        Val::Bool(_) => "boolean",
+        Val::Num(_) => "number",
+        Val::Str(_) => "string",
+        Val::Func(_) => "function",
+        v if v.is_array() => "array",
+        _ => "object",
+    };
+    Ok(Val::Str(Str::B(t)))
+}
+
+/// `$eval` is deliberately not provided: expressions are compiled once, never from data.
+pub fn eval_unsupported<'a>(_: &Ctx<'a>, _: &[Val<'a>], _: &Val<'a>) -> Result<Val<'a>, Error> {
+    Err(Error::new(
+        "U2001",
+        "$eval is not supported: expressions must be compiled ahead of time",
+    ))
+}

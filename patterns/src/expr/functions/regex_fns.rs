@@ -1,0 +1,282 @@
+//! Functions that accept a string or a regex: `$match`, `$contains`, `$replace`, `$split`,
+//! and calling a regex literal directly.
+
+use super::arg;
+use crate::expr::error::Error;
+use crate::expr::eval::Ctx;
+use crate::expr::regex::{Found, RegexDef};
+use crate::expr::value::{Func, Obj, Str, Val};
+
+fn regex_of<'v, 'a>(v: &'v Val<'a>) -> Option<&'a RegexDef> {
+    match v {
+        Val::Func(f) => match &**f {
+            Func::Regex(def) => Some(*def),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// All matches the way JSONata iterates them: an empty match that is not at the end of the
+/// text is followed by error `D1004` (the iteration could never progress).
+fn all_matches(def: &RegexDef, text: &str, limit: Option<usize>) -> Result<Vec<Found>, Error> {
+    let mut out: Vec<Found> = Vec::new();
+    let Some(mut m) = def.find_at(text, 0) else {
+        return Ok(out);
+    };
+    loop {
+        if limit.is_some_and(|l| out.len() >= l) {
+            break;
+        }
+        let end = m.byte_end;
+        out.push(m);
+        if end >= text.len() || limit.is_some_and(|l| out.len() >= l) {
+            break;
+        }
+        match def.find_at(text, end) {
+            None => break,
+            Some(next) if next.text.is_empty() => {
+                return Err(Error::new(
+                    "D1004",
+                    format!(
+                        "Regular expression matches zero length string: {}",
+                        def.source
+                    ),
+                ))
+            }
+            Some(next) => m = next,
+        }
+    }
+    Ok(out)
+}
+
+fn match_object<'a>(m: &Found, with_end: bool) -> Val<'a> {
+    let mut o = Obj::new();
+    o.insert(Str::B("match"), Val::string(m.text.clone()));
+    if with_end {
+        o.insert(Str::B("start"), Val::Num(m.start as f64));
+        o.insert(Str::B("end"), Val::Num(m.end as f64));
+    } else {
+        o.insert(Str::B("index"), Val::Num(m.start as f64));
+    }
+    o.insert(
+        Str::B("groups"),
+        Val::array(m.groups.iter().map(|g| Val::string(g.clone())).collect()),
+    );
+    Val::object(o)
+}
+
+/// Calling a regex literal as a function: the first match object, or undefined.
+pub fn matcher_call<'a>(def: &RegexDef, args: &[Val<'a>]) -> Val<'a> {
+    let Some(text) = args.first().and_then(Val::as_str) else {
+        return Val::Undef;
+    };
+    def.find_at(text, 0)
+        .map_or(Val::Undef, |m| match_object(&m, true))
+}
+
+fn limit_arg(args: &[Val<'_>], i: usize, code: &str, what: &str) -> Result<Option<usize>, Error> {
+    match args.get(i).and_then(Val::num) {
+        None => Ok(None),
+        Some(l) if l < 0.0 => Err(Error::new(
+            code,
+            format!("Third argument of {what} function must evaluate to a positive number"),
+        )),
+        Some(l) => Ok(Some(l.floor() as usize)),
+    }
+}
+
+/// `$match(str, regex, limit)`
+pub fn match_fn<'a>(_: &Ctx<'a>, args: &[Val<'a>], _: &Val<'a>) -> Result<Val<'a>, Error> {
+    let Some(text) = args.first().and_then(Val::as_str) else {
+        return Ok(Val::Undef);
+    };
+    let limit = limit_arg(args, 2, "D3040", "match")?;
+    let Some(def) = regex_of(&arg(args, 1)) else {
+        return Err(Error::new("T1010", "The matcher function argument passed to function match does not return the correct object structure"));
+    };
+    if limit == Some(0) {
+        return Ok(Val::seq(Vec::new()));
+    }
+    let found = all_matches(def, text, limit)?;
+    Ok(Val::seq(
+        found.iter().map(|m| match_object(m, false)).collect(),
+    ))
+}
+
+/// `$contains(str, pattern)`
+pub fn contains<'a>(_: &Ctx<'a>, args: &[Val<'a>], _: &Val<'a>) -> Result<Val<'a>, Error> {
+    let Some(text) = args.first().and_then(Val::as_str) else {
+        return Ok(Val::Undef);
+    };
+    let pat = arg(args, 1);
+    if pat.is_undef() {
+        return Ok(Val::Undef);
+    }
+    Ok(Val::Bool(match (&pat, regex_of(&pat)) {
+        (Val::Str(s), _) => text.contains(&**s),
+        (_, Some(def)) => def.find_at(text, 0).is_some(),
+        _ => false,
+    }))
+}
+
+fn substitute(template: &str, m: &Found) -> String {
+    let mut out = String::new();
+    let chars: Vec<char> = template.chars().collect();
+    let mut i = 0;
+    let groups = m.groups.len();
+    while i < chars.len() {
+        let c = chars[i];
+        if c != '$' {
+            out.push(c);
+            i += 1;
+            continue;
+        }
+        i += 1;
+        match chars.get(i) {
+            Some('$') => {
+                out.push('$');
+                i += 1;
+            }
+            Some('0') => {
+                out.push_str(&m.text);
+                i += 1;
+            }
+            _ => {
+                let max_digits = if groups == 0 {
+                    1
+                } else {
+                    (groups as f64).log10().floor() as usize + 1
+                };
+                let digits: String = chars[i..]
+                    .iter()
+                    .take(max_digits)
+                    .take_while(|c| c.is_ascii_digit())
+                    .collect();
+                let mut index: Option<usize> = digits.parse().ok();
+                let mut used = digits.len();
+                if max_digits > 1 && index.is_some_and(|n| n > groups) && digits.len() > 1 {
+                    let shorter = &digits[..max_digits.min(digits.len()) - 1];
+                    index = shorter.parse().ok();
+                    used = shorter.len();
+                }
+                match index {
+                    Some(n) => {
+                        if groups > 0 && n >= 1 {
+                            if let Some(g) = m.groups.get(n - 1) {
+                                out.push_str(g);
+                            }
+                        }
+                        i += used;
+                    }
+                    None => out.push('$'),
+                }
+            }
+        }
+    }
+    out
+}
+
+/// `$replace(str, pattern, replacement, limit)`
+pub fn replace<'a>(ctx: &Ctx<'a>, args: &[Val<'a>], input: &Val<'a>) -> Result<Val<'a>, Error> {
+    let Some(text) = args.first().and_then(Val::as_str) else {
+        return Ok(Val::Undef);
+    };
+    let pat = arg(args, 1);
+    let rep = arg(args, 2);
+    if pat.as_str() == Some("") {
+        return Err(Error::new(
+            "D3010",
+            "Second argument of replace function cannot be an empty string",
+        ));
+    }
+    let limit = limit_arg(args, 3, "D3011", "replace")?;
+    if limit == Some(0) {
+        return Ok(Val::string(text));
+    }
+    if let Some(p) = pat.as_str() {
+        let r = rep.as_str().unwrap_or_default();
+        let mut out = String::new();
+        let mut pos = 0;
+        let mut count = 0;
+        while let Some(idx) = text[pos..].find(p) {
+            if limit.is_some_and(|l| count >= l) {
+                break;
+            }
+            out.push_str(&text[pos..pos + idx]);
+            out.push_str(r);
+            pos += idx + p.len();
+            count += 1;
+        }
+        out.push_str(&text[pos..]);
+        return Ok(Val::string(out));
+    }
+    let Some(def) = regex_of(&pat) else {
+        return Ok(Val::string(text));
+    };
+    let found = all_matches(def, text, limit)?;
+    let mut out = String::new();
+    let mut pos = 0;
+    for m in &found {
+        out.push_str(text.get(pos..m.byte_start).unwrap_or_default());
+        let with = match &rep {
+            Val::Str(t) => substitute(t, m),
+            f @ Val::Func(_) => {
+                let r = ctx.apply(f, vec![match_object(m, true)], input)?;
+                match r {
+                    Val::Str(s) => s.to_string(),
+                    other => {
+                        return Err(Error::new(
+                            "D3012",
+                            format!(
+                                "Attempted to replace a matched string with a non-string value: {}",
+                                super::describe(&other)
+                            ),
+                        ))
+                    }
+                }
+            }
+            _ => String::new(),
+        };
+        out.push_str(&with);
+        pos = m.byte_end;
+    }
+    out.push_str(text.get(pos..).unwrap_or_default());
+    Ok(Val::string(out))
+}
+
+/// `$split(str, separator, limit)`
+pub fn split<'a>(_: &Ctx<'a>, args: &[Val<'a>], _: &Val<'a>) -> Result<Val<'a>, Error> {
+    let Some(text) = args.first().and_then(Val::as_str) else {
+        return Ok(Val::Undef);
+    };
+    let limit = limit_arg(args, 2, "D3020", "split")?;
+    let sep = arg(args, 1);
+    let mut parts: Vec<String> = Vec::new();
+    if let Some(s) = sep.as_str() {
+        if s.is_empty() {
+            parts = text.chars().map(String::from).collect();
+        } else {
+            parts = text.split(s).map(str::to_string).collect();
+        }
+        if let Some(l) = limit {
+            parts.truncate(l);
+        }
+    } else if let Some(def) = regex_of(&sep) {
+        let found = all_matches(def, text, limit)?;
+        let mut pos = 0;
+        for m in &found {
+            parts.push(text.get(pos..m.byte_start).unwrap_or_default().to_string());
+            pos = m.byte_end;
+        }
+        if limit.is_none_or(|l| found.len() < l) {
+            parts.push(text.get(pos..).unwrap_or_default().to_string());
+        }
+    } else {
+        return Err(Error::new(
+            "T1010",
+            "The matcher function argument passed to function split does not return the correct object structure",
+        ));
+    }
+    Ok(Val::array(parts.into_iter().map(Val::string).collect()))
+}

@@ -1,0 +1,276 @@
+//! String functions and JSONata's `$string` serialisation.
+
+use super::arg;
+use crate::expr::error::Error;
+use crate::expr::eval::Ctx;
+use crate::expr::numfmt::jsonata_number_string;
+use crate::expr::value::Val;
+use std::cmp::Ordering;
+
+/// Compares strings the way JavaScript does (by UTF-16 code units).
+pub fn js_cmp(a: &str, b: &str) -> Ordering {
+    a.encode_utf16().cmp(b.encode_utf16())
+}
+
+fn escape_into(out: &mut String, s: &str) {
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            '\u{8}' => out.push_str("\\b"),
+            '\u{c}' => out.push_str("\\f"),
+            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+}
+
+fn write_json(
+    out: &mut String,
+    v: &Val<'_>,
+    pretty: bool,
+    indent: usize,
+    depth: usize,
+) -> Result<(), Error> {
+    if depth > 10_000 {
+        return Err(Error::new("U1001", "Value nested too deeply to stringify"));
+    }
+    let newline = |out: &mut String, level: usize| {
+        if pretty {
+            out.push('\n');
+            out.extend(std::iter::repeat_n(' ', level * 2));
+        }
+    };
+    match v {
+        Val::Undef | Val::Null => out.push_str("null"),
+        Val::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+        Val::Num(n) => {
+            if !n.is_finite() {
+                return Err(Error::new("D1001", "Number out of range"));
+            }
+            if n.fract() == 0.0 {
+                out.push_str(&crate::expr::numfmt::js_number_string(*n));
+            } else {
+                out.push_str(&jsonata_number_string(*n));
+            }
+        }
+        Val::Str(s) => escape_into(out, s),
+        Val::Func(_) => out.push_str("\"\""),
+        Val::Tuples(_) | Val::Arr(_) | Val::Json(serde_json::Value::Array(_)) => {
+            let members: Vec<Val<'_>> = match v {
+                Val::Tuples(t) => t.iter().map(|t| t.ctx.clone()).collect(),
+                _ => v.iter().collect(),
+            };
+            if members.is_empty() {
+                out.push_str("[]");
+                return Ok(());
+            }
+            out.push('[');
+            for (i, m) in members.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                newline(out, indent + 1);
+                write_json(out, m, pretty, indent + 1, depth + 1)?;
+            }
+            newline(out, indent);
+            out.push(']');
+        }
+        _ => {
+            let entries: Vec<_> = v
+                .entries()
+                .into_iter()
+                .filter(|(_, e)| !e.is_undef())
+                .collect();
+            if entries.is_empty() {
+                out.push_str("{}");
+                return Ok(());
+            }
+            out.push('{');
+            for (i, (k, e)) in entries.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                newline(out, indent + 1);
+                escape_into(out, k);
+                out.push(':');
+                if pretty {
+                    out.push(' ');
+                }
+                write_json(out, e, pretty, indent + 1, depth + 1)?;
+            }
+            newline(out, indent);
+            out.push('}');
+        }
+    }
+    Ok(())
+}
+
+/// `$string` semantics: strings unchanged, functions `""`, everything else as JSON.
+pub fn stringify(v: &Val<'_>, pretty: bool) -> Result<String, Error> {
+    match v {
+        Val::Str(s) => Ok(s.to_string()),
+        Val::Func(_) | Val::Undef => Ok(String::new()),
+        Val::Num(n) if !n.is_finite() => Err(Error::new(
+            "D3001",
+            "Attempting to invoke string function on Infinity or NaN",
+        )),
+        Val::Arr(a) if a.flags.outer && !a.items.is_empty() => stringify(&a.items[0], pretty),
+        other => {
+            let mut out = String::new();
+            write_json(&mut out, other, pretty, 0, 0)?;
+            Ok(out)
+        }
+    }
+}
+
+fn str_arg<'v>(args: &'v [Val<'_>], i: usize) -> Option<&'v str> {
+    args.get(i).and_then(Val::as_str)
+}
+
+/// `$string(arg, prettify)`
+pub fn string<'a>(_: &Ctx<'a>, args: &[Val<'a>], _: &Val<'a>) -> Result<Val<'a>, Error> {
+    let a = arg(args, 0);
+    if a.is_undef() {
+        return Ok(Val::Undef);
+    }
+    let pretty = matches!(args.get(1), Some(Val::Bool(true)));
+    Ok(Val::string(stringify(&a, pretty)?))
+}
+
+/// JavaScript `slice` index normalisation over `len` items.
+pub fn js_index(i: f64, len: usize) -> usize {
+    let len_f = len as f64;
+    let i = if i.is_nan() { 0.0 } else { i.trunc() };
+    if i < 0.0 {
+        (len_f + i).max(0.0) as usize
+    } else {
+        i.min(len_f) as usize
+    }
+}
+
+/// `$substring(str, start, length)` (by code points).
+pub fn substring<'a>(_: &Ctx<'a>, args: &[Val<'a>], _: &Val<'a>) -> Result<Val<'a>, Error> {
+    let Some(s) = str_arg(args, 0) else {
+        return Ok(Val::Undef);
+    };
+    let chars: Vec<char> = s.chars().collect();
+    let len = chars.len();
+    let mut start = args.get(1).and_then(Val::num).unwrap_or(0.0);
+    if (len as f64) + start < 0.0 {
+        start = 0.0;
+    }
+    let from = js_index(start, len);
+    let to = match args.get(2).and_then(Val::num) {
+        Some(l) => {
+            if l <= 0.0 {
+                return Ok(Val::string(""));
+            }
+            let end = if start >= 0.0 {
+                start + l
+            } else {
+                len as f64 + start + l
+            };
+            js_index(end, len)
+        }
+        None => len,
+    };
+    if from >= to {
+        return Ok(Val::string(""));
+    }
+    Ok(Val::string(chars[from..to].iter().collect::<String>()))
+}
+
+/// `$substringBefore(str, chars)`
+pub fn substring_before<'a>(_: &Ctx<'a>, args: &[Val<'a>], _: &Val<'a>) -> Result<Val<'a>, Error> {
+    let (Some(s), Some(c)) = (str_arg(args, 0), str_arg(args, 1)) else {
+        return Ok(arg(args, 0));
+    };
+    Ok(Val::string(s.find(c).map_or(s, |p| &s[..p])))
+}
+
+/// `$substringAfter(str, chars)`
+pub fn substring_after<'a>(_: &Ctx<'a>, args: &[Val<'a>], _: &Val<'a>) -> Result<Val<'a>, Error> {
+    let (Some(s), Some(c)) = (str_arg(args, 0), str_arg(args, 1)) else {
+        return Ok(arg(args, 0));
+    };
+    Ok(Val::string(s.find(c).map_or(s, |p| &s[p + c.len()..])))
+}
+
+/// `$lowercase(str)`
+pub fn lowercase<'a>(_: &Ctx<'a>, args: &[Val<'a>], _: &Val<'a>) -> Result<Val<'a>, Error> {
+    Ok(str_arg(args, 0).map_or(Val::Undef, |s| Val::string(s.to_lowercase())))
+}
+
+/// `$uppercase(str)`
+pub fn uppercase<'a>(_: &Ctx<'a>, args: &[Val<'a>], _: &Val<'a>) -> Result<Val<'a>, Error> {
+    Ok(str_arg(args, 0).map_or(Val::Undef, |s| Val::string(s.to_uppercase())))
+}
+
+/// `$length(str)` (code points).
+pub fn length<'a>(_: &Ctx<'a>, args: &[Val<'a>], _: &Val<'a>) -> Result<Val<'a>, Error> {
+    Ok(str_arg(args, 0).map_or(Val::Undef, |s| Val::Num(s.chars().count() as f64)))
+}
+
+/// `$trim(str)`: collapses runs of whitespace to one space and strips the ends.
+pub fn trim<'a>(_: &Ctx<'a>, args: &[Val<'a>], _: &Val<'a>) -> Result<Val<'a>, Error> {
+    let Some(s) = str_arg(args, 0) else {
+        return Ok(Val::Undef);
+    };
+    let mut out = String::with_capacity(s.len());
+    let mut in_space = false;
+    for c in s.chars() {
+        if matches!(c, ' ' | '\t' | '\n' | '\r') {
+            in_space = true;
+        } else {
+            if in_space && !out.is_empty() {
+                out.push(' ');
+            }
+            in_space = false;
+            out.push(c);
+        }
+    }
+    Ok(Val::string(out))
+}
+
+/// `$pad(str, width, char)`
+pub fn pad<'a>(_: &Ctx<'a>, args: &[Val<'a>], _: &Val<'a>) -> Result<Val<'a>, Error> {
+    let Some(s) = str_arg(args, 0) else {
+        return Ok(Val::Undef);
+    };
+    let width = args.get(1).and_then(Val::num).unwrap_or(0.0);
+    let fill = match str_arg(args, 2) {
+        Some(c) if !c.is_empty() => c,
+        _ => " ",
+    };
+    let len = s.chars().count() as f64;
+    let pad_len = width.abs().trunc() - len;
+    if pad_len <= 0.0 || pad_len > 1e7 {
+        return Ok(Val::string(s));
+    }
+    let padding: String = fill.chars().cycle().take(pad_len as usize).collect();
+    Ok(Val::string(if width > 0.0 {
+        format!("{s}{padding}")
+    } else {
+        format!("{padding}{s}")
+    }))
+}
+
+/// `$join(strings, separator)`
+pub fn join<'a>(_: &Ctx<'a>, args: &[Val<'a>], _: &Val<'a>) -> Result<Val<'a>, Error> {
+    let a = arg(args, 0);
+    if a.is_undef() {
+        return Ok(Val::Undef);
+    }
+    let sep = str_arg(args, 1).unwrap_or("");
+    let parts: Vec<String> = a
+        .iter()
+        .filter_map(|v| v.as_str().map(str::to_string))
+        .collect();
+    Ok(Val::string(parts.join(sep)))
+}

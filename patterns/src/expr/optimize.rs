@@ -1,0 +1,591 @@
+//! Post-parse rewriting: builds location paths from `.` chains, attaches predicates, sorts,
+//! group-bys and positional/focus bindings to their steps, and resolves `%` parent references
+//! to ancestor labels bound by earlier steps.
+
+use super::ast::{Group, Kind, Node, SortTerm, Stage};
+use super::error::Error;
+use std::sync::Arc;
+
+struct Slot {
+    label: usize,
+    level: i32,
+}
+
+/// Rewrites a raw AST into its evaluated form.
+pub fn process(node: Node) -> Result<Node, Error> {
+    let mut opt = Optimizer { slots: Vec::new() };
+    let mut node = opt.process(node)?;
+    if !node.seeking.is_empty() || matches!(node.kind, Kind::Parent(_)) {
+        return Err(Error::new(
+            "S0217",
+            "The object representing the 'parent' cannot be derived from this expression",
+        )
+        .at(node.position));
+    }
+    opt.resolve_labels(&mut node);
+    Ok(node)
+}
+
+struct Optimizer {
+    slots: Vec<Slot>,
+}
+
+fn path(steps: Vec<Node>, position: usize) -> Node {
+    Node::new(Kind::Path(steps), position)
+}
+
+fn push_ancestry(result: &mut Node, value: &Node) {
+    result.seeking.extend(value.seeking.iter().copied());
+    if let (Kind::Parent(_), Some(slot)) = (&value.kind, value.slot) {
+        result.seeking.push(slot);
+    }
+}
+
+fn steps_mut(node: &mut Node) -> Option<&mut Vec<Node>> {
+    match &mut node.kind {
+        Kind::Path(steps) => Some(steps),
+        _ => None,
+    }
+}
+
+impl Optimizer {
+    fn resolve_labels(&self, node: &mut Node) {
+        if let Some(slot) = node.slot {
+            let label = self.slots.get(slot).map_or(slot, |s| s.label);
+            node.kind = Kind::Parent(format!("!{label}"));
+        }
+        if let Some(slot) = node.ancestor_slot {
+            let label = self.slots.get(slot).map_or(slot, |s| s.label);
+            node.ancestor = Some(format!("!{label}"));
+        }
+        node.for_each_child_mut(&mut |child| self.resolve_labels(child));
+    }
+
+    fn process_box(&mut self, node: Box<Node>) -> Result<Box<Node>, Error> {
+        Ok(Box::new(self.process(*node)?))
+    }
+
+    fn process(&mut self, node: Node) -> Result<Node, Error> {
+        let keep = node.keep_array;
+        let pos = node.position;
+        let mut result = match node.kind {
+            Kind::RawDot(lhs, rhs) => self.dot(*lhs, *rhs, pos)?,
+            Kind::RawFilter(lhs, rhs) => {
+                let mut result = self.process(*lhs)?;
+                let predicate = self.process(*rhs)?;
+                let in_path = matches!(result.kind, Kind::Path(_));
+                let step = if in_path {
+                    path_last(&mut result).ok_or_else(empty_path)?
+                } else {
+                    &mut result
+                };
+                if step.group.is_some() {
+                    return Err(Error::new(
+                        "S0209",
+                        "A predicate cannot follow a grouping expression in a step",
+                    )
+                    .at(pos));
+                }
+                for &slot in &predicate.seeking {
+                    let level = self.slots.get(slot).map_or(0, |s| s.level);
+                    if level == 1 {
+                        self.seek_parent(step, slot)?;
+                    } else if let Some(s) = self.slots.get_mut(slot) {
+                        s.level -= 1;
+                    }
+                }
+                push_ancestry(step, &predicate);
+                let stage = Stage::Filter(Box::new(predicate));
+                if in_path {
+                    step.stages.push(stage);
+                } else {
+                    step.predicates.push(stage);
+                }
+                result
+            }
+            Kind::RawGroup(lhs, pairs) => {
+                let mut result = self.process(*lhs)?;
+                if result.group.is_some() {
+                    return Err(Error::new(
+                        "S0210",
+                        "Each step can only have one grouping expression",
+                    )
+                    .at(pos));
+                }
+                let pairs = self.pairs(pairs, None)?;
+                result.group = Some(Box::new(Group {
+                    pairs,
+                    position: pos,
+                }));
+                result
+            }
+            Kind::RawSort(lhs, terms) => {
+                let lhs = self.process(*lhs)?;
+                let mut result = match lhs.kind {
+                    Kind::Path(_) => lhs,
+                    _ => path(vec![lhs], pos),
+                };
+                let mut sort = Node::new(Kind::Sort(Vec::new()), pos);
+                let mut out = Vec::with_capacity(terms.len());
+                for term in terms {
+                    let expr = self.process(term.expr)?;
+                    push_ancestry(&mut sort, &expr);
+                    out.push(SortTerm {
+                        descending: term.descending,
+                        expr,
+                    });
+                }
+                sort.kind = Kind::Sort(out);
+                if let Some(steps) = steps_mut(&mut result) {
+                    steps.push(sort);
+                }
+                self.resolve_ancestry(&mut result)?;
+                result
+            }
+            Kind::RawFocus(lhs, var) => {
+                let mut result = self.process(*lhs)?;
+                let step = if matches!(result.kind, Kind::Path(_)) {
+                    path_last(&mut result).ok_or_else(empty_path)?
+                } else {
+                    &mut result
+                };
+                if !step.stages.is_empty() || !step.predicates.is_empty() {
+                    return Err(Error::new(
+                        "S0215",
+                        "A context variable binding must precede any predicates on a step",
+                    )
+                    .at(pos));
+                }
+                if matches!(step.kind, Kind::Sort(_)) {
+                    return Err(Error::new(
+                        "S0216",
+                        "A context variable binding must precede the 'order-by' clause on a step",
+                    )
+                    .at(pos));
+                }
+                if keep {
+                    step.keep_array = true;
+                }
+                step.focus = Some(var);
+                step.tuple = true;
+                result
+            }
+            Kind::RawIndex(lhs, var) => {
+                let lhs = self.process(*lhs)?;
+                let mut result = match lhs.kind {
+                    Kind::Path(_) => lhs,
+                    _ => {
+                        let mut step = lhs;
+                        step.stages = std::mem::take(&mut step.predicates);
+                        path(vec![step], pos)
+                    }
+                };
+                let step = path_last(&mut result).ok_or_else(empty_path)?;
+                if step.stages.is_empty() {
+                    step.index = Some(var);
+                } else {
+                    step.stages.push(Stage::Index(var));
+                }
+                step.tuple = true;
+                result
+            }
+            Kind::Apply(lhs, rhs) => {
+                let lhs = self.process_box(lhs)?;
+                let rhs = self.process_box(rhs)?;
+                let keep_both = lhs.keep_array || rhs.keep_array;
+                let mut n = Node::new(Kind::Apply(lhs, rhs), pos);
+                n.keep_array = keep_both;
+                n
+            }
+            Kind::Bind(name, rhs) => {
+                let rhs = self.process_box(rhs)?;
+                let mut n = Node::new(Kind::Bind(name, Box::new(Node::new(Kind::Null, pos))), pos);
+                push_ancestry(&mut n, &rhs);
+                n.kind = Kind::Bind(
+                    match n.kind {
+                        Kind::Bind(name, _) => name,
+                        _ => String::new(),
+                    },
+                    rhs,
+                );
+                n
+            }
+            Kind::Binary(op, lhs, rhs) => {
+                let lhs = self.process_box(lhs)?;
+                let rhs = self.process_box(rhs)?;
+                let mut n = Node::new(Kind::Null, pos);
+                push_ancestry(&mut n, &lhs);
+                push_ancestry(&mut n, &rhs);
+                n.kind = Kind::Binary(op, lhs, rhs);
+                n
+            }
+            Kind::Elvis(lhs, rhs) => {
+                let (n, lhs, rhs) = self.pair_node(lhs, rhs, pos)?;
+                Node {
+                    kind: Kind::Elvis(lhs, rhs),
+                    ..n
+                }
+            }
+            Kind::Coalesce(lhs, rhs) => {
+                let (n, lhs, rhs) = self.pair_node(lhs, rhs, pos)?;
+                Node {
+                    kind: Kind::Coalesce(lhs, rhs),
+                    ..n
+                }
+            }
+            Kind::Array(items) => {
+                let mut n = Node::new(Kind::Null, pos);
+                let mut out = Vec::with_capacity(items.len());
+                for item in items {
+                    let v = self.process(item)?;
+                    push_ancestry(&mut n, &v);
+                    out.push(v);
+                }
+                n.kind = Kind::Array(out);
+                n
+            }
+            Kind::Object(pairs) => {
+                let mut n = Node::new(Kind::Null, pos);
+                let pairs = self.pairs(pairs, Some(&mut n))?;
+                n.kind = Kind::Object(pairs);
+                n
+            }
+            Kind::Neg(inner) => {
+                let inner = self.process(*inner)?;
+                match inner.kind {
+                    Kind::Num(v, _) if inner.predicates.is_empty() && inner.group.is_none() => {
+                        let mut n = Node::new(
+                            Kind::Num(-v, super::parser::json_number(-v)),
+                            inner.position,
+                        );
+                        n.keep_array = inner.keep_array;
+                        n
+                    }
+                    _ => {
+                        let mut n = Node::new(Kind::Null, pos);
+                        push_ancestry(&mut n, &inner);
+                        n.kind = Kind::Neg(Box::new(inner));
+                        n
+                    }
+                }
+            }
+            Kind::Call {
+                proc,
+                args,
+                partial,
+            } => {
+                let mut n = Node::new(Kind::Null, pos);
+                let mut out = Vec::with_capacity(args.len());
+                for arg in args {
+                    let a = self.process(arg)?;
+                    push_ancestry(&mut n, &a);
+                    out.push(a);
+                }
+                let proc = self.process_box(proc)?;
+                n.kind = Kind::Call {
+                    proc,
+                    args: out,
+                    partial,
+                };
+                n
+            }
+            Kind::Lambda(def) => {
+                let mut def = Arc::try_unwrap(def).unwrap_or_else(|shared| (*shared).clone());
+                let body = std::mem::replace(&mut def.body, Node::new(Kind::Null, pos));
+                let mut body = self.process(body)?;
+                self.resolve_labels(&mut body);
+                def.body = body;
+                Node::new(Kind::Lambda(Arc::new(def)), pos)
+            }
+            Kind::Condition(c, t, e) => {
+                let c = self.process_box(c)?;
+                let t = self.process_box(t)?;
+                let e = match e {
+                    Some(e) => Some(self.process_box(e)?),
+                    None => None,
+                };
+                let mut n = Node::new(Kind::Null, pos);
+                push_ancestry(&mut n, &c);
+                push_ancestry(&mut n, &t);
+                if let Some(e) = &e {
+                    push_ancestry(&mut n, e);
+                }
+                n.kind = Kind::Condition(c, t, e);
+                n
+            }
+            Kind::Transform(p, u, d) => {
+                let p = self.process_box(p)?;
+                let u = self.process_box(u)?;
+                let d = match d {
+                    Some(d) => Some(self.process_box(d)?),
+                    None => None,
+                };
+                Node::new(Kind::Transform(p, u, d), pos)
+            }
+            Kind::Block(items) => {
+                let mut n = Node::new(Kind::Null, pos);
+                let mut out = Vec::with_capacity(items.len());
+                for item in items {
+                    let part = self.process(item)?;
+                    push_ancestry(&mut n, &part);
+                    let first_cons = match &part.kind {
+                        Kind::Path(steps) => steps.first().is_some_and(|s| s.consarray),
+                        _ => false,
+                    };
+                    if part.consarray || first_cons {
+                        n.consarray = true;
+                    }
+                    out.push(part);
+                }
+                n.kind = Kind::Block(out);
+                n
+            }
+            Kind::Name(name) => {
+                let mut step = Node::new(Kind::Name(name), pos);
+                step.keep_array = keep;
+                let mut p = path(vec![step], pos);
+                p.keep_singleton = keep;
+                p
+            }
+            Kind::RawOperatorName(name) => {
+                let mut step = Node::new(Kind::Name(name), pos);
+                step.keep_array = keep;
+                let mut p = path(vec![step], pos);
+                p.keep_singleton = keep;
+                p
+            }
+            Kind::Parent(_) => {
+                let idx = self.slots.len();
+                self.slots.push(Slot {
+                    label: idx,
+                    level: 1,
+                });
+                let mut n = Node::new(Kind::Parent(String::new()), pos);
+                n.slot = Some(idx);
+                n
+            }
+            other => Node::new(other, pos),
+        };
+        if keep {
+            result.keep_array = true;
+        }
+        Ok(result)
+    }
+}
+
+fn path_last(node: &mut Node) -> Option<&mut Node> {
+    match &mut node.kind {
+        Kind::Path(steps) => steps.last_mut(),
+        _ => None,
+    }
+}
+
+fn empty_path() -> Error {
+    Error::new("S0201", "Syntax error: empty path")
+}
+
+impl Optimizer {
+    fn pair_node(
+        &mut self,
+        lhs: Box<Node>,
+        rhs: Box<Node>,
+        pos: usize,
+    ) -> Result<(Node, Box<Node>, Box<Node>), Error> {
+        let lhs = self.process_box(lhs)?;
+        let rhs = self.process_box(rhs)?;
+        let mut n = Node::new(Kind::Null, pos);
+        push_ancestry(&mut n, &lhs);
+        push_ancestry(&mut n, &rhs);
+        Ok((n, lhs, rhs))
+    }
+
+    fn pairs(
+        &mut self,
+        pairs: Vec<(Node, Node)>,
+        mut owner: Option<&mut Node>,
+    ) -> Result<Vec<(Node, Node)>, Error> {
+        let mut out = Vec::with_capacity(pairs.len());
+        for (k, v) in pairs {
+            let k = self.process(k)?;
+            let v = self.process(v)?;
+            if let Some(o) = owner.as_deref_mut() {
+                push_ancestry(o, &k);
+                push_ancestry(o, &v);
+            }
+            out.push((k, v));
+        }
+        Ok(out)
+    }
+
+    fn dot(&mut self, lhs: Node, rhs: Node, pos: usize) -> Result<Node, Error> {
+        let lstep = self.process(lhs)?;
+        let lslot = match lstep.kind {
+            Kind::Parent(_) => lstep.slot,
+            _ => None,
+        };
+        let mut result = match lstep.kind {
+            Kind::Path(_) => lstep,
+            _ => path(vec![lstep], pos),
+        };
+        if let Some(slot) = lslot {
+            result.seeking = vec![slot];
+        }
+        let mut rest = self.process(rhs)?;
+        let Kind::Path(steps) = &mut result.kind else {
+            return Ok(result);
+        };
+        match rest.kind {
+            Kind::Path(more) => steps.extend(more),
+            _ => {
+                rest.stages.append(&mut rest.predicates);
+                steps.push(rest);
+            }
+        }
+        for step in steps.iter_mut() {
+            match &step.kind {
+                Kind::Num(..) | Kind::Bool(_) | Kind::Null => {
+                    return Err(Error::new(
+                        "S0213",
+                        "The literal value cannot be used as a step within a path expression",
+                    )
+                    .at(step.position));
+                }
+                Kind::Str(v) => {
+                    let name = v.as_str().unwrap_or_default().to_string();
+                    step.kind = Kind::Name(name);
+                }
+                _ => {}
+            }
+        }
+        if steps.iter().any(|s| s.keep_array) {
+            result.keep_singleton = true;
+        }
+        if let Some(first) = steps.first_mut() {
+            if matches!(first.kind, Kind::Array(_)) {
+                first.consarray = true;
+            }
+        }
+        if let Some(last) = steps.last_mut() {
+            if matches!(last.kind, Kind::Array(_)) {
+                last.consarray = true;
+            }
+        }
+        self.resolve_ancestry(&mut result)?;
+        Ok(result)
+    }
+
+    fn level(&self, slot: usize) -> i32 {
+        self.slots.get(slot).map_or(0, |s| s.level)
+    }
+
+    fn add_level(&mut self, slot: usize, delta: i32) {
+        if let Some(s) = self.slots.get_mut(slot) {
+            s.level += delta;
+        }
+    }
+
+    fn seek_parent(&mut self, node: &mut Node, slot: usize) -> Result<(), Error> {
+        match &mut node.kind {
+            Kind::Name(_) | Kind::Wildcard => {
+                self.add_level(slot, -1);
+                if self.level(slot) == 0 {
+                    if let Some(existing) = node.ancestor_slot {
+                        let label = self.slots.get(existing).map_or(existing, |s| s.label);
+                        if let Some(s) = self.slots.get_mut(slot) {
+                            s.label = label;
+                        }
+                    }
+                    node.ancestor_slot = Some(slot);
+                    node.tuple = true;
+                }
+            }
+            Kind::Parent(_) => self.add_level(slot, 1),
+            Kind::Block(items) => {
+                if let Some(last) = items.last_mut() {
+                    node.tuple = true;
+                    self.seek_parent(last, slot)?;
+                }
+            }
+            Kind::Path(steps) => {
+                node.tuple = true;
+                let mut index = steps.len();
+                while index > 0 {
+                    index -= 1;
+                    if let Some(step) = steps.get_mut(index) {
+                        self.seek_parent(step, slot)?;
+                    }
+                    if self.level(slot) <= 0 {
+                        break;
+                    }
+                }
+            }
+            _ => {
+                return Err(Error::new(
+                    "S0217",
+                    "The object representing the 'parent' cannot be derived from this expression",
+                )
+                .at(node.position)
+                .with_token(kind_name(&node.kind)));
+            }
+        }
+        Ok(())
+    }
+
+    fn resolve_ancestry(&mut self, path: &mut Node) -> Result<(), Error> {
+        let Kind::Path(steps) = &mut path.kind else {
+            return Ok(());
+        };
+        let Some(last) = steps.last() else {
+            return Ok(());
+        };
+        let mut slots = last.seeking.clone();
+        if let (Kind::Parent(_), Some(slot)) = (&last.kind, last.slot) {
+            slots.push(slot);
+        }
+        let mut escaped = Vec::new();
+        for slot in slots {
+            let mut index = steps.len() as isize - 2;
+            while self.level(slot) > 0 {
+                if index < 0 {
+                    escaped.push(slot);
+                    break;
+                }
+                let mut i = index as usize;
+                index -= 1;
+                while index >= 0
+                    && steps.get(i).is_some_and(|s| s.focus.is_some())
+                    && steps.get(index as usize).is_some_and(|s| s.focus.is_some())
+                {
+                    i = index as usize;
+                    index -= 1;
+                }
+                if let Some(step) = steps.get_mut(i) {
+                    self.seek_parent(step, slot)?;
+                }
+            }
+        }
+        path.seeking.extend(escaped);
+        Ok(())
+    }
+}
+
+fn kind_name(kind: &Kind) -> &'static str {
+    match kind {
+        Kind::Str(_) => "string",
+        Kind::Num(..) => "number",
+        Kind::Bool(_) | Kind::Null => "value",
+        Kind::Variable(_) => "variable",
+        Kind::Call { .. } => "function",
+        Kind::Lambda(_) => "lambda",
+        Kind::Condition(..) => "condition",
+        Kind::Object(_) | Kind::Array(_) | Kind::Neg(_) => "unary",
+        Kind::Binary(..) => "binary",
+        Kind::Descendant => "descendant",
+        Kind::Regex(_) => "regex",
+        Kind::Transform(..) => "transform",
+        Kind::Sort(_) => "sort",
+        Kind::Apply(..) => "apply",
+        Kind::Bind(..) => "bind",
+        _ => "expression",
+    }
+}

@@ -1,0 +1,150 @@
+//! Regular expression literals (`/pattern/flags`), compiled once with the `regex` crate.
+//! JSONata regexes are JavaScript regexes; the common subset (no look-around or
+//! back-references) is supported.
+
+use super::error::Error;
+use regex::Regex;
+
+/// A compiled regular expression literal.
+#[derive(Debug)]
+pub struct RegexDef {
+    /// The pattern as written.
+    pub source: String,
+    /// The compiled matcher.
+    pub regex: Regex,
+}
+
+/// One match: matched text, char offsets and capture groups.
+#[derive(Debug, Clone)]
+pub struct Found {
+    /// The matched text.
+    pub text: String,
+    /// Char offset of the match start.
+    pub start: usize,
+    /// Char offset just past the match.
+    pub end: usize,
+    /// Byte offset just past the match.
+    pub byte_end: usize,
+    /// Byte offset of the match start.
+    pub byte_start: usize,
+    /// Capture groups (empty string for a group that did not participate).
+    pub groups: Vec<String>,
+}
+
+impl RegexDef {
+    /// Compiles `pattern` with JavaScript `flags` (`i`, `m`).
+    pub fn new(pattern: &str, flags: &str) -> Result<Self, Error> {
+        let mut prefix = String::new();
+        for f in flags.chars() {
+            match f {
+                'i' => prefix.push_str("(?i)"),
+                'm' => prefix.push_str("(?m)"),
+                'g' => {}
+                _ => {
+                    return Err(Error::new(
+                        "S0303",
+                        format!("Invalid regular expression flag: {f}"),
+                    ))
+                }
+            }
+        }
+        let translated = translate(pattern);
+        let regex = regex::RegexBuilder::new(&format!("{prefix}{translated}"))
+            .size_limit(1 << 20)
+            .build()
+            .map_err(|e| Error::new("S0303", format!("Invalid regular expression: {e}")))?;
+        Ok(RegexDef {
+            source: pattern.to_string(),
+            regex,
+        })
+    }
+
+    /// Finds the first match at or after byte offset `from`.
+    pub fn find_at(&self, text: &str, from: usize) -> Option<Found> {
+        if from > text.len() || !text.is_char_boundary(from) {
+            return None;
+        }
+        let caps = self.regex.captures_at(text, from)?;
+        let m = caps.get(0)?;
+        let start = text.get(..m.start()).map_or(0, |s| s.chars().count());
+        let len = m.as_str().chars().count();
+        Some(Found {
+            text: m.as_str().to_string(),
+            start,
+            end: start + len,
+            byte_start: m.start(),
+            byte_end: m.end(),
+            groups: caps
+                .iter()
+                .skip(1)
+                .map(|g| g.map_or(String::new(), |g| g.as_str().to_string()))
+                .collect(),
+        })
+    }
+
+    /// All non-overlapping matches (empty matches advance by one character).
+    pub fn find_all(&self, text: &str, limit: Option<usize>) -> Vec<Found> {
+        let mut out = Vec::new();
+        let mut from = 0;
+        while limit.is_none_or(|l| out.len() < l) {
+            let Some(found) = self.find_at(text, from) else {
+                break;
+            };
+            from = if found.byte_end == found.byte_start {
+                next_boundary(text, found.byte_end)
+            } else {
+                found.byte_end
+            };
+            out.push(found);
+            if from > text.len() {
+                break;
+            }
+        }
+        out
+    }
+}
+
+/// The byte offset of the character after `at` (or past the end).
+pub fn next_boundary(text: &str, at: usize) -> usize {
+    text.get(at..)
+        .and_then(|rest| rest.chars().next())
+        .map_or(text.len() + 1, |c| at + c.len_utf8())
+}
+
+/// Adapts JavaScript regex syntax to the `regex` crate where they differ.
+fn translate(pattern: &str) -> String {
+    let mut out = String::with_capacity(pattern.len());
+    let mut chars = pattern.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '\\' {
+            match chars.next() {
+                Some('/') => out.push('/'),
+                Some('d') => out.push_str("[0-9]"),
+                Some('D') => out.push_str("[^0-9]"),
+                Some(n) => {
+                    out.push('\\');
+                    out.push(n);
+                }
+                None => out.push_str("\\\\"),
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn finds_all() {
+        let re = RegexDef::new("b+", "").unwrap();
+        let all = re.find_all("ababbxabbcc", None);
+        assert_eq!(all.len(), 3);
+        assert_eq!(all[1].start, 3);
+        assert_eq!(all[1].text, "bb");
+    }
+}
