@@ -41,9 +41,9 @@ pub struct Counter {
     /// Live (active or finished) threds of the pattern.
     #[serde(rename = "ni")]
     pub instances: u64,
-    /// When the last thred of the pattern was created (epoch ms).
-    #[serde(rename = "li")]
-    pub last_start: i64,
+    /// When the last thred of the pattern was created (epoch ms); `None` before the first.
+    #[serde(rename = "li", default, skip_serializing_if = "Option::is_none")]
+    pub last_start: Option<i64>,
 }
 
 /// Read-only access to stored state while one input is processed.
@@ -179,7 +179,10 @@ impl Engine {
             Input::Event(event) => txn.event(event),
             Input::Timer(timer) => txn.timer(timer),
             Input::Terminate { thred_id } => txn.terminate(thred_id),
-            Input::Transition { thred_id, transition } => txn.admin_transition(thred_id, transition),
+            Input::Transition {
+                thred_id,
+                transition,
+            } => txn.admin_transition(thred_id, transition),
         }
         txn.finish()
     }

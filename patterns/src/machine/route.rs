@@ -146,7 +146,11 @@ impl Txn<'_> {
     }
 
     /// Admin transition: applies `model` to the thred as its current reaction's transition would.
-    pub(super) fn admin_transition(&mut self, thred_id: &str, model: &crate::model::TransitionModel) {
+    pub(super) fn admin_transition(
+        &mut self,
+        thred_id: &str,
+        model: &crate::model::TransitionModel,
+    ) {
         self.unit(|t| {
             let mut state = t.load(thred_id).ok_or_else(|| missing_thred(thred_id))?;
             let pattern = t.pattern_of(&state)?;
@@ -175,5 +179,8 @@ impl Txn<'_> {
 }
 
 fn missing_thred(thred_id: &str) -> Failure {
-    Failure::client(Code::ThredDoesNotExist, format!("Thred {thred_id} does not, or no longer exists"))
+    Failure::client(
+        Code::ThredDoesNotExist,
+        format!("Thred {thred_id} does not, or no longer exists"),
+    )
 }

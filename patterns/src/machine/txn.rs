@@ -145,15 +145,14 @@ impl<'a> Txn<'a> {
                 pattern.max_instances, pattern.id, counter.instances
             ));
         }
-        if pattern.instance_interval > 0
-            && self.now - counter.last_start < pattern.instance_interval
-        {
-            return Some(format!(
-                "instanceInterval {} ms of pattern {} not elapsed ({} ms since the last start)",
-                pattern.instance_interval,
-                pattern.id,
-                self.now - counter.last_start
-            ));
+        if let Some(last) = counter.last_start {
+            let since = self.now.saturating_sub(last);
+            if pattern.instance_interval > 0 && since < pattern.instance_interval {
+                return Some(format!(
+                    "instanceInterval {} ms of pattern {} not elapsed ({since} ms since the last start)",
+                    pattern.instance_interval, pattern.id
+                ));
+            }
         }
         None
     }
@@ -179,7 +178,7 @@ impl<'a> Txn<'a> {
             &pattern.id,
             Counter {
                 instances: c.instances + 1,
-                last_start: self.now,
+                last_start: Some(self.now),
             },
         );
     }

@@ -41,11 +41,19 @@ pub fn compile(model: PatternModel) -> Result<Pattern, Vec<CompileError>> {
 }
 
 /// Compiles a transition for `pattern` outside of any reaction (admin `transitionThred`).
-pub fn compile_transition(pattern: &Pattern, model: &TransitionModel) -> Result<Transition, String> {
+pub fn compile_transition(
+    pattern: &Pattern,
+    model: &TransitionModel,
+) -> Result<Transition, String> {
     let mut c = Compiler { errors: Vec::new() };
     match c.transition(model, "transition", &pattern.by_name) {
         Some(t) if c.errors.is_empty() => Ok(t),
-        _ => Err(c.errors.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")),
+        _ => Err(c
+            .errors
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join("; ")),
     }
 }
 
