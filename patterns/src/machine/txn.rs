@@ -373,7 +373,7 @@ pub(super) fn build_event(
     let mut obj = serde_json::Map::new();
     obj.insert("id".into(), Value::String(id));
     obj.insert("type".into(), json!(event_type));
-    obj.insert("source".into(), json!(Source::system()));
+    obj.insert("source".into(), system_source().clone());
     if let Some(t) = thred_id {
         obj.insert("thredId".into(), json!(t));
     }
@@ -385,4 +385,10 @@ pub(super) fn build_event(
         obj.insert("data".into(), data);
     }
     Event::from_trusted(Value::Object(obj))
+}
+
+/// `{"id": "SYSTEM", "name": "Workthreds Bot"}`, built once.
+fn system_source() -> &'static Value {
+    static SOURCE: std::sync::OnceLock<Value> = std::sync::OnceLock::new();
+    SOURCE.get_or_init(|| json!(Source::system()))
 }

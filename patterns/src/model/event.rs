@@ -6,6 +6,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use std::fmt;
+use std::sync::Arc;
 
 /// Type of every engine-generated event.
 pub const TELL: &str = "org.wt.tell";
@@ -43,8 +44,9 @@ pub enum Error {
 }
 
 /// An event: a JSON object with at least `id`, `type` and `source.id` (strings).
+/// Immutable and cheap to clone (shared), since one event is recorded, routed and sent many times.
 #[derive(Clone, PartialEq)]
-pub struct Event(Value);
+pub struct Event(Arc<Value>);
 
 impl Event {
     /// Validates `value` as an event (object; string `id`, `type`, `source.id`; optional string or
@@ -72,7 +74,7 @@ impl Event {
                 })
             }
         }
-        Ok(Event(value))
+        Ok(Event(Arc::new(value)))
     }
 
     /// Wraps a value the caller built with every required field (crate-internal, unchecked).
@@ -81,7 +83,7 @@ impl Event {
             Event::from_value(value.clone()).is_ok(),
             "not an event: {value}"
         );
-        Event(value)
+        Event(Arc::new(value))
     }
 
     /// The event id.
@@ -161,21 +163,21 @@ impl Event {
 
     /// The whole event as JSON, by value.
     pub fn into_value(self) -> Value {
-        self.0
+        Arc::unwrap_or_clone(self.0)
     }
 
     /// A copy of this event bound to `thred_id`.
     pub fn with_thred_id(&self, thred_id: &str) -> Event {
-        let mut value = self.0.clone();
+        let mut value = Value::clone(&self.0);
         if let Value::Object(obj) = &mut value {
             obj.insert("thredId".into(), Value::String(thred_id.into()));
         }
-        Event(value)
+        Event(Arc::new(value))
     }
 
     /// Replaces the source with `{id}` (the authenticated participant), keeping nothing the client claimed.
     pub fn with_source_id(mut self, source_id: &str) -> Event {
-        if let Value::Object(obj) = &mut self.0 {
+        if let Value::Object(obj) = Arc::make_mut(&mut self.0) {
             let mut source = Map::new();
             source.insert("id".into(), Value::String(source_id.into()));
             obj.insert("source".into(), Value::Object(source));
@@ -185,7 +187,10 @@ impl Event {
 
     /// Sets `time` when absent (as the reference's queue does).
     pub fn with_default_time(mut self, now: i64) -> Event {
-        if let Value::Object(obj) = &mut self.0 {
+        if self.0.get("time").is_some() {
+            return self;
+        }
+        if let Value::Object(obj) = Arc::make_mut(&mut self.0) {
             obj.entry("time").or_insert_with(|| Value::from(now));
         }
         self
