@@ -331,20 +331,24 @@ fn to_component(value: Option<f64>) -> Result<Option<i64>, ()> {
 }
 
 fn zone_minutes(text: &str) -> Option<i64> {
-    let body = text
-        .strip_prefix("GMT")
-        .or_else(|| text.strip_prefix("gmt"))
-        .unwrap_or(text);
+    let body = match text.get(..3) {
+        Some(gmt) if gmt.eq_ignore_ascii_case("gmt") => &text[3..],
+        _ => text,
+    };
     if body.eq_ignore_ascii_case("z") {
         return Some(0);
     }
     let sign = if body.starts_with('-') { -1 } else { 1 };
     let body = body.get(1..)?;
+    let number = |digits: &str| -> Option<i64> {
+        (digits.len() <= 6).then_some(())?;
+        digits.parse().ok()
+    };
     let (hours, minutes) = match body.split_once(':') {
-        Some((h, m)) => (h.parse::<i64>().ok()?, m.parse::<i64>().ok()?),
-        None if body.len() <= 2 => (body.parse().ok()?, 0),
+        Some((h, m)) => (number(h)?, number(m)?),
+        None if body.len() <= 2 => (number(body)?, 0),
         None => {
-            let n: i64 = body.get(..body.len().min(6))?.parse().ok()?;
+            let n = number(body)?;
             (n / 100, n % 100)
         }
     };

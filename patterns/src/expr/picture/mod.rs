@@ -26,6 +26,8 @@ mod tests_datetime;
 mod tests_integer;
 #[cfg(test)]
 mod tests_number;
+#[cfg(test)]
+mod tests_robustness;
 
 /// A picture-string error with its official JSONata code.
 #[derive(Debug, Clone, PartialEq, Eq)]
