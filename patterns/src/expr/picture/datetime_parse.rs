@@ -3,6 +3,7 @@
 //! components, defaulting the missing ones the way JSONata does. Also plain ISO 8601 parsing.
 
 use std::collections::HashSet;
+use std::sync::OnceLock;
 
 use super::calendar::{days_from_civil, Fields, DAYS, MILLIS_PER_DAY, MONTHS};
 use super::datetime_picture::{analyse, Part, Presentation};
@@ -172,7 +173,9 @@ fn number_ends(
 
 /// Ends of runs of number words, `and`, spaces, commas and hyphens, longest first.
 fn word_ends(input: &[char], pos: usize) -> Vec<usize> {
-    let vocabulary: Vec<Vec<char>> = words::vocabulary().map(|w| w.chars().collect()).collect();
+    static VOCABULARY: OnceLock<Vec<Vec<char>>> = OnceLock::new();
+    let vocabulary =
+        VOCABULARY.get_or_init(|| words::vocabulary().map(|w| w.chars().collect()).collect());
     let mut reached = vec![false; input.len() + 1];
     let mut ends = Vec::new();
     let mut queue = vec![pos];
@@ -187,7 +190,7 @@ fn word_ends(input: &[char], pos: usize) -> Vec<usize> {
         match input.get(p) {
             Some(c) if c.is_whitespace() || *c == ',' || *c == '-' => step(p + 1),
             Some(_) => {
-                for word in &vocabulary {
+                for word in vocabulary {
                     if starts_with_ci(input, p, word) {
                         step(p + word.len());
                     }
