@@ -1,0 +1,416 @@
+//! Behaviour of the thred machine beyond the scenario files: routing, spawn cascades, timers,
+//! admin inputs and error routing, driven through the simulator and `Engine::process` directly.
+
+#![allow(clippy::unwrap_used)]
+
+use serde_json::{json, Value};
+use std::sync::Arc;
+use threds_patterns::machine::{
+    Counter, Engine, Env, Input, LogKind, Record, StateView, ThredChange,
+};
+use threds_patterns::model::{Event, SessionsModel, TransitionModel};
+use threds_patterns::pattern::{Pattern, PatternSet};
+use threds_patterns::sim::{Output, Simulator};
+use threds_patterns::thred::{Status, ThredState, Timer};
+
+fn pattern(v: Value) -> Arc<Pattern> {
+    Arc::new(
+        threds_patterns::load::pattern("test", &v.to_string())
+            .unwrap()
+            .value,
+    )
+}
+
+fn engine(patterns: Vec<Value>) -> Engine {
+    let mut set = PatternSet::new();
+    for p in patterns {
+        set.insert(pattern(p));
+    }
+    let sessions: SessionsModel =
+        serde_json::from_value(json!({"groups": [{"name": "ops", "participants": [{"participantId": "op1"}, {"participantId": "op2"}]}]}))
+            .unwrap();
+    Engine::new(set, sessions, Default::default())
+}
+
+fn filter(name: &str, ty: &str, title: &str, to: Value, transition: Option<Value>) -> Value {
+    let mut condition = json!({
+        "type": "filter", "xpr": format!("$event.type = '{ty}'"),
+        "transform": {"eventDataTemplate": {"title": title}}, "publish": {"to": to}
+    });
+    if let Some(t) = transition {
+        condition["transition"] = t;
+    }
+    json!({"name": name, "condition": condition})
+}
+
+fn send(sim: &mut Simulator, event: Value) -> Vec<(Vec<String>, Value)> {
+    sim.input(event)
+        .unwrap()
+        .into_iter()
+        .filter_map(|o| match o {
+            Output::Message(m) => Some((m.to, m.event.into_value())),
+            _ => None,
+        })
+        .collect()
+}
+
+fn titles(messages: &[(Vec<String>, Value)]) -> Vec<String> {
+    messages
+        .iter()
+        .map(|(_, e)| e["data"]["title"].as_str().unwrap_or("").to_string())
+        .collect()
+}
+
+fn history(sim: &mut Simulator) -> Vec<Record> {
+    match sim.input(json!({"$history": true})).unwrap().pop() {
+        Some(Output::History(h)) => h,
+        _ => Vec::new(),
+    }
+}
+
+#[test]
+fn one_unbound_event_starts_every_matching_pattern_in_load_order() {
+    let a = json!({"name": "A", "reactions": [filter("a", "go", "from a", json!(["x"]), None)]});
+    let b = json!({"name": "B", "reactions": [filter("b", "go", "from b", json!(["x"]), None)]});
+    let mut sim = Simulator::new(engine(vec![a, b]), 0);
+    let out = send(
+        &mut sim,
+        json!({"id": "1", "type": "go", "source": {"id": "p"}}),
+    );
+    assert_eq!(titles(&out), ["from a", "from b"]);
+    assert_eq!(out[0].1["thredId"], "a_1");
+    assert_eq!(out[1].1["thredId"], "b_2");
+}
+
+#[test]
+fn an_and_as_initial_reaction_starts_on_its_first_operand_and_completes_bound() {
+    let p = json!({"name": "J", "reactions": [{"name": "both", "condition": {"type": "and", "operands": [
+        {"type": "filter", "xpr": "$event.type = 'one'"}, {"type": "filter", "xpr": "$event.type = 'two'"}],
+        "transform": {"eventDataTemplate": {"title": "joined"}}, "publish": {"to": ["x"]}}}]});
+    let mut sim = Simulator::new(engine(vec![p]), 0);
+    assert!(send(
+        &mut sim,
+        json!({"id": "1", "type": "one", "source": {"id": "p"}})
+    )
+    .is_empty());
+    assert_eq!(sim.live_count(), 1);
+    let out = send(
+        &mut sim,
+        json!({"id": "2", "type": "two", "source": {"id": "p"}, "thredId": "j_1"}),
+    );
+    assert_eq!(titles(&out), ["joined"]);
+}
+
+#[test]
+fn terminating_a_parent_cascades_to_children_but_not_siblings() {
+    let parent = json!({"name": "Parent", "reactions": [
+        {"name": "spawn", "condition": {"type": "filter", "xpr": "$event.type = 'go'",
+            "spawn": {"names": ["Kid"], "type": "child"}}},
+        {"name": "spawn2", "condition": {"type": "filter", "xpr": "$event.type = 'more'",
+            "spawn": {"names": ["kid", "sib"], "type": "sibling"}}},
+        {"name": "end", "condition": {"type": "filter", "xpr": "$event.type = 'stop'", "transition": {"name": "$terminate"}}}
+    ]});
+    let kid =
+        json!({"name": "Kid", "reactions": [filter("wait", "never", "-", json!(["x"]), None)]});
+    let mut sim = Simulator::new(engine(vec![parent, kid]), 0);
+    send(
+        &mut sim,
+        json!({"id": "1", "type": "go", "source": {"id": "p"}}),
+    );
+    assert_eq!(sim.live_count(), 2, "parent and child");
+    send(
+        &mut sim,
+        json!({"id": "2", "type": "more", "source": {"id": "p"}, "thredId": "parent_1"}),
+    );
+    assert_eq!(
+        sim.live_count(),
+        3,
+        "a sibling; the unknown pattern 'sib' is skipped"
+    );
+    assert!(history(&mut sim).iter().any(|r| matches!(r, Record::Log { kind: LogKind::SpawnSkipped, pattern_id: Some(p), .. } if p == "sib")));
+    send(
+        &mut sim,
+        json!({"id": "3", "type": "stop", "source": {"id": "p"}, "thredId": "parent_1"}),
+    );
+    let live: Vec<String> = sim
+        .threds()
+        .iter()
+        .map(|t| t["id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        live,
+        ["kid_3"],
+        "the child died with its parent, the sibling lives on"
+    );
+}
+
+#[test]
+fn publish_resolves_groups_thred_and_all() {
+    let p = json!({"name": "R", "reactions": [
+        filter("one", "a", "to group", json!(["$ops", "direct"]), None),
+        filter("two", "b", "to thred", json!("$thred"), None),
+        filter("three", "c", "to all", json!(["$all"]), None),
+    ]});
+    let mut sim = Simulator::new(engine(vec![p]), 0);
+    let out = send(
+        &mut sim,
+        json!({"id": "1", "type": "a", "source": {"id": "p"}}),
+    );
+    assert_eq!(out[0].0, ["op1", "op2", "direct"]);
+    let out = send(
+        &mut sim,
+        json!({"id": "2", "type": "b", "source": {"id": "q"}, "thredId": "r_1"}),
+    );
+    assert_eq!(out[0].0, ["op1", "op2", "direct", "p"]);
+    send(
+        &mut sim,
+        json!({"id": "3", "type": "zzz", "source": {"id": "other"}}),
+    );
+    let out = send(
+        &mut sim,
+        json!({"id": "4", "type": "c", "source": {"id": "q"}, "thredId": "r_1"}),
+    );
+    assert_eq!(
+        out[0].0,
+        ["p", "q", "other"],
+        "every participant the host has seen"
+    );
+}
+
+/// A view over explicit state, for driving `Engine::process` directly.
+#[derive(Default)]
+struct Fixed {
+    threds: Vec<ThredState>,
+    counter: Counter,
+}
+
+impl StateView for Fixed {
+    fn thred(&self, id: &str) -> Option<ThredState> {
+        self.threds.iter().find(|t| t.id == id).cloned()
+    }
+    fn unbound_listeners(&self) -> Vec<String> {
+        Vec::new()
+    }
+    fn counter(&self, _: &str) -> Counter {
+        self.counter
+    }
+    fn participants(&self) -> Vec<String> {
+        Vec::new()
+    }
+}
+
+struct Clock(i64, u64);
+
+impl Env for Clock {
+    fn now(&self) -> i64 {
+        self.0
+    }
+    fn thred_id(&mut self, p: &Pattern) -> String {
+        self.1 += 1;
+        format!("{}_{}", p.id, self.1)
+    }
+    fn event_id(&mut self) -> String {
+        self.1 += 1;
+        format!("e{}", self.1)
+    }
+}
+
+fn timed() -> Engine {
+    engine(vec![json!({"name": "T", "reactions": [
+        {"name": "wait", "condition": {"type": "filter", "xpr": "$event.type = 'go'"},
+         "expiry": {"interval": 100, "transition": {"name": "later"}}},
+        filter("later", "go", "later", json!(["x"]), None)
+    ]})])
+}
+
+#[test]
+fn stale_and_duplicate_timers_are_ignored() {
+    let engine = timed();
+    let p = engine.patterns().get("t").unwrap().clone();
+    let state = ThredState::new(&p, "t_1".into(), 0);
+    let timer = state.timer(&p).unwrap();
+    assert_eq!(
+        timer,
+        Timer {
+            thred_id: "t_1".into(),
+            due: 100,
+            reaction_name: "wait".into(),
+            entered_at: 0
+        }
+    );
+    let view = Fixed {
+        threds: vec![state],
+        ..Fixed::default()
+    };
+    let fired = engine.process(&view, &Input::Timer(timer.clone()), &mut Clock(100, 0));
+    let ThredChange::Saved {
+        state: after,
+        timer: next,
+        ..
+    } = &fired.threds[0]
+    else {
+        panic!("saved")
+    };
+    assert_eq!(after.current_reaction(), Some("later"));
+    assert_eq!(*next, None, "'later' has no expiry");
+    // The same timer delivered again, against the new state, does nothing.
+    let view = Fixed {
+        threds: vec![after.clone()],
+        ..Fixed::default()
+    };
+    let again = engine.process(&view, &Input::Timer(timer), &mut Clock(150, 0));
+    assert!(again.threds.is_empty() && again.messages.is_empty());
+}
+
+#[test]
+fn an_event_after_the_due_time_expires_the_reaction_first() {
+    let engine = timed();
+    let p = engine.patterns().get("t").unwrap().clone();
+    let view = Fixed {
+        threds: vec![ThredState::new(&p, "t_1".into(), 0)],
+        ..Fixed::default()
+    };
+    let event = Event::from_value(
+        json!({"id": "1", "type": "go", "source": {"id": "p"}, "thredId": "t_1"}),
+    )
+    .unwrap();
+    let out = engine.process(&view, &Input::Event(event), &mut Clock(100, 0));
+    assert_eq!(out.messages.len(), 1, "the event met 'later', not 'wait'");
+    assert_eq!(out.messages[0].event.as_value()["data"]["title"], "later");
+}
+
+#[test]
+fn admin_terminate_frees_the_instance_and_admin_transition_replays_a_local() {
+    let engine = engine(vec![json!({"name": "A", "maxInstances": 1, "reactions": [
+        {"name": "first", "condition": {"type": "filter", "xpr": "$event.type = 'go'",
+            "onTrue": {"xpr": "$setLocal('saved', $event)"}}},
+        filter("second", "nothing", "-", json!(["x"]), None),
+        filter("third", "go", "replayed", json!(["x"]), None),
+    ]})]);
+    let mut clock = Clock(0, 0);
+    let start = Event::from_value(json!({"id": "1", "type": "go", "source": {"id": "p"}})).unwrap();
+    let out = engine.process(&Fixed::default(), &Input::Event(start), &mut clock);
+    assert_eq!(
+        out.counters,
+        vec![(
+            "a".to_string(),
+            Counter {
+                instances: 1,
+                last_start: Some(0)
+            }
+        )]
+    );
+    let ThredChange::Saved { state, .. } = &out.threds[0] else {
+        panic!()
+    };
+    let view = Fixed {
+        threds: vec![state.clone()],
+        counter: Counter {
+            instances: 1,
+            last_start: Some(0),
+        },
+    };
+
+    let transition: TransitionModel =
+        serde_json::from_value(json!({"name": "third", "input": "local", "localName": "saved"}))
+            .unwrap();
+    let moved = engine.process(
+        &view,
+        &Input::Transition {
+            thred_id: "a_1".into(),
+            transition,
+        },
+        &mut clock,
+    );
+    assert_eq!(moved.messages.len(), 1);
+    assert_eq!(
+        moved.messages[0].event.as_value()["data"]["title"],
+        "replayed"
+    );
+
+    let bad: TransitionModel = serde_json::from_value(json!({"name": "nowhere"})).unwrap();
+    let refused = engine.process(
+        &view,
+        &Input::Transition {
+            thred_id: "a_1".into(),
+            transition: bad,
+        },
+        &mut clock,
+    );
+    assert!(refused.threds.is_empty());
+    assert_eq!(refused.failures[0].error["code"], 4200);
+
+    let ended = engine.process(
+        &view,
+        &Input::Terminate {
+            thred_id: "a_1".into(),
+        },
+        &mut clock,
+    );
+    assert!(
+        matches!(&ended.threds[0], ThredChange::Removed { state } if state.status == Status::Terminated)
+    );
+    assert_eq!(
+        ended.counters[0].1.instances, 0,
+        "admin termination frees the instance"
+    );
+    let missing = engine.process(
+        &Fixed::default(),
+        &Input::Terminate {
+            thred_id: "a_9".into(),
+        },
+        &mut clock,
+    );
+    assert_eq!(missing.failures[0].error["code"], 5203);
+}
+
+#[test]
+fn a_failing_filter_during_matching_reports_to_the_sender_and_creates_nothing() {
+    let p = json!({"name": "Bad", "reactions": [{"condition": {"type": "filter", "xpr": "$error('no')"}}]});
+    let mut sim = Simulator::new(engine(vec![p]), 0);
+    let out = send(
+        &mut sim,
+        json!({"id": "1", "type": "go", "source": {"id": "p"}}),
+    );
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0].0, ["p"]);
+    assert_eq!(out[0].1["re"], "1");
+    assert_eq!(out[0].1["data"]["content"]["error"]["code"], 5000);
+    assert_eq!(sim.live_count(), 0);
+}
+
+#[test]
+fn a_runaway_forward_chain_is_stopped_with_an_error() {
+    let p = json!({"name": "Loop", "reactions": [{"name": "spin", "condition": {"type": "filter", "xpr": "true",
+        "transition": {"name": "spin", "input": "forward"}}}]});
+    let mut sim = Simulator::new(engine(vec![p]), 0);
+    let out = send(
+        &mut sim,
+        json!({"id": "1", "type": "go", "source": {"id": "p"}}),
+    );
+    let cause = out[0].1["data"]["content"]["error"]["cause"]["message"]
+        .as_str()
+        .unwrap();
+    assert!(cause.contains("stopped as a loop"), "{cause}");
+    assert_eq!(sim.live_count(), 0);
+}
+
+#[test]
+fn simulate_output_is_deterministic() {
+    let run = || {
+        let p = json!({"name": "E", "reactions": [filter("e", "go", "hi", json!(["x"]), Some(json!({"name": "e"})))]});
+        let mut sim = Simulator::new(engine(vec![p]), 5);
+        let mut lines = Vec::new();
+        for i in 0..3 {
+            for o in sim
+                .input(json!({"id": format!("{i}"), "type": "go", "source": {"id": "p"}}))
+                .unwrap()
+            {
+                lines.push(o.to_json().to_string());
+            }
+        }
+        lines
+    };
+    assert_eq!(run(), run());
+    assert!(run()[0].contains("\"id\":\"evt_1\"") && run()[0].contains("\"thredId\":\"e_1\""));
+}
