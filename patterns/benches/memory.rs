@@ -20,21 +20,33 @@ impl Host for EventHost {
         if name != "valueNamed" {
             return None;
         }
-        let key = args.first().copied().flatten().and_then(Value::as_str).unwrap_or_default();
+        let key = args
+            .first()
+            .copied()
+            .flatten()
+            .and_then(Value::as_str)
+            .unwrap_or_default();
         let values = &self.event["data"]["content"]["values"];
-        Some(Ok(value_named(values, key).map_or(HostValue::Undefined, HostValue::Borrowed)))
+        Some(Ok(
+            value_named(values, key).map_or(HostValue::Undefined, HostValue::Borrowed)
+        ))
     }
 }
 
 /// Resident set size in KiB (Linux), or 0 where unknown.
 fn rss_kib() -> u64 {
     let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
-    let pages: u64 = statm.split_whitespace().nth(1).and_then(|p| p.parse().ok()).unwrap_or(0);
+    let pages: u64 = statm
+        .split_whitespace()
+        .nth(1)
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(0);
     pages * 4
 }
 
 fn main() {
-    let filter = Expression::compile("$event.type = 'org.wt.echo' and $valueNamed('count') > 10").unwrap();
+    let filter =
+        Expression::compile("$event.type = 'org.wt.echo' and $valueNamed('count') > 10").unwrap();
     let host = EventHost {
         event: json!({"id": "e1", "type": "org.wt.echo", "source": {"id": "p1"}, "data": {"content": {"values": {"count": 42}}}}),
     };
@@ -57,5 +69,8 @@ fn main() {
     }
     let first = samples[1].1;
     let last = samples[samples.len() - 1].1;
-    println!("growth after the first 100,000 evaluations: {} KiB", last as i64 - first as i64);
+    println!(
+        "growth after the first 100,000 evaluations: {} KiB",
+        last as i64 - first as i64
+    );
 }

@@ -1,3 +1,8 @@
-//! The Threds runtime: configuration and file loading, ports and their adapters.
+//! The Threds runtime: ports (event bus, thred store, documents) with their adapters, plus
+//! configuration and file loading.
 
+pub mod bus;
+pub mod contract;
+pub mod documents;
 pub mod files;
+pub mod store;

@@ -1,0 +1,143 @@
+//! The event bus port: named topics split into partitions, keyed appends, consumer groups that
+//! share a topic's partitions among members, and committed offsets (Kafka's model).
+//!
+//! Guarantees every adapter MUST keep (checked by `crate::contract::bus`):
+//! - records of one partition are delivered in offset order; offsets are dense and start at 0;
+//! - a group delivers each partition to exactly one member at a time; when members join or leave,
+//!   partitions move and the new owner starts at the group's committed offset (at-least-once);
+//! - a committed offset survives the member, the group and (for durable adapters) the process.
+
+pub mod memory;
+mod partition;
+
+pub use partition::partition_for;
+
+use async_trait::async_trait;
+use std::time::Duration;
+
+/// A place in the log.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Position {
+    /// Topic name.
+    pub topic: String,
+    /// Partition index.
+    pub partition: u32,
+    /// Offset within the partition.
+    pub offset: u64,
+}
+
+/// One record read from a topic.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Record {
+    /// Where it is.
+    pub position: Position,
+    /// The key it was appended with.
+    pub key: Option<String>,
+    /// The payload (JSON text for events and messages).
+    pub payload: Vec<u8>,
+    /// Headers (trace context, error details on dead-letter topics).
+    pub headers: Vec<(String, String)>,
+    /// Append time, epoch ms.
+    pub timestamp: i64,
+}
+
+/// What one poll returned: records, and partitions that moved since the previous poll.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Polled {
+    /// Partitions taken away from this member (stop working on them; do not commit them).
+    pub revoked: Vec<(String, u32)>,
+    /// Partitions given to this member (read from their committed offsets).
+    pub assigned: Vec<(String, u32)>,
+    /// Records, in offset order per partition.
+    pub records: Vec<Record>,
+}
+
+/// Bus errors.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The topic does not exist.
+    #[error("topic {0} does not exist")]
+    UnknownTopic(String),
+    /// The partition does not exist.
+    #[error("topic {topic} has no partition {partition}")]
+    UnknownPartition {
+        /// Topic.
+        topic: String,
+        /// Partition.
+        partition: u32,
+    },
+    /// The topic exists with another partition count.
+    #[error("topic {topic} exists with {existing} partitions, not {requested}")]
+    PartitionMismatch {
+        /// Topic.
+        topic: String,
+        /// Its partition count.
+        existing: u32,
+        /// The count asked for.
+        requested: u32,
+    },
+    /// A commit for a partition this member does not own (it moved in a rebalance).
+    #[error("partition {topic}/{partition} is not assigned to this member")]
+    NotAssigned {
+        /// Topic.
+        topic: String,
+        /// Partition.
+        partition: u32,
+    },
+    /// The bus was shut down.
+    #[error("the bus is closed")]
+    Closed,
+    /// The adapter's backend failed.
+    #[error("bus backend: {0}")]
+    Backend(String),
+}
+
+/// The bus: topics, appends and consumer groups.
+#[async_trait]
+pub trait Bus: Send + Sync + 'static {
+    /// Creates `topic` with `partitions` partitions; succeeds if it already exists with that count.
+    async fn create_topic(&self, topic: &str, partitions: u32) -> Result<(), Error>;
+
+    /// The partition count of `topic`.
+    async fn partitions(&self, topic: &str) -> Result<u32, Error>;
+
+    /// Appends a record. `partition: None` picks [`partition_for`] of the key (or partition 0
+    /// without a key). Returns where it landed once it is durable in the adapter's sense.
+    async fn append(
+        &self,
+        topic: &str,
+        partition: Option<u32>,
+        key: Option<&str>,
+        payload: Vec<u8>,
+        headers: Vec<(String, String)>,
+    ) -> Result<Position, Error>;
+
+    /// Joins consumer group `group` on `topics` as `member` (a stable name: rejoining with the
+    /// same name replaces the previous membership).
+    async fn join(
+        &self,
+        group: &str,
+        topics: &[&str],
+        member: &str,
+    ) -> Result<Box<dyn Consumer>, Error>;
+}
+
+/// A member of a consumer group.
+#[async_trait]
+pub trait Consumer: Send {
+    /// Waits up to `timeout` for records of the partitions assigned to this member (at most `max`),
+    /// reporting assignment changes first.
+    async fn poll(&mut self, max: usize, timeout: Duration) -> Result<Polled, Error>;
+
+    /// Commits, per partition, the offset of the next record to read (last processed + 1).
+    async fn commit(&mut self, offsets: &[Position]) -> Result<(), Error>;
+
+    /// The group's committed offset for a partition (the next record to read), if any.
+    async fn committed(&self, topic: &str, partition: u32) -> Result<Option<u64>, Error>;
+
+    /// The partitions assigned to this member now.
+    fn assignment(&self) -> Vec<(String, u32)>;
+
+    /// Leaves the group; its partitions move to the remaining members.
+    async fn leave(self: Box<Self>) -> Result<(), Error>;
+}

@@ -1,0 +1,1 @@
+//! The embedded documents store (stub, to be written).

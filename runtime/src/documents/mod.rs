@@ -1,0 +1,50 @@
+//! The documents port: the persistence agent's task vocabulary (spec §7) over named collections.
+//!
+//! Semantics every adapter MUST keep (checked by `crate::contract::documents`):
+//! - documents are JSON objects keyed by `id` (unique per collection);
+//! - matchers: equality on fields (dotted paths reach into objects; an array field matches when any
+//!   element equals the value; an object value is an exact sub-document match), operators `$gte`,
+//!   `$gt`, `$lte`, `$lt`, `$ne`, `$not`, `$in`, `$nin`, `$or`, and `$re` (case-insensitive regex);
+//! - updates: plain keys are set (dotted paths reach in), `$add` adds to a set, `$push` appends,
+//!   `$remove` pulls, `$inc`/`$mul`/`$min`/`$max` do arithmetic, `$now` sets the current time; every
+//!   update sets `modified`;
+//! - `put` sets `created` and `modified`, assigns an `id` when absent and fails with
+//!   [`Error::AlreadyExists`] on a duplicate id;
+//! - an array of tasks is one transaction: all of its changes happen, or none.
+
+pub mod memory;
+mod query;
+
+pub use query::{matches, Selector, SortKey};
+
+use async_trait::async_trait;
+use serde_json::Value;
+
+/// Documents errors.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A task is malformed (missing matcher or values, unknown op, bad operator).
+    #[error("invalid task: {0}")]
+    Invalid(String),
+    /// `put` of an id that exists.
+    #[error("document {id} already exists in {collection}")]
+    AlreadyExists {
+        /// The collection.
+        collection: String,
+        /// The id.
+        id: String,
+    },
+    /// The adapter's backend failed.
+    #[error("documents backend: {0}")]
+    Backend(String),
+}
+
+/// The documents store.
+#[async_trait]
+pub trait Documents: Send + Sync + 'static {
+    /// Runs one entry of `content.tasks`: a task object, or an array of tasks run as one
+    /// transaction. Returns the task's result (an array of results for a transaction), as spec §7
+    /// lists them: `put` → the id (or ids), `getOne` → the document or null, `get` → an array,
+    /// `count` → a number, others → null.
+    async fn run(&self, entry: &Value, now: i64) -> Result<Value, Error>;
+}

@@ -1,0 +1,1 @@
+//! The embedded thred store (stub, to be written).
