@@ -4,5 +4,6 @@
 pub mod bus;
 pub mod contract;
 pub mod documents;
+pub mod engine;
 pub mod files;
 pub mod store;

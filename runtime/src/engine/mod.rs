@@ -1,0 +1,43 @@
+//! The engine host: turns records of the events topic and due timers into steps of the pure core,
+//! commits their outcomes to the thred store and routes their messages to topics. Actors drive it;
+//! it holds no pattern logic of its own.
+
+mod env;
+mod processor;
+mod routing;
+mod view;
+
+pub use env::RecordEnv;
+pub use processor::{Done, Error, Processor, Topics};
+pub use routing::{agent_topic, route};
+pub use view::{Miss, Prefetched};
+
+use std::sync::{Arc, RwLock};
+use threds_patterns::machine::Engine;
+
+/// The current compiled patterns, replaceable at run time (pattern reloads).
+#[derive(Debug, Clone, Default)]
+pub struct EngineHandle(Arc<RwLock<Arc<Engine>>>);
+
+impl EngineHandle {
+    /// A handle on `engine`.
+    pub fn new(engine: Engine) -> Self {
+        EngineHandle(Arc::new(RwLock::new(Arc::new(engine))))
+    }
+
+    /// The engine in force now.
+    pub fn current(&self) -> Arc<Engine> {
+        match self.0.read() {
+            Ok(e) => e.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// Replaces the engine (new patterns); steps already running finish with the old one.
+    pub fn replace(&self, engine: Engine) {
+        match self.0.write() {
+            Ok(mut e) => *e = Arc::new(engine),
+            Err(poisoned) => *poisoned.into_inner() = Arc::new(engine),
+        }
+    }
+}

@@ -1,0 +1,316 @@
+//! One step of the engine host: prefetch, run the pure core (again after a miss or a conflict),
+//! commit atomically with the record's position, publish the messages.
+
+use super::routing::route;
+use super::view::{Miss, Prefetched};
+use super::{EngineHandle, RecordEnv};
+use crate::bus::{self, partition_for, Bus, Record};
+use crate::store::{self, Commit, Lease, ThredStore, ThredWrite};
+use std::sync::Arc;
+use threds_patterns::machine::{Engine, Env, Input, Outcome, ThredChange};
+use threds_patterns::model::Event;
+
+/// Most times one input is re-run after misses or version conflicts before giving up.
+const MAX_ATTEMPTS: usize = 16;
+
+/// The topics the engine reads and writes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Topics {
+    /// Inbound events (keyed by thred id, else by source id).
+    pub events: String,
+    /// Messages for participants, read by every session node.
+    pub sessions: String,
+}
+
+impl Default for Topics {
+    fn default() -> Self {
+        Topics {
+            events: "threds.events".into(),
+            sessions: "threds.sessions".into(),
+        }
+    }
+}
+
+/// What happened to a record.
+#[derive(Debug)]
+pub enum Done {
+    /// Applied: its outcome (messages already published).
+    Applied(Box<Outcome>),
+    /// Already applied before (a redelivery); nothing done.
+    Duplicate,
+    /// Not an event; the caller dead-letters it with this reason.
+    Invalid(String),
+}
+
+/// Why a step could not complete; the record stays unacknowledged.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The thred store failed (including `Fenced`: this engine lost its lease).
+    #[error(transparent)]
+    Store(#[from] store::Error),
+    /// The bus failed.
+    #[error(transparent)]
+    Bus(#[from] bus::Error),
+    /// The step kept conflicting with concurrent writers.
+    #[error("gave up after {MAX_ATTEMPTS} attempts: {0}")]
+    Contention(String),
+}
+
+/// Runs steps for one engine process.
+pub struct Processor {
+    engine: EngineHandle,
+    store: Arc<dyn ThredStore>,
+    bus: Arc<dyn Bus>,
+    topics: Topics,
+    partitions: u32,
+    clock: Arc<dyn Fn() -> i64 + Send + Sync>,
+}
+
+impl Processor {
+    /// A processor over `store` and `bus`; `partitions` is the events topic's partition count.
+    pub fn new(
+        engine: EngineHandle,
+        store: Arc<dyn ThredStore>,
+        bus: Arc<dyn Bus>,
+        topics: Topics,
+        partitions: u32,
+        clock: Arc<dyn Fn() -> i64 + Send + Sync>,
+    ) -> Processor {
+        Processor {
+            engine,
+            store,
+            bus,
+            topics,
+            partitions,
+            clock,
+        }
+    }
+
+    /// The topics.
+    pub fn topics(&self) -> &Topics {
+        &self.topics
+    }
+
+    /// The patterns in force.
+    pub fn engine(&self) -> &EngineHandle {
+        &self.engine
+    }
+
+    /// The partition that owns thred `id`.
+    pub fn partition_of(&self, thred_id: &str) -> u32 {
+        partition_for(thred_id, self.partitions)
+    }
+
+    /// Processes one record of the events topic. `applied` is the partition's applied watermark
+    /// (records at or below it were applied before and are skipped).
+    pub async fn record(
+        &self,
+        record: &Record,
+        applied: Option<u64>,
+        lease: Option<&Lease>,
+    ) -> Result<Done, Error> {
+        let position = &record.position;
+        if applied.is_some_and(|a| position.offset <= a) {
+            return Ok(Done::Duplicate);
+        }
+        let event = match parse(&record.payload) {
+            Ok(e) => e,
+            Err(reason) => return Ok(Done::Invalid(reason)),
+        };
+        let now = (self.clock)();
+        let input = Input::Event(event.with_default_time(now));
+        let watermark = (position.topic.clone(), position.partition, position.offset);
+        let partitions = self.partitions;
+        self.step(
+            &input,
+            || RecordEnv::new(position, partitions, now),
+            Some(watermark),
+            lease,
+        )
+        .await
+    }
+
+    /// Fires the due timers of `partition`; returns the outcomes.
+    pub async fn timers(
+        &self,
+        partition: u32,
+        lease: Option<&Lease>,
+        limit: usize,
+    ) -> Result<Vec<Outcome>, Error> {
+        let now = (self.clock)();
+        let due = self.store.due_timers(partition, now, limit).await?;
+        let mut outcomes = Vec::with_capacity(due.len());
+        for timer in due {
+            let partitions = self.partitions;
+            let (id, at) = (timer.thred_id.clone(), timer.due);
+            let make = || RecordEnv::for_timer(&id, at, partition, partitions, now);
+            if let Done::Applied(outcome) = self
+                .step(&Input::Timer(timer.clone()), make, None, lease)
+                .await?
+            {
+                outcomes.push(*outcome);
+            }
+        }
+        Ok(outcomes)
+    }
+
+    /// Runs an admin input (terminate, transition) outside any record.
+    pub async fn admin(&self, input: Input, id_seed: &str) -> Result<Outcome, Error> {
+        let now = (self.clock)();
+        let partitions = self.partitions;
+        let make = || RecordEnv::for_timer(id_seed, now, 0, partitions, now);
+        match self.step(&input, make, None, None).await? {
+            Done::Applied(outcome) => Ok(*outcome),
+            _ => Ok(Outcome::default()),
+        }
+    }
+
+    async fn step<E: Env>(
+        &self,
+        input: &Input,
+        make_env: impl Fn() -> E,
+        watermark: Option<(String, u32, u64)>,
+        lease: Option<&Lease>,
+    ) -> Result<Done, Error> {
+        let engine = self.engine.current();
+        let mut pre = Prefetched::default();
+        self.prefetch(input, &mut pre).await?;
+        let mut last = String::new();
+        for _ in 0..MAX_ATTEMPTS {
+            let mut env = make_env();
+            let outcome = engine.process(&pre, input, &mut env);
+            let misses = pre.take_misses();
+            if !misses.is_empty() {
+                self.load(&misses, &mut pre).await?;
+                continue;
+            }
+            let commit = self.commit_of(&pre, &outcome, watermark.clone());
+            match self.store.commit(lease, commit).await {
+                Ok(()) => {
+                    self.publish(&engine, &outcome).await?;
+                    return Ok(Done::Applied(Box::new(outcome)));
+                }
+                Err(store::Error::Conflict(what)) => {
+                    last = what;
+                    pre = Prefetched::default();
+                    self.prefetch(input, &mut pre).await?;
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(Error::Contention(last))
+    }
+
+    /// Loads what an input obviously needs; anything else arrives through misses.
+    async fn prefetch(&self, input: &Input, pre: &mut Prefetched) -> Result<(), Error> {
+        let ids: Vec<String> = match input {
+            Input::Event(e) => match e.thred_id() {
+                Some(id) => vec![id.to_string()],
+                None => {
+                    pre.unbound = self.store.unbound_listeners().await?;
+                    pre.unbound.clone()
+                }
+            },
+            Input::Timer(t) => vec![t.thred_id.clone()],
+            Input::Terminate { thred_id } | Input::Transition { thred_id, .. } => {
+                vec![thred_id.clone()]
+            }
+        };
+        self.load(&ids.into_iter().map(Miss::Thred).collect::<Vec<_>>(), pre)
+            .await
+    }
+
+    async fn load(&self, misses: &[Miss], pre: &mut Prefetched) -> Result<(), Error> {
+        let mut threds = Vec::new();
+        let mut counters = Vec::new();
+        for miss in misses {
+            match miss {
+                Miss::Thred(id) if !pre.threds.contains_key(id) && !threds.contains(id) => {
+                    threds.push(id.clone())
+                }
+                Miss::Counter(p) if !pre.counters.contains_key(p) && !counters.contains(p) => {
+                    counters.push(p.clone())
+                }
+                Miss::Participants if pre.participants.is_none() => {
+                    pre.participants = Some(self.store.participants().await?);
+                }
+                _ => {}
+            }
+        }
+        if !threds.is_empty() {
+            for (id, stored) in threds.iter().zip(self.store.load(&threds).await?) {
+                pre.threds.insert(id.clone(), stored);
+            }
+        }
+        if !counters.is_empty() {
+            for (id, c) in counters.iter().zip(self.store.counters(&counters).await?) {
+                pre.counters.insert(id.clone(), c);
+            }
+        }
+        Ok(())
+    }
+
+    fn commit_of(
+        &self,
+        pre: &Prefetched,
+        outcome: &Outcome,
+        watermark: Option<(String, u32, u64)>,
+    ) -> Commit {
+        let threds = outcome
+            .threds
+            .iter()
+            .map(|change| match change {
+                ThredChange::Saved {
+                    state,
+                    listens_unbound,
+                    timer,
+                } => ThredWrite::Save {
+                    expected: pre.version(&state.id),
+                    partition: self.partition_of(&state.id),
+                    timer: timer.clone(),
+                    listens_unbound: *listens_unbound,
+                    state: state.clone(),
+                },
+                ThredChange::Removed { state } => ThredWrite::Remove {
+                    id: state.id.clone(),
+                    expected: pre.version(&state.id),
+                    partition: self.partition_of(&state.id),
+                },
+            })
+            .collect();
+        let counters = outcome
+            .counters
+            .iter()
+            .map(|(p, c)| (p.clone(), pre.counter_version(p), *c))
+            .collect();
+        Commit {
+            threds,
+            counters,
+            applied: watermark.into_iter().collect(),
+        }
+    }
+
+    async fn publish(&self, engine: &Engine, outcome: &Outcome) -> Result<(), Error> {
+        for message in &outcome.messages {
+            for routed in route(engine, message, &self.topics.sessions) {
+                self.bus
+                    .append(
+                        &routed.topic,
+                        None,
+                        routed.key.as_deref(),
+                        routed.payload,
+                        Vec::new(),
+                    )
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Decodes a record payload as an event.
+fn parse(payload: &[u8]) -> Result<Event, String> {
+    let value: serde_json::Value =
+        serde_json::from_slice(payload).map_err(|e| format!("record is not JSON: {e}"))?;
+    Event::from_value(value).map_err(|e| format!("record is not an event: {e}"))
+}
