@@ -1,0 +1,225 @@
+//! Configuration: `threds.toml`, then `THREDS_*` environment variables, then command-line flags
+//! (applied by the binary). Every field has a default, so an empty file is a valid configuration.
+
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+/// The development secret `threds dev` falls back to (never accepted by the production processes).
+pub const DEV_JWT_SECRET: &str = "threds-dev-secret-do-not-use-in-production";
+
+/// The whole configuration.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Where patterns, sessions model and resolver config come from.
+    pub model: ModelConfig,
+    /// HTTP/WebSocket server.
+    pub server: ServerConfig,
+    /// Authentication.
+    pub auth: AuthConfig,
+    /// The engine.
+    pub engine: EngineConfig,
+    /// Embedded storage.
+    pub storage: StorageConfig,
+}
+
+/// Pattern, sessions and resolver files.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ModelConfig {
+    /// A pattern file or a directory of `*.pattern.json`.
+    pub patterns: PathBuf,
+    /// The sessions model.
+    pub sessions: Option<PathBuf>,
+    /// The resolver config.
+    pub resolver: Option<PathBuf>,
+}
+
+impl Default for ModelConfig {
+    fn default() -> Self {
+        ModelConfig {
+            patterns: PathBuf::from("config/patterns"),
+            sessions: Some(PathBuf::from("config/sessions_model.json")),
+            resolver: Some(PathBuf::from("config/resolver_config.json")),
+        }
+    }
+}
+
+/// The HTTP/WebSocket server.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerConfig {
+    /// `host:port` to listen on.
+    pub listen: String,
+    /// Largest accepted WebSocket frame or HTTP body, bytes.
+    pub max_frame_bytes: usize,
+    /// Messages queued per connection before a slow client is disconnected.
+    pub connection_queue: usize,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            listen: "127.0.0.1:8080".into(),
+            max_frame_bytes: 64 * 1024,
+            connection_queue: 1024,
+        }
+    }
+}
+
+/// Authentication.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuthConfig {
+    /// HS256 secret; `THREDS_JWT_SECRET` overrides it.
+    pub jwt_secret: Option<String>,
+    /// Lifetime of tokens minted by `threds token`, seconds.
+    pub token_ttl_secs: u64,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        AuthConfig {
+            jwt_secret: None,
+            token_ttl_secs: 24 * 3600,
+        }
+    }
+}
+
+/// The engine.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EngineConfig {
+    /// Partitions of the events topic.
+    pub partitions: u32,
+    /// Attempts at a failing record before it is dead-lettered.
+    pub max_attempts: u32,
+    /// Largest batch one poll takes.
+    pub batch: usize,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig {
+            partitions: 4,
+            max_attempts: 3,
+            batch: 256,
+        }
+    }
+}
+
+/// Embedded storage.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct StorageConfig {
+    /// Keep state, timers, offsets, history and documents here (none: in memory only).
+    pub data_dir: Option<PathBuf>,
+}
+
+/// Configuration errors.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The file could not be read.
+    #[error("{path}: {source}")]
+    Read {
+        /// The file.
+        path: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML for this configuration.
+    #[error("{path}: {message}")]
+    Parse {
+        /// The file.
+        path: String,
+        /// What is wrong and where.
+        message: String,
+    },
+    /// An environment variable has a bad value.
+    #[error("environment variable {name}: {message}")]
+    Env {
+        /// The variable.
+        name: &'static str,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+impl Config {
+    /// Parses TOML text (`source` names it in errors).
+    pub fn parse(source: &str, text: &str) -> Result<Config, Error> {
+        toml::from_str(text).map_err(|e| Error::Parse {
+            path: source.to_string(),
+            message: e.to_string(),
+        })
+    }
+
+    /// Reads `path`.
+    pub fn load(path: &Path) -> Result<Config, Error> {
+        let text = std::fs::read_to_string(path).map_err(|source| Error::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
+        Config::parse(&path.display().to_string(), &text)
+    }
+
+    /// Applies `THREDS_*` variables read through `var` (so tests need not touch the process environment).
+    pub fn with_env(mut self, var: impl Fn(&str) -> Option<String>) -> Result<Config, Error> {
+        if let Some(v) = var("THREDS_JWT_SECRET") {
+            self.auth.jwt_secret = Some(v);
+        }
+        if let Some(v) = var("THREDS_LISTEN") {
+            self.server.listen = v;
+        }
+        if let Some(v) = var("THREDS_PATTERNS") {
+            self.model.patterns = PathBuf::from(v);
+        }
+        if let Some(v) = var("THREDS_SESSIONS") {
+            self.model.sessions = Some(PathBuf::from(v));
+        }
+        if let Some(v) = var("THREDS_RESOLVER") {
+            self.model.resolver = Some(PathBuf::from(v));
+        }
+        if let Some(v) = var("THREDS_DATA_DIR") {
+            self.storage.data_dir = Some(PathBuf::from(v));
+        }
+        if let Some(v) = var("THREDS_PARTITIONS") {
+            self.engine.partitions = v.parse().ok().filter(|n| *n > 0).ok_or(Error::Env {
+                name: "THREDS_PARTITIONS",
+                message: format!("'{v}' is not a positive number"),
+            })?;
+        }
+        Ok(self)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn empty_file_gives_defaults_and_env_overrides() {
+        let c = Config::parse("t.toml", "").unwrap();
+        assert_eq!(c, Config::default());
+        let env = |k: &str| match k {
+            "THREDS_LISTEN" => Some("0.0.0.0:9000".to_string()),
+            "THREDS_PARTITIONS" => Some("8".to_string()),
+            _ => None,
+        };
+        let c = c.with_env(env).unwrap();
+        assert_eq!(c.server.listen, "0.0.0.0:9000");
+        assert_eq!(c.engine.partitions, 8);
+        let bad =
+            Config::default().with_env(|k| (k == "THREDS_PARTITIONS").then(|| "zero".to_string()));
+        assert!(bad.unwrap_err().to_string().contains("THREDS_PARTITIONS"));
+    }
+
+    #[test]
+    fn unknown_keys_are_errors_with_their_place() {
+        let err = Config::parse("t.toml", "[server]\nlisten = \"x\"\nlisen = 1\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("t.toml") && err.contains("lisen"), "{err}");
+    }
+}
