@@ -1,5 +1,6 @@
 //! The `threds` command-line tool.
 
+mod auth;
 mod cli;
 
 use clap::Parser;

@@ -3,6 +3,7 @@
 mod eval;
 mod simulate;
 mod test;
+mod token;
 mod validate;
 
 use clap::{Parser, Subcommand};
@@ -27,6 +28,8 @@ enum Command {
     Test(test::Args),
     /// Evaluate one JSONata expression with the pattern engine's compiler.
     Eval(eval::Args),
+    /// Mint a bearer token for a participant.
+    Token(token::Args),
 }
 
 /// Runs the parsed command line.
@@ -36,6 +39,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Simulate(args) => simulate::run(args),
         Command::Test(args) => test::run(args),
         Command::Eval(args) => eval::run(args),
+        Command::Token(args) => token::run(args),
     }
 }
 
