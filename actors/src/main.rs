@@ -2,6 +2,7 @@
 
 mod auth;
 mod cli;
+mod session;
 
 use clap::Parser;
 use std::process::ExitCode;
