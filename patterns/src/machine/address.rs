@@ -66,12 +66,8 @@ mod tests {
                 name: "g".into(),
                 description: None,
                 participants: vec![
-                    GroupMember {
-                        participant_id: "a".into(),
-                    },
-                    GroupMember {
-                        participant_id: "b".into(),
-                    },
+                    GroupMember { participant_id: "a".into(), roles: vec![] },
+                    GroupMember { participant_id: "b".into(), roles: vec![] },
                 ],
             }],
         };

@@ -23,12 +23,15 @@ pub struct Group {
     pub participants: Vec<GroupMember>,
 }
 
-/// `{participantId}`.
+/// `{participantId, roles?}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GroupMember {
     /// The member's participant id.
     #[serde(rename = "participantId")]
     pub participant_id: String,
+    /// Roles granted to the member (Threds extension; e.g. `admin`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub roles: Vec<String>,
 }
 
 impl SessionsModel {
@@ -38,6 +41,21 @@ impl SessionsModel {
             .iter()
             .find(|g| g.name == name)
             .map(|g| g.participants.iter().map(|p| p.participant_id.as_str()))
+    }
+
+    /// Roles the model grants `participant` (from every group it is a member of).
+    pub fn roles_of(&self, participant: &str) -> Vec<String> {
+        let mut roles: Vec<String> = Vec::new();
+        for member in self.groups.iter().flat_map(|g| &g.participants) {
+            if member.participant_id == participant {
+                for r in &member.roles {
+                    if !roles.contains(r) {
+                        roles.push(r.clone());
+                    }
+                }
+            }
+        }
+        roles
     }
 
     /// Every participant named in any group, de-duplicated, in order of first appearance.

@@ -64,9 +64,7 @@ mod tests {
             groups: vec![Group {
                 name: "ops".into(),
                 description: None,
-                participants: vec![GroupMember {
-                    participant_id: "bob".into(),
-                }],
+                participants: vec![GroupMember { participant_id: "bob".into(), roles: vec![] }],
             }],
         };
         assert!(SourceRule::parse("alice")
