@@ -176,11 +176,18 @@ impl Event {
     }
 
     /// Replaces the source with `{id}` (the authenticated participant), keeping nothing the client claimed.
-    pub fn with_source_id(mut self, source_id: &str) -> Event {
-        if let Value::Object(obj) = Arc::make_mut(&mut self.0) {
-            let mut source = Map::new();
-            source.insert("id".into(), Value::String(source_id.into()));
-            obj.insert("source".into(), Value::Object(source));
+    pub fn with_source_id(self, source_id: &str) -> Event {
+        let mut source = Map::new();
+        source.insert("id".into(), Value::String(source_id.into()));
+        self.with_source(source)
+    }
+
+    /// Replaces the source with `source`, which must hold a string `id` (the caller vouches for it).
+    pub fn with_source(mut self, source: Map<String, Value>) -> Event {
+        if source.get("id").is_some_and(Value::is_string) {
+            if let Value::Object(obj) = Arc::make_mut(&mut self.0) {
+                obj.insert("source".into(), Value::Object(source));
+            }
         }
         self
     }

@@ -1,0 +1,171 @@
+//! One actor per WebSocket connection: reads client frames in order, submits events, and feeds a
+//! writer task that owns the socket.
+
+use super::hub::{Connect, Disconnect, Hub, Outgoing};
+use super::intake::Intake;
+use super::protocol::{self, read_client_frame, ServerFrame};
+use actix::prelude::*;
+use actix_ws::{AggregatedMessage, CloseCode, CloseReason, ProtocolError, Session};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+/// A connected, authenticated client.
+pub struct Connection {
+    participant: String,
+    roles: Vec<String>,
+    hub: Addr<Hub>,
+    intake: Intake,
+    out: mpsc::Sender<Outgoing>,
+    kick: CancellationToken,
+    id: Option<u64>,
+}
+
+impl Connection {
+    /// Starts the connection's actor (reading `stream`) and its writer task (owning `session`).
+    pub fn start(
+        participant: String,
+        roles: Vec<String>,
+        hub: Addr<Hub>,
+        intake: Intake,
+        session: Session,
+        stream: impl futures_util::Stream<Item = Result<AggregatedMessage, ProtocolError>> + 'static,
+        queue: usize,
+        shutdown: CancellationToken,
+    ) -> Addr<Connection> {
+        let (out, rx) = mpsc::channel(queue.max(1));
+        let kick = CancellationToken::new();
+        actix_web::rt::spawn(write(session, rx, kick.clone(), shutdown, queue));
+        Connection::create(move |ctx| {
+            ctx.add_stream(stream);
+            Connection { participant, roles, hub, intake, out, kick, id: None }
+        })
+    }
+
+    fn send(&self, frame: &ServerFrame) {
+        // A full queue means the client is not reading: the hub's delivery path closes it.
+        if self.out.try_send(Outgoing::Text(frame.to_text().into())).is_err() {
+            self.kick.cancel();
+        }
+    }
+
+    fn on_text(&mut self, text: &str, ctx: &mut Context<Self>) {
+        let event = match read_client_frame(text) {
+            Ok(event) => event,
+            Err(frame) => return self.send(&frame),
+        };
+        let intake = self.intake.clone();
+        let (participant, roles) = (self.participant.clone(), self.roles.clone());
+        let id = event.id().to_string();
+        // `wait` keeps this connection's events in the order the client sent them.
+        ctx.wait(
+            async move { intake.submit(event, &participant, &roles).await }.into_actor(self).map(move |result, act, _| {
+                match result {
+                    Ok(_) => act.send(&ServerFrame::Ack { id }),
+                    Err(e) => act.send(&ServerFrame::Error {
+                        code: protocol::ERR_UNAVAILABLE,
+                        message: format!("the event could not be accepted: {e}"),
+                        reference: Some(id),
+                    }),
+                }
+            }),
+        );
+    }
+}
+
+impl Actor for Connection {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        let connect = Connect { participant: self.participant.clone(), tx: self.out.clone(), kick: self.kick.clone() };
+        ctx.wait(self.hub.send(connect).into_actor(self).map(|result, act, ctx| match result {
+            Ok(id) => act.id = Some(id),
+            Err(_) => ctx.stop(),
+        }));
+    }
+
+    fn stopped(&mut self, _: &mut Context<Self>) {
+        if let Some(id) = self.id {
+            self.hub.do_send(Disconnect { participant: self.participant.clone(), id });
+        }
+    }
+}
+
+impl StreamHandler<Result<AggregatedMessage, ProtocolError>> for Connection {
+    fn handle(&mut self, item: Result<AggregatedMessage, ProtocolError>, ctx: &mut Context<Self>) {
+        match item {
+            Ok(AggregatedMessage::Text(text)) => self.on_text(&text, ctx),
+            Ok(AggregatedMessage::Binary(_)) => self.send(&ServerFrame::Error {
+                code: protocol::ERR_BAD_FRAME,
+                message: "binary frames are not supported; send JSON text".into(),
+                reference: None,
+            }),
+            Ok(AggregatedMessage::Ping(bytes)) => {
+                let _ = self.out.try_send(Outgoing::Pong(bytes.to_vec()));
+            }
+            Ok(AggregatedMessage::Pong(_)) => {}
+            Ok(AggregatedMessage::Close(_)) => ctx.stop(),
+            Err(ProtocolError::Overflow) => {
+                let _ = self.out.try_send(Outgoing::Close(protocol::CLOSE_TOO_LARGE, "frame too large".into()));
+                ctx.stop();
+            }
+            Err(e) => {
+                tracing::debug!(error = %e, participant = %self.participant, "websocket protocol error");
+                ctx.stop();
+            }
+        }
+    }
+
+    fn finished(&mut self, ctx: &mut Context<Self>) {
+        ctx.stop();
+    }
+}
+
+fn reason(code: u16, text: impl Into<String>) -> Option<CloseReason> {
+    Some(CloseReason { code: CloseCode::from(code), description: Some(text.into()) })
+}
+
+/// Owns the socket: writes queued frames in order; closes on request, on kick or on shutdown.
+async fn write(
+    mut session: Session,
+    mut rx: mpsc::Receiver<Outgoing>,
+    kick: CancellationToken,
+    shutdown: CancellationToken,
+    queue: usize,
+) {
+    let slow = move || reason(protocol::CLOSE_SLOW_CONSUMER, format!("slow consumer: more than {queue} messages waiting"));
+    loop {
+        let item = tokio::select! {
+            item = rx.recv() => item,
+            () = kick.cancelled() => { let _ = session.close(slow()).await; return; }
+            () = shutdown.cancelled() => {
+                let _ = session.close(reason(protocol::CLOSE_GOING_AWAY, "server shutting down")).await;
+                return;
+            }
+        };
+        let sent = match item {
+            Some(Outgoing::Text(text)) => {
+                tokio::select! {
+                    r = session.text(text.to_string()) => r.is_ok(),
+                    () = kick.cancelled() => { let _ = session.close(slow()).await; return; }
+                }
+            }
+            Some(Outgoing::Pong(bytes)) => session.pong(&bytes).await.is_ok(),
+            Some(Outgoing::Close(code, text)) => {
+                let _ = session.close(reason(code, text)).await;
+                return;
+            }
+            None => {
+                let _ = session.close(None).await;
+                return;
+            }
+        };
+        if !sent {
+            return;
+        }
+    }
+}
+
+/// Closes a just-upgraded socket at once with `code` and `text` (refused authentication).
+pub async fn refuse(session: Session, code: u16, text: String) {
+    let _ = session.close(reason(code, text)).await;
+}

@@ -1,0 +1,162 @@
+//! The hub: which participants have connections on this node, and delivery to each of them.
+//!
+//! Delivery never waits for a client: each connection has a bounded queue; when it is full the
+//! connection is told to close (code 4408) and the message is dropped for it alone.
+
+use actix::prelude::*;
+use std::collections::HashMap;
+use std::sync::Arc;
+use threds_runtime::store::{Session, ThredStore};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+/// What a connection's writer sends to its client.
+#[derive(Debug, Clone)]
+pub enum Outgoing {
+    /// A text frame.
+    Text(Arc<str>),
+    /// A pong answering a ping.
+    Pong(Vec<u8>),
+    /// Close with a code and reason.
+    Close(u16, String),
+}
+
+struct Conn {
+    id: u64,
+    tx: mpsc::Sender<Outgoing>,
+    kick: CancellationToken,
+}
+
+/// The connections of this node.
+pub struct Hub {
+    node: String,
+    store: Arc<dyn ThredStore>,
+    connections: HashMap<String, Vec<Conn>>,
+    next: u64,
+}
+
+impl Hub {
+    /// A hub for session node `node`, registering sessions in `store`.
+    pub fn new(node: String, store: Arc<dyn ThredStore>) -> Hub {
+        Hub { node, store, connections: HashMap::new(), next: 0 }
+    }
+
+    fn session_id(&self, id: u64) -> String {
+        format!("{}-{id}", self.node)
+    }
+}
+
+impl Actor for Hub {
+    type Context = Context<Self>;
+}
+
+/// Registers a connection; answers its id.
+#[derive(Message)]
+#[rtype(result = "u64")]
+pub struct Connect {
+    /// The authenticated participant.
+    pub participant: String,
+    /// The connection's outbound queue.
+    pub tx: mpsc::Sender<Outgoing>,
+    /// Cancelled to make the connection close as a slow consumer.
+    pub kick: CancellationToken,
+}
+
+/// Unregisters a connection.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Disconnect {
+    /// The participant.
+    pub participant: String,
+    /// The connection id.
+    pub id: u64,
+}
+
+/// Delivers one frame to every local connection of each recipient; answers how many got it.
+#[derive(Message)]
+#[rtype(result = "usize")]
+pub struct Deliver {
+    /// Recipients.
+    pub to: Vec<String>,
+    /// The frame text.
+    pub frame: Arc<str>,
+}
+
+/// Counts connections (for metrics and tests).
+#[derive(Message)]
+#[rtype(result = "usize")]
+pub struct CountConnections;
+
+impl Handler<Connect> for Hub {
+    type Result = u64;
+
+    fn handle(&mut self, msg: Connect, ctx: &mut Context<Self>) -> u64 {
+        self.next += 1;
+        let id = self.next;
+        let session = Session { id: self.session_id(id), participant: msg.participant.clone(), node: self.node.clone() };
+        self.connections.entry(msg.participant).or_default().push(Conn { id, tx: msg.tx, kick: msg.kick });
+        let store = self.store.clone();
+        ctx.spawn(
+            async move {
+                if let Err(e) = store.add_session(session).await {
+                    tracing::warn!(error = %e, "could not register a session");
+                }
+            }
+            .into_actor(self),
+        );
+        id
+    }
+}
+
+impl Handler<Disconnect> for Hub {
+    type Result = ();
+
+    fn handle(&mut self, msg: Disconnect, ctx: &mut Context<Self>) {
+        if let Some(list) = self.connections.get_mut(&msg.participant) {
+            list.retain(|c| c.id != msg.id);
+            if list.is_empty() {
+                self.connections.remove(&msg.participant);
+            }
+        }
+        let store = self.store.clone();
+        let session = self.session_id(msg.id);
+        ctx.spawn(
+            async move {
+                if let Err(e) = store.remove_session(&session).await {
+                    tracing::warn!(error = %e, "could not remove a session");
+                }
+            }
+            .into_actor(self),
+        );
+    }
+}
+
+impl Handler<Deliver> for Hub {
+    type Result = usize;
+
+    fn handle(&mut self, msg: Deliver, _: &mut Context<Self>) -> usize {
+        let mut delivered = 0;
+        for participant in &msg.to {
+            let Some(list) = self.connections.get(participant) else { continue };
+            for conn in list {
+                match conn.tx.try_send(Outgoing::Text(msg.frame.clone())) {
+                    Ok(()) => delivered += 1,
+                    Err(mpsc::error::TrySendError::Full(_)) => {
+                        tracing::warn!(participant, connection = conn.id, "slow consumer: closing its connection");
+                        conn.kick.cancel();
+                    }
+                    Err(mpsc::error::TrySendError::Closed(_)) => {}
+                }
+            }
+        }
+        delivered
+    }
+}
+
+impl Handler<CountConnections> for Hub {
+    type Result = usize;
+
+    fn handle(&mut self, _: CountConnections, _: &mut Context<Self>) -> usize {
+        self.connections.values().map(Vec::len).sum()
+    }
+}
