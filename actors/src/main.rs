@@ -1,7 +1,9 @@
 //! The `threds` command-line tool.
 
+mod agent;
 mod auth;
 mod cli;
+mod engine;
 mod session;
 
 use clap::Parser;

@@ -7,4 +7,5 @@ pub mod contract;
 pub mod documents;
 pub mod engine;
 pub mod files;
+pub mod history;
 pub mod store;

@@ -37,13 +37,25 @@ impl Connection {
         actix_web::rt::spawn(write(session, rx, kick.clone(), shutdown, queue));
         Connection::create(move |ctx| {
             ctx.add_stream(stream);
-            Connection { participant, roles, hub, intake, out, kick, id: None }
+            Connection {
+                participant,
+                roles,
+                hub,
+                intake,
+                out,
+                kick,
+                id: None,
+            }
         })
     }
 
     fn send(&self, frame: &ServerFrame) {
         // A full queue means the client is not reading: the hub's delivery path closes it.
-        if self.out.try_send(Outgoing::Text(frame.to_text().into())).is_err() {
+        if self
+            .out
+            .try_send(Outgoing::Text(frame.to_text().into()))
+            .is_err()
+        {
             self.kick.cancel();
         }
     }
@@ -58,16 +70,16 @@ impl Connection {
         let id = event.id().to_string();
         // `wait` keeps this connection's events in the order the client sent them.
         ctx.wait(
-            async move { intake.submit(event, &participant, &roles).await }.into_actor(self).map(move |result, act, _| {
-                match result {
+            async move { intake.submit(event, &participant, &roles).await }
+                .into_actor(self)
+                .map(move |result, act, _| match result {
                     Ok(_) => act.send(&ServerFrame::Ack { id }),
                     Err(e) => act.send(&ServerFrame::Error {
                         code: protocol::ERR_UNAVAILABLE,
                         message: format!("the event could not be accepted: {e}"),
                         reference: Some(id),
                     }),
-                }
-            }),
+                }),
         );
     }
 }
@@ -76,16 +88,28 @@ impl Actor for Connection {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
-        let connect = Connect { participant: self.participant.clone(), tx: self.out.clone(), kick: self.kick.clone() };
-        ctx.wait(self.hub.send(connect).into_actor(self).map(|result, act, ctx| match result {
-            Ok(id) => act.id = Some(id),
-            Err(_) => ctx.stop(),
-        }));
+        let connect = Connect {
+            participant: self.participant.clone(),
+            tx: self.out.clone(),
+            kick: self.kick.clone(),
+        };
+        ctx.wait(
+            self.hub
+                .send(connect)
+                .into_actor(self)
+                .map(|result, act, ctx| match result {
+                    Ok(id) => act.id = Some(id),
+                    Err(_) => ctx.stop(),
+                }),
+        );
     }
 
     fn stopped(&mut self, _: &mut Context<Self>) {
         if let Some(id) = self.id {
-            self.hub.do_send(Disconnect { participant: self.participant.clone(), id });
+            self.hub.do_send(Disconnect {
+                participant: self.participant.clone(),
+                id,
+            });
         }
     }
 }
@@ -105,7 +129,10 @@ impl StreamHandler<Result<AggregatedMessage, ProtocolError>> for Connection {
             Ok(AggregatedMessage::Pong(_)) => {}
             Ok(AggregatedMessage::Close(_)) => ctx.stop(),
             Err(ProtocolError::Overflow) => {
-                let _ = self.out.try_send(Outgoing::Close(protocol::CLOSE_TOO_LARGE, "frame too large".into()));
+                let _ = self.out.try_send(Outgoing::Close(
+                    protocol::CLOSE_TOO_LARGE,
+                    "frame too large".into(),
+                ));
                 ctx.stop();
             }
             Err(e) => {
@@ -121,7 +148,10 @@ impl StreamHandler<Result<AggregatedMessage, ProtocolError>> for Connection {
 }
 
 fn reason(code: u16, text: impl Into<String>) -> Option<CloseReason> {
-    Some(CloseReason { code: CloseCode::from(code), description: Some(text.into()) })
+    Some(CloseReason {
+        code: CloseCode::from(code),
+        description: Some(text.into()),
+    })
 }
 
 /// Owns the socket: writes queued frames in order; closes on request, on kick or on shutdown.
@@ -132,7 +162,12 @@ async fn write(
     shutdown: CancellationToken,
     queue: usize,
 ) {
-    let slow = move || reason(protocol::CLOSE_SLOW_CONSUMER, format!("slow consumer: more than {queue} messages waiting"));
+    let slow = move || {
+        reason(
+            protocol::CLOSE_SLOW_CONSUMER,
+            format!("slow consumer: more than {queue} messages waiting"),
+        )
+    };
     loop {
         let item = tokio::select! {
             item = rx.recv() => item,

@@ -27,14 +27,29 @@ pub async fn run(mut consumer: Box<dyn Consumer>, hub: Addr<Hub>, shutdown: Canc
         for record in &polled.records {
             match frame_of(&record.payload) {
                 Some((to, frame)) => {
-                    if hub.send(Deliver { to, frame: frame.into() }).await.is_err() {
+                    if hub
+                        .send(Deliver {
+                            to,
+                            frame: frame.into(),
+                        })
+                        .await
+                        .is_err()
+                    {
                         return;
                     }
                 }
-                None => tracing::warn!(position = ?record.position, "session feed: skipped a record that is not a message"),
+                None => {
+                    tracing::warn!(position = ?record.position, "session feed: skipped a record that is not a message")
+                }
             }
-            let next = Position { offset: record.position.offset + 1, ..record.position.clone() };
-            match last.iter_mut().find(|p| p.topic == next.topic && p.partition == next.partition) {
+            let next = Position {
+                offset: record.position.offset + 1,
+                ..record.position.clone()
+            };
+            match last
+                .iter_mut()
+                .find(|p| p.topic == next.topic && p.partition == next.partition)
+            {
                 Some(p) => *p = next,
                 None => last.push(next),
             }

@@ -44,7 +44,11 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 
 /// The bearer token of a request: `Authorization: Bearer ...`, else `?token=...`.
 fn bearer(req: &HttpRequest) -> Option<String> {
-    if let Some(value) = req.headers().get("authorization").and_then(|v| v.to_str().ok()) {
+    if let Some(value) = req
+        .headers()
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+    {
         return value.strip_prefix("Bearer ").map(|t| t.trim().to_string());
     }
     web::Query::<std::collections::HashMap<String, String>>::from_query(req.query_string())
@@ -53,7 +57,10 @@ fn bearer(req: &HttpRequest) -> Option<String> {
 }
 
 /// The participant and roles a request authenticates as.
-fn authenticate(req: &HttpRequest, state: &SessionState) -> Result<(String, Vec<String>), auth::Error> {
+fn authenticate(
+    req: &HttpRequest,
+    state: &SessionState,
+) -> Result<(String, Vec<String>), auth::Error> {
     let token = bearer(req).ok_or(auth::Error::Missing)?;
     let claims = state.secret.verify(&token)?;
     let mut roles = claims.roles.clone();
@@ -65,7 +72,11 @@ fn authenticate(req: &HttpRequest, state: &SessionState) -> Result<(String, Vec<
     Ok((claims.sub, roles))
 }
 
-async fn ws(req: HttpRequest, body: web::Payload, state: web::Data<SessionState>) -> actix_web::Result<HttpResponse> {
+async fn ws(
+    req: HttpRequest,
+    body: web::Payload,
+    state: web::Data<SessionState>,
+) -> actix_web::Result<HttpResponse> {
     let (response, session, stream) = actix_ws::handle(&req, body)?;
     match authenticate(&req, &state) {
         Err(e) => {
@@ -74,7 +85,10 @@ async fn ws(req: HttpRequest, body: web::Payload, state: web::Data<SessionState>
         }
         Ok((participant, roles)) => {
             let limit = state.max_frame_bytes;
-            let stream = stream.max_frame_size(limit).aggregate_continuations().max_continuation_size(limit);
+            let stream = stream
+                .max_frame_size(limit)
+                .aggregate_continuations()
+                .max_continuation_size(limit);
             Connection::start(
                 participant,
                 roles,
@@ -90,27 +104,62 @@ async fn ws(req: HttpRequest, body: web::Payload, state: web::Data<SessionState>
     Ok(response)
 }
 
-fn error(status: actix_web::http::StatusCode, code: u16, message: String, reference: Option<String>) -> HttpResponse {
-    HttpResponse::build(status).json(json!({"error": {"code": code, "message": message, "ref": reference}}))
+fn error(
+    status: actix_web::http::StatusCode,
+    code: u16,
+    message: String,
+    reference: Option<String>,
+) -> HttpResponse {
+    HttpResponse::build(status)
+        .json(json!({"error": {"code": code, "message": message, "ref": reference}}))
 }
 
 /// `POST /events`: body is an event (or `{"event": {...}}`); answers `202 {"ack": {"id"}}`.
-async fn post_event(req: HttpRequest, body: web::Bytes, state: web::Data<SessionState>) -> HttpResponse {
+async fn post_event(
+    req: HttpRequest,
+    body: web::Bytes,
+    state: web::Data<SessionState>,
+) -> HttpResponse {
     use actix_web::http::StatusCode;
     let (participant, roles) = match authenticate(&req, &state) {
         Ok(who) => who,
-        Err(e) => return error(StatusCode::UNAUTHORIZED, protocol::CLOSE_UNAUTHORIZED, e.to_string(), None),
+        Err(e) => {
+            return error(
+                StatusCode::UNAUTHORIZED,
+                protocol::CLOSE_UNAUTHORIZED,
+                e.to_string(),
+                None,
+            )
+        }
     };
     if body.len() > state.max_frame_bytes {
-        let message = format!("body of {} bytes exceeds the limit of {}", body.len(), state.max_frame_bytes);
-        return error(StatusCode::PAYLOAD_TOO_LARGE, protocol::ERR_BAD_FRAME, message, None);
+        let message = format!(
+            "body of {} bytes exceeds the limit of {}",
+            body.len(),
+            state.max_frame_bytes
+        );
+        return error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            protocol::ERR_BAD_FRAME,
+            message,
+            None,
+        );
     }
     let value: Value = match serde_json::from_slice(&body) {
         Ok(v) => v,
-        Err(e) => return error(StatusCode::BAD_REQUEST, protocol::ERR_BAD_FRAME, format!("not JSON: {e}"), None),
+        Err(e) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                protocol::ERR_BAD_FRAME,
+                format!("not JSON: {e}"),
+                None,
+            )
+        }
     };
     let value = match value {
-        Value::Object(mut obj) if obj.len() == 1 && obj.contains_key("event") => obj.remove("event").unwrap_or_default(),
+        Value::Object(mut obj) if obj.len() == 1 && obj.contains_key("event") => {
+            obj.remove("event").unwrap_or_default()
+        }
         other => other,
     };
     let reference = value.get("id").and_then(Value::as_str).map(str::to_string);
@@ -121,12 +170,24 @@ async fn post_event(req: HttpRequest, body: web::Bytes, state: web::Data<Session
     }
     let event = match Event::from_value(value) {
         Ok(e) => e,
-        Err(e) => return error(StatusCode::BAD_REQUEST, protocol::ERR_INVALID_EVENT, e.to_string(), reference),
+        Err(e) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                protocol::ERR_INVALID_EVENT,
+                e.to_string(),
+                reference,
+            )
+        }
     };
     let id = event.id().to_string();
     match state.intake.submit(event, &participant, &roles).await {
         Ok(_) => HttpResponse::Accepted().body(ServerFrame::Ack { id }.to_text()),
-        Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, protocol::ERR_UNAVAILABLE, e.to_string(), Some(id)),
+        Err(e) => error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            protocol::ERR_UNAVAILABLE,
+            e.to_string(),
+            Some(id),
+        ),
     }
 }
 

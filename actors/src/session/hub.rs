@@ -38,7 +38,12 @@ pub struct Hub {
 impl Hub {
     /// A hub for session node `node`, registering sessions in `store`.
     pub fn new(node: String, store: Arc<dyn ThredStore>) -> Hub {
-        Hub { node, store, connections: HashMap::new(), next: 0 }
+        Hub {
+            node,
+            store,
+            connections: HashMap::new(),
+            next: 0,
+        }
     }
 
     fn session_id(&self, id: u64) -> String {
@@ -93,8 +98,19 @@ impl Handler<Connect> for Hub {
     fn handle(&mut self, msg: Connect, ctx: &mut Context<Self>) -> u64 {
         self.next += 1;
         let id = self.next;
-        let session = Session { id: self.session_id(id), participant: msg.participant.clone(), node: self.node.clone() };
-        self.connections.entry(msg.participant).or_default().push(Conn { id, tx: msg.tx, kick: msg.kick });
+        let session = Session {
+            id: self.session_id(id),
+            participant: msg.participant.clone(),
+            node: self.node.clone(),
+        };
+        self.connections
+            .entry(msg.participant)
+            .or_default()
+            .push(Conn {
+                id,
+                tx: msg.tx,
+                kick: msg.kick,
+            });
         let store = self.store.clone();
         ctx.spawn(
             async move {
@@ -137,12 +153,18 @@ impl Handler<Deliver> for Hub {
     fn handle(&mut self, msg: Deliver, _: &mut Context<Self>) -> usize {
         let mut delivered = 0;
         for participant in &msg.to {
-            let Some(list) = self.connections.get(participant) else { continue };
+            let Some(list) = self.connections.get(participant) else {
+                continue;
+            };
             for conn in list {
                 match conn.tx.try_send(Outgoing::Text(msg.frame.clone())) {
                     Ok(()) => delivered += 1,
                     Err(mpsc::error::TrySendError::Full(_)) => {
-                        tracing::warn!(participant, connection = conn.id, "slow consumer: closing its connection");
+                        tracing::warn!(
+                            participant,
+                            connection = conn.id,
+                            "slow consumer: closing its connection"
+                        );
                         conn.kick.cancel();
                     }
                     Err(mpsc::error::TrySendError::Closed(_)) => {}

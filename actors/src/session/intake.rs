@@ -20,11 +20,19 @@ impl Intake {
 
     /// Stamps `event` as coming from `participant` (with `roles`), whatever the client claimed, and
     /// appends it keyed by its thred (bound) or its source (unbound).
-    pub async fn submit(&self, event: Event, participant: &str, roles: &[String]) -> Result<Event, bus::Error> {
+    pub async fn submit(
+        &self,
+        event: Event,
+        participant: &str,
+        roles: &[String],
+    ) -> Result<Event, bus::Error> {
         let event = stamp(event, participant, roles);
         let key = event.thred_id().unwrap_or(participant).to_string();
-        let payload = serde_json::to_vec(event.as_value()).map_err(|e| bus::Error::Backend(e.to_string()))?;
-        self.bus.append(&self.topic, None, Some(&key), payload, Vec::new()).await?;
+        let payload =
+            serde_json::to_vec(event.as_value()).map_err(|e| bus::Error::Backend(e.to_string()))?;
+        self.bus
+            .append(&self.topic, None, Some(&key), payload, Vec::new())
+            .await?;
         Ok(event)
     }
 }

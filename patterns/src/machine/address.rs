@@ -66,8 +66,14 @@ mod tests {
                 name: "g".into(),
                 description: None,
                 participants: vec![
-                    GroupMember { participant_id: "a".into(), roles: vec![] },
-                    GroupMember { participant_id: "b".into(), roles: vec![] },
+                    GroupMember {
+                        participant_id: "a".into(),
+                        roles: vec![],
+                    },
+                    GroupMember {
+                        participant_id: "b".into(),
+                        roles: vec![],
+                    },
                 ],
             }],
         };

@@ -64,7 +64,10 @@ mod tests {
             groups: vec![Group {
                 name: "ops".into(),
                 description: None,
-                participants: vec![GroupMember { participant_id: "bob".into(), roles: vec![] }],
+                participants: vec![GroupMember {
+                    participant_id: "bob".into(),
+                    roles: vec![],
+                }],
             }],
         };
         assert!(SourceRule::parse("alice")

@@ -1,0 +1,3 @@
+//! Agents hosted by Threds.
+
+pub mod persistence;

@@ -1,0 +1,130 @@
+//! The engine service: a member of the engine consumer group on the events topic. It starts a
+//! [`PartitionWorker`] per assigned partition, hands each its records, and commits a partition's
+//! offset only after its worker has applied (or dead-lettered) the records.
+
+use super::worker::{PartitionWorker, Process};
+use actix::prelude::*;
+use futures_util::future::join_all;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use threds_runtime::bus::{Bus, Consumer, Position, Record};
+use threds_runtime::engine::Processor;
+use threds_runtime::store::ThredStore;
+use tokio_util::sync::CancellationToken;
+
+/// What the engine service needs.
+pub struct EngineOptions {
+    /// Runs the steps.
+    pub processor: Arc<Processor>,
+    /// The thred store.
+    pub store: Arc<dyn ThredStore>,
+    /// The bus (dead letters).
+    pub bus: Arc<dyn Bus>,
+    /// Attempts before dead-lettering.
+    pub max_attempts: u32,
+    /// Largest batch per poll.
+    pub batch: usize,
+    /// Arbiters workers are spread over (parallelism).
+    pub arbiters: Vec<ArbiterHandle>,
+    /// Set once partitions are assigned.
+    pub ready: Arc<AtomicBool>,
+}
+
+/// Runs the member loop until `shutdown`, then finishes the batch in flight, commits and leaves.
+pub async fn run(
+    mut consumer: Box<dyn Consumer>,
+    options: EngineOptions,
+    shutdown: CancellationToken,
+) {
+    let mut workers: HashMap<u32, Addr<PartitionWorker>> = HashMap::new();
+    let topic = options.processor.topics().events.clone();
+    let mut next_arbiter = 0usize;
+    loop {
+        let polled = tokio::select! {
+            p = consumer.poll(options.batch, Duration::from_millis(100)) => p,
+            () = shutdown.cancelled() => break,
+        };
+        let polled = match polled {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::warn!(error = %e, "engine: poll failed");
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                continue;
+            }
+        };
+        for (t, partition) in &polled.revoked {
+            if *t == topic {
+                if let Some(worker) = workers.remove(partition) {
+                    // Stops after the message in progress; nothing of this partition is committed any more.
+                    drop(worker);
+                }
+            }
+        }
+        for (t, partition) in &polled.assigned {
+            if *t != topic || workers.contains_key(partition) {
+                continue;
+            }
+            let (processor, store, bus, attempts, p) = (
+                options.processor.clone(),
+                options.store.clone(),
+                options.bus.clone(),
+                options.max_attempts,
+                *partition,
+            );
+            let make = move |_: &mut Context<PartitionWorker>| {
+                PartitionWorker::new(p, processor, store, bus, attempts)
+            };
+            let worker = match options
+                .arbiters
+                .get(next_arbiter % options.arbiters.len().max(1))
+            {
+                Some(arbiter) => PartitionWorker::start_in_arbiter(arbiter, make),
+                None => PartitionWorker::create(make),
+            };
+            next_arbiter += 1;
+            workers.insert(*partition, worker);
+        }
+        if !consumer.assignment().is_empty() {
+            options.ready.store(true, Ordering::Release);
+        }
+        let mut batches: HashMap<u32, Vec<Record>> = HashMap::new();
+        for record in polled.records {
+            batches
+                .entry(record.position.partition)
+                .or_default()
+                .push(record);
+        }
+        let sends = batches.into_iter().filter_map(|(partition, records)| {
+            let worker = workers.get(&partition)?.clone();
+            Some(async move { (partition, worker.send(Process(records)).await) })
+        });
+        let mut commits = Vec::new();
+        for (partition, result) in join_all(sends).await {
+            match result {
+                Ok(Ok(Some(last))) => commits.push(Position {
+                    topic: topic.clone(),
+                    partition,
+                    offset: last + 1,
+                }),
+                Ok(Ok(None)) => {}
+                Ok(Err(e)) => {
+                    tracing::error!(partition, error = %e, "engine: partition stalled; its records will be redelivered")
+                }
+                Err(e) => tracing::error!(partition, error = %e, "engine: worker unavailable"),
+            }
+        }
+        if !commits.is_empty() {
+            if let Err(e) = consumer.commit(&commits).await {
+                tracing::warn!(error = %e, "engine: offset commit failed; records may be redelivered (they are deduplicated)");
+            }
+        }
+    }
+    for (_, worker) in workers.drain() {
+        drop(worker);
+    }
+    if let Err(e) = consumer.leave().await {
+        tracing::warn!(error = %e, "engine: leaving the group failed");
+    }
+}
