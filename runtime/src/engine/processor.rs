@@ -5,6 +5,7 @@ use super::routing::route;
 use super::view::{Miss, Prefetched};
 use super::{EngineHandle, RecordEnv};
 use crate::bus::{self, partition_for, Bus, Record};
+use crate::history::History;
 use crate::store::{self, Commit, Lease, ThredStore, ThredWrite};
 use std::sync::Arc;
 use threds_patterns::machine::{Engine, Env, Input, Outcome, ThredChange};
@@ -64,6 +65,7 @@ pub struct Processor {
     topics: Topics,
     partitions: u32,
     clock: Arc<dyn Fn() -> i64 + Send + Sync>,
+    history: Option<History>,
 }
 
 impl Processor {
@@ -188,6 +190,11 @@ impl Processor {
             match self.store.commit(lease, commit).await {
                 Ok(()) => {
                     self.publish(&engine, &outcome).await?;
+                    if let Some(history) = &self.history {
+                        if let Err(e) = history.record(&engine, &outcome, (self.clock)()).await {
+                            tracing::warn!(error = %e, "history: could not record a step");
+                        }
+                    }
                     return Ok(Done::Applied(Box::new(outcome)));
                 }
                 Err(store::Error::Conflict(what)) => {
