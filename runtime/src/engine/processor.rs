@@ -85,7 +85,24 @@ impl Processor {
             topics,
             partitions,
             clock,
+            history: None,
         }
+    }
+
+    /// Also records every step's history.
+    pub fn with_history(mut self, history: History) -> Processor {
+        self.history = Some(history);
+        self
+    }
+
+    /// The history, when kept.
+    pub fn history(&self) -> Option<&History> {
+        self.history.as_ref()
+    }
+
+    /// The clock (epoch ms).
+    pub fn now(&self) -> i64 {
+        (self.clock)()
     }
 
     /// The topics.
