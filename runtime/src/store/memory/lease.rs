@@ -60,7 +60,7 @@ impl LeaseRecord {
 
     /// The record after `lease` is given up, or `None` if it is not the current one.
     pub fn release(&self, lease: &Lease) -> Option<LeaseRecord> {
-        self.is_current(lease).then(|| LeaseRecord {
+        self.is_current(lease).then_some(LeaseRecord {
             last_token: self.last_token,
             holder: None,
         })
