@@ -20,6 +20,7 @@ use std::collections::BTreeMap;
 use std::future::Future;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
+use threds_patterns::machine::Counter;
 use threds_patterns::thred::{ReactionStore, Status, ThredContext, ThredMeta, ThredState, Timer};
 
 /// The time every case starts at (epoch ms).
@@ -199,6 +200,24 @@ async fn load(store: &dyn ThredStore, id: &str) -> Option<Stored> {
     let mut found = must("load", store.load(&ids(&[id])).await);
     assert_eq!(found.len(), 1, "load returns one slot per id");
     found.pop().flatten()
+}
+
+/// Commits thred writes without a lease; the commit must succeed.
+async fn commit_ok(store: &dyn ThredStore, what: &str, threds: Vec<ThredWrite>) {
+    must(what, store.commit(None, writes(threds)).await);
+}
+
+/// Commits thred writes without a lease; the commit must conflict.
+async fn commit_conflict(store: &dyn ThredStore, what: &str, threds: Vec<ThredWrite>) {
+    conflict(what, store.commit(None, writes(threds)).await);
+}
+
+/// A pattern counter.
+fn counter(instances: u64, last_start: Option<i64>) -> Counter {
+    Counter {
+        instances,
+        last_start,
+    }
 }
 
 /// Ids of the due timers of `partition` at `now`.

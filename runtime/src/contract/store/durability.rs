@@ -1,12 +1,13 @@
 //! Contract case for durability: everything a store holds survives closing and reopening it.
 
 use super::sessions::session;
-use super::{due, ids, load, must, remove, save, save_in, thred, timer, ManualClock, START};
+use super::{
+    counter, due, ids, load, must, remove, save, save_in, thred, timer, ManualClock, START,
+};
 use crate::store::{Commit, Error, StoredCounter, ThredStore};
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
-use threds_patterns::machine::Counter;
 
 /// The partition lease the writes are made under.
 const RESOURCE: &str = "threds.events/0";
@@ -19,10 +20,7 @@ where
 {
     let clock = ManualClock::new(START);
     let ttl = Duration::from_millis(1000);
-    let counter = Counter {
-        instances: 3,
-        last_start: Some(START),
-    };
+    let counter = counter(3, Some(START));
 
     let store = open(clock.clone()).await;
     let lease = must("acquire", store.acquire(RESOURCE, "e1", ttl).await);

@@ -1,10 +1,9 @@
 //! Contract cases for leases and fencing.
 
-use super::{ids, load, must, save, thred, writes, ManualClock};
+use super::{counter, ids, load, must, save, thred, writes, ManualClock};
 use crate::store::{Commit, Error, Lease, ThredStore};
 use std::sync::Arc;
 use std::time::Duration;
-use threds_patterns::machine::Counter;
 
 /// The resource the cases fight over.
 const RESOURCE: &str = "threds.events/3";
@@ -143,27 +142,13 @@ pub(super) async fn fenced_commits(store: Arc<dyn ThredStore>, clock: ManualCloc
     let old = grant(store, RESOURCE, "e1").await;
     let setup = Commit {
         threds: vec![save(thred("t1", 1), None)],
-        counters: vec![(
-            "p".into(),
-            0,
-            Counter {
-                instances: 1,
-                last_start: None,
-            },
-        )],
+        counters: vec![("p".into(), 0, counter(1, None))],
         applied: vec![("events".into(), 3, 1)],
     };
     must("setup", store.commit(Some(&old), setup).await);
     let step = || Commit {
         threds: vec![save(thred("t1", 2), Some(1)), save(thred("t2", 1), None)],
-        counters: vec![(
-            "p".into(),
-            1,
-            Counter {
-                instances: 2,
-                last_start: None,
-            },
-        )],
+        counters: vec![("p".into(), 1, counter(2, None))],
         applied: vec![("events".into(), 3, 2)],
     };
 

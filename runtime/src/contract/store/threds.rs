@@ -1,6 +1,9 @@
 //! Contract cases for thred saves and removals, counters and applied watermarks.
 
-use super::{conflict, ids, load, must, remove, save, save_in, thred, timer, writes, ManualClock};
+use super::{
+    commit_conflict, commit_ok, conflict, counter, ids, load, must, remove, save, save_in, thred,
+    timer, writes, ManualClock,
+};
 use crate::store::{Commit, ThredStore};
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,12 +15,7 @@ use tokio::task::JoinSet;
 pub(super) async fn round_trip(store: Arc<dyn ThredStore>, _clock: ManualClock) {
     let store = store.as_ref();
     assert!(load(store, "t1").await.is_none(), "empty store");
-    must(
-        "create",
-        store
-            .commit(None, writes(vec![save(thred("t1", 1), None)]))
-            .await,
-    );
+    commit_ok(store, "create", vec![save(thred("t1", 1), None)]).await;
     let stored = load(store, "t1").await;
     let stored = stored.unwrap_or_else(|| panic!("t1 was saved"));
     assert_eq!(stored.state, thred("t1", 1));
@@ -52,23 +50,11 @@ pub(super) async fn stale_version(store: Arc<dyn ThredStore>, _clock: ManualCloc
     let store = store.as_ref();
     let setup = Commit {
         threds: vec![save(thred("t1", 1), None), save(thred("t2", 1), None)],
-        counters: vec![(
-            "p".into(),
-            0,
-            Counter {
-                instances: 2,
-                last_start: Some(5),
-            },
-        )],
+        counters: vec![("p".into(), 0, counter(2, Some(5)))],
         applied: vec![("events".into(), 0, 5)],
     };
     must("setup", store.commit(None, setup).await);
-    must(
-        "bump t1",
-        store
-            .commit(None, writes(vec![save(thred("t1", 2), Some(1))]))
-            .await,
-    );
+    commit_ok(store, "bump t1", vec![save(thred("t1", 2), Some(1))]).await;
 
     let stale = Commit {
         threds: vec![
@@ -76,14 +62,7 @@ pub(super) async fn stale_version(store: Arc<dyn ThredStore>, _clock: ManualCloc
             save(thred("new", 1), None),
             save(thred("t1", 9), Some(1)),
         ],
-        counters: vec![(
-            "p".into(),
-            1,
-            Counter {
-                instances: 9,
-                last_start: Some(9),
-            },
-        )],
+        counters: vec![("p".into(), 1, counter(9, Some(9)))],
         applied: vec![("events".into(), 0, 9)],
     };
     conflict("stale thred", store.commit(None, stale).await);
@@ -114,24 +93,9 @@ pub(super) async fn stale_version(store: Arc<dyn ThredStore>, _clock: ManualCloc
 /// `expected: None` creates only if absent; a version on an absent thred conflicts.
 pub(super) async fn create_if_absent(store: Arc<dyn ThredStore>, _clock: ManualClock) {
     let store = store.as_ref();
-    must(
-        "create",
-        store
-            .commit(None, writes(vec![save(thred("t1", 1), None)]))
-            .await,
-    );
-    conflict(
-        "create twice",
-        store
-            .commit(None, writes(vec![save(thred("t1", 2), None)]))
-            .await,
-    );
-    conflict(
-        "update absent",
-        store
-            .commit(None, writes(vec![save(thred("t2", 1), Some(1))]))
-            .await,
-    );
+    commit_ok(store, "create", vec![save(thred("t1", 1), None)]).await;
+    commit_conflict(store, "create twice", vec![save(thred("t1", 2), None)]).await;
+    commit_conflict(store, "update absent", vec![save(thred("t2", 1), Some(1))]).await;
     assert!(load(store, "t2").await.is_none());
     assert_eq!(
         load(store, "t1").await.map(|s| s.state),
@@ -146,7 +110,7 @@ pub(super) async fn removal(store: Arc<dyn ThredStore>, _clock: ManualClock) {
         save_in(thred("t1", 1), None, 0, Some(timer("t1", 10)), true),
         save(thred("t2", 1), None),
     ];
-    must("setup", store.commit(None, writes(setup)).await);
+    commit_ok(store, "setup", setup).await;
     must(
         "bump",
         store
@@ -162,31 +126,16 @@ pub(super) async fn removal(store: Arc<dyn ThredStore>, _clock: ManualClock) {
             )
             .await,
     );
-    conflict(
-        "stale remove",
-        store
-            .commit(None, writes(vec![remove("t1", Some(1))]))
-            .await,
-    );
+    commit_conflict(store, "stale remove", vec![remove("t1", Some(1))]).await;
     assert!(load(store, "t1").await.is_some());
 
-    must(
-        "remove",
-        store
-            .commit(None, writes(vec![remove("t1", Some(2))]))
-            .await,
-    );
+    commit_ok(store, "remove", vec![remove("t1", Some(2))]).await;
     assert!(load(store, "t1").await.is_none());
     assert_eq!(must("thred_ids", store.thred_ids().await), ids(&["t2"]));
     assert!(must("due", store.due_timers(0, i64::MAX, 10).await).is_empty());
     assert!(must("unbound", store.unbound_listeners().await).is_empty());
 
-    must(
-        "recreate",
-        store
-            .commit(None, writes(vec![save(thred("t1", 3), None)]))
-            .await,
-    );
+    commit_ok(store, "recreate", vec![save(thred("t1", 3), None)]).await;
     assert_eq!(
         load(store, "t1").await.map(|s| s.version),
         Some(1),
@@ -203,10 +152,7 @@ pub(super) async fn counters(store: Arc<dyn ThredStore>, _clock: ManualClock) {
         .iter()
         .all(|c| c.version == 0 && c.counter == Counter::default()));
 
-    let one = Counter {
-        instances: 1,
-        last_start: Some(7),
-    };
+    let one = counter(1, Some(7));
     let cas = |pattern: &str, expected, counter| Commit {
         counters: vec![(pattern.to_string(), expected, counter)],
         ..Commit::default()
@@ -216,10 +162,7 @@ pub(super) async fn counters(store: Arc<dyn ThredStore>, _clock: ManualClock) {
         "stale first write",
         store.commit(None, cas("a", 0, Counter::default())).await,
     );
-    let two = Counter {
-        instances: 2,
-        last_start: Some(8),
-    };
+    let two = counter(2, Some(8));
     must("second write", store.commit(None, cas("a", 1, two)).await);
     conflict("future version", store.commit(None, cas("b", 1, one)).await);
 
@@ -265,26 +208,14 @@ pub(super) async fn applied(store: Arc<dyn ThredStore>, _clock: ManualClock) {
 
 /// Of concurrent commits from the same read, exactly one wins.
 pub(super) async fn concurrent(store: Arc<dyn ThredStore>, _clock: ManualClock) {
-    must(
-        "create",
-        store
-            .commit(None, writes(vec![save(thred("t1", 0), None)]))
-            .await,
-    );
+    commit_ok(&*store, "create", vec![save(thred("t1", 0), None)]).await;
     let mut tasks = JoinSet::new();
     for step in 1..=8 {
         let store = Arc::clone(&store);
         tasks.spawn(async move {
             let commit = Commit {
                 threds: vec![save(thred("t1", step), Some(1))],
-                counters: vec![(
-                    "p".into(),
-                    0,
-                    Counter {
-                        instances: 1,
-                        last_start: Some(step),
-                    },
-                )],
+                counters: vec![("p".into(), 0, counter(1, Some(step)))],
                 applied: Vec::new(),
             };
             store.commit(None, commit).await

@@ -1,6 +1,8 @@
 //! Contract cases for the per-partition timer sets and the unbound-listener index.
 
-use super::{conflict, due, ids, must, remove, save, save_in, thred, timer, writes, ManualClock};
+use super::{
+    commit_conflict, commit_ok, due, ids, must, remove, save, save_in, thred, timer, ManualClock,
+};
 use crate::store::ThredStore;
 use std::sync::Arc;
 
@@ -13,7 +15,7 @@ pub(super) async fn due_order(store: Arc<dyn ThredStore>, _clock: ManualClock) {
         save_in(thred("b", 1), None, 0, Some(timer("b", 100)), false),
         save_in(thred("d", 1), None, 0, None, false),
     ];
-    must("setup", store.commit(None, writes(setup)).await);
+    commit_ok(store, "setup", setup).await;
 
     let all = must("due_timers", store.due_timers(0, 1000, 10).await);
     assert_eq!(all, vec![timer("b", 100), timer("c", 100), timer("a", 300)]);
@@ -41,30 +43,22 @@ pub(super) async fn replacement(store: Arc<dyn ThredStore>, _clock: ManualClock)
         save_in(thred("b", 1), None, 0, Some(timer("b", 200)), false),
         save_in(thred("c", 1), None, 0, Some(timer("c", 400)), false),
     ];
-    must("setup", store.commit(None, writes(setup)).await);
+    commit_ok(store, "setup", setup).await;
 
     let earlier = save_in(thred("a", 2), Some(1), 0, Some(timer("a", 50)), false);
-    must("replace", store.commit(None, writes(vec![earlier])).await);
+    commit_ok(store, "replace", vec![earlier]).await;
     assert_eq!(due(store, 0, 1000).await, ids(&["a", "b", "c"]));
     assert_eq!(
         must("due", store.due_timers(0, 60, 10).await),
         vec![timer("a", 50)]
     );
 
-    must(
-        "drop timer",
-        store
-            .commit(None, writes(vec![save(thred("a", 3), Some(2))]))
-            .await,
-    );
-    must(
-        "remove",
-        store.commit(None, writes(vec![remove("b", Some(1))])).await,
-    );
+    commit_ok(store, "drop timer", vec![save(thred("a", 3), Some(2))]).await;
+    commit_ok(store, "remove", vec![remove("b", Some(1))]).await;
     assert_eq!(due(store, 0, 1000).await, ids(&["c"]));
 
     let stale = save_in(thred("c", 2), Some(7), 0, Some(timer("c", 10)), false);
-    conflict("stale save", store.commit(None, writes(vec![stale])).await);
+    commit_conflict(store, "stale save", vec![stale]).await;
     assert_eq!(
         must("due", store.due_timers(0, 1000, 10).await),
         vec![timer("c", 400)]
@@ -79,13 +73,13 @@ pub(super) async fn partitions(store: Arc<dyn ThredStore>, _clock: ManualClock) 
         save_in(thred("b", 1), None, 1, Some(timer("b", 100)), false),
         save_in(thred("c", 1), None, 0, Some(timer("c", 200)), false),
     ];
-    must("setup", store.commit(None, writes(setup)).await);
+    commit_ok(store, "setup", setup).await;
     assert_eq!(due(store, 0, 1000).await, ids(&["a", "c"]));
     assert_eq!(due(store, 1, 1000).await, ids(&["b"]));
     assert!(due(store, 2, 1000).await.is_empty());
 
     let moved = save_in(thred("c", 2), Some(1), 1, Some(timer("c", 50)), false);
-    must("move", store.commit(None, writes(vec![moved])).await);
+    commit_ok(store, "move", vec![moved]).await;
     assert_eq!(due(store, 0, 1000).await, ids(&["a"]));
     assert_eq!(due(store, 1, 1000).await, ids(&["c", "b"]));
 
@@ -94,7 +88,7 @@ pub(super) async fn partitions(store: Arc<dyn ThredStore>, _clock: ManualClock) 
         expected: Some(1),
         partition: 1,
     };
-    must("remove", store.commit(None, writes(vec![remove_b])).await);
+    commit_ok(store, "remove", vec![remove_b]).await;
     assert_eq!(due(store, 1, 1000).await, ids(&["c"]));
 }
 
@@ -106,59 +100,31 @@ pub(super) async fn unbound(store: Arc<dyn ThredStore>, _clock: ManualClock) {
     let deaf = |id: &str, step, expected| save_in(thred(id, step), expected, 0, None, false);
     let listeners = || async { must("unbound", store.unbound_listeners().await) };
 
-    must(
-        "b",
-        store
-            .commit(None, writes(vec![listening("b", 1, None)]))
-            .await,
-    );
+    commit_ok(store, "b", vec![listening("b", 1, None)]).await;
     let more = vec![
         listening("a", 1, None),
         deaf("c", 1, None),
         listening("d", 1, None),
     ];
-    must("a c d", store.commit(None, writes(more)).await);
+    commit_ok(store, "a c d", more).await;
     assert_eq!(listeners().await, ids(&["b", "a", "d"]));
 
-    must(
-        "b again",
-        store
-            .commit(None, writes(vec![listening("b", 2, Some(1))]))
-            .await,
-    );
+    commit_ok(store, "b again", vec![listening("b", 2, Some(1))]).await;
     assert_eq!(
         listeners().await,
         ids(&["b", "a", "d"]),
         "still listening keeps its place"
     );
 
-    must(
-        "b stops",
-        store
-            .commit(None, writes(vec![deaf("b", 3, Some(2))]))
-            .await,
-    );
+    commit_ok(store, "b stops", vec![deaf("b", 3, Some(2))]).await;
     assert_eq!(listeners().await, ids(&["a", "d"]));
-    must(
-        "b restarts",
-        store
-            .commit(None, writes(vec![listening("b", 4, Some(3))]))
-            .await,
-    );
-    must(
-        "c starts",
-        store
-            .commit(None, writes(vec![listening("c", 2, Some(1))]))
-            .await,
-    );
+    commit_ok(store, "b restarts", vec![listening("b", 4, Some(3))]).await;
+    commit_ok(store, "c starts", vec![listening("c", 2, Some(1))]).await;
     assert_eq!(listeners().await, ids(&["a", "d", "b", "c"]));
 
-    must(
-        "remove a",
-        store.commit(None, writes(vec![remove("a", Some(1))])).await,
-    );
+    commit_ok(store, "remove a", vec![remove("a", Some(1))]).await;
     assert_eq!(listeners().await, ids(&["d", "b", "c"]));
     let refused = vec![listening("e", 1, None), deaf("d", 2, Some(5))];
-    conflict("refused", store.commit(None, writes(refused)).await);
+    commit_conflict(store, "refused", refused).await;
     assert_eq!(listeners().await, ids(&["d", "b", "c"]));
 }
