@@ -1,7 +1,7 @@
 //! The embedded thred store (for `threds dev`): everything in memory, optionally made durable in a
 //! redb database so it survives restarts.
 //!
-//! The in-memory [`state`] image answers every read. A write is validated against it (changing
+//! The in-memory image answers every read. A write is validated against it (changing
 //! nothing), then, when durable, written in one redb transaction, and only then applied to the
 //! image — so a refused or failed write leaves both untouched. One mutex serializes writes, which
 //! makes the version checks and the lease check of a commit atomic with its effects.
