@@ -1,1 +1,274 @@
-//! The embedded thred store (stub, to be written).
+//! The embedded thred store (for `threds dev`): everything in memory, optionally made durable in a
+//! redb database so it survives restarts.
+//!
+//! The in-memory image answers every read. A write is validated against it (changing
+//! nothing), then, when durable, written in one redb transaction, and only then applied to the
+//! image — so a refused or failed write leaves both untouched. One mutex serializes writes, which
+//! makes the version checks and the lease check of a commit atomic with its effects.
+//!
+//! Leases: a renewal by the holder before expiry keeps the token and extends the expiry; every
+//! other grant takes the next token of the resource. Time comes from the store's [`Clock`].
+
+mod durable;
+mod lease;
+mod plan;
+mod sessions;
+mod state;
+
+use self::durable::Durable;
+use self::lease::LeaseRecord;
+use self::plan::Plan;
+use self::state::State;
+use super::{Commit, Error, Lease, Session, Stored, StoredCounter, ThredStore};
+use async_trait::async_trait;
+use std::path::Path;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use threds_patterns::thred::Timer;
+
+/// Where the store reads the time (epoch ms) for leases.
+pub type Clock = Arc<dyn Fn() -> i64 + Send + Sync>;
+
+/// The system clock, epoch ms.
+pub fn system_clock() -> Clock {
+    Arc::new(|| {
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+    })
+}
+
+/// The embedded thred store.
+pub struct MemoryStore {
+    shared: Arc<Shared>,
+}
+
+/// What the store's handles (and its blocking tasks) share.
+struct Shared {
+    /// The in-memory image.
+    state: Mutex<State>,
+    /// The database, when durable.
+    durable: Option<Durable>,
+    /// The lease clock.
+    clock: Clock,
+}
+
+impl std::fmt::Debug for MemoryStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MemoryStore")
+            .field("durable", &self.shared.durable.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for MemoryStore {
+    fn default() -> Self {
+        MemoryStore::new()
+    }
+}
+
+impl MemoryStore {
+    /// A volatile store on the system clock.
+    pub fn new() -> MemoryStore {
+        MemoryStore::with_clock(system_clock())
+    }
+
+    /// A volatile store on `clock`.
+    pub fn with_clock(clock: Clock) -> MemoryStore {
+        MemoryStore::build(State::default(), None, clock)
+    }
+
+    /// A durable store in `dir` (file `store.redb`, created if missing) on the system clock.
+    pub fn open(dir: &Path) -> Result<MemoryStore, Error> {
+        MemoryStore::open_with_clock(dir, system_clock())
+    }
+
+    /// A durable store in `dir` on `clock`.
+    pub fn open_with_clock(dir: &Path, clock: Clock) -> Result<MemoryStore, Error> {
+        let (durable, state) = Durable::open(dir)?;
+        Ok(MemoryStore::build(state, Some(durable), clock))
+    }
+
+    /// Assembles a store.
+    fn build(state: State, durable: Option<Durable>, clock: Clock) -> MemoryStore {
+        MemoryStore {
+            shared: Arc::new(Shared {
+                state: Mutex::new(state),
+                durable,
+                clock,
+            }),
+        }
+    }
+
+    /// Runs a read against the image.
+    fn read<T>(&self, f: impl FnOnce(&State) -> T) -> Result<T, Error> {
+        let state = self.shared.lock()?;
+        Ok(f(&state))
+    }
+
+    /// Runs a write; on a blocking thread when it touches the disk.
+    async fn write<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Shared) -> Result<T, Error> + Send + 'static,
+    ) -> Result<T, Error> {
+        if self.shared.durable.is_none() {
+            return f(&self.shared);
+        }
+        let shared = Arc::clone(&self.shared);
+        tokio::task::spawn_blocking(move || f(&shared))
+            .await
+            .map_err(|e| Error::Backend(format!("store write task: {e}")))?
+    }
+}
+
+impl Shared {
+    /// The image, locked.
+    fn lock(&self) -> Result<MutexGuard<'_, State>, Error> {
+        self.state
+            .lock()
+            .map_err(|_| Error::Backend("store state poisoned by an earlier panic".into()))
+    }
+
+    /// Validates, persists and applies a commit.
+    fn commit(&self, lease: Option<&Lease>, commit: Commit) -> Result<(), Error> {
+        let mut state = self.lock()?;
+        let plan = Plan::new(&state, lease, commit, (self.clock)())?;
+        if let Some(durable) = &self.durable {
+            durable.commit(&plan)?;
+        }
+        state.apply(plan);
+        Ok(())
+    }
+
+    /// Grants or renews a lease.
+    fn acquire(&self, resource: &str, owner: &str, ttl: Duration) -> Result<Option<Lease>, Error> {
+        let mut state = self.lock()?;
+        let ttl_ms = i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX);
+        let current = state.leases.get(resource).cloned().unwrap_or_default();
+        let Some((record, lease)) = current.acquire(resource, owner, (self.clock)(), ttl_ms) else {
+            return Ok(None);
+        };
+        self.put_lease(&mut state, resource, record)?;
+        Ok(Some(lease))
+    }
+
+    /// Gives a lease up if it is the current one.
+    fn release(&self, lease: &Lease) -> Result<(), Error> {
+        let mut state = self.lock()?;
+        let released = state
+            .leases
+            .get(&lease.resource)
+            .and_then(|r| r.release(lease));
+        match released {
+            Some(record) => self.put_lease(&mut state, &lease.resource, record),
+            None => Ok(()),
+        }
+    }
+
+    /// Stores a lease record (durably first).
+    fn put_lease(
+        &self,
+        state: &mut State,
+        resource: &str,
+        record: LeaseRecord,
+    ) -> Result<(), Error> {
+        if let Some(durable) = &self.durable {
+            durable.put_lease(resource, &record)?;
+        }
+        state.leases.insert(resource.to_string(), record);
+        Ok(())
+    }
+
+    /// Records a session.
+    fn add_session(&self, session: Session) -> Result<(), Error> {
+        let mut state = self.lock()?;
+        let (record, position) = state.sessions.preview(&session);
+        if let Some(durable) = &self.durable {
+            durable.put_session(&session.id, &record, position)?;
+        }
+        state.sessions.insert(session.id, record);
+        Ok(())
+    }
+
+    /// Forgets a session.
+    fn remove_session(&self, id: &str) -> Result<(), Error> {
+        let mut state = self.lock()?;
+        if !state.sessions.contains(id) {
+            return Ok(());
+        }
+        if let Some(durable) = &self.durable {
+            durable.remove_session(id)?;
+        }
+        state.sessions.remove(id);
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl ThredStore for MemoryStore {
+    async fn load(&self, ids: &[String]) -> Result<Vec<Option<Stored>>, Error> {
+        self.read(|s| s.load(ids))
+    }
+
+    async fn thred_ids(&self) -> Result<Vec<String>, Error> {
+        self.read(State::thred_ids)
+    }
+
+    async fn unbound_listeners(&self) -> Result<Vec<String>, Error> {
+        self.read(State::unbound_listeners)
+    }
+
+    async fn counters(&self, pattern_ids: &[String]) -> Result<Vec<StoredCounter>, Error> {
+        self.read(|s| s.counters(pattern_ids))
+    }
+
+    async fn applied(&self, topic: &str, partition: u32) -> Result<Option<u64>, Error> {
+        self.read(|s| s.applied(topic, partition))
+    }
+
+    async fn commit(&self, lease: Option<&Lease>, commit: Commit) -> Result<(), Error> {
+        let lease = lease.cloned();
+        self.write(move |s| s.commit(lease.as_ref(), commit)).await
+    }
+
+    async fn due_timers(
+        &self,
+        partition: u32,
+        now: i64,
+        limit: usize,
+    ) -> Result<Vec<Timer>, Error> {
+        self.read(|s| s.due_timers(partition, now, limit))
+    }
+
+    async fn acquire(
+        &self,
+        resource: &str,
+        owner: &str,
+        ttl: Duration,
+    ) -> Result<Option<Lease>, Error> {
+        let (resource, owner) = (resource.to_string(), owner.to_string());
+        self.write(move |s| s.acquire(&resource, &owner, ttl)).await
+    }
+
+    async fn release(&self, lease: &Lease) -> Result<(), Error> {
+        let lease = lease.clone();
+        self.write(move |s| s.release(&lease)).await
+    }
+
+    async fn add_session(&self, session: Session) -> Result<(), Error> {
+        self.write(move |s| s.add_session(session)).await
+    }
+
+    async fn remove_session(&self, session_id: &str) -> Result<(), Error> {
+        let id = session_id.to_string();
+        self.write(move |s| s.remove_session(&id)).await
+    }
+
+    async fn sessions_of(&self, participant: &str) -> Result<Vec<Session>, Error> {
+        self.read(|s| s.sessions.sessions_of(participant))
+    }
+
+    async fn participants(&self) -> Result<Vec<String>, Error> {
+        self.read(|s| s.sessions.participants())
+    }
+}

@@ -51,6 +51,8 @@ pub struct Lease {
 }
 
 /// One thred write in a commit.
+// Saves are the common case and removals rare: boxing the state would cost every save an allocation.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq)]
 pub enum ThredWrite {
     /// Store `state` (new or changed); `expected` is the version read (`None` = must not exist).

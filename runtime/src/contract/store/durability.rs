@@ -1,0 +1,145 @@
+//! Contract case for durability: everything a store holds survives closing and reopening it.
+
+use super::sessions::session;
+use super::{
+    counter, due, ids, load, must, remove, save, save_in, thred, timer, ManualClock, START,
+};
+use crate::store::{Commit, Error, StoredCounter, ThredStore};
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The partition lease the writes are made under.
+const RESOURCE: &str = "threds.events/0";
+
+/// Writes one of everything, reopens, checks it all, and checks the lease tokens keep rising.
+pub(super) async fn reopen<F, Fut>(open: &F)
+where
+    F: Fn(ManualClock) -> Fut,
+    Fut: Future<Output = Arc<dyn ThredStore>>,
+{
+    let clock = ManualClock::new(START);
+    let ttl = Duration::from_millis(1000);
+    let counter = counter(3, Some(START));
+
+    let store = open(clock.clone()).await;
+    let lease = must("acquire", store.acquire(RESOURCE, "e1", ttl).await);
+    let lease = lease.unwrap_or_else(|| panic!("free resource"));
+    let other = must("acquire", store.acquire("other", "x", ttl).await);
+    let other = other.unwrap_or_else(|| panic!("free resource"));
+    must("release", store.release(&other).await);
+    let first = Commit {
+        threds: vec![
+            save_in(thred("a", 1), None, 0, Some(timer("a", 100)), true),
+            save_in(thred("b", 1), None, 1, Some(timer("b", 200)), false),
+            save_in(thred("c", 1), None, 0, None, true),
+            save(thred("d", 1), None),
+        ],
+        counters: vec![("p".into(), 0, counter)],
+        applied: vec![("events".into(), 0, 41)],
+    };
+    must("first", store.commit(Some(&lease), first).await);
+    let second = Commit {
+        threds: vec![
+            save_in(thred("a", 2), Some(1), 0, Some(timer("a", 150)), true),
+            remove("d", Some(1)),
+        ],
+        applied: vec![("events".into(), 0, 42)],
+        ..Commit::default()
+    };
+    must("second", store.commit(Some(&lease), second).await);
+    for s in [
+        session("s1", "alice", "n1"),
+        session("s2", "bob", "n1"),
+        session("s3", "alice", "n2"),
+    ] {
+        must("add session", store.add_session(s).await);
+    }
+    must("remove session", store.remove_session("s2").await);
+    drop(store);
+
+    let store = open(clock.clone()).await;
+    let s = store.as_ref();
+    let a = load(s, "a").await.unwrap_or_else(|| panic!("a survives"));
+    assert_eq!(
+        (a.state, a.version, a.token),
+        (thred("a", 2), 2, lease.token)
+    );
+    let b = load(s, "b").await.unwrap_or_else(|| panic!("b survives"));
+    assert_eq!(
+        (b.state, b.version, b.token),
+        (thred("b", 1), 1, lease.token)
+    );
+    assert!(load(s, "d").await.is_none(), "removed stays removed");
+    assert_eq!(
+        must("thred_ids", s.thred_ids().await),
+        ids(&["a", "b", "c"])
+    );
+    assert_eq!(
+        must("unbound", s.unbound_listeners().await),
+        ids(&["a", "c"])
+    );
+    assert_eq!(
+        must("due", s.due_timers(0, i64::MAX, 10).await),
+        vec![timer("a", 150)]
+    );
+    assert_eq!(due(s, 1, i64::MAX).await, ids(&["b"]));
+    let counters = must("counters", s.counters(&ids(&["p"])).await);
+    assert_eq!(
+        counters,
+        vec![StoredCounter {
+            counter,
+            version: 1
+        }]
+    );
+    assert_eq!(must("applied", s.applied("events", 0).await), Some(42));
+    let alice = must("sessions_of", s.sessions_of("alice").await);
+    assert_eq!(
+        alice,
+        vec![session("s1", "alice", "n1"), session("s3", "alice", "n2")]
+    );
+    assert!(must("sessions_of", s.sessions_of("bob").await).is_empty());
+    assert_eq!(
+        must("participants", s.participants().await),
+        ids(&["alice", "bob"])
+    );
+
+    // The lease is still held, and still valid for its holder.
+    assert!(must("acquire", s.acquire(RESOURCE, "e2", ttl).await).is_none());
+    let listener = save_in(thred("e", 1), None, 0, None, true);
+    let third = Commit {
+        threds: vec![listener],
+        ..Commit::default()
+    };
+    must(
+        "commit under the lease",
+        s.commit(Some(&lease), third).await,
+    );
+    assert_eq!(
+        must("unbound", s.unbound_listeners().await),
+        ids(&["a", "c", "e"])
+    );
+    let regrant = must("acquire", s.acquire("other", "y", ttl).await);
+    let regrant = regrant.unwrap_or_else(|| panic!("released resource is free"));
+    assert!(regrant.token > other.token, "tokens rise across a restart");
+    clock.advance(1000);
+    let taken = must("acquire", s.acquire(RESOURCE, "e2", ttl).await);
+    let taken = taken.unwrap_or_else(|| panic!("expired lease can be taken over"));
+    assert!(taken.token > lease.token);
+    drop(store);
+
+    let store = open(clock.clone()).await;
+    let late = Commit {
+        threds: vec![save(thred("f", 1), None)],
+        ..Commit::default()
+    };
+    match store.commit(Some(&lease), late).await {
+        Err(Error::Fenced { current, .. }) => assert_eq!(current, taken.token),
+        other => panic!("the old holder must stay fenced after a restart, got {other:?}"),
+    }
+    assert!(must("acquire", store.acquire(RESOURCE, "e1", ttl).await).is_none());
+    assert_eq!(
+        must("unbound", store.unbound_listeners().await),
+        ids(&["a", "c", "e"])
+    );
+}

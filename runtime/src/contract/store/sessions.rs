@@ -1,0 +1,66 @@
+//! Contract case for the session registry.
+
+use super::{ids, must, ManualClock};
+use crate::store::{Session, ThredStore};
+use std::sync::Arc;
+
+/// A session of `participant` on `node`.
+pub(super) fn session(id: &str, participant: &str, node: &str) -> Session {
+    Session {
+        id: id.into(),
+        participant: participant.into(),
+        node: node.into(),
+    }
+}
+
+/// Sessions are listed per participant in order of addition; participants are remembered, in
+/// first-seen order, after their sessions go.
+pub(super) async fn registry(store: Arc<dyn ThredStore>, _clock: ManualClock) {
+    let store = store.as_ref();
+    assert!(must("participants", store.participants().await).is_empty());
+    assert!(must("sessions_of", store.sessions_of("alice").await).is_empty());
+
+    must("add", store.add_session(session("s1", "alice", "n1")).await);
+    must("add", store.add_session(session("s2", "bob", "n1")).await);
+    must("add", store.add_session(session("s3", "alice", "n2")).await);
+    let alice = must("sessions_of", store.sessions_of("alice").await);
+    assert_eq!(
+        alice,
+        vec![session("s1", "alice", "n1"), session("s3", "alice", "n2")]
+    );
+    assert_eq!(
+        must("sessions_of", store.sessions_of("bob").await),
+        vec![session("s2", "bob", "n1")]
+    );
+    assert_eq!(
+        must("participants", store.participants().await),
+        ids(&["alice", "bob"])
+    );
+
+    must("remove", store.remove_session("s1").await);
+    must("remove", store.remove_session("s2").await);
+    must("remove unknown", store.remove_session("nope").await);
+    assert_eq!(
+        must("sessions_of", store.sessions_of("alice").await),
+        vec![session("s3", "alice", "n2")]
+    );
+    assert!(must("sessions_of", store.sessions_of("bob").await).is_empty());
+    assert_eq!(
+        must("participants", store.participants().await),
+        ids(&["alice", "bob"])
+    );
+
+    must(
+        "re-add",
+        store.add_session(session("s4", "bob", "n3")).await,
+    );
+    must("add", store.add_session(session("s5", "carol", "n1")).await);
+    assert_eq!(
+        must("participants", store.participants().await),
+        ids(&["alice", "bob", "carol"])
+    );
+    assert_eq!(
+        must("sessions_of", store.sessions_of("bob").await),
+        vec![session("s4", "bob", "n3")]
+    );
+}
