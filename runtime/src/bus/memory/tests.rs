@@ -1,0 +1,1 @@
+//! Tests specific to the embedded bus (the contract suite covers the port).
