@@ -1,5 +1,6 @@
 //! Subcommands of the `threds` tool.
 
+mod dev;
 mod eval;
 mod simulate;
 mod test;
@@ -20,6 +21,8 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run the whole system in one process on embedded storage (engine, sessions, persistence agent).
+    Dev(dev::Args),
     /// Check pattern files (and optionally a sessions model and resolver config); exit 0 if all are valid, 2 otherwise.
     Validate(validate::Args),
     /// Run patterns against JSON-lines events from stdin with a virtual clock; messages go to stdout.
@@ -35,6 +38,7 @@ enum Command {
 /// Runs the parsed command line.
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
+        Command::Dev(args) => dev::run(args),
         Command::Validate(args) => validate::run(args),
         Command::Simulate(args) => simulate::run(args),
         Command::Test(args) => test::run(args),
