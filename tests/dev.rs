@@ -144,7 +144,7 @@ async fn a_restart_with_a_data_dir_continues_threds_and_fires_pending_expiry_onc
             json!({"onTrue": {"xpr": "$setLocal('start', $event)"}})),
         filter("two", "s.next", json!("step 2"), json!(["$thred"]), json!({})),
         {"name": "three", "condition": {"type": "filter", "xpr": "$event.type = 'never'"},
-         "expiry": {"interval": 1500, "transition": {"name": "late", "input": "local", "localName": "start"}}},
+         "expiry": {"interval": 4000, "transition": {"name": "late", "input": "local", "localName": "start"}}},
         filter("late", "s.start", json!("expired"), json!(["$thred"]), json!({"transition": {"name": "$terminate"}}))
     ]}))]);
     let data = tempfile::tempdir().unwrap();
@@ -164,7 +164,7 @@ async fn a_restart_with_a_data_dir_continues_threds_and_fires_pending_expiry_onc
 
     let server = Server::start(&args);
     let mut alice = Client::connect(&server, "alice", &[]).await;
-    let all = alice.drain(Duration::from_millis(3000)).await;
+    let all = alice.drain(Duration::from_millis(7000)).await;
     let expired: Vec<&Value> = all.iter().filter(|m| m["message"]["event"]["data"]["title"] == "expired").collect();
     assert_eq!(expired.len(), 1, "the pending expiry fires exactly once: {all:?}");
 }
