@@ -12,10 +12,23 @@
 //!   [`Error::AlreadyExists`] on a duplicate id;
 //! - an array of tasks is one transaction: all of its changes happen, or none.
 
+mod collect;
+mod durable;
+mod exec;
 pub mod memory;
+mod order;
+mod path;
 mod query;
+mod select;
+mod state;
+mod task;
+mod update;
 
-pub use query::{matches, Selector, SortKey};
+pub use collect::SortKey;
+pub use memory::MemoryDocuments;
+pub use query::{matches, Matcher};
+pub use select::Selector;
+pub use update::Update;
 
 use async_trait::async_trait;
 use serde_json::Value;
