@@ -21,8 +21,13 @@ fn filter(name: &str, ty: &str, title: Value, to: Value, extra: Value) -> Value 
 
 fn sessions_file(dir: &std::path::Path) -> String {
     let path = dir.join("sessions.json");
-    std::fs::write(&path, json!({"groups": [{"name": "team", "participants": [
-        {"participantId": "p1"}, {"participantId": "p2"}]}]}).to_string()).unwrap();
+    std::fs::write(
+        &path,
+        json!({"groups": [{"name": "team", "participants": [
+        {"participantId": "p1"}, {"participantId": "p2"}]}]})
+        .to_string(),
+    )
+    .unwrap();
     path.display().to_string()
 }
 
@@ -32,7 +37,9 @@ async fn echo_pattern_answers_over_websocket() {
     let mut alice = Client::connect(&server, "alice", &[]).await;
     let mut bob = Client::connect(&server, "bob", &[]).await;
     let values = json!({"echoTo": ["bob"], "echoTitle": "hello", "echoContent": "there"});
-    alice.send(json!({"id": "e1", "type": "org.wt.echo", "data": {"content": {"values": values}}})).await;
+    alice
+        .send(json!({"id": "e1", "type": "org.wt.echo", "data": {"content": {"values": values}}}))
+        .await;
     let m = bob.message("hello 1").await;
     assert_eq!(m["to"], json!(["bob"]));
     assert_eq!(m["event"]["data"]["content"]["values"]["echo"], "there");
@@ -44,10 +51,18 @@ async fn echo_pattern_answers_over_websocket() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn group_publish_reaches_every_member_and_every_connection() {
-    let dir = pattern_dir(&[("group", json!({"name": "Group", "reactions": [
-        filter("tell", "g.start", json!("to the team"), json!(["$team"]), json!({}))]}))]);
+    let dir = pattern_dir(&[(
+        "group",
+        json!({"name": "Group", "reactions": [
+        filter("tell", "g.start", json!("to the team"), json!(["$team"]), json!({}))]}),
+    )]);
     let sessions = sessions_file(dir.path());
-    let server = Server::start(&["--patterns", dir.path().to_str().unwrap(), "--sessions", &sessions]);
+    let server = Server::start(&[
+        "--patterns",
+        dir.path().to_str().unwrap(),
+        "--sessions",
+        &sessions,
+    ]);
     let mut p1a = Client::connect(&server, "p1", &[]).await;
     let mut p1b = Client::connect(&server, "p1", &[]).await;
     let mut p2 = Client::connect(&server, "p2", &[]).await;
@@ -61,13 +76,16 @@ async fn group_publish_reaches_every_member_and_every_connection() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn expiry_fires_without_another_event() {
-    let dir = pattern_dir(&[("timeout", json!({"name": "Timeout", "reactions": [
-        filter("start", "t.start", json!("started"), json!(["$xpr( $event.source.id )"]),
-            json!({"onTrue": {"xpr": "$setLocal('start', $event)"}})),
-        {"name": "wait", "condition": {"type": "filter", "xpr": "$event.type = 'never'"},
-         "expiry": {"interval": 1000, "transition": {"name": "late", "input": "local", "localName": "start"}}},
-        filter("late", "t.start", json!("timed out"), json!(["$thred"]), json!({"transition": {"name": "$terminate"}}))
-    ]}))]);
+    let dir = pattern_dir(&[(
+        "timeout",
+        json!({"name": "Timeout", "reactions": [
+            filter("start", "t.start", json!("started"), json!(["$xpr( $event.source.id )"]),
+                json!({"onTrue": {"xpr": "$setLocal('start', $event)"}})),
+            {"name": "wait", "condition": {"type": "filter", "xpr": "$event.type = 'never'"},
+             "expiry": {"interval": 1000, "transition": {"name": "late", "input": "local", "localName": "start"}}},
+            filter("late", "t.start", json!("timed out"), json!(["$thred"]), json!({"transition": {"name": "$terminate"}}))
+        ]}),
+    )]);
     let server = Server::start(&["--patterns", dir.path().to_str().unwrap()]);
     let mut alice = Client::connect(&server, "alice", &[]).await;
     let started = std::time::Instant::now();
@@ -75,23 +93,43 @@ async fn expiry_fires_without_another_event() {
     alice.message("started").await;
     alice.message("timed out").await;
     let waited = started.elapsed();
-    assert!(waited >= Duration::from_millis(950), "fired too early: {waited:?}");
-    assert!(waited < Duration::from_secs(4), "fired too late: {waited:?}");
+    assert!(
+        waited >= Duration::from_millis(950),
+        "fired too early: {waited:?}"
+    );
+    assert!(
+        waited < Duration::from_secs(4),
+        "fired too late: {waited:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_spoofed_source_is_replaced_by_the_authenticated_participant() {
-    let dir = pattern_dir(&[("whoami", json!({"name": "Whoami", "reactions": [
-        filter("who", "who", json!("$xpr( 'you are ' & $event.source.id )"), json!(["$xpr( $event.source.id )"]), json!({}))]}))]);
+    let dir = pattern_dir(&[(
+        "whoami",
+        json!({"name": "Whoami", "reactions": [
+        filter("who", "who", json!("$xpr( 'you are ' & $event.source.id )"), json!(["$xpr( $event.source.id )"]), json!({}))]}),
+    )]);
     let server = Server::start(&["--patterns", dir.path().to_str().unwrap()]);
     let mut alice = Client::connect(&server, "alice", &[]).await;
     let mut bob = Client::connect(&server, "bob", &[]).await;
-    alice.send(json!({"id": "w1", "type": "who", "source": {"id": "bob", "name": "Bob"}})).await;
+    alice
+        .send(json!({"id": "w1", "type": "who", "source": {"id": "bob", "name": "Bob"}}))
+        .await;
     let m = alice.message("you are alice").await;
     assert_eq!(m["to"], json!(["alice"]));
-    assert!(bob.drain(Duration::from_millis(500)).await.is_empty(), "bob must receive nothing");
+    assert!(
+        bob.drain(Duration::from_millis(500)).await.is_empty(),
+        "bob must receive nothing"
+    );
     // HTTP intake stamps the source the same way.
-    let (status, body) = post_event(&server, "carol", &[], json!({"id": "w2", "type": "who", "source": {"id": "bob"}})).await;
+    let (status, body) = post_event(
+        &server,
+        "carol",
+        &[],
+        json!({"id": "w2", "type": "who", "source": {"id": "bob"}}),
+    )
+    .await;
     assert_eq!(status, 202, "{body}");
     assert!(bob.drain(Duration::from_millis(500)).await.is_empty());
 }
@@ -101,14 +139,22 @@ async fn a_malformed_frame_gets_an_error_frame_and_the_session_keeps_working() {
     let server = Server::start(&["--patterns", "config/patterns"]);
     let mut alice = Client::connect(&server, "alice", &[]).await;
     alice.send_text("{not json").await;
-    let e = alice.frame(|f| f.get("error").is_some(), Duration::from_secs(5)).await;
+    let e = alice
+        .frame(|f| f.get("error").is_some(), Duration::from_secs(5))
+        .await;
     assert_eq!(e["error"]["code"], 4000);
-    alice.send_text(&json!({"event": {"id": "x1", "type": 42}}).to_string()).await;
-    let e = alice.frame(|f| f.get("error").is_some(), Duration::from_secs(5)).await;
+    alice
+        .send_text(&json!({"event": {"id": "x1", "type": 42}}).to_string())
+        .await;
+    let e = alice
+        .frame(|f| f.get("error").is_some(), Duration::from_secs(5))
+        .await;
     assert_eq!(e["error"]["code"], 4200);
     assert_eq!(e["error"]["ref"], "x1");
     let values = json!({"echoTo": ["alice"], "echoTitle": "still", "echoContent": 1});
-    alice.send(json!({"id": "e1", "type": "org.wt.echo", "data": {"content": {"values": values}}})).await;
+    alice
+        .send(json!({"id": "e1", "type": "org.wt.echo", "data": {"content": {"values": values}}}))
+        .await;
     alice.message("still 1").await;
 }
 
@@ -117,7 +163,10 @@ async fn unauthenticated_connections_are_closed_with_a_reason() {
     use futures_util::StreamExt;
     use tokio_tungstenite::tungstenite::Message;
     let server = Server::start(&["--patterns", "config/patterns"]);
-    for url in [format!("ws://{}/ws", server.addr), format!("ws://{}/ws?token=garbage", server.addr)] {
+    for url in [
+        format!("ws://{}/ws", server.addr),
+        format!("ws://{}/ws?token=garbage", server.addr),
+    ] {
         let mut ws = Client::connect_url(&url).await;
         match ws.next().await {
             Some(Ok(Message::Close(Some(frame)))) => {
@@ -139,32 +188,56 @@ async fn unauthenticated_connections_are_closed_with_a_reason() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_restart_with_a_data_dir_continues_threds_and_fires_pending_expiry_once() {
-    let dir = pattern_dir(&[("steps", json!({"name": "Steps", "reactions": [
-        filter("one", "s.start", json!("step 1"), json!(["$xpr( $event.source.id )"]),
-            json!({"onTrue": {"xpr": "$setLocal('start', $event)"}})),
-        filter("two", "s.next", json!("step 2"), json!(["$thred"]), json!({})),
-        {"name": "three", "condition": {"type": "filter", "xpr": "$event.type = 'never'"},
-         "expiry": {"interval": 4000, "transition": {"name": "late", "input": "local", "localName": "start"}}},
-        filter("late", "s.start", json!("expired"), json!(["$thred"]), json!({"transition": {"name": "$terminate"}}))
-    ]}))]);
+    let dir = pattern_dir(&[(
+        "steps",
+        json!({"name": "Steps", "reactions": [
+            filter("one", "s.start", json!("step 1"), json!(["$xpr( $event.source.id )"]),
+                json!({"onTrue": {"xpr": "$setLocal('start', $event)"}})),
+            filter("two", "s.next", json!("step 2"), json!(["$thred"]), json!({})),
+            {"name": "three", "condition": {"type": "filter", "xpr": "$event.type = 'never'"},
+             "expiry": {"interval": 4000, "transition": {"name": "late", "input": "local", "localName": "start"}}},
+            filter("late", "s.start", json!("expired"), json!(["$thred"]), json!({"transition": {"name": "$terminate"}}))
+        ]}),
+    )]);
     let data = tempfile::tempdir().unwrap();
-    let args = ["--patterns", dir.path().to_str().unwrap(), "--data-dir", data.path().to_str().unwrap()];
+    let args = [
+        "--patterns",
+        dir.path().to_str().unwrap(),
+        "--data-dir",
+        data.path().to_str().unwrap(),
+    ];
 
     let server = Server::start(&args);
     let mut alice = Client::connect(&server, "alice", &[]).await;
     alice.send(json!({"id": "s1", "type": "s.start"})).await;
-    let thred = alice.message("step 1").await["event"]["thredId"].as_str().unwrap().to_string();
+    let thred = alice.message("step 1").await["event"]["thredId"]
+        .as_str()
+        .unwrap()
+        .to_string();
     assert!(server.stop().success());
 
     let server = Server::start(&args);
     let mut alice = Client::connect(&server, "alice", &[]).await;
-    alice.send(json!({"id": "s2", "type": "s.next", "thredId": thred})).await;
-    assert_eq!(alice.message("step 2").await["event"]["thredId"], thred.as_str(), "continued where it was");
+    alice
+        .send(json!({"id": "s2", "type": "s.next", "thredId": thred}))
+        .await;
+    assert_eq!(
+        alice.message("step 2").await["event"]["thredId"],
+        thred.as_str(),
+        "continued where it was"
+    );
     assert!(server.stop().success());
 
     let server = Server::start(&args);
     let mut alice = Client::connect(&server, "alice", &[]).await;
     let all = alice.drain(Duration::from_millis(7000)).await;
-    let expired: Vec<&Value> = all.iter().filter(|m| m["message"]["event"]["data"]["title"] == "expired").collect();
-    assert_eq!(expired.len(), 1, "the pending expiry fires exactly once: {all:?}");
+    let expired: Vec<&Value> = all
+        .iter()
+        .filter(|m| m["message"]["event"]["data"]["title"] == "expired")
+        .collect();
+    assert_eq!(
+        expired.len(),
+        1,
+        "the pending expiry fires exactly once: {all:?}"
+    );
 }

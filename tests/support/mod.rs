@@ -42,7 +42,12 @@ impl Server {
     pub fn start(args: &[&str]) -> Server {
         let mut child = Command::new(env!("CARGO_BIN_EXE_threds"))
             .arg("dev")
-            .args(["--listen", "127.0.0.1:0", "--config", "/nonexistent/threds.toml"])
+            .args([
+                "--listen",
+                "127.0.0.1:0",
+                "--config",
+                "/nonexistent/threds.toml",
+            ])
             .args(args)
             .env("THREDS_JWT_SECRET", SECRET)
             .env("THREDS_LOG", "info")
@@ -63,10 +68,16 @@ impl Server {
         });
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
-            let line = rx.recv_timeout(deadline.saturating_duration_since(Instant::now())).expect("threds dev did not start");
+            let line = rx
+                .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+                .expect("threds dev did not start");
             if let Some(rest) = line.split("listening on http://").nth(1) {
                 let addr = rest.split_whitespace().next().unwrap().to_string();
-                let server = Server { child, addr, lines: rx };
+                let server = Server {
+                    child,
+                    addr,
+                    lines: rx,
+                };
                 server.wait_ready();
                 return server;
             }
@@ -92,7 +103,10 @@ impl Server {
 
     /// Sends SIGTERM and waits for the exit status.
     pub fn stop(mut self) -> std::process::ExitStatus {
-        let _ = Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status();
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status();
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
             if let Ok(Some(status)) = self.child.try_wait() {
@@ -119,12 +133,23 @@ impl Drop for Server {
 /// A token for `participant` with `roles`, minted by `threds token`.
 pub fn token(participant: &str, roles: &[&str]) -> String {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_threds"));
-    cmd.args(["token", "--participant", participant, "--config", "/nonexistent/threds.toml"]).env("THREDS_JWT_SECRET", SECRET);
+    cmd.args([
+        "token",
+        "--participant",
+        participant,
+        "--config",
+        "/nonexistent/threds.toml",
+    ])
+    .env("THREDS_JWT_SECRET", SECRET);
     for r in roles {
         cmd.args(["--role", r]);
     }
     let out = cmd.output().unwrap();
-    assert!(out.status.success(), "threds token failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "threds token failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8(out.stdout).unwrap().trim().to_string()
 }
 
@@ -138,10 +163,20 @@ pub struct Client {
 impl Client {
     /// Connects as `participant`.
     pub async fn connect(server: &Server, participant: &str, roles: &[&str]) -> Client {
-        let mut req = format!("ws://{}/ws", server.addr).into_client_request().unwrap();
-        req.headers_mut().insert("authorization", format!("Bearer {}", token(participant, roles)).parse().unwrap());
+        let mut req = format!("ws://{}/ws", server.addr)
+            .into_client_request()
+            .unwrap();
+        req.headers_mut().insert(
+            "authorization",
+            format!("Bearer {}", token(participant, roles))
+                .parse()
+                .unwrap(),
+        );
         let (ws, _) = tokio_tungstenite::connect_async(req).await.unwrap();
-        Client { ws, inbox: Vec::new() }
+        Client {
+            ws,
+            inbox: Vec::new(),
+        }
     }
 
     /// Connects with a raw URL (e.g. `?token=`), for refusal tests.
@@ -152,8 +187,12 @@ impl Client {
     /// Sends `{"event": event}` and waits for its ack.
     pub async fn send(&mut self, event: Value) {
         let id = event["id"].as_str().unwrap_or_default().to_string();
-        self.ws.send(Message::text(json!({ "event": event }).to_string())).await.unwrap();
-        self.frame(|f| f["ack"]["id"] == id.as_str(), Duration::from_secs(5)).await;
+        self.ws
+            .send(Message::text(json!({ "event": event }).to_string()))
+            .await
+            .unwrap();
+        self.frame(|f| f["ack"]["id"] == id.as_str(), Duration::from_secs(5))
+            .await;
     }
 
     /// Sends raw text.
@@ -171,8 +210,14 @@ impl Client {
             let next = tokio::time::timeout_at(deadline, self.ws.next()).await;
             let msg = match next {
                 Ok(Some(Ok(m))) => m,
-                Ok(other) => panic!("connection ended while waiting: {other:?}; inbox: {:?}", self.inbox),
-                Err(_) => panic!("no matching frame within {within:?}; inbox: {:?}", self.inbox),
+                Ok(other) => panic!(
+                    "connection ended while waiting: {other:?}; inbox: {:?}",
+                    self.inbox
+                ),
+                Err(_) => panic!(
+                    "no matching frame within {within:?}; inbox: {:?}",
+                    self.inbox
+                ),
             };
             if let Message::Text(text) = msg {
                 let v: Value = serde_json::from_str(&text).unwrap();
@@ -187,7 +232,12 @@ impl Client {
     /// Waits for a message whose event title is `title`.
     pub async fn message(&mut self, title: &str) -> Value {
         let t = title.to_string();
-        self.frame(move |f| f["message"]["event"]["data"]["title"] == t.as_str(), Duration::from_secs(10)).await["message"].clone()
+        self.frame(
+            move |f| f["message"]["event"]["data"]["title"] == t.as_str(),
+            Duration::from_secs(10),
+        )
+        .await["message"]
+            .clone()
     }
 
     /// Collects every message frame arriving within `window`.
@@ -198,12 +248,20 @@ impl Client {
                 self.inbox.push(serde_json::from_str(&text).unwrap());
             }
         }
-        std::mem::take(&mut self.inbox).into_iter().filter(|f| f.get("message").is_some()).collect()
+        std::mem::take(&mut self.inbox)
+            .into_iter()
+            .filter(|f| f.get("message").is_some())
+            .collect()
     }
 }
 
 /// POSTs an event as `participant`; returns the status and body.
-pub async fn post_event(server: &Server, participant: &str, roles: &[&str], event: Value) -> (u16, Value) {
+pub async fn post_event(
+    server: &Server,
+    participant: &str,
+    roles: &[&str],
+    event: Value,
+) -> (u16, Value) {
     let resp = reqwest::Client::new()
         .post(format!("http://{}/events", server.addr))
         .bearer_auth(token(participant, roles))
@@ -219,7 +277,11 @@ pub async fn post_event(server: &Server, participant: &str, roles: &[&str], even
 pub fn pattern_dir(patterns: &[(&str, Value)]) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     for (name, p) in patterns {
-        std::fs::write(dir.path().join(format!("{name}.pattern.json")), p.to_string()).unwrap();
+        std::fs::write(
+            dir.path().join(format!("{name}.pattern.json")),
+            p.to_string(),
+        )
+        .unwrap();
     }
     dir
 }

@@ -62,7 +62,11 @@ fn now_ms() -> i64 {
 /// Starts everything and runs until SIGINT/SIGTERM; exit 2 on invalid configuration.
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     init_logging();
-    let mut config = if args.config.exists() { Config::load(&args.config)? } else { Config::default() };
+    let mut config = if args.config.exists() {
+        Config::load(&args.config)?
+    } else {
+        Config::default()
+    };
     config = config.with_env(|k| std::env::var(k).ok())?;
     if let Some(p) = args.patterns {
         config.model.patterns = p;
@@ -103,21 +107,36 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
 fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("THREDS_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(ansi)
+        .with_writer(std::io::stderr)
+        .try_init();
 }
 
-async fn serve(config: Config, engine: threds_patterns::machine::Engine, secret: Secret) -> anyhow::Result<()> {
-    let (bus, store, documents): (Arc<dyn Bus>, Arc<dyn ThredStore>, Arc<dyn Documents>) = match &config.storage.data_dir {
-        Some(dir) => {
-            std::fs::create_dir_all(dir).with_context(|| format!("creating the data directory {}", dir.display()))?;
-            (
-                Arc::new(MemoryBus::open(dir).context("opening the bus log")?),
-                Arc::new(MemoryStore::open(dir).context("opening the thred store")?),
-                Arc::new(MemoryDocuments::open(dir).context("opening the documents store")?),
-            )
-        }
-        None => (Arc::new(MemoryBus::new()), Arc::new(MemoryStore::new()), Arc::new(MemoryDocuments::new())),
-    };
+async fn serve(
+    config: Config,
+    engine: threds_patterns::machine::Engine,
+    secret: Secret,
+) -> anyhow::Result<()> {
+    let (bus, store, documents): (Arc<dyn Bus>, Arc<dyn ThredStore>, Arc<dyn Documents>) =
+        match &config.storage.data_dir {
+            Some(dir) => {
+                std::fs::create_dir_all(dir)
+                    .with_context(|| format!("creating the data directory {}", dir.display()))?;
+                (
+                    Arc::new(MemoryBus::open(dir).context("opening the bus log")?),
+                    Arc::new(MemoryStore::open(dir).context("opening the thred store")?),
+                    Arc::new(MemoryDocuments::open(dir).context("opening the documents store")?),
+                )
+            }
+            None => (
+                Arc::new(MemoryBus::new()),
+                Arc::new(MemoryStore::new()),
+                Arc::new(MemoryDocuments::new()),
+            ),
+        };
     let topics = Topics::default();
     let partitions = config.engine.partitions;
     let persistence_topic = agent_topic(PERSISTENCE);
@@ -125,24 +144,36 @@ async fn serve(config: Config, engine: threds_patterns::machine::Engine, secret:
     bus.create_topic(&topics.sessions, 1).await?;
     bus.create_topic(&persistence_topic, 1).await?;
     for topic in [&topics.events, &topics.sessions, &persistence_topic] {
-        bus.create_topic(&crate::engine::worker::dead_letter_topic(topic), 1).await?;
+        bus.create_topic(&crate::engine::worker::dead_letter_topic(topic), 1)
+            .await?;
     }
     let me = persistence_identity(&engine);
     let patterns = engine.patterns().len();
     let sessions_model = Arc::new(engine.sessions().clone());
     let clock: Arc<dyn Fn() -> i64 + Send + Sync> = Arc::new(now_ms);
     let processor = Arc::new(
-        Processor::new(EngineHandle::new(engine), store.clone(), bus.clone(), topics.clone(), partitions, clock.clone())
-            .with_history(History::new(documents.clone())),
+        Processor::new(
+            EngineHandle::new(engine),
+            store.clone(),
+            bus.clone(),
+            topics.clone(),
+            partitions,
+            clock.clone(),
+        )
+        .with_history(History::new(documents.clone())),
     );
 
     let shutdown = CancellationToken::new();
     let ready = Arc::new(AtomicBool::new(false));
     let node = "dev".to_string();
-    let workers = std::thread::available_parallelism().map_or(2, |n| n.get()).max(1);
+    let workers = std::thread::available_parallelism()
+        .map_or(2, |n| n.get())
+        .max(1);
     let arbiters: Vec<actix::Arbiter> = (0..workers).map(|_| actix::Arbiter::new()).collect();
 
-    let consumer = bus.join("threds-engine", &[topics.events.as_str()], "engine-dev").await?;
+    let consumer = bus
+        .join("threds-engine", &[topics.events.as_str()], "engine-dev")
+        .await?;
     let options = EngineOptions {
         processor: processor.clone(),
         store: store.clone(),
@@ -152,13 +183,26 @@ async fn serve(config: Config, engine: threds_patterns::machine::Engine, secret:
         arbiters: arbiters.iter().map(actix::Arbiter::handle).collect(),
         ready: ready.clone(),
     };
-    let engine_task = actix_web::rt::spawn(engine_service::run(consumer, options, shutdown.clone()));
+    let engine_task =
+        actix_web::rt::spawn(engine_service::run(consumer, options, shutdown.clone()));
 
     let hub = Hub::new(node.clone(), store.clone()).start();
-    let feed_consumer = bus.join(&format!("threds-sessions-{node}"), &[topics.sessions.as_str()], &node).await?;
+    let feed_consumer = bus
+        .join(
+            &format!("threds-sessions-{node}"),
+            &[topics.sessions.as_str()],
+            &node,
+        )
+        .await?;
     let feed_task = actix_web::rt::spawn(feed::run(feed_consumer, hub.clone(), shutdown.clone()));
 
-    let agent_consumer = bus.join("threds-agent-persistence", &[persistence_topic.as_str()], "persistence-dev").await?;
+    let agent_consumer = bus
+        .join(
+            "threds-agent-persistence",
+            &[persistence_topic.as_str()],
+            "persistence-dev",
+        )
+        .await?;
     let agent_task = actix_web::rt::spawn(persistence::run(
         agent_consumer,
         documents.clone(),
@@ -222,9 +266,17 @@ fn persistence_identity(engine: &threds_patterns::machine::Engine) -> Identity {
         Some(a) => Identity {
             node_id: a.node_id.clone().unwrap_or_else(|| a.node_type.clone()),
             node_type: a.node_type.clone(),
-            name: if a.name.is_empty() { "Persistence Agent".into() } else { a.name.clone() },
+            name: if a.name.is_empty() {
+                "Persistence Agent".into()
+            } else {
+                a.name.clone()
+            },
         },
-        None => Identity { node_id: PERSISTENCE.into(), node_type: PERSISTENCE.into(), name: "Persistence Agent".into() },
+        None => Identity {
+            node_id: PERSISTENCE.into(),
+            node_type: PERSISTENCE.into(),
+            name: "Persistence Agent".into(),
+        },
     }
 }
 
@@ -232,7 +284,10 @@ async fn wait_for_signal() {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{signal, SignalKind};
-        match (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) {
+        match (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+        ) {
             (Ok(mut term), Ok(mut int)) => {
                 tokio::select! {
                     _ = term.recv() => {}

@@ -61,7 +61,7 @@ impl Connection {
     }
 
     fn on_text(&mut self, text: &str, ctx: &mut Context<Self>) {
-        let event = match read_client_frame(text) {
+        let event = match read_client_frame(text, &self.participant) {
             Ok(event) => event,
             Err(frame) => return self.send(&frame),
         };

@@ -57,8 +57,9 @@ impl ServerFrame {
     }
 }
 
-/// Reads a client frame `{"event": {...}}`; the error frame to answer with otherwise.
-pub fn read_client_frame(text: &str) -> Result<Event, ServerFrame> {
+/// Reads a client frame `{"event": {...}}` from `participant` (who becomes its source, whatever the
+/// client wrote); the error frame to answer with otherwise.
+pub fn read_client_frame(text: &str, participant: &str) -> Result<Event, ServerFrame> {
     let bad = |code, message: String, reference: Option<String>| ServerFrame::Error {
         code,
         message,
@@ -66,7 +67,7 @@ pub fn read_client_frame(text: &str) -> Result<Event, ServerFrame> {
     };
     let value: Value = serde_json::from_str(text)
         .map_err(|e| bad(ERR_BAD_FRAME, format!("not JSON: {e}"), None))?;
-    let Some(event) = value.get("event") else {
+    let Some(Value::Object(event)) = value.get("event") else {
         return Err(bad(
             ERR_BAD_FRAME,
             "expected {\"event\": {...}}".into(),
@@ -74,7 +75,10 @@ pub fn read_client_frame(text: &str) -> Result<Event, ServerFrame> {
         ));
     };
     let reference = event.get("id").and_then(Value::as_str).map(str::to_string);
-    Event::from_value(event.clone()).map_err(|e| bad(ERR_INVALID_EVENT, e.to_string(), reference))
+    let mut event = event.clone();
+    event.insert("source".into(), json!({ "id": participant }));
+    Event::from_value(Value::Object(event))
+        .map_err(|e| bad(ERR_INVALID_EVENT, e.to_string(), reference))
 }
 
 #[cfg(test)]
@@ -87,7 +91,7 @@ mod tests {
         let e = read_client_frame(r#"{"event": {"id": "1", "type": "t", "source": {"id": "x"}}}"#)
             .unwrap();
         assert_eq!(e.id(), "1");
-        let err = read_client_frame("{").unwrap_err();
+        let err = read_client_frame("{", "p").unwrap_err();
         assert!(matches!(
             err,
             ServerFrame::Error {
@@ -95,7 +99,7 @@ mod tests {
                 ..
             }
         ));
-        let err = read_client_frame(r#"{"event": {"id": "7", "type": 3}}"#).unwrap_err();
+        let err = read_client_frame(r#"{"event": {"id": "7", "type": 3}}"#, "p").unwrap_err();
         assert_eq!(
             err.to_text(),
             r#"{"error":{"code":4200,"message":"event field `type` must be a string","ref":"7"}}"#
