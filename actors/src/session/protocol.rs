@@ -88,9 +88,17 @@ mod tests {
 
     #[test]
     fn frames_read_and_render() {
-        let e = read_client_frame(r#"{"event": {"id": "1", "type": "t", "source": {"id": "x"}}}"#)
-            .unwrap();
+        let e = read_client_frame(
+            r#"{"event": {"id": "1", "type": "t", "source": {"id": "x"}}}"#,
+            "p",
+        )
+        .unwrap();
         assert_eq!(e.id(), "1");
+        assert_eq!(
+            e.source_id(),
+            "p",
+            "the source is always the authenticated participant"
+        );
         let err = read_client_frame("{", "p").unwrap_err();
         assert!(matches!(
             err,
