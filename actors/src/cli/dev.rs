@@ -20,6 +20,7 @@ use threds_runtime::bus::Bus;
 use threds_runtime::config::Config;
 use threds_runtime::documents::memory::MemoryDocuments;
 use threds_runtime::documents::Documents;
+use threds_runtime::engine::admin::{Admin, Reload};
 use threds_runtime::engine::{agent_topic, EngineHandle, Processor, Topics};
 use threds_runtime::history::History;
 use threds_runtime::store::memory::MemoryStore;
@@ -174,8 +175,15 @@ async fn serve(
     let consumer = bus
         .join("threds-engine", &[topics.events.as_str()], "engine-dev")
         .await?;
+    let admin = Arc::new(Admin::new(
+        processor.clone(),
+        store.clone(),
+        documents.clone(),
+        reloader(&config, processor.engine().clone()),
+    ));
     let options = EngineOptions {
         processor: processor.clone(),
+        admin,
         store: store.clone(),
         bus: bus.clone(),
         max_attempts: config.engine.max_attempts,
@@ -258,6 +266,31 @@ async fn serve(
     }
     tracing::info!("stopped cleanly");
     Ok(())
+}
+
+/// Pattern reloads re-read the configured files; a reload with problems keeps the running patterns.
+fn reloader(config: &Config, handle: EngineHandle) -> Reload {
+    let model = config.model.clone();
+    Arc::new(move |id: Option<&str>| {
+        let engine = super::load_engine(
+            std::slice::from_ref(&model.patterns),
+            model.sessions.as_deref(),
+            model.resolver.as_deref(),
+        )
+        .map_err(|problems| problems.join("; "))?;
+        if let Some(id) = id {
+            if engine.patterns().get(id).is_none() {
+                return Err(format!(
+                    "pattern {id} is not in {}",
+                    model.patterns.display()
+                ));
+            }
+        }
+        let n = engine.patterns().len();
+        handle.replace(engine);
+        tracing::info!(patterns = n, "patterns reloaded");
+        Ok(n)
+    })
 }
 
 /// The persistence agent's identity from the resolver config (defaults when absent).

@@ -18,6 +18,8 @@ use tokio_util::sync::CancellationToken;
 pub struct EngineOptions {
     /// Runs the steps.
     pub processor: Arc<Processor>,
+    /// Answers control events.
+    pub admin: Arc<threds_runtime::engine::admin::Admin>,
     /// The thred store.
     pub store: Arc<dyn ThredStore>,
     /// The bus (dead letters).
@@ -66,15 +68,16 @@ pub async fn run(
             if *t != topic || workers.contains_key(partition) {
                 continue;
             }
-            let (processor, store, bus, attempts, p) = (
+            let (processor, admin, store, bus, attempts, p) = (
                 options.processor.clone(),
+                options.admin.clone(),
                 options.store.clone(),
                 options.bus.clone(),
                 options.max_attempts,
                 *partition,
             );
             let make = move |_: &mut Context<PartitionWorker>| {
-                PartitionWorker::new(p, processor, store, bus, attempts)
+                PartitionWorker::new(p, processor, admin, store, bus, attempts)
             };
             let worker = match options
                 .arbiters

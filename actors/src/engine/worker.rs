@@ -7,6 +7,7 @@ use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::Duration;
 use threds_runtime::bus::{Bus, Record};
+use threds_runtime::engine::admin::Admin;
 use threds_runtime::engine::{Done, Processor};
 use threds_runtime::store::{Lease, ThredStore};
 
@@ -19,6 +20,7 @@ pub fn dead_letter_topic(topic: &str) -> String {
 pub struct PartitionWorker {
     partition: u32,
     processor: Arc<Processor>,
+    admin: Arc<Admin>,
     store: Arc<dyn ThredStore>,
     bus: Arc<dyn Bus>,
     lease: Option<Lease>,
@@ -32,6 +34,7 @@ impl PartitionWorker {
     pub fn new(
         partition: u32,
         processor: Arc<Processor>,
+        admin: Arc<Admin>,
         store: Arc<dyn ThredStore>,
         bus: Arc<dyn Bus>,
         max_attempts: u32,
@@ -39,6 +42,7 @@ impl PartitionWorker {
         PartitionWorker {
             partition,
             processor,
+            admin,
             store,
             bus,
             lease: None,
@@ -73,6 +77,7 @@ impl Handler<Process> for PartitionWorker {
 
     fn handle(&mut self, msg: Process, _: &mut Context<Self>) -> Self::Result {
         let processor = self.processor.clone();
+        let admin = self.admin.clone();
         let store = self.store.clone();
         let bus = self.bus.clone();
         let lease = self.lease.clone();
@@ -90,6 +95,7 @@ impl Handler<Process> for PartitionWorker {
             for record in &msg.0 {
                 handle_record(
                     &processor,
+                    &admin,
                     &bus,
                     record,
                     applied,
@@ -143,6 +149,7 @@ impl Handler<Tick> for PartitionWorker {
 /// dead-letters it with the error so the partition keeps flowing.
 async fn handle_record(
     processor: &Processor,
+    admin: &Admin,
     bus: &Arc<dyn Bus>,
     record: &Record,
     applied: Option<u64>,
@@ -156,6 +163,10 @@ async fn handle_record(
             .await
         {
             Ok(Ok(Done::Applied(_) | Done::Duplicate)) => return Ok(()),
+            Ok(Ok(Done::Control(event))) => match admin.handle(&event).await {
+                Ok(()) => return Ok(()),
+                Err(e) => error = e.to_string(),
+            },
             Ok(Ok(Done::Invalid(reason))) => {
                 error = reason;
                 break;

@@ -2,6 +2,7 @@
 //! commits their outcomes to the thred store and routes their messages to topics. Actors drive it;
 //! it holds no pattern logic of its own.
 
+pub mod admin;
 mod env;
 mod processor;
 mod routing;

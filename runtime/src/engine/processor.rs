@@ -8,7 +8,7 @@ use crate::bus::{self, partition_for, Bus, Record};
 use crate::history::History;
 use crate::store::{self, Commit, Lease, ThredStore, ThredWrite};
 use std::sync::Arc;
-use threds_patterns::machine::{Engine, Env, Input, Outcome, ThredChange};
+use threds_patterns::machine::{Engine, Env, Input, Message, Outcome, ThredChange};
 use threds_patterns::model::Event;
 
 /// Most times one input is re-run after misses or version conflicts before giving up.
@@ -41,6 +41,8 @@ pub enum Done {
     Duplicate,
     /// Not an event; the caller dead-letters it with this reason.
     Invalid(String),
+    /// A control event (`sysControl`, `userControl`, `dataControl`) for the admin service.
+    Control(Event),
 }
 
 /// Why a step could not complete; the record stays unacknowledged.
@@ -137,6 +139,9 @@ impl Processor {
             Err(reason) => return Ok(Done::Invalid(reason)),
         };
         let now = (self.clock)();
+        if event.is_system() {
+            return Ok(Done::Control(event.with_default_time(now)));
+        }
         let input = Input::Event(event.with_default_time(now));
         let watermark = (position.topic.clone(), position.partition, position.offset);
         let partitions = self.partitions;
@@ -312,6 +317,25 @@ impl Processor {
             counters,
             applied: watermark.into_iter().collect(),
         }
+    }
+
+    /// Publishes messages that do not come from a step (admin replies, watch notifications).
+    pub async fn send(&self, messages: &[Message]) -> Result<(), Error> {
+        let engine = self.engine.current();
+        for message in messages {
+            for routed in route(&engine, message, &self.topics.sessions) {
+                self.bus
+                    .append(
+                        &routed.topic,
+                        None,
+                        routed.key.as_deref(),
+                        routed.payload,
+                        Vec::new(),
+                    )
+                    .await?;
+            }
+        }
+        Ok(())
     }
 
     async fn publish(&self, engine: &Engine, outcome: &Outcome) -> Result<(), Error> {

@@ -1,0 +1,409 @@
+//! Control events (spec §4.9): `sysControl` and `dataControl` for admins, `userControl` for
+//! everyone. Each request is answered with one `org.wt.tell` event to its sender, `re` = the
+//! request id, `thredId` = `SYSTEM`; failures are answered with `content.error`.
+
+use super::Processor;
+use crate::documents::Documents;
+use crate::history::History;
+use crate::store::ThredStore;
+use serde_json::{json, Value};
+use std::sync::Arc;
+use threds_patterns::machine::{Code, Input, Message};
+use threds_patterns::model::event::{
+    Source, DATA_CONTROL, SYSTEM, SYS_CONTROL, TELL, USER_CONTROL,
+};
+use threds_patterns::model::{Event, TransitionModel};
+
+/// The role control events of `sysControl` and `dataControl` need.
+pub const ADMIN_ROLE: &str = "admin";
+
+/// Reloads patterns: `Some(id)` one pattern, `None` all; answers how many are loaded.
+pub type Reload = Arc<dyn Fn(Option<&str>) -> Result<usize, String> + Send + Sync>;
+
+/// A failed request: a code of spec §1.5 and a message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    /// The code.
+    pub code: Code,
+    /// What went wrong.
+    pub message: String,
+}
+
+fn refuse(code: Code, message: impl Into<String>) -> Refusal {
+    Refusal {
+        code,
+        message: message.into(),
+    }
+}
+
+/// The admin service.
+pub struct Admin {
+    processor: Arc<Processor>,
+    store: Arc<dyn ThredStore>,
+    documents: Arc<dyn Documents>,
+    reload: Reload,
+}
+
+impl Admin {
+    /// An admin service over the engine's processor and stores.
+    pub fn new(
+        processor: Arc<Processor>,
+        store: Arc<dyn ThredStore>,
+        documents: Arc<dyn Documents>,
+        reload: Reload,
+    ) -> Admin {
+        Admin {
+            processor,
+            store,
+            documents,
+            reload,
+        }
+    }
+
+    /// Handles one control event and sends its reply (and any messages the operation produced).
+    pub async fn handle(&self, request: &Event) -> Result<(), super::Error> {
+        let now = self.processor.now();
+        let reply = match self.values(request).await {
+            Ok(values) => json!({"content": {"values": values}}),
+            Err(r) => {
+                json!({"content": {"error": {"message": r.message, "code": r.code.number()}}})
+            }
+        };
+        let mut data = reply;
+        data["title"] = json!(format!(
+            "System Event -> Thred: SYSTEM -> Re: Event: {}",
+            request.id()
+        ));
+        let event = json!({
+            "id": format!("evt-sys-{}", request.id()),
+            "type": TELL,
+            "re": request.id(),
+            "thredId": SYSTEM,
+            "source": Source::system(),
+            "time": now,
+            "data": data,
+        });
+        let Ok(event) = Event::from_value(event) else {
+            return Ok(());
+        };
+        self.processor
+            .send(&[Message {
+                to: vec![request.source_id().to_string()],
+                event,
+            }])
+            .await
+    }
+
+    fn is_admin(&self, request: &Event) -> bool {
+        let stamped = request
+            .source()
+            .get("roles")
+            .and_then(Value::as_array)
+            .is_some_and(|roles| roles.iter().any(|r| r.as_str() == Some(ADMIN_ROLE)));
+        stamped
+            || self
+                .processor
+                .engine()
+                .current()
+                .sessions()
+                .roles_of(request.source_id())
+                .iter()
+                .any(|r| r == ADMIN_ROLE)
+    }
+
+    async fn values(&self, request: &Event) -> Result<Value, Refusal> {
+        if request.thred_id() != Some(SYSTEM) {
+            return Err(refuse(
+                Code::MissingArgument,
+                "control events must carry thredId \"SYSTEM\"",
+            ));
+        }
+        let kind = request.event_type();
+        if (kind == SYS_CONTROL || kind == DATA_CONTROL) && !self.is_admin(request) {
+            return Err(refuse(
+                Code::Unauthorized,
+                format!("{} requires the {ADMIN_ROLE} role", kind),
+            ));
+        }
+        match kind {
+            DATA_CONTROL => self.data_control(request).await,
+            SYS_CONTROL => {
+                let op = op_of(request)?;
+                self.sys_control(request, &op).await.map(|mut v| {
+                    v["op"] = json!(op);
+                    v
+                })
+            }
+            USER_CONTROL => {
+                let op = op_of(request)?;
+                self.user_control(request, &op).await.map(|mut v| {
+                    v["op"] = json!(op);
+                    v
+                })
+            }
+            other => Err(refuse(
+                Code::ArgumentValidation,
+                format!("{other} is not a control event"),
+            )),
+        }
+    }
+
+    async fn data_control(&self, request: &Event) -> Result<Value, Refusal> {
+        let tasks = request
+            .content()
+            .and_then(|c| c.get("tasks"))
+            .and_then(Value::as_array)
+            .ok_or_else(|| {
+                refuse(
+                    Code::MissingArgument,
+                    "No tasks provided: data.content.tasks must be an array",
+                )
+            })?;
+        let now = self.processor.now();
+        let mut results = Vec::new();
+        for (i, entry) in tasks.iter().enumerate() {
+            let r = self
+                .documents
+                .run(entry, now)
+                .await
+                .map_err(|e| refuse(Code::TaskError, format!("tasks[{i}]: {e}")))?;
+            results.push(r);
+        }
+        Ok(json!({ "result": results }))
+    }
+
+    async fn sys_control(&self, request: &Event, op: &str) -> Result<Value, Refusal> {
+        match op {
+            "getThreds" => {
+                let status = request
+                    .value_named("status")
+                    .and_then(Value::as_str)
+                    .unwrap_or("active");
+                let mut threds = Vec::new();
+                if status == "active" || status == "all" {
+                    let ids = match request.value_named("thredIds").and_then(Value::as_array) {
+                        Some(ids) => ids
+                            .iter()
+                            .filter_map(Value::as_str)
+                            .map(str::to_string)
+                            .collect(),
+                        None => self.store.thred_ids().await.map_err(server)?,
+                    };
+                    threds.extend(self.live_threds(&ids, None).await?);
+                }
+                if status == "terminated" || status == "all" {
+                    let matcher = request.value_named("terminatedMatcher").cloned();
+                    threds.extend(
+                        self.history()?
+                            .archived(matcher, self.processor.now())
+                            .await
+                            .map_err(server)?,
+                    );
+                }
+                Ok(json!({"status": "OK", "threds": threds}))
+            }
+            "terminateThred" => {
+                let id = thred_arg(request)?;
+                self.run(
+                    Input::Terminate {
+                        thred_id: id.clone(),
+                    },
+                    request,
+                )
+                .await?;
+                Ok(json!({"status": "OK", "thredId": id}))
+            }
+            "transitionThred" => {
+                let id = thred_arg(request)?;
+                let transition: TransitionModel = request
+                    .value_named("transition")
+                    .cloned()
+                    .and_then(|t| serde_json::from_value(t).ok())
+                    .ok_or_else(|| {
+                        refuse(
+                            Code::MissingArgument,
+                            "transitionThred needs a transition {name, input?, localName?}",
+                        )
+                    })?;
+                self.run(
+                    Input::Transition {
+                        thred_id: id.clone(),
+                        transition,
+                    },
+                    request,
+                )
+                .await?;
+                Ok(json!({"status": "OK", "thredId": id}))
+            }
+            "terminateAllThreds" => {
+                for id in self.store.thred_ids().await.map_err(server)? {
+                    self.run(Input::Terminate { thred_id: id }, request).await?;
+                }
+                Ok(json!({"status": "OK"}))
+            }
+            "reloadPattern" => {
+                let id = request
+                    .value_named("patternId")
+                    .and_then(Value::as_str)
+                    .ok_or_else(|| {
+                        refuse(Code::MissingArgument, "reloadPattern needs a patternId")
+                    })?;
+                (self.reload)(Some(id)).map_err(|e| refuse(Code::ObjectNotFound, e))?;
+                Ok(json!({"status": "OK", "patternId": id}))
+            }
+            "reloadAllPatterns" => {
+                let n = (self.reload)(None).map_err(|e| refuse(Code::ArgumentValidation, e))?;
+                Ok(json!({"status": "OK", "patterns": n}))
+            }
+            other => Err(refuse(
+                Code::ArgumentValidation,
+                format!("unknown sysControl operation '{other}'"),
+            )),
+        }
+    }
+
+    async fn user_control(&self, request: &Event, op: &str) -> Result<Value, Refusal> {
+        let participant = request.source_id().to_string();
+        let now = self.processor.now();
+        match op {
+            "getThreds" => {
+                let status = request
+                    .value_named("status")
+                    .and_then(Value::as_str)
+                    .unwrap_or("active");
+                let history = self.history()?;
+                let mut threds = Vec::new();
+                if status == "active" || status == "all" {
+                    let ids = self.store.thred_ids().await.map_err(server)?;
+                    threds.extend(self.live_threds(&ids, Some(&participant)).await?);
+                }
+                if status == "terminated" || status == "all" {
+                    threds.extend(
+                        history
+                            .archived(Some(json!({"participants": participant})), now)
+                            .await
+                            .map_err(server)?,
+                    );
+                }
+                let mut results = Vec::new();
+                for thred in threds {
+                    let id = thred
+                        .get("id")
+                        .and_then(Value::as_str)
+                        .unwrap_or_default()
+                        .to_string();
+                    let last = history
+                        .last_event(&id, &participant, now)
+                        .await
+                        .map_err(server)?;
+                    results.push(json!({"thred": thred, "lastEvent": last.and_then(|r| r.get("event").cloned())}));
+                }
+                results.sort_by_key(|r| {
+                    std::cmp::Reverse(r["lastEvent"]["time"].as_i64().unwrap_or(0))
+                });
+                Ok(json!({"status": "OK", "results": results}))
+            }
+            "getEvents" => {
+                let id = request
+                    .value_named("thredId")
+                    .and_then(Value::as_str)
+                    .ok_or_else(|| {
+                        refuse(
+                            Code::MissingArgument,
+                            "No thredId supplied for getEvents operation",
+                        )
+                    })?;
+                let records = self
+                    .history()?
+                    .events(id, Some(&participant), now)
+                    .await
+                    .map_err(server)?;
+                let events: Vec<Value> = records
+                    .into_iter()
+                    .filter_map(|mut r| r.get_mut("event").map(Value::take))
+                    .collect();
+                Ok(json!({"status": "OK", "events": events}))
+            }
+            other => Err(refuse(
+                Code::ArgumentValidation,
+                format!("unknown userControl operation '{other}'"),
+            )),
+        }
+    }
+
+    fn history(&self) -> Result<&History, Refusal> {
+        self.processor
+            .history()
+            .ok_or_else(|| refuse(Code::ServerError, "no history is kept by this engine"))
+    }
+
+    /// Live threds `ids` as Thred JSON; with `participant`, only those it takes part in.
+    async fn live_threds(
+        &self,
+        ids: &[String],
+        participant: Option<&str>,
+    ) -> Result<Vec<Value>, Refusal> {
+        let engine = self.processor.engine().current();
+        let stored = self.store.load(ids).await.map_err(server)?;
+        Ok(stored
+            .into_iter()
+            .flatten()
+            .filter(|s| {
+                participant
+                    .is_none_or(|p| s.state.thred_context.participant_ids.iter().any(|x| x == p))
+            })
+            .map(|s| {
+                s.state.to_json(
+                    engine
+                        .patterns()
+                        .get(&s.state.pattern_id)
+                        .map(|p| p.as_ref()),
+                )
+            })
+            .collect())
+    }
+
+    /// Runs an admin input through the machine; its failure becomes the refusal.
+    async fn run(&self, input: Input, request: &Event) -> Result<(), Refusal> {
+        let outcome = self
+            .processor
+            .admin(input, request.id())
+            .await
+            .map_err(server)?;
+        match outcome.failures.first() {
+            Some(f) => {
+                let code = f.error.get("code").and_then(Value::as_u64).unwrap_or(5000);
+                let code = [
+                    Code::ThredDoesNotExist,
+                    Code::ArgumentValidation,
+                    Code::ObjectNotFound,
+                ]
+                .into_iter()
+                .find(|c| u64::from(c.number()) == code)
+                .unwrap_or(Code::ServerError);
+                Err(refuse(code, f.message().to_string()))
+            }
+            None => Ok(()),
+        }
+    }
+}
+
+fn op_of(request: &Event) -> Result<String, Refusal> {
+    request
+        .value_named("op")
+        .and_then(Value::as_str)
+        .map(str::to_string)
+        .ok_or_else(|| refuse(Code::MissingArgument, "No operation name supplied"))
+}
+
+fn thred_arg(request: &Event) -> Result<String, Refusal> {
+    request
+        .value_named("thredId")
+        .and_then(Value::as_str)
+        .map(str::to_string)
+        .ok_or_else(|| refuse(Code::MissingArgument, "No thredId supplied"))
+}
+
+fn server(e: impl std::fmt::Display) -> Refusal {
+    refuse(Code::ServerError, e.to_string())
+}
