@@ -241,3 +241,159 @@ async fn a_restart_with_a_data_dir_continues_threds_and_fires_pending_expiry_onc
         "the pending expiry fires exactly once: {all:?}"
     );
 }
+
+/// A control event `{type, thredId: SYSTEM, values}`.
+fn control(id: &str, kind: &str, values: Value) -> Value {
+    json!({"id": id, "type": kind, "thredId": "SYSTEM", "data": {"content": {"values": values}}})
+}
+
+/// The reply to control request `id`.
+async fn reply(client: &mut Client, id: &str) -> Value {
+    let id = id.to_string();
+    client
+        .frame(
+            move |f| f["message"]["event"]["re"] == id.as_str(),
+            Duration::from_secs(10),
+        )
+        .await["message"]["event"]
+        .clone()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admin_lists_and_terminates_threds_and_roles_are_checked() {
+    let server = Server::start(&["--patterns", "config/patterns"]);
+    let mut alice = Client::connect(&server, "alice", &[]).await;
+    let mut admin = Client::connect(&server, "root", &["admin"]).await;
+    let values = json!({"echoTo": ["alice"], "echoTitle": "hi", "echoContent": 1});
+    alice
+        .send(json!({"id": "e1", "type": "org.wt.echo", "data": {"content": {"values": values}}}))
+        .await;
+    let thred = alice.message("hi 1").await["event"]["thredId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    alice
+        .send(control(
+            "nope",
+            "org.wt.control.sysControl",
+            json!({"op": "getThreds"}),
+        ))
+        .await;
+    assert_eq!(
+        reply(&mut alice, "nope").await["data"]["content"]["error"]["code"],
+        4101,
+        "not an admin"
+    );
+
+    admin
+        .send(control(
+            "a1",
+            "org.wt.control.sysControl",
+            json!({"op": "getThreds"}),
+        ))
+        .await;
+    let listed = reply(&mut admin, "a1").await;
+    let threds = listed["data"]["content"]["values"]["threds"]
+        .as_array()
+        .unwrap()
+        .clone();
+    assert!(
+        threds
+            .iter()
+            .any(|t| t["id"] == thred.as_str() && t["status"] == "a"),
+        "{listed}"
+    );
+
+    admin
+        .send(control(
+            "a2",
+            "org.wt.control.sysControl",
+            json!({"op": "terminateThred", "thredId": thred}),
+        ))
+        .await;
+    let done = reply(&mut admin, "a2").await;
+    assert_eq!(
+        done["data"]["content"]["values"],
+        json!({"status": "OK", "op": "terminateThred", "thredId": thred})
+    );
+
+    alice.send(json!({"id": "e2", "type": "org.wt.echo", "thredId": thred, "data": {"content": {"values": values}}})).await;
+    let error = reply(&mut alice, "e2").await;
+    assert_eq!(error["data"]["content"]["error"]["code"], 5203, "{error}");
+
+    admin
+        .send(control(
+            "a3",
+            "org.wt.control.sysControl",
+            json!({"op": "getThreds", "status": "terminated"}),
+        ))
+        .await;
+    let archived = reply(&mut admin, "a3").await;
+    let threds = archived["data"]["content"]["values"]["threds"]
+        .as_array()
+        .unwrap()
+        .clone();
+    assert!(
+        threds
+            .iter()
+            .any(|t| t["id"] == thred.as_str() && t["status"] == "t"),
+        "{archived}"
+    );
+
+    alice
+        .send(control(
+            "u1",
+            "org.wt.control.userControl",
+            json!({"op": "getEvents", "thredId": thred}),
+        ))
+        .await;
+    let events = reply(&mut alice, "u1").await["data"]["content"]["values"]["events"]
+        .as_array()
+        .unwrap()
+        .clone();
+    assert!(
+        events.iter().any(|e| e["id"] == "e1"),
+        "alice sees her own event: {events:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reference_system_test_pattern_gets_its_answer_from_the_persistence_agent() {
+    let Some(reference) = support::reference() else {
+        eprintln!("SKIPPED: reference patterns not found beside the repository");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        reference.join("src/test/config/patterns/system_test.pattern.json"),
+        dir.path().join("system_test.pattern.json"),
+    )
+    .unwrap();
+    let server = Server::start(&["--patterns", dir.path().to_str().unwrap()]);
+    let mut admin = Client::connect(&server, "root", &["admin"]).await;
+    let mut participant1 = Client::connect(&server, "participant1", &[]).await;
+    let put = json!({"op": "put", "params": {"type": "TestObject",
+        "values": {"id": "loc100", "locationId": "100", "participantId": "participant1"}}});
+    admin
+        .send(
+            json!({"id": "d1", "type": "org.wt.control.dataControl", "thredId": "SYSTEM",
+            "data": {"content": {"tasks": [put]}}}),
+        )
+        .await;
+    assert_eq!(
+        reply(&mut admin, "d1").await["data"]["content"]["values"]["result"],
+        json!(["loc100"])
+    );
+
+    let event = json!({"id": "loc-1", "type": "org.location.event",
+        "data": {"title": "Location Event Detected", "content": {"values": {"latitude": 34.05, "longitude": -118.24, "locationId": "100"}}}});
+    let (status, body) = support::post_event(&server, "location_agent0", &[], event).await;
+    assert_eq!(status, 202, "{body}");
+    let m = participant1.message("Location Event Detected").await;
+    assert_eq!(m["to"], json!(["participant1"]));
+    assert_eq!(
+        m["event"]["data"]["content"]["values"],
+        json!({"locationId": "100", "latitude": 34.05, "longitude": -118.24})
+    );
+}

@@ -50,7 +50,10 @@ impl Server {
             ])
             .args(args)
             .env("THREDS_JWT_SECRET", SECRET)
-            .env("THREDS_LOG", "info")
+            .env(
+                "THREDS_LOG",
+                std::env::var("E2E_LOG").unwrap_or_else(|_| "info".into()),
+            )
             .current_dir(repo())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())

@@ -12,6 +12,7 @@ use std::sync::Arc;
 impl Txn<'_> {
     /// Processes one event.
     pub(super) fn event(&mut self, event: &Event) {
+        let record = self.history.len();
         self.history.push(Record::Event {
             event: event.clone(),
             thred_id: event.thred_id().map(str::to_string),
@@ -30,8 +31,16 @@ impl Txn<'_> {
             });
         } else {
             match event.thred_id() {
-                Some(id) => self.unit(|t| t.bound(id, event)),
-                None => self.unbound(event),
+                Some(id) => {
+                    self.unit(|t| t.bound(id, event));
+                }
+                None => {
+                    // One record per event: an unbound event is filed under the first thred that took it.
+                    let took = self.unbound(event);
+                    if let Some(Record::Event { thred_id, .. }) = self.history.get_mut(record) {
+                        *thred_id = took;
+                    }
+                }
             }
         }
         self.notify(Some(event), None);
@@ -61,8 +70,10 @@ impl Txn<'_> {
         Ok(())
     }
 
-    fn unbound(&mut self, event: &Event) {
+    /// Offers an unbound event to every pattern and listening thred; answers the first thred that took it.
+    fn unbound(&mut self, event: &Event) -> Option<String> {
         let mut matched = false;
+        let mut took: Option<String> = None;
         let patterns: Vec<Arc<Pattern>> = self.engine.patterns().iter().cloned().collect();
         for pattern in patterns {
             let Some(initial) = pattern.initial() else {
@@ -71,10 +82,16 @@ impl Txn<'_> {
             match test_reaction(self, initial, event, None) {
                 Ok(true) => {
                     matched = true;
+                    let before = self.created.len();
                     self.unit(|t| t.start(&pattern, event));
+                    if took.is_none() {
+                        took = self.created.get(before).cloned();
+                    }
                 }
                 Ok(false) => {}
-                Err(f) => self.unit(|_| Err(f)),
+                Err(f) => {
+                    self.unit(|_| Err(f));
+                }
             }
         }
         for thred_id in self.unbound_listeners() {
@@ -93,7 +110,7 @@ impl Txn<'_> {
             match test_reaction(self, reaction, event, Some(&state)) {
                 Ok(true) => {
                     matched = true;
-                    self.unit(|t| {
+                    let ok = self.unit(|t| {
                         if let Some(error) = event.error() {
                             return Err(Failure::reported(error.clone(), &thred_id));
                         }
@@ -103,14 +120,20 @@ impl Txn<'_> {
                         t.put(state);
                         Ok(())
                     });
+                    if ok && took.is_none() {
+                        took = Some(thred_id.clone());
+                    }
                 }
                 Ok(false) => {}
-                Err(f) => self.unit(|_| Err(f.in_thred(&thred_id))),
+                Err(f) => {
+                    self.unit(|_| Err(f.in_thred(&thred_id)));
+                }
             }
         }
         if !matched {
             self.log(LogKind::NoPattern, event, None);
         }
+        took
     }
 
     /// Starts a thred of `pattern` for `event`, unless vetoed (spec §4.4).

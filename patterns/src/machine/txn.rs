@@ -63,8 +63,8 @@ impl<'a> Txn<'a> {
         }
     }
 
-    /// Runs `f` as one atomic unit: on failure every change it made is undone.
-    pub(super) fn unit(&mut self, f: impl FnOnce(&mut Self) -> Result<(), Failure>) {
+    /// Runs `f` as one atomic unit: on failure every change it made is undone. True if it succeeded.
+    pub(super) fn unit(&mut self, f: impl FnOnce(&mut Self) -> Result<(), Failure>) -> bool {
         let checkpoint = Checkpoint {
             threds: self.threds.clone(),
             counters: self.counters.clone(),
@@ -79,7 +79,9 @@ impl<'a> Txn<'a> {
             self.history.truncate(checkpoint.history);
             self.created.truncate(checkpoint.created);
             self.failures.push(failure);
+            return false;
         }
+        true
     }
 
     /// The current state of thred `id` (overlay first).

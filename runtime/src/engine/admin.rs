@@ -83,8 +83,17 @@ impl Admin {
             "time": now,
             "data": data,
         });
-        let Ok(event) = Event::from_value(event) else {
-            return Ok(());
+        tracing::debug!(
+            request = request.id(),
+            kind = request.event_type(),
+            "control event answered"
+        );
+        let event = match Event::from_value(event) {
+            Ok(e) => e,
+            Err(e) => {
+                tracing::error!(request = request.id(), error = %e, "could not build a control reply");
+                return Ok(());
+            }
         };
         self.processor
             .send(&[Message {

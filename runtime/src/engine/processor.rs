@@ -211,6 +211,9 @@ impl Processor {
             let commit = self.commit_of(&pre, &outcome, watermark.clone());
             match self.store.commit(lease, commit).await {
                 Ok(()) => {
+                    for failure in &outcome.failures {
+                        tracing::warn!(thred = ?failure.thred_id, error = %failure.detail, "step failed; its sender was notified");
+                    }
                     self.publish(&engine, &outcome).await?;
                     if let Some(history) = &self.history {
                         if let Err(e) = history.record(&engine, &outcome, (self.clock)()).await {
