@@ -20,6 +20,9 @@ const RECORDS: TableDefinition<'_, (&str, u32, u64), &[u8]> = TableDefinition::n
 /// (group, topic, partition) → committed offset.
 const OFFSETS: TableDefinition<'_, (&str, &str, u32), u64> = TableDefinition::new("offsets");
 
+/// redb's page cache (its default, 1 GiB, is a lot for a dev tool; consumers mostly read the tail).
+const CACHE_BYTES: usize = 64 << 20;
+
 /// The most requests one transaction carries.
 const MAX_BATCH: usize = 4096;
 
@@ -157,7 +160,7 @@ impl Durable {
         {
             let (key, value) = item.map_err(backend)?;
             let offset = key.value().2;
-            records.push(codec::decode(value.value())?.to_record(topic, partition, offset));
+            records.push(codec::decode(value.value())?.into_record(topic, partition, offset));
         }
         Ok(records)
     }
@@ -236,7 +239,10 @@ impl Writer {
     /// Opens (or creates) the database and loads the state it holds.
     fn open(dir: &Path) -> Result<Writer, Error> {
         std::fs::create_dir_all(dir).map_err(backend)?;
-        let db = Database::create(dir.join("bus.redb")).map_err(backend)?;
+        let db = Database::builder()
+            .set_cache_size(CACHE_BYTES)
+            .create(dir.join("bus.redb"))
+            .map_err(backend)?;
         let txn = db.begin_write().map_err(backend)?;
         txn.open_table(TOPICS).map_err(backend)?;
         txn.open_table(RECORDS).map_err(backend)?;
