@@ -348,7 +348,7 @@ impl Consumer for MemoryConsumer {
             }
             let owned = state
                 .groups
-                .get_mut(&self.id.group)
+                .get(&self.id.group)
                 .and_then(|g| g.members.get(&self.id.member))
                 .filter(|m| m.incarnation == self.id.incarnation)
                 .map(|m| &m.held);

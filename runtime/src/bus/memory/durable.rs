@@ -20,6 +20,9 @@ const RECORDS: TableDefinition<'_, (&str, u32, u64), &[u8]> = TableDefinition::n
 /// (group, topic, partition) → committed offset.
 const OFFSETS: TableDefinition<'_, (&str, &str, u32), u64> = TableDefinition::new("offsets");
 
+/// redb's page cache (its default, 1 GiB, is a lot for a dev tool; consumers mostly read the tail).
+const CACHE_BYTES: usize = 64 << 20;
+
 /// The most requests one transaction carries.
 const MAX_BATCH: usize = 4096;
 
@@ -75,33 +78,7 @@ impl Durable {
     /// Opens (or creates) `dir/bus.redb`, loads topics, end offsets and committed offsets into a
     /// fresh state, and starts the writer thread.
     pub fn open(dir: &Path) -> Result<(Durable, Arc<Mutex<State>>), Error> {
-        std::fs::create_dir_all(dir).map_err(backend)?;
-        let db = Database::create(dir.join("bus.redb")).map_err(backend)?;
-        let txn = db.begin_write().map_err(backend)?;
-        txn.open_table(TOPICS).map_err(backend)?;
-        txn.open_table(RECORDS).map_err(backend)?;
-        txn.open_table(OFFSETS).map_err(backend)?;
-        txn.commit().map_err(backend)?;
-        let state = load(&db)?;
-        let writer = Writer {
-            db: Arc::new(db),
-            topics: state
-                .topics
-                .iter()
-                .map(|(name, t)| (name.clone(), t.count()))
-                .collect(),
-            next: state
-                .topics
-                .iter()
-                .flat_map(|(name, t)| {
-                    (0u32..)
-                        .zip(&t.partitions)
-                        .map(move |(p, log)| ((name.clone(), p), log.end))
-                })
-                .collect(),
-            state: Arc::new(Mutex::new(state)),
-            commits: Arc::new(AtomicU64::new(0)),
-        };
+        let writer = Writer::open(dir)?;
         let (db, state, commits) = (
             writer.db.clone(),
             writer.state.clone(),
@@ -183,7 +160,7 @@ impl Durable {
         {
             let (key, value) = item.map_err(backend)?;
             let offset = key.value().2;
-            records.push(codec::decode(value.value())?.to_record(topic, partition, offset));
+            records.push(codec::decode(value.value())?.into_record(topic, partition, offset));
         }
         Ok(records)
     }
@@ -259,6 +236,40 @@ enum Effect {
 }
 
 impl Writer {
+    /// Opens (or creates) the database and loads the state it holds.
+    fn open(dir: &Path) -> Result<Writer, Error> {
+        std::fs::create_dir_all(dir).map_err(backend)?;
+        let db = Database::builder()
+            .set_cache_size(CACHE_BYTES)
+            .create(dir.join("bus.redb"))
+            .map_err(backend)?;
+        let txn = db.begin_write().map_err(backend)?;
+        txn.open_table(TOPICS).map_err(backend)?;
+        txn.open_table(RECORDS).map_err(backend)?;
+        txn.open_table(OFFSETS).map_err(backend)?;
+        txn.commit().map_err(backend)?;
+        let state = load(&db)?;
+        Ok(Writer {
+            db: Arc::new(db),
+            topics: state
+                .topics
+                .iter()
+                .map(|(name, t)| (name.clone(), t.count()))
+                .collect(),
+            next: state
+                .topics
+                .iter()
+                .flat_map(|(name, t)| {
+                    (0u32..)
+                        .zip(&t.partitions)
+                        .map(move |(p, log)| ((name.clone(), p), log.end))
+                })
+                .collect(),
+            state: Arc::new(Mutex::new(state)),
+            commits: Arc::new(AtomicU64::new(0)),
+        })
+    }
+
     /// Serves jobs until every sender is gone, committing each batch in one transaction.
     fn run(mut self, queue: mpsc::Receiver<Job>) {
         while let Ok(first) = queue.recv() {
@@ -393,5 +404,59 @@ impl Writer {
             state.wake_readers(&topic, partition);
         }
         acks
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn job(request: Request) -> (Job, oneshot::Receiver<Result<Ack, Error>>) {
+        let (reply, done) = oneshot::channel();
+        (Job { request, reply }, done)
+    }
+
+    #[test]
+    fn queued_requests_share_one_transaction() {
+        let dir = tempfile::tempdir().unwrap();
+        let writer = Writer::open(dir.path()).unwrap();
+        let commits = writer.commits.clone();
+        let (jobs, queue) = mpsc::channel();
+        let mut replies = Vec::new();
+        let create = Request::CreateTopic {
+            topic: "t".to_owned(),
+            partitions: 2,
+        };
+        let (first, created) = job(create);
+        jobs.send(first).unwrap();
+        for i in 0..100u8 {
+            let (append, done) = job(Request::Append {
+                topic: "t".to_owned(),
+                partition: u32::from(i % 2),
+                bytes: vec![i],
+            });
+            jobs.send(append).unwrap();
+            replies.push(done);
+        }
+        let (clash, mismatch) = job(Request::CreateTopic {
+            topic: "t".to_owned(),
+            partitions: 3,
+        });
+        jobs.send(clash).unwrap();
+        drop(jobs);
+        writer.run(queue);
+        assert_eq!(commits.load(Ordering::Relaxed), 1);
+        assert!(matches!(created.blocking_recv().unwrap(), Ok(Ack::Done)));
+        assert!(matches!(
+            mismatch.blocking_recv().unwrap(),
+            Err(Error::PartitionMismatch { existing: 2, .. })
+        ));
+        for (i, done) in (0u64..).zip(replies) {
+            match done.blocking_recv().unwrap() {
+                Ok(Ack::Appended(offset)) => assert_eq!(offset, i / 2),
+                _ => panic!("append {i} failed"),
+            }
+        }
     }
 }

@@ -48,6 +48,21 @@ impl Entry {
             timestamp: self.timestamp,
         }
     }
+
+    /// Like [`Entry::to_record`], without copying (for entries read from disk).
+    pub fn into_record(self, topic: &str, partition: u32, offset: u64) -> Record {
+        Record {
+            position: Position {
+                topic: topic.to_owned(),
+                partition,
+                offset,
+            },
+            key: self.key.map(String::from),
+            payload: self.payload.into_vec(),
+            headers: self.headers.into_vec(),
+            timestamp: self.timestamp,
+        }
+    }
 }
 
 /// One partition: its end offset (the next to be written) and, in memory mode, its records.

@@ -1,1 +1,258 @@
-//! Tests specific to the embedded bus (the contract suite covers the port).
+//! Tests specific to the embedded bus: hand-over timing, drop, eviction, fencing, assignment
+//! shape and odd inputs (the contract suite covers the port itself).
+
+#![allow(clippy::unwrap_used)]
+
+use super::MemoryBus;
+use crate::bus::{Bus, Consumer, Error, Polled, Position};
+use std::time::Duration;
+use tokio::time::Instant;
+
+const TICK: Duration = Duration::from_millis(10);
+
+fn tp(topic: &str, partition: u32) -> (String, u32) {
+    (topic.to_owned(), partition)
+}
+
+/// Polls until the consumer's assignment equals `want` (bounded).
+async fn poll_until_assigned(consumer: &mut dyn Consumer, want: &[(String, u32)]) {
+    let give_up = Instant::now() + Duration::from_secs(10);
+    while consumer.assignment() != want {
+        assert!(Instant::now() < give_up, "never got {want:?}");
+        consumer.poll(10, TICK).await.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn a_partition_moves_only_after_its_holder_polls() {
+    let bus = MemoryBus::new();
+    bus.create_topic("t", 2).await.unwrap();
+    let mut a = bus.join("g", &["t"], "a").await.unwrap();
+    poll_until_assigned(&mut *a, &[tp("t", 0), tp("t", 1)]).await;
+    let mut b = bus.join("g", &["t"], "b").await.unwrap();
+    for _ in 0..3 {
+        let polled = b.poll(10, TICK).await.unwrap();
+        assert_eq!(polled, Polled::default(), "b got a partition a still holds");
+    }
+    let polled = a.poll(10, TICK).await.unwrap();
+    assert_eq!(polled.revoked, [tp("t", 1)]);
+    assert!(polled.assigned.is_empty() && polled.records.is_empty());
+    assert_eq!(a.assignment(), [tp("t", 0)]);
+    let polled = b.poll(10, TICK).await.unwrap();
+    assert_eq!(polled.assigned, [tp("t", 1)]);
+}
+
+#[tokio::test]
+async fn dropping_a_member_leaves_the_group() {
+    let bus = MemoryBus::new();
+    bus.create_topic("t", 2).await.unwrap();
+    let mut a = bus.join("g", &["t"], "a").await.unwrap();
+    let mut b = bus.join("g", &["t"], "b").await.unwrap();
+    poll_until_assigned(&mut *a, &[tp("t", 0)]).await;
+    poll_until_assigned(&mut *b, &[tp("t", 1)]).await;
+    drop(a);
+    poll_until_assigned(&mut *b, &[tp("t", 0), tp("t", 1)]).await;
+}
+
+#[tokio::test]
+async fn a_silent_member_is_evicted_and_rejoins_when_it_polls_again() {
+    let bus = MemoryBus::new().with_session_timeout(Duration::from_millis(100));
+    bus.create_topic("t", 2).await.unwrap();
+    let mut a = bus.join("g", &["t"], "a").await.unwrap();
+    poll_until_assigned(&mut *a, &[tp("t", 0), tp("t", 1)]).await;
+    a.commit(&[Position {
+        topic: "t".to_owned(),
+        partition: 0,
+        offset: 0,
+    }])
+    .await
+    .unwrap();
+    let mut b = bus.join("g", &["t"], "b").await.unwrap();
+    // a never polls: b gets everything once a's session times out.
+    let started = Instant::now();
+    poll_until_assigned(&mut *b, &[tp("t", 0), tp("t", 1)]).await;
+    assert!(started.elapsed() >= Duration::from_millis(50));
+    let stale = a
+        .commit(&[Position {
+            topic: "t".to_owned(),
+            partition: 0,
+            offset: 1,
+        }])
+        .await;
+    assert!(matches!(stale, Err(Error::NotAssigned { .. })));
+    // a comes back: it learns it lost everything, then rejoins and gets its share again.
+    let polled = a.poll(10, TICK).await.unwrap();
+    assert_eq!(polled.revoked, [tp("t", 0), tp("t", 1)]);
+    assert!(a.assignment().is_empty());
+    for _ in 0..100 {
+        if a.assignment() == [tp("t", 0)] && b.assignment() == [tp("t", 1)] {
+            break;
+        }
+        b.poll(10, TICK).await.unwrap();
+        a.poll(10, TICK).await.unwrap();
+    }
+    assert_eq!(a.assignment(), [tp("t", 0)]);
+    assert_eq!(b.assignment(), [tp("t", 1)]);
+}
+
+#[tokio::test]
+async fn a_member_waiting_in_poll_is_not_evicted() {
+    let bus = MemoryBus::new().with_session_timeout(Duration::from_millis(50));
+    bus.create_topic("t", 2).await.unwrap();
+    let mut a = bus.join("g", &["t"], "a").await.unwrap();
+    poll_until_assigned(&mut *a, &[tp("t", 0), tp("t", 1)]).await;
+    let joiner = bus.clone();
+    let later = tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        joiner.join("g", &["t"], "b").await.unwrap()
+    });
+    // The join wakes a, which gives up one partition, not both (it was not evicted).
+    let polled = a.poll(10, Duration::from_secs(10)).await.unwrap();
+    assert_eq!(polled.revoked, [tp("t", 1)]);
+    drop(later.await.unwrap());
+}
+
+#[tokio::test]
+async fn a_replaced_handle_is_fenced_and_its_drop_changes_nothing() {
+    let bus = MemoryBus::new();
+    bus.create_topic("t", 1).await.unwrap();
+    let mut old = bus.join("g", &["t"], "a").await.unwrap();
+    poll_until_assigned(&mut *old, &[tp("t", 0)]).await;
+    let mut new = bus.join("g", &["t"], "a").await.unwrap();
+    poll_until_assigned(&mut *new, &[tp("t", 0)]).await;
+    let commit = old
+        .commit(&[Position {
+            topic: "t".to_owned(),
+            partition: 0,
+            offset: 0,
+        }])
+        .await;
+    assert!(matches!(commit, Err(Error::NotAssigned { .. })));
+    let polled = old.poll(10, TICK).await.unwrap();
+    assert_eq!(polled.revoked, [tp("t", 0)]);
+    bus.append("t", None, None, b"x".to_vec(), Vec::new())
+        .await
+        .unwrap();
+    let polled = old.poll(10, TICK).await.unwrap();
+    assert_eq!(polled, Polled::default(), "a fenced handle read records");
+    drop(old);
+    let polled = new.poll(10, TICK).await.unwrap();
+    assert_eq!(polled.records.len(), 1);
+    assert_eq!(new.assignment(), [tp("t", 0)]);
+}
+
+#[tokio::test]
+async fn equal_partitions_of_co_partitioned_topics_go_to_the_same_member() {
+    let bus = MemoryBus::new();
+    bus.create_topic("events", 4).await.unwrap();
+    bus.create_topic("commands", 4).await.unwrap();
+    let mut a = bus.join("g", &["events", "commands"], "a").await.unwrap();
+    let mut b = bus.join("g", &["commands", "events"], "b").await.unwrap();
+    let want_a = [
+        tp("commands", 0),
+        tp("commands", 1),
+        tp("events", 0),
+        tp("events", 1),
+    ];
+    let want_b = [
+        tp("commands", 2),
+        tp("commands", 3),
+        tp("events", 2),
+        tp("events", 3),
+    ];
+    poll_until_assigned(&mut *a, &want_a).await;
+    poll_until_assigned(&mut *b, &want_b).await;
+}
+
+#[tokio::test]
+async fn odd_inputs_are_refused_or_tolerated_without_panics() {
+    let bus = MemoryBus::new();
+    assert!(matches!(
+        bus.create_topic("none", 0).await,
+        Err(Error::UnknownPartition { .. })
+    ));
+    assert!(matches!(
+        bus.create_topic("huge", u32::MAX).await,
+        Err(Error::Backend(_))
+    ));
+    assert!(matches!(
+        bus.join("g", &["missing"], "a").await,
+        Err(Error::UnknownTopic(_))
+    ));
+    bus.create_topic("t", 1).await.unwrap();
+    bus.append("t", None, Some(""), Vec::new(), Vec::new())
+        .await
+        .unwrap();
+    let mut a = bus.join("", &["t", "t"], "").await.unwrap();
+    poll_until_assigned(&mut *a, &[tp("t", 0)]).await;
+    // max 0 still makes progress; an endless timeout is fine when records are there.
+    let polled = a.poll(0, Duration::MAX).await.unwrap();
+    assert_eq!(polled.records.len(), 1);
+    a.commit(&[]).await.unwrap();
+    let bad = Position {
+        topic: "t".to_owned(),
+        partition: 9,
+        offset: 0,
+    };
+    assert!(matches!(
+        a.commit(&[bad]).await,
+        Err(Error::UnknownPartition { .. })
+    ));
+    assert!(matches!(
+        a.committed("missing", 0).await,
+        Err(Error::UnknownTopic(_))
+    ));
+    a.leave().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_damaged_store_is_an_error_not_a_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("bus.redb"), b"this is not a database").unwrap();
+    assert!(matches!(
+        MemoryBus::open(dir.path()),
+        Err(Error::Backend(_))
+    ));
+    let file = dir.path().join("file");
+    std::fs::write(&file, b"").unwrap();
+    assert!(matches!(MemoryBus::open(&file), Err(Error::Backend(_))));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_durable_appends_share_transactions() {
+    let dir = tempfile::tempdir().unwrap();
+    let bus = MemoryBus::open(dir.path()).unwrap();
+    bus.create_topic("t", 4).await.unwrap();
+    let before = bus.durable_commits();
+    let mut tasks = tokio::task::JoinSet::new();
+    for task in 0..50 {
+        let bus = bus.clone();
+        tasks.spawn(async move {
+            for i in 0..10 {
+                let key = format!("{task}-{i}");
+                bus.append("t", None, Some(&key), key.clone().into_bytes(), Vec::new())
+                    .await
+                    .unwrap();
+            }
+        });
+    }
+    tasks.join_all().await;
+    let commits = bus.durable_commits() - before;
+    // Fifty appenders in flight: transactions carry many appends each (typically ~40).
+    assert!(commits < 500, "{commits} transactions for 500 appends");
+    let mut total = 0;
+    for p in 0..4 {
+        let mut c = bus.join(&format!("g{p}"), &["t"], "m").await.unwrap();
+        poll_until_assigned(&mut *c, &[tp("t", 0), tp("t", 1), tp("t", 2), tp("t", 3)]).await;
+        let mut read = 0;
+        loop {
+            let polled = c.poll(1000, TICK).await.unwrap();
+            if polled.records.is_empty() {
+                break;
+            }
+            read += polled.records.len();
+        }
+        total += read;
+    }
+    assert_eq!(total, 4 * 500);
+}

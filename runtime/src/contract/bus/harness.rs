@@ -211,9 +211,17 @@ impl Crew {
         Ok(polled)
     }
 
-    /// Polls every member once.
+    /// Polls every member once, in joining order.
     pub async fn round(&mut self) -> Outcome {
-        for seat in 0..self.seats.len() {
+        self.round_in(false).await
+    }
+
+    async fn round_in(&mut self, reversed: bool) -> Outcome {
+        let mut order: Vec<usize> = (0..self.seats.len()).collect();
+        if reversed {
+            order.reverse();
+        }
+        for seat in order {
             self.poll(seat, TICK).await?;
         }
         Ok(())
@@ -222,8 +230,12 @@ impl Crew {
     /// Polls every member until `done` holds (or fails after [`PATIENCE`], naming `what`).
     pub async fn settle(&mut self, what: &str, done: impl Fn(&Crew) -> bool) -> Outcome {
         let give_up = Instant::now() + PATIENCE;
+        // Newest members first, then alternating: a newcomer polls before the members it takes
+        // partitions from have released them, which must not give it those partitions yet.
+        let mut reversed = true;
         loop {
-            self.round().await?;
+            self.round_in(reversed).await?;
+            reversed = !reversed;
             if done(self) {
                 return Ok(());
             }
