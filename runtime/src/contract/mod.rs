@@ -1,2 +1,4 @@
 //! Port contract suites: one suite per port, written against the trait only, run against every
 //! adapter (the embedded ones here, the production ones in their own tests).
+
+pub mod documents;
