@@ -6,7 +6,7 @@
 //! transaction before `run` returns, on any failure (including the write) the changes are undone.
 
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use async_trait::async_trait;
 use serde_json::Value;
@@ -67,9 +67,9 @@ impl MemoryDocuments {
 
     /// Runs an entry while holding the state lock.
     fn run_blocking(inner: &Mutex<Inner>, entry: &Value, now: i64) -> Result<Value, Error> {
-        let mut guard = inner
-            .lock()
-            .map_err(|_| Error::Backend("documents state lock poisoned".into()))?;
+        // A panic while the lock was held unwound through the transaction's rollback, so the state
+        // is consistent and a poisoned lock can be taken over.
+        let mut guard = inner.lock().unwrap_or_else(PoisonError::into_inner);
         let Inner { store, disk } = &mut *guard;
         let entry = Entry::parse(entry)?;
         let mut txn = Txn::begin(store);
