@@ -88,12 +88,18 @@ impl MemoryDocuments {
 #[async_trait]
 impl Documents for MemoryDocuments {
     async fn run(&self, entry: &Value, now: i64) -> Result<Value, Error> {
-        if !self.durable {
+        // The durable store writes (and syncs) a file: do that off the async workers when there
+        // is a Tokio runtime to do it on.
+        let runtime = tokio::runtime::Handle::try_current()
+            .ok()
+            .filter(|_| self.durable);
+        let Some(runtime) = runtime else {
             return Self::run_blocking(&self.inner, entry, now);
-        }
+        };
         let inner = Arc::clone(&self.inner);
         let entry = entry.clone();
-        tokio::task::spawn_blocking(move || Self::run_blocking(&inner, &entry, now))
+        runtime
+            .spawn_blocking(move || Self::run_blocking(&inner, &entry, now))
             .await
             .map_err(|e| Error::Backend(format!("documents task failed: {e}")))?
     }
