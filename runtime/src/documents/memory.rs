@@ -65,13 +65,13 @@ impl MemoryDocuments {
         }
     }
 
-    /// Runs an entry while holding the state lock.
+    /// Validates an entry, then runs it while holding the state lock.
     fn run_blocking(inner: &Mutex<Inner>, entry: &Value, now: i64) -> Result<Value, Error> {
+        let entry = Entry::parse(entry)?;
         // A panic while the lock was held unwound through the transaction's rollback, so the state
         // is consistent and a poisoned lock can be taken over.
         let mut guard = inner.lock().unwrap_or_else(PoisonError::into_inner);
         let Inner { store, disk } = &mut *guard;
-        let entry = Entry::parse(entry)?;
         let mut txn = Txn::begin(store);
         let result = run_entry(&mut txn, &entry, now)?;
         if let Some(disk) = disk {
