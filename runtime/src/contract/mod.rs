@@ -2,4 +2,5 @@
 //! adapter (the embedded ones here, the production ones in their own tests).
 
 pub mod bus;
+pub mod documents;
 pub mod store;

@@ -4,7 +4,7 @@ use std::cmp::Ordering;
 
 use serde_json::{Map, Value};
 
-use super::order::total_cmp;
+use super::order::{kind, total_cmp};
 use super::path::{lookup, Path};
 use super::Error;
 
@@ -30,7 +30,8 @@ impl Collector {
     pub(crate) fn from_json(value: &Value) -> Result<Self, Error> {
         let Value::Object(map) = value else {
             return Err(Error::Invalid(format!(
-                "a collector must be an object, got {value}"
+                "a collector must be an object, got {}",
+                kind(value)
             )));
         };
         let sort = match map.get("sort") {
@@ -106,7 +107,8 @@ fn sort_key(value: &Value) -> Result<SortKey, Error> {
             desc,
         }),
         _ => Err(Error::Invalid(format!(
-            "a sort key is {{field, desc?}}, got {value}"
+            "a sort key is {{field, desc?}}, got {}",
+            kind(value)
         ))),
     }
 }

@@ -2,6 +2,7 @@
 
 use serde_json::{Map, Value};
 
+use super::order::kind;
 use super::query::Matcher;
 use super::select::Projection;
 use super::state::{Doc, Txn};
@@ -128,7 +129,8 @@ fn given_id(values: &Map<String, Value>) -> Result<Option<&str>, Error> {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(id)) => Ok(Some(id)),
         Some(other) => Err(Error::Invalid(format!(
-            "a document id must be a string, got {other}"
+            "a document id must be a string, got {}",
+            kind(other)
         ))),
     }
 }
@@ -142,7 +144,8 @@ fn matcher_id(matcher: &Matcher) -> Result<Option<&str>, Error> {
         None => Ok(None),
         Some((_, Value::String(id))) => Ok(Some(id)),
         Some((_, other)) => Err(Error::Invalid(format!(
-            "a document id must be a string, got {other}"
+            "a document id must be a string, got {}",
+            kind(other)
         ))),
     }
 }

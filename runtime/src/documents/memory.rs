@@ -6,7 +6,7 @@
 //! transaction before `run` returns, on any failure (including the write) the changes are undone.
 
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use async_trait::async_trait;
 use serde_json::Value;
@@ -65,13 +65,13 @@ impl MemoryDocuments {
         }
     }
 
-    /// Runs an entry while holding the state lock.
+    /// Validates an entry, then runs it while holding the state lock.
     fn run_blocking(inner: &Mutex<Inner>, entry: &Value, now: i64) -> Result<Value, Error> {
-        let mut guard = inner
-            .lock()
-            .map_err(|_| Error::Backend("documents state lock poisoned".into()))?;
-        let Inner { store, disk } = &mut *guard;
         let entry = Entry::parse(entry)?;
+        // A panic while the lock was held unwound through the transaction's rollback, so the state
+        // is consistent and a poisoned lock can be taken over.
+        let mut guard = inner.lock().unwrap_or_else(PoisonError::into_inner);
+        let Inner { store, disk } = &mut *guard;
         let mut txn = Txn::begin(store);
         let result = run_entry(&mut txn, &entry, now)?;
         if let Some(disk) = disk {
@@ -88,12 +88,18 @@ impl MemoryDocuments {
 #[async_trait]
 impl Documents for MemoryDocuments {
     async fn run(&self, entry: &Value, now: i64) -> Result<Value, Error> {
-        if !self.durable {
+        // The durable store writes (and syncs) a file: do that off the async workers when there
+        // is a Tokio runtime to do it on.
+        let runtime = tokio::runtime::Handle::try_current()
+            .ok()
+            .filter(|_| self.durable);
+        let Some(runtime) = runtime else {
             return Self::run_blocking(&self.inner, entry, now);
-        }
+        };
         let inner = Arc::clone(&self.inner);
         let entry = entry.clone();
-        tokio::task::spawn_blocking(move || Self::run_blocking(&inner, &entry, now))
+        runtime
+            .spawn_blocking(move || Self::run_blocking(&inner, &entry, now))
             .await
             .map_err(|e| Error::Backend(format!("documents task failed: {e}")))?
     }

@@ -62,6 +62,18 @@ pub(crate) fn compare_same_type(a: &Value, b: &Value) -> Option<Ordering> {
     }
 }
 
+/// A value's type, for error messages (which never echo client values, whatever their size).
+pub(crate) fn kind(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
 /// The rank of a value's type in the total order.
 fn rank(v: &Value) -> u8 {
     match v {

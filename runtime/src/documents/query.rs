@@ -12,7 +12,7 @@ use std::cmp::Ordering;
 use regex::{Regex, RegexBuilder};
 use serde_json::{Map, Value};
 
-use super::order::{compare_same_type, json_eq};
+use super::order::{compare_same_type, json_eq, kind};
 use super::path::{lookup, Path};
 use super::Error;
 
@@ -82,7 +82,8 @@ impl Matcher {
         }
         let Value::Object(entries) = matcher else {
             return Err(Error::Invalid(format!(
-                "a matcher must be an object, got {matcher}"
+                "a matcher must be an object, got {}",
+                kind(matcher)
             )));
         };
         let clauses = entries

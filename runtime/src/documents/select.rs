@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 
 use serde_json::{Map, Value};
 
+use super::order::kind;
 use super::path::Path;
 use super::Error;
 
@@ -21,7 +22,8 @@ impl Selector {
     pub fn from_json(value: &Value) -> Result<Self, Error> {
         let Value::Object(map) = value else {
             return Err(Error::Invalid(format!(
-                "a selector must be an object, got {value}"
+                "a selector must be an object, got {}",
+                kind(value)
             )));
         };
         let fields = |key: &str| -> Result<Vec<String>, Error> {

@@ -4,6 +4,7 @@
 use serde_json::{Map, Value};
 
 use super::collect::Collector;
+use super::order::kind;
 use super::query::Matcher;
 use super::select::{Projection, Selector};
 use super::update::Update;
@@ -91,7 +92,8 @@ impl<'a> Task<'a> {
     pub(crate) fn parse(task: &'a Value) -> Result<Self, Error> {
         let Value::Object(task) = task else {
             return Err(Error::Invalid(format!(
-                "a task must be an object, got {task}"
+                "a task must be an object, got {}",
+                kind(task)
             )));
         };
         let params = match task.get("params") {
@@ -99,13 +101,14 @@ impl<'a> Task<'a> {
             Some(Value::Object(params)) => params,
             Some(other) => {
                 return Err(Error::Invalid(format!(
-                    "task params must be an object, got {other}"
+                    "task params must be an object, got {}",
+                    kind(other)
                 )))
             }
         };
         let op = match task.get("op") {
             Some(Value::String(op)) => op.as_str(),
-            Some(other) => return Err(unsupported(&other.to_string())),
+            Some(other) => return Err(unsupported(kind(other))),
             None => return Err(unsupported("(none)")),
         };
         if op == "run" {

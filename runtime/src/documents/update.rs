@@ -8,7 +8,7 @@
 
 use serde_json::{Map, Number, Value};
 
-use super::order::{add, json_eq, mul, total_cmp};
+use super::order::{add, json_eq, kind, mul, total_cmp};
 use super::path::{self, Path};
 use super::query::{Cond, Matcher};
 use super::Error;
@@ -53,7 +53,8 @@ impl Update {
     pub fn compile(values: &Value) -> Result<Self, Error> {
         let Value::Object(entries) = values else {
             return Err(Error::Invalid(format!(
-                "update values must be an object, got {values}"
+                "update values must be an object, got {}",
+                kind(values)
             )));
         };
         let mut steps = Vec::new();
@@ -95,7 +96,10 @@ fn compile_operator(op: &str, operand: &Value, steps: &mut Vec<Step>) -> Result<
         }
         let number = || match arg {
             Value::Number(n) => Ok(n.clone()),
-            _ => Err(Error::Invalid(format!("{op} takes numbers, got {arg}"))),
+            _ => Err(Error::Invalid(format!(
+                "{op} takes numbers, got {}",
+                kind(arg)
+            ))),
         };
         let step = match op {
             "$now" => Step::Now(path),
@@ -218,8 +222,9 @@ fn numeric(doc: &Map<String, Value>, p: &Path, op: &str) -> Result<Option<Number
         None => Ok(None),
         Some(Value::Number(n)) => Ok(Some(n.clone())),
         Some(other) => Err(Error::Invalid(format!(
-            "{op} on non-numeric field {} ({other})",
-            p.as_str()
+            "{op} on non-numeric field {} ({})",
+            p.as_str(),
+            kind(other)
         ))),
     }
 }
