@@ -39,6 +39,10 @@ pub struct Server {
 
 impl Server {
     /// Starts `threds dev` with `args` (plus `--listen 127.0.0.1:0`) and waits until it listens.
+    #[allow(
+        clippy::zombie_processes,
+        reason = "the Server owns the child and reaps it on drop"
+    )]
     pub fn start(args: &[&str]) -> Server {
         let mut child = Command::new(env!("CARGO_BIN_EXE_threds"))
             .arg("dev")

@@ -9,6 +9,26 @@ use actix_ws::{AggregatedMessage, CloseCode, CloseReason, ProtocolError, Session
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+/// Who is connected.
+pub struct Peer {
+    /// The authenticated participant.
+    pub participant: String,
+    /// Its roles.
+    pub roles: Vec<String>,
+}
+
+/// What a connection is attached to.
+pub struct Link {
+    /// Local connections.
+    pub hub: Addr<Hub>,
+    /// Where its events go.
+    pub intake: Intake,
+    /// Its outbound queue length.
+    pub queue: usize,
+    /// Cancelled on shutdown.
+    pub shutdown: CancellationToken,
+}
+
 /// A connected, authenticated client.
 pub struct Connection {
     participant: String,
@@ -23,15 +43,18 @@ pub struct Connection {
 impl Connection {
     /// Starts the connection's actor (reading `stream`) and its writer task (owning `session`).
     pub fn start(
-        participant: String,
-        roles: Vec<String>,
-        hub: Addr<Hub>,
-        intake: Intake,
+        who: Peer,
+        link: Link,
         session: Session,
         stream: impl futures_util::Stream<Item = Result<AggregatedMessage, ProtocolError>> + 'static,
-        queue: usize,
-        shutdown: CancellationToken,
     ) -> Addr<Connection> {
+        let Peer { participant, roles } = who;
+        let Link {
+            hub,
+            intake,
+            queue,
+            shutdown,
+        } = link;
         let (out, rx) = mpsc::channel(queue.max(1));
         let kick = CancellationToken::new();
         actix_web::rt::spawn(write(session, rx, kick.clone(), shutdown, queue));

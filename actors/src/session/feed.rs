@@ -2,9 +2,11 @@
 //! hands each message to the hub for the local connections of its recipients.
 
 use super::hub::{Deliver, Hub};
+use super::protocol::ServerFrame;
 use actix::Addr;
-use serde_json::{json, Value};
+use serde_json::Value;
 use std::time::Duration;
+use threds_patterns::model::Event;
 use threds_runtime::bus::{Consumer, Position};
 use tokio_util::sync::CancellationToken;
 
@@ -67,6 +69,11 @@ pub async fn run(mut consumer: Box<dyn Consumer>, hub: Addr<Hub>, shutdown: Canc
 fn frame_of(payload: &[u8]) -> Option<(Vec<String>, String)> {
     let value: Value = serde_json::from_slice(payload).ok()?;
     let to: Vec<String> = serde_json::from_value(value.get("to")?.clone()).ok()?;
-    let frame = json!({"message": {"to": to, "event": value.get("event")?}});
-    Some((to, frame.to_string()))
+    let event = Event::from_value(value.get("event")?.clone()).ok()?;
+    let frame = ServerFrame::Message {
+        to: to.clone(),
+        event,
+    }
+    .to_text();
+    Some((to, frame))
 }

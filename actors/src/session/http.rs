@@ -1,6 +1,6 @@
 //! HTTP routes of a session node: `/ws`, `POST /events`, `/livez`, `/readyz`.
 
-use super::connection::{refuse, Connection};
+use super::connection::{refuse, Connection, Link, Peer};
 use super::hub::Hub;
 use super::intake::Intake;
 use super::protocol::{self, ServerFrame};
@@ -90,14 +90,15 @@ async fn ws(
                 .aggregate_continuations()
                 .max_continuation_size(limit);
             Connection::start(
-                participant,
-                roles,
-                state.hub.clone(),
-                state.intake.clone(),
+                Peer { participant, roles },
+                Link {
+                    hub: state.hub.clone(),
+                    intake: state.intake.clone(),
+                    queue: state.connection_queue,
+                    shutdown: state.shutdown.clone(),
+                },
                 session,
                 stream,
-                state.connection_queue,
-                state.shutdown.clone(),
             );
         }
     }
