@@ -1,5 +1,6 @@
 //! Subcommands of the `threds` tool.
 
+mod client;
 mod dev;
 mod eval;
 mod simulate;
@@ -33,6 +34,10 @@ enum Command {
     Eval(eval::Args),
     /// Mint a bearer token for a participant.
     Token(token::Args),
+    /// Send events (a file or stdin) to a running Threds as the token's participant.
+    Publish(client::PublishArgs),
+    /// Print the token's participant's messages as JSON lines.
+    Tail(client::TailArgs),
 }
 
 /// Runs the parsed command line.
@@ -44,6 +49,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Test(args) => test::run(args),
         Command::Eval(args) => eval::run(args),
         Command::Token(args) => token::run(args),
+        Command::Publish(args) => client::publish(args),
+        Command::Tail(args) => client::tail(args),
     }
 }
 
