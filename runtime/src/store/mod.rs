@@ -8,7 +8,9 @@
 //!   at another version — two engines can never both advance the same thred from the same state;
 //! - a commit under a [`Lease`] is refused ([`Error::Fenced`]) when a newer lease of that resource
 //!   was granted since; every stored thred records the fencing token of the lease it was written under;
-//! - lease tokens of a resource strictly increase across grants, holders and restarts.
+//! - lease tokens of a resource strictly increase across grants, holders and restarts;
+//! - outbox entries are written by the same atomic commit as the state they belong to, keep their
+//!   order, and survive until acknowledged.
 
 pub mod memory;
 
@@ -79,6 +81,29 @@ pub enum ThredWrite {
     },
 }
 
+/// A bus record to append once the commit that produced it is durable (transactional outbox):
+/// a step's messages go out if and only if its state change is committed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outgoing {
+    /// Topic.
+    pub topic: String,
+    /// Key.
+    pub key: Option<String>,
+    /// Payload.
+    pub payload: Vec<u8>,
+}
+
+/// An outbox entry not yet acknowledged.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pending {
+    /// Its sequence number (strictly increasing across commits and restarts).
+    pub seq: u64,
+    /// When its commit was applied (store clock, epoch ms).
+    pub at: i64,
+    /// The record.
+    pub record: Outgoing,
+}
+
 /// Everything one processed batch changes, applied atomically.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Commit {
@@ -88,6 +113,8 @@ pub struct Commit {
     pub counters: Vec<(String, u64, Counter)>,
     /// Records now applied: per (topic, partition), the highest offset applied.
     pub applied: Vec<(String, u32, u64)>,
+    /// Bus records to append after the commit (kept until acknowledged).
+    pub outbox: Vec<Outgoing>,
 }
 
 /// Store errors.
@@ -148,8 +175,16 @@ pub trait ThredStore: Send + Sync + 'static {
     /// The highest applied offset of a partition, if any record of it was applied.
     async fn applied(&self, topic: &str, partition: u32) -> Result<Option<u64>, Error>;
 
-    /// Applies `commit` atomically, under `lease` when given (see the module guarantees).
-    async fn commit(&self, lease: Option<&Lease>, commit: Commit) -> Result<(), Error>;
+    /// Applies `commit` atomically, under `lease` when given (see the module guarantees); answers
+    /// the sequence numbers given to its outbox entries, in order.
+    async fn commit(&self, lease: Option<&Lease>, commit: Commit) -> Result<Vec<u64>, Error>;
+
+    /// Unacknowledged outbox entries committed at or before `before` (store clock), oldest first,
+    /// at most `limit` — for the relay that republishes what a crash left unpublished.
+    async fn outbox(&self, before: i64, limit: usize) -> Result<Vec<Pending>, Error>;
+
+    /// Acknowledges (deletes) outbox entries once their records are on the bus.
+    async fn ack_outbox(&self, seqs: &[u64]) -> Result<(), Error>;
 
     /// Timers of `partition` due at or before `now`, earliest first (at most `limit`).
     async fn due_timers(&self, partition: u32, now: i64, limit: usize)
