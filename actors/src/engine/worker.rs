@@ -214,3 +214,142 @@ fn panic_text(panic: &Box<dyn std::any::Any + Send>) -> String {
         .or_else(|| panic.downcast_ref::<String>().cloned())
         .unwrap_or_else(|| "unknown panic".into())
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use async_trait::async_trait;
+    use std::sync::atomic::{AtomicU32, Ordering};
+    use threds_runtime::bus::memory::MemoryBus;
+    use threds_runtime::bus::Position;
+    use threds_runtime::documents::memory::MemoryDocuments;
+    use threds_runtime::engine::{EngineHandle, Topics};
+    use threds_runtime::store::memory::MemoryStore;
+    use threds_runtime::store::{self, Commit, Lease, Session, Stored, StoredCounter};
+
+    /// A store whose `load` panics or fails on every call (a poison step), counting attempts.
+    struct Poisoned {
+        inner: MemoryStore,
+        panic: bool,
+        loads: AtomicU32,
+    }
+
+    #[async_trait]
+    impl ThredStore for Poisoned {
+        async fn load(&self, ids: &[String]) -> Result<Vec<Option<Stored>>, store::Error> {
+            self.loads.fetch_add(1, Ordering::SeqCst);
+            if self.panic {
+                panic!("poison: load of {ids:?}");
+            }
+            Err(store::Error::Backend("disk on fire".into()))
+        }
+        async fn thred_ids(&self) -> Result<Vec<String>, store::Error> {
+            self.inner.thred_ids().await
+        }
+        async fn unbound_listeners(&self) -> Result<Vec<String>, store::Error> {
+            self.inner.unbound_listeners().await
+        }
+        async fn counters(&self, ids: &[String]) -> Result<Vec<StoredCounter>, store::Error> {
+            self.inner.counters(ids).await
+        }
+        async fn applied(&self, topic: &str, partition: u32) -> Result<Option<u64>, store::Error> {
+            self.inner.applied(topic, partition).await
+        }
+        async fn commit(&self, lease: Option<&Lease>, commit: Commit) -> Result<Vec<u64>, store::Error> {
+            self.inner.commit(lease, commit).await
+        }
+        async fn outbox(&self, before: i64, limit: usize) -> Result<Vec<store::Pending>, store::Error> {
+            self.inner.outbox(before, limit).await
+        }
+        async fn ack_outbox(&self, seqs: &[u64]) -> Result<(), store::Error> {
+            self.inner.ack_outbox(seqs).await
+        }
+        async fn due_timers(&self, p: u32, now: i64, limit: usize) -> Result<Vec<threds_patterns::thred::Timer>, store::Error> {
+            self.inner.due_timers(p, now, limit).await
+        }
+        async fn acquire(&self, r: &str, o: &str, ttl: Duration) -> Result<Option<Lease>, store::Error> {
+            self.inner.acquire(r, o, ttl).await
+        }
+        async fn release(&self, lease: &Lease) -> Result<(), store::Error> {
+            self.inner.release(lease).await
+        }
+        async fn add_session(&self, s: Session) -> Result<(), store::Error> {
+            self.inner.add_session(s).await
+        }
+        async fn remove_session(&self, id: &str) -> Result<(), store::Error> {
+            self.inner.remove_session(id).await
+        }
+        async fn sessions_of(&self, p: &str) -> Result<Vec<Session>, store::Error> {
+            self.inner.sessions_of(p).await
+        }
+        async fn participants(&self) -> Result<Vec<String>, store::Error> {
+            self.inner.participants().await
+        }
+    }
+
+    async fn run_poisoned(panic: bool, payload: &[u8]) -> (u32, Vec<Record>) {
+        let bus: Arc<dyn Bus> = Arc::new(MemoryBus::new());
+        bus.create_topic("threds.events", 1).await.unwrap();
+        bus.create_topic("threds.events-dlt", 1).await.unwrap();
+        let poisoned = Arc::new(Poisoned { inner: MemoryStore::new(), panic, loads: AtomicU32::new(0) });
+        let store: Arc<dyn ThredStore> = poisoned.clone();
+        let engine = threds_patterns::machine::Engine::default();
+        let processor = Arc::new(Processor::new(
+            EngineHandle::new(engine),
+            store.clone(),
+            bus.clone(),
+            Topics::default(),
+            1,
+            Arc::new(|| 0),
+        ));
+        let admin = Admin::new(processor.clone(), store, Arc::new(MemoryDocuments::new()), Arc::new(|_| Ok(0)));
+        let record = Record {
+            position: Position { topic: "threds.events".into(), partition: 0, offset: 7 },
+            key: Some("t_1".into()),
+            payload: payload.to_vec(),
+            headers: Vec::new(),
+            timestamp: 0,
+        };
+        handle_record(&processor, &admin, &bus, &record, None, None, 3).await.unwrap();
+        let mut dlq = bus.join("inspect", &["threds.events-dlt"], "inspector").await.unwrap();
+        let mut records = Vec::new();
+        for _ in 0..10 {
+            records.extend(dlq.poll(10, Duration::from_millis(100)).await.unwrap().records);
+            if !records.is_empty() {
+                break;
+            }
+        }
+        (poisoned.loads.load(Ordering::SeqCst), records)
+    }
+
+    fn header<'r>(r: &'r Record, name: &str) -> &'r str {
+        r.headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str()).unwrap_or_default()
+    }
+
+    const BOUND: &[u8] = br#"{"id": "e1", "type": "t", "source": {"id": "p"}, "thredId": "t_1"}"#;
+
+    #[actix_rt::test]
+    async fn a_panicking_step_is_retried_then_dead_lettered_with_its_error() {
+        let (attempts, dlq) = run_poisoned(true, BOUND).await;
+        assert_eq!(attempts, 3, "retried up to max_attempts");
+        assert_eq!(dlq.len(), 1);
+        assert_eq!(dlq[0].payload, BOUND, "the original record");
+        assert!(header(&dlq[0], "threds-error").contains("panicked: poison"), "{:?}", dlq[0].headers);
+        assert_eq!(header(&dlq[0], "threds-origin"), "threds.events/0/7");
+    }
+
+    #[actix_rt::test]
+    async fn a_failing_step_is_retried_then_dead_lettered() {
+        let (attempts, dlq) = run_poisoned(false, BOUND).await;
+        assert_eq!(attempts, 3);
+        assert!(header(&dlq[0], "threds-error").contains("disk on fire"));
+    }
+
+    #[actix_rt::test]
+    async fn a_record_that_is_not_an_event_is_dead_lettered_at_once() {
+        let (attempts, dlq) = run_poisoned(false, b"{not json").await;
+        assert_eq!(attempts, 0);
+        assert!(header(&dlq[0], "threds-error").contains("not JSON"));
+    }
+}
