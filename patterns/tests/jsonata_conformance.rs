@@ -8,7 +8,28 @@ use serde_json::Value;
 use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
-use threds_patterns::expr::{Bindings, Expression, Limits};
+use threds_patterns::expr::{Bindings, Expression, Host, Limits};
+
+/// The suite's host: plain bindings, run on a big stack so only `depth` limits recursion.
+struct SuiteHost(Bindings);
+
+impl Host for SuiteHost {
+    fn input(&self) -> Option<&Value> {
+        self.0.input()
+    }
+    fn variable(&self, name: &str) -> Option<&Value> {
+        self.0.variable(name)
+    }
+    fn now_millis(&self) -> i64 {
+        self.0.now_millis
+    }
+    fn limits(&self) -> Limits {
+        self.0.limits
+    }
+    fn stack_budget(&self) -> usize {
+        48 << 20
+    }
+}
 
 /// Groups that must pass completely.
 const REQUIRED: &[&str] = &[
@@ -117,12 +138,12 @@ fn run_case(case: &Value, group_dir: &Path, datasets: &Path) -> Outcome {
         .and_then(Value::as_object)
         .cloned()
         .unwrap_or_default();
-    let host = Bindings {
+    let host = SuiteHost(Bindings {
         input,
         variables,
         now_millis: 1_500_000_000_000,
         limits,
-    };
+    });
     let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         Expression::compile(&expr_text).and_then(|e| e.evaluate(&host))
     }));

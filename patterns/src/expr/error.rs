@@ -61,8 +61,3 @@ impl Error {
         self
     }
 }
-
-/// Shorthand for `Err(Error::new(code, message))`.
-pub fn fail<T>(code: &str, message: impl Into<String>) -> Result<T, Error> {
-    Err(Error::new(code, message))
-}

@@ -57,11 +57,6 @@ impl Lexer {
         }
     }
 
-    /// The current character offset.
-    pub fn position(&self) -> usize {
-        self.pos
-    }
-
     /// The raw characters from `start` (used for function signatures).
     pub fn chars_from(&self, start: usize) -> &[char] {
         self.chars.get(start..).unwrap_or(&[])

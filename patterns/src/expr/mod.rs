@@ -81,7 +81,15 @@ pub trait Host {
     fn limits(&self) -> Limits {
         Limits::default()
     }
+    /// Bytes of thread stack one evaluation may use before it stops with `U1001` (a guard on
+    /// top of `max_depth`; the default suits the 2 MiB stacks of worker threads).
+    fn stack_budget(&self) -> usize {
+        DEFAULT_STACK_BUDGET
+    }
 }
+
+/// Default for [`Host::stack_budget`]: 1 MiB.
+pub const DEFAULT_STACK_BUDGET: usize = 1 << 20;
 
 /// A compiled JSONata expression (immutable, `Send + Sync`, cheap to clone).
 #[derive(Debug, Clone)]

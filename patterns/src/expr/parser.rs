@@ -21,9 +21,10 @@ pub fn parse(source: &str) -> Result<Node, Error> {
             end: 0,
         },
         depth: 0,
+        stack_base: super::eval::stack_position(),
     };
     p.advance(false)?;
-    let node = p.expression(0)?;
+    let node = *p.expression(0)?;
     if p.cur.tok != Tok::End {
         return Err(
             Error::new("S0201", format!("Syntax error: {}", describe(&p.cur.tok)))
@@ -38,7 +39,11 @@ struct Parser {
     lx: Lexer,
     cur: Token,
     depth: usize,
+    stack_base: usize,
 }
+
+/// Stack the parser and the AST rewriting may use (bytes).
+pub const PARSE_STACK_BUDGET: usize = 512 << 10;
 
 fn describe(tok: &Tok) -> String {
     match tok {
@@ -100,13 +105,14 @@ impl Parser {
 
     fn enter(&mut self) -> Result<(), Error> {
         self.depth += 1;
-        if self.depth > MAX_PARSE_DEPTH {
+        let used = super::eval::stack_position().abs_diff(self.stack_base);
+        if self.depth > MAX_PARSE_DEPTH || used > PARSE_STACK_BUDGET {
             return Err(Error::new("U1001", "Expression is nested too deeply").at(self.cur.start));
         }
         Ok(())
     }
 
-    fn expression(&mut self, rbp: u32) -> Result<Node, Error> {
+    fn expression(&mut self, rbp: u32) -> Result<Box<Node>, Error> {
         let saved = self.depth;
         self.enter()?;
         let t = self.advance(true)?;
@@ -120,7 +126,8 @@ impl Parser {
         Ok(left)
     }
 
-    fn nud(&mut self, t: Token) -> Result<Node, Error> {
+    #[inline(never)]
+    fn nud(&mut self, t: Token) -> Result<Box<Node>, Error> {
         let pos = t.end;
         let kind = match t.tok {
             Tok::Name(n) => Kind::Name(n),
@@ -129,85 +136,82 @@ impl Parser {
             Tok::Num(n) => Kind::Num(n, json_number(n)),
             Tok::Bool(b) => Kind::Bool(b),
             Tok::Null => Kind::Null,
-            Tok::Regex(pattern, flags) => {
-                let def = RegexDef::new(&pattern, &flags).map_err(|e| e.or_at(pos))?;
-                Kind::Regex(Arc::new(def))
-            }
+            Tok::Regex(pattern, flags) => regex_kind(&pattern, &flags, pos)?,
             Tok::End => {
                 return Err(Error::new("S0207", "Unexpected end of expression").at(pos));
             }
             Tok::Op(op) => return self.prefix(op, pos),
         };
-        Ok(Node::new(kind, pos))
+        Ok(Box::new(Node::new(kind, pos)))
     }
 
-    fn prefix(&mut self, op: &'static str, pos: usize) -> Result<Node, Error> {
+    #[inline(never)]
+    fn prefix(&mut self, op: &'static str, pos: usize) -> Result<Box<Node>, Error> {
         let kind = match op {
             "and" | "or" | "in" => Kind::RawOperatorName(op.to_string()),
-            "-" => Kind::Neg(Box::new(self.expression(70)?)),
+            "-" => Kind::Neg(self.expression(70)?),
             "*" => Kind::Wildcard,
             "**" => Kind::Descendant,
             "%" => Kind::Parent(String::new()),
-            "(" => {
-                let mut items = Vec::new();
-                while !is_op(&self.cur.tok, ")") {
-                    items.push(self.expression(0)?);
-                    if !is_op(&self.cur.tok, ";") {
-                        break;
-                    }
-                    self.advance(false)?;
-                }
-                self.expect(")", true)?;
-                Kind::Block(items)
-            }
-            "[" => {
-                let mut items = Vec::new();
-                if !is_op(&self.cur.tok, "]") {
-                    loop {
-                        let mut item = self.expression(0)?;
-                        if is_op(&self.cur.tok, "..") {
-                            let rpos = self.cur.end;
-                            self.advance(false)?;
-                            let rhs = self.expression(0)?;
-                            item = Node::new(
-                                Kind::Binary(BinOp::Range, Box::new(item), Box::new(rhs)),
-                                rpos,
-                            );
-                        }
-                        items.push(item);
-                        if !is_op(&self.cur.tok, ",") {
-                            break;
-                        }
-                        self.advance(false)?;
-                    }
-                }
-                self.expect("]", true)?;
-                Kind::Array(items)
-            }
+            "(" => self.block()?,
+            "[" => self.array()?,
             "{" => Kind::Object(self.object_pairs()?),
-            "|" => {
-                let pattern = self.expression(0)?;
-                self.expect("|", false)?;
-                let update = self.expression(0)?;
-                let delete = if is_op(&self.cur.tok, ",") {
-                    self.advance(false)?;
-                    Some(Box::new(self.expression(0)?))
-                } else {
-                    None
-                };
-                self.expect("|", false)?;
-                Kind::Transform(Box::new(pattern), Box::new(update), delete)
-            }
-            _ => {
-                return Err(Error::new(
-                    "S0211",
-                    format!("The symbol {op} cannot be used as a unary operator"),
-                )
-                .at(pos)
-                .with_token(op));
-            }
+            "|" => self.transform()?,
+            _ => return Err(unary_error(op, pos)),
         };
-        Ok(Node::new(kind, pos))
+        Ok(Box::new(Node::new(kind, pos)))
+    }
+
+    #[inline(never)]
+    fn block(&mut self) -> Result<Kind, Error> {
+        let mut items = Vec::new();
+        while !is_op(&self.cur.tok, ")") {
+            items.push(*self.expression(0)?);
+            if !is_op(&self.cur.tok, ";") {
+                break;
+            }
+            self.advance(false)?;
+        }
+        self.expect(")", true)?;
+        Ok(Kind::Block(items))
+    }
+
+    #[inline(never)]
+    fn array(&mut self) -> Result<Kind, Error> {
+        let mut items = Vec::new();
+        if !is_op(&self.cur.tok, "]") {
+            loop {
+                let mut item = self.expression(0)?;
+                if is_op(&self.cur.tok, "..") {
+                    let rpos = self.cur.end;
+                    self.advance(false)?;
+                    let rhs = self.expression(0)?;
+                    item = Box::new(Node::new(Kind::Binary(BinOp::Range, item, rhs), rpos));
+                }
+                items.push(*item);
+                if !is_op(&self.cur.tok, ",") {
+                    break;
+                }
+                self.advance(false)?;
+            }
+        }
+        self.expect("]", true)?;
+        Ok(Kind::Array(items))
+    }
+
+    #[inline(never)]
+    fn transform(&mut self) -> Result<Kind, Error> {
+        let pattern = self.expression(0)?;
+        self.expect("|", false)?;
+        let update = self.expression(0)?;
+        let delete = if is_op(&self.cur.tok, ",") {
+            self.advance(false)?;
+            Some(self.expression(0)?)
+        } else {
+            None
+        };
+        self.expect("|", false)?;
+        Ok(Kind::Transform(pattern, update, delete))
     }
 
     fn object_pairs(&mut self) -> Result<Vec<(Node, Node)>, Error> {
@@ -217,7 +221,7 @@ impl Parser {
                 let k = self.expression(0)?;
                 self.expect(":", false)?;
                 let v = self.expression(0)?;
-                pairs.push((k, v));
+                pairs.push((*k, *v));
                 if !is_op(&self.cur.tok, ",") {
                     break;
                 }
@@ -228,14 +232,15 @@ impl Parser {
         Ok(pairs)
     }
 
-    fn led(&mut self, t: Token, left: Node) -> Result<Node, Error> {
+    #[inline(never)]
+    fn led(&mut self, t: Token, left: Box<Node>) -> Result<Box<Node>, Error> {
         let pos = t.end;
         let Tok::Op(op) = t.tok else {
             return Err(Error::new("S0201", "Syntax error").at(pos));
         };
-        let bin = |op: BinOp, l: Node, r: Node| Kind::Binary(op, Box::new(l), Box::new(r));
+        let bin = |op: BinOp, l: Box<Node>, r: Box<Node>| Kind::Binary(op, l, r);
         let kind = match op {
-            "." => Kind::RawDot(Box::new(left), Box::new(self.expression(75)?)),
+            "." => Kind::RawDot(left, self.expression(75)?),
             "+" => bin(BinOp::Add, left, self.expression(50)?),
             "-" => bin(BinOp::Sub, left, self.expression(50)?),
             "*" => bin(BinOp::Mul, left, self.expression(60)?),
@@ -251,9 +256,9 @@ impl Parser {
             "and" => bin(BinOp::And, left, self.expression(30)?),
             "or" => bin(BinOp::Or, left, self.expression(25)?),
             "in" => bin(BinOp::In, left, self.expression(40)?),
-            "~>" => Kind::Apply(Box::new(left), Box::new(self.expression(40)?)),
-            "?:" => Kind::Elvis(Box::new(left), Box::new(self.expression(40)?)),
-            "??" => Kind::Coalesce(Box::new(left), Box::new(self.expression(40)?)),
+            "~>" => Kind::Apply(left, self.expression(40)?),
+            "?:" => Kind::Elvis(left, self.expression(40)?),
+            "??" => Kind::Coalesce(left, self.expression(40)?),
             ":=" => {
                 let Kind::Variable(name) = left.kind else {
                     return Err(Error::new(
@@ -263,17 +268,17 @@ impl Parser {
                     .at(pos)
                     .with_token(left.describe()));
                 };
-                Kind::Bind(name, Box::new(self.expression(9)?))
+                Kind::Bind(name, self.expression(9)?)
             }
             "?" => {
                 let then = self.expression(0)?;
                 let otherwise = if is_op(&self.cur.tok, ":") {
                     self.advance(false)?;
-                    Some(Box::new(self.expression(0)?))
+                    Some(self.expression(0)?)
                 } else {
                     None
                 };
-                Kind::Condition(Box::new(left), Box::new(then), otherwise)
+                Kind::Condition(left, then, otherwise)
             }
             "@" | "#" => {
                 let rhs = self.expression(80)?;
@@ -286,9 +291,9 @@ impl Parser {
                     .with_token(op));
                 };
                 if op == "@" {
-                    Kind::RawFocus(Box::new(left), name)
+                    Kind::RawFocus(left, name)
                 } else {
-                    Kind::RawIndex(Box::new(left), name)
+                    Kind::RawIndex(left, name)
                 }
             }
             "[" => {
@@ -300,10 +305,10 @@ impl Parser {
                 }
                 let rhs = self.expression(0)?;
                 self.expect("]", true)?;
-                Kind::RawFilter(Box::new(left), Box::new(rhs))
+                Kind::RawFilter(left, rhs)
             }
-            "{" => Kind::RawGroup(Box::new(left), self.object_pairs()?),
-            "^" => Kind::RawSort(Box::new(left), self.sort_terms()?),
+            "{" => Kind::RawGroup(left, self.object_pairs()?),
+            "^" => Kind::RawSort(left, self.sort_terms()?),
             "(" => return self.call(left, pos),
             _ => {
                 return Err(Error::new("S0201", format!("Syntax error: {op}"))
@@ -311,7 +316,7 @@ impl Parser {
                     .with_token(op))
             }
         };
-        Ok(Node::new(kind, pos))
+        Ok(Box::new(Node::new(kind, pos)))
     }
 
     fn sort_terms(&mut self) -> Result<Vec<SortTerm>, Error> {
@@ -327,7 +332,7 @@ impl Parser {
             }
             terms.push(SortTerm {
                 descending,
-                expr: self.expression(0)?,
+                expr: *self.expression(0)?,
             });
             if !is_op(&self.cur.tok, ",") {
                 break;
@@ -338,7 +343,8 @@ impl Parser {
         Ok(terms)
     }
 
-    fn call(&mut self, left: Node, pos: usize) -> Result<Node, Error> {
+    #[inline(never)]
+    fn call(&mut self, left: Box<Node>, pos: usize) -> Result<Box<Node>, Error> {
         let mut args = Vec::new();
         let mut partial = false;
         if !is_op(&self.cur.tok, ")") {
@@ -348,7 +354,7 @@ impl Parser {
                     let t = self.advance(false)?;
                     args.push(Node::new(Kind::Placeholder, t.end));
                 } else {
-                    args.push(self.expression(0)?);
+                    args.push(*self.expression(0)?);
                 }
                 if !is_op(&self.cur.tok, ",") {
                     break;
@@ -360,11 +366,11 @@ impl Parser {
         let is_lambda = matches!(&left.kind, Kind::Name(n) if n == "function" || n == "\u{3bb}");
         if !is_lambda {
             let kind = Kind::Call {
-                proc: Box::new(left),
+                proc: left,
                 args,
                 partial,
             };
-            return Ok(Node::new(kind, pos));
+            return Ok(Box::new(Node::new(kind, pos)));
         }
         let mut params = Vec::with_capacity(args.len());
         for (i, arg) in args.into_iter().enumerate() {
@@ -409,15 +415,32 @@ impl Parser {
             self.cur = self.lx.next(false)?;
         }
         self.expect("{", false)?;
-        let body = self.expression(0)?;
+        let body = *self.expression(0)?;
         self.expect("}", true)?;
         let def = LambdaDef {
             params,
             signature,
             body,
         };
-        Ok(Node::new(Kind::Lambda(Arc::new(def)), pos))
+        Ok(Box::new(Node::new(Kind::Lambda(Arc::new(def)), pos)))
     }
+}
+
+#[cold]
+#[inline(never)]
+fn unary_error(op: &str, pos: usize) -> Error {
+    Error::new(
+        "S0211",
+        format!("The symbol {op} cannot be used as a unary operator"),
+    )
+    .at(pos)
+    .with_token(op)
+}
+
+#[inline(never)]
+fn regex_kind(pattern: &str, flags: &str, pos: usize) -> Result<Kind, Error> {
+    let def = RegexDef::new(pattern, flags).map_err(|e| e.or_at(pos))?;
+    Ok(Kind::Regex(Arc::new(def)))
 }
 
 /// Marks the innermost step of a chain of predicates with `keep_array` (the `[]` suffix).

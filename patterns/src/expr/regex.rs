@@ -81,34 +81,6 @@ impl RegexDef {
                 .collect(),
         })
     }
-
-    /// All non-overlapping matches (empty matches advance by one character).
-    pub fn find_all(&self, text: &str, limit: Option<usize>) -> Vec<Found> {
-        let mut out = Vec::new();
-        let mut from = 0;
-        while limit.is_none_or(|l| out.len() < l) {
-            let Some(found) = self.find_at(text, from) else {
-                break;
-            };
-            from = if found.byte_end == found.byte_start {
-                next_boundary(text, found.byte_end)
-            } else {
-                found.byte_end
-            };
-            out.push(found);
-            if from > text.len() {
-                break;
-            }
-        }
-        out
-    }
-}
-
-/// The byte offset of the character after `at` (or past the end).
-pub fn next_boundary(text: &str, at: usize) -> usize {
-    text.get(at..)
-        .and_then(|rest| rest.chars().next())
-        .map_or(text.len() + 1, |c| at + c.len_utf8())
 }
 
 /// Adapts JavaScript regex syntax to the `regex` crate where they differ.
@@ -140,11 +112,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn finds_all() {
+    fn finds_from_offset() {
         let re = RegexDef::new("b+", "").unwrap();
-        let all = re.find_all("ababbxabbcc", None);
-        assert_eq!(all.len(), 3);
-        assert_eq!(all[1].start, 3);
-        assert_eq!(all[1].text, "bb");
+        let m = re.find_at("ababbxabbcc", 2).unwrap();
+        assert_eq!(m.start, 3);
+        assert_eq!(m.text, "bb");
     }
 }

@@ -169,11 +169,6 @@ impl Signature {
         }
     }
 
-    /// Number of declared parameters.
-    pub fn arity(&self) -> usize {
-        self.params.len()
-    }
-
     /// Matches `symbols` against params from `pi`; fills `counts` (args consumed per param).
     fn matches(&self, symbols: &[char], pi: usize, pos: usize, counts: &mut Vec<usize>) -> bool {
         let Some(p) = self.params.get(pi) else {

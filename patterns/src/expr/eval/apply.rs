@@ -78,6 +78,7 @@ impl<'a> Ctx<'a> {
         Some(self.host_result(r))
     }
 
+    #[inline(never)]
     fn prepare(
         &self,
         node: &'a Node,
@@ -104,25 +105,10 @@ impl<'a> Ctx<'a> {
             }
             _ => None,
         };
-        // Fast path: a host function with literal arguments (no allocation).
         if let Some(name) = host_name {
             if !*partial && applyto.is_none() && args.len() <= 4 {
-                let mut lits: [Option<&Value>; 4] = [None; 4];
-                let all_literal = args.iter().enumerate().all(|(i, a)| match literal_json(a) {
-                    Some(v) => {
-                        lits[i] = Some(v);
-                        true
-                    }
-                    None => false,
-                });
-                if all_literal {
-                    if let Some(r) = self.host.call(name, &lits[..args.len()]) {
-                        self.tick()?;
-                        return Ok(Prepared::Done(
-                            self.host_result(r)
-                                .map_err(|e| e.or_at(node.position).or_token(name))?,
-                        ));
-                    }
+                if let Some(v) = self.host_literal_call(node, name, args)? {
+                    return Ok(Prepared::Done(v));
                 }
             }
         }
@@ -180,6 +166,30 @@ impl<'a> Ctx<'a> {
         Ok(Prepared::Apply(f, argv, token))
     }
 
+    /// A host function call whose arguments are all literals: no allocation at all.
+    #[inline(never)]
+    fn host_literal_call(
+        &self,
+        node: &'a Node,
+        name: &str,
+        args: &'a [Node],
+    ) -> Result<Option<Val<'a>>, Error> {
+        let mut lits: [Option<&Value>; 4] = [None; 4];
+        for (i, a) in args.iter().enumerate() {
+            match (literal_json(a), lits.get_mut(i)) {
+                (Some(v), Some(slot)) => *slot = Some(v),
+                _ => return Ok(None),
+            }
+        }
+        let Some(r) = self.host.call(name, &lits[..args.len()]) else {
+            return Ok(None);
+        };
+        self.tick()?;
+        self.host_result(r)
+            .map(Some)
+            .map_err(|e| e.or_at(node.position).or_token(name))
+    }
+
     fn forgot_dollar(&self, proc: &Node) -> bool {
         match &proc.kind {
             Kind::Path(steps) => match steps.first().map(|s| &s.kind) {
@@ -227,6 +237,7 @@ impl<'a> Ctx<'a> {
         }
     }
 
+    #[inline(never)]
     fn apply_once(
         &self,
         f: &Val<'a>,
@@ -241,18 +252,7 @@ impl<'a> Ctx<'a> {
                 def,
                 env,
                 input: closure_input,
-            } => {
-                let args = match &def.signature {
-                    Some(sig) => sig.validate(&args, input)?,
-                    None => args,
-                };
-                let frame = self.new_frame(*env);
-                let mut args = args.into_iter();
-                for p in &def.params {
-                    self.bind(frame, p, args.next().unwrap_or_default());
-                }
-                self.eval_body(&def.body, closure_input, frame)
-            }
+            } => self.apply_lambda(def, *env, closure_input, args, input),
             Func::Builtin(b) => {
                 let args = b
                     .signature()
@@ -286,7 +286,29 @@ impl<'a> Ctx<'a> {
         }
     }
 
+    #[inline(never)]
+    fn apply_lambda(
+        &self,
+        def: &'a crate::expr::ast::LambdaDef,
+        env: Env,
+        closure_input: &Val<'a>,
+        args: Vec<Val<'a>>,
+        input: &Val<'a>,
+    ) -> Result<Ret<'a>, Error> {
+        let args = match &def.signature {
+            Some(sig) => sig.validate(&args, input)?,
+            None => args,
+        };
+        let frame = self.new_frame(env);
+        let mut args = args.into_iter();
+        for p in &def.params {
+            self.bind(frame, p, args.next().unwrap_or_default());
+        }
+        self.eval_body(&def.body, closure_input, frame)
+    }
+
     /// Evaluates a lambda body, returning calls in tail position unapplied.
+    #[inline(never)]
     fn eval_body(&self, node: &'a Node, input: &Val<'a>, env: Env) -> Result<Ret<'a>, Error> {
         if !node.predicates.is_empty() || node.group.is_some() || node.keep_array {
             return Ok(Ret::Val(self.eval(node, input, env)?));

@@ -35,6 +35,8 @@ pub struct Ctx<'a> {
     steps: Cell<u64>,
     frames: RefCell<Vec<Frame<'a>>>,
     root_vars: RefCell<Vec<(&'a str, Val<'a>)>>,
+    stack_base: usize,
+    stack_budget: usize,
     /// The input document as seen by `$$` (arrays wrapped in an outer sequence).
     pub root: Val<'a>,
     rng: Cell<u64>,
@@ -63,6 +65,8 @@ impl<'a> Ctx<'a> {
             steps: Cell::new(0),
             frames: RefCell::new(Vec::new()),
             root_vars: RefCell::new(Vec::new()),
+            stack_base: stack_position(),
+            stack_budget: host.stack_budget(),
             root,
             rng: Cell::new(seed),
         }
@@ -83,21 +87,17 @@ impl<'a> Ctx<'a> {
         let s = self.steps.get() + 1;
         self.steps.set(s);
         if s > self.limits.max_steps {
-            return Err(Error::new(
-                "U1001",
-                "Expression evaluation timeout: Check for infinite loop",
-            ));
+            return Err(timeout_error());
         }
         Ok(())
     }
 
     fn enter(&self) -> Result<(), Error> {
         let d = self.depth.get() + 1;
-        if d > self.limits.max_depth {
-            return Err(Error::new(
-                "U1001",
-                "Stack overflow error: Please check your expression. Possible infinite recursion.",
-            ));
+        if d > self.limits.max_depth
+            || stack_position().abs_diff(self.stack_base) > self.stack_budget
+        {
+            return Err(depth_error());
         }
         self.depth.set(d);
         self.tick()
@@ -169,10 +169,14 @@ impl<'a> Ctx<'a> {
         let r = self.eval_kind(node, input, env);
         self.leave();
         let r = r?;
+        if node.predicates.is_empty() && node.group.is_none() {
+            return Ok(unwrap_sequence(r, node.keep_array));
+        }
         self.finish(node, r, env)
     }
 
     /// Applies predicates, a group-by and sequence unwrapping to a node's raw result.
+    #[inline(never)]
     fn finish(&self, node: &'a Node, mut result: Val<'a>, env: Env) -> Result<Val<'a>, Error> {
         for stage in &node.predicates {
             if let Stage::Filter(pred) = stage {
@@ -181,33 +185,83 @@ impl<'a> Ctx<'a> {
         }
         if let Some(group) = &node.group {
             if !matches!(node.kind, Kind::Path(_)) {
-                result = self.group(&group.pairs, result, env)?;
+                result = self
+                    .group(&group.pairs, result, env)
+                    .map_err(|e| e.or_at(group.position))?;
             }
         }
         Ok(unwrap_sequence(result, node.keep_array))
     }
 
+    #[inline(never)]
     fn eval_kind(&self, node: &'a Node, input: &Val<'a>, env: Env) -> Result<Val<'a>, Error> {
+        match &node.kind {
+            Kind::Path(steps) => self.eval_path(node, steps, input, env),
+            Kind::Name(name) => Ok(path::lookup_field(input, name)),
+            Kind::Str(v) => Ok(Val::Str(Str::B(v.as_str().unwrap_or_default()))),
+            Kind::Num(n, _) => Ok(Val::Num(*n)),
+            Kind::Bool(b) => Ok(Val::Bool(*b)),
+            Kind::Null => Ok(Val::Null),
+            Kind::Variable(name) => Ok(self.eval_variable(name, input, env)),
+            Kind::Binary(op, lhs, rhs) => self.binary(*op, lhs, rhs, input, env),
+            Kind::Call { .. } => self.call(node, input, env, None),
+            Kind::Condition(c, t, e) => self.eval_condition(c, t, e.as_deref(), input, env),
+            Kind::Block(items) => self.eval_block(items, input, env),
+            Kind::Array(items) => self.array_constructor(node, items, input, env),
+            Kind::Object(pairs) => self.group(pairs, input.clone(), env),
+            Kind::Apply(lhs, rhs) => self.apply_chain(node, lhs, rhs, input, env),
+            Kind::Sort(terms) => self.sort(node, terms, input.clone(), env),
+            _ => self.eval_other(node, input, env),
+        }
+    }
+
+    fn eval_variable(&self, name: &str, input: &Val<'a>, env: Env) -> Val<'a> {
+        match name {
+            "" => match input {
+                Val::Arr(a) if a.flags.outer => a.items.first().cloned().unwrap_or_default(),
+                other => other.clone(),
+            },
+            "$" => self.root.clone(),
+            _ => self.variable(env, name),
+        }
+    }
+
+    #[inline(never)]
+    fn eval_condition(
+        &self,
+        c: &'a Node,
+        t: &'a Node,
+        e: Option<&'a Node>,
+        input: &Val<'a>,
+        env: Env,
+    ) -> Result<Val<'a>, Error> {
+        let cond = self.eval(c, input, env)?;
+        if functions::boolean::truthy(&cond) {
+            self.eval(t, input, env)
+        } else if let Some(e) = e {
+            self.eval(e, input, env)
+        } else {
+            Ok(Val::Undef)
+        }
+    }
+
+    #[inline(never)]
+    fn eval_block(&self, items: &'a [Node], input: &Val<'a>, env: Env) -> Result<Val<'a>, Error> {
+        let frame = self.new_frame(env);
+        let mut result = Val::Undef;
+        for item in items {
+            result = self.eval(item, input, frame)?;
+        }
+        Ok(result)
+    }
+
+    #[inline(never)]
+    fn eval_other(&self, node: &'a Node, input: &Val<'a>, env: Env) -> Result<Val<'a>, Error> {
         Ok(match &node.kind {
-            Kind::Path(steps) => return self.eval_path(node, steps, input, env),
-            Kind::Name(name) => path::lookup_field(input, name),
-            Kind::Str(v) => Val::Str(Str::B(v.as_str().unwrap_or_default())),
-            Kind::Num(n, _) => Val::Num(*n),
-            Kind::Bool(b) => Val::Bool(*b),
-            Kind::Null => Val::Null,
             Kind::Wildcard => path::wildcard(input),
             Kind::Descendant => path::descendants(input),
             Kind::Parent(label) => self.lookup(env, label).unwrap_or_default(),
-            Kind::Variable(name) => match name.as_str() {
-                "" => match input {
-                    Val::Arr(a) if a.flags.outer => a.items.first().cloned().unwrap_or_default(),
-                    other => other.clone(),
-                },
-                "$" => self.root.clone(),
-                _ => self.variable(env, name),
-            },
             Kind::Regex(def) => Val::Func(Rc::new(Func::Regex(def))),
-            Kind::Binary(op, lhs, rhs) => return self.binary(*op, lhs, rhs, input, env),
             Kind::Neg(inner) => match self.eval(inner, input, env)? {
                 Val::Undef => Val::Undef,
                 Val::Num(n) => Val::Num(-n),
@@ -223,18 +277,6 @@ impl<'a> Ctx<'a> {
                     .with_token("-"))
                 }
             },
-            Kind::Array(items) => return self.array_constructor(node, items, input, env),
-            Kind::Object(pairs) => return self.group(pairs, input.clone(), env),
-            Kind::Condition(c, t, e) => {
-                let cond = self.eval(c, input, env)?;
-                if functions::boolean::truthy(&cond) {
-                    self.eval(t, input, env)?
-                } else if let Some(e) = e {
-                    self.eval(e, input, env)?
-                } else {
-                    Val::Undef
-                }
-            }
             Kind::Elvis(lhs, rhs) => {
                 let v = self.eval(lhs, input, env)?;
                 if functions::boolean::truthy(&v) {
@@ -251,44 +293,50 @@ impl<'a> Ctx<'a> {
                     self.eval(rhs, input, env)?
                 }
             }
-            Kind::Block(items) => {
-                let frame = self.new_frame(env);
-                let mut result = Val::Undef;
-                for item in items {
-                    result = self.eval(item, input, frame)?;
-                }
-                result
-            }
             Kind::Bind(name, value) => {
                 let v = self.eval(value, input, env)?;
                 self.bind(env, name, v.clone());
                 v
             }
-            Kind::Call { .. } => return self.call(node, input, env, None),
             Kind::Lambda(def) => Val::Func(Rc::new(Func::Lambda {
                 def,
                 env,
                 input: input.clone(),
             })),
-            Kind::Apply(lhs, rhs) => return self.apply_chain(node, lhs, rhs, input, env),
             Kind::Transform(..) => Val::Func(Rc::new(Func::Transform(node, env))),
-            Kind::Sort(terms) => return self.sort(node, terms, input.clone(), env),
             Kind::Placeholder => {
                 return Err(Error::new("S0201", "Syntax error: ?")
                     .at(node.position)
                     .with_token("?"))
             }
-            Kind::RawDot(..)
-            | Kind::RawFilter(..)
-            | Kind::RawGroup(..)
-            | Kind::RawSort(..)
-            | Kind::RawFocus(..)
-            | Kind::RawIndex(..)
-            | Kind::RawOperatorName(_) => {
-                return Err(Error::new("S0201", "Syntax error").at(node.position))
-            }
+            _ => return Err(Error::new("S0201", "Syntax error").at(node.position)),
         })
     }
+}
+
+/// An approximate address of the current stack top (the address of a local).
+#[inline(never)]
+pub fn stack_position() -> usize {
+    let marker = 0u8;
+    std::hint::black_box(&marker) as *const u8 as usize
+}
+
+#[cold]
+#[inline(never)]
+fn timeout_error() -> Error {
+    Error::new(
+        "U1001",
+        "Expression evaluation timeout: Check for infinite loop",
+    )
+}
+
+#[cold]
+#[inline(never)]
+fn depth_error() -> Error {
+    Error::new(
+        "U1001",
+        "Stack overflow error: Please check your expression. Possible infinite recursion.",
+    )
 }
 
 fn bind_in<'a>(vars: &mut Vec<(&'a str, Val<'a>)>, name: &'a str, value: Val<'a>) {

@@ -38,6 +38,7 @@ fn numeric(v: &Val<'_>) -> Result<Option<f64>, Error> {
 }
 
 impl<'a> Ctx<'a> {
+    #[inline(never)]
     pub(super) fn binary(
         &self,
         op: BinOp,

@@ -99,7 +99,9 @@ impl<'a> Ctx<'a> {
                 Some(ts) => Val::Tuples(ts),
                 None => result,
             };
-            result = self.group(&group.pairs, grouped, env)?;
+            result = self
+                .group(&group.pairs, grouped, env)
+                .map_err(|e| e.or_at(group.position))?;
         }
         Ok(result)
     }

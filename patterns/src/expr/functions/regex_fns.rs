@@ -7,7 +7,7 @@ use crate::expr::eval::Ctx;
 use crate::expr::regex::{Found, RegexDef};
 use crate::expr::value::{Func, Obj, Str, Val};
 
-fn regex_of<'v, 'a>(v: &'v Val<'a>) -> Option<&'a RegexDef> {
+fn regex_of<'a>(v: &Val<'a>) -> Option<&'a RegexDef> {
     match v {
         Val::Func(f) => match &**f {
             Func::Regex(def) => Some(*def),
