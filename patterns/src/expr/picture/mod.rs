@@ -6,6 +6,21 @@
 
 use serde_json::{Map, Value};
 
+mod decimal;
+mod digits;
+mod integer;
+mod letters;
+mod number;
+mod roman;
+mod words;
+
+#[cfg(test)]
+mod testkit;
+#[cfg(test)]
+mod tests_integer;
+#[cfg(test)]
+mod tests_number;
+
 /// A picture-string error with its official JSONata code.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PictureError {
@@ -62,8 +77,32 @@ impl Default for DecimalFormat {
 
 impl DecimalFormat {
     /// Builds a format from `$formatNumber`'s options object (keys as in XPath, e.g. `"decimal-separator"`).
-    pub fn from_json(_options: &Map<String, Value>) -> Result<Self, PictureError> {
-        Ok(DecimalFormat::default())
+    pub fn from_json(options: &Map<String, Value>) -> Result<Self, PictureError> {
+        let mut format = DecimalFormat::default();
+        for (key, value) in options {
+            let Value::String(text) = value else {
+                continue;
+            };
+            // Multi-character values keep their first character (e.g. `"per-mille": "pm"`).
+            let Some(first) = text.chars().next() else {
+                continue;
+            };
+            match key.as_str() {
+                "decimal-separator" => format.decimal_separator = first,
+                "grouping-separator" => format.grouping_separator = first,
+                "exponent-separator" => format.exponent_separator = first,
+                "infinity" => format.infinity = text.clone(),
+                "minus-sign" => format.minus_sign = first,
+                "NaN" => format.nan = text.clone(),
+                "percent" => format.percent = first,
+                "per-mille" => format.per_mille = first,
+                "zero-digit" => format.zero_digit = first,
+                "digit" => format.digit = first,
+                "pattern-separator" => format.pattern_separator = first,
+                _ => {}
+            }
+        }
+        Ok(format)
     }
 }
 
@@ -76,21 +115,29 @@ fn unsupported(what: &str) -> PictureError {
 
 /// `$formatNumber(value, picture, options)`.
 pub fn format_number(
-    _value: f64,
-    _picture: &str,
-    _format: &DecimalFormat,
+    value: f64,
+    picture: &str,
+    format: &DecimalFormat,
 ) -> Result<String, PictureError> {
-    Err(unsupported("$formatNumber"))
+    number::format_number(value, picture, format)
 }
 
-/// `$formatInteger(value, picture)`.
-pub fn format_integer(_value: f64, _picture: &str) -> Result<String, PictureError> {
-    Err(unsupported("$formatInteger"))
+/// `$formatInteger(value, picture)`; the value is rounded down to an integer first.
+pub fn format_integer(value: f64, picture: &str) -> Result<String, PictureError> {
+    let picture = integer::IntegerPicture::analyse(picture)?;
+    if value.is_nan() {
+        return Ok("NaN".into());
+    }
+    if value.is_infinite() {
+        return Ok(if value < 0.0 { "-Infinity" } else { "Infinity" }.into());
+    }
+    let value = value.floor();
+    Ok(picture.format(value < 0.0, &decimal::BigNat::from_f64_trunc(value)))
 }
 
 /// `$parseInteger(text, picture)`; `Ok(None)` when the text does not match the picture.
-pub fn parse_integer(_text: &str, _picture: &str) -> Result<Option<f64>, PictureError> {
-    Err(unsupported("$parseInteger"))
+pub fn parse_integer(text: &str, picture: &str) -> Result<Option<f64>, PictureError> {
+    Ok(integer::IntegerPicture::analyse(picture)?.parse(text))
 }
 
 /// `$fromMillis(millis, picture, timezone)`: `picture` `None` means ISO 8601; `timezone` like `"+0100"`.
