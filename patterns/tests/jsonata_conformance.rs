@@ -215,6 +215,8 @@ fn run_suite(dir: &Path) -> BTreeMap<String, (usize, usize)> {
         for file in files {
             let text = fs::read_to_string(&file).unwrap();
             let Ok(doc) = serde_json::from_str::<Value>(&text) else {
+                failed += 1;
+                println!("UNREADABLE case file {}", file.display());
                 continue;
             };
             let cases = match doc {
