@@ -363,3 +363,6 @@ pub fn unwrap_sequence(result: Val<'_>, keep_array: bool) -> Val<'_> {
         other => other,
     }
 }
+
+#[cfg(test)]
+mod tests;
