@@ -332,7 +332,15 @@ impl<'a> Val<'a> {
     /// Field `key` of an object (undefined otherwise).
     pub fn field(&self, key: &str) -> Val<'a> {
         match self {
-            Val::Json(Value::Object(m)) => m.get(key).map(Val::from_json).unwrap_or_default(),
+            Val::Json(Value::Object(m)) => {
+                // Small objects: a linear scan beats hashing the key.
+                let found = if m.len() <= 8 {
+                    m.iter().find(|(k, _)| k.as_str() == key).map(|(_, v)| v)
+                } else {
+                    m.get(key)
+                };
+                found.map(Val::from_json).unwrap_or_default()
+            }
             Val::Obj(o) => o.get(key).cloned().unwrap_or_default(),
             _ => Val::Undef,
         }
