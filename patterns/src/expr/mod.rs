@@ -9,6 +9,29 @@
 //!   and the clock used by `$now()`/`$millis()`. The engine never reads a clock itself.
 //! * Errors carry the official JSONata code (`S0201`, `T2001`, ...), a character position when
 //!   known, and a message.
+//!
+//! ## How it works
+//!
+//! `lexer` → `parser` (Pratt, recursion-bounded) → `optimize` (builds location paths, attaches
+//! predicates/sorts/group-bys/`@`/`#` to their steps, resolves `%` to ancestor labels) → an
+//! immutable `ast::Node` tree behind an `Arc`. `eval` walks it with an evaluation-scoped `Ctx`:
+//! values (`value::Val`) borrow the host's JSON (`&Value`) and the expression's literals, and own
+//! only what they compute, so a path compared with a literal allocates nothing. Lambda
+//! environments live in an arena inside `Ctx` (closures hold an index), so self-referencing
+//! closures cannot form `Rc` cycles; everything is freed when the evaluation ends.
+//!
+//! ## Deviations and choices
+//!
+//! * `$eval` is not provided: calling it fails with code `U2001`.
+//! * `$random()` and `$shuffle` draw from a xorshift generator seeded from
+//!   [`Host::now_millis`], so the same host clock gives the same sequence.
+//! * Runaway evaluations fail with `U1001`: `Limits::max_depth` bounds evaluation nesting,
+//!   `Limits::max_steps` counts node evaluations (and function applications), and
+//!   [`Host::stack_budget`] bounds the thread stack an evaluation may use, so no expression can
+//!   overflow a 2 MiB worker stack in debug or release builds. The parser bounds nesting likewise.
+//! * Regular expressions use the `regex` crate: no look-around or back-references.
+//! * Strings are Unicode scalar values: `$length`/`$substring` count code points, and lone
+//!   surrogates cannot be represented.
 
 use serde_json::Value;
 use std::sync::Arc;

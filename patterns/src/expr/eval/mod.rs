@@ -92,6 +92,16 @@ impl<'a> Ctx<'a> {
         Ok(())
     }
 
+    /// Counts `n` steps at once (for builtins doing proportional work).
+    pub fn charge(&self, n: u64) -> Result<(), Error> {
+        let s = self.steps.get().saturating_add(n);
+        self.steps.set(s);
+        if s > self.limits.max_steps {
+            return Err(timeout_error());
+        }
+        Ok(())
+    }
+
     fn enter(&self) -> Result<(), Error> {
         let d = self.depth.get() + 1;
         if d > self.limits.max_depth

@@ -122,9 +122,7 @@ impl<'a> Ctx<'a> {
                 format!("The size of the sequence allocated by the range operator (..) must not exceed 1e7.  Attempted to allocate {size}."),
             ));
         }
-        for _ in 0..(size as u64 / 64) {
-            self.tick()?;
-        }
+        self.charge(size as u64 / 64)?;
         let a = a as i64;
         let items = (0..size as i64).map(|i| Val::Num((a + i) as f64)).collect();
         Ok(Val::seq(items))

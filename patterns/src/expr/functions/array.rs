@@ -118,7 +118,7 @@ pub fn distinct<'a>(ctx: &Ctx<'a>, args: &[Val<'a>], _: &Val<'a>) -> Result<Val<
     }
     let mut out: Vec<Val<'a>> = Vec::new();
     for m in a.iter() {
-        ctx.tick()?;
+        ctx.charge(1 + out.len() as u64 / 16)?;
         if !out.iter().any(|o| deep_equal(o, &m)) {
             out.push(m);
         }
