@@ -116,6 +116,14 @@ impl IntegerPicture {
         })
     }
 
+    /// A picture from an already separated primary token and ordinal flag (date/time markers).
+    pub fn with_primary(token: &str, ordinal: bool) -> Result<Self, PictureError> {
+        Ok(IntegerPicture {
+            primary: analyse_primary(token)?,
+            ordinal,
+        })
+    }
+
     /// Formats `±n`.
     pub fn format(&self, negative: bool, n: &BigNat) -> String {
         let body = match &self.primary {

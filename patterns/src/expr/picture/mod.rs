@@ -6,6 +6,10 @@
 
 use serde_json::{Map, Value};
 
+mod calendar;
+mod datetime_format;
+mod datetime_parse;
+mod datetime_picture;
 mod decimal;
 mod digits;
 mod integer;
@@ -17,9 +21,13 @@ mod words;
 #[cfg(test)]
 mod testkit;
 #[cfg(test)]
+mod tests_datetime;
+#[cfg(test)]
 mod tests_integer;
 #[cfg(test)]
 mod tests_number;
+#[cfg(test)]
+mod tests_robustness;
 
 /// A picture-string error with its official JSONata code.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -106,13 +114,6 @@ impl DecimalFormat {
     }
 }
 
-fn unsupported(what: &str) -> PictureError {
-    PictureError {
-        code: "D3000",
-        message: format!("{what} is not implemented yet"),
-    }
-}
-
 /// `$formatNumber(value, picture, options)`.
 pub fn format_number(
     value: f64,
@@ -142,14 +143,31 @@ pub fn parse_integer(text: &str, picture: &str) -> Result<Option<f64>, PictureEr
 
 /// `$fromMillis(millis, picture, timezone)`: `picture` `None` means ISO 8601; `timezone` like `"+0100"`.
 pub fn format_datetime(
-    _millis: i64,
-    _picture: Option<&str>,
-    _timezone: Option<&str>,
+    millis: i64,
+    picture: Option<&str>,
+    timezone: Option<&str>,
 ) -> Result<String, PictureError> {
-    Err(unsupported("$fromMillis"))
+    datetime_format::format_datetime(millis, picture, timezone)
 }
 
 /// `$toMillis(text, picture)`: `picture` `None` means ISO 8601; `Ok(None)` when the text does not match.
-pub fn parse_datetime(_text: &str, _picture: Option<&str>) -> Result<Option<i64>, PictureError> {
-    Err(unsupported("$toMillis"))
+///
+/// Components a picture leaves out above the first one it gives (e.g. the date for `[H]:[m]`)
+/// are taken from the epoch, since this crate reads no clock; the evaluator should call
+/// [`parse_datetime_at`] with the evaluation timestamp instead.
+pub fn parse_datetime(text: &str, picture: Option<&str>) -> Result<Option<i64>, PictureError> {
+    parse_datetime_at(text, picture, 0)
+}
+
+/// `$toMillis(text, picture)` with `now_millis` (the `$now()` of the evaluation) supplying the
+/// components the picture leaves out above the first one it gives.
+pub fn parse_datetime_at(
+    text: &str,
+    picture: Option<&str>,
+    now_millis: i64,
+) -> Result<Option<i64>, PictureError> {
+    match picture {
+        None => datetime_parse::parse_iso8601(text).map(Some),
+        Some(picture) => datetime_parse::parse_datetime(text, picture, now_millis),
+    }
 }
