@@ -53,6 +53,28 @@ fn deep_recursion_is_stopped_by_depth_budget() {
 }
 
 #[test]
+fn deep_values_built_by_iteration_are_rejected() {
+    let sources = [
+        "$reduce([1..100000], function($acc, $v){ [[$acc]] }, [])",
+        "$reduce([1..100000], function($acc, $v){ {'a': $acc} }, {})",
+        "$reduce([1..100000], function($acc, $v){ $spread({'k': $acc}) }, {})",
+        "$string($reduce([1..100000], function($acc, $v){ [[$acc]] }, []))",
+        "$reduce([1..100000], function($acc, $v){ $acc ~> |$|{'a': $acc}| }, {})",
+    ];
+    for src in sources {
+        let err = on_worker_stack(move || run(src, Limits::default())).unwrap_err();
+        assert_eq!(err.code, "U1001", "{src}: {err}");
+    }
+    let ok = on_worker_stack(|| {
+        run(
+            "$reduce([1..100], function($acc, $v){ [[$acc]] }, [])",
+            Limits::default(),
+        )
+    });
+    assert!(ok.is_ok());
+}
+
+#[test]
 fn infinite_tail_loop_is_stopped_by_step_budget() {
     let limits = Limits {
         max_steps: 200_000,

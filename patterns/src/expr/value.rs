@@ -84,6 +84,8 @@ pub struct Flags {
     pub cons: bool,
     /// The sequence wrapping an array input document.
     pub outer: bool,
+    /// Nesting depth of this array (1 + deepest member), maintained by the constructors.
+    pub depth: u32,
 }
 
 /// An owned array with its flags.
@@ -95,8 +97,49 @@ pub struct Arr<'a> {
     pub flags: Flags,
 }
 
-/// An owned object (insertion ordered).
-pub type Obj<'a> = IndexMap<Str<'a>, Val<'a>>;
+/// Deepest nesting of constructed values: deeper values fail with `U1001`, which keeps every
+/// recursive walk over values (serialisation, equality, drop) shallow.
+pub const MAX_NESTING: u32 = 256;
+
+/// An owned object (insertion ordered) with its nesting depth.
+#[derive(Debug, Clone, Default)]
+pub struct Obj<'a> {
+    map: IndexMap<Str<'a>, Val<'a>>,
+    /// Nesting depth (1 + deepest value), set by [`Val::object`].
+    pub depth: u32,
+}
+
+impl<'a> Obj<'a> {
+    /// An empty object.
+    pub fn new() -> Self {
+        Obj::default()
+    }
+
+    /// An empty object with room for `n` entries.
+    pub fn with_capacity(n: usize) -> Self {
+        Obj {
+            map: IndexMap::with_capacity(n),
+            depth: 0,
+        }
+    }
+}
+
+impl<'a> Deref for Obj<'a> {
+    type Target = IndexMap<Str<'a>, Val<'a>>;
+    fn deref(&self) -> &Self::Target {
+        &self.map
+    }
+}
+
+impl std::ops::DerefMut for Obj<'_> {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.map
+    }
+}
+
+fn max_nesting<'v, 'a: 'v>(items: impl Iterator<Item = &'v Val<'a>>) -> u32 {
+    items.map(Val::nesting).max().unwrap_or(0)
+}
 
 /// One tuple of a tuple stream: the context value and its variable bindings.
 #[derive(Debug, Clone)]
@@ -205,6 +248,24 @@ impl<'a> Val<'a> {
         }
     }
 
+    /// How deeply this value nests (0 for scalars; borrowed JSON counts as 1).
+    pub fn nesting(&self) -> u32 {
+        match self {
+            Val::Arr(a) => a.flags.depth,
+            Val::Obj(o) => o.depth,
+            Val::Json(_) | Val::Tuples(_) => 1,
+            _ => 0,
+        }
+    }
+
+    /// Fails with `U1001` when this value nests deeper than [`MAX_NESTING`].
+    pub fn check_nesting(self) -> Result<Self, super::Error> {
+        if self.nesting() > MAX_NESTING {
+            return Err(super::Error::new("U1001", "Value nested too deeply"));
+        }
+        Ok(self)
+    }
+
     /// An owned string value.
     pub fn string(s: impl Into<String>) -> Val<'a> {
         Val::Str(Str::O(s.into().into()))
@@ -212,30 +273,29 @@ impl<'a> Val<'a> {
 
     /// A plain (non-sequence) array.
     pub fn array(items: Vec<Val<'a>>) -> Val<'a> {
-        Val::Arr(Rc::new(Arr {
-            items,
-            flags: Flags::default(),
-        }))
+        Val::with_flags(items, Flags::default())
     }
 
     /// A result sequence.
     pub fn seq(items: Vec<Val<'a>>) -> Val<'a> {
-        Val::Arr(Rc::new(Arr {
+        Val::with_flags(
             items,
-            flags: Flags {
+            Flags {
                 seq: true,
                 ..Flags::default()
             },
-        }))
+        )
     }
 
     /// An array with explicit flags.
-    pub fn with_flags(items: Vec<Val<'a>>, flags: Flags) -> Val<'a> {
+    pub fn with_flags(items: Vec<Val<'a>>, mut flags: Flags) -> Val<'a> {
+        flags.depth = 1 + max_nesting(items.iter());
         Val::Arr(Rc::new(Arr { items, flags }))
     }
 
     /// An owned object.
-    pub fn object(obj: Obj<'a>) -> Val<'a> {
+    pub fn object(mut obj: Obj<'a>) -> Val<'a> {
+        obj.depth = 1 + max_nesting(obj.map.values());
         Val::Obj(Rc::new(obj))
     }
 

@@ -79,13 +79,14 @@ impl<'a> Ctx<'a> {
                 out.push(v);
             }
         }
-        Ok(Val::with_flags(
+        Val::with_flags(
             out,
             Flags {
                 cons: node.consarray,
                 ..Flags::default()
             },
-        ))
+        )
+        .check_nesting()
     }
 
     /// Evaluates an object constructor / group-by over `input`.
@@ -174,7 +175,7 @@ impl<'a> Ctx<'a> {
                 result.insert(key, value);
             }
         }
-        Ok(Val::object(result))
+        Val::object(result).check_nesting()
     }
 
     /// A frame holding a tuple's bindings.

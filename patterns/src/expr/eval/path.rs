@@ -78,15 +78,14 @@ impl<'a> Ctx<'a> {
         }
         if node.keep_singleton {
             result = match result {
-                Val::Arr(a) if a.flags.cons && !a.flags.seq => {
-                    let mut s = crate::expr::value::Arr {
-                        items: vec![Val::Arr(a)],
-                        flags: Default::default(),
-                    };
-                    s.flags.seq = true;
-                    s.flags.keep = true;
-                    Val::Arr(Rc::new(s))
-                }
+                Val::Arr(a) if a.flags.cons && !a.flags.seq => Val::with_flags(
+                    vec![Val::Arr(a)],
+                    crate::expr::value::Flags {
+                        seq: true,
+                        keep: true,
+                        ..Default::default()
+                    },
+                ),
                 Val::Arr(mut a) => {
                     Rc::make_mut(&mut a).flags.keep = true;
                     Val::Arr(a)

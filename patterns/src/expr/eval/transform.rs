@@ -28,7 +28,7 @@ struct Job<'a, 'c> {
 impl<'a> Job<'a, '_> {
     /// Rebuilds `v`; returns `None` when nothing below it changed.
     fn rebuild(&self, v: &Val<'a>, depth: usize) -> Result<Option<Val<'a>>, Error> {
-        if depth > 10_000 {
+        if depth > 1_000 {
             return Err(Error::new("U1001", "Value nested too deeply"));
         }
         if v.is_array() {
@@ -133,6 +133,6 @@ impl<'a> Ctx<'a> {
             env,
             targets,
         };
-        Ok(job.rebuild(&value, 0)?.unwrap_or(value))
+        job.rebuild(&value, 0)?.unwrap_or(value).check_nesting()
     }
 }

@@ -137,5 +137,5 @@ pub fn zip<'a>(_: &Ctx<'a>, args: &[Val<'a>], _: &Val<'a>) -> Result<Val<'a>, Er
     let out = (0..n)
         .map(|i| Val::array(lists.iter().map(|l| l[i].clone()).collect()))
         .collect();
-    Ok(Val::array(out))
+    Val::array(out).check_nesting()
 }

@@ -153,18 +153,25 @@ pub fn arg<'a>(args: &[Val<'a>], i: usize) -> Val<'a> {
     args.get(i).cloned().unwrap_or_default()
 }
 
-/// Converts an owned JSON value into an evaluator value.
+/// Converts an owned JSON value into an evaluator value (nesting beyond the limit becomes null).
 pub fn from_owned_json<'a>(v: Value) -> Val<'a> {
+    owned_json(v, 0)
+}
+
+fn owned_json<'a>(v: Value, depth: u32) -> Val<'a> {
+    if depth > super::value::MAX_NESTING {
+        return Val::Null;
+    }
     match v {
         Value::Null => Val::Null,
         Value::Bool(b) => Val::Bool(b),
         Value::Number(n) => Val::Num(n.as_f64().unwrap_or(f64::NAN)),
         Value::String(s) => Val::Str(Str::from(s)),
-        Value::Array(a) => Val::array(a.into_iter().map(from_owned_json).collect()),
+        Value::Array(a) => Val::array(a.into_iter().map(|v| owned_json(v, depth + 1)).collect()),
         Value::Object(m) => {
             let mut o = Obj::with_capacity(m.len());
             for (k, v) in m {
-                o.insert(Str::from(k), from_owned_json(v));
+                o.insert(Str::from(k), owned_json(v, depth + 1));
             }
             Val::object(o)
         }

@@ -51,7 +51,7 @@ pub fn spread<'a>(_: &Ctx<'a>, args: &[Val<'a>], _: &Val<'a>) -> Result<Val<'a>,
     }
     let mut out = Vec::new();
     spread_into(a, &mut out);
-    Ok(Val::seq(out))
+    Val::seq(out).check_nesting()
 }
 
 /// `$merge(array of objects)`

@@ -37,7 +37,7 @@ fn write_json(
     indent: usize,
     depth: usize,
 ) -> Result<(), Error> {
-    if depth > 10_000 {
+    if depth > 1_000 {
         return Err(Error::new("U1001", "Value nested too deeply to stringify"));
     }
     let newline = |out: &mut String, level: usize| {
