@@ -124,8 +124,8 @@ pub struct Expression {
 impl Expression {
     /// Parses `source` once; syntax errors carry their position.
     pub fn compile(source: &str) -> Result<Self, Error> {
-        let raw = parser::parse(source)?;
-        let root = optimize::process(raw)?;
+        let raw = parser::parse(source).map_err(|e| *e)?;
+        let root = optimize::process(raw).map_err(|e| *e)?;
         Ok(Expression {
             source: source.into(),
             root: Arc::new(root),
@@ -141,7 +141,7 @@ impl Expression {
     pub fn evaluate(&self, host: &dyn Host) -> Result<Option<Value>, Error> {
         let ctx = eval::Ctx::new(host);
         let input = ctx.root.clone();
-        let v = ctx.eval(&self.root, &input, None)?;
+        let v = ctx.eval(&self.root, &input, None).map_err(|e| *e)?;
         Ok(v.to_json())
     }
 
@@ -150,7 +150,7 @@ impl Expression {
     pub fn evaluate_truthy(&self, host: &dyn Host) -> Result<bool, Error> {
         let ctx = eval::Ctx::new(host);
         let input = ctx.root.clone();
-        let v = ctx.eval(&self.root, &input, None)?;
+        let v = ctx.eval(&self.root, &input, None).map_err(|e| *e)?;
         Ok(match v {
             value::Val::Undef | value::Val::Null => false,
             value::Val::Bool(b) => b,

@@ -1,7 +1,7 @@
 //! Pratt (top-down operator precedence) parser producing the raw AST.
 
 use super::ast::{BinOp, Kind, LambdaDef, Node, SortTerm};
-use super::error::Error;
+use super::error::{Error, Fail};
 use super::lexer::{Lexer, Tok, Token};
 use super::regex::RegexDef;
 use super::signature::Signature;
@@ -12,7 +12,7 @@ use std::sync::Arc;
 pub const MAX_PARSE_DEPTH: usize = 300;
 
 /// Parses `source` into a raw AST (call `optimize::process` next).
-pub fn parse(source: &str) -> Result<Node, Error> {
+pub fn parse(source: &str) -> Result<Node, Fail> {
     let mut p = Parser {
         lx: Lexer::new(source),
         cur: Token {
@@ -82,12 +82,12 @@ fn is_op(tok: &Tok, op: &str) -> bool {
 
 impl Parser {
     /// Consumes the current token and lexes the next one (`infix`: an operand precedes it).
-    fn advance(&mut self, infix: bool) -> Result<Token, Error> {
+    fn advance(&mut self, infix: bool) -> Result<Token, Fail> {
         let next = self.lx.next(infix)?;
         Ok(std::mem::replace(&mut self.cur, next))
     }
 
-    fn expect(&mut self, op: &str, infix: bool) -> Result<Token, Error> {
+    fn expect(&mut self, op: &str, infix: bool) -> Result<Token, Fail> {
         if !is_op(&self.cur.tok, op) {
             let found = describe(&self.cur.tok);
             let err = if self.cur.tok == Tok::End {
@@ -103,7 +103,7 @@ impl Parser {
         self.advance(infix)
     }
 
-    fn enter(&mut self) -> Result<(), Error> {
+    fn enter(&mut self) -> Result<(), Fail> {
         self.depth += 1;
         let used = super::eval::stack_position().abs_diff(self.stack_base);
         if self.depth > MAX_PARSE_DEPTH || used > PARSE_STACK_BUDGET {
@@ -112,7 +112,7 @@ impl Parser {
         Ok(())
     }
 
-    fn expression(&mut self, rbp: u32) -> Result<Box<Node>, Error> {
+    fn expression(&mut self, rbp: u32) -> Result<Box<Node>, Fail> {
         let saved = self.depth;
         self.enter()?;
         let t = self.advance(true)?;
@@ -127,7 +127,7 @@ impl Parser {
     }
 
     #[inline(never)]
-    fn nud(&mut self, t: Token) -> Result<Box<Node>, Error> {
+    fn nud(&mut self, t: Token) -> Result<Box<Node>, Fail> {
         let pos = t.end;
         let kind = match t.tok {
             Tok::Name(n) => Kind::Name(n),
@@ -146,7 +146,7 @@ impl Parser {
     }
 
     #[inline(never)]
-    fn prefix(&mut self, op: &'static str, pos: usize) -> Result<Box<Node>, Error> {
+    fn prefix(&mut self, op: &'static str, pos: usize) -> Result<Box<Node>, Fail> {
         let kind = match op {
             "and" | "or" | "in" => Kind::RawOperatorName(op.to_string()),
             "-" => Kind::Neg(self.expression(70)?),
@@ -163,7 +163,7 @@ impl Parser {
     }
 
     #[inline(never)]
-    fn block(&mut self) -> Result<Kind, Error> {
+    fn block(&mut self) -> Result<Kind, Fail> {
         let mut items = Vec::new();
         while !is_op(&self.cur.tok, ")") {
             items.push(*self.expression(0)?);
@@ -177,7 +177,7 @@ impl Parser {
     }
 
     #[inline(never)]
-    fn array(&mut self) -> Result<Kind, Error> {
+    fn array(&mut self) -> Result<Kind, Fail> {
         let mut items = Vec::new();
         if !is_op(&self.cur.tok, "]") {
             loop {
@@ -200,7 +200,7 @@ impl Parser {
     }
 
     #[inline(never)]
-    fn transform(&mut self) -> Result<Kind, Error> {
+    fn transform(&mut self) -> Result<Kind, Fail> {
         let pattern = self.expression(0)?;
         self.expect("|", false)?;
         let update = self.expression(0)?;
@@ -214,7 +214,7 @@ impl Parser {
         Ok(Kind::Transform(pattern, update, delete))
     }
 
-    fn object_pairs(&mut self) -> Result<Vec<(Node, Node)>, Error> {
+    fn object_pairs(&mut self) -> Result<Vec<(Node, Node)>, Fail> {
         let mut pairs = Vec::new();
         if !is_op(&self.cur.tok, "}") {
             loop {
@@ -233,7 +233,7 @@ impl Parser {
     }
 
     #[inline(never)]
-    fn led(&mut self, t: Token, left: Box<Node>) -> Result<Box<Node>, Error> {
+    fn led(&mut self, t: Token, left: Box<Node>) -> Result<Box<Node>, Fail> {
         let pos = t.end;
         let Tok::Op(op) = t.tok else {
             return Err(Error::new("S0201", "Syntax error").at(pos));
@@ -319,7 +319,7 @@ impl Parser {
         Ok(Box::new(Node::new(kind, pos)))
     }
 
-    fn sort_terms(&mut self) -> Result<Vec<SortTerm>, Error> {
+    fn sort_terms(&mut self) -> Result<Vec<SortTerm>, Fail> {
         self.expect("(", false)?;
         let mut terms = Vec::new();
         loop {
@@ -344,7 +344,7 @@ impl Parser {
     }
 
     #[inline(never)]
-    fn call(&mut self, left: Box<Node>, pos: usize) -> Result<Box<Node>, Error> {
+    fn call(&mut self, left: Box<Node>, pos: usize) -> Result<Box<Node>, Fail> {
         let mut args = Vec::new();
         let mut partial = false;
         if !is_op(&self.cur.tok, ")") {
@@ -428,7 +428,7 @@ impl Parser {
 
 #[cold]
 #[inline(never)]
-fn unary_error(op: &str, pos: usize) -> Error {
+fn unary_error(op: &str, pos: usize) -> Fail {
     Error::new(
         "S0211",
         format!("The symbol {op} cannot be used as a unary operator"),
@@ -438,7 +438,7 @@ fn unary_error(op: &str, pos: usize) -> Error {
 }
 
 #[inline(never)]
-fn regex_kind(pattern: &str, flags: &str, pos: usize) -> Result<Kind, Error> {
+fn regex_kind(pattern: &str, flags: &str, pos: usize) -> Result<Kind, Fail> {
     let def = RegexDef::new(pattern, flags).map_err(|e| e.or_at(pos))?;
     Ok(Kind::Regex(Arc::new(def)))
 }

@@ -2,7 +2,7 @@
 //! JSONata regexes are JavaScript regexes; the common subset (no look-around or
 //! back-references) is supported.
 
-use super::error::Error;
+use super::error::{Error, Fail};
 use regex::Regex;
 
 /// A compiled regular expression literal.
@@ -33,7 +33,7 @@ pub struct Found {
 
 impl RegexDef {
     /// Compiles `pattern` with JavaScript `flags` (`i`, `m`).
-    pub fn new(pattern: &str, flags: &str) -> Result<Self, Error> {
+    pub fn new(pattern: &str, flags: &str) -> Result<Self, Fail> {
         let mut prefix = String::new();
         for f in flags.chars() {
             match f {

@@ -1,6 +1,6 @@
 //! Function signatures (`<s-nn?:s>`): parsing and argument validation with context substitution.
 
-use super::error::Error;
+use super::error::{Error, Fail};
 use super::value::Val;
 
 const ALL: &str = "asnblfom";
@@ -75,7 +75,7 @@ fn closing(chars: &[char], open_at: usize, open: char, close: char) -> Option<us
 
 impl Signature {
     /// Parses a signature such as `<s-nn?:s>` (the angle brackets included).
-    pub fn parse(text: &str) -> Result<Self, Error> {
+    pub fn parse(text: &str) -> Result<Self, Fail> {
         let chars: Vec<char> = text.chars().collect();
         let mut params: Vec<Param> = Vec::new();
         let mut i = 1;
@@ -202,7 +202,7 @@ impl Signature {
 
     /// Validates `args` (substituting `context` for a missing `-` argument) and returns the
     /// arguments the implementation receives (non-array values wrapped where `a` is expected).
-    pub fn validate<'a>(&self, args: &[Val<'a>], context: &Val<'a>) -> Result<Vec<Val<'a>>, Error> {
+    pub fn validate<'a>(&self, args: &[Val<'a>], context: &Val<'a>) -> Result<Vec<Val<'a>>, Fail> {
         let symbols: Vec<char> = args.iter().map(Val::type_symbol).collect();
         let mut counts = Vec::with_capacity(self.params.len());
         if !self.matches(&symbols, 0, 0, &mut counts) {
@@ -278,7 +278,7 @@ impl Signature {
         Ok(out)
     }
 
-    fn mismatch(&self, args: &[Val<'_>], symbols: &[char]) -> Error {
+    fn mismatch(&self, args: &[Val<'_>], symbols: &[char]) -> Fail {
         // Find the first argument that no prefix of the signature accepts.
         let mut good = 0;
         for k in 1..=self.params.len() {

@@ -259,7 +259,7 @@ impl<'a> Val<'a> {
     }
 
     /// Fails with `U1001` when this value nests deeper than [`MAX_NESTING`].
-    pub fn check_nesting(self) -> Result<Self, super::Error> {
+    pub fn check_nesting(self) -> Result<Self, super::error::Fail> {
         if self.nesting() > MAX_NESTING {
             return Err(super::Error::new("U1001", "Value nested too deeply"));
         }

@@ -1,7 +1,7 @@
 //! Function calls: host functions, builtins, lambdas (with signatures and tail calls),
 //! partial application, regex matchers, `~>` chains.
 
-use super::{Ctx, Error};
+use super::{Ctx, Error, Fail};
 use crate::expr::ast::{Kind, Node};
 use crate::expr::functions;
 use crate::expr::value::{Env, Func, Val};
@@ -48,7 +48,7 @@ fn proc_name(proc: &Node) -> String {
 }
 
 impl<'a> Ctx<'a> {
-    fn host_result(&self, r: Result<HostValue<'a>, String>) -> Result<Val<'a>, Error> {
+    fn host_result(&self, r: Result<HostValue<'a>, String>) -> Result<Val<'a>, Fail> {
         match r {
             Ok(HostValue::Undefined) => Ok(Val::Undef),
             Ok(HostValue::Borrowed(v)) => Ok(Val::from_json(v)),
@@ -58,7 +58,7 @@ impl<'a> Ctx<'a> {
     }
 
     /// Calls host function `name` with already evaluated arguments.
-    fn call_host_vals(&self, name: &str, argv: &[Val<'a>]) -> Option<Result<Val<'a>, Error>> {
+    fn call_host_vals(&self, name: &str, argv: &[Val<'a>]) -> Option<Result<Val<'a>, Fail>> {
         let temps: Vec<Option<Value>> = argv
             .iter()
             .map(|v| match v {
@@ -85,7 +85,7 @@ impl<'a> Ctx<'a> {
         input: &Val<'a>,
         env: Env,
         applyto: Option<Val<'a>>,
-    ) -> Result<Prepared<'a>, Error> {
+    ) -> Result<Prepared<'a>, Fail> {
         let Kind::Call {
             proc,
             args,
@@ -173,7 +173,7 @@ impl<'a> Ctx<'a> {
         node: &'a Node,
         name: &str,
         args: &'a [Node],
-    ) -> Result<Option<Val<'a>>, Error> {
+    ) -> Result<Option<Val<'a>>, Fail> {
         let mut lits: [Option<&Value>; 4] = [None; 4];
         for (i, a) in args.iter().enumerate() {
             match (literal_json(a), lits.get_mut(i)) {
@@ -207,7 +207,7 @@ impl<'a> Ctx<'a> {
         input: &Val<'a>,
         env: Env,
         applyto: Option<Val<'a>>,
-    ) -> Result<Val<'a>, Error> {
+    ) -> Result<Val<'a>, Fail> {
         match self.prepare(node, input, env, applyto)? {
             Prepared::Done(v) => Ok(v),
             Prepared::Apply(f, argv, token) => self
@@ -217,12 +217,7 @@ impl<'a> Ctx<'a> {
     }
 
     /// Applies function `f` to `args` (`input` is the caller's context), trampolining tail calls.
-    pub fn apply(
-        &self,
-        f: &Val<'a>,
-        args: Vec<Val<'a>>,
-        input: &Val<'a>,
-    ) -> Result<Val<'a>, Error> {
+    pub fn apply(&self, f: &Val<'a>, args: Vec<Val<'a>>, input: &Val<'a>) -> Result<Val<'a>, Fail> {
         let mut ret = self.apply_once(f, args, input)?;
         loop {
             match ret {
@@ -243,7 +238,7 @@ impl<'a> Ctx<'a> {
         f: &Val<'a>,
         args: Vec<Val<'a>>,
         input: &Val<'a>,
-    ) -> Result<Ret<'a>, Error> {
+    ) -> Result<Ret<'a>, Fail> {
         let Val::Func(func) = f else {
             return Err(Error::new("T1006", "Attempted to invoke a non-function"));
         };
@@ -294,7 +289,7 @@ impl<'a> Ctx<'a> {
         closure_input: &Val<'a>,
         args: Vec<Val<'a>>,
         input: &Val<'a>,
-    ) -> Result<Ret<'a>, Error> {
+    ) -> Result<Ret<'a>, Fail> {
         let args = match &def.signature {
             Some(sig) => sig.validate(&args, input)?,
             None => args,
@@ -309,7 +304,7 @@ impl<'a> Ctx<'a> {
 
     /// Evaluates a lambda body, returning calls in tail position unapplied.
     #[inline(never)]
-    fn eval_body(&self, node: &'a Node, input: &Val<'a>, env: Env) -> Result<Ret<'a>, Error> {
+    fn eval_body(&self, node: &'a Node, input: &Val<'a>, env: Env) -> Result<Ret<'a>, Fail> {
         if !node.predicates.is_empty() || node.group.is_some() || node.keep_array {
             return Ok(Ret::Val(self.eval(node, input, env)?));
         }
@@ -362,7 +357,7 @@ impl<'a> Ctx<'a> {
         rhs: &'a Node,
         input: &Val<'a>,
         env: Env,
-    ) -> Result<Val<'a>, Error> {
+    ) -> Result<Val<'a>, Fail> {
         let l = self.eval(lhs, input, env)?;
         if matches!(rhs.kind, Kind::Call { partial: false, .. }) && rhs.predicates.is_empty() {
             let v = self.call(rhs, input, env, Some(l))?;

@@ -1,6 +1,6 @@
 //! Array constructors and object constructors (which group their input by key).
 
-use super::{Ctx, Error};
+use super::{Ctx, Error, Fail};
 use crate::expr::ast::{Kind, Node};
 use crate::expr::functions::describe;
 use crate::expr::value::{Env, Flags, Obj, Str, Tuple, Val};
@@ -62,7 +62,7 @@ impl<'a> Ctx<'a> {
         items: &'a [Node],
         input: &Val<'a>,
         env: Env,
-    ) -> Result<Val<'a>, Error> {
+    ) -> Result<Val<'a>, Fail> {
         let mut out = Vec::with_capacity(items.len());
         for item in items {
             let v = self.eval(item, input, env)?;
@@ -95,7 +95,7 @@ impl<'a> Ctx<'a> {
         pairs: &'a [(Node, Node)],
         input: Val<'a>,
         env: Env,
-    ) -> Result<Val<'a>, Error> {
+    ) -> Result<Val<'a>, Fail> {
         let mut groups: IndexMap<Str<'a>, (Data<'a>, usize)> = IndexMap::new();
         let (items, tuples): (Vec<Val<'a>>, Option<Vec<Tuple<'a>>>) = match input {
             Val::Tuples(ts) => (Vec::new(), Some((*ts).clone())),

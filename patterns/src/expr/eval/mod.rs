@@ -12,7 +12,7 @@ mod transform;
 pub use path::lookup_field;
 
 use super::ast::{Kind, Node, Stage};
-use super::error::Error;
+use super::error::{Error, Fail};
 use super::functions;
 use super::value::{Env, Func, Str, Val};
 use super::{Host, Limits};
@@ -83,7 +83,7 @@ impl<'a> Ctx<'a> {
     }
 
     /// Counts one step and enforces the step budget.
-    pub fn tick(&self) -> Result<(), Error> {
+    pub fn tick(&self) -> Result<(), Fail> {
         let s = self.steps.get() + 1;
         self.steps.set(s);
         if s > self.limits.max_steps {
@@ -93,7 +93,7 @@ impl<'a> Ctx<'a> {
     }
 
     /// Counts `n` steps at once (for builtins doing proportional work).
-    pub fn charge(&self, n: u64) -> Result<(), Error> {
+    pub fn charge(&self, n: u64) -> Result<(), Fail> {
         let s = self.steps.get().saturating_add(n);
         self.steps.set(s);
         if s > self.limits.max_steps {
@@ -102,7 +102,7 @@ impl<'a> Ctx<'a> {
         Ok(())
     }
 
-    fn enter(&self) -> Result<(), Error> {
+    fn enter(&self) -> Result<(), Fail> {
         let d = self.depth.get() + 1;
         if d > self.limits.max_depth
             || stack_position().abs_diff(self.stack_base) > self.stack_budget
@@ -174,7 +174,7 @@ impl<'a> Ctx<'a> {
     }
 
     /// Evaluates `node` against `input` in `env`.
-    pub fn eval(&self, node: &'a Node, input: &Val<'a>, env: Env) -> Result<Val<'a>, Error> {
+    pub fn eval(&self, node: &'a Node, input: &Val<'a>, env: Env) -> Result<Val<'a>, Fail> {
         self.enter()?;
         let r = self.eval_kind(node, input, env);
         self.leave();
@@ -187,7 +187,7 @@ impl<'a> Ctx<'a> {
 
     /// Applies predicates, a group-by and sequence unwrapping to a node's raw result.
     #[inline(never)]
-    fn finish(&self, node: &'a Node, mut result: Val<'a>, env: Env) -> Result<Val<'a>, Error> {
+    fn finish(&self, node: &'a Node, mut result: Val<'a>, env: Env) -> Result<Val<'a>, Fail> {
         for stage in &node.predicates {
             if let Stage::Filter(pred) = stage {
                 result = self.filter(pred, result, env)?;
@@ -204,7 +204,7 @@ impl<'a> Ctx<'a> {
     }
 
     #[inline(never)]
-    fn eval_kind(&self, node: &'a Node, input: &Val<'a>, env: Env) -> Result<Val<'a>, Error> {
+    fn eval_kind(&self, node: &'a Node, input: &Val<'a>, env: Env) -> Result<Val<'a>, Fail> {
         match &node.kind {
             Kind::Path(steps) => self.eval_path(node, steps, input, env),
             Kind::Name(name) => Ok(path::lookup_field(input, name)),
@@ -244,7 +244,7 @@ impl<'a> Ctx<'a> {
         e: Option<&'a Node>,
         input: &Val<'a>,
         env: Env,
-    ) -> Result<Val<'a>, Error> {
+    ) -> Result<Val<'a>, Fail> {
         let cond = self.eval(c, input, env)?;
         if functions::boolean::truthy(&cond) {
             self.eval(t, input, env)
@@ -256,7 +256,7 @@ impl<'a> Ctx<'a> {
     }
 
     #[inline(never)]
-    fn eval_block(&self, items: &'a [Node], input: &Val<'a>, env: Env) -> Result<Val<'a>, Error> {
+    fn eval_block(&self, items: &'a [Node], input: &Val<'a>, env: Env) -> Result<Val<'a>, Fail> {
         let frame = self.new_frame(env);
         let mut result = Val::Undef;
         for item in items {
@@ -266,7 +266,7 @@ impl<'a> Ctx<'a> {
     }
 
     #[inline(never)]
-    fn eval_other(&self, node: &'a Node, input: &Val<'a>, env: Env) -> Result<Val<'a>, Error> {
+    fn eval_other(&self, node: &'a Node, input: &Val<'a>, env: Env) -> Result<Val<'a>, Fail> {
         Ok(match &node.kind {
             Kind::Wildcard => path::wildcard(input),
             Kind::Descendant => path::descendants(input),
@@ -333,7 +333,7 @@ pub fn stack_position() -> usize {
 
 #[cold]
 #[inline(never)]
-fn timeout_error() -> Error {
+fn timeout_error() -> Fail {
     Error::new(
         "U1001",
         "Expression evaluation timeout: Check for infinite loop",
@@ -342,7 +342,7 @@ fn timeout_error() -> Error {
 
 #[cold]
 #[inline(never)]
-fn depth_error() -> Error {
+fn depth_error() -> Fail {
     Error::new(
         "U1001",
         "Stack overflow error: Please check your expression. Possible infinite recursion.",

@@ -1,7 +1,7 @@
 //! Binary operators: arithmetic, comparison, equality, boolean, string concatenation, range and
 //! inclusion.
 
-use super::{Ctx, Error};
+use super::{Ctx, Error, Fail};
 use crate::expr::ast::{BinOp, Node};
 use crate::expr::functions::{self, boolean::truthy};
 use crate::expr::value::{deep_equal, Env, Val};
@@ -28,7 +28,7 @@ fn symbol(op: BinOp) -> &'static str {
 }
 
 /// A finite number, `None` for a non-number; non-finite numbers are error `D1001`.
-fn numeric(v: &Val<'_>) -> Result<Option<f64>, Error> {
+fn numeric(v: &Val<'_>) -> Result<Option<f64>, Fail> {
     match v {
         Val::Num(n) if n.is_nan() => Ok(None),
         Val::Num(n) if n.is_infinite() => Err(Error::new("D1001", "Number out of range")),
@@ -46,7 +46,7 @@ impl<'a> Ctx<'a> {
         rhs: &'a Node,
         input: &Val<'a>,
         env: Env,
-    ) -> Result<Val<'a>, Error> {
+    ) -> Result<Val<'a>, Fail> {
         let l = self.eval(lhs, input, env)?;
         match op {
             BinOp::And => {
@@ -95,7 +95,7 @@ impl<'a> Ctx<'a> {
         result.map_err(|e| e.or_at(pos).or_token(symbol(op)))
     }
 
-    fn range(&self, l: &Val<'a>, r: &Val<'a>) -> Result<Val<'a>, Error> {
+    fn range(&self, l: &Val<'a>, r: &Val<'a>) -> Result<Val<'a>, Fail> {
         let is_int = |v: &Val<'_>| matches!(v, Val::Num(n) if n.fract() == 0.0 && n.is_finite());
         if !l.is_undef() && !is_int(l) {
             return Err(Error::new(
@@ -129,7 +129,7 @@ impl<'a> Ctx<'a> {
     }
 }
 
-fn arithmetic<'a>(op: BinOp, l: &Val<'a>, r: &Val<'a>) -> Result<Val<'a>, Error> {
+fn arithmetic<'a>(op: BinOp, l: &Val<'a>, r: &Val<'a>) -> Result<Val<'a>, Fail> {
     let ln = numeric(l)?;
     let rn = numeric(r)?;
     if !l.is_undef() && ln.is_none() {
@@ -162,7 +162,7 @@ fn arithmetic<'a>(op: BinOp, l: &Val<'a>, r: &Val<'a>) -> Result<Val<'a>, Error>
     }))
 }
 
-fn compare<'a>(op: BinOp, l: &Val<'a>, r: &Val<'a>) -> Result<Val<'a>, Error> {
+fn compare<'a>(op: BinOp, l: &Val<'a>, r: &Val<'a>) -> Result<Val<'a>, Fail> {
     let comparable = |v: &Val<'_>| matches!(v, Val::Undef | Val::Str(_) | Val::Num(_));
     if !comparable(l) || !comparable(r) {
         return Err(Error::new(

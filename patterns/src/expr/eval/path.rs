@@ -1,7 +1,7 @@
 //! Location paths: step mapping with sequence flattening, predicates (filters), tuple streams
 //! for `@`/`#`/`%` bindings, wildcards and descendants.
 
-use super::{Ctx, Error};
+use super::{Ctx, Fail};
 use crate::expr::ast::{Kind, Node, Stage};
 use crate::expr::functions::boolean::truthy;
 use crate::expr::value::{Env, Tuple, Val};
@@ -32,7 +32,7 @@ impl<'a> Ctx<'a> {
         steps: &'a [Node],
         input: &Val<'a>,
         env: Env,
-    ) -> Result<Val<'a>, Error> {
+    ) -> Result<Val<'a>, Fail> {
         if is_simple(node, steps) {
             if let Some(v) = self.simple_path(steps, input, env)? {
                 return Ok(v);
@@ -112,7 +112,7 @@ impl<'a> Ctx<'a> {
         steps: &'a [Node],
         input: &Val<'a>,
         env: Env,
-    ) -> Result<Option<Val<'a>>, Error> {
+    ) -> Result<Option<Val<'a>>, Fail> {
         let Some(first) = steps.first() else {
             return Ok(Some(Val::Undef));
         };
@@ -144,7 +144,7 @@ impl<'a> Ctx<'a> {
         Ok(Some(cur))
     }
 
-    fn step(&self, step: &'a Node, inp: &Val<'a>, env: Env, last: bool) -> Result<Val<'a>, Error> {
+    fn step(&self, step: &'a Node, inp: &Val<'a>, env: Env, last: bool) -> Result<Val<'a>, Fail> {
         if let Kind::Sort(terms) = &step.kind {
             let mut result = self.sort(step, terms, inp.clone(), env)?;
             for stage in &step.stages {
@@ -194,7 +194,7 @@ impl<'a> Ctx<'a> {
         inp: &Val<'a>,
         tuples: Option<Vec<Tuple<'a>>>,
         env: Env,
-    ) -> Result<Vec<Tuple<'a>>, Error> {
+    ) -> Result<Vec<Tuple<'a>>, Fail> {
         if let Kind::Sort(terms) = &step.kind {
             let mut result = match tuples {
                 Some(ts) => self.sort_tuples(terms, ts, env)?,
@@ -277,7 +277,7 @@ impl<'a> Ctx<'a> {
         step: &'a Node,
         result: &mut Vec<Tuple<'a>>,
         env: Env,
-    ) -> Result<(), Error> {
+    ) -> Result<(), Fail> {
         for stage in &step.stages {
             match stage {
                 Stage::Filter(p) => {
@@ -299,7 +299,7 @@ impl<'a> Ctx<'a> {
         pred: &'a Node,
         ts: Vec<Tuple<'a>>,
         env: Env,
-    ) -> Result<Vec<Tuple<'a>>, Error> {
+    ) -> Result<Vec<Tuple<'a>>, Fail> {
         if let Kind::Num(n, _) = pred.kind {
             let len = ts.len() as f64;
             let mut idx = n.floor();
@@ -325,12 +325,7 @@ impl<'a> Ctx<'a> {
     }
 
     /// Applies predicate `pred` to each member of `input` (JSONata `evaluateFilter`).
-    pub(super) fn filter(
-        &self,
-        pred: &'a Node,
-        input: Val<'a>,
-        env: Env,
-    ) -> Result<Val<'a>, Error> {
+    pub(super) fn filter(&self, pred: &'a Node, input: Val<'a>, env: Env) -> Result<Val<'a>, Fail> {
         if let Val::Tuples(ts) = input {
             let ts = Rc::try_unwrap(ts).unwrap_or_else(|rc| (*rc).clone());
             return Ok(Val::Tuples(Rc::new(self.filter_tuples(pred, ts, env)?)));

@@ -1,7 +1,7 @@
 //! Date/time functions wired to the picture module; the clock comes from the host.
 
 use super::{arg, picture_error};
-use crate::expr::error::Error;
+use crate::expr::error::Fail;
 use crate::expr::eval::Ctx;
 use crate::expr::picture;
 use crate::expr::value::Val;
@@ -11,19 +11,19 @@ fn opt_str<'v>(args: &'v [Val<'_>], i: usize) -> Option<&'v str> {
 }
 
 /// `$now(picture, timezone)`: the host clock as an ISO 8601 (or pictured) timestamp.
-pub fn now<'a>(ctx: &Ctx<'a>, args: &[Val<'a>], _: &Val<'a>) -> Result<Val<'a>, Error> {
+pub fn now<'a>(ctx: &Ctx<'a>, args: &[Val<'a>], _: &Val<'a>) -> Result<Val<'a>, Fail> {
     picture::format_datetime(ctx.host.now_millis(), opt_str(args, 0), opt_str(args, 1))
         .map(Val::string)
         .map_err(picture_error)
 }
 
 /// `$millis()`: the host clock in epoch milliseconds.
-pub fn millis<'a>(ctx: &Ctx<'a>, _: &[Val<'a>], _: &Val<'a>) -> Result<Val<'a>, Error> {
+pub fn millis<'a>(ctx: &Ctx<'a>, _: &[Val<'a>], _: &Val<'a>) -> Result<Val<'a>, Fail> {
     Ok(Val::Num(ctx.host.now_millis() as f64))
 }
 
 /// `$fromMillis(millis, picture, timezone)`
-pub fn from_millis<'a>(_: &Ctx<'a>, args: &[Val<'a>], _: &Val<'a>) -> Result<Val<'a>, Error> {
+pub fn from_millis<'a>(_: &Ctx<'a>, args: &[Val<'a>], _: &Val<'a>) -> Result<Val<'a>, Fail> {
     let Some(ms) = arg(args, 0).num() else {
         return Ok(Val::Undef);
     };
@@ -36,7 +36,7 @@ pub fn from_millis<'a>(_: &Ctx<'a>, args: &[Val<'a>], _: &Val<'a>) -> Result<Val
 }
 
 /// `$toMillis(timestamp, picture)`
-pub fn to_millis<'a>(_: &Ctx<'a>, args: &[Val<'a>], _: &Val<'a>) -> Result<Val<'a>, Error> {
+pub fn to_millis<'a>(_: &Ctx<'a>, args: &[Val<'a>], _: &Val<'a>) -> Result<Val<'a>, Fail> {
     let Some(text) = opt_str(args, 0) else {
         return Ok(Val::Undef);
     };

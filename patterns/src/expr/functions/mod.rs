@@ -12,7 +12,7 @@ pub mod object;
 pub mod regex_fns;
 pub mod string;
 
-use super::error::Error;
+use super::error::{Error, Fail};
 use super::eval::Ctx;
 use super::signature::Signature;
 use super::value::{Func, Obj, Str, Val};
@@ -20,7 +20,7 @@ use serde_json::Value;
 use std::sync::OnceLock;
 
 /// A builtin implementation: `(ctx, validated args, context value)`.
-pub type Imp = for<'a> fn(&Ctx<'a>, &[Val<'a>], &Val<'a>) -> Result<Val<'a>, Error>;
+pub type Imp = for<'a> fn(&Ctx<'a>, &[Val<'a>], &Val<'a>) -> Result<Val<'a>, Fail>;
 
 /// A builtin function: name, signature and implementation.
 pub struct Builtin {
@@ -188,7 +188,7 @@ pub fn describe(v: &Val<'_>) -> String {
 }
 
 /// Error helper for picture-string functions.
-pub fn picture_error(e: super::picture::PictureError) -> Error {
+pub fn picture_error(e: super::picture::PictureError) -> Fail {
     Error::new(e.code, e.message)
 }
 

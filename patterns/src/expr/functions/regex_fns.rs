@@ -2,7 +2,7 @@
 //! and calling a regex literal directly.
 
 use super::arg;
-use crate::expr::error::Error;
+use crate::expr::error::{Error, Fail};
 use crate::expr::eval::Ctx;
 use crate::expr::regex::{Found, RegexDef};
 use crate::expr::value::{Func, Obj, Str, Val};
@@ -19,7 +19,7 @@ fn regex_of<'a>(v: &Val<'a>) -> Option<&'a RegexDef> {
 
 /// All matches the way JSONata iterates them: an empty match that is not at the end of the
 /// text is followed by error `D1004` (the iteration could never progress).
-fn all_matches(def: &RegexDef, text: &str, limit: Option<usize>) -> Result<Vec<Found>, Error> {
+fn all_matches(def: &RegexDef, text: &str, limit: Option<usize>) -> Result<Vec<Found>, Fail> {
     let mut out: Vec<Found> = Vec::new();
     let Some(mut m) = def.find_at(text, 0) else {
         return Ok(out);
@@ -56,7 +56,7 @@ fn byte_offset(text: &str, chars: usize) -> usize {
         .map_or(text.len(), |(b, _)| b)
 }
 
-fn bad_matcher(name: &str) -> Error {
+fn bad_matcher(name: &str) -> Fail {
     Error::new(
         "T1010",
         format!("The matcher function argument passed to function {name} does not return the correct object structure"),
@@ -71,7 +71,7 @@ fn custom_matches<'a>(
     limit: Option<usize>,
     input: &Val<'a>,
     name: &str,
-) -> Result<Vec<Found>, Error> {
+) -> Result<Vec<Found>, Fail> {
     let mut out = Vec::new();
     let mut result = ctx.apply(f, vec![Val::string(text)], input)?;
     while !result.is_undef() && limit.is_none_or(|l| out.len() < l) {
@@ -116,7 +116,7 @@ fn matches_of<'a>(
     limit: Option<usize>,
     input: &Val<'a>,
     name: &str,
-) -> Result<Vec<Found>, Error> {
+) -> Result<Vec<Found>, Fail> {
     match regex_of(pat) {
         Some(def) => all_matches(def, text, limit),
         None if pat.is_func() => custom_matches(ctx, pat, text, limit, input, name),
@@ -149,7 +149,7 @@ pub fn matcher_call<'a>(def: &RegexDef, args: &[Val<'a>]) -> Val<'a> {
         .map_or(Val::Undef, |m| match_object(&m, true))
 }
 
-fn limit_arg(args: &[Val<'_>], i: usize, code: &str, what: &str) -> Result<Option<usize>, Error> {
+fn limit_arg(args: &[Val<'_>], i: usize, code: &str, what: &str) -> Result<Option<usize>, Fail> {
     match args.get(i).and_then(Val::num) {
         None => Ok(None),
         Some(l) if l < 0.0 => Err(Error::new(
@@ -161,7 +161,7 @@ fn limit_arg(args: &[Val<'_>], i: usize, code: &str, what: &str) -> Result<Optio
 }
 
 /// `$match(str, regex, limit)`
-pub fn match_fn<'a>(ctx: &Ctx<'a>, args: &[Val<'a>], input: &Val<'a>) -> Result<Val<'a>, Error> {
+pub fn match_fn<'a>(ctx: &Ctx<'a>, args: &[Val<'a>], input: &Val<'a>) -> Result<Val<'a>, Fail> {
     let Some(text) = args.first().and_then(Val::as_str) else {
         return Ok(Val::Undef);
     };
@@ -176,7 +176,7 @@ pub fn match_fn<'a>(ctx: &Ctx<'a>, args: &[Val<'a>], input: &Val<'a>) -> Result<
 }
 
 /// `$contains(str, pattern)`
-pub fn contains<'a>(ctx: &Ctx<'a>, args: &[Val<'a>], input: &Val<'a>) -> Result<Val<'a>, Error> {
+pub fn contains<'a>(ctx: &Ctx<'a>, args: &[Val<'a>], input: &Val<'a>) -> Result<Val<'a>, Fail> {
     let Some(text) = args.first().and_then(Val::as_str) else {
         return Ok(Val::Undef);
     };
@@ -249,7 +249,7 @@ fn substitute(template: &str, m: &Found) -> String {
 }
 
 /// `$replace(str, pattern, replacement, limit)`
-pub fn replace<'a>(ctx: &Ctx<'a>, args: &[Val<'a>], input: &Val<'a>) -> Result<Val<'a>, Error> {
+pub fn replace<'a>(ctx: &Ctx<'a>, args: &[Val<'a>], input: &Val<'a>) -> Result<Val<'a>, Fail> {
     let Some(text) = args.first().and_then(Val::as_str) else {
         return Ok(Val::Undef);
     };
@@ -314,7 +314,7 @@ pub fn replace<'a>(ctx: &Ctx<'a>, args: &[Val<'a>], input: &Val<'a>) -> Result<V
 }
 
 /// `$split(str, separator, limit)`
-pub fn split<'a>(ctx: &Ctx<'a>, args: &[Val<'a>], input: &Val<'a>) -> Result<Val<'a>, Error> {
+pub fn split<'a>(ctx: &Ctx<'a>, args: &[Val<'a>], input: &Val<'a>) -> Result<Val<'a>, Fail> {
     let Some(text) = args.first().and_then(Val::as_str) else {
         return Ok(Val::Undef);
     };

@@ -3,7 +3,7 @@
 
 use super::Optimizer;
 use crate::expr::ast::{Kind, Node};
-use crate::expr::error::Error;
+use crate::expr::error::{Error, Fail};
 
 /// Records the unresolved parent slots of `value` (and `value` itself if it is `%`) on `result`.
 pub(super) fn push_ancestry(result: &mut Node, value: &Node) {
@@ -24,7 +24,7 @@ impl Optimizer {
         }
     }
 
-    pub(super) fn seek_parent(&mut self, node: &mut Node, slot: usize) -> Result<(), Error> {
+    pub(super) fn seek_parent(&mut self, node: &mut Node, slot: usize) -> Result<(), Fail> {
         match &mut node.kind {
             Kind::Name(_) | Kind::Wildcard => {
                 self.add_level(slot, -1);
@@ -71,7 +71,7 @@ impl Optimizer {
         Ok(())
     }
 
-    pub(super) fn resolve_ancestry(&mut self, path: &mut Node) -> Result<(), Error> {
+    pub(super) fn resolve_ancestry(&mut self, path: &mut Node) -> Result<(), Fail> {
         let Kind::Path(steps) = &mut path.kind else {
             return Ok(());
         };

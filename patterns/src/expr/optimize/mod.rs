@@ -3,7 +3,7 @@
 //! to ancestor labels bound by earlier steps.
 
 use super::ast::{Group, Kind, Node, SortTerm, Stage};
-use super::error::Error;
+use super::error::{Error, Fail};
 use std::sync::Arc;
 
 mod ancestry;
@@ -16,7 +16,7 @@ struct Slot {
 }
 
 /// Rewrites a raw AST into its evaluated form.
-pub fn process(node: Node) -> Result<Node, Error> {
+pub fn process(node: Node) -> Result<Node, Fail> {
     let mut opt = Optimizer {
         slots: Vec::new(),
         stack_base: super::eval::stack_position(),
@@ -62,11 +62,11 @@ impl Optimizer {
         node.for_each_child_mut(&mut |child| self.resolve_labels(child));
     }
 
-    fn process_box(&mut self, node: Box<Node>) -> Result<Box<Node>, Error> {
+    fn process_box(&mut self, node: Box<Node>) -> Result<Box<Node>, Fail> {
         Ok(Box::new(self.process(*node)?))
     }
 
-    fn process(&mut self, node: Node) -> Result<Node, Error> {
+    fn process(&mut self, node: Node) -> Result<Node, Fail> {
         let used = super::eval::stack_position().abs_diff(self.stack_base);
         if used > super::parser::PARSE_STACK_BUDGET {
             return Err(Error::new("U1001", "Expression is nested too deeply").at(node.position));
@@ -116,7 +116,7 @@ fn path_last(node: &mut Node) -> Option<&mut Node> {
     }
 }
 
-fn empty_path() -> Error {
+fn empty_path() -> Fail {
     Error::new("S0201", "Syntax error: empty path")
 }
 
@@ -129,7 +129,7 @@ impl Optimizer {
         rhs: Box<Node>,
         pos: usize,
         keep: bool,
-    ) -> Result<Box<Node>, Error> {
+    ) -> Result<Box<Node>, Fail> {
         Ok(Box::new({
             let mut result = self.process(*lhs)?;
             let predicate = self.process(*rhs)?;
@@ -173,7 +173,7 @@ impl Optimizer {
         pairs: Vec<(Node, Node)>,
         pos: usize,
         keep: bool,
-    ) -> Result<Box<Node>, Error> {
+    ) -> Result<Box<Node>, Fail> {
         Ok(Box::new({
             let mut result = self.process(*lhs)?;
             if result.group.is_some() {
@@ -198,7 +198,7 @@ impl Optimizer {
         terms: Vec<SortTerm>,
         pos: usize,
         keep: bool,
-    ) -> Result<Box<Node>, Error> {
+    ) -> Result<Box<Node>, Fail> {
         Ok(Box::new({
             let lhs = self.process(*lhs)?;
             let mut result = match lhs.kind {
@@ -232,7 +232,7 @@ impl Optimizer {
         var: String,
         pos: usize,
         keep: bool,
-    ) -> Result<Box<Node>, Error> {
+    ) -> Result<Box<Node>, Fail> {
         Ok(Box::new({
             let mut result = self.process(*lhs)?;
             let step = if matches!(result.kind, Kind::Path(_)) {
@@ -271,7 +271,7 @@ impl Optimizer {
         var: String,
         pos: usize,
         keep: bool,
-    ) -> Result<Box<Node>, Error> {
+    ) -> Result<Box<Node>, Fail> {
         Ok(Box::new({
             let lhs = self.process(*lhs)?;
             let mut result = match lhs.kind {
@@ -301,7 +301,7 @@ impl Optimizer {
         rhs: Box<Node>,
         pos: usize,
         keep: bool,
-    ) -> Result<Box<Node>, Error> {
+    ) -> Result<Box<Node>, Fail> {
         Ok(Box::new({
             let lhs = self.process_box(lhs)?;
             let rhs = self.process_box(rhs)?;
@@ -320,7 +320,7 @@ impl Optimizer {
         rhs: Box<Node>,
         pos: usize,
         keep: bool,
-    ) -> Result<Box<Node>, Error> {
+    ) -> Result<Box<Node>, Fail> {
         Ok(Box::new({
             let rhs = self.process_box(rhs)?;
             let mut n = Node::new(Kind::Bind(name, Box::new(Node::new(Kind::Null, pos))), pos);
@@ -345,7 +345,7 @@ impl Optimizer {
         rhs: Box<Node>,
         pos: usize,
         keep: bool,
-    ) -> Result<Box<Node>, Error> {
+    ) -> Result<Box<Node>, Fail> {
         Ok(Box::new({
             let lhs = self.process_box(lhs)?;
             let rhs = self.process_box(rhs)?;
@@ -365,7 +365,7 @@ impl Optimizer {
         rhs: Box<Node>,
         pos: usize,
         keep: bool,
-    ) -> Result<Box<Node>, Error> {
+    ) -> Result<Box<Node>, Fail> {
         Ok(Box::new({
             let (n, lhs, rhs) = self.pair_node(lhs, rhs, pos)?;
             Node {
@@ -383,7 +383,7 @@ impl Optimizer {
         rhs: Box<Node>,
         pos: usize,
         keep: bool,
-    ) -> Result<Box<Node>, Error> {
+    ) -> Result<Box<Node>, Fail> {
         Ok(Box::new({
             let (n, lhs, rhs) = self.pair_node(lhs, rhs, pos)?;
             Node {
@@ -395,7 +395,7 @@ impl Optimizer {
 
     #[inline(never)]
     #[allow(unused_variables)]
-    fn p_array(&mut self, items: Vec<Node>, pos: usize, keep: bool) -> Result<Box<Node>, Error> {
+    fn p_array(&mut self, items: Vec<Node>, pos: usize, keep: bool) -> Result<Box<Node>, Fail> {
         Ok(Box::new({
             let mut n = Node::new(Kind::Null, pos);
             let mut out = Vec::with_capacity(items.len());
@@ -416,7 +416,7 @@ impl Optimizer {
         pairs: Vec<(Node, Node)>,
         pos: usize,
         keep: bool,
-    ) -> Result<Box<Node>, Error> {
+    ) -> Result<Box<Node>, Fail> {
         Ok(Box::new({
             let mut n = Node::new(Kind::Null, pos);
             let pairs = self.pairs(pairs, Some(&mut n))?;
@@ -427,7 +427,7 @@ impl Optimizer {
 
     #[inline(never)]
     #[allow(unused_variables)]
-    fn p_neg(&mut self, inner: Box<Node>, pos: usize, keep: bool) -> Result<Box<Node>, Error> {
+    fn p_neg(&mut self, inner: Box<Node>, pos: usize, keep: bool) -> Result<Box<Node>, Fail> {
         Ok(Box::new({
             let inner = self.process(*inner)?;
             match inner.kind {
@@ -456,7 +456,7 @@ impl Optimizer {
         def: Arc<super::ast::LambdaDef>,
         pos: usize,
         keep: bool,
-    ) -> Result<Box<Node>, Error> {
+    ) -> Result<Box<Node>, Fail> {
         Ok(Box::new({
             let mut def = Arc::try_unwrap(def).unwrap_or_else(|shared| (*shared).clone());
             let body = std::mem::replace(&mut def.body, Node::new(Kind::Null, pos));
@@ -476,7 +476,7 @@ impl Optimizer {
         e: Option<Box<Node>>,
         pos: usize,
         keep: bool,
-    ) -> Result<Box<Node>, Error> {
+    ) -> Result<Box<Node>, Fail> {
         Ok(Box::new({
             let c = self.process_box(c)?;
             let t = self.process_box(t)?;
@@ -504,7 +504,7 @@ impl Optimizer {
         d: Option<Box<Node>>,
         pos: usize,
         keep: bool,
-    ) -> Result<Box<Node>, Error> {
+    ) -> Result<Box<Node>, Fail> {
         Ok(Box::new({
             let p = self.process_box(p)?;
             let u = self.process_box(u)?;
@@ -518,7 +518,7 @@ impl Optimizer {
 
     #[inline(never)]
     #[allow(unused_variables)]
-    fn p_block(&mut self, items: Vec<Node>, pos: usize, keep: bool) -> Result<Box<Node>, Error> {
+    fn p_block(&mut self, items: Vec<Node>, pos: usize, keep: bool) -> Result<Box<Node>, Fail> {
         Ok(Box::new({
             let mut n = Node::new(Kind::Null, pos);
             let mut out = Vec::with_capacity(items.len());
@@ -541,7 +541,7 @@ impl Optimizer {
 
     #[inline(never)]
     #[allow(unused_variables)]
-    fn p_name(&mut self, name: String, pos: usize, keep: bool) -> Result<Box<Node>, Error> {
+    fn p_name(&mut self, name: String, pos: usize, keep: bool) -> Result<Box<Node>, Fail> {
         Ok(Box::new({
             let mut step = Node::new(Kind::Name(name), pos);
             step.keep_array = keep;
@@ -553,7 +553,7 @@ impl Optimizer {
 
     #[inline(never)]
     #[allow(unused_variables)]
-    fn p_parent(&mut self, pos: usize, keep: bool) -> Result<Box<Node>, Error> {
+    fn p_parent(&mut self, pos: usize, keep: bool) -> Result<Box<Node>, Fail> {
         Ok(Box::new({
             let idx = self.slots.len();
             self.slots.push(Slot {
@@ -573,7 +573,7 @@ impl Optimizer {
         args: Vec<Node>,
         partial: bool,
         pos: usize,
-    ) -> Result<Box<Node>, Error> {
+    ) -> Result<Box<Node>, Fail> {
         Ok(Box::new({
             let mut n = Node::new(Kind::Null, pos);
             let mut out = Vec::with_capacity(args.len());
@@ -597,7 +597,7 @@ impl Optimizer {
         lhs: Box<Node>,
         rhs: Box<Node>,
         pos: usize,
-    ) -> Result<(Node, Box<Node>, Box<Node>), Error> {
+    ) -> Result<(Node, Box<Node>, Box<Node>), Fail> {
         let lhs = self.process_box(lhs)?;
         let rhs = self.process_box(rhs)?;
         let mut n = Node::new(Kind::Null, pos);
@@ -610,7 +610,7 @@ impl Optimizer {
         &mut self,
         pairs: Vec<(Node, Node)>,
         mut owner: Option<&mut Node>,
-    ) -> Result<Vec<(Node, Node)>, Error> {
+    ) -> Result<Vec<(Node, Node)>, Fail> {
         let mut out = Vec::with_capacity(pairs.len());
         for (k, v) in pairs {
             let k = self.process(k)?;
@@ -625,7 +625,7 @@ impl Optimizer {
     }
 
     #[inline(never)]
-    fn dot(&mut self, lhs: Node, rhs: Node, pos: usize) -> Result<Box<Node>, Error> {
+    fn dot(&mut self, lhs: Node, rhs: Node, pos: usize) -> Result<Box<Node>, Fail> {
         let lstep = self.process(lhs)?;
         let lslot = match lstep.kind {
             Kind::Parent(_) => lstep.slot,
