@@ -53,3 +53,29 @@ fn memory_stays_flat_over_many_evaluations() {
         "resident memory grew by {growth} bytes over {rounds} rounds"
     );
 }
+
+#[test]
+fn long_loops_inside_one_evaluation_reuse_frames() {
+    let Some(_) = resident_bytes() else {
+        println!("SKIPPED: /proc/self/statm not available");
+        return;
+    };
+    let n = if cfg!(debug_assertions) {
+        200_000
+    } else {
+        1_000_000
+    };
+    let src = format!("$reduce([1..{n}], function($acc, $v){{ ($x := $v * 2; $acc + $x) }}, 0)");
+    let e = Expression::compile(&src).unwrap();
+    let host = Bindings::default();
+    let before = resident_bytes().unwrap();
+    let v = e.evaluate(&host).unwrap();
+    let after = resident_bytes().unwrap();
+    assert_eq!(v, Some(json!((n as u64) * (n as u64 + 1))));
+    // The range itself takes n * 32 bytes; frames must not add n * (frame + bindings).
+    let growth = after.saturating_sub(before);
+    assert!(
+        growth < (n as u64) * 64,
+        "grew by {growth} bytes for {n} calls"
+    );
+}

@@ -294,12 +294,15 @@ impl<'a> Ctx<'a> {
             Some(sig) => sig.validate(&args, input)?,
             None => args,
         };
+        let mark = self.mark();
         let frame = self.new_frame(env);
         let mut args = args.into_iter();
         for p in &def.params {
             self.bind(frame, p, args.next().unwrap_or_default());
         }
-        self.eval_body(&def.body, closure_input, frame)
+        let r = self.eval_body(&def.body, closure_input, frame);
+        self.release(mark);
+        r
     }
 
     /// Evaluates a lambda body, returning calls in tail position unapplied.

@@ -34,6 +34,8 @@ pub struct Ctx<'a> {
     depth: Cell<usize>,
     steps: Cell<u64>,
     frames: RefCell<Vec<Frame<'a>>>,
+    /// One past the highest frame a closure has captured: frames above it may be reclaimed.
+    pinned: Cell<usize>,
     root_vars: RefCell<Vec<(&'a str, Val<'a>)>>,
     stack_base: usize,
     stack_budget: usize,
@@ -64,6 +66,7 @@ impl<'a> Ctx<'a> {
             depth: Cell::new(0),
             steps: Cell::new(0),
             frames: RefCell::new(Vec::new()),
+            pinned: Cell::new(0),
             root_vars: RefCell::new(Vec::new()),
             stack_base: stack_position(),
             stack_budget: host.stack_budget(),
@@ -127,6 +130,26 @@ impl<'a> Ctx<'a> {
             vars: Vec::new(),
         });
         Some(id)
+    }
+
+    /// Records that a closure keeps `env` alive.
+    fn pin(&self, env: Env) {
+        if let Some(id) = env {
+            self.pinned.set(self.pinned.get().max(id as usize + 1));
+        }
+    }
+
+    /// The current size of the frame arena (see [`Ctx::release`]).
+    pub fn mark(&self) -> usize {
+        self.frames.borrow().len()
+    }
+
+    /// Frees the frames created since `mark` unless a closure captured one of them, so long
+    /// loops of calls do not grow the arena.
+    pub fn release(&self, mark: usize) {
+        if self.pinned.get() <= mark {
+            self.frames.borrow_mut().truncate(mark);
+        }
     }
 
     /// Binds `name` in frame `env`.
@@ -312,12 +335,18 @@ impl<'a> Ctx<'a> {
                 self.bind(env, name, v.clone());
                 v
             }
-            Kind::Lambda(def) => Val::Func(Rc::new(Func::Lambda {
-                def,
-                env,
-                input: input.clone(),
-            })),
-            Kind::Transform(..) => Val::Func(Rc::new(Func::Transform(node, env))),
+            Kind::Lambda(def) => {
+                self.pin(env);
+                Val::Func(Rc::new(Func::Lambda {
+                    def,
+                    env,
+                    input: input.clone(),
+                }))
+            }
+            Kind::Transform(..) => {
+                self.pin(env);
+                Val::Func(Rc::new(Func::Transform(node, env)))
+            }
             Kind::Placeholder => {
                 return Err(Error::new("S0201", "Syntax error: ?")
                     .at(node.position)

@@ -231,8 +231,10 @@ impl<'a> Ctx<'a> {
         });
         let mut result = Vec::new();
         for t in &ts {
+            let mark = self.mark();
             let step_env = self.frame_from_tuple(env, t);
             let res = self.eval(step, &t.ctx, step_env)?;
+            self.release(mark);
             match res {
                 Val::Undef => {}
                 Val::Tuples(inner) => {
@@ -315,8 +317,10 @@ impl<'a> Ctx<'a> {
         let len = ts.len();
         let mut out = Vec::new();
         for (i, t) in ts.into_iter().enumerate() {
+            let mark = self.mark();
             let fenv = self.frame_from_tuple(env, &t);
             let res = self.eval(pred, &t.ctx, fenv)?;
+            self.release(mark);
             if predicate_selects(&res, i, len) {
                 out.push(t);
             }
