@@ -9,6 +9,8 @@
 //! * Division results printed through `&` (same rounding issue, e.g. `1/3 & ''`).
 //! * `$substring` with a start past the end: jsonata-rs panics slicing the string
 //!   (e.g. `$substring("", 1)`), so `$substring` is not generated.
+//! * `$keys`: jsonata-rs does not keep the input's key order (e.g. `$keys({"n":1,"s":2,"deep":3})`
+//!   gives `["deep","n","s"]`; JSONata gives insertion order `["n","s","deep"]`).
 //! * Comparisons (`<`, `>`, ...) between values of different types: JSONata raises `T2009`/`T2010`,
 //!   jsonata-rs returns a value; the generator only compares like with like.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -165,8 +167,33 @@ fn str_expr() -> impl Strategy<Value = String> {
     })
 }
 
+/// Structured expressions: constructors, predicates, higher-order and array functions.
+fn structured_expr() -> impl Strategy<Value = String> {
+    prop_oneof![
+        (num_expr(), str_expr()).prop_map(|(n, s)| format!("{{'n': {n}, 's': {s}}}")),
+        (num_expr(), num_expr()).prop_map(|(a, b)| format!("[{a}, {b}]")),
+        (-5i64..5).prop_map(|n| format!("items[v > {n}].v")),
+        (-5i64..5).prop_map(|n| format!("$count(items[v >= {n}])")),
+        (-5i64..5).prop_map(|n| format!("$map(arr, function($x){{ $x * {n} }})")),
+        (-5i64..5).prop_map(|n| format!("$filter(arr, function($x){{ $x > {n} }})")),
+        Just("$reduce(arr, function($a, $b){ $a + $b })".to_string()),
+        Just("$reverse(arr)".to_string()),
+        Just("$append(arr, [a, b])".to_string()),
+        Just("$join([s, 'y', o.s], '-')".to_string()),
+        Just("$sort(arr)".to_string()),
+        Just("$max(arr)".to_string()),
+        Just("items.{'v': v, 'd': v * 2}".to_string()),
+        Just("$distinct(arr)".to_string()),
+        Just("arr[0]".to_string()),
+        Just("arr[-1]".to_string()),
+        Just("$exists(items[v = 3])".to_string()),
+        Just("o.deep.n in arr".to_string()),
+    ]
+}
+
 fn expression() -> impl Strategy<Value = String> {
     prop_oneof![
+        structured_expr(),
         num_expr(),
         bool_expr(),
         str_expr(),

@@ -114,6 +114,12 @@ pub trait Host {
 /// Default for [`Host::stack_budget`]: 1 MiB.
 pub const DEFAULT_STACK_BUDGET: usize = 1 << 20;
 
+// Compile-time check: compiled expressions can be shared across worker threads.
+const _: fn() = || {
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<Expression>();
+};
+
 /// A compiled JSONata expression (immutable, `Send + Sync`, cheap to clone).
 #[derive(Debug, Clone)]
 pub struct Expression {
