@@ -86,6 +86,29 @@ fn infinite_tail_loop_is_stopped_by_step_budget() {
 }
 
 #[test]
+fn quadratic_loops_are_stopped_by_step_budget() {
+    let sources = [
+        "$reduce([1..1000000], function($a, $v){ $a & 'xxxxxxxxxxxxxxxx' }, '')",
+        "$reduce([1..1000000], function($a, $v){ $append($a, $v) }, [])",
+        "$reduce([1..1000000], function($a, $v){ [$a, $v] }, [])",
+        "$reduce([1..1000000], function($a, $v){ $string($a) }, [1..1000])",
+        "($big := [1..100000]; $reduce([1..1000000], function($a, $v){ $big[-1] + $count($big) }, 0))",
+        "($big := [1..100000]; $reduce([1..1000000], function($a, $v){ $big = $big }, 0))",
+    ];
+    for src in sources {
+        let start = std::time::Instant::now();
+        let r = on_worker_stack(move || run(src, Limits::default()));
+        let code = r.err().map(|e| e.code);
+        assert_eq!(code.as_deref(), Some("U1001"), "{src}");
+        assert!(
+            start.elapsed().as_secs() < 20,
+            "{src} took {:?}",
+            start.elapsed()
+        );
+    }
+}
+
+#[test]
 fn tail_calls_do_not_grow_depth() {
     let v = on_worker_stack(|| {
         run(

@@ -69,7 +69,7 @@ const REQUIRED: &[&str] = &[
 ];
 
 /// Steps allowed per case without a `timelimit` (keeps the whole suite at a few seconds).
-const DEFAULT_STEPS: u64 = 5_000_000;
+const DEFAULT_STEPS: u64 = 10_000_000;
 
 fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
@@ -252,7 +252,7 @@ fn render(table: &BTreeMap<String, (usize, usize)>, source: &str) -> String {
     out.push_str("* `$eval` is deliberately not provided (it fails with code `U2001`), so the `function-eval` group fails.\n");
     out.push_str("* Two case files (`function-encodeUrl/case002`, `function-encodeUrlComponent/case002`) contain a lone UTF-16 surrogate, which JSON parsers for Rust and Rust strings cannot represent; they are counted as failed.\n");
     out.push_str("* The picture-string functions (`$formatNumber`, `$formatInteger`, `$parseInteger`, `$fromMillis`, `$toMillis`, `$now(picture)`) are implemented in `patterns/src/expr/picture`; their groups reflect that module's progress.\n");
-    out.push_str("* Each case runs with a step budget (5,000,000 steps, or 2,000 per millisecond of `timelimit`) and `depth` as `Limits::max_depth`.\n\n");
+    out.push_str("* Each case runs with a step budget (10,000,000 steps, or 2,000 per millisecond of `timelimit`) and `depth` as `Limits::max_depth`.\n\n");
     out.push_str(&format!(
         "**Overall: {p} / {} passed ({:.1}%)**\n\n",
         p + f,

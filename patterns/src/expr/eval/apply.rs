@@ -253,9 +253,12 @@ impl<'a> Ctx<'a> {
                     .signature()
                     .validate(&args, input)
                     .map_err(|e| e.or_token(b.name))?;
-                Ok(Ret::Val(
-                    (b.imp)(self, &args, input).map_err(|e| e.or_token(b.name))?,
-                ))
+                for a in &args {
+                    self.charge_size(a)?;
+                }
+                let r = (b.imp)(self, &args, input).map_err(|e| e.or_token(b.name))?;
+                self.charge_size(&r)?;
+                Ok(Ret::Val(r))
             }
             Func::Partial(g, pargs) => {
                 let mut supplied = args.into_iter();

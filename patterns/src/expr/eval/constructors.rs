@@ -79,14 +79,15 @@ impl<'a> Ctx<'a> {
                 out.push(v);
             }
         }
-        Val::with_flags(
+        let v = Val::with_flags(
             out,
             Flags {
                 cons: node.consarray,
                 ..Flags::default()
             },
-        )
-        .check_nesting()
+        );
+        self.charge_size(&v)?;
+        v.check_nesting()
     }
 
     /// Evaluates an object constructor / group-by over `input`.

@@ -105,6 +105,24 @@ impl<'a> Ctx<'a> {
         Ok(())
     }
 
+    /// Charges for work proportional to the size of `v` (strings, arrays, objects), so loops
+    /// over large values hit the step budget instead of running for minutes.
+    pub fn charge_size(&self, v: &Val<'a>) -> Result<(), Fail> {
+        let w = match v {
+            Val::Str(s) => s.len() / 16,
+            Val::Arr(a) => a.items.len() / 4,
+            Val::Obj(o) => o.len() / 4,
+            Val::Json(Value::Array(a)) => a.len() / 4,
+            Val::Json(Value::Object(m)) => m.len() / 4,
+            Val::Tuples(t) => t.len() / 4,
+            _ => 0,
+        };
+        if w > 0 {
+            self.charge(w as u64)?;
+        }
+        Ok(())
+    }
+
     fn enter(&self) -> Result<(), Fail> {
         let d = self.depth.get() + 1;
         // The stack is sampled every fourth level: a few frames of slack are well within budget.
@@ -234,7 +252,12 @@ impl<'a> Ctx<'a> {
     fn eval_kind(&self, node: &'a Node, input: &Val<'a>, env: Env) -> Result<Val<'a>, Fail> {
         match &node.kind {
             Kind::Path(steps) => self.eval_path(node, steps, input, env),
-            Kind::Name(name) => Ok(path::lookup_field(input, name)),
+            Kind::Name(name) => {
+                if input.is_array() {
+                    self.charge_size(input)?;
+                }
+                Ok(path::lookup_field(input, name))
+            }
             Kind::Str(v) => Ok(Val::Str(Str::B(v.as_str().unwrap_or_default()))),
             Kind::Num(n, _) => Ok(Val::Num(*n)),
             Kind::Bool(b) => Ok(Val::Bool(*b)),
@@ -295,8 +318,16 @@ impl<'a> Ctx<'a> {
     #[inline(never)]
     fn eval_other(&self, node: &'a Node, input: &Val<'a>, env: Env) -> Result<Val<'a>, Fail> {
         Ok(match &node.kind {
-            Kind::Wildcard => path::wildcard(input),
-            Kind::Descendant => path::descendants(input),
+            Kind::Wildcard => {
+                let v = path::wildcard(input);
+                self.charge_size(&v)?;
+                v
+            }
+            Kind::Descendant => {
+                let v = path::descendants(input);
+                self.charge_size(&v)?;
+                v
+            }
             Kind::Parent(label) => self.lookup(env, label).unwrap_or_default(),
             Kind::Regex(def) => Val::Func(Rc::new(Func::Regex(def))),
             Kind::Neg(inner) => match self.eval(inner, input, env)? {

@@ -66,6 +66,10 @@ impl<'a> Ctx<'a> {
             _ => {}
         }
         let r = self.eval(rhs, input, env)?;
+        if matches!(op, BinOp::Eq | BinOp::Ne | BinOp::In) {
+            self.charge_size(&l)?;
+            self.charge_size(&r)?;
+        }
         let pos = rhs.position.max(lhs.position);
         let result = match op {
             BinOp::Add | BinOp::Sub | BinOp::Mul | BinOp::Div | BinOp::Mod => {
@@ -86,7 +90,9 @@ impl<'a> Ctx<'a> {
                 if !r.is_undef() {
                     s.push_str(&functions::string::stringify(&r, false)?);
                 }
-                Ok(Val::string(s))
+                let s = Val::string(s);
+                self.charge_size(&s)?;
+                Ok(s)
             }
             BinOp::Range => self.range(&l, &r),
             BinOp::In => Ok(Val::Bool(includes(&l, &r))),

@@ -177,7 +177,9 @@ impl<'a> Ctx<'a> {
                 flat.extend(r.iter());
             }
         }
-        Ok(Val::seq(flat))
+        let v = Val::seq(flat);
+        self.charge_size(&v)?;
+        Ok(v)
     }
 
     fn frame_from_tuple(&self, env: Env, t: &Tuple<'a>) -> Env {
@@ -334,23 +336,30 @@ impl<'a> Ctx<'a> {
             let ts = Rc::try_unwrap(ts).unwrap_or_else(|rc| (*rc).clone());
             return Ok(Val::Tuples(Rc::new(self.filter_tuples(pred, ts, env)?)));
         }
-        let items = input.members();
         if let Kind::Num(n, _) = pred.kind {
-            let len = items.len() as f64;
+            let (len, item_at) = if input.is_array() {
+                (input.len(), None)
+            } else {
+                (usize::from(!input.is_undef()), Some(&input))
+            };
             let mut idx = n.floor();
             if idx < 0.0 {
-                idx += len;
+                idx += len as f64;
             }
-            if idx >= 0.0 && idx < len {
-                if let Some(item) = items.into_iter().nth(idx as usize) {
-                    if item.is_array() {
-                        return Ok(item);
-                    }
-                    return Ok(Val::seq(vec![item]));
+            if idx >= 0.0 && idx < len as f64 {
+                let item = match item_at {
+                    Some(v) => v.clone(),
+                    None => input.get(idx as usize),
+                };
+                if item.is_array() {
+                    return Ok(item);
                 }
+                return Ok(Val::seq(vec![item]));
             }
             return Ok(Val::seq(Vec::new()));
         }
+        self.charge_size(&input)?;
+        let items = input.members();
         let len = items.len();
         let mut out = Vec::new();
         for (i, item) in items.into_iter().enumerate() {
