@@ -169,6 +169,25 @@ impl Signature {
         }
     }
 
+    /// True when each argument is accepted by the parameter at the same position and nothing
+    /// needs substituting or wrapping (then the arguments pass unchanged, without allocating).
+    fn simple_match(&self, args: &[Val<'_>]) -> bool {
+        args.len() <= self.params.len()
+            && self
+                .params
+                .iter()
+                .enumerate()
+                .all(|(i, p)| match args.get(i) {
+                    Some(a) => {
+                        let sym = a.type_symbol();
+                        sym != 'm'
+                            && p.accepts.contains(sym)
+                            && (p.kind != 'a' || (sym == 'a' && p.subtype.is_none()))
+                    }
+                    None => p.repeat == Repeat::Optional && !p.context,
+                })
+    }
+
     /// Matches `symbols` against params from `pi`; fills `counts` (args consumed per param).
     fn matches(&self, symbols: &[char], pi: usize, pos: usize, counts: &mut Vec<usize>) -> bool {
         let Some(p) = self.params.get(pi) else {
@@ -202,11 +221,18 @@ impl Signature {
 
     /// Validates `args` (substituting `context` for a missing `-` argument) and returns the
     /// arguments the implementation receives (non-array values wrapped where `a` is expected).
-    pub fn validate<'a>(&self, args: &[Val<'a>], context: &Val<'a>) -> Result<Vec<Val<'a>>, Fail> {
+    pub fn validate<'a>(
+        &self,
+        args: Vec<Val<'a>>,
+        context: &Val<'a>,
+    ) -> Result<Vec<Val<'a>>, Fail> {
+        if self.simple_match(&args) {
+            return Ok(args);
+        }
         let symbols: Vec<char> = args.iter().map(Val::type_symbol).collect();
         let mut counts = Vec::with_capacity(self.params.len());
         if !self.matches(&symbols, 0, 0, &mut counts) {
-            return Err(self.mismatch(args, &symbols));
+            return Err(self.mismatch(&args, &symbols));
         }
         let mut out = Vec::with_capacity(self.params.len());
         let mut ai = 0;
@@ -318,7 +344,7 @@ mod tests {
     fn context_substitution() {
         let sig = Signature::parse("<s-nn?:s>").unwrap();
         let ctx = Val::Str("hello".into());
-        let out = sig.validate(&[Val::Num(1.0)], &ctx).unwrap();
+        let out = sig.validate(vec![Val::Num(1.0)], &ctx).unwrap();
         assert_eq!(out.len(), 3);
         assert_eq!(out[0].as_str(), Some("hello"));
     }
@@ -327,7 +353,7 @@ mod tests {
     fn mismatch_is_t0410() {
         let sig = Signature::parse("<n:n>").unwrap();
         let err = sig
-            .validate(&[Val::Str("x".into())], &Val::Undef)
+            .validate(vec![Val::Str("x".into())], &Val::Undef)
             .unwrap_err();
         assert_eq!(err.code, "T0410");
     }

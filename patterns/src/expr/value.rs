@@ -24,6 +24,8 @@ pub enum Str<'a> {
     B(&'a str),
     /// Owned text.
     O(Rc<str>),
+    /// A JSON string value borrowed from the host (kept whole so it can be passed back).
+    V(&'a Value),
 }
 
 impl Deref for Str<'_> {
@@ -32,6 +34,7 @@ impl Deref for Str<'_> {
         match self {
             Str::B(s) => s,
             Str::O(s) => s,
+            Str::V(v) => v.as_str().unwrap_or_default(),
         }
     }
 }
@@ -243,7 +246,7 @@ impl<'a> Val<'a> {
             Value::Null => Val::Null,
             Value::Bool(b) => Val::Bool(*b),
             Value::Number(n) => Val::Num(n.as_f64().unwrap_or(f64::NAN)),
-            Value::String(s) => Val::Str(Str::B(s)),
+            Value::String(_) => Val::Str(Str::V(v)),
             Value::Array(_) | Value::Object(_) => Val::Json(v),
         }
     }

@@ -4,7 +4,7 @@
 use super::{Ctx, Error, Fail};
 use crate::expr::ast::{Kind, Node};
 use crate::expr::functions;
-use crate::expr::value::{Env, Func, Val};
+use crate::expr::value::{Env, Func, Str, Val};
 use crate::expr::HostValue;
 use serde_json::Value;
 use std::rc::Rc;
@@ -13,14 +13,15 @@ use std::rc::Rc;
 pub enum Ret<'a> {
     /// A finished value.
     Val(Val<'a>),
-    /// A tail call still to be applied.
-    Tail(Val<'a>, Vec<Val<'a>>, String),
+    /// A tail call still to be applied (function, arguments, name for errors).
+    Tail(Val<'a>, Vec<Val<'a>>, &'a str),
 }
 
 /// A call whose function and arguments are evaluated.
 enum Prepared<'a> {
     Done(Val<'a>),
-    Apply(Val<'a>, Vec<Val<'a>>, String),
+    Apply(Val<'a>, Vec<Val<'a>>, &'a str),
+    Builtin(&'static functions::Builtin, Vec<Val<'a>>),
 }
 
 static TRUE: Value = Value::Bool(true);
@@ -40,10 +41,14 @@ fn literal_json(node: &Node) -> Option<&Value> {
     }
 }
 
-fn proc_name(proc: &Node) -> String {
-    match &proc.kind {
-        Kind::Path(steps) => steps.first().map(Node::describe).unwrap_or_default(),
-        _ => proc.describe(),
+fn proc_name(proc: &Node) -> &str {
+    let node = match &proc.kind {
+        Kind::Path(steps) => steps.first().unwrap_or(proc),
+        _ => proc,
+    };
+    match &node.kind {
+        Kind::Name(n) | Kind::Variable(n) => n,
+        _ => "",
     }
 }
 
@@ -57,22 +62,44 @@ impl<'a> Ctx<'a> {
         }
     }
 
-    /// Calls host function `name` with already evaluated arguments.
+    /// Calls host function `name` with already evaluated arguments (JSON-backed arguments are
+    /// passed by reference; others are materialised into temporaries).
     fn call_host_vals(&self, name: &str, argv: &[Val<'a>]) -> Option<Result<Val<'a>, Fail>> {
+        fn borrowed<'v>(v: &Val<'v>) -> Option<&'v Value> {
+            match v {
+                Val::Json(j) => Some(*j),
+                Val::Str(Str::V(j)) => Some(*j),
+                _ => None,
+            }
+        }
+        if argv.len() <= 4 {
+            let mut temps: [Option<Value>; 4] = Default::default();
+            for (t, v) in temps.iter_mut().zip(argv) {
+                if borrowed(v).is_none() {
+                    *t = v.to_json();
+                }
+            }
+            let mut refs: [Option<&Value>; 4] = [None; 4];
+            for ((r, v), t) in refs.iter_mut().zip(argv).zip(temps.iter()) {
+                *r = borrowed(v).or(t.as_ref());
+            }
+            let r = self.host.call(name, &refs[..argv.len()])?;
+            return Some(self.host_result(r));
+        }
         let temps: Vec<Option<Value>> = argv
             .iter()
-            .map(|v| match v {
-                Val::Json(_) => None,
-                other => other.to_json(),
+            .map(|v| {
+                if borrowed(v).is_some() {
+                    None
+                } else {
+                    v.to_json()
+                }
             })
             .collect();
         let refs: Vec<Option<&Value>> = argv
             .iter()
             .zip(temps.iter())
-            .map(|(v, t)| match v {
-                Val::Json(j) => Some(*j),
-                _ => t.as_ref(),
-            })
+            .map(|(v, t)| borrowed(v).or(t.as_ref()))
             .collect();
         let r = self.host.call(name, &refs)?;
         Some(self.host_result(r))
@@ -150,6 +177,9 @@ impl<'a> Ctx<'a> {
                     r.map_err(|e| e.or_at(node.position).or_token(name))?,
                 ));
             }
+            if let Some(b) = functions::lookup(name) {
+                return Ok(Prepared::Builtin(b, argv));
+            }
         }
         let f = self.eval(proc, input, env)?;
         if !f.is_func() {
@@ -212,7 +242,10 @@ impl<'a> Ctx<'a> {
             Prepared::Done(v) => Ok(v),
             Prepared::Apply(f, argv, token) => self
                 .apply(&f, argv, input)
-                .map_err(|e| e.or_at(node.position).or_token(&token)),
+                .map_err(|e| e.or_at(node.position).or_token(token)),
+            Prepared::Builtin(b, argv) => self
+                .apply_builtin(b, argv, input)
+                .map_err(|e| e.or_at(node.position)),
         }
     }
 
@@ -226,7 +259,7 @@ impl<'a> Ctx<'a> {
                     self.tick()?;
                     ret = self
                         .apply_once(&g, a, input)
-                        .map_err(|e| e.or_token(&token))?;
+                        .map_err(|e| e.or_token(token))?;
                 }
             }
         }
@@ -248,18 +281,7 @@ impl<'a> Ctx<'a> {
                 env,
                 input: closure_input,
             } => self.apply_lambda(def, *env, closure_input, args, input),
-            Func::Builtin(b) => {
-                let args = b
-                    .signature()
-                    .validate(&args, input)
-                    .map_err(|e| e.or_token(b.name))?;
-                for a in &args {
-                    self.charge_size(a)?;
-                }
-                let r = (b.imp)(self, &args, input).map_err(|e| e.or_token(b.name))?;
-                self.charge_size(&r)?;
-                Ok(Ret::Val(r))
-            }
+            Func::Builtin(b) => Ok(Ret::Val(self.apply_builtin(b, args, input)?)),
             Func::Partial(g, pargs) => {
                 let mut supplied = args.into_iter();
                 let full: Vec<Val<'a>> = pargs
@@ -284,6 +306,26 @@ impl<'a> Ctx<'a> {
         }
     }
 
+    /// Validates arguments against a builtin's signature and runs it.
+    #[inline(never)]
+    fn apply_builtin(
+        &self,
+        b: &'static functions::Builtin,
+        args: Vec<Val<'a>>,
+        input: &Val<'a>,
+    ) -> Result<Val<'a>, Fail> {
+        let args = b
+            .signature()
+            .validate(args, input)
+            .map_err(|e| e.or_token(b.name))?;
+        for a in &args {
+            self.charge_size(a)?;
+        }
+        let r = (b.imp)(self, &args, input).map_err(|e| e.or_token(b.name))?;
+        self.charge_size(&r)?;
+        Ok(r)
+    }
+
     #[inline(never)]
     fn apply_lambda(
         &self,
@@ -294,7 +336,7 @@ impl<'a> Ctx<'a> {
         input: &Val<'a>,
     ) -> Result<Ret<'a>, Fail> {
         let args = match &def.signature {
-            Some(sig) => sig.validate(&args, input)?,
+            Some(sig) => sig.validate(args, input)?,
             None => args,
         };
         let mark = self.mark();
@@ -322,6 +364,7 @@ impl<'a> Ctx<'a> {
                 Ok(match r? {
                     Prepared::Done(v) => Ret::Val(super::unwrap_sequence(v, false)),
                     Prepared::Apply(f, argv, token) => Ret::Tail(f, argv, token),
+                    Prepared::Builtin(b, argv) => Ret::Val(self.apply_builtin(b, argv, input)?),
                 })
             }
             Kind::Condition(c, t, e) => {
