@@ -14,16 +14,19 @@ pub(super) fn push_ancestry(result: &mut Node, value: &Node) {
 }
 
 impl Optimizer {
-    fn level(&self, slot: usize) -> i32 {
+    /// How many steps slot `slot` still has to climb.
+    pub(super) fn level(&self, slot: usize) -> i32 {
         self.slots.get(slot).map_or(0, |s| s.level)
     }
 
-    fn add_level(&mut self, slot: usize, delta: i32) {
+    /// Adjusts the steps slot `slot` still has to climb.
+    pub(super) fn add_level(&mut self, slot: usize, delta: i32) {
         if let Some(s) = self.slots.get_mut(slot) {
             s.level += delta;
         }
     }
 
+    /// Walks back from `node` looking for the step that binds the ancestor for `slot`.
     pub(super) fn seek_parent(&mut self, node: &mut Node, slot: usize) -> Result<(), Fail> {
         match &mut node.kind {
             Kind::Name(_) | Kind::Wildcard => {
@@ -71,6 +74,7 @@ impl Optimizer {
         Ok(())
     }
 
+    /// Resolves the parent slots sought by the last step of `path` against its earlier steps.
     pub(super) fn resolve_ancestry(&mut self, path: &mut Node) -> Result<(), Fail> {
         let Kind::Path(steps) = &mut path.kind else {
             return Ok(());
