@@ -23,13 +23,15 @@
 //! ## Deviations and choices
 //!
 //! * `$eval` is not provided: calling it fails with code `U2001`.
-//! * `$random()` and `$shuffle` draw from a xorshift generator seeded from
+//! * `$random()` and `$shuffle` draw from a splitmix64 generator seeded from
 //!   [`Host::now_millis`], so the same host clock gives the same sequence.
 //! * Runaway evaluations fail with `U1001`: `Limits::max_depth` bounds evaluation nesting,
 //!   `Limits::max_steps` counts node evaluations (and function applications), and
 //!   [`Host::stack_budget`] bounds the thread stack an evaluation may use, so no expression can
 //!   overflow a 2 MiB worker stack in debug or release builds. The parser bounds nesting likewise.
 //! * Regular expressions use the `regex` crate: no look-around or back-references.
+//! * A function result evaluates to `None`; inside results, functions are dropped from objects
+//!   and become `null` in arrays (as `JSON.stringify` renders them).
 //! * Strings are Unicode scalar values: `$length`/`$substring` count code points, and lone
 //!   surrogates cannot be represented.
 

@@ -435,24 +435,34 @@ impl<'a> Val<'a> {
         }
     }
 
-    /// Converts to JSON (`None` for undefined; functions become `""`; non-finite numbers `null`).
+    /// Converts to JSON the way `JSON.stringify` treats JSONata results: `None` for undefined
+    /// or a function, functions dropped from objects and `null` in arrays, non-finite
+    /// numbers `null`.
     pub fn to_json(&self) -> Option<Value> {
         Some(match self {
-            Val::Undef => return None,
+            Val::Undef | Val::Func(_) => return None,
             Val::Null => Value::Null,
             Val::Bool(b) => Value::Bool(*b),
             Val::Num(n) => number_to_json(*n),
             Val::Str(s) => Value::String(s.to_string()),
             Val::Json(v) => (*v).clone(),
-            Val::Arr(a) => Value::Array(a.items.iter().filter_map(Val::to_json).collect()),
+            Val::Arr(a) => Value::Array(a.items.iter().filter_map(array_member_json).collect()),
             Val::Obj(o) => Value::Object(
                 o.iter()
                     .filter_map(|(k, v)| v.to_json().map(|j| (k.to_string(), j)))
                     .collect(),
             ),
-            Val::Func(_) => Value::String(String::new()),
-            Val::Tuples(t) => Value::Array(t.iter().filter_map(|t| t.ctx.to_json()).collect()),
+            Val::Tuples(t) => {
+                Value::Array(t.iter().filter_map(|t| array_member_json(&t.ctx)).collect())
+            }
         })
+    }
+}
+
+fn array_member_json(v: &Val<'_>) -> Option<Value> {
+    match v {
+        Val::Func(_) => Some(Value::Null),
+        other => other.to_json(),
     }
 }
 

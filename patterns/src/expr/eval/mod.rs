@@ -59,7 +59,7 @@ impl<'a> Ctx<'a> {
             ),
             Some(v) => Val::from_json(v),
         };
-        let seed = host.now_millis() as u64 ^ 0x9E37_79B9_7F4A_7C15;
+        let seed = host.now_millis() as u64;
         Ctx {
             host,
             limits: host.limits(),
@@ -75,14 +75,15 @@ impl<'a> Ctx<'a> {
         }
     }
 
-    /// A deterministic pseudo-random number in `[0, 1)` (xorshift seeded from the host clock).
+    /// A deterministic pseudo-random number in `[0, 1)` (splitmix64 seeded from the host clock).
     pub fn random(&self) -> f64 {
-        let mut x = self.rng.get();
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        self.rng.set(x);
-        (x >> 11) as f64 / (1u64 << 53) as f64
+        let state = self.rng.get().wrapping_add(0x9E37_79B9_7F4A_7C15);
+        self.rng.set(state);
+        let mut z = state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^= z >> 31;
+        (z >> 11) as f64 / (1u64 << 53) as f64
     }
 
     /// Counts one step and enforces the step budget.
