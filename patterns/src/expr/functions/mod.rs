@@ -130,9 +130,18 @@ builtins! {
     "toMillis", "<s-s?:n>", 2, datetime::to_millis;
 }
 
-/// The builtin named `name`, if any.
+/// The builtin named `name`, if any (binary search over the names, sorted once).
 pub fn lookup(name: &str) -> Option<&'static Builtin> {
-    BUILTINS.iter().find(|b| b.name == name)
+    static SORTED: OnceLock<Vec<&'static Builtin>> = OnceLock::new();
+    let sorted = SORTED.get_or_init(|| {
+        let mut v: Vec<&'static Builtin> = BUILTINS.iter().collect();
+        v.sort_by_key(|b| b.name);
+        v
+    });
+    sorted
+        .binary_search_by(|b| b.name.cmp(name))
+        .ok()
+        .and_then(|i| sorted.get(i).copied())
 }
 
 /// How many arguments a function value accepts (higher-order functions pass at most that many).
@@ -195,6 +204,18 @@ pub fn picture_error(e: super::picture::PictureError) -> Fail {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_builtin_is_found_by_name() {
+        for b in &BUILTINS {
+            assert!(
+                lookup(b.name).is_some_and(|f| f.name == b.name),
+                "{}",
+                b.name
+            );
+        }
+        assert!(lookup("nope").is_none());
+    }
 
     #[test]
     fn all_signatures_parse() {
