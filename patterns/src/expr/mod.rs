@@ -98,6 +98,11 @@ pub trait Host {
     fn call(&self, _name: &str, _args: &[Option<&Value>]) -> Option<Result<HostValue<'_>, String>> {
         None
     }
+    /// Whether [`Host::call`] may provide `$name` (an optional hint: answering `false` lets the
+    /// engine skip materialising arguments for names the host never provides, e.g. builtins).
+    fn has_function(&self, _name: &str) -> bool {
+        true
+    }
     /// The clock read by `$now()` and `$millis()`, epoch milliseconds.
     fn now_millis(&self) -> i64 {
         0

@@ -133,7 +133,7 @@ impl<'a> Ctx<'a> {
             _ => None,
         };
         if let Some(name) = host_name {
-            if !*partial && applyto.is_none() && args.len() <= 4 {
+            if !*partial && applyto.is_none() && args.len() <= 4 && self.host.has_function(name) {
                 if let Some(v) = self.host_literal_call(node, name, args)? {
                     return Ok(Prepared::Done(v));
                 }
@@ -172,7 +172,12 @@ impl<'a> Ctx<'a> {
             argv.push(self.eval(a, input, env)?);
         }
         if let Some(name) = host_name {
-            if let Some(r) = self.call_host_vals(name, &argv) {
+            let offered = if self.host.has_function(name) {
+                self.call_host_vals(name, &argv)
+            } else {
+                None
+            };
+            if let Some(r) = offered {
                 return Ok(Prepared::Done(
                     r.map_err(|e| e.or_at(node.position).or_token(name))?,
                 ));

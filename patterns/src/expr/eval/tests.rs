@@ -128,6 +128,23 @@ fn host_functions_and_variables() {
     assert_eq!(run("$boom()").unwrap_err().code, "H1001");
 }
 
+struct NoFunctions;
+
+impl Host for NoFunctions {
+    fn call(&self, _: &str, _: &[Option<&Value>]) -> Option<Result<HostValue<'_>, String>> {
+        Some(Err("must not be called".into()))
+    }
+    fn has_function(&self, _: &str) -> bool {
+        false
+    }
+}
+
+#[test]
+fn has_function_false_skips_host_calls() {
+    let e = Expression::compile("$count([1, 2])").unwrap();
+    assert_eq!(e.evaluate(&NoFunctions).unwrap(), Some(json!(2)));
+}
+
 #[test]
 fn eval_is_not_provided() {
     assert_eq!(
