@@ -299,6 +299,9 @@ impl<'a> Val<'a> {
     /// An owned object.
     pub fn object(mut obj: Obj<'a>) -> Val<'a> {
         obj.depth = 1 + max_nesting(obj.map.values());
+        if obj.map.keys().any(|k| array_index(k).is_some()) {
+            obj.map.sort_by(|a, _, b, _| js_key_order(a, b));
+        }
         Val::Obj(Rc::new(obj))
     }
 
@@ -412,10 +415,16 @@ impl<'a> Val<'a> {
     /// The entries of an object, in order.
     pub fn entries(&self) -> Vec<(Str<'a>, Val<'a>)> {
         match self {
-            Val::Json(Value::Object(m)) => m
-                .iter()
-                .map(|(k, v)| (Str::B(k.as_str()), Val::from_json(v)))
-                .collect(),
+            Val::Json(Value::Object(m)) => {
+                let mut out: Vec<(Str<'a>, Val<'a>)> = m
+                    .iter()
+                    .map(|(k, v)| (Str::B(k.as_str()), Val::from_json(v)))
+                    .collect();
+                if m.keys().any(|k| array_index(k).is_some()) {
+                    out.sort_by(|(a, _), (b, _)| js_key_order(a, b));
+                }
+                out
+            }
             Val::Obj(o) => o.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
             _ => Vec::new(),
         }
@@ -445,7 +454,11 @@ impl<'a> Val<'a> {
             Val::Bool(b) => Value::Bool(*b),
             Val::Num(n) => number_to_json(*n),
             Val::Str(s) => Value::String(s.to_string()),
-            Val::Json(v) => (*v).clone(),
+            Val::Json(v) => {
+                let mut copy = (*v).clone();
+                js_order(&mut copy);
+                copy
+            }
             Val::Arr(a) => Value::Array(a.items.iter().filter_map(array_member_json).collect()),
             Val::Obj(o) => Value::Object(
                 o.iter()
@@ -463,6 +476,43 @@ fn array_member_json(v: &Val<'_>) -> Option<Value> {
     match v {
         Val::Func(_) => Some(Value::Null),
         other => other.to_json(),
+    }
+}
+
+/// The value of an "array index" property name (`"0"`, `"42"`; not `"01"`), which JavaScript
+/// objects, and so JSONata, enumerate first and in numeric order.
+fn array_index(key: &str) -> Option<u32> {
+    if key.is_empty() || key.len() > 10 || (key.len() > 1 && key.starts_with('0')) {
+        return None;
+    }
+    key.parse::<u32>().ok().filter(|n| *n < u32::MAX)
+}
+
+/// JavaScript property order: array indices ascending first, then insertion order (stable).
+fn js_key_order(a: &str, b: &str) -> std::cmp::Ordering {
+    use std::cmp::Ordering;
+    match (array_index(a), array_index(b)) {
+        (Some(x), Some(y)) => x.cmp(&y),
+        (Some(_), None) => Ordering::Less,
+        (None, Some(_)) => Ordering::Greater,
+        (None, None) => Ordering::Equal,
+    }
+}
+
+/// Reorders objects (deeply, in place) into JavaScript property order where they have
+/// index-like keys; other objects are left untouched.
+fn js_order(v: &mut Value) {
+    match v {
+        Value::Array(a) => a.iter_mut().for_each(js_order),
+        Value::Object(m) => {
+            m.values_mut().for_each(js_order);
+            if m.keys().any(|k| array_index(k).is_some()) {
+                let mut entries: Vec<(String, Value)> = std::mem::take(m).into_iter().collect();
+                entries.sort_by(|(a, _), (b, _)| js_key_order(a, b));
+                *m = entries.into_iter().collect();
+            }
+        }
+        _ => {}
     }
 }
 
@@ -499,6 +549,24 @@ pub fn deep_equal(a: &Val<'_>, b: &Val<'_>) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn index_like_keys_come_first_like_javascript() {
+        let mut o = Obj::new();
+        o.insert("b".into(), Val::Num(1.0));
+        o.insert("10".into(), Val::Num(2.0));
+        o.insert("2".into(), Val::Num(3.0));
+        o.insert("01".into(), Val::Num(4.0));
+        let keys: Vec<String> = Val::object(o)
+            .entries()
+            .iter()
+            .map(|(k, _)| k.to_string())
+            .collect();
+        assert_eq!(keys, ["2", "10", "b", "01"]);
+        let j = serde_json::json!({"x": {"b": 1, "3": 2}});
+        let out = Val::from_json(&j).to_json().unwrap_or_default();
+        assert_eq!(out.to_string(), r#"{"x":{"3":2,"b":1}}"#);
+    }
 
     #[test]
     fn equality_across_borrowed_and_owned() {
