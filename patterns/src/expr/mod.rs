@@ -26,12 +26,18 @@
 //! * `$random()` and `$shuffle` draw from a splitmix64 generator seeded from
 //!   [`Host::now_millis`], so the same host clock gives the same sequence.
 //! * Runaway evaluations fail with `U1001`: `Limits::max_depth` bounds evaluation nesting,
-//!   `Limits::max_steps` counts node evaluations (and function applications), and
-//!   [`Host::stack_budget`] bounds the thread stack an evaluation may use, so no expression can
-//!   overflow a 2 MiB worker stack in debug or release builds. The parser bounds nesting likewise.
+//!   `Limits::max_steps` counts node evaluations, function applications and work proportional
+//!   to the size of the values handled (so quadratic loops stop too), [`Host::stack_budget`]
+//!   bounds the thread stack an evaluation may use, and constructed values may nest at most 256
+//!   levels. No expression can overflow a 2 MiB worker stack in debug or release builds; the
+//!   parser bounds nesting likewise.
 //! * Regular expressions use the `regex` crate: no look-around or back-references.
 //! * A function result evaluates to `None`; inside results, functions are dropped from objects
 //!   and become `null` in arrays (as `JSON.stringify` renders them).
+//! * Objects enumerate like JavaScript objects: index-like keys (`"0"`, `"42"`) first, in
+//!   numeric order, then the others in insertion order.
+//! * For a call `$name(...)` that is not lexically bound, [`Host::call`] is tried first, then
+//!   the builtin of that name; [`Host::has_function`] lets a host skip the first attempt.
 //! * Strings are Unicode scalar values: `$length`/`$substring` count code points, and lone
 //!   surrogates cannot be represented.
 
