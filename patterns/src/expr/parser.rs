@@ -460,3 +460,60 @@ pub fn json_number(n: f64) -> Value {
         serde_json::Number::from_f64(n).map_or(Value::Null, Value::Number)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn code(src: &str) -> String {
+        match parse(src).and_then(crate::expr::optimize::process) {
+            Ok(_) => format!("no error for {src}"),
+            Err(e) => e.code,
+        }
+    }
+
+    #[test]
+    fn syntax_errors_have_official_codes() {
+        assert_eq!(code("1 2"), "S0201");
+        assert_eq!(code("(1; 2"), "S0203");
+        assert_eq!(code("[1, 2 3]"), "S0202");
+        assert_eq!(code("1 ! 2"), "S0204");
+        assert_eq!(code("1 +"), "S0207");
+        assert_eq!(code("function(a){1}"), "S0208");
+        assert_eq!(code("1 := 2"), "S0212");
+        assert_eq!(code("a@b"), "S0214");
+        assert_eq!(code("a.1"), "S0213");
+        assert_eq!(code("[1, 2]{'n': $}[true]"), "S0209");
+        assert_eq!(code("[1, 2]{'n': $}{'n': $}"), "S0210");
+        assert_eq!(code("%"), "S0217");
+        assert_eq!(code("'abc"), "S0101");
+        assert_eq!(code("1e999"), "S0102");
+        assert_eq!(code("'\\q'"), "S0103");
+        assert_eq!(code("'\\u12'"), "S0104");
+        assert_eq!(code("`abc"), "S0105");
+        assert_eq!(code("/* abc"), "S0106");
+        assert_eq!(code("+1"), "S0211");
+    }
+
+    #[test]
+    fn paths_collect_steps_and_flags() {
+        let node = crate::expr::optimize::process(parse("a.b[0].c[]").unwrap()).unwrap();
+        let Kind::Path(steps) = &node.kind else {
+            panic!("expected a path")
+        };
+        assert_eq!(steps.len(), 3);
+        assert_eq!(steps[1].stages.len(), 1);
+        assert!(node.keep_singleton);
+    }
+
+    #[test]
+    fn lambda_with_signature() {
+        let node = parse("function($a, $b)<nn:n>{ $a + $b }").unwrap();
+        let Kind::Lambda(def) = &node.kind else {
+            panic!("expected a lambda")
+        };
+        assert_eq!(def.params, ["a", "b"]);
+        assert!(def.signature.is_some());
+    }
+}
