@@ -246,7 +246,9 @@ fn render(table: &BTreeMap<String, (usize, usize)>, source: &str) -> String {
     out.push_str("# JSONata conformance\n\n");
     out.push_str("Results of running the official JSONata test suite (`shared/reference/jsonata-test-suite`, ");
     out.push_str("one JSON file per case, grouped by feature) against our own engine in `patterns/src/expr`.\n\n");
-    out.push_str(&format!("Suite source: {}\n\n", source.trim()));
+    let source = source.trim();
+    let source = source.strip_prefix("Source:").unwrap_or(source).trim();
+    out.push_str(&format!("Suite source: {source}\n\n"));
     out.push_str("Regenerate with:\n\n```sh\ncargo test -p threds-patterns --release --test jsonata_conformance -- --nocapture\n```\n\n");
     out.push_str("Known gaps:\n\n");
     out.push_str("* `$eval` is deliberately not provided (it fails with code `U2001`), so the `function-eval` group fails.\n");
