@@ -83,24 +83,51 @@ impl RegexDef {
     }
 }
 
-/// Adapts JavaScript regex syntax to the `regex` crate where they differ.
+/// Adapts JavaScript regex syntax to the `regex` crate where they differ: `\d`, `\w` and `\b`
+/// are ASCII-only in JavaScript (Unicode-aware in `regex`), `[\b]` is a backspace, and `\/`
+/// is just a slash.
 fn translate(pattern: &str) -> String {
-    let mut out = String::with_capacity(pattern.len());
-    let mut chars = pattern.chars().peekable();
+    let mut out = String::with_capacity(pattern.len() + 16);
+    let mut chars = pattern.chars();
+    let mut in_class = false;
     while let Some(c) = chars.next() {
-        if c == '\\' {
-            match chars.next() {
-                Some('/') => out.push('/'),
-                Some('d') => out.push_str("[0-9]"),
-                Some('D') => out.push_str("[^0-9]"),
-                Some(n) => {
-                    out.push('\\');
-                    out.push(n);
-                }
-                None => out.push_str("\\\\"),
+        match c {
+            '\\' => {
+                let Some(n) = chars.next() else {
+                    out.push_str("\\\\");
+                    break;
+                };
+                let replacement = match (n, in_class) {
+                    ('/', _) => "/",
+                    ('d', _) => "[0-9]",
+                    ('D', _) => "[^0-9]",
+                    ('w', _) => "[A-Za-z0-9_]",
+                    ('W', _) => "[^A-Za-z0-9_]",
+                    ('b', true) => "\\x08",
+                    ('b', false) => "(?-u:\\b)",
+                    ('B', false) => "(?-u:\\B)",
+                    _ => {
+                        out.push('\\');
+                        out.push(n);
+                        continue;
+                    }
+                };
+                out.push_str(replacement);
             }
-        } else {
-            out.push(c);
+            '[' if !in_class => {
+                in_class = true;
+                out.push(c);
+            }
+            ']' if in_class => {
+                in_class = false;
+                out.push(c);
+            }
+            // `regex` gives `[`, `&&` and `~~` meaning inside classes; JavaScript does not.
+            '[' | '&' | '~' if in_class => {
+                out.push('\\');
+                out.push(c);
+            }
+            _ => out.push(c),
         }
     }
     out
@@ -110,6 +137,17 @@ fn translate(pattern: &str) -> String {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+
+    #[test]
+    fn javascript_classes_are_ascii() {
+        let w = RegexDef::new("^\\w+$", "").unwrap();
+        assert!(w.find_at("abc_1", 0).is_some());
+        assert!(w.find_at("é", 0).is_none());
+        let b = RegexDef::new("[\\b]", "").unwrap();
+        assert!(b.find_at("a\u{8}", 0).is_some());
+        let d = RegexDef::new("[\\d.]+", "").unwrap();
+        assert_eq!(d.find_at("x3.5y", 0).unwrap().text, "3.5");
+    }
 
     #[test]
     fn finds_from_offset() {
