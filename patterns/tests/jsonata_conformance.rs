@@ -254,7 +254,6 @@ fn render(table: &BTreeMap<String, (usize, usize)>, source: &str) -> String {
     out.push_str("* `$eval` is deliberately not provided (it fails with code `U2001`), so the `function-eval` group fails.\n");
     out.push_str("* Two case files (`function-encodeUrl/case002`, `function-encodeUrlComponent/case002`) contain a lone UTF-16 surrogate, which JSON parsers for Rust and Rust strings cannot represent; they are counted as failed.\n");
     out.push_str("* The picture-string functions (`$formatNumber`, `$formatInteger`, `$parseInteger`, `$fromMillis`, `$toMillis`, `$now(picture)`) are implemented in `patterns/src/expr/picture`; their groups reflect that module's progress.\n");
-    out.push_str("* `function-tomillis/parseDateTime` compares `$toMillis('13:45', '[H]:[m]')` (date defaulted by the picture module, whose API takes no clock) with the date of `$now()` (the host clock), so it depends on the two agreeing.\n");
     out.push_str("* Each case runs with a step budget (10,000,000 steps, or 2,000 per millisecond of `timelimit`) and `depth` as `Limits::max_depth`.\n\n");
     out.push_str(&format!(
         "**Overall: {p} / {} passed ({:.1}%)**\n\n",

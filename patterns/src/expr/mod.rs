@@ -38,6 +38,8 @@
 //!   numeric order, then the others in insertion order.
 //! * For a call `$name(...)` that is not lexically bound, [`Host::call`] is tried first, then
 //!   the builtin of that name; [`Host::has_function`] lets a host skip the first attempt.
+//! * `$toMillis` with a time-only picture takes the date from [`Host::now_millis`] (the
+//!   picture module has no clock).
 //! * Strings are Unicode scalar values: `$length`/`$substring` count code points, and lone
 //!   surrogates cannot be represented.
 
