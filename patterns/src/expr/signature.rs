@@ -219,12 +219,13 @@ impl Signature {
         }
     }
 
-    /// Validates `args` (substituting `context` for a missing `-` argument) and returns the
+    /// Validates the arguments of function `name` (substituting `context` for a missing `-` argument) and returns the
     /// arguments the implementation receives (non-array values wrapped where `a` is expected).
     pub fn validate<'a>(
         &self,
         args: Vec<Val<'a>>,
         context: &Val<'a>,
+        name: &str,
     ) -> Result<Vec<Val<'a>>, Fail> {
         if self.simple_match(&args) {
             return Ok(args);
@@ -232,7 +233,7 @@ impl Signature {
         let symbols: Vec<char> = args.iter().map(Val::type_symbol).collect();
         let mut counts = Vec::with_capacity(self.params.len());
         if !self.matches(&symbols, 0, 0, &mut counts) {
-            return Err(self.mismatch(&args, &symbols));
+            return Err(self.mismatch(&symbols, name));
         }
         let mut out = Vec::with_capacity(self.params.len());
         let mut ai = 0;
@@ -246,7 +247,7 @@ impl Signature {
                         return Err(Error::new(
                             "T0411",
                             format!(
-                                "Context value is not a compatible type with argument {}",
+                                "Context value is not a compatible type with argument {} of function {name}",
                                 ai + 1
                             ),
                         ));
@@ -283,7 +284,7 @@ impl Signature {
                             return Err(Error::new(
                                 "T0412",
                                 format!(
-                                    "Argument {} of function must be an array of {}",
+                                    "Argument {} of function {name} must be an array of {}",
                                     ai + 1,
                                     array_type_name(sub)
                                 ),
@@ -304,7 +305,7 @@ impl Signature {
         Ok(out)
     }
 
-    fn mismatch(&self, args: &[Val<'_>], symbols: &[char]) -> Fail {
+    fn mismatch(&self, symbols: &[char], name: &str) -> Fail {
         // Find the first argument that no prefix of the signature accepts.
         let mut good = 0;
         for k in 1..=self.params.len() {
@@ -324,11 +325,10 @@ impl Signature {
                 None => break,
             }
         }
-        let _ = args;
         Error::new(
             "T0410",
             format!(
-                "Argument {} of function does not match function signature",
+                "Argument {} of function {name} does not match function signature",
                 good + 1
             ),
         )
@@ -344,7 +344,7 @@ mod tests {
     fn context_substitution() {
         let sig = Signature::parse("<s-nn?:s>").unwrap();
         let ctx = Val::Str("hello".into());
-        let out = sig.validate(vec![Val::Num(1.0)], &ctx).unwrap();
+        let out = sig.validate(vec![Val::Num(1.0)], &ctx, "f").unwrap();
         assert_eq!(out.len(), 3);
         assert_eq!(out[0].as_str(), Some("hello"));
     }
@@ -353,7 +353,7 @@ mod tests {
     fn mismatch_is_t0410() {
         let sig = Signature::parse("<n:n>").unwrap();
         let err = sig
-            .validate(vec![Val::Str("x".into())], &Val::Undef)
+            .validate(vec![Val::Str("x".into())], &Val::Undef, "f")
             .unwrap_err();
         assert_eq!(err.code, "T0410");
     }

@@ -321,7 +321,7 @@ impl<'a> Ctx<'a> {
     ) -> Result<Val<'a>, Fail> {
         let args = b
             .signature()
-            .validate(args, input)
+            .validate(args, input, b.name)
             .map_err(|e| e.or_token(b.name))?;
         for a in &args {
             self.charge_size(a)?;
@@ -341,7 +341,7 @@ impl<'a> Ctx<'a> {
         input: &Val<'a>,
     ) -> Result<Ret<'a>, Fail> {
         let args = match &def.signature {
-            Some(sig) => sig.validate(args, input)?,
+            Some(sig) => sig.validate(args, input, "lambda")?,
             None => args,
         };
         let mark = self.mark();
