@@ -8,7 +8,28 @@ use serde_json::Value;
 use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
-use threds_patterns::expr::{Bindings, Expression, Limits};
+use threds_patterns::expr::{Bindings, Expression, Host, Limits};
+
+/// The suite's host: plain bindings, run on a big stack so only `depth` limits recursion.
+struct SuiteHost(Bindings);
+
+impl Host for SuiteHost {
+    fn input(&self) -> Option<&Value> {
+        self.0.input()
+    }
+    fn variable(&self, name: &str) -> Option<&Value> {
+        self.0.variable(name)
+    }
+    fn now_millis(&self) -> i64 {
+        self.0.now_millis
+    }
+    fn limits(&self) -> Limits {
+        self.0.limits
+    }
+    fn stack_budget(&self) -> usize {
+        48 << 20
+    }
+}
 
 /// Groups that must pass completely.
 const REQUIRED: &[&str] = &[
@@ -48,7 +69,7 @@ const REQUIRED: &[&str] = &[
 ];
 
 /// Steps allowed per case without a `timelimit` (keeps the whole suite at a few seconds).
-const DEFAULT_STEPS: u64 = 5_000_000;
+const DEFAULT_STEPS: u64 = 10_000_000;
 
 fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
@@ -117,12 +138,12 @@ fn run_case(case: &Value, group_dir: &Path, datasets: &Path) -> Outcome {
         .and_then(Value::as_object)
         .cloned()
         .unwrap_or_default();
-    let host = Bindings {
+    let host = SuiteHost(Bindings {
         input,
         variables,
         now_millis: 1_500_000_000_000,
         limits,
-    };
+    });
     let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         Expression::compile(&expr_text).and_then(|e| e.evaluate(&host))
     }));
@@ -194,6 +215,8 @@ fn run_suite(dir: &Path) -> BTreeMap<String, (usize, usize)> {
         for file in files {
             let text = fs::read_to_string(&file).unwrap();
             let Ok(doc) = serde_json::from_str::<Value>(&text) else {
+                failed += 1;
+                println!("UNREADABLE case file {}", file.display());
                 continue;
             };
             let cases = match doc {
@@ -223,9 +246,15 @@ fn render(table: &BTreeMap<String, (usize, usize)>, source: &str) -> String {
     out.push_str("# JSONata conformance\n\n");
     out.push_str("Results of running the official JSONata test suite (`shared/reference/jsonata-test-suite`, ");
     out.push_str("one JSON file per case, grouped by feature) against our own engine in `patterns/src/expr`.\n\n");
-    out.push_str(&format!("Suite source: {}\n\n", source.trim()));
+    let source = source.trim();
+    let source = source.strip_prefix("Source:").unwrap_or(source).trim();
+    out.push_str(&format!("Suite source: {source}\n\n"));
     out.push_str("Regenerate with:\n\n```sh\ncargo test -p threds-patterns --release --test jsonata_conformance -- --nocapture\n```\n\n");
-    out.push_str("`$eval` is deliberately not provided (it fails with code `U2001`), so the `function-eval` group is expected to fail.\n\n");
+    out.push_str("Known gaps:\n\n");
+    out.push_str("* `$eval` is deliberately not provided (it fails with code `U2001`), so the `function-eval` group fails.\n");
+    out.push_str("* Two case files (`function-encodeUrl/case002`, `function-encodeUrlComponent/case002`) contain a lone UTF-16 surrogate, which JSON parsers for Rust and Rust strings cannot represent; they are counted as failed.\n");
+    out.push_str("* The picture-string functions (`$formatNumber`, `$formatInteger`, `$parseInteger`, `$fromMillis`, `$toMillis`, `$now(picture)`) are implemented in `patterns/src/expr/picture`; their groups reflect that module's progress.\n");
+    out.push_str("* Each case runs with a step budget (10,000,000 steps, or 2,000 per millisecond of `timelimit`) and `depth` as `Limits::max_depth`.\n\n");
     out.push_str(&format!(
         "**Overall: {p} / {} passed ({:.1}%)**\n\n",
         p + f,

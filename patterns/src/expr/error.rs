@@ -14,25 +14,28 @@ pub struct Error {
     pub message: String,
 }
 
+/// The error type used inside the engine: boxed, so results stay small on the hot path.
+pub type Fail = Box<Error>;
+
 impl Error {
     /// An error with `code` and `message`, no position or token yet.
-    pub fn new(code: &str, message: impl Into<String>) -> Self {
-        Error {
+    pub fn new(code: &str, message: impl Into<String>) -> Fail {
+        Box::new(Error {
             code: code.to_string(),
             position: None,
             token: None,
             message: message.into(),
-        }
+        })
     }
 
     /// Sets the position.
-    pub fn at(mut self, position: usize) -> Self {
+    pub fn at(mut self: Box<Self>, position: usize) -> Fail {
         self.position = Some(position);
         self
     }
 
     /// Sets the position unless one is already known.
-    pub fn or_at(mut self, position: usize) -> Self {
+    pub fn or_at(mut self: Box<Self>, position: usize) -> Fail {
         if self.position.is_none() {
             self.position = Some(position);
         }
@@ -40,13 +43,13 @@ impl Error {
     }
 
     /// Sets the token.
-    pub fn with_token(mut self, token: impl Into<String>) -> Self {
+    pub fn with_token(mut self: Box<Self>, token: impl Into<String>) -> Fail {
         self.token = Some(token.into());
         self
     }
 
     /// Sets the token when one is given.
-    pub fn with_token_opt(mut self, token: Option<String>) -> Self {
+    pub fn with_token_opt(mut self: Box<Self>, token: Option<String>) -> Fail {
         if token.is_some() {
             self.token = token;
         }
@@ -54,15 +57,10 @@ impl Error {
     }
 
     /// Sets the token unless one is already known.
-    pub fn or_token(mut self, token: &str) -> Self {
+    pub fn or_token(mut self: Box<Self>, token: &str) -> Fail {
         if self.token.is_none() {
             self.token = Some(token.to_string());
         }
         self
     }
-}
-
-/// Shorthand for `Err(Error::new(code, message))`.
-pub fn fail<T>(code: &str, message: impl Into<String>) -> Result<T, Error> {
-    Err(Error::new(code, message))
 }

@@ -1,7 +1,7 @@
 //! Tokenizer: turns JSONata source text into tokens on demand (the parser says whether a `/`
 //! may start a regular expression, as in the reference implementation).
 
-use super::error::Error;
+use super::error::{Error, Fail};
 
 /// The kind of a token.
 #[derive(Debug, Clone, PartialEq)]
@@ -57,11 +57,6 @@ impl Lexer {
         }
     }
 
-    /// The current character offset.
-    pub fn position(&self) -> usize {
-        self.pos
-    }
-
     /// The raw characters from `start` (used for function signatures).
     pub fn chars_from(&self, start: usize) -> &[char] {
         self.chars.get(start..).unwrap_or(&[])
@@ -76,12 +71,12 @@ impl Lexer {
         self.chars.get(self.pos + offset).copied()
     }
 
-    fn err(code: &str, pos: usize, token: Option<String>, message: &str) -> Error {
+    fn err(code: &str, pos: usize, token: Option<String>, message: &str) -> Fail {
         Error::new(code, message).at(pos).with_token_opt(token)
     }
 
     /// Reads the next token; `infix` is true when an operand precedes (so `/` is division).
-    pub fn next(&mut self, infix: bool) -> Result<Token, Error> {
+    pub fn next(&mut self, infix: bool) -> Result<Token, Fail> {
         self.skip_space_and_comments()?;
         let start = self.pos;
         let Some(c) = self.peek(0) else {
@@ -188,7 +183,7 @@ impl Lexer {
         name
     }
 
-    fn skip_space_and_comments(&mut self) -> Result<(), Error> {
+    fn skip_space_and_comments(&mut self) -> Result<(), Fail> {
         loop {
             while self.peek(0).is_some_and(char::is_whitespace) {
                 self.pos += 1;
@@ -219,7 +214,7 @@ impl Lexer {
         }
     }
 
-    fn string(&mut self, quote: char, start: usize) -> Result<Token, Error> {
+    fn string(&mut self, quote: char, start: usize) -> Result<Token, Fail> {
         self.pos += 1;
         let mut s = String::new();
         loop {
@@ -299,7 +294,7 @@ impl Lexer {
         s.push(char::from_u32(code).unwrap_or('\u{FFFD}'));
     }
 
-    fn number(&mut self, start: usize) -> Result<Token, Error> {
+    fn number(&mut self, start: usize) -> Result<Token, Fail> {
         let mut text = String::new();
         let digits = |lx: &mut Lexer, text: &mut String| {
             while let Some(c) = lx.peek(0).filter(char::is_ascii_digit) {
@@ -338,7 +333,7 @@ impl Lexer {
         Ok(self.tok(Tok::Num(value), start))
     }
 
-    fn regex(&mut self, start: usize) -> Result<Token, Error> {
+    fn regex(&mut self, start: usize) -> Result<Token, Fail> {
         self.pos += 1;
         let mut pattern = String::new();
         let mut in_class = false;

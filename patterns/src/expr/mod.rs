@@ -9,6 +9,39 @@
 //!   and the clock used by `$now()`/`$millis()`. The engine never reads a clock itself.
 //! * Errors carry the official JSONata code (`S0201`, `T2001`, ...), a character position when
 //!   known, and a message.
+//!
+//! ## How it works
+//!
+//! `lexer` → `parser` (Pratt, recursion-bounded) → `optimize` (builds location paths, attaches
+//! predicates/sorts/group-bys/`@`/`#` to their steps, resolves `%` to ancestor labels) → an
+//! immutable `ast::Node` tree behind an `Arc`. `eval` walks it with an evaluation-scoped `Ctx`:
+//! values (`value::Val`) borrow the host's JSON (`&Value`) and the expression's literals, and own
+//! only what they compute, so a path compared with a literal allocates nothing. Lambda
+//! environments live in an arena inside `Ctx` (closures hold an index), so self-referencing
+//! closures cannot form `Rc` cycles; everything is freed when the evaluation ends.
+//!
+//! ## Deviations and choices
+//!
+//! * `$eval` is not provided: calling it fails with code `U2001`.
+//! * `$random()` and `$shuffle` draw from a splitmix64 generator seeded from
+//!   [`Host::now_millis`], so the same host clock gives the same sequence.
+//! * Runaway evaluations fail with `U1001`: `Limits::max_depth` bounds evaluation nesting,
+//!   `Limits::max_steps` counts node evaluations, function applications and work proportional
+//!   to the size of the values handled (so quadratic loops stop too), [`Host::stack_budget`]
+//!   bounds the thread stack an evaluation may use, and constructed values may nest at most 256
+//!   levels. No expression can overflow a 2 MiB worker stack in debug or release builds; the
+//!   parser bounds nesting likewise.
+//! * Regular expressions use the `regex` crate: no look-around or back-references.
+//! * A function result evaluates to `None`; inside results, functions are dropped from objects
+//!   and become `null` in arrays (as `JSON.stringify` renders them).
+//! * Objects enumerate like JavaScript objects: index-like keys (`"0"`, `"42"`) first, in
+//!   numeric order, then the others in insertion order.
+//! * For a call `$name(...)` that is not lexically bound, [`Host::call`] is tried first, then
+//!   the builtin of that name; [`Host::has_function`] lets a host skip the first attempt.
+//! * `$toMillis` with a time-only picture takes the date from [`Host::now_millis`] (the
+//!   picture module has no clock).
+//! * Strings are Unicode scalar values: `$length`/`$substring` count code points, and lone
+//!   surrogates cannot be represented.
 
 use serde_json::Value;
 use std::sync::Arc;
@@ -73,6 +106,11 @@ pub trait Host {
     fn call(&self, _name: &str, _args: &[Option<&Value>]) -> Option<Result<HostValue<'_>, String>> {
         None
     }
+    /// Whether [`Host::call`] may provide `$name` (an optional hint: answering `false` lets the
+    /// engine skip materialising arguments for names the host never provides, e.g. builtins).
+    fn has_function(&self, _name: &str) -> bool {
+        true
+    }
     /// The clock read by `$now()` and `$millis()`, epoch milliseconds.
     fn now_millis(&self) -> i64 {
         0
@@ -81,7 +119,21 @@ pub trait Host {
     fn limits(&self) -> Limits {
         Limits::default()
     }
+    /// Bytes of thread stack one evaluation may use before it stops with `U1001` (a guard on
+    /// top of `max_depth`; the default suits the 2 MiB stacks of worker threads).
+    fn stack_budget(&self) -> usize {
+        DEFAULT_STACK_BUDGET
+    }
 }
+
+/// Default for [`Host::stack_budget`]: 1 MiB.
+pub const DEFAULT_STACK_BUDGET: usize = 1 << 20;
+
+// Compile-time check: compiled expressions can be shared across worker threads.
+const _: fn() = || {
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<Expression>();
+};
 
 /// A compiled JSONata expression (immutable, `Send + Sync`, cheap to clone).
 #[derive(Debug, Clone)]
@@ -93,8 +145,8 @@ pub struct Expression {
 impl Expression {
     /// Parses `source` once; syntax errors carry their position.
     pub fn compile(source: &str) -> Result<Self, Error> {
-        let raw = parser::parse(source)?;
-        let root = optimize::process(raw)?;
+        let raw = parser::parse(source).map_err(|e| *e)?;
+        let root = optimize::process(raw).map_err(|e| *e)?;
         Ok(Expression {
             source: source.into(),
             root: Arc::new(root),
@@ -110,7 +162,7 @@ impl Expression {
     pub fn evaluate(&self, host: &dyn Host) -> Result<Option<Value>, Error> {
         let ctx = eval::Ctx::new(host);
         let input = ctx.root.clone();
-        let v = ctx.eval(&self.root, &input, None)?;
+        let v = ctx.eval(&self.root, &input, None).map_err(|e| *e)?;
         Ok(v.to_json())
     }
 
@@ -119,7 +171,7 @@ impl Expression {
     pub fn evaluate_truthy(&self, host: &dyn Host) -> Result<bool, Error> {
         let ctx = eval::Ctx::new(host);
         let input = ctx.root.clone();
-        let v = ctx.eval(&self.root, &input, None)?;
+        let v = ctx.eval(&self.root, &input, None).map_err(|e| *e)?;
         Ok(match v {
             value::Val::Undef | value::Val::Null => false,
             value::Val::Bool(b) => b,

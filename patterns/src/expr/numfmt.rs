@@ -42,7 +42,7 @@ pub fn js_number_string(n: f64) -> String {
             out.push_str(rest);
         }
         out.push('e');
-        out.push(if point - 1 >= 0 { '+' } else { '-' });
+        out.push(if point > 0 { '+' } else { '-' });
         out.push_str(&(point - 1).abs().to_string());
     }
     out

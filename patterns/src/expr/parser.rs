@@ -1,7 +1,7 @@
 //! Pratt (top-down operator precedence) parser producing the raw AST.
 
 use super::ast::{BinOp, Kind, LambdaDef, Node, SortTerm};
-use super::error::Error;
+use super::error::{Error, Fail};
 use super::lexer::{Lexer, Tok, Token};
 use super::regex::RegexDef;
 use super::signature::Signature;
@@ -12,7 +12,7 @@ use std::sync::Arc;
 pub const MAX_PARSE_DEPTH: usize = 300;
 
 /// Parses `source` into a raw AST (call `optimize::process` next).
-pub fn parse(source: &str) -> Result<Node, Error> {
+pub fn parse(source: &str) -> Result<Node, Fail> {
     let mut p = Parser {
         lx: Lexer::new(source),
         cur: Token {
@@ -21,9 +21,10 @@ pub fn parse(source: &str) -> Result<Node, Error> {
             end: 0,
         },
         depth: 0,
+        stack_base: super::eval::stack_position(),
     };
     p.advance(false)?;
-    let node = p.expression(0)?;
+    let node = *p.expression(0)?;
     if p.cur.tok != Tok::End {
         return Err(
             Error::new("S0201", format!("Syntax error: {}", describe(&p.cur.tok)))
@@ -38,7 +39,11 @@ struct Parser {
     lx: Lexer,
     cur: Token,
     depth: usize,
+    stack_base: usize,
 }
+
+/// Stack the parser and the AST rewriting may use (bytes).
+pub const PARSE_STACK_BUDGET: usize = 512 << 10;
 
 fn describe(tok: &Tok) -> String {
     match tok {
@@ -77,12 +82,12 @@ fn is_op(tok: &Tok, op: &str) -> bool {
 
 impl Parser {
     /// Consumes the current token and lexes the next one (`infix`: an operand precedes it).
-    fn advance(&mut self, infix: bool) -> Result<Token, Error> {
+    fn advance(&mut self, infix: bool) -> Result<Token, Fail> {
         let next = self.lx.next(infix)?;
         Ok(std::mem::replace(&mut self.cur, next))
     }
 
-    fn expect(&mut self, op: &str, infix: bool) -> Result<Token, Error> {
+    fn expect(&mut self, op: &str, infix: bool) -> Result<Token, Fail> {
         if !is_op(&self.cur.tok, op) {
             let found = describe(&self.cur.tok);
             let err = if self.cur.tok == Tok::End {
@@ -98,15 +103,16 @@ impl Parser {
         self.advance(infix)
     }
 
-    fn enter(&mut self) -> Result<(), Error> {
+    fn enter(&mut self) -> Result<(), Fail> {
         self.depth += 1;
-        if self.depth > MAX_PARSE_DEPTH {
+        let used = super::eval::stack_position().abs_diff(self.stack_base);
+        if self.depth > MAX_PARSE_DEPTH || used > PARSE_STACK_BUDGET {
             return Err(Error::new("U1001", "Expression is nested too deeply").at(self.cur.start));
         }
         Ok(())
     }
 
-    fn expression(&mut self, rbp: u32) -> Result<Node, Error> {
+    fn expression(&mut self, rbp: u32) -> Result<Box<Node>, Fail> {
         let saved = self.depth;
         self.enter()?;
         let t = self.advance(true)?;
@@ -120,7 +126,8 @@ impl Parser {
         Ok(left)
     }
 
-    fn nud(&mut self, t: Token) -> Result<Node, Error> {
+    #[inline(never)]
+    fn nud(&mut self, t: Token) -> Result<Box<Node>, Fail> {
         let pos = t.end;
         let kind = match t.tok {
             Tok::Name(n) => Kind::Name(n),
@@ -129,95 +136,92 @@ impl Parser {
             Tok::Num(n) => Kind::Num(n, json_number(n)),
             Tok::Bool(b) => Kind::Bool(b),
             Tok::Null => Kind::Null,
-            Tok::Regex(pattern, flags) => {
-                let def = RegexDef::new(&pattern, &flags).map_err(|e| e.or_at(pos))?;
-                Kind::Regex(Arc::new(def))
-            }
+            Tok::Regex(pattern, flags) => regex_kind(&pattern, &flags, pos)?,
             Tok::End => {
                 return Err(Error::new("S0207", "Unexpected end of expression").at(pos));
             }
             Tok::Op(op) => return self.prefix(op, pos),
         };
-        Ok(Node::new(kind, pos))
+        Ok(Box::new(Node::new(kind, pos)))
     }
 
-    fn prefix(&mut self, op: &'static str, pos: usize) -> Result<Node, Error> {
+    #[inline(never)]
+    fn prefix(&mut self, op: &'static str, pos: usize) -> Result<Box<Node>, Fail> {
         let kind = match op {
             "and" | "or" | "in" => Kind::RawOperatorName(op.to_string()),
-            "-" => Kind::Neg(Box::new(self.expression(70)?)),
+            "-" => Kind::Neg(self.expression(70)?),
             "*" => Kind::Wildcard,
             "**" => Kind::Descendant,
             "%" => Kind::Parent(String::new()),
-            "(" => {
-                let mut items = Vec::new();
-                while !is_op(&self.cur.tok, ")") {
-                    items.push(self.expression(0)?);
-                    if !is_op(&self.cur.tok, ";") {
-                        break;
-                    }
-                    self.advance(false)?;
-                }
-                self.expect(")", true)?;
-                Kind::Block(items)
-            }
-            "[" => {
-                let mut items = Vec::new();
-                if !is_op(&self.cur.tok, "]") {
-                    loop {
-                        let mut item = self.expression(0)?;
-                        if is_op(&self.cur.tok, "..") {
-                            let rpos = self.cur.end;
-                            self.advance(false)?;
-                            let rhs = self.expression(0)?;
-                            item = Node::new(
-                                Kind::Binary(BinOp::Range, Box::new(item), Box::new(rhs)),
-                                rpos,
-                            );
-                        }
-                        items.push(item);
-                        if !is_op(&self.cur.tok, ",") {
-                            break;
-                        }
-                        self.advance(false)?;
-                    }
-                }
-                self.expect("]", true)?;
-                Kind::Array(items)
-            }
+            "(" => self.block()?,
+            "[" => self.array()?,
             "{" => Kind::Object(self.object_pairs()?),
-            "|" => {
-                let pattern = self.expression(0)?;
-                self.expect("|", false)?;
-                let update = self.expression(0)?;
-                let delete = if is_op(&self.cur.tok, ",") {
-                    self.advance(false)?;
-                    Some(Box::new(self.expression(0)?))
-                } else {
-                    None
-                };
-                self.expect("|", false)?;
-                Kind::Transform(Box::new(pattern), Box::new(update), delete)
-            }
-            _ => {
-                return Err(Error::new(
-                    "S0211",
-                    format!("The symbol {op} cannot be used as a unary operator"),
-                )
-                .at(pos)
-                .with_token(op));
-            }
+            "|" => self.transform()?,
+            _ => return Err(unary_error(op, pos)),
         };
-        Ok(Node::new(kind, pos))
+        Ok(Box::new(Node::new(kind, pos)))
     }
 
-    fn object_pairs(&mut self) -> Result<Vec<(Node, Node)>, Error> {
+    #[inline(never)]
+    fn block(&mut self) -> Result<Kind, Fail> {
+        let mut items = Vec::new();
+        while !is_op(&self.cur.tok, ")") {
+            items.push(*self.expression(0)?);
+            if !is_op(&self.cur.tok, ";") {
+                break;
+            }
+            self.advance(false)?;
+        }
+        self.expect(")", true)?;
+        Ok(Kind::Block(items))
+    }
+
+    #[inline(never)]
+    fn array(&mut self) -> Result<Kind, Fail> {
+        let mut items = Vec::new();
+        if !is_op(&self.cur.tok, "]") {
+            loop {
+                let mut item = self.expression(0)?;
+                if is_op(&self.cur.tok, "..") {
+                    let rpos = self.cur.end;
+                    self.advance(false)?;
+                    let rhs = self.expression(0)?;
+                    item = Box::new(Node::new(Kind::Binary(BinOp::Range, item, rhs), rpos));
+                }
+                items.push(*item);
+                if !is_op(&self.cur.tok, ",") {
+                    break;
+                }
+                self.advance(false)?;
+            }
+        }
+        self.expect("]", true)?;
+        Ok(Kind::Array(items))
+    }
+
+    #[inline(never)]
+    fn transform(&mut self) -> Result<Kind, Fail> {
+        let pattern = self.expression(0)?;
+        self.expect("|", false)?;
+        let update = self.expression(0)?;
+        let delete = if is_op(&self.cur.tok, ",") {
+            self.advance(false)?;
+            Some(self.expression(0)?)
+        } else {
+            None
+        };
+        self.expect("|", false)?;
+        Ok(Kind::Transform(pattern, update, delete))
+    }
+
+    fn object_pairs(&mut self) -> Result<Vec<(Node, Node)>, Fail> {
         let mut pairs = Vec::new();
         if !is_op(&self.cur.tok, "}") {
             loop {
                 let k = self.expression(0)?;
                 self.expect(":", false)?;
                 let v = self.expression(0)?;
-                pairs.push((k, v));
+                pairs.push((*k, *v));
                 if !is_op(&self.cur.tok, ",") {
                     break;
                 }
@@ -228,14 +232,15 @@ impl Parser {
         Ok(pairs)
     }
 
-    fn led(&mut self, t: Token, left: Node) -> Result<Node, Error> {
+    #[inline(never)]
+    fn led(&mut self, t: Token, left: Box<Node>) -> Result<Box<Node>, Fail> {
         let pos = t.end;
         let Tok::Op(op) = t.tok else {
             return Err(Error::new("S0201", "Syntax error").at(pos));
         };
-        let bin = |op: BinOp, l: Node, r: Node| Kind::Binary(op, Box::new(l), Box::new(r));
+        let bin = |op: BinOp, l: Box<Node>, r: Box<Node>| Kind::Binary(op, l, r);
         let kind = match op {
-            "." => Kind::RawDot(Box::new(left), Box::new(self.expression(75)?)),
+            "." => Kind::RawDot(left, self.expression(75)?),
             "+" => bin(BinOp::Add, left, self.expression(50)?),
             "-" => bin(BinOp::Sub, left, self.expression(50)?),
             "*" => bin(BinOp::Mul, left, self.expression(60)?),
@@ -251,9 +256,9 @@ impl Parser {
             "and" => bin(BinOp::And, left, self.expression(30)?),
             "or" => bin(BinOp::Or, left, self.expression(25)?),
             "in" => bin(BinOp::In, left, self.expression(40)?),
-            "~>" => Kind::Apply(Box::new(left), Box::new(self.expression(40)?)),
-            "?:" => Kind::Elvis(Box::new(left), Box::new(self.expression(40)?)),
-            "??" => Kind::Coalesce(Box::new(left), Box::new(self.expression(40)?)),
+            "~>" => Kind::Apply(left, self.expression(40)?),
+            "?:" => Kind::Elvis(left, self.expression(40)?),
+            "??" => Kind::Coalesce(left, self.expression(40)?),
             ":=" => {
                 let Kind::Variable(name) = left.kind else {
                     return Err(Error::new(
@@ -263,17 +268,17 @@ impl Parser {
                     .at(pos)
                     .with_token(left.describe()));
                 };
-                Kind::Bind(name, Box::new(self.expression(9)?))
+                Kind::Bind(name, self.expression(9)?)
             }
             "?" => {
                 let then = self.expression(0)?;
                 let otherwise = if is_op(&self.cur.tok, ":") {
                     self.advance(false)?;
-                    Some(Box::new(self.expression(0)?))
+                    Some(self.expression(0)?)
                 } else {
                     None
                 };
-                Kind::Condition(Box::new(left), Box::new(then), otherwise)
+                Kind::Condition(left, then, otherwise)
             }
             "@" | "#" => {
                 let rhs = self.expression(80)?;
@@ -286,9 +291,9 @@ impl Parser {
                     .with_token(op));
                 };
                 if op == "@" {
-                    Kind::RawFocus(Box::new(left), name)
+                    Kind::RawFocus(left, name)
                 } else {
-                    Kind::RawIndex(Box::new(left), name)
+                    Kind::RawIndex(left, name)
                 }
             }
             "[" => {
@@ -300,10 +305,10 @@ impl Parser {
                 }
                 let rhs = self.expression(0)?;
                 self.expect("]", true)?;
-                Kind::RawFilter(Box::new(left), Box::new(rhs))
+                Kind::RawFilter(left, rhs)
             }
-            "{" => Kind::RawGroup(Box::new(left), self.object_pairs()?),
-            "^" => Kind::RawSort(Box::new(left), self.sort_terms()?),
+            "{" => Kind::RawGroup(left, self.object_pairs()?),
+            "^" => Kind::RawSort(left, self.sort_terms()?),
             "(" => return self.call(left, pos),
             _ => {
                 return Err(Error::new("S0201", format!("Syntax error: {op}"))
@@ -311,10 +316,10 @@ impl Parser {
                     .with_token(op))
             }
         };
-        Ok(Node::new(kind, pos))
+        Ok(Box::new(Node::new(kind, pos)))
     }
 
-    fn sort_terms(&mut self) -> Result<Vec<SortTerm>, Error> {
+    fn sort_terms(&mut self) -> Result<Vec<SortTerm>, Fail> {
         self.expect("(", false)?;
         let mut terms = Vec::new();
         loop {
@@ -327,7 +332,7 @@ impl Parser {
             }
             terms.push(SortTerm {
                 descending,
-                expr: self.expression(0)?,
+                expr: *self.expression(0)?,
             });
             if !is_op(&self.cur.tok, ",") {
                 break;
@@ -338,7 +343,8 @@ impl Parser {
         Ok(terms)
     }
 
-    fn call(&mut self, left: Node, pos: usize) -> Result<Node, Error> {
+    #[inline(never)]
+    fn call(&mut self, left: Box<Node>, pos: usize) -> Result<Box<Node>, Fail> {
         let mut args = Vec::new();
         let mut partial = false;
         if !is_op(&self.cur.tok, ")") {
@@ -348,7 +354,7 @@ impl Parser {
                     let t = self.advance(false)?;
                     args.push(Node::new(Kind::Placeholder, t.end));
                 } else {
-                    args.push(self.expression(0)?);
+                    args.push(*self.expression(0)?);
                 }
                 if !is_op(&self.cur.tok, ",") {
                     break;
@@ -360,11 +366,11 @@ impl Parser {
         let is_lambda = matches!(&left.kind, Kind::Name(n) if n == "function" || n == "\u{3bb}");
         if !is_lambda {
             let kind = Kind::Call {
-                proc: Box::new(left),
+                proc: left,
                 args,
                 partial,
             };
-            return Ok(Node::new(kind, pos));
+            return Ok(Box::new(Node::new(kind, pos)));
         }
         let mut params = Vec::with_capacity(args.len());
         for (i, arg) in args.into_iter().enumerate() {
@@ -409,15 +415,32 @@ impl Parser {
             self.cur = self.lx.next(false)?;
         }
         self.expect("{", false)?;
-        let body = self.expression(0)?;
+        let body = *self.expression(0)?;
         self.expect("}", true)?;
         let def = LambdaDef {
             params,
             signature,
             body,
         };
-        Ok(Node::new(Kind::Lambda(Arc::new(def)), pos))
+        Ok(Box::new(Node::new(Kind::Lambda(Arc::new(def)), pos)))
     }
+}
+
+#[cold]
+#[inline(never)]
+fn unary_error(op: &str, pos: usize) -> Fail {
+    Error::new(
+        "S0211",
+        format!("The symbol {op} cannot be used as a unary operator"),
+    )
+    .at(pos)
+    .with_token(op)
+}
+
+#[inline(never)]
+fn regex_kind(pattern: &str, flags: &str, pos: usize) -> Result<Kind, Fail> {
+    let def = RegexDef::new(pattern, flags).map_err(|e| e.or_at(pos))?;
+    Ok(Kind::Regex(Arc::new(def)))
 }
 
 /// Marks the innermost step of a chain of predicates with `keep_array` (the `[]` suffix).
@@ -435,5 +458,62 @@ pub fn json_number(n: f64) -> Value {
         Value::from(n as i64)
     } else {
         serde_json::Number::from_f64(n).map_or(Value::Null, Value::Number)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn code(src: &str) -> String {
+        match parse(src).and_then(crate::expr::optimize::process) {
+            Ok(_) => format!("no error for {src}"),
+            Err(e) => e.code,
+        }
+    }
+
+    #[test]
+    fn syntax_errors_have_official_codes() {
+        assert_eq!(code("1 2"), "S0201");
+        assert_eq!(code("(1; 2"), "S0203");
+        assert_eq!(code("[1, 2 3]"), "S0202");
+        assert_eq!(code("1 ! 2"), "S0204");
+        assert_eq!(code("1 +"), "S0207");
+        assert_eq!(code("function(a){1}"), "S0208");
+        assert_eq!(code("1 := 2"), "S0212");
+        assert_eq!(code("a@b"), "S0214");
+        assert_eq!(code("a.1"), "S0213");
+        assert_eq!(code("[1, 2]{'n': $}[true]"), "S0209");
+        assert_eq!(code("[1, 2]{'n': $}{'n': $}"), "S0210");
+        assert_eq!(code("%"), "S0217");
+        assert_eq!(code("'abc"), "S0101");
+        assert_eq!(code("1e999"), "S0102");
+        assert_eq!(code("'\\q'"), "S0103");
+        assert_eq!(code("'\\u12'"), "S0104");
+        assert_eq!(code("`abc"), "S0105");
+        assert_eq!(code("/* abc"), "S0106");
+        assert_eq!(code("+1"), "S0211");
+    }
+
+    #[test]
+    fn paths_collect_steps_and_flags() {
+        let node = crate::expr::optimize::process(parse("a.b[0].c[]").unwrap()).unwrap();
+        let Kind::Path(steps) = &node.kind else {
+            panic!("expected a path")
+        };
+        assert_eq!(steps.len(), 3);
+        assert_eq!(steps[1].stages.len(), 1);
+        assert!(node.keep_singleton);
+    }
+
+    #[test]
+    fn lambda_with_signature() {
+        let node = parse("function($a, $b)<nn:n>{ $a + $b }").unwrap();
+        let Kind::Lambda(def) = &node.kind else {
+            panic!("expected a lambda")
+        };
+        assert_eq!(def.params, ["a", "b"]);
+        assert!(def.signature.is_some());
     }
 }

@@ -2,7 +2,7 @@
 //! JSONata regexes are JavaScript regexes; the common subset (no look-around or
 //! back-references) is supported.
 
-use super::error::Error;
+use super::error::{Error, Fail};
 use regex::Regex;
 
 /// A compiled regular expression literal.
@@ -33,7 +33,7 @@ pub struct Found {
 
 impl RegexDef {
     /// Compiles `pattern` with JavaScript `flags` (`i`, `m`).
-    pub fn new(pattern: &str, flags: &str) -> Result<Self, Error> {
+    pub fn new(pattern: &str, flags: &str) -> Result<Self, Fail> {
         let mut prefix = String::new();
         for f in flags.chars() {
             match f {
@@ -81,54 +81,53 @@ impl RegexDef {
                 .collect(),
         })
     }
-
-    /// All non-overlapping matches (empty matches advance by one character).
-    pub fn find_all(&self, text: &str, limit: Option<usize>) -> Vec<Found> {
-        let mut out = Vec::new();
-        let mut from = 0;
-        while limit.is_none_or(|l| out.len() < l) {
-            let Some(found) = self.find_at(text, from) else {
-                break;
-            };
-            from = if found.byte_end == found.byte_start {
-                next_boundary(text, found.byte_end)
-            } else {
-                found.byte_end
-            };
-            out.push(found);
-            if from > text.len() {
-                break;
-            }
-        }
-        out
-    }
 }
 
-/// The byte offset of the character after `at` (or past the end).
-pub fn next_boundary(text: &str, at: usize) -> usize {
-    text.get(at..)
-        .and_then(|rest| rest.chars().next())
-        .map_or(text.len() + 1, |c| at + c.len_utf8())
-}
-
-/// Adapts JavaScript regex syntax to the `regex` crate where they differ.
+/// Adapts JavaScript regex syntax to the `regex` crate where they differ: `\d`, `\w` and `\b`
+/// are ASCII-only in JavaScript (Unicode-aware in `regex`), `[\b]` is a backspace, and `\/`
+/// is just a slash.
 fn translate(pattern: &str) -> String {
-    let mut out = String::with_capacity(pattern.len());
-    let mut chars = pattern.chars().peekable();
+    let mut out = String::with_capacity(pattern.len() + 16);
+    let mut chars = pattern.chars();
+    let mut in_class = false;
     while let Some(c) = chars.next() {
-        if c == '\\' {
-            match chars.next() {
-                Some('/') => out.push('/'),
-                Some('d') => out.push_str("[0-9]"),
-                Some('D') => out.push_str("[^0-9]"),
-                Some(n) => {
-                    out.push('\\');
-                    out.push(n);
-                }
-                None => out.push_str("\\\\"),
+        match c {
+            '\\' => {
+                let Some(n) = chars.next() else {
+                    out.push_str("\\\\");
+                    break;
+                };
+                let replacement = match (n, in_class) {
+                    ('/', _) => "/",
+                    ('d', _) => "[0-9]",
+                    ('D', _) => "[^0-9]",
+                    ('w', _) => "[A-Za-z0-9_]",
+                    ('W', _) => "[^A-Za-z0-9_]",
+                    ('b', true) => "\\x08",
+                    ('b', false) => "(?-u:\\b)",
+                    ('B', false) => "(?-u:\\B)",
+                    _ => {
+                        out.push('\\');
+                        out.push(n);
+                        continue;
+                    }
+                };
+                out.push_str(replacement);
             }
-        } else {
-            out.push(c);
+            '[' if !in_class => {
+                in_class = true;
+                out.push(c);
+            }
+            ']' if in_class => {
+                in_class = false;
+                out.push(c);
+            }
+            // `regex` gives `[`, `&&` and `~~` meaning inside classes; JavaScript does not.
+            '[' | '&' | '~' if in_class => {
+                out.push('\\');
+                out.push(c);
+            }
+            _ => out.push(c),
         }
     }
     out
@@ -140,11 +139,21 @@ mod tests {
     use super::*;
 
     #[test]
-    fn finds_all() {
+    fn javascript_classes_are_ascii() {
+        let w = RegexDef::new("^\\w+$", "").unwrap();
+        assert!(w.find_at("abc_1", 0).is_some());
+        assert!(w.find_at("é", 0).is_none());
+        let b = RegexDef::new("[\\b]", "").unwrap();
+        assert!(b.find_at("a\u{8}", 0).is_some());
+        let d = RegexDef::new("[\\d.]+", "").unwrap();
+        assert_eq!(d.find_at("x3.5y", 0).unwrap().text, "3.5");
+    }
+
+    #[test]
+    fn finds_from_offset() {
         let re = RegexDef::new("b+", "").unwrap();
-        let all = re.find_all("ababbxabbcc", None);
-        assert_eq!(all.len(), 3);
-        assert_eq!(all[1].start, 3);
-        assert_eq!(all[1].text, "bb");
+        let m = re.find_at("ababbxabbcc", 2).unwrap();
+        assert_eq!(m.start, 3);
+        assert_eq!(m.text, "bb");
     }
 }

@@ -1,6 +1,6 @@
 //! Function signatures (`<s-nn?:s>`): parsing and argument validation with context substitution.
 
-use super::error::Error;
+use super::error::{Error, Fail};
 use super::value::Val;
 
 const ALL: &str = "asnblfom";
@@ -75,7 +75,7 @@ fn closing(chars: &[char], open_at: usize, open: char, close: char) -> Option<us
 
 impl Signature {
     /// Parses a signature such as `<s-nn?:s>` (the angle brackets included).
-    pub fn parse(text: &str) -> Result<Self, Error> {
+    pub fn parse(text: &str) -> Result<Self, Fail> {
         let chars: Vec<char> = text.chars().collect();
         let mut params: Vec<Param> = Vec::new();
         let mut i = 1;
@@ -169,9 +169,23 @@ impl Signature {
         }
     }
 
-    /// Number of declared parameters.
-    pub fn arity(&self) -> usize {
-        self.params.len()
+    /// True when each argument is accepted by the parameter at the same position and nothing
+    /// needs substituting or wrapping (then the arguments pass unchanged, without allocating).
+    fn simple_match(&self, args: &[Val<'_>]) -> bool {
+        args.len() <= self.params.len()
+            && self
+                .params
+                .iter()
+                .enumerate()
+                .all(|(i, p)| match args.get(i) {
+                    Some(a) => {
+                        let sym = a.type_symbol();
+                        sym != 'm'
+                            && p.accepts.contains(sym)
+                            && (p.kind != 'a' || (sym == 'a' && p.subtype.is_none()))
+                    }
+                    None => p.repeat == Repeat::Optional && !p.context,
+                })
     }
 
     /// Matches `symbols` against params from `pi`; fills `counts` (args consumed per param).
@@ -205,13 +219,21 @@ impl Signature {
         }
     }
 
-    /// Validates `args` (substituting `context` for a missing `-` argument) and returns the
+    /// Validates the arguments of function `name` (substituting `context` for a missing `-` argument) and returns the
     /// arguments the implementation receives (non-array values wrapped where `a` is expected).
-    pub fn validate<'a>(&self, args: &[Val<'a>], context: &Val<'a>) -> Result<Vec<Val<'a>>, Error> {
+    pub fn validate<'a>(
+        &self,
+        args: Vec<Val<'a>>,
+        context: &Val<'a>,
+        name: &str,
+    ) -> Result<Vec<Val<'a>>, Fail> {
+        if self.simple_match(&args) {
+            return Ok(args);
+        }
         let symbols: Vec<char> = args.iter().map(Val::type_symbol).collect();
         let mut counts = Vec::with_capacity(self.params.len());
         if !self.matches(&symbols, 0, 0, &mut counts) {
-            return Err(self.mismatch(args, &symbols));
+            return Err(self.mismatch(&symbols, name));
         }
         let mut out = Vec::with_capacity(self.params.len());
         let mut ai = 0;
@@ -225,7 +247,7 @@ impl Signature {
                         return Err(Error::new(
                             "T0411",
                             format!(
-                                "Context value is not a compatible type with argument {}",
+                                "Context value is not a compatible type with argument {} of function {name}",
                                 ai + 1
                             ),
                         ));
@@ -262,7 +284,7 @@ impl Signature {
                             return Err(Error::new(
                                 "T0412",
                                 format!(
-                                    "Argument {} of function must be an array of {}",
+                                    "Argument {} of function {name} must be an array of {}",
                                     ai + 1,
                                     array_type_name(sub)
                                 ),
@@ -283,7 +305,7 @@ impl Signature {
         Ok(out)
     }
 
-    fn mismatch(&self, args: &[Val<'_>], symbols: &[char]) -> Error {
+    fn mismatch(&self, symbols: &[char], name: &str) -> Fail {
         // Find the first argument that no prefix of the signature accepts.
         let mut good = 0;
         for k in 1..=self.params.len() {
@@ -303,11 +325,10 @@ impl Signature {
                 None => break,
             }
         }
-        let _ = args;
         Error::new(
             "T0410",
             format!(
-                "Argument {} of function does not match function signature",
+                "Argument {} of function {name} does not match function signature",
                 good + 1
             ),
         )
@@ -323,7 +344,7 @@ mod tests {
     fn context_substitution() {
         let sig = Signature::parse("<s-nn?:s>").unwrap();
         let ctx = Val::Str("hello".into());
-        let out = sig.validate(&[Val::Num(1.0)], &ctx).unwrap();
+        let out = sig.validate(vec![Val::Num(1.0)], &ctx, "f").unwrap();
         assert_eq!(out.len(), 3);
         assert_eq!(out[0].as_str(), Some("hello"));
     }
@@ -332,7 +353,7 @@ mod tests {
     fn mismatch_is_t0410() {
         let sig = Signature::parse("<n:n>").unwrap();
         let err = sig
-            .validate(&[Val::Str("x".into())], &Val::Undef)
+            .validate(vec![Val::Str("x".into())], &Val::Undef, "f")
             .unwrap_err();
         assert_eq!(err.code, "T0410");
     }

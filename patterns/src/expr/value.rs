@@ -24,6 +24,8 @@ pub enum Str<'a> {
     B(&'a str),
     /// Owned text.
     O(Rc<str>),
+    /// A JSON string value borrowed from the host (kept whole so it can be passed back).
+    V(&'a Value),
 }
 
 impl Deref for Str<'_> {
@@ -32,6 +34,7 @@ impl Deref for Str<'_> {
         match self {
             Str::B(s) => s,
             Str::O(s) => s,
+            Str::V(v) => v.as_str().unwrap_or_default(),
         }
     }
 }
@@ -84,6 +87,8 @@ pub struct Flags {
     pub cons: bool,
     /// The sequence wrapping an array input document.
     pub outer: bool,
+    /// Nesting depth of this array (1 + deepest member), maintained by the constructors.
+    pub depth: u32,
 }
 
 /// An owned array with its flags.
@@ -95,8 +100,49 @@ pub struct Arr<'a> {
     pub flags: Flags,
 }
 
-/// An owned object (insertion ordered).
-pub type Obj<'a> = IndexMap<Str<'a>, Val<'a>>;
+/// Deepest nesting of constructed values: deeper values fail with `U1001`, which keeps every
+/// recursive walk over values (serialisation, equality, drop) shallow.
+pub const MAX_NESTING: u32 = 256;
+
+/// An owned object (insertion ordered) with its nesting depth.
+#[derive(Debug, Clone, Default)]
+pub struct Obj<'a> {
+    map: IndexMap<Str<'a>, Val<'a>>,
+    /// Nesting depth (1 + deepest value), set by [`Val::object`].
+    pub depth: u32,
+}
+
+impl<'a> Obj<'a> {
+    /// An empty object.
+    pub fn new() -> Self {
+        Obj::default()
+    }
+
+    /// An empty object with room for `n` entries.
+    pub fn with_capacity(n: usize) -> Self {
+        Obj {
+            map: IndexMap::with_capacity(n),
+            depth: 0,
+        }
+    }
+}
+
+impl<'a> Deref for Obj<'a> {
+    type Target = IndexMap<Str<'a>, Val<'a>>;
+    fn deref(&self) -> &Self::Target {
+        &self.map
+    }
+}
+
+impl std::ops::DerefMut for Obj<'_> {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.map
+    }
+}
+
+fn max_nesting<'v, 'a: 'v>(items: impl Iterator<Item = &'v Val<'a>>) -> u32 {
+    items.map(Val::nesting).max().unwrap_or(0)
+}
 
 /// One tuple of a tuple stream: the context value and its variable bindings.
 #[derive(Debug, Clone)]
@@ -200,9 +246,27 @@ impl<'a> Val<'a> {
             Value::Null => Val::Null,
             Value::Bool(b) => Val::Bool(*b),
             Value::Number(n) => Val::Num(n.as_f64().unwrap_or(f64::NAN)),
-            Value::String(s) => Val::Str(Str::B(s)),
+            Value::String(_) => Val::Str(Str::V(v)),
             Value::Array(_) | Value::Object(_) => Val::Json(v),
         }
+    }
+
+    /// How deeply this value nests (0 for scalars; borrowed JSON counts as 1).
+    pub fn nesting(&self) -> u32 {
+        match self {
+            Val::Arr(a) => a.flags.depth,
+            Val::Obj(o) => o.depth,
+            Val::Json(_) | Val::Tuples(_) => 1,
+            _ => 0,
+        }
+    }
+
+    /// Fails with `U1001` when this value nests deeper than [`MAX_NESTING`].
+    pub fn check_nesting(self) -> Result<Self, super::error::Fail> {
+        if self.nesting() > MAX_NESTING {
+            return Err(super::Error::new("U1001", "Value nested too deeply"));
+        }
+        Ok(self)
     }
 
     /// An owned string value.
@@ -212,30 +276,32 @@ impl<'a> Val<'a> {
 
     /// A plain (non-sequence) array.
     pub fn array(items: Vec<Val<'a>>) -> Val<'a> {
-        Val::Arr(Rc::new(Arr {
-            items,
-            flags: Flags::default(),
-        }))
+        Val::with_flags(items, Flags::default())
     }
 
     /// A result sequence.
     pub fn seq(items: Vec<Val<'a>>) -> Val<'a> {
-        Val::Arr(Rc::new(Arr {
+        Val::with_flags(
             items,
-            flags: Flags {
+            Flags {
                 seq: true,
                 ..Flags::default()
             },
-        }))
+        )
     }
 
     /// An array with explicit flags.
-    pub fn with_flags(items: Vec<Val<'a>>, flags: Flags) -> Val<'a> {
+    pub fn with_flags(items: Vec<Val<'a>>, mut flags: Flags) -> Val<'a> {
+        flags.depth = 1 + max_nesting(items.iter());
         Val::Arr(Rc::new(Arr { items, flags }))
     }
 
     /// An owned object.
-    pub fn object(obj: Obj<'a>) -> Val<'a> {
+    pub fn object(mut obj: Obj<'a>) -> Val<'a> {
+        obj.depth = 1 + max_nesting(obj.map.values());
+        if obj.map.keys().any(|k| array_index(k).is_some()) {
+            obj.map.sort_by(|a, _, b, _| js_key_order(a, b));
+        }
         Val::Obj(Rc::new(obj))
     }
 
@@ -332,7 +398,15 @@ impl<'a> Val<'a> {
     /// Field `key` of an object (undefined otherwise).
     pub fn field(&self, key: &str) -> Val<'a> {
         match self {
-            Val::Json(Value::Object(m)) => m.get(key).map(Val::from_json).unwrap_or_default(),
+            Val::Json(Value::Object(m)) => {
+                // Small objects: a linear scan beats hashing the key.
+                let found = if m.len() <= 8 {
+                    m.iter().find(|(k, _)| k.as_str() == key).map(|(_, v)| v)
+                } else {
+                    m.get(key)
+                };
+                found.map(Val::from_json).unwrap_or_default()
+            }
             Val::Obj(o) => o.get(key).cloned().unwrap_or_default(),
             _ => Val::Undef,
         }
@@ -341,10 +415,16 @@ impl<'a> Val<'a> {
     /// The entries of an object, in order.
     pub fn entries(&self) -> Vec<(Str<'a>, Val<'a>)> {
         match self {
-            Val::Json(Value::Object(m)) => m
-                .iter()
-                .map(|(k, v)| (Str::B(k.as_str()), Val::from_json(v)))
-                .collect(),
+            Val::Json(Value::Object(m)) => {
+                let mut out: Vec<(Str<'a>, Val<'a>)> = m
+                    .iter()
+                    .map(|(k, v)| (Str::B(k.as_str()), Val::from_json(v)))
+                    .collect();
+                if m.keys().any(|k| array_index(k).is_some()) {
+                    out.sort_by(|(a, _), (b, _)| js_key_order(a, b));
+                }
+                out
+            }
             Val::Obj(o) => o.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
             _ => Vec::new(),
         }
@@ -364,24 +444,75 @@ impl<'a> Val<'a> {
         }
     }
 
-    /// Converts to JSON (`None` for undefined; functions become `""`; non-finite numbers `null`).
+    /// Converts to JSON the way `JSON.stringify` treats JSONata results: `None` for undefined
+    /// or a function, functions dropped from objects and `null` in arrays, non-finite
+    /// numbers `null`.
     pub fn to_json(&self) -> Option<Value> {
         Some(match self {
-            Val::Undef => return None,
+            Val::Undef | Val::Func(_) => return None,
             Val::Null => Value::Null,
             Val::Bool(b) => Value::Bool(*b),
             Val::Num(n) => number_to_json(*n),
             Val::Str(s) => Value::String(s.to_string()),
-            Val::Json(v) => (*v).clone(),
-            Val::Arr(a) => Value::Array(a.items.iter().filter_map(Val::to_json).collect()),
+            Val::Json(v) => {
+                let mut copy = (*v).clone();
+                js_order(&mut copy);
+                copy
+            }
+            Val::Arr(a) => Value::Array(a.items.iter().filter_map(array_member_json).collect()),
             Val::Obj(o) => Value::Object(
                 o.iter()
                     .filter_map(|(k, v)| v.to_json().map(|j| (k.to_string(), j)))
                     .collect(),
             ),
-            Val::Func(_) => Value::String(String::new()),
-            Val::Tuples(t) => Value::Array(t.iter().filter_map(|t| t.ctx.to_json()).collect()),
+            Val::Tuples(t) => {
+                Value::Array(t.iter().filter_map(|t| array_member_json(&t.ctx)).collect())
+            }
         })
+    }
+}
+
+fn array_member_json(v: &Val<'_>) -> Option<Value> {
+    match v {
+        Val::Func(_) => Some(Value::Null),
+        other => other.to_json(),
+    }
+}
+
+/// The value of an "array index" property name (`"0"`, `"42"`; not `"01"`), which JavaScript
+/// objects, and so JSONata, enumerate first and in numeric order.
+fn array_index(key: &str) -> Option<u32> {
+    if key.is_empty() || key.len() > 10 || (key.len() > 1 && key.starts_with('0')) {
+        return None;
+    }
+    key.parse::<u32>().ok().filter(|n| *n < u32::MAX)
+}
+
+/// JavaScript property order: array indices ascending first, then insertion order (stable).
+fn js_key_order(a: &str, b: &str) -> std::cmp::Ordering {
+    use std::cmp::Ordering;
+    match (array_index(a), array_index(b)) {
+        (Some(x), Some(y)) => x.cmp(&y),
+        (Some(_), None) => Ordering::Less,
+        (None, Some(_)) => Ordering::Greater,
+        (None, None) => Ordering::Equal,
+    }
+}
+
+/// Reorders objects (deeply, in place) into JavaScript property order where they have
+/// index-like keys; other objects are left untouched.
+fn js_order(v: &mut Value) {
+    match v {
+        Value::Array(a) => a.iter_mut().for_each(js_order),
+        Value::Object(m) => {
+            m.values_mut().for_each(js_order);
+            if m.keys().any(|k| array_index(k).is_some()) {
+                let mut entries: Vec<(String, Value)> = std::mem::take(m).into_iter().collect();
+                entries.sort_by(|(a, _), (b, _)| js_key_order(a, b));
+                *m = entries.into_iter().collect();
+            }
+        }
+        _ => {}
     }
 }
 
@@ -418,6 +549,24 @@ pub fn deep_equal(a: &Val<'_>, b: &Val<'_>) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn index_like_keys_come_first_like_javascript() {
+        let mut o = Obj::new();
+        o.insert("b".into(), Val::Num(1.0));
+        o.insert("10".into(), Val::Num(2.0));
+        o.insert("2".into(), Val::Num(3.0));
+        o.insert("01".into(), Val::Num(4.0));
+        let keys: Vec<String> = Val::object(o)
+            .entries()
+            .iter()
+            .map(|(k, _)| k.to_string())
+            .collect();
+        assert_eq!(keys, ["2", "10", "b", "01"]);
+        let j = serde_json::json!({"x": {"b": 1, "3": 2}});
+        let out = Val::from_json(&j).to_json().unwrap_or_default();
+        assert_eq!(out.to_string(), r#"{"x":{"3":2,"b":1}}"#);
+    }
 
     #[test]
     fn equality_across_borrowed_and_owned() {

@@ -1,10 +1,10 @@
 //! Function calls: host functions, builtins, lambdas (with signatures and tail calls),
 //! partial application, regex matchers, `~>` chains.
 
-use super::{Ctx, Error};
+use super::{Ctx, Error, Fail};
 use crate::expr::ast::{Kind, Node};
 use crate::expr::functions;
-use crate::expr::value::{Env, Func, Val};
+use crate::expr::value::{Env, Func, Str, Val};
 use crate::expr::HostValue;
 use serde_json::Value;
 use std::rc::Rc;
@@ -13,14 +13,15 @@ use std::rc::Rc;
 pub enum Ret<'a> {
     /// A finished value.
     Val(Val<'a>),
-    /// A tail call still to be applied.
-    Tail(Val<'a>, Vec<Val<'a>>, String),
+    /// A tail call still to be applied (function, arguments, name for errors).
+    Tail(Val<'a>, Vec<Val<'a>>, &'a str),
 }
 
 /// A call whose function and arguments are evaluated.
 enum Prepared<'a> {
     Done(Val<'a>),
-    Apply(Val<'a>, Vec<Val<'a>>, String),
+    Apply(Val<'a>, Vec<Val<'a>>, &'a str),
+    Builtin(&'static functions::Builtin, Vec<Val<'a>>),
 }
 
 static TRUE: Value = Value::Bool(true);
@@ -40,15 +41,19 @@ fn literal_json(node: &Node) -> Option<&Value> {
     }
 }
 
-fn proc_name(proc: &Node) -> String {
-    match &proc.kind {
-        Kind::Path(steps) => steps.first().map(Node::describe).unwrap_or_default(),
-        _ => proc.describe(),
+fn proc_name(proc: &Node) -> &str {
+    let node = match &proc.kind {
+        Kind::Path(steps) => steps.first().unwrap_or(proc),
+        _ => proc,
+    };
+    match &node.kind {
+        Kind::Name(n) | Kind::Variable(n) => n,
+        _ => "",
     }
 }
 
 impl<'a> Ctx<'a> {
-    fn host_result(&self, r: Result<HostValue<'a>, String>) -> Result<Val<'a>, Error> {
+    fn host_result(&self, r: Result<HostValue<'a>, String>) -> Result<Val<'a>, Fail> {
         match r {
             Ok(HostValue::Undefined) => Ok(Val::Undef),
             Ok(HostValue::Borrowed(v)) => Ok(Val::from_json(v)),
@@ -57,34 +62,57 @@ impl<'a> Ctx<'a> {
         }
     }
 
-    /// Calls host function `name` with already evaluated arguments.
-    fn call_host_vals(&self, name: &str, argv: &[Val<'a>]) -> Option<Result<Val<'a>, Error>> {
+    /// Calls host function `name` with already evaluated arguments (JSON-backed arguments are
+    /// passed by reference; others are materialised into temporaries).
+    fn call_host_vals(&self, name: &str, argv: &[Val<'a>]) -> Option<Result<Val<'a>, Fail>> {
+        fn borrowed<'v>(v: &Val<'v>) -> Option<&'v Value> {
+            match v {
+                Val::Json(j) => Some(*j),
+                Val::Str(Str::V(j)) => Some(*j),
+                _ => None,
+            }
+        }
+        if argv.len() <= 4 {
+            let mut temps: [Option<Value>; 4] = Default::default();
+            for (t, v) in temps.iter_mut().zip(argv) {
+                if borrowed(v).is_none() {
+                    *t = v.to_json();
+                }
+            }
+            let mut refs: [Option<&Value>; 4] = [None; 4];
+            for ((r, v), t) in refs.iter_mut().zip(argv).zip(temps.iter()) {
+                *r = borrowed(v).or(t.as_ref());
+            }
+            let r = self.host.call(name, &refs[..argv.len()])?;
+            return Some(self.host_result(r));
+        }
         let temps: Vec<Option<Value>> = argv
             .iter()
-            .map(|v| match v {
-                Val::Json(_) => None,
-                other => other.to_json(),
+            .map(|v| {
+                if borrowed(v).is_some() {
+                    None
+                } else {
+                    v.to_json()
+                }
             })
             .collect();
         let refs: Vec<Option<&Value>> = argv
             .iter()
             .zip(temps.iter())
-            .map(|(v, t)| match v {
-                Val::Json(j) => Some(*j),
-                _ => t.as_ref(),
-            })
+            .map(|(v, t)| borrowed(v).or(t.as_ref()))
             .collect();
         let r = self.host.call(name, &refs)?;
         Some(self.host_result(r))
     }
 
+    #[inline(never)]
     fn prepare(
         &self,
         node: &'a Node,
         input: &Val<'a>,
         env: Env,
         applyto: Option<Val<'a>>,
-    ) -> Result<Prepared<'a>, Error> {
+    ) -> Result<Prepared<'a>, Fail> {
         let Kind::Call {
             proc,
             args,
@@ -104,25 +132,10 @@ impl<'a> Ctx<'a> {
             }
             _ => None,
         };
-        // Fast path: a host function with literal arguments (no allocation).
         if let Some(name) = host_name {
-            if !*partial && applyto.is_none() && args.len() <= 4 {
-                let mut lits: [Option<&Value>; 4] = [None; 4];
-                let all_literal = args.iter().enumerate().all(|(i, a)| match literal_json(a) {
-                    Some(v) => {
-                        lits[i] = Some(v);
-                        true
-                    }
-                    None => false,
-                });
-                if all_literal {
-                    if let Some(r) = self.host.call(name, &lits[..args.len()]) {
-                        self.tick()?;
-                        return Ok(Prepared::Done(
-                            self.host_result(r)
-                                .map_err(|e| e.or_at(node.position).or_token(name))?,
-                        ));
-                    }
+            if !*partial && applyto.is_none() && args.len() <= 4 && self.host.has_function(name) {
+                if let Some(v) = self.host_literal_call(node, name, args)? {
+                    return Ok(Prepared::Done(v));
                 }
             }
         }
@@ -159,10 +172,18 @@ impl<'a> Ctx<'a> {
             argv.push(self.eval(a, input, env)?);
         }
         if let Some(name) = host_name {
-            if let Some(r) = self.call_host_vals(name, &argv) {
+            let offered = if self.host.has_function(name) {
+                self.call_host_vals(name, &argv)
+            } else {
+                None
+            };
+            if let Some(r) = offered {
                 return Ok(Prepared::Done(
                     r.map_err(|e| e.or_at(node.position).or_token(name))?,
                 ));
+            }
+            if let Some(b) = functions::lookup(name) {
+                return Ok(Prepared::Builtin(b, argv));
             }
         }
         let f = self.eval(proc, input, env)?;
@@ -178,6 +199,30 @@ impl<'a> Ctx<'a> {
             return Err(Error::new(code, msg).at(node.position).with_token(token));
         }
         Ok(Prepared::Apply(f, argv, token))
+    }
+
+    /// A host function call whose arguments are all literals: no allocation at all.
+    #[inline(never)]
+    fn host_literal_call(
+        &self,
+        node: &'a Node,
+        name: &str,
+        args: &'a [Node],
+    ) -> Result<Option<Val<'a>>, Fail> {
+        let mut lits: [Option<&Value>; 4] = [None; 4];
+        for (i, a) in args.iter().enumerate() {
+            match (literal_json(a), lits.get_mut(i)) {
+                (Some(v), Some(slot)) => *slot = Some(v),
+                _ => return Ok(None),
+            }
+        }
+        let Some(r) = self.host.call(name, &lits[..args.len()]) else {
+            return Ok(None);
+        };
+        self.tick()?;
+        self.host_result(r)
+            .map(Some)
+            .map_err(|e| e.or_at(node.position).or_token(name))
     }
 
     fn forgot_dollar(&self, proc: &Node) -> bool {
@@ -197,22 +242,20 @@ impl<'a> Ctx<'a> {
         input: &Val<'a>,
         env: Env,
         applyto: Option<Val<'a>>,
-    ) -> Result<Val<'a>, Error> {
+    ) -> Result<Val<'a>, Fail> {
         match self.prepare(node, input, env, applyto)? {
             Prepared::Done(v) => Ok(v),
             Prepared::Apply(f, argv, token) => self
                 .apply(&f, argv, input)
-                .map_err(|e| e.or_at(node.position).or_token(&token)),
+                .map_err(|e| e.or_at(node.position).or_token(token)),
+            Prepared::Builtin(b, argv) => self
+                .apply_builtin(b, argv, input)
+                .map_err(|e| e.or_at(node.position)),
         }
     }
 
     /// Applies function `f` to `args` (`input` is the caller's context), trampolining tail calls.
-    pub fn apply(
-        &self,
-        f: &Val<'a>,
-        args: Vec<Val<'a>>,
-        input: &Val<'a>,
-    ) -> Result<Val<'a>, Error> {
+    pub fn apply(&self, f: &Val<'a>, args: Vec<Val<'a>>, input: &Val<'a>) -> Result<Val<'a>, Fail> {
         let mut ret = self.apply_once(f, args, input)?;
         loop {
             match ret {
@@ -221,18 +264,19 @@ impl<'a> Ctx<'a> {
                     self.tick()?;
                     ret = self
                         .apply_once(&g, a, input)
-                        .map_err(|e| e.or_token(&token))?;
+                        .map_err(|e| e.or_token(token))?;
                 }
             }
         }
     }
 
+    #[inline(never)]
     fn apply_once(
         &self,
         f: &Val<'a>,
         args: Vec<Val<'a>>,
         input: &Val<'a>,
-    ) -> Result<Ret<'a>, Error> {
+    ) -> Result<Ret<'a>, Fail> {
         let Val::Func(func) = f else {
             return Err(Error::new("T1006", "Attempted to invoke a non-function"));
         };
@@ -241,27 +285,8 @@ impl<'a> Ctx<'a> {
                 def,
                 env,
                 input: closure_input,
-            } => {
-                let args = match &def.signature {
-                    Some(sig) => sig.validate(&args, input)?,
-                    None => args,
-                };
-                let frame = self.new_frame(*env);
-                let mut args = args.into_iter();
-                for p in &def.params {
-                    self.bind(frame, p, args.next().unwrap_or_default());
-                }
-                self.eval_body(&def.body, closure_input, frame)
-            }
-            Func::Builtin(b) => {
-                let args = b
-                    .signature()
-                    .validate(&args, input)
-                    .map_err(|e| e.or_token(b.name))?;
-                Ok(Ret::Val(
-                    (b.imp)(self, &args, input).map_err(|e| e.or_token(b.name))?,
-                ))
-            }
+            } => self.apply_lambda(def, *env, closure_input, args, input),
+            Func::Builtin(b) => Ok(Ret::Val(self.apply_builtin(b, args, input)?)),
             Func::Partial(g, pargs) => {
                 let mut supplied = args.into_iter();
                 let full: Vec<Val<'a>> = pargs
@@ -286,8 +311,53 @@ impl<'a> Ctx<'a> {
         }
     }
 
+    /// Validates arguments against a builtin's signature and runs it.
+    #[inline(never)]
+    fn apply_builtin(
+        &self,
+        b: &'static functions::Builtin,
+        args: Vec<Val<'a>>,
+        input: &Val<'a>,
+    ) -> Result<Val<'a>, Fail> {
+        let args = b
+            .signature()
+            .validate(args, input, b.name)
+            .map_err(|e| e.or_token(b.name))?;
+        for a in &args {
+            self.charge_size(a)?;
+        }
+        let r = (b.imp)(self, &args, input).map_err(|e| e.or_token(b.name))?;
+        self.charge_size(&r)?;
+        Ok(r)
+    }
+
+    #[inline(never)]
+    fn apply_lambda(
+        &self,
+        def: &'a crate::expr::ast::LambdaDef,
+        env: Env,
+        closure_input: &Val<'a>,
+        args: Vec<Val<'a>>,
+        input: &Val<'a>,
+    ) -> Result<Ret<'a>, Fail> {
+        let args = match &def.signature {
+            Some(sig) => sig.validate(args, input, "lambda")?,
+            None => args,
+        };
+        let mark = self.mark();
+        let frame = self.new_frame(env);
+        let mut args = args.into_iter();
+        for p in &def.params {
+            self.bind(frame, p, args.next().unwrap_or_default());
+        }
+        let r = self.eval_body(&def.body, closure_input, frame);
+        self.release(mark);
+        r
+    }
+
     /// Evaluates a lambda body, returning calls in tail position unapplied.
-    fn eval_body(&self, node: &'a Node, input: &Val<'a>, env: Env) -> Result<Ret<'a>, Error> {
+    #[inline(never)]
+    fn eval_body(&self, node: &'a Node, input: &Val<'a>, env: Env) -> Result<Ret<'a>, Fail> {
         if !node.predicates.is_empty() || node.group.is_some() || node.keep_array {
             return Ok(Ret::Val(self.eval(node, input, env)?));
         }
@@ -299,6 +369,7 @@ impl<'a> Ctx<'a> {
                 Ok(match r? {
                     Prepared::Done(v) => Ret::Val(super::unwrap_sequence(v, false)),
                     Prepared::Apply(f, argv, token) => Ret::Tail(f, argv, token),
+                    Prepared::Builtin(b, argv) => Ret::Val(self.apply_builtin(b, argv, input)?),
                 })
             }
             Kind::Condition(c, t, e) => {
@@ -340,7 +411,7 @@ impl<'a> Ctx<'a> {
         rhs: &'a Node,
         input: &Val<'a>,
         env: Env,
-    ) -> Result<Val<'a>, Error> {
+    ) -> Result<Val<'a>, Fail> {
         let l = self.eval(lhs, input, env)?;
         if matches!(rhs.kind, Kind::Call { partial: false, .. }) && rhs.predicates.is_empty() {
             let v = self.call(rhs, input, env, Some(l))?;

@@ -1,6 +1,6 @@
 //! Array constructors and object constructors (which group their input by key).
 
-use super::{Ctx, Error};
+use super::{Ctx, Error, Fail};
 use crate::expr::ast::{Kind, Node};
 use crate::expr::functions::describe;
 use crate::expr::value::{Env, Flags, Obj, Str, Tuple, Val};
@@ -62,7 +62,7 @@ impl<'a> Ctx<'a> {
         items: &'a [Node],
         input: &Val<'a>,
         env: Env,
-    ) -> Result<Val<'a>, Error> {
+    ) -> Result<Val<'a>, Fail> {
         let mut out = Vec::with_capacity(items.len());
         for item in items {
             let v = self.eval(item, input, env)?;
@@ -79,13 +79,15 @@ impl<'a> Ctx<'a> {
                 out.push(v);
             }
         }
-        Ok(Val::with_flags(
+        let v = Val::with_flags(
             out,
             Flags {
                 cons: node.consarray,
                 ..Flags::default()
             },
-        ))
+        );
+        self.charge_size(&v)?;
+        v.check_nesting()
     }
 
     /// Evaluates an object constructor / group-by over `input`.
@@ -94,7 +96,7 @@ impl<'a> Ctx<'a> {
         pairs: &'a [(Node, Node)],
         input: Val<'a>,
         env: Env,
-    ) -> Result<Val<'a>, Error> {
+    ) -> Result<Val<'a>, Fail> {
         let mut groups: IndexMap<Str<'a>, (Data<'a>, usize)> = IndexMap::new();
         let (items, tuples): (Vec<Val<'a>>, Option<Vec<Tuple<'a>>>) = match input {
             Val::Tuples(ts) => (Vec::new(), Some((*ts).clone())),
@@ -174,7 +176,7 @@ impl<'a> Ctx<'a> {
                 result.insert(key, value);
             }
         }
-        Ok(Val::object(result))
+        Val::object(result).check_nesting()
     }
 
     /// A frame holding a tuple's bindings.

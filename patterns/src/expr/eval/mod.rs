@@ -12,7 +12,7 @@ mod transform;
 pub use path::lookup_field;
 
 use super::ast::{Kind, Node, Stage};
-use super::error::Error;
+use super::error::{Error, Fail};
 use super::functions;
 use super::value::{Env, Func, Str, Val};
 use super::{Host, Limits};
@@ -34,7 +34,11 @@ pub struct Ctx<'a> {
     depth: Cell<usize>,
     steps: Cell<u64>,
     frames: RefCell<Vec<Frame<'a>>>,
+    /// One past the highest frame a closure has captured: frames above it may be reclaimed.
+    pinned: Cell<usize>,
     root_vars: RefCell<Vec<(&'a str, Val<'a>)>>,
+    stack_base: usize,
+    stack_budget: usize,
     /// The input document as seen by `$$` (arrays wrapped in an outer sequence).
     pub root: Val<'a>,
     rng: Cell<u64>,
@@ -55,49 +59,78 @@ impl<'a> Ctx<'a> {
             ),
             Some(v) => Val::from_json(v),
         };
-        let seed = host.now_millis() as u64 ^ 0x9E37_79B9_7F4A_7C15;
+        let seed = host.now_millis() as u64;
         Ctx {
             host,
             limits: host.limits(),
             depth: Cell::new(0),
             steps: Cell::new(0),
             frames: RefCell::new(Vec::new()),
+            pinned: Cell::new(0),
             root_vars: RefCell::new(Vec::new()),
+            stack_base: stack_position(),
+            stack_budget: host.stack_budget(),
             root,
             rng: Cell::new(seed),
         }
     }
 
-    /// A deterministic pseudo-random number in `[0, 1)` (xorshift seeded from the host clock).
+    /// A deterministic pseudo-random number in `[0, 1)` (splitmix64 seeded from the host clock).
     pub fn random(&self) -> f64 {
-        let mut x = self.rng.get();
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        self.rng.set(x);
-        (x >> 11) as f64 / (1u64 << 53) as f64
+        let state = self.rng.get().wrapping_add(0x9E37_79B9_7F4A_7C15);
+        self.rng.set(state);
+        let mut z = state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^= z >> 31;
+        (z >> 11) as f64 / (1u64 << 53) as f64
     }
 
     /// Counts one step and enforces the step budget.
-    pub fn tick(&self) -> Result<(), Error> {
+    pub fn tick(&self) -> Result<(), Fail> {
         let s = self.steps.get() + 1;
         self.steps.set(s);
         if s > self.limits.max_steps {
-            return Err(Error::new(
-                "U1001",
-                "Expression evaluation timeout: Check for infinite loop",
-            ));
+            return Err(timeout_error());
         }
         Ok(())
     }
 
-    fn enter(&self) -> Result<(), Error> {
+    /// Counts `n` steps at once (for builtins doing proportional work).
+    pub fn charge(&self, n: u64) -> Result<(), Fail> {
+        let s = self.steps.get().saturating_add(n);
+        self.steps.set(s);
+        if s > self.limits.max_steps {
+            return Err(timeout_error());
+        }
+        Ok(())
+    }
+
+    /// Charges for work proportional to the size of `v` (strings, arrays, objects), so loops
+    /// over large values hit the step budget instead of running for minutes.
+    pub fn charge_size(&self, v: &Val<'a>) -> Result<(), Fail> {
+        let w = match v {
+            Val::Str(s) => s.len() / 16,
+            Val::Arr(a) => a.items.len() / 4,
+            Val::Obj(o) => o.len() / 4,
+            Val::Json(Value::Array(a)) => a.len() / 4,
+            Val::Json(Value::Object(m)) => m.len() / 4,
+            Val::Tuples(t) => t.len() / 4,
+            _ => 0,
+        };
+        if w > 0 {
+            self.charge(w as u64)?;
+        }
+        Ok(())
+    }
+
+    fn enter(&self) -> Result<(), Fail> {
         let d = self.depth.get() + 1;
-        if d > self.limits.max_depth {
-            return Err(Error::new(
-                "U1001",
-                "Stack overflow error: Please check your expression. Possible infinite recursion.",
-            ));
+        // The stack is sampled every fourth level: a few frames of slack are well within budget.
+        if d > self.limits.max_depth
+            || (d % 4 == 0 && stack_position().abs_diff(self.stack_base) > self.stack_budget)
+        {
+            return Err(depth_error());
         }
         self.depth.set(d);
         self.tick()
@@ -116,6 +149,26 @@ impl<'a> Ctx<'a> {
             vars: Vec::new(),
         });
         Some(id)
+    }
+
+    /// Records that a closure keeps `env` alive.
+    fn pin(&self, env: Env) {
+        if let Some(id) = env {
+            self.pinned.set(self.pinned.get().max(id as usize + 1));
+        }
+    }
+
+    /// The current size of the frame arena (see [`Ctx::release`]).
+    pub fn mark(&self) -> usize {
+        self.frames.borrow().len()
+    }
+
+    /// Frees the frames created since `mark` unless a closure captured one of them, so long
+    /// loops of calls do not grow the arena.
+    pub fn release(&self, mark: usize) {
+        if self.pinned.get() <= mark {
+            self.frames.borrow_mut().truncate(mark);
+        }
     }
 
     /// Binds `name` in frame `env`.
@@ -164,16 +217,23 @@ impl<'a> Ctx<'a> {
     }
 
     /// Evaluates `node` against `input` in `env`.
-    pub fn eval(&self, node: &'a Node, input: &Val<'a>, env: Env) -> Result<Val<'a>, Error> {
+    pub fn eval(&self, node: &'a Node, input: &Val<'a>, env: Env) -> Result<Val<'a>, Fail> {
         self.enter()?;
         let r = self.eval_kind(node, input, env);
         self.leave();
         let r = r?;
+        if node.predicates.is_empty() && node.group.is_none() {
+            if matches!(&r, Val::Arr(a) if a.flags.seq) {
+                return Ok(unwrap_sequence(r, node.keep_array));
+            }
+            return Ok(r);
+        }
         self.finish(node, r, env)
     }
 
     /// Applies predicates, a group-by and sequence unwrapping to a node's raw result.
-    fn finish(&self, node: &'a Node, mut result: Val<'a>, env: Env) -> Result<Val<'a>, Error> {
+    #[inline(never)]
+    fn finish(&self, node: &'a Node, mut result: Val<'a>, env: Env) -> Result<Val<'a>, Fail> {
         for stage in &node.predicates {
             if let Stage::Filter(pred) = stage {
                 result = self.filter(pred, result, env)?;
@@ -181,33 +241,96 @@ impl<'a> Ctx<'a> {
         }
         if let Some(group) = &node.group {
             if !matches!(node.kind, Kind::Path(_)) {
-                result = self.group(&group.pairs, result, env)?;
+                result = self
+                    .group(&group.pairs, result, env)
+                    .map_err(|e| e.or_at(group.position))?;
             }
         }
         Ok(unwrap_sequence(result, node.keep_array))
     }
 
-    fn eval_kind(&self, node: &'a Node, input: &Val<'a>, env: Env) -> Result<Val<'a>, Error> {
-        Ok(match &node.kind {
-            Kind::Path(steps) => return self.eval_path(node, steps, input, env),
-            Kind::Name(name) => path::lookup_field(input, name),
-            Kind::Str(v) => Val::Str(Str::B(v.as_str().unwrap_or_default())),
-            Kind::Num(n, _) => Val::Num(*n),
-            Kind::Bool(b) => Val::Bool(*b),
-            Kind::Null => Val::Null,
-            Kind::Wildcard => path::wildcard(input),
-            Kind::Descendant => path::descendants(input),
-            Kind::Parent(label) => self.lookup(env, label).unwrap_or_default(),
-            Kind::Variable(name) => match name.as_str() {
-                "" => match input {
-                    Val::Arr(a) if a.flags.outer => a.items.first().cloned().unwrap_or_default(),
-                    other => other.clone(),
-                },
-                "$" => self.root.clone(),
-                _ => self.variable(env, name),
+    #[inline(never)]
+    fn eval_kind(&self, node: &'a Node, input: &Val<'a>, env: Env) -> Result<Val<'a>, Fail> {
+        match &node.kind {
+            Kind::Path(steps) => self.eval_path(node, steps, input, env),
+            Kind::Name(name) => {
+                if input.is_array() {
+                    self.charge_size(input)?;
+                }
+                Ok(path::lookup_field(input, name))
+            }
+            Kind::Str(v) => Ok(Val::Str(Str::B(v.as_str().unwrap_or_default()))),
+            Kind::Num(n, _) => Ok(Val::Num(*n)),
+            Kind::Bool(b) => Ok(Val::Bool(*b)),
+            Kind::Null => Ok(Val::Null),
+            Kind::Variable(name) => Ok(self.eval_variable(name, input, env)),
+            Kind::Binary(op, lhs, rhs) => self.binary(*op, lhs, rhs, input, env),
+            Kind::Call { .. } => self.call(node, input, env, None),
+            Kind::Condition(c, t, e) => self.eval_condition(c, t, e.as_deref(), input, env),
+            Kind::Block(items) => self.eval_block(items, input, env),
+            Kind::Array(items) => self.array_constructor(node, items, input, env),
+            Kind::Object(pairs) => self.group(pairs, input.clone(), env),
+            Kind::Apply(lhs, rhs) => self.apply_chain(node, lhs, rhs, input, env),
+            Kind::Sort(terms) => self.sort(node, terms, input.clone(), env),
+            _ => self.eval_other(node, input, env),
+        }
+    }
+
+    fn eval_variable(&self, name: &str, input: &Val<'a>, env: Env) -> Val<'a> {
+        match name {
+            "" => match input {
+                Val::Arr(a) if a.flags.outer => a.items.first().cloned().unwrap_or_default(),
+                other => other.clone(),
             },
+            "$" => self.root.clone(),
+            _ => self.variable(env, name),
+        }
+    }
+
+    #[inline(never)]
+    fn eval_condition(
+        &self,
+        c: &'a Node,
+        t: &'a Node,
+        e: Option<&'a Node>,
+        input: &Val<'a>,
+        env: Env,
+    ) -> Result<Val<'a>, Fail> {
+        let cond = self.eval(c, input, env)?;
+        if functions::boolean::truthy(&cond) {
+            self.eval(t, input, env)
+        } else if let Some(e) = e {
+            self.eval(e, input, env)
+        } else {
+            Ok(Val::Undef)
+        }
+    }
+
+    #[inline(never)]
+    fn eval_block(&self, items: &'a [Node], input: &Val<'a>, env: Env) -> Result<Val<'a>, Fail> {
+        let frame = self.new_frame(env);
+        let mut result = Val::Undef;
+        for item in items {
+            result = self.eval(item, input, frame)?;
+        }
+        Ok(result)
+    }
+
+    #[inline(never)]
+    fn eval_other(&self, node: &'a Node, input: &Val<'a>, env: Env) -> Result<Val<'a>, Fail> {
+        Ok(match &node.kind {
+            Kind::Wildcard => {
+                let v = path::wildcard(input);
+                self.charge_size(&v)?;
+                v
+            }
+            Kind::Descendant => {
+                let v = path::descendants(input);
+                self.charge_size(&v)?;
+                v
+            }
+            Kind::Parent(label) => self.lookup(env, label).unwrap_or_default(),
             Kind::Regex(def) => Val::Func(Rc::new(Func::Regex(def))),
-            Kind::Binary(op, lhs, rhs) => return self.binary(*op, lhs, rhs, input, env),
             Kind::Neg(inner) => match self.eval(inner, input, env)? {
                 Val::Undef => Val::Undef,
                 Val::Num(n) => Val::Num(-n),
@@ -223,18 +346,6 @@ impl<'a> Ctx<'a> {
                     .with_token("-"))
                 }
             },
-            Kind::Array(items) => return self.array_constructor(node, items, input, env),
-            Kind::Object(pairs) => return self.group(pairs, input.clone(), env),
-            Kind::Condition(c, t, e) => {
-                let cond = self.eval(c, input, env)?;
-                if functions::boolean::truthy(&cond) {
-                    self.eval(t, input, env)?
-                } else if let Some(e) = e {
-                    self.eval(e, input, env)?
-                } else {
-                    Val::Undef
-                }
-            }
             Kind::Elvis(lhs, rhs) => {
                 let v = self.eval(lhs, input, env)?;
                 if functions::boolean::truthy(&v) {
@@ -251,44 +362,56 @@ impl<'a> Ctx<'a> {
                     self.eval(rhs, input, env)?
                 }
             }
-            Kind::Block(items) => {
-                let frame = self.new_frame(env);
-                let mut result = Val::Undef;
-                for item in items {
-                    result = self.eval(item, input, frame)?;
-                }
-                result
-            }
             Kind::Bind(name, value) => {
                 let v = self.eval(value, input, env)?;
                 self.bind(env, name, v.clone());
                 v
             }
-            Kind::Call { .. } => return self.call(node, input, env, None),
-            Kind::Lambda(def) => Val::Func(Rc::new(Func::Lambda {
-                def,
-                env,
-                input: input.clone(),
-            })),
-            Kind::Apply(lhs, rhs) => return self.apply_chain(node, lhs, rhs, input, env),
-            Kind::Transform(..) => Val::Func(Rc::new(Func::Transform(node, env))),
-            Kind::Sort(terms) => return self.sort(node, terms, input.clone(), env),
+            Kind::Lambda(def) => {
+                self.pin(env);
+                Val::Func(Rc::new(Func::Lambda {
+                    def,
+                    env,
+                    input: input.clone(),
+                }))
+            }
+            Kind::Transform(..) => {
+                self.pin(env);
+                Val::Func(Rc::new(Func::Transform(node, env)))
+            }
             Kind::Placeholder => {
                 return Err(Error::new("S0201", "Syntax error: ?")
                     .at(node.position)
                     .with_token("?"))
             }
-            Kind::RawDot(..)
-            | Kind::RawFilter(..)
-            | Kind::RawGroup(..)
-            | Kind::RawSort(..)
-            | Kind::RawFocus(..)
-            | Kind::RawIndex(..)
-            | Kind::RawOperatorName(_) => {
-                return Err(Error::new("S0201", "Syntax error").at(node.position))
-            }
+            _ => return Err(Error::new("S0201", "Syntax error").at(node.position)),
         })
     }
+}
+
+/// An approximate address of the current stack top (the address of a local).
+#[inline(never)]
+pub fn stack_position() -> usize {
+    let marker = 0u8;
+    std::hint::black_box(&marker) as *const u8 as usize
+}
+
+#[cold]
+#[inline(never)]
+fn timeout_error() -> Fail {
+    Error::new(
+        "U1001",
+        "Expression evaluation timeout: Check for infinite loop",
+    )
+}
+
+#[cold]
+#[inline(never)]
+fn depth_error() -> Fail {
+    Error::new(
+        "U1001",
+        "Stack overflow error: Please check your expression. Possible infinite recursion.",
+    )
 }
 
 fn bind_in<'a>(vars: &mut Vec<(&'a str, Val<'a>)>, name: &'a str, value: Val<'a>) {
@@ -315,3 +438,6 @@ pub fn unwrap_sequence(result: Val<'_>, keep_array: bool) -> Val<'_> {
         other => other,
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,7 +1,7 @@
 //! Binary operators: arithmetic, comparison, equality, boolean, string concatenation, range and
 //! inclusion.
 
-use super::{Ctx, Error};
+use super::{Ctx, Error, Fail};
 use crate::expr::ast::{BinOp, Node};
 use crate::expr::functions::{self, boolean::truthy};
 use crate::expr::value::{deep_equal, Env, Val};
@@ -28,7 +28,7 @@ fn symbol(op: BinOp) -> &'static str {
 }
 
 /// A finite number, `None` for a non-number; non-finite numbers are error `D1001`.
-fn numeric(v: &Val<'_>) -> Result<Option<f64>, Error> {
+fn numeric(v: &Val<'_>) -> Result<Option<f64>, Fail> {
     match v {
         Val::Num(n) if n.is_nan() => Ok(None),
         Val::Num(n) if n.is_infinite() => Err(Error::new("D1001", "Number out of range")),
@@ -38,6 +38,7 @@ fn numeric(v: &Val<'_>) -> Result<Option<f64>, Error> {
 }
 
 impl<'a> Ctx<'a> {
+    #[inline(never)]
     pub(super) fn binary(
         &self,
         op: BinOp,
@@ -45,7 +46,7 @@ impl<'a> Ctx<'a> {
         rhs: &'a Node,
         input: &Val<'a>,
         env: Env,
-    ) -> Result<Val<'a>, Error> {
+    ) -> Result<Val<'a>, Fail> {
         let l = self.eval(lhs, input, env)?;
         match op {
             BinOp::And => {
@@ -65,6 +66,10 @@ impl<'a> Ctx<'a> {
             _ => {}
         }
         let r = self.eval(rhs, input, env)?;
+        if matches!(op, BinOp::Eq | BinOp::Ne | BinOp::In) {
+            self.charge_size(&l)?;
+            self.charge_size(&r)?;
+        }
         let pos = rhs.position.max(lhs.position);
         let result = match op {
             BinOp::Add | BinOp::Sub | BinOp::Mul | BinOp::Div | BinOp::Mod => {
@@ -85,7 +90,9 @@ impl<'a> Ctx<'a> {
                 if !r.is_undef() {
                     s.push_str(&functions::string::stringify(&r, false)?);
                 }
-                Ok(Val::string(s))
+                let s = Val::string(s);
+                self.charge_size(&s)?;
+                Ok(s)
             }
             BinOp::Range => self.range(&l, &r),
             BinOp::In => Ok(Val::Bool(includes(&l, &r))),
@@ -94,7 +101,7 @@ impl<'a> Ctx<'a> {
         result.map_err(|e| e.or_at(pos).or_token(symbol(op)))
     }
 
-    fn range(&self, l: &Val<'a>, r: &Val<'a>) -> Result<Val<'a>, Error> {
+    fn range(&self, l: &Val<'a>, r: &Val<'a>) -> Result<Val<'a>, Fail> {
         let is_int = |v: &Val<'_>| matches!(v, Val::Num(n) if n.fract() == 0.0 && n.is_finite());
         if !l.is_undef() && !is_int(l) {
             return Err(Error::new(
@@ -121,16 +128,14 @@ impl<'a> Ctx<'a> {
                 format!("The size of the sequence allocated by the range operator (..) must not exceed 1e7.  Attempted to allocate {size}."),
             ));
         }
-        for _ in 0..(size as u64 / 64) {
-            self.tick()?;
-        }
+        self.charge(size as u64 / 64)?;
         let a = a as i64;
         let items = (0..size as i64).map(|i| Val::Num((a + i) as f64)).collect();
         Ok(Val::seq(items))
     }
 }
 
-fn arithmetic<'a>(op: BinOp, l: &Val<'a>, r: &Val<'a>) -> Result<Val<'a>, Error> {
+fn arithmetic<'a>(op: BinOp, l: &Val<'a>, r: &Val<'a>) -> Result<Val<'a>, Fail> {
     let ln = numeric(l)?;
     let rn = numeric(r)?;
     if !l.is_undef() && ln.is_none() {
@@ -163,7 +168,7 @@ fn arithmetic<'a>(op: BinOp, l: &Val<'a>, r: &Val<'a>) -> Result<Val<'a>, Error>
     }))
 }
 
-fn compare<'a>(op: BinOp, l: &Val<'a>, r: &Val<'a>) -> Result<Val<'a>, Error> {
+fn compare<'a>(op: BinOp, l: &Val<'a>, r: &Val<'a>) -> Result<Val<'a>, Fail> {
     let comparable = |v: &Val<'_>| matches!(v, Val::Undef | Val::Str(_) | Val::Num(_));
     if !comparable(l) || !comparable(r) {
         return Err(Error::new(

@@ -1,7 +1,7 @@
 //! Location paths: step mapping with sequence flattening, predicates (filters), tuple streams
 //! for `@`/`#`/`%` bindings, wildcards and descendants.
 
-use super::{Ctx, Error};
+use super::{Ctx, Fail};
 use crate::expr::ast::{Kind, Node, Stage};
 use crate::expr::functions::boolean::truthy;
 use crate::expr::value::{Env, Tuple, Val};
@@ -32,7 +32,7 @@ impl<'a> Ctx<'a> {
         steps: &'a [Node],
         input: &Val<'a>,
         env: Env,
-    ) -> Result<Val<'a>, Error> {
+    ) -> Result<Val<'a>, Fail> {
         if is_simple(node, steps) {
             if let Some(v) = self.simple_path(steps, input, env)? {
                 return Ok(v);
@@ -78,15 +78,14 @@ impl<'a> Ctx<'a> {
         }
         if node.keep_singleton {
             result = match result {
-                Val::Arr(a) if a.flags.cons && !a.flags.seq => {
-                    let mut s = crate::expr::value::Arr {
-                        items: vec![Val::Arr(a)],
-                        flags: Default::default(),
-                    };
-                    s.flags.seq = true;
-                    s.flags.keep = true;
-                    Val::Arr(Rc::new(s))
-                }
+                Val::Arr(a) if a.flags.cons && !a.flags.seq => Val::with_flags(
+                    vec![Val::Arr(a)],
+                    crate::expr::value::Flags {
+                        seq: true,
+                        keep: true,
+                        ..Default::default()
+                    },
+                ),
                 Val::Arr(mut a) => {
                     Rc::make_mut(&mut a).flags.keep = true;
                     Val::Arr(a)
@@ -99,7 +98,9 @@ impl<'a> Ctx<'a> {
                 Some(ts) => Val::Tuples(ts),
                 None => result,
             };
-            result = self.group(&group.pairs, grouped, env)?;
+            result = self
+                .group(&group.pairs, grouped, env)
+                .map_err(|e| e.or_at(group.position))?;
         }
         Ok(result)
     }
@@ -111,7 +112,7 @@ impl<'a> Ctx<'a> {
         steps: &'a [Node],
         input: &Val<'a>,
         env: Env,
-    ) -> Result<Option<Val<'a>>, Error> {
+    ) -> Result<Option<Val<'a>>, Fail> {
         let Some(first) = steps.first() else {
             return Ok(Some(Val::Undef));
         };
@@ -143,7 +144,7 @@ impl<'a> Ctx<'a> {
         Ok(Some(cur))
     }
 
-    fn step(&self, step: &'a Node, inp: &Val<'a>, env: Env, last: bool) -> Result<Val<'a>, Error> {
+    fn step(&self, step: &'a Node, inp: &Val<'a>, env: Env, last: bool) -> Result<Val<'a>, Fail> {
         if let Kind::Sort(terms) = &step.kind {
             let mut result = self.sort(step, terms, inp.clone(), env)?;
             for stage in &step.stages {
@@ -176,7 +177,9 @@ impl<'a> Ctx<'a> {
                 flat.extend(r.iter());
             }
         }
-        Ok(Val::seq(flat))
+        let v = Val::seq(flat);
+        self.charge_size(&v)?;
+        Ok(v)
     }
 
     fn frame_from_tuple(&self, env: Env, t: &Tuple<'a>) -> Env {
@@ -193,7 +196,7 @@ impl<'a> Ctx<'a> {
         inp: &Val<'a>,
         tuples: Option<Vec<Tuple<'a>>>,
         env: Env,
-    ) -> Result<Vec<Tuple<'a>>, Error> {
+    ) -> Result<Vec<Tuple<'a>>, Fail> {
         if let Kind::Sort(terms) = &step.kind {
             let mut result = match tuples {
                 Some(ts) => self.sort_tuples(terms, ts, env)?,
@@ -230,8 +233,10 @@ impl<'a> Ctx<'a> {
         });
         let mut result = Vec::new();
         for t in &ts {
+            let mark = self.mark();
             let step_env = self.frame_from_tuple(env, t);
             let res = self.eval(step, &t.ctx, step_env)?;
+            self.release(mark);
             match res {
                 Val::Undef => {}
                 Val::Tuples(inner) => {
@@ -276,7 +281,7 @@ impl<'a> Ctx<'a> {
         step: &'a Node,
         result: &mut Vec<Tuple<'a>>,
         env: Env,
-    ) -> Result<(), Error> {
+    ) -> Result<(), Fail> {
         for stage in &step.stages {
             match stage {
                 Stage::Filter(p) => {
@@ -298,7 +303,7 @@ impl<'a> Ctx<'a> {
         pred: &'a Node,
         ts: Vec<Tuple<'a>>,
         env: Env,
-    ) -> Result<Vec<Tuple<'a>>, Error> {
+    ) -> Result<Vec<Tuple<'a>>, Fail> {
         if let Kind::Num(n, _) = pred.kind {
             let len = ts.len() as f64;
             let mut idx = n.floor();
@@ -314,8 +319,10 @@ impl<'a> Ctx<'a> {
         let len = ts.len();
         let mut out = Vec::new();
         for (i, t) in ts.into_iter().enumerate() {
+            let mark = self.mark();
             let fenv = self.frame_from_tuple(env, &t);
             let res = self.eval(pred, &t.ctx, fenv)?;
+            self.release(mark);
             if predicate_selects(&res, i, len) {
                 out.push(t);
             }
@@ -324,33 +331,35 @@ impl<'a> Ctx<'a> {
     }
 
     /// Applies predicate `pred` to each member of `input` (JSONata `evaluateFilter`).
-    pub(super) fn filter(
-        &self,
-        pred: &'a Node,
-        input: Val<'a>,
-        env: Env,
-    ) -> Result<Val<'a>, Error> {
+    pub(super) fn filter(&self, pred: &'a Node, input: Val<'a>, env: Env) -> Result<Val<'a>, Fail> {
         if let Val::Tuples(ts) = input {
             let ts = Rc::try_unwrap(ts).unwrap_or_else(|rc| (*rc).clone());
             return Ok(Val::Tuples(Rc::new(self.filter_tuples(pred, ts, env)?)));
         }
-        let items = input.members();
         if let Kind::Num(n, _) = pred.kind {
-            let len = items.len() as f64;
+            let (len, item_at) = if input.is_array() {
+                (input.len(), None)
+            } else {
+                (usize::from(!input.is_undef()), Some(&input))
+            };
             let mut idx = n.floor();
             if idx < 0.0 {
-                idx += len;
+                idx += len as f64;
             }
-            if idx >= 0.0 && idx < len {
-                if let Some(item) = items.into_iter().nth(idx as usize) {
-                    if item.is_array() {
-                        return Ok(item);
-                    }
-                    return Ok(Val::seq(vec![item]));
+            if idx >= 0.0 && idx < len as f64 {
+                let item = match item_at {
+                    Some(v) => v.clone(),
+                    None => input.get(idx as usize),
+                };
+                if item.is_array() {
+                    return Ok(item);
                 }
+                return Ok(Val::seq(vec![item]));
             }
             return Ok(Val::seq(Vec::new()));
         }
+        self.charge_size(&input)?;
+        let items = input.members();
         let len = items.len();
         let mut out = Vec::new();
         for (i, item) in items.into_iter().enumerate() {

@@ -1,12 +1,12 @@
 //! The `^(...)` order-by step: keys are computed once per item, then a stable sort.
 
-use super::{Ctx, Error};
+use super::{Ctx, Error, Fail};
 use crate::expr::ast::{Node, SortTerm};
 use crate::expr::functions::string::js_cmp;
 use crate::expr::value::{Env, Tuple, Val};
 use std::cmp::Ordering;
 
-fn check_keys(keys: &[Vec<Val<'_>>], terms: usize) -> Result<(), Error> {
+fn check_keys(keys: &[Vec<Val<'_>>], terms: usize) -> Result<(), Fail> {
     if keys.len() < 2 {
         return Ok(());
     }
@@ -79,7 +79,7 @@ impl<'a> Ctx<'a> {
         terms: &'a [SortTerm],
         input: Val<'a>,
         env: Env,
-    ) -> Result<Val<'a>, Error> {
+    ) -> Result<Val<'a>, Fail> {
         if input.is_undef() {
             return Ok(Val::Undef);
         }
@@ -111,7 +111,7 @@ impl<'a> Ctx<'a> {
         terms: &'a [SortTerm],
         ts: Vec<Tuple<'a>>,
         env: Env,
-    ) -> Result<Vec<Tuple<'a>>, Error> {
+    ) -> Result<Vec<Tuple<'a>>, Fail> {
         let mut keyed = Vec::with_capacity(ts.len());
         for t in ts {
             let tenv = self.tuple_env(env, &t);

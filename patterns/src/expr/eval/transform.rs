@@ -2,7 +2,7 @@
 //! value, then rebuilds a copy in which every matched object (identified by address) gets the
 //! update merged in and the deletions removed. Unmatched subtrees are shared, not copied.
 
-use super::{Ctx, Error};
+use super::{Ctx, Error, Fail};
 use crate::expr::ast::{Kind, Node};
 use crate::expr::functions::describe;
 use crate::expr::value::{Env, Obj, Val};
@@ -27,8 +27,8 @@ struct Job<'a, 'c> {
 
 impl<'a> Job<'a, '_> {
     /// Rebuilds `v`; returns `None` when nothing below it changed.
-    fn rebuild(&self, v: &Val<'a>, depth: usize) -> Result<Option<Val<'a>>, Error> {
-        if depth > 10_000 {
+    fn rebuild(&self, v: &Val<'a>, depth: usize) -> Result<Option<Val<'a>>, Fail> {
+        if depth > 1_000 {
             return Err(Error::new("U1001", "Value nested too deeply"));
         }
         if v.is_array() {
@@ -110,7 +110,7 @@ impl<'a> Ctx<'a> {
         node: &'a Node,
         env: Env,
         value: Val<'a>,
-    ) -> Result<Val<'a>, Error> {
+    ) -> Result<Val<'a>, Fail> {
         let Kind::Transform(pattern, update, delete) = &node.kind else {
             return Ok(Val::Undef);
         };
@@ -133,6 +133,6 @@ impl<'a> Ctx<'a> {
             env,
             targets,
         };
-        Ok(job.rebuild(&value, 0)?.unwrap_or(value))
+        job.rebuild(&value, 0)?.unwrap_or(value).check_nesting()
     }
 }

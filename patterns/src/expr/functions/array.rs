@@ -1,14 +1,14 @@
 //! Array functions: `$append`, `$reverse`, `$sort`, `$shuffle`, `$distinct`, `$zip`.
 
 use super::arg;
-use crate::expr::error::Error;
+use crate::expr::error::{Error, Fail};
 use crate::expr::eval::Ctx;
 use crate::expr::functions::boolean::truthy;
 use crate::expr::functions::string::js_cmp;
 use crate::expr::value::{deep_equal, Val};
 
 /// `$append(a, b)`
-pub fn append<'a>(_: &Ctx<'a>, args: &[Val<'a>], _: &Val<'a>) -> Result<Val<'a>, Error> {
+pub fn append<'a>(_: &Ctx<'a>, args: &[Val<'a>], _: &Val<'a>) -> Result<Val<'a>, Fail> {
     let (a, b) = (arg(args, 0), arg(args, 1));
     if a.is_undef() {
         return Ok(b);
@@ -22,7 +22,7 @@ pub fn append<'a>(_: &Ctx<'a>, args: &[Val<'a>], _: &Val<'a>) -> Result<Val<'a>,
 }
 
 /// `$reverse(array)`
-pub fn reverse<'a>(_: &Ctx<'a>, args: &[Val<'a>], _: &Val<'a>) -> Result<Val<'a>, Error> {
+pub fn reverse<'a>(_: &Ctx<'a>, args: &[Val<'a>], _: &Val<'a>) -> Result<Val<'a>, Fail> {
     let a = arg(args, 0);
     if a.is_undef() || a.len() <= 1 {
         return Ok(a);
@@ -35,8 +35,8 @@ pub fn reverse<'a>(_: &Ctx<'a>, args: &[Val<'a>], _: &Val<'a>) -> Result<Val<'a>
 /// Stable merge sort with a fallible "a goes after b" predicate.
 fn merge_sort<'a>(
     items: Vec<Val<'a>>,
-    after: &mut dyn FnMut(&Val<'a>, &Val<'a>) -> Result<bool, Error>,
-) -> Result<Vec<Val<'a>>, Error> {
+    after: &mut dyn FnMut(&Val<'a>, &Val<'a>) -> Result<bool, Fail>,
+) -> Result<Vec<Val<'a>>, Fail> {
     if items.len() <= 1 {
         return Ok(items);
     }
@@ -64,7 +64,7 @@ fn merge_sort<'a>(
 }
 
 /// `$sort(array, comparator)`
-pub fn sort<'a>(ctx: &Ctx<'a>, args: &[Val<'a>], input: &Val<'a>) -> Result<Val<'a>, Error> {
+pub fn sort<'a>(ctx: &Ctx<'a>, args: &[Val<'a>], input: &Val<'a>) -> Result<Val<'a>, Fail> {
     let a = arg(args, 0);
     if a.is_undef() || a.len() <= 1 {
         return Ok(a);
@@ -97,7 +97,7 @@ pub fn sort<'a>(ctx: &Ctx<'a>, args: &[Val<'a>], input: &Val<'a>) -> Result<Val<
 }
 
 /// `$shuffle(array)` (randomness from `Ctx::random`).
-pub fn shuffle<'a>(ctx: &Ctx<'a>, args: &[Val<'a>], _: &Val<'a>) -> Result<Val<'a>, Error> {
+pub fn shuffle<'a>(ctx: &Ctx<'a>, args: &[Val<'a>], _: &Val<'a>) -> Result<Val<'a>, Fail> {
     let a = arg(args, 0);
     if a.is_undef() || a.len() <= 1 {
         return Ok(a);
@@ -111,14 +111,14 @@ pub fn shuffle<'a>(ctx: &Ctx<'a>, args: &[Val<'a>], _: &Val<'a>) -> Result<Val<'
 }
 
 /// `$distinct(array)`
-pub fn distinct<'a>(ctx: &Ctx<'a>, args: &[Val<'a>], _: &Val<'a>) -> Result<Val<'a>, Error> {
+pub fn distinct<'a>(ctx: &Ctx<'a>, args: &[Val<'a>], _: &Val<'a>) -> Result<Val<'a>, Fail> {
     let a = arg(args, 0);
     if !a.is_array() || a.len() <= 1 {
         return Ok(a);
     }
     let mut out: Vec<Val<'a>> = Vec::new();
     for m in a.iter() {
-        ctx.tick()?;
+        ctx.charge(1 + out.len() as u64 / 16)?;
         if !out.iter().any(|o| deep_equal(o, &m)) {
             out.push(m);
         }
@@ -131,11 +131,11 @@ pub fn distinct<'a>(ctx: &Ctx<'a>, args: &[Val<'a>], _: &Val<'a>) -> Result<Val<
 }
 
 /// `$zip(array, ...)`
-pub fn zip<'a>(_: &Ctx<'a>, args: &[Val<'a>], _: &Val<'a>) -> Result<Val<'a>, Error> {
+pub fn zip<'a>(_: &Ctx<'a>, args: &[Val<'a>], _: &Val<'a>) -> Result<Val<'a>, Fail> {
     let lists: Vec<Vec<Val<'a>>> = args.iter().map(Val::members).collect();
     let n = lists.iter().map(Vec::len).min().unwrap_or(0);
     let out = (0..n)
         .map(|i| Val::array(lists.iter().map(|l| l[i].clone()).collect()))
         .collect();
-    Ok(Val::array(out))
+    Val::array(out).check_nesting()
 }

@@ -1,7 +1,7 @@
 //! Boolean functions: `$boolean`, `$not`, `$exists`, and JSONata truthiness.
 
 use super::arg;
-use crate::expr::error::Error;
+use crate::expr::error::Fail;
 use crate::expr::eval::Ctx;
 use crate::expr::value::Val;
 
@@ -29,7 +29,7 @@ pub fn exists(v: &Val<'_>) -> bool {
 }
 
 /// `$boolean(arg)`
-pub fn boolean_fn<'a>(_: &Ctx<'a>, args: &[Val<'a>], _: &Val<'a>) -> Result<Val<'a>, Error> {
+pub fn boolean_fn<'a>(_: &Ctx<'a>, args: &[Val<'a>], _: &Val<'a>) -> Result<Val<'a>, Fail> {
     let a = arg(args, 0);
     Ok(if a.is_undef() {
         Val::Undef
@@ -39,7 +39,7 @@ pub fn boolean_fn<'a>(_: &Ctx<'a>, args: &[Val<'a>], _: &Val<'a>) -> Result<Val<
 }
 
 /// `$not(arg)`
-pub fn not<'a>(_: &Ctx<'a>, args: &[Val<'a>], _: &Val<'a>) -> Result<Val<'a>, Error> {
+pub fn not<'a>(_: &Ctx<'a>, args: &[Val<'a>], _: &Val<'a>) -> Result<Val<'a>, Fail> {
     let a = arg(args, 0);
     Ok(if a.is_undef() {
         Val::Undef
@@ -49,6 +49,6 @@ pub fn not<'a>(_: &Ctx<'a>, args: &[Val<'a>], _: &Val<'a>) -> Result<Val<'a>, Er
 }
 
 /// `$exists(arg)`
-pub fn exists_fn<'a>(_: &Ctx<'a>, args: &[Val<'a>], _: &Val<'a>) -> Result<Val<'a>, Error> {
+pub fn exists_fn<'a>(_: &Ctx<'a>, args: &[Val<'a>], _: &Val<'a>) -> Result<Val<'a>, Fail> {
     Ok(Val::Bool(exists(&arg(args, 0))))
 }

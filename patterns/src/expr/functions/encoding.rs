@@ -1,6 +1,6 @@
 //! Base64 and URL encoding functions.
 
-use crate::expr::error::Error;
+use crate::expr::error::{Error, Fail};
 use crate::expr::eval::Ctx;
 use crate::expr::value::Val;
 
@@ -52,12 +52,12 @@ pub fn from_base64(text: &str) -> Vec<u8> {
 }
 
 /// `$base64encode(str)`
-pub fn base64encode<'a>(_: &Ctx<'a>, args: &[Val<'a>], _: &Val<'a>) -> Result<Val<'a>, Error> {
+pub fn base64encode<'a>(_: &Ctx<'a>, args: &[Val<'a>], _: &Val<'a>) -> Result<Val<'a>, Fail> {
     Ok(str_arg(args).map_or(Val::Undef, |s| Val::string(to_base64(s.as_bytes()))))
 }
 
 /// `$base64decode(str)`
-pub fn base64decode<'a>(_: &Ctx<'a>, args: &[Val<'a>], _: &Val<'a>) -> Result<Val<'a>, Error> {
+pub fn base64decode<'a>(_: &Ctx<'a>, args: &[Val<'a>], _: &Val<'a>) -> Result<Val<'a>, Fail> {
     Ok(str_arg(args).map_or(Val::Undef, |s| {
         Val::string(String::from_utf8_lossy(&from_base64(s)).into_owned())
     }))
@@ -100,7 +100,7 @@ fn decode(s: &str, reserved: &str) -> Option<String> {
     String::from_utf8(out).ok()
 }
 
-fn malformed() -> Error {
+fn malformed() -> Fail {
     Error::new("D3140", "Malformed URL passed to decode function")
 }
 
@@ -109,12 +109,12 @@ pub fn encode_url_component<'a>(
     _: &Ctx<'a>,
     args: &[Val<'a>],
     _: &Val<'a>,
-) -> Result<Val<'a>, Error> {
+) -> Result<Val<'a>, Fail> {
     Ok(str_arg(args).map_or(Val::Undef, |s| Val::string(encode(s, COMPONENT_SAFE))))
 }
 
 /// `$encodeUrl(str)`
-pub fn encode_url<'a>(_: &Ctx<'a>, args: &[Val<'a>], _: &Val<'a>) -> Result<Val<'a>, Error> {
+pub fn encode_url<'a>(_: &Ctx<'a>, args: &[Val<'a>], _: &Val<'a>) -> Result<Val<'a>, Fail> {
     Ok(str_arg(args).map_or(Val::Undef, |s| Val::string(encode(s, URI_SAFE))))
 }
 
@@ -123,7 +123,7 @@ pub fn decode_url_component<'a>(
     _: &Ctx<'a>,
     args: &[Val<'a>],
     _: &Val<'a>,
-) -> Result<Val<'a>, Error> {
+) -> Result<Val<'a>, Fail> {
     match str_arg(args) {
         None => Ok(Val::Undef),
         Some(s) => decode(s, "").map(Val::string).ok_or_else(malformed),
@@ -131,7 +131,7 @@ pub fn decode_url_component<'a>(
 }
 
 /// `$decodeUrl(str)`
-pub fn decode_url<'a>(_: &Ctx<'a>, args: &[Val<'a>], _: &Val<'a>) -> Result<Val<'a>, Error> {
+pub fn decode_url<'a>(_: &Ctx<'a>, args: &[Val<'a>], _: &Val<'a>) -> Result<Val<'a>, Fail> {
     match str_arg(args) {
         None => Ok(Val::Undef),
         Some(s) => decode(s, ";/?:@&=+$,#")

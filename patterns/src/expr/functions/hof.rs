@@ -1,7 +1,7 @@
 //! Higher-order functions: `$map`, `$filter`, `$single`, `$reduce`, `$sift`, `$each`.
 
 use super::{arg, arity};
-use crate::expr::error::Error;
+use crate::expr::error::{Error, Fail};
 use crate::expr::eval::Ctx;
 use crate::expr::functions::boolean::truthy;
 use crate::expr::value::{Obj, Val};
@@ -20,7 +20,7 @@ fn hof_args<'a>(f: &Val<'a>, v: Val<'a>, i: usize, arr: &Val<'a>) -> Vec<Val<'a>
 }
 
 /// `$map(array, function)`
-pub fn map<'a>(ctx: &Ctx<'a>, args: &[Val<'a>], input: &Val<'a>) -> Result<Val<'a>, Error> {
+pub fn map<'a>(ctx: &Ctx<'a>, args: &[Val<'a>], input: &Val<'a>) -> Result<Val<'a>, Fail> {
     let a = arg(args, 0);
     if a.is_undef() {
         return Ok(Val::Undef);
@@ -37,7 +37,7 @@ pub fn map<'a>(ctx: &Ctx<'a>, args: &[Val<'a>], input: &Val<'a>) -> Result<Val<'
 }
 
 /// `$filter(array, predicate)`
-pub fn filter<'a>(ctx: &Ctx<'a>, args: &[Val<'a>], input: &Val<'a>) -> Result<Val<'a>, Error> {
+pub fn filter<'a>(ctx: &Ctx<'a>, args: &[Val<'a>], input: &Val<'a>) -> Result<Val<'a>, Fail> {
     let a = arg(args, 0);
     if a.is_undef() {
         return Ok(Val::Undef);
@@ -53,7 +53,7 @@ pub fn filter<'a>(ctx: &Ctx<'a>, args: &[Val<'a>], input: &Val<'a>) -> Result<Va
 }
 
 /// `$single(array, predicate)`
-pub fn single<'a>(ctx: &Ctx<'a>, args: &[Val<'a>], input: &Val<'a>) -> Result<Val<'a>, Error> {
+pub fn single<'a>(ctx: &Ctx<'a>, args: &[Val<'a>], input: &Val<'a>) -> Result<Val<'a>, Fail> {
     let a = arg(args, 0);
     if a.is_undef() {
         return Ok(Val::Undef);
@@ -85,7 +85,7 @@ pub fn single<'a>(ctx: &Ctx<'a>, args: &[Val<'a>], input: &Val<'a>) -> Result<Va
 }
 
 /// `$reduce(array, function, init)`
-pub fn reduce<'a>(ctx: &Ctx<'a>, args: &[Val<'a>], input: &Val<'a>) -> Result<Val<'a>, Error> {
+pub fn reduce<'a>(ctx: &Ctx<'a>, args: &[Val<'a>], input: &Val<'a>) -> Result<Val<'a>, Fail> {
     let a = arg(args, 0);
     if a.is_undef() {
         return Ok(Val::Undef);
@@ -131,7 +131,7 @@ fn entry_args<'a>(f: &Val<'a>, v: Val<'a>, k: &str, obj: &Val<'a>) -> Vec<Val<'a
 }
 
 /// `$sift(object, predicate)`
-pub fn sift<'a>(ctx: &Ctx<'a>, args: &[Val<'a>], input: &Val<'a>) -> Result<Val<'a>, Error> {
+pub fn sift<'a>(ctx: &Ctx<'a>, args: &[Val<'a>], input: &Val<'a>) -> Result<Val<'a>, Fail> {
     let o = arg(args, 0);
     if o.is_undef() {
         return Ok(Val::Undef);
@@ -151,7 +151,7 @@ pub fn sift<'a>(ctx: &Ctx<'a>, args: &[Val<'a>], input: &Val<'a>) -> Result<Val<
 }
 
 /// `$each(object, function)`
-pub fn each<'a>(ctx: &Ctx<'a>, args: &[Val<'a>], input: &Val<'a>) -> Result<Val<'a>, Error> {
+pub fn each<'a>(ctx: &Ctx<'a>, args: &[Val<'a>], input: &Val<'a>) -> Result<Val<'a>, Fail> {
     let o = arg(args, 0);
     if o.is_undef() {
         return Ok(Val::Undef);

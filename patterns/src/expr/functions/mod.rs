@@ -12,7 +12,7 @@ pub mod object;
 pub mod regex_fns;
 pub mod string;
 
-use super::error::Error;
+use super::error::{Error, Fail};
 use super::eval::Ctx;
 use super::signature::Signature;
 use super::value::{Func, Obj, Str, Val};
@@ -20,7 +20,7 @@ use serde_json::Value;
 use std::sync::OnceLock;
 
 /// A builtin implementation: `(ctx, validated args, context value)`.
-pub type Imp = for<'a> fn(&Ctx<'a>, &[Val<'a>], &Val<'a>) -> Result<Val<'a>, Error>;
+pub type Imp = for<'a> fn(&Ctx<'a>, &[Val<'a>], &Val<'a>) -> Result<Val<'a>, Fail>;
 
 /// A builtin function: name, signature and implementation.
 pub struct Builtin {
@@ -130,9 +130,18 @@ builtins! {
     "toMillis", "<s-s?:n>", 2, datetime::to_millis;
 }
 
-/// The builtin named `name`, if any.
+/// The builtin named `name`, if any (binary search over the names, sorted once).
 pub fn lookup(name: &str) -> Option<&'static Builtin> {
-    BUILTINS.iter().find(|b| b.name == name)
+    static SORTED: OnceLock<Vec<&'static Builtin>> = OnceLock::new();
+    let sorted = SORTED.get_or_init(|| {
+        let mut v: Vec<&'static Builtin> = BUILTINS.iter().collect();
+        v.sort_by_key(|b| b.name);
+        v
+    });
+    sorted
+        .binary_search_by(|b| b.name.cmp(name))
+        .ok()
+        .and_then(|i| sorted.get(i).copied())
 }
 
 /// How many arguments a function value accepts (higher-order functions pass at most that many).
@@ -153,18 +162,25 @@ pub fn arg<'a>(args: &[Val<'a>], i: usize) -> Val<'a> {
     args.get(i).cloned().unwrap_or_default()
 }
 
-/// Converts an owned JSON value into an evaluator value.
+/// Converts an owned JSON value into an evaluator value (nesting beyond the limit becomes null).
 pub fn from_owned_json<'a>(v: Value) -> Val<'a> {
+    owned_json(v, 0)
+}
+
+fn owned_json<'a>(v: Value, depth: u32) -> Val<'a> {
+    if depth > super::value::MAX_NESTING {
+        return Val::Null;
+    }
     match v {
         Value::Null => Val::Null,
         Value::Bool(b) => Val::Bool(b),
         Value::Number(n) => Val::Num(n.as_f64().unwrap_or(f64::NAN)),
         Value::String(s) => Val::Str(Str::from(s)),
-        Value::Array(a) => Val::array(a.into_iter().map(from_owned_json).collect()),
+        Value::Array(a) => Val::array(a.into_iter().map(|v| owned_json(v, depth + 1)).collect()),
         Value::Object(m) => {
             let mut o = Obj::with_capacity(m.len());
             for (k, v) in m {
-                o.insert(Str::from(k), from_owned_json(v));
+                o.insert(Str::from(k), owned_json(v, depth + 1));
             }
             Val::object(o)
         }
@@ -181,13 +197,25 @@ pub fn describe(v: &Val<'_>) -> String {
 }
 
 /// Error helper for picture-string functions.
-pub fn picture_error(e: super::picture::PictureError) -> Error {
+pub fn picture_error(e: super::picture::PictureError) -> Fail {
     Error::new(e.code, e.message)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_builtin_is_found_by_name() {
+        for b in &BUILTINS {
+            assert!(
+                lookup(b.name).is_some_and(|f| f.name == b.name),
+                "{}",
+                b.name
+            );
+        }
+        assert!(lookup("nope").is_none());
+    }
 
     #[test]
     fn all_signatures_parse() {

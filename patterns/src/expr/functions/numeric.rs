@@ -1,7 +1,7 @@
 //! Numeric functions, including the picture-string formatters wired to `expr::picture`.
 
 use super::{arg, picture_error};
-use crate::expr::error::Error;
+use crate::expr::error::{Error, Fail};
 use crate::expr::eval::Ctx;
 use crate::expr::numfmt::js_number_string;
 use crate::expr::picture;
@@ -11,7 +11,7 @@ fn num_arg(args: &[Val<'_>], i: usize) -> Option<f64> {
     args.get(i).and_then(Val::num)
 }
 
-fn unary<'a>(args: &[Val<'a>], f: impl Fn(f64) -> f64) -> Result<Val<'a>, Error> {
+fn unary<'a>(args: &[Val<'a>], f: impl Fn(f64) -> f64) -> Result<Val<'a>, Fail> {
     Ok(num_arg(args, 0).map_or(Val::Undef, |n| Val::Num(f(n))))
 }
 
@@ -72,7 +72,7 @@ pub fn parse_number(s: &str) -> Option<f64> {
 }
 
 /// `$number(arg)`
-pub fn number<'a>(_: &Ctx<'a>, args: &[Val<'a>], _: &Val<'a>) -> Result<Val<'a>, Error> {
+pub fn number<'a>(_: &Ctx<'a>, args: &[Val<'a>], _: &Val<'a>) -> Result<Val<'a>, Fail> {
     match arg(args, 0) {
         Val::Undef => Ok(Val::Undef),
         Val::Num(n) => Ok(Val::Num(n)),
@@ -94,22 +94,22 @@ pub fn number<'a>(_: &Ctx<'a>, args: &[Val<'a>], _: &Val<'a>) -> Result<Val<'a>,
 }
 
 /// `$floor(n)`
-pub fn floor<'a>(_: &Ctx<'a>, args: &[Val<'a>], _: &Val<'a>) -> Result<Val<'a>, Error> {
+pub fn floor<'a>(_: &Ctx<'a>, args: &[Val<'a>], _: &Val<'a>) -> Result<Val<'a>, Fail> {
     unary(args, f64::floor)
 }
 
 /// `$ceil(n)`
-pub fn ceil<'a>(_: &Ctx<'a>, args: &[Val<'a>], _: &Val<'a>) -> Result<Val<'a>, Error> {
+pub fn ceil<'a>(_: &Ctx<'a>, args: &[Val<'a>], _: &Val<'a>) -> Result<Val<'a>, Fail> {
     unary(args, f64::ceil)
 }
 
 /// `$abs(n)`
-pub fn abs<'a>(_: &Ctx<'a>, args: &[Val<'a>], _: &Val<'a>) -> Result<Val<'a>, Error> {
+pub fn abs<'a>(_: &Ctx<'a>, args: &[Val<'a>], _: &Val<'a>) -> Result<Val<'a>, Fail> {
     unary(args, f64::abs)
 }
 
 /// `$sqrt(n)`
-pub fn sqrt<'a>(_: &Ctx<'a>, args: &[Val<'a>], _: &Val<'a>) -> Result<Val<'a>, Error> {
+pub fn sqrt<'a>(_: &Ctx<'a>, args: &[Val<'a>], _: &Val<'a>) -> Result<Val<'a>, Fail> {
     match num_arg(args, 0) {
         None => Ok(Val::Undef),
         Some(n) if n < 0.0 => Err(Error::new(
@@ -124,7 +124,7 @@ pub fn sqrt<'a>(_: &Ctx<'a>, args: &[Val<'a>], _: &Val<'a>) -> Result<Val<'a>, E
 }
 
 /// `$power(base, exponent)`
-pub fn power<'a>(_: &Ctx<'a>, args: &[Val<'a>], _: &Val<'a>) -> Result<Val<'a>, Error> {
+pub fn power<'a>(_: &Ctx<'a>, args: &[Val<'a>], _: &Val<'a>) -> Result<Val<'a>, Fail> {
     let (Some(b), Some(e)) = (num_arg(args, 0), num_arg(args, 1)) else {
         return Ok(Val::Undef);
     };
@@ -172,7 +172,7 @@ pub fn round_half_even(n: f64, precision: i32) -> f64 {
 }
 
 /// `$round(n, precision)`
-pub fn round<'a>(_: &Ctx<'a>, args: &[Val<'a>], _: &Val<'a>) -> Result<Val<'a>, Error> {
+pub fn round<'a>(_: &Ctx<'a>, args: &[Val<'a>], _: &Val<'a>) -> Result<Val<'a>, Fail> {
     let Some(n) = num_arg(args, 0) else {
         return Ok(Val::Undef);
     };
@@ -181,12 +181,12 @@ pub fn round<'a>(_: &Ctx<'a>, args: &[Val<'a>], _: &Val<'a>) -> Result<Val<'a>, 
 }
 
 /// `$random()` (deterministic: see `Ctx::random`).
-pub fn random<'a>(ctx: &Ctx<'a>, _: &[Val<'a>], _: &Val<'a>) -> Result<Val<'a>, Error> {
+pub fn random<'a>(ctx: &Ctx<'a>, _: &[Val<'a>], _: &Val<'a>) -> Result<Val<'a>, Fail> {
     Ok(Val::Num(ctx.random()))
 }
 
 /// `$formatBase(n, radix)`
-pub fn format_base<'a>(_: &Ctx<'a>, args: &[Val<'a>], _: &Val<'a>) -> Result<Val<'a>, Error> {
+pub fn format_base<'a>(_: &Ctx<'a>, args: &[Val<'a>], _: &Val<'a>) -> Result<Val<'a>, Fail> {
     let Some(n) = num_arg(args, 0) else {
         return Ok(Val::Undef);
     };
@@ -220,7 +220,7 @@ pub fn format_base<'a>(_: &Ctx<'a>, args: &[Val<'a>], _: &Val<'a>) -> Result<Val
 }
 
 /// `$formatNumber(n, picture, options)`
-pub fn format_number<'a>(_: &Ctx<'a>, args: &[Val<'a>], _: &Val<'a>) -> Result<Val<'a>, Error> {
+pub fn format_number<'a>(_: &Ctx<'a>, args: &[Val<'a>], _: &Val<'a>) -> Result<Val<'a>, Fail> {
     let Some(n) = num_arg(args, 0) else {
         return Ok(Val::Undef);
     };
@@ -240,7 +240,7 @@ pub fn format_number<'a>(_: &Ctx<'a>, args: &[Val<'a>], _: &Val<'a>) -> Result<V
 }
 
 /// `$formatInteger(n, picture)`
-pub fn format_integer<'a>(_: &Ctx<'a>, args: &[Val<'a>], _: &Val<'a>) -> Result<Val<'a>, Error> {
+pub fn format_integer<'a>(_: &Ctx<'a>, args: &[Val<'a>], _: &Val<'a>) -> Result<Val<'a>, Fail> {
     let Some(n) = num_arg(args, 0) else {
         return Ok(Val::Undef);
     };
@@ -251,7 +251,7 @@ pub fn format_integer<'a>(_: &Ctx<'a>, args: &[Val<'a>], _: &Val<'a>) -> Result<
 }
 
 /// `$parseInteger(text, picture)`
-pub fn parse_integer<'a>(_: &Ctx<'a>, args: &[Val<'a>], _: &Val<'a>) -> Result<Val<'a>, Error> {
+pub fn parse_integer<'a>(_: &Ctx<'a>, args: &[Val<'a>], _: &Val<'a>) -> Result<Val<'a>, Fail> {
     let Some(text) = args.first().and_then(Val::as_str) else {
         return Ok(Val::Undef);
     };

@@ -2,12 +2,12 @@
 //! `$assert`, `$type`, and the unsupported `$eval`.
 
 use super::arg;
-use crate::expr::error::Error;
+use crate::expr::error::{Error, Fail};
 use crate::expr::eval::Ctx;
 use crate::expr::value::{Obj, Str, Val};
 
 /// `$keys(object | array of objects)`
-pub fn keys<'a>(_: &Ctx<'a>, args: &[Val<'a>], _: &Val<'a>) -> Result<Val<'a>, Error> {
+pub fn keys<'a>(_: &Ctx<'a>, args: &[Val<'a>], _: &Val<'a>) -> Result<Val<'a>, Fail> {
     let a = arg(args, 0);
     let mut out: Vec<Str<'a>> = Vec::new();
     let objects = if a.is_array() { a.members() } else { vec![a] };
@@ -22,7 +22,7 @@ pub fn keys<'a>(_: &Ctx<'a>, args: &[Val<'a>], _: &Val<'a>) -> Result<Val<'a>, E
 }
 
 /// `$lookup(object, key)`
-pub fn lookup<'a>(_: &Ctx<'a>, args: &[Val<'a>], _: &Val<'a>) -> Result<Val<'a>, Error> {
+pub fn lookup<'a>(_: &Ctx<'a>, args: &[Val<'a>], _: &Val<'a>) -> Result<Val<'a>, Fail> {
     let key = args.get(1).and_then(Val::as_str).unwrap_or_default();
     Ok(crate::expr::eval::lookup_field(&arg(args, 0), key))
 }
@@ -44,18 +44,18 @@ fn spread_into<'a>(v: Val<'a>, out: &mut Vec<Val<'a>>) {
 }
 
 /// `$spread(object)`
-pub fn spread<'a>(_: &Ctx<'a>, args: &[Val<'a>], _: &Val<'a>) -> Result<Val<'a>, Error> {
+pub fn spread<'a>(_: &Ctx<'a>, args: &[Val<'a>], _: &Val<'a>) -> Result<Val<'a>, Fail> {
     let a = arg(args, 0);
     if !a.is_array() && !a.is_object() {
         return Ok(a);
     }
     let mut out = Vec::new();
     spread_into(a, &mut out);
-    Ok(Val::seq(out))
+    Val::seq(out).check_nesting()
 }
 
 /// `$merge(array of objects)`
-pub fn merge<'a>(_: &Ctx<'a>, args: &[Val<'a>], _: &Val<'a>) -> Result<Val<'a>, Error> {
+pub fn merge<'a>(_: &Ctx<'a>, args: &[Val<'a>], _: &Val<'a>) -> Result<Val<'a>, Fail> {
     let a = arg(args, 0);
     if a.is_undef() {
         return Ok(Val::Undef);
@@ -70,7 +70,7 @@ pub fn merge<'a>(_: &Ctx<'a>, args: &[Val<'a>], _: &Val<'a>) -> Result<Val<'a>, 
 }
 
 /// `$error(message)`
-pub fn error<'a>(_: &Ctx<'a>, args: &[Val<'a>], _: &Val<'a>) -> Result<Val<'a>, Error> {
+pub fn error<'a>(_: &Ctx<'a>, args: &[Val<'a>], _: &Val<'a>) -> Result<Val<'a>, Fail> {
     let msg = args
         .first()
         .and_then(Val::as_str)
@@ -79,7 +79,7 @@ pub fn error<'a>(_: &Ctx<'a>, args: &[Val<'a>], _: &Val<'a>) -> Result<Val<'a>, 
 }
 
 /// `$assert(condition, message)`
-pub fn assert<'a>(_: &Ctx<'a>, args: &[Val<'a>], _: &Val<'a>) -> Result<Val<'a>, Error> {
+pub fn assert<'a>(_: &Ctx<'a>, args: &[Val<'a>], _: &Val<'a>) -> Result<Val<'a>, Fail> {
     if matches!(args.first(), Some(Val::Bool(true))) {
         return Ok(Val::Undef);
     }
@@ -91,7 +91,7 @@ pub fn assert<'a>(_: &Ctx<'a>, args: &[Val<'a>], _: &Val<'a>) -> Result<Val<'a>,
 }
 
 /// `$type(value)`
-pub fn type_of<'a>(_: &Ctx<'a>, args: &[Val<'a>], _: &Val<'a>) -> Result<Val<'a>, Error> {
+pub fn type_of<'a>(_: &Ctx<'a>, args: &[Val<'a>], _: &Val<'a>) -> Result<Val<'a>, Fail> {
     let a = arg(args, 0);
     let t = match a {
         Val::Undef => return Ok(Val::Undef),
@@ -107,7 +107,7 @@ pub fn type_of<'a>(_: &Ctx<'a>, args: &[Val<'a>], _: &Val<'a>) -> Result<Val<'a>
 }
 
 /// `$eval` is deliberately not provided: expressions are compiled once, never from data.
-pub fn eval_unsupported<'a>(_: &Ctx<'a>, _: &[Val<'a>], _: &Val<'a>) -> Result<Val<'a>, Error> {
+pub fn eval_unsupported<'a>(_: &Ctx<'a>, _: &[Val<'a>], _: &Val<'a>) -> Result<Val<'a>, Fail> {
     Err(Error::new(
         "U2001",
         "$eval is not supported: expressions must be compiled ahead of time",

@@ -2,12 +2,12 @@
 //! and calling a regex literal directly.
 
 use super::arg;
-use crate::expr::error::Error;
+use crate::expr::error::{Error, Fail};
 use crate::expr::eval::Ctx;
 use crate::expr::regex::{Found, RegexDef};
 use crate::expr::value::{Func, Obj, Str, Val};
 
-fn regex_of<'v, 'a>(v: &'v Val<'a>) -> Option<&'a RegexDef> {
+fn regex_of<'a>(v: &Val<'a>) -> Option<&'a RegexDef> {
     match v {
         Val::Func(f) => match &**f {
             Func::Regex(def) => Some(*def),
@@ -19,7 +19,7 @@ fn regex_of<'v, 'a>(v: &'v Val<'a>) -> Option<&'a RegexDef> {
 
 /// All matches the way JSONata iterates them: an empty match that is not at the end of the
 /// text is followed by error `D1004` (the iteration could never progress).
-fn all_matches(def: &RegexDef, text: &str, limit: Option<usize>) -> Result<Vec<Found>, Error> {
+fn all_matches(def: &RegexDef, text: &str, limit: Option<usize>) -> Result<Vec<Found>, Fail> {
     let mut out: Vec<Found> = Vec::new();
     let Some(mut m) = def.find_at(text, 0) else {
         return Ok(out);
@@ -50,6 +50,80 @@ fn all_matches(def: &RegexDef, text: &str, limit: Option<usize>) -> Result<Vec<F
     Ok(out)
 }
 
+fn byte_offset(text: &str, chars: usize) -> usize {
+    text.char_indices()
+        .nth(chars)
+        .map_or(text.len(), |(b, _)| b)
+}
+
+fn bad_matcher(name: &str) -> Fail {
+    Error::new(
+        "T1010",
+        format!("The matcher function argument passed to function {name} does not return the correct object structure"),
+    )
+}
+
+/// Runs a user-defined matcher function (`{match, start, end, groups, next}` protocol).
+fn custom_matches<'a>(
+    ctx: &Ctx<'a>,
+    f: &Val<'a>,
+    text: &str,
+    limit: Option<usize>,
+    input: &Val<'a>,
+    name: &str,
+) -> Result<Vec<Found>, Fail> {
+    let mut out = Vec::new();
+    let mut result = ctx.apply(f, vec![Val::string(text)], input)?;
+    while !result.is_undef() && limit.is_none_or(|l| out.len() < l) {
+        ctx.tick()?;
+        let (Some(m), Some(start), Some(end)) = (
+            result.field("match").as_str().map(str::to_string),
+            result.field("start").num(),
+            result.field("end").num(),
+        ) else {
+            return Err(bad_matcher(name));
+        };
+        let groups = result.field("groups");
+        if !groups.is_array() {
+            return Err(bad_matcher(name));
+        }
+        let (start, end) = (start.max(0.0) as usize, end.max(0.0) as usize);
+        out.push(Found {
+            text: m,
+            start,
+            end,
+            byte_start: byte_offset(text, start),
+            byte_end: byte_offset(text, end),
+            groups: groups
+                .iter()
+                .map(|g| g.as_str().unwrap_or_default().to_string())
+                .collect(),
+        });
+        let next = result.field("next");
+        if !next.is_func() {
+            break;
+        }
+        result = ctx.apply(&next, Vec::new(), input)?;
+    }
+    Ok(out)
+}
+
+/// Matches of a regex literal or a custom matcher function.
+fn matches_of<'a>(
+    ctx: &Ctx<'a>,
+    pat: &Val<'a>,
+    text: &str,
+    limit: Option<usize>,
+    input: &Val<'a>,
+    name: &str,
+) -> Result<Vec<Found>, Fail> {
+    match regex_of(pat) {
+        Some(def) => all_matches(def, text, limit),
+        None if pat.is_func() => custom_matches(ctx, pat, text, limit, input, name),
+        None => Err(bad_matcher(name)),
+    }
+}
+
 fn match_object<'a>(m: &Found, with_end: bool) -> Val<'a> {
     let mut o = Obj::new();
     o.insert(Str::B("match"), Val::string(m.text.clone()));
@@ -75,7 +149,7 @@ pub fn matcher_call<'a>(def: &RegexDef, args: &[Val<'a>]) -> Val<'a> {
         .map_or(Val::Undef, |m| match_object(&m, true))
 }
 
-fn limit_arg(args: &[Val<'_>], i: usize, code: &str, what: &str) -> Result<Option<usize>, Error> {
+fn limit_arg(args: &[Val<'_>], i: usize, code: &str, what: &str) -> Result<Option<usize>, Fail> {
     match args.get(i).and_then(Val::num) {
         None => Ok(None),
         Some(l) if l < 0.0 => Err(Error::new(
@@ -87,25 +161,22 @@ fn limit_arg(args: &[Val<'_>], i: usize, code: &str, what: &str) -> Result<Optio
 }
 
 /// `$match(str, regex, limit)`
-pub fn match_fn<'a>(_: &Ctx<'a>, args: &[Val<'a>], _: &Val<'a>) -> Result<Val<'a>, Error> {
+pub fn match_fn<'a>(ctx: &Ctx<'a>, args: &[Val<'a>], input: &Val<'a>) -> Result<Val<'a>, Fail> {
     let Some(text) = args.first().and_then(Val::as_str) else {
         return Ok(Val::Undef);
     };
     let limit = limit_arg(args, 2, "D3040", "match")?;
-    let Some(def) = regex_of(&arg(args, 1)) else {
-        return Err(Error::new("T1010", "The matcher function argument passed to function match does not return the correct object structure"));
-    };
     if limit == Some(0) {
         return Ok(Val::seq(Vec::new()));
     }
-    let found = all_matches(def, text, limit)?;
+    let found = matches_of(ctx, &arg(args, 1), text, limit, input, "match")?;
     Ok(Val::seq(
         found.iter().map(|m| match_object(m, false)).collect(),
     ))
 }
 
 /// `$contains(str, pattern)`
-pub fn contains<'a>(_: &Ctx<'a>, args: &[Val<'a>], _: &Val<'a>) -> Result<Val<'a>, Error> {
+pub fn contains<'a>(ctx: &Ctx<'a>, args: &[Val<'a>], input: &Val<'a>) -> Result<Val<'a>, Fail> {
     let Some(text) = args.first().and_then(Val::as_str) else {
         return Ok(Val::Undef);
     };
@@ -116,7 +187,7 @@ pub fn contains<'a>(_: &Ctx<'a>, args: &[Val<'a>], _: &Val<'a>) -> Result<Val<'a
     Ok(Val::Bool(match (&pat, regex_of(&pat)) {
         (Val::Str(s), _) => text.contains(&**s),
         (_, Some(def)) => def.find_at(text, 0).is_some(),
-        _ => false,
+        _ => !matches_of(ctx, &pat, text, Some(1), input, "contains")?.is_empty(),
     }))
 }
 
@@ -178,7 +249,7 @@ fn substitute(template: &str, m: &Found) -> String {
 }
 
 /// `$replace(str, pattern, replacement, limit)`
-pub fn replace<'a>(ctx: &Ctx<'a>, args: &[Val<'a>], input: &Val<'a>) -> Result<Val<'a>, Error> {
+pub fn replace<'a>(ctx: &Ctx<'a>, args: &[Val<'a>], input: &Val<'a>) -> Result<Val<'a>, Fail> {
     let Some(text) = args.first().and_then(Val::as_str) else {
         return Ok(Val::Undef);
     };
@@ -211,10 +282,7 @@ pub fn replace<'a>(ctx: &Ctx<'a>, args: &[Val<'a>], input: &Val<'a>) -> Result<V
         out.push_str(&text[pos..]);
         return Ok(Val::string(out));
     }
-    let Some(def) = regex_of(&pat) else {
-        return Ok(Val::string(text));
-    };
-    let found = all_matches(def, text, limit)?;
+    let found = matches_of(ctx, &pat, text, limit, input, "replace")?;
     let mut out = String::new();
     let mut pos = 0;
     for m in &found {
@@ -246,7 +314,7 @@ pub fn replace<'a>(ctx: &Ctx<'a>, args: &[Val<'a>], input: &Val<'a>) -> Result<V
 }
 
 /// `$split(str, separator, limit)`
-pub fn split<'a>(_: &Ctx<'a>, args: &[Val<'a>], _: &Val<'a>) -> Result<Val<'a>, Error> {
+pub fn split<'a>(ctx: &Ctx<'a>, args: &[Val<'a>], input: &Val<'a>) -> Result<Val<'a>, Fail> {
     let Some(text) = args.first().and_then(Val::as_str) else {
         return Ok(Val::Undef);
     };
@@ -262,8 +330,8 @@ pub fn split<'a>(_: &Ctx<'a>, args: &[Val<'a>], _: &Val<'a>) -> Result<Val<'a>, 
         if let Some(l) = limit {
             parts.truncate(l);
         }
-    } else if let Some(def) = regex_of(&sep) {
-        let found = all_matches(def, text, limit)?;
+    } else {
+        let found = matches_of(ctx, &sep, text, limit, input, "split")?;
         let mut pos = 0;
         for m in &found {
             parts.push(text.get(pos..m.byte_start).unwrap_or_default().to_string());
@@ -272,11 +340,6 @@ pub fn split<'a>(_: &Ctx<'a>, args: &[Val<'a>], _: &Val<'a>) -> Result<Val<'a>, 
         if limit.is_none_or(|l| found.len() < l) {
             parts.push(text.get(pos..).unwrap_or_default().to_string());
         }
-    } else {
-        return Err(Error::new(
-            "T1010",
-            "The matcher function argument passed to function split does not return the correct object structure",
-        ));
     }
     Ok(Val::array(parts.into_iter().map(Val::string).collect()))
 }

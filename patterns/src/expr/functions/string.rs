@@ -1,7 +1,7 @@
 //! String functions and JSONata's `$string` serialisation.
 
 use super::arg;
-use crate::expr::error::Error;
+use crate::expr::error::{Error, Fail};
 use crate::expr::eval::Ctx;
 use crate::expr::numfmt::jsonata_number_string;
 use crate::expr::value::Val;
@@ -36,8 +36,8 @@ fn write_json(
     pretty: bool,
     indent: usize,
     depth: usize,
-) -> Result<(), Error> {
-    if depth > 10_000 {
+) -> Result<(), Fail> {
+    if depth > 1_000 {
         return Err(Error::new("U1001", "Value nested too deeply to stringify"));
     }
     let newline = |out: &mut String, level: usize| {
@@ -112,7 +112,7 @@ fn write_json(
 }
 
 /// `$string` semantics: strings unchanged, functions `""`, everything else as JSON.
-pub fn stringify(v: &Val<'_>, pretty: bool) -> Result<String, Error> {
+pub fn stringify(v: &Val<'_>, pretty: bool) -> Result<String, Fail> {
     match v {
         Val::Str(s) => Ok(s.to_string()),
         Val::Func(_) | Val::Undef => Ok(String::new()),
@@ -134,7 +134,7 @@ fn str_arg<'v>(args: &'v [Val<'_>], i: usize) -> Option<&'v str> {
 }
 
 /// `$string(arg, prettify)`
-pub fn string<'a>(_: &Ctx<'a>, args: &[Val<'a>], _: &Val<'a>) -> Result<Val<'a>, Error> {
+pub fn string<'a>(_: &Ctx<'a>, args: &[Val<'a>], _: &Val<'a>) -> Result<Val<'a>, Fail> {
     let a = arg(args, 0);
     if a.is_undef() {
         return Ok(Val::Undef);
@@ -155,7 +155,7 @@ pub fn js_index(i: f64, len: usize) -> usize {
 }
 
 /// `$substring(str, start, length)` (by code points).
-pub fn substring<'a>(_: &Ctx<'a>, args: &[Val<'a>], _: &Val<'a>) -> Result<Val<'a>, Error> {
+pub fn substring<'a>(_: &Ctx<'a>, args: &[Val<'a>], _: &Val<'a>) -> Result<Val<'a>, Fail> {
     let Some(s) = str_arg(args, 0) else {
         return Ok(Val::Undef);
     };
@@ -187,7 +187,7 @@ pub fn substring<'a>(_: &Ctx<'a>, args: &[Val<'a>], _: &Val<'a>) -> Result<Val<'
 }
 
 /// `$substringBefore(str, chars)`
-pub fn substring_before<'a>(_: &Ctx<'a>, args: &[Val<'a>], _: &Val<'a>) -> Result<Val<'a>, Error> {
+pub fn substring_before<'a>(_: &Ctx<'a>, args: &[Val<'a>], _: &Val<'a>) -> Result<Val<'a>, Fail> {
     let (Some(s), Some(c)) = (str_arg(args, 0), str_arg(args, 1)) else {
         return Ok(arg(args, 0));
     };
@@ -195,7 +195,7 @@ pub fn substring_before<'a>(_: &Ctx<'a>, args: &[Val<'a>], _: &Val<'a>) -> Resul
 }
 
 /// `$substringAfter(str, chars)`
-pub fn substring_after<'a>(_: &Ctx<'a>, args: &[Val<'a>], _: &Val<'a>) -> Result<Val<'a>, Error> {
+pub fn substring_after<'a>(_: &Ctx<'a>, args: &[Val<'a>], _: &Val<'a>) -> Result<Val<'a>, Fail> {
     let (Some(s), Some(c)) = (str_arg(args, 0), str_arg(args, 1)) else {
         return Ok(arg(args, 0));
     };
@@ -203,22 +203,22 @@ pub fn substring_after<'a>(_: &Ctx<'a>, args: &[Val<'a>], _: &Val<'a>) -> Result
 }
 
 /// `$lowercase(str)`
-pub fn lowercase<'a>(_: &Ctx<'a>, args: &[Val<'a>], _: &Val<'a>) -> Result<Val<'a>, Error> {
+pub fn lowercase<'a>(_: &Ctx<'a>, args: &[Val<'a>], _: &Val<'a>) -> Result<Val<'a>, Fail> {
     Ok(str_arg(args, 0).map_or(Val::Undef, |s| Val::string(s.to_lowercase())))
 }
 
 /// `$uppercase(str)`
-pub fn uppercase<'a>(_: &Ctx<'a>, args: &[Val<'a>], _: &Val<'a>) -> Result<Val<'a>, Error> {
+pub fn uppercase<'a>(_: &Ctx<'a>, args: &[Val<'a>], _: &Val<'a>) -> Result<Val<'a>, Fail> {
     Ok(str_arg(args, 0).map_or(Val::Undef, |s| Val::string(s.to_uppercase())))
 }
 
 /// `$length(str)` (code points).
-pub fn length<'a>(_: &Ctx<'a>, args: &[Val<'a>], _: &Val<'a>) -> Result<Val<'a>, Error> {
+pub fn length<'a>(_: &Ctx<'a>, args: &[Val<'a>], _: &Val<'a>) -> Result<Val<'a>, Fail> {
     Ok(str_arg(args, 0).map_or(Val::Undef, |s| Val::Num(s.chars().count() as f64)))
 }
 
 /// `$trim(str)`: collapses runs of whitespace to one space and strips the ends.
-pub fn trim<'a>(_: &Ctx<'a>, args: &[Val<'a>], _: &Val<'a>) -> Result<Val<'a>, Error> {
+pub fn trim<'a>(_: &Ctx<'a>, args: &[Val<'a>], _: &Val<'a>) -> Result<Val<'a>, Fail> {
     let Some(s) = str_arg(args, 0) else {
         return Ok(Val::Undef);
     };
@@ -239,7 +239,7 @@ pub fn trim<'a>(_: &Ctx<'a>, args: &[Val<'a>], _: &Val<'a>) -> Result<Val<'a>, E
 }
 
 /// `$pad(str, width, char)`
-pub fn pad<'a>(_: &Ctx<'a>, args: &[Val<'a>], _: &Val<'a>) -> Result<Val<'a>, Error> {
+pub fn pad<'a>(_: &Ctx<'a>, args: &[Val<'a>], _: &Val<'a>) -> Result<Val<'a>, Fail> {
     let Some(s) = str_arg(args, 0) else {
         return Ok(Val::Undef);
     };
@@ -262,7 +262,7 @@ pub fn pad<'a>(_: &Ctx<'a>, args: &[Val<'a>], _: &Val<'a>) -> Result<Val<'a>, Er
 }
 
 /// `$join(strings, separator)`
-pub fn join<'a>(_: &Ctx<'a>, args: &[Val<'a>], _: &Val<'a>) -> Result<Val<'a>, Error> {
+pub fn join<'a>(_: &Ctx<'a>, args: &[Val<'a>], _: &Val<'a>) -> Result<Val<'a>, Fail> {
     let a = arg(args, 0);
     if a.is_undef() {
         return Ok(Val::Undef);

@@ -1,0 +1,86 @@
+//! Compares our JSONata engine with the `jsonata-rs` crate on the pattern machine's typical
+//! filter. jsonata-rs has no host functions or borrowed variables, so for it `$event` is bound
+//! per evaluation and `$valueNamed('count')` is rewritten as `$event.data.content.values.count`.
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+use criterion::{black_box, criterion_group, criterion_main, Criterion};
+use serde_json::{json, Value};
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+use threds_patterns::expr::{Expression, Host, HostValue};
+
+const FILTER: &str = "$event.type = 'org.wt.echo' and $valueNamed('count') > 10";
+const FILTER_REWRITTEN: &str =
+    "$event.type = 'org.wt.echo' and $event.data.content.values.count > 10";
+
+fn event() -> Value {
+    json!({"id": "e1", "type": "org.wt.echo", "source": {"id": "p1"},
+           "data": {"content": {"values": {"count": 42}}}})
+}
+
+/// Depth-first search for `key` under `data.content.values`.
+fn find<'v>(v: &'v Value, key: &str) -> Option<&'v Value> {
+    match v {
+        Value::Object(m) => m.get(key).or_else(|| m.values().find_map(|c| find(c, key))),
+        Value::Array(a) => a.iter().find_map(|c| find(c, key)),
+        _ => None,
+    }
+}
+
+struct EventHost {
+    event: Value,
+}
+
+impl Host for EventHost {
+    fn variable(&self, name: &str) -> Option<&Value> {
+        (name == "event").then_some(&self.event)
+    }
+    fn call(&self, name: &str, args: &[Option<&Value>]) -> Option<Result<HostValue<'_>, String>> {
+        if name != "valueNamed" {
+            return None;
+        }
+        let key = args.first().copied().flatten().and_then(Value::as_str)?;
+        let values = self.event.get("data")?.get("content")?.get("values")?;
+        Some(Ok(
+            find(values, key).map_or(HostValue::Undefined, HostValue::Borrowed)
+        ))
+    }
+}
+
+fn bench(c: &mut Criterion) {
+    let mut g = c.benchmark_group("filter");
+    let host = EventHost { event: event() };
+    let ours = Expression::compile(FILTER).unwrap();
+    assert!(ours.evaluate_truthy(&host).unwrap());
+    g.bench_function("threds", |b| {
+        b.iter(|| black_box(ours.evaluate_truthy(black_box(&host)).unwrap()))
+    });
+
+    let ev = event();
+    g.bench_function("jsonata-rs", |b| {
+        b.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            let mut left = iters;
+            while left > 0 {
+                // A fresh arena per chunk keeps jsonata-rs's memory bounded.
+                let arena = bumpalo::Bump::new();
+                let expr = jsonata_rs::JsonAta::new(FILTER_REWRITTEN, &arena).unwrap();
+                let chunk = left.min(10_000);
+                let mut bindings = HashMap::new();
+                bindings.insert("event", &ev);
+                let start = Instant::now();
+                for _ in 0..chunk {
+                    let r = expr.evaluate(None, Some(&bindings)).unwrap();
+                    black_box(r.as_bool());
+                }
+                total += start.elapsed();
+                left -= chunk;
+            }
+            total
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
