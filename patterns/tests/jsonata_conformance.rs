@@ -145,7 +145,29 @@ fn run_case(case: &Value, group_dir: &Path, datasets: &Path) -> Outcome {
         limits,
     });
     let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        Expression::compile(&expr_text).and_then(|e| e.evaluate(&host))
+        Expression::compile(&expr_text).and_then(|e| {
+            let result = e.evaluate(&host);
+            // The input analysis must be sound: an expression said not to read its input gives
+            // the same result without it.
+            if !e.reads_input() && host.0.input.is_some() {
+                let bare = SuiteHost(Bindings { input: None, ..host.0.clone() });
+                let again = e.evaluate(&bare);
+                let same = match (&result, &again) {
+                    (Ok(a), Ok(b)) => a == b,
+                    (Err(a), Err(b)) => a.code == b.code,
+                    _ => false,
+                };
+                if !same {
+                    return Err(threds_patterns::expr::Error {
+                        code: "ANALYSIS".into(),
+                        position: None,
+                        token: None,
+                        message: format!("reads_input() is false but the input mattered: {result:?} vs {again:?}"),
+                    });
+                }
+            }
+            result
+        })
     }));
     let got = match outcome {
         Ok(r) => r,

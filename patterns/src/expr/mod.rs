@@ -50,6 +50,7 @@ mod ast;
 mod error;
 mod eval;
 mod functions;
+mod input;
 mod lexer;
 mod numfmt;
 mod optimize;
@@ -140,6 +141,7 @@ const _: fn() = || {
 pub struct Expression {
     source: Arc<str>,
     root: Arc<ast::Node>,
+    reads_input: bool,
 }
 
 impl Expression {
@@ -149,6 +151,7 @@ impl Expression {
         let root = optimize::process(raw).map_err(|e| *e)?;
         Ok(Expression {
             source: source.into(),
+            reads_input: input::reads_input(&root),
             root: Arc::new(root),
         })
     }
@@ -158,9 +161,15 @@ impl Expression {
         &self.source
     }
 
+    /// False when the expression certainly does not read its input document, so the host's
+    /// [`Host::input`] is not even asked for it (a conservative analysis: `true` when unsure).
+    pub fn reads_input(&self) -> bool {
+        self.reads_input
+    }
+
     /// Evaluates against `host`; `Ok(None)` is JSONata's `undefined`.
     pub fn evaluate(&self, host: &dyn Host) -> Result<Option<Value>, Error> {
-        let ctx = eval::Ctx::new(host);
+        let ctx = eval::Ctx::new(host, self.reads_input);
         let input = ctx.root.clone();
         let v = ctx.eval(&self.root, &input, None).map_err(|e| *e)?;
         Ok(v.to_json())
@@ -169,7 +178,7 @@ impl Expression {
     /// Evaluates and returns the JavaScript truthiness of the result without materialising it
     /// (undefined, null, false, 0, NaN and "" are false; every array, object and function is true).
     pub fn evaluate_truthy(&self, host: &dyn Host) -> Result<bool, Error> {
-        let ctx = eval::Ctx::new(host);
+        let ctx = eval::Ctx::new(host, self.reads_input);
         let input = ctx.root.clone();
         let v = ctx.eval(&self.root, &input, None).map_err(|e| *e)?;
         Ok(match v {

@@ -160,6 +160,10 @@ impl Host for PatternHost<'_> {
         }))
     }
 
+    fn has_function(&self, name: &str) -> bool {
+        matches!(name, "valueNamed" | "local" | "setLocal" | "isResponseFor" | "log")
+    }
+
     fn now_millis(&self) -> i64 {
         self.now
     }

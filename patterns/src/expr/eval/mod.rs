@@ -45,9 +45,11 @@ pub struct Ctx<'a> {
 }
 
 impl<'a> Ctx<'a> {
-    /// A context for one evaluation.
-    pub fn new(host: &'a dyn Host) -> Self {
-        let root = match host.input() {
+    /// A context for one evaluation; `with_input: false` leaves the input undefined without asking
+    /// the host for it (the expression was shown not to read it).
+    pub fn new(host: &'a dyn Host, with_input: bool) -> Self {
+        let input = if with_input { host.input() } else { None };
+        let root = match input {
             None => Val::Undef,
             Some(v @ Value::Array(_)) => Val::with_flags(
                 vec![Val::Json(v)],
