@@ -37,6 +37,7 @@ where
         ],
         counters: vec![("p".into(), 0, counter)],
         applied: vec![("events".into(), 0, 41)],
+        outbox: Vec::new(),
     };
     must("first", store.commit(Some(&lease), first).await);
     let second = Commit {
