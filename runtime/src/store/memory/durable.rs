@@ -32,9 +32,9 @@ const APPLIED: TableDefinition<'_, (&str, u32), u64> = TableDefinition::new("app
 const LEASES: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("leases");
 const SESSIONS: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("sessions");
 const PARTICIPANTS: TableDefinition<'_, u64, &str> = TableDefinition::new("participants");
-/// Outbox entries: seq → (commit time, topic, key, payload).
-const OUTBOX: TableDefinition<'_, u64, (i64, &str, Option<&str>, &[u8])> =
-    TableDefinition::new("outbox");
+/// The stored form of an outbox entry: (commit time, topic, key, payload).
+type OutboxValue<'a> = (i64, &'a str, Option<&'a str>, &'a [u8]);
+const OUTBOX: TableDefinition<'_, u64, OutboxValue<'_>> = TableDefinition::new("outbox");
 const META: TableDefinition<'_, &str, u64> = TableDefinition::new("meta");
 
 /// The `meta` key of the highest outbox sequence number ever given.
