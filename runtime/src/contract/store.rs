@@ -4,12 +4,18 @@
 //! Time is injected: the suite passes each store it asks for a [`ManualClock`], which the adapter
 //! must use for leases, and moves it forward instead of sleeping.
 //!
+//! The outbox is specified here as: a commit's entries are listed (by `outbox`) if and only if the
+//! commit was applied, in order, with strictly increasing sequence numbers (across commits,
+//! acknowledgements and restarts) and the store-clock time of the commit; whether a refused commit
+//! uses up sequence numbers is left open.
+//!
 //! Lease renewal is specified here as: the holder acquiring again before expiry keeps its token and
 //! gets a later expiry; any other grant (first, after expiry, after release) gets a strictly higher
 //! token.
 
 mod durability;
 mod leases;
+mod outbox;
 mod sessions;
 mod threds;
 mod timers;
@@ -70,6 +76,10 @@ where
     case("lease release", &make, leases::release).await;
     case("fenced commits", &make, leases::fenced_commits).await;
     case("sessions", &make, sessions::registry).await;
+    case("outbox order", &make, outbox::order).await;
+    case("outbox of refused commits", &make, outbox::refused).await;
+    case("outbox window", &make, outbox::window).await;
+    case("outbox acknowledgement", &make, outbox::ack).await;
 }
 
 /// Checks that everything survives a restart; `open` opens the same durable store each call (the

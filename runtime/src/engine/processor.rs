@@ -210,7 +210,7 @@ impl Processor {
             }
             let commit = self.commit_of(&pre, &outcome, watermark.clone());
             match self.store.commit(lease, commit).await {
-                Ok(()) => {
+                Ok(_) => {
                     for failure in &outcome.failures {
                         tracing::warn!(thred = ?failure.thred_id, error = %failure.detail, "step failed; its sender was notified");
                     }
@@ -319,6 +319,7 @@ impl Processor {
             threds,
             counters,
             applied: watermark.into_iter().collect(),
+            outbox: Vec::new(),
         }
     }
 

@@ -6,6 +6,10 @@
 //! image — so a refused or failed write leaves both untouched. One mutex serializes writes, which
 //! makes the version checks and the lease check of a commit atomic with its effects.
 //!
+//! Outbox: a commit's entries are numbered after validation (the next numbers after the highest
+//! ever given), stamped with the commit time, and written with the rest of the commit; `ack_outbox`
+//! deletes them.
+//!
 //! Leases: a renewal by the holder before expiry keeps the token and extends the expiry; every
 //! other grant takes the next token of the resource. Time comes from the store's [`Clock`].
 
@@ -19,14 +23,14 @@ use self::durable::Durable;
 use self::lease::LeaseRecord;
 use self::plan::Plan;
 use self::state::State;
-use super::{Commit, Error, Lease, Session, Stored, StoredCounter, ThredStore};
+use super::{Commit, Error, Lease, Pending, Session, Stored, StoredCounter, ThredStore};
 use async_trait::async_trait;
 use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use threds_patterns::thred::Timer;
 
-/// Where the store reads the time (epoch ms) for leases.
+/// Where the store reads the time (epoch ms) for leases and outbox commit times.
 pub type Clock = Arc<dyn Fn() -> i64 + Send + Sync>;
 
 /// The system clock, epoch ms.
@@ -49,7 +53,7 @@ struct Shared {
     state: Mutex<State>,
     /// The database, when durable.
     durable: Option<Durable>,
-    /// The lease clock.
+    /// The clock of leases and outbox commit times.
     clock: Clock,
 }
 
@@ -130,13 +134,28 @@ impl Shared {
     }
 
     /// Validates, persists and applies a commit.
-    fn commit(&self, lease: Option<&Lease>, commit: Commit) -> Result<(), Error> {
+    fn commit(&self, lease: Option<&Lease>, commit: Commit) -> Result<Vec<u64>, Error> {
         let mut state = self.lock()?;
         let plan = Plan::new(&state, lease, commit, (self.clock)())?;
         if let Some(durable) = &self.durable {
             durable.commit(&plan)?;
         }
+        let seqs = plan.outbox_seqs();
         state.apply(plan);
+        Ok(seqs)
+    }
+
+    /// Deletes acknowledged outbox entries (durably first).
+    fn ack_outbox(&self, seqs: &[u64]) -> Result<(), Error> {
+        let mut state = self.lock()?;
+        let known = state.known_outbox(seqs);
+        if known.is_empty() {
+            return Ok(());
+        }
+        if let Some(durable) = &self.durable {
+            durable.ack_outbox(&known)?;
+        }
+        state.ack_outbox(&known);
         Ok(())
     }
 
@@ -226,9 +245,18 @@ impl ThredStore for MemoryStore {
         self.read(|s| s.applied(topic, partition))
     }
 
-    async fn commit(&self, lease: Option<&Lease>, commit: Commit) -> Result<(), Error> {
+    async fn commit(&self, lease: Option<&Lease>, commit: Commit) -> Result<Vec<u64>, Error> {
         let lease = lease.cloned();
         self.write(move |s| s.commit(lease.as_ref(), commit)).await
+    }
+
+    async fn outbox(&self, before: i64, limit: usize) -> Result<Vec<Pending>, Error> {
+        self.read(|s| s.outbox(before, limit))
+    }
+
+    async fn ack_outbox(&self, seqs: &[u64]) -> Result<(), Error> {
+        let seqs = seqs.to_vec();
+        self.write(move |s| s.ack_outbox(&seqs)).await
     }
 
     async fn due_timers(

@@ -1,5 +1,7 @@
-//! Contract case for durability: everything a store holds survives closing and reopening it.
+//! Contract case for durability: everything a store holds survives closing and reopening it,
+//! unacknowledged outbox entries and the outbox numbering included.
 
+use super::outbox::{all, outgoing, pending, rising, sending};
 use super::sessions::session;
 use super::{
     counter, due, ids, load, must, remove, save, save_in, thred, timer, ManualClock, START,
@@ -21,6 +23,7 @@ where
     let clock = ManualClock::new(START);
     let ttl = Duration::from_millis(1000);
     let counter = counter(3, Some(START));
+    let sent = |n: u8| outgoing("threds.out", Some("k"), &[n, 0, 255]);
 
     let store = open(clock.clone()).await;
     let lease = must("acquire", store.acquire(RESOURCE, "e1", ttl).await);
@@ -37,17 +40,23 @@ where
         ],
         counters: vec![("p".into(), 0, counter)],
         applied: vec![("events".into(), 0, 41)],
+        outbox: vec![sent(1), sent(2)],
     };
-    must("first", store.commit(Some(&lease), first).await);
+    let first = must("first", store.commit(Some(&lease), first).await);
     let second = Commit {
         threds: vec![
             save_in(thred("a", 2), Some(1), 0, Some(timer("a", 150)), true),
             remove("d", Some(1)),
         ],
         applied: vec![("events".into(), 0, 42)],
+        outbox: vec![sent(3)],
         ..Commit::default()
     };
-    must("second", store.commit(Some(&lease), second).await);
+    let second = must("second", store.commit(Some(&lease), second).await);
+    let numbers = [first.as_slice(), second.as_slice()].concat();
+    assert_eq!(numbers.len(), 3);
+    rising("before the restart", &numbers);
+    must("ack", store.ack_outbox(&[numbers[1]]).await);
     for s in [
         session("s1", "alice", "n1"),
         session("s2", "bob", "n1"),
@@ -103,18 +112,35 @@ where
         must("participants", s.participants().await),
         ids(&["alice", "bob"])
     );
+    assert_eq!(
+        all(s).await,
+        vec![
+            pending(numbers[0], START, sent(1)),
+            pending(numbers[2], START, sent(3)),
+        ],
+        "unacknowledged outbox entries survive"
+    );
 
     // The lease is still held, and still valid for its holder.
     assert!(must("acquire", s.acquire(RESOURCE, "e2", ttl).await).is_none());
     let listener = save_in(thred("e", 1), None, 0, None, true);
     let third = Commit {
         threds: vec![listener],
+        outbox: vec![sent(4)],
         ..Commit::default()
     };
-    must(
+    let third = must(
         "commit under the lease",
         s.commit(Some(&lease), third).await,
     );
+    assert_eq!(third.len(), 1);
+    assert!(
+        third[0] > numbers[2],
+        "outbox numbers rise across a restart: {third:?} after {numbers:?}"
+    );
+    let everything: Vec<u64> = all(s).await.iter().map(|p| p.seq).collect();
+    must("ack all", s.ack_outbox(&everything).await);
+    assert!(all(s).await.is_empty());
     assert_eq!(
         must("unbound", s.unbound_listeners().await),
         ids(&["a", "c", "e"])
@@ -131,6 +157,7 @@ where
     let store = open(clock.clone()).await;
     let late = Commit {
         threds: vec![save(thred("f", 1), None)],
+        outbox: vec![sent(5)],
         ..Commit::default()
     };
     match store.commit(Some(&lease), late).await {
@@ -141,5 +168,15 @@ where
     assert_eq!(
         must("unbound", store.unbound_listeners().await),
         ids(&["a", "c", "e"])
+    );
+    assert!(
+        all(store.as_ref()).await.is_empty(),
+        "acknowledged stays gone"
+    );
+    let last = must("send", store.commit(None, sending(vec![sent(6)])).await);
+    assert_eq!(last.len(), 1);
+    assert!(
+        last[0] > third[0],
+        "the numbering survives a restart with every entry acknowledged: {last:?} after {third:?}"
     );
 }

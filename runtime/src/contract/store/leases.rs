@@ -27,7 +27,7 @@ async fn refused(store: &dyn ThredStore, resource: &str, owner: &str) {
 }
 
 /// Asserts a commit was fenced, reporting `token` against the newest `current`.
-fn fenced(what: &str, result: Result<(), Error>, token: u64, current: u64) {
+fn fenced<T: std::fmt::Debug>(what: &str, result: Result<T, Error>, token: u64, current: u64) {
     match result {
         Err(Error::Fenced {
             resource,
@@ -144,12 +144,14 @@ pub(super) async fn fenced_commits(store: Arc<dyn ThredStore>, clock: ManualCloc
         threds: vec![save(thred("t1", 1), None)],
         counters: vec![("p".into(), 0, counter(1, None))],
         applied: vec![("events".into(), 3, 1)],
+        outbox: Vec::new(),
     };
     must("setup", store.commit(Some(&old), setup).await);
     let step = || Commit {
         threds: vec![save(thred("t1", 2), Some(1)), save(thred("t2", 1), None)],
         counters: vec![("p".into(), 1, counter(2, None))],
         applied: vec![("events".into(), 3, 2)],
+        outbox: Vec::new(),
     };
 
     clock.advance(1000);

@@ -52,6 +52,7 @@ pub(super) async fn stale_version(store: Arc<dyn ThredStore>, _clock: ManualCloc
         threds: vec![save(thred("t1", 1), None), save(thred("t2", 1), None)],
         counters: vec![("p".into(), 0, counter(2, Some(5)))],
         applied: vec![("events".into(), 0, 5)],
+        outbox: Vec::new(),
     };
     must("setup", store.commit(None, setup).await);
     commit_ok(store, "bump t1", vec![save(thred("t1", 2), Some(1))]).await;
@@ -64,6 +65,7 @@ pub(super) async fn stale_version(store: Arc<dyn ThredStore>, _clock: ManualCloc
         ],
         counters: vec![("p".into(), 1, counter(9, Some(9)))],
         applied: vec![("events".into(), 0, 9)],
+        outbox: Vec::new(),
     };
     conflict("stale thred", store.commit(None, stale).await);
     let t2 = load(store, "t2").await.unwrap_or_else(|| panic!("t2 kept"));
@@ -80,6 +82,7 @@ pub(super) async fn stale_version(store: Arc<dyn ThredStore>, _clock: ManualCloc
         threds: vec![save(thred("t2", 3), Some(1))],
         counters: vec![("p".into(), 0, Counter::default())],
         applied: vec![("events".into(), 0, 9)],
+        outbox: Vec::new(),
     };
     conflict("stale counter", store.commit(None, stale_counter).await);
     assert_eq!(
@@ -217,6 +220,7 @@ pub(super) async fn concurrent(store: Arc<dyn ThredStore>, _clock: ManualClock) 
                 threds: vec![save(thred("t1", step), Some(1))],
                 counters: vec![("p".into(), 0, counter(1, Some(step)))],
                 applied: Vec::new(),
+                outbox: Vec::new(),
             };
             store.commit(None, commit).await
         });
@@ -224,7 +228,7 @@ pub(super) async fn concurrent(store: Arc<dyn ThredStore>, _clock: ManualClock) 
     let mut won = 0;
     while let Some(joined) = tasks.join_next().await {
         match joined {
-            Ok(Ok(())) => won += 1,
+            Ok(Ok(_)) => won += 1,
             Ok(result) => conflict("concurrent loser", result),
             Err(e) => panic!("commit task failed: {e}"),
         }

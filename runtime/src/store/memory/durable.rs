@@ -1,5 +1,5 @@
 //! Durability of the embedded store: a redb database (`store.redb`) holding one record per thred,
-//! counter, watermark, lease and session. The in-memory [`State`] is rebuilt from it on open; every
+//! counter, watermark, lease, session and unacknowledged outbox entry. The in-memory [`State`] is rebuilt from it on open; every
 //! change is one redb write transaction, durable when it commits.
 //!
 //! Tables (values are JSON unless noted):
@@ -9,13 +9,17 @@
 //! - `applied`: (topic, partition) → highest applied offset (u64);
 //! - `leases`: resource → [`LeaseRecord`] (newest token granted, holder);
 //! - `sessions`: session id → [`SessionRecord`];
-//! - `participants`: first-seen position (u64) → participant id (str).
+//! - `participants`: first-seen position (u64) → participant id (str);
+//! - `outbox`: sequence number (u64) → (commit time, topic, key, payload bytes), a redb tuple, so
+//!   payloads are kept byte for byte;
+//! - `meta`: name (str) → u64; `last_outbox_seq` is the highest outbox sequence number ever given,
+//!   so numbers keep rising after every entry was acknowledged.
 
 use super::lease::LeaseRecord;
 use super::plan::Plan;
 use super::sessions::SessionRecord;
 use super::state::{CounterRecord, Entry, State};
-use crate::store::Error;
+use crate::store::{Error, Outgoing, Pending};
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -28,6 +32,13 @@ const APPLIED: TableDefinition<'_, (&str, u32), u64> = TableDefinition::new("app
 const LEASES: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("leases");
 const SESSIONS: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("sessions");
 const PARTICIPANTS: TableDefinition<'_, u64, &str> = TableDefinition::new("participants");
+/// The stored form of an outbox entry: (commit time, topic, key, payload).
+type OutboxValue<'a> = (i64, &'a str, Option<&'a str>, &'a [u8]);
+const OUTBOX: TableDefinition<'_, u64, OutboxValue<'_>> = TableDefinition::new("outbox");
+const META: TableDefinition<'_, &str, u64> = TableDefinition::new("meta");
+
+/// The `meta` key of the highest outbox sequence number ever given.
+const LAST_OUTBOX_SEQ: &str = "last_outbox_seq";
 
 /// The file name of the database inside the store directory.
 const FILE: &str = "store.redb";
@@ -56,6 +67,8 @@ impl Durable {
             txn.open_table(LEASES)?;
             txn.open_table(SESSIONS)?;
             txn.open_table(PARTICIPANTS)?;
+            txn.open_table(OUTBOX)?;
+            txn.open_table(META)?;
             Ok(())
         })?;
         let state = durable.load()?;
@@ -126,6 +139,32 @@ impl Durable {
             let record: SessionRecord = decode("session", key.value(), value.value())?;
             state.sessions.insert(key.value().to_string(), record);
         }
+        if let Some(last) = txn
+            .open_table(META)
+            .map_err(backend)?
+            .get(LAST_OUTBOX_SEQ)
+            .map_err(backend)?
+        {
+            state.note_outbox_seq(last.value());
+        }
+        for row in txn
+            .open_table(OUTBOX)
+            .map_err(backend)?
+            .iter()
+            .map_err(backend)?
+        {
+            let (key, value) = row.map_err(backend)?;
+            let (at, topic, record_key, payload) = value.value();
+            state.insert_outbox(Pending {
+                seq: key.value(),
+                at,
+                record: Outgoing {
+                    topic: topic.to_string(),
+                    key: record_key.map(str::to_string),
+                    payload: payload.to_vec(),
+                },
+            });
+        }
         Ok(state)
     }
 
@@ -156,6 +195,31 @@ impl Durable {
             let mut table = txn.open_table(APPLIED)?;
             for ((topic, partition), offset) in &plan.applied {
                 table.insert((topic.as_str(), *partition), *offset)?;
+            }
+            if let Some(last) = plan.outbox.last() {
+                let mut table = txn.open_table(OUTBOX)?;
+                for pending in &plan.outbox {
+                    let record = &pending.record;
+                    let value = (
+                        pending.at,
+                        record.topic.as_str(),
+                        record.key.as_deref(),
+                        record.payload.as_slice(),
+                    );
+                    table.insert(pending.seq, value)?;
+                }
+                txn.open_table(META)?.insert(LAST_OUTBOX_SEQ, last.seq)?;
+            }
+            Ok(())
+        })
+    }
+
+    /// Deletes acknowledged outbox entries in one transaction.
+    pub fn ack_outbox(&self, seqs: &[u64]) -> Result<(), Error> {
+        self.write(|txn| {
+            let mut table = txn.open_table(OUTBOX)?;
+            for seq in seqs {
+                table.remove(*seq)?;
             }
             Ok(())
         })

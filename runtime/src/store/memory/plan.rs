@@ -1,10 +1,11 @@
 //! Commit validation: turns a [`Commit`] into the final records it writes, or refuses it, without
 //! changing anything. Writes in one commit apply in order, so a later write to the same thred or
-//! counter expects the version an earlier one produced.
+//! counter expects the version an earlier one produced. Outbox entries get their sequence numbers
+//! only once every check has passed; they take effect when the plan is applied.
 
 use super::lease::LeaseRecord;
 use super::state::{CounterRecord, Entry, State};
-use crate::store::{Commit, Error, Lease, ThredWrite};
+use crate::store::{Commit, Error, Lease, Pending, ThredWrite};
 use std::collections::BTreeMap;
 
 /// The validated effect of a commit: the final record of every key it touches.
@@ -18,6 +19,8 @@ pub(super) struct Plan {
     pub applied: BTreeMap<(String, u32), u64>,
     /// The unbound sequence number after this commit's new listeners.
     pub next_unbound_seq: u64,
+    /// The commit's outbox entries, numbered, in order.
+    pub outbox: Vec<Pending>,
 }
 
 impl Plan {
@@ -60,7 +63,26 @@ impl Plan {
                 plan.applied.insert(key, offset);
             }
         }
+        // Every check passed: number the outbox entries after the last sequence number given.
+        let mut seq = state.last_outbox_seq();
+        plan.outbox = commit
+            .outbox
+            .into_iter()
+            .map(|record| {
+                seq = seq.saturating_add(1);
+                Pending {
+                    seq,
+                    at: now,
+                    record,
+                }
+            })
+            .collect();
         Ok(plan)
+    }
+
+    /// The sequence numbers of the commit's outbox entries, in order.
+    pub fn outbox_seqs(&self) -> Vec<u64> {
+        self.outbox.iter().map(|p| p.seq).collect()
     }
 
     /// Adds one thred write, checking its expected version.

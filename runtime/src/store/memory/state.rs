@@ -1,5 +1,6 @@
-//! The embedded store's in-memory image: every thred, counter, watermark, lease and session, with
-//! the timer sets and the unbound-listener index derived from the thred entries.
+//! The embedded store's in-memory image: every thred, counter, watermark, lease, session and
+//! unacknowledged outbox entry, with the timer sets and the unbound-listener index derived from the
+//! thred entries.
 //!
 //! Reads are served from here. Writes are first validated into a [`Plan`] (which changes nothing),
 //! then made durable, then applied here with [`State::apply`], which cannot fail.
@@ -7,7 +8,7 @@
 use super::lease::LeaseRecord;
 use super::plan::Plan;
 use super::sessions::Sessions;
-use crate::store::{Stored, StoredCounter};
+use crate::store::{Pending, Stored, StoredCounter};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use threds_patterns::machine::Counter;
@@ -71,6 +72,10 @@ pub(super) struct State {
     pub leases: HashMap<String, LeaseRecord>,
     /// The session registry.
     pub sessions: Sessions,
+    /// Unacknowledged outbox entries by sequence number.
+    outbox: BTreeMap<u64, Pending>,
+    /// The highest outbox sequence number ever given (0 = none); never decreases.
+    last_outbox_seq: u64,
 }
 
 impl State {
@@ -140,6 +145,49 @@ impl State {
             .collect()
     }
 
+    /// The highest outbox sequence number ever given (0 = none).
+    pub fn last_outbox_seq(&self) -> u64 {
+        self.last_outbox_seq
+    }
+
+    /// Unacknowledged outbox entries committed at or before `before`, by seq, at most `limit`.
+    pub fn outbox(&self, before: i64, limit: usize) -> Vec<Pending> {
+        self.outbox
+            .values()
+            .filter(|p| p.at <= before)
+            .take(limit)
+            .cloned()
+            .collect()
+    }
+
+    /// Which of `seqs` are unacknowledged outbox entries (sorted, without duplicates).
+    pub fn known_outbox(&self, seqs: &[u64]) -> Vec<u64> {
+        let known: BTreeSet<u64> = seqs
+            .iter()
+            .copied()
+            .filter(|seq| self.outbox.contains_key(seq))
+            .collect();
+        known.into_iter().collect()
+    }
+
+    /// Deletes outbox entries (acknowledged).
+    pub fn ack_outbox(&mut self, seqs: &[u64]) {
+        for seq in seqs {
+            self.outbox.remove(seq);
+        }
+    }
+
+    /// Adds an outbox entry (loading or applying), keeping the sequence counter past it.
+    pub fn insert_outbox(&mut self, pending: Pending) {
+        self.note_outbox_seq(pending.seq);
+        self.outbox.insert(pending.seq, pending);
+    }
+
+    /// Records that outbox sequence numbers up to `seq` were given (loading or applying).
+    pub fn note_outbox_seq(&mut self, seq: u64) {
+        self.last_outbox_seq = self.last_outbox_seq.max(seq);
+    }
+
     /// Applies a validated plan (infallible: everything was checked when it was made).
     pub fn apply(&mut self, plan: Plan) {
         for (id, entry) in plan.threds {
@@ -151,6 +199,9 @@ impl State {
         self.next_unbound_seq = self.next_unbound_seq.max(plan.next_unbound_seq);
         self.counters.extend(plan.counters);
         self.applied.extend(plan.applied);
+        for pending in plan.outbox {
+            self.insert_outbox(pending);
+        }
     }
 
     /// Adds a thred entry (loading or applying), indexing its timer and unbound position.
