@@ -104,7 +104,7 @@ mod tests {
             "$event.items.(price * 2)",
             "$map($x, function($v){ $v })",
             "$x ~> $uppercase",
-            "%.a",
+            "a.%.b",
             "*",
         ] {
             assert!(reads(src), "{src} reads its input");
