@@ -39,16 +39,36 @@ pub struct TailArgs {
     count: Option<usize>,
 }
 
-type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+type Socket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 async fn connect(c: &Connection) -> anyhow::Result<Socket> {
-    let base = c.url.trim_end_matches('/').replacen("http://", "ws://", 1).replacen("https://", "wss://", 1);
-    let mut request = format!("{base}/ws").into_client_request().context("bad --url")?;
-    request.headers_mut().insert("authorization", format!("Bearer {}", c.token).parse().context("bad --token")?);
-    let (mut socket, _) = tokio_tungstenite::connect_async(request).await.with_context(|| format!("connecting to {base}/ws"))?;
+    let base = c
+        .url
+        .trim_end_matches('/')
+        .replacen("http://", "ws://", 1)
+        .replacen("https://", "wss://", 1);
+    let mut request = format!("{base}/ws")
+        .into_client_request()
+        .context("bad --url")?;
+    request.headers_mut().insert(
+        "authorization",
+        format!("Bearer {}", c.token)
+            .parse()
+            .context("bad --token")?,
+    );
+    let (mut socket, _) = tokio_tungstenite::connect_async(request)
+        .await
+        .with_context(|| format!("connecting to {base}/ws"))?;
     // A refused token closes the connection at once with a reason.
-    if let Ok(Some(Ok(Message::Close(Some(frame))))) = tokio::time::timeout(Duration::from_millis(200), socket.next()).await {
-        bail!("the server refused the connection: {} ({})", frame.reason, u16::from(frame.code));
+    if let Ok(Some(Ok(Message::Close(Some(frame))))) =
+        tokio::time::timeout(Duration::from_millis(200), socket.next()).await
+    {
+        bail!(
+            "the server refused the connection: {} ({})",
+            frame.reason,
+            u16::from(frame.code)
+        );
     }
     Ok(socket)
 }
@@ -73,13 +93,17 @@ pub fn publish(args: PublishArgs) -> anyhow::Result<ExitCode> {
     let text = match args.file.as_deref() {
         None | Some("-") => {
             let mut s = String::new();
-            std::io::stdin().read_to_string(&mut s).context("reading events from stdin")?;
+            std::io::stdin()
+                .read_to_string(&mut s)
+                .context("reading events from stdin")?;
             s
         }
         Some(path) => std::fs::read_to_string(path).with_context(|| format!("reading {path}"))?,
     };
     let events = read_events(&text)?;
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
     runtime.block_on(async {
         let mut socket = connect(&args.connection).await?;
         let mut failed = 0usize;
@@ -88,10 +112,15 @@ pub fn publish(args: PublishArgs) -> anyhow::Result<ExitCode> {
                 event["id"] = json!(format!("publish-{}-{i}", std::process::id()));
             }
             let id = event["id"].as_str().unwrap_or_default().to_string();
-            socket.send(Message::text(json!({ "event": event }).to_string())).await?;
+            socket
+                .send(Message::text(json!({ "event": event }).to_string()))
+                .await?;
             loop {
-                let frame = match tokio::time::timeout(Duration::from_secs(10), socket.next()).await {
-                    Ok(Some(Ok(Message::Text(t)))) => serde_json::from_str::<Value>(&t).unwrap_or_default(),
+                let frame = match tokio::time::timeout(Duration::from_secs(10), socket.next()).await
+                {
+                    Ok(Some(Ok(Message::Text(t)))) => {
+                        serde_json::from_str::<Value>(&t).unwrap_or_default()
+                    }
                     Ok(Some(Ok(_))) => continue,
                     Ok(_) => bail!("the connection closed"),
                     Err(_) => bail!("no acknowledgement for event {id} within 10 s"),
@@ -108,13 +137,19 @@ pub fn publish(args: PublishArgs) -> anyhow::Result<ExitCode> {
             }
         }
         let _ = socket.close(None).await;
-        Ok(if failed == 0 { ExitCode::SUCCESS } else { ExitCode::from(1) })
+        Ok(if failed == 0 {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::from(1)
+        })
     })
 }
 
 /// Prints the participant's messages as JSON lines until interrupted (or `--count`).
 pub fn tail(args: TailArgs) -> anyhow::Result<ExitCode> {
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
     runtime.block_on(async {
         let mut socket = connect(&args.connection).await?;
         eprintln!("connected; waiting for messages (Ctrl-C to stop)");

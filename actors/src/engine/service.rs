@@ -14,6 +14,12 @@ use threds_runtime::engine::Processor;
 use threds_runtime::store::ThredStore;
 use tokio_util::sync::CancellationToken;
 
+/// How often unacknowledged outbox records are looked for.
+const RELAY_EVERY: Duration = Duration::from_secs(1);
+/// How old an unacknowledged outbox record must be before the relay republishes it (its own
+/// step normally acknowledges it within milliseconds).
+const RELAY_GRACE_MS: i64 = 5_000;
+
 /// What the engine service needs.
 pub struct EngineOptions {
     /// Runs the steps.
@@ -43,7 +49,14 @@ pub async fn run(
     let mut workers: HashMap<u32, Addr<PartitionWorker>> = HashMap::new();
     let topic = options.processor.topics().events.clone();
     let mut next_arbiter = 0usize;
+    let mut last_relay = std::time::Instant::now() - RELAY_EVERY;
     loop {
+        if last_relay.elapsed() >= RELAY_EVERY {
+            last_relay = std::time::Instant::now();
+            if let Err(e) = options.processor.relay(RELAY_GRACE_MS, 256).await {
+                tracing::warn!(error = %e, "engine: outbox relay failed; will retry");
+            }
+        }
         let polled = tokio::select! {
             p = consumer.poll(options.batch, Duration::from_millis(100)) => p,
             () = shutdown.cancelled() => break,

@@ -256,19 +256,37 @@ mod tests {
         async fn applied(&self, topic: &str, partition: u32) -> Result<Option<u64>, store::Error> {
             self.inner.applied(topic, partition).await
         }
-        async fn commit(&self, lease: Option<&Lease>, commit: Commit) -> Result<Vec<u64>, store::Error> {
+        async fn commit(
+            &self,
+            lease: Option<&Lease>,
+            commit: Commit,
+        ) -> Result<Vec<u64>, store::Error> {
             self.inner.commit(lease, commit).await
         }
-        async fn outbox(&self, before: i64, limit: usize) -> Result<Vec<store::Pending>, store::Error> {
+        async fn outbox(
+            &self,
+            before: i64,
+            limit: usize,
+        ) -> Result<Vec<store::Pending>, store::Error> {
             self.inner.outbox(before, limit).await
         }
         async fn ack_outbox(&self, seqs: &[u64]) -> Result<(), store::Error> {
             self.inner.ack_outbox(seqs).await
         }
-        async fn due_timers(&self, p: u32, now: i64, limit: usize) -> Result<Vec<threds_patterns::thred::Timer>, store::Error> {
+        async fn due_timers(
+            &self,
+            p: u32,
+            now: i64,
+            limit: usize,
+        ) -> Result<Vec<threds_patterns::thred::Timer>, store::Error> {
             self.inner.due_timers(p, now, limit).await
         }
-        async fn acquire(&self, r: &str, o: &str, ttl: Duration) -> Result<Option<Lease>, store::Error> {
+        async fn acquire(
+            &self,
+            r: &str,
+            o: &str,
+            ttl: Duration,
+        ) -> Result<Option<Lease>, store::Error> {
             self.inner.acquire(r, o, ttl).await
         }
         async fn release(&self, lease: &Lease) -> Result<(), store::Error> {
@@ -292,7 +310,11 @@ mod tests {
         let bus: Arc<dyn Bus> = Arc::new(MemoryBus::new());
         bus.create_topic("threds.events", 1).await.unwrap();
         bus.create_topic("threds.events-dlt", 1).await.unwrap();
-        let poisoned = Arc::new(Poisoned { inner: MemoryStore::new(), panic, loads: AtomicU32::new(0) });
+        let poisoned = Arc::new(Poisoned {
+            inner: MemoryStore::new(),
+            panic,
+            loads: AtomicU32::new(0),
+        });
         let store: Arc<dyn ThredStore> = poisoned.clone();
         let engine = threds_patterns::machine::Engine::default();
         let processor = Arc::new(Processor::new(
@@ -303,19 +325,38 @@ mod tests {
             1,
             Arc::new(|| 0),
         ));
-        let admin = Admin::new(processor.clone(), store, Arc::new(MemoryDocuments::new()), Arc::new(|_| Ok(0)));
+        let admin = Admin::new(
+            processor.clone(),
+            store,
+            Arc::new(MemoryDocuments::new()),
+            Arc::new(|_| Ok(0)),
+        );
         let record = Record {
-            position: Position { topic: "threds.events".into(), partition: 0, offset: 7 },
+            position: Position {
+                topic: "threds.events".into(),
+                partition: 0,
+                offset: 7,
+            },
             key: Some("t_1".into()),
             payload: payload.to_vec(),
             headers: Vec::new(),
             timestamp: 0,
         };
-        handle_record(&processor, &admin, &bus, &record, None, None, 3).await.unwrap();
-        let mut dlq = bus.join("inspect", &["threds.events-dlt"], "inspector").await.unwrap();
+        handle_record(&processor, &admin, &bus, &record, None, None, 3)
+            .await
+            .unwrap();
+        let mut dlq = bus
+            .join("inspect", &["threds.events-dlt"], "inspector")
+            .await
+            .unwrap();
         let mut records = Vec::new();
         for _ in 0..10 {
-            records.extend(dlq.poll(10, Duration::from_millis(100)).await.unwrap().records);
+            records.extend(
+                dlq.poll(10, Duration::from_millis(100))
+                    .await
+                    .unwrap()
+                    .records,
+            );
             if !records.is_empty() {
                 break;
             }
@@ -324,7 +365,11 @@ mod tests {
     }
 
     fn header<'r>(r: &'r Record, name: &str) -> &'r str {
-        r.headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str()).unwrap_or_default()
+        r.headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+            .unwrap_or_default()
     }
 
     const BOUND: &[u8] = br#"{"id": "e1", "type": "t", "source": {"id": "p"}, "thredId": "t_1"}"#;
@@ -335,7 +380,11 @@ mod tests {
         assert_eq!(attempts, 3, "retried up to max_attempts");
         assert_eq!(dlq.len(), 1);
         assert_eq!(dlq[0].payload, BOUND, "the original record");
-        assert!(header(&dlq[0], "threds-error").contains("panicked: poison"), "{:?}", dlq[0].headers);
+        assert!(
+            header(&dlq[0], "threds-error").contains("panicked: poison"),
+            "{:?}",
+            dlq[0].headers
+        );
         assert_eq!(header(&dlq[0], "threds-origin"), "threds.events/0/7");
     }
 

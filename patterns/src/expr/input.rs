@@ -44,18 +44,33 @@ pub fn reads_input(node: &Node) -> bool {
         Kind::Str(_) | Kind::Num(..) | Kind::Bool(_) | Kind::Null | Kind::Regex(_) => false,
         Kind::Variable(name) => name.is_empty() || name == "$",
         Kind::Path(steps) => {
-            let Some((first, rest)) = steps.split_first() else { return true };
-            let first_ok = matches!(first.kind, Kind::Variable(_) | Kind::Call { .. }) && !reads_input(first);
+            let Some((first, rest)) = steps.split_first() else {
+                return true;
+            };
+            let first_ok =
+                matches!(first.kind, Kind::Variable(_) | Kind::Call { .. }) && !reads_input(first);
             !(first_ok && rest.iter().all(plain_field))
         }
-        Kind::Binary(_, a, b) | Kind::Elvis(a, b) | Kind::Coalesce(a, b) => reads_input(a) || reads_input(b),
+        Kind::Binary(_, a, b) | Kind::Elvis(a, b) | Kind::Coalesce(a, b) => {
+            reads_input(a) || reads_input(b)
+        }
         Kind::Neg(a) | Kind::Bind(_, a) => reads_input(a),
-        Kind::Condition(c, t, e) => reads_input(c) || reads_input(t) || e.as_deref().is_some_and(reads_input),
+        Kind::Condition(c, t, e) => {
+            reads_input(c) || reads_input(t) || e.as_deref().is_some_and(reads_input)
+        }
         Kind::Array(items) | Kind::Block(items) => items.iter().any(reads_input),
         Kind::Object(pairs) => pairs.iter().any(|(k, v)| reads_input(k) || reads_input(v)),
-        Kind::Call { proc, args, partial } => {
-            let Kind::Variable(name) = &proc.kind else { return true };
-            let explicit = EXPLICIT.iter().any(|(f, min)| f == name && args.len() >= *min);
+        Kind::Call {
+            proc,
+            args,
+            partial,
+        } => {
+            let Kind::Variable(name) = &proc.kind else {
+                return true;
+            };
+            let explicit = EXPLICIT
+                .iter()
+                .any(|(f, min)| f == name && args.len() >= *min);
             *partial || !explicit || args.iter().any(reads_input)
         }
         _ => true,
@@ -84,10 +99,18 @@ mod tests {
 
     #[test]
     fn pattern_expressions_do_not_read_the_input() {
-        assert!(!reads("$event.type = 'org.wt.echo' and $valueNamed('count') > 10"));
-        assert!(!reads("$setLocal('echoTimes', $local('echoTimes') ? $local('echoTimes') + 1 : 1)"));
-        assert!(!reads("'Location ' & $valueNamed('locationId') & ': ' & $local('d').latitude"));
-        assert!(!reads("{'sourceId': $event.source.id, 'seq': $valueNamed('seqId')}"));
+        assert!(!reads(
+            "$event.type = 'org.wt.echo' and $valueNamed('count') > 10"
+        ));
+        assert!(!reads(
+            "$setLocal('echoTimes', $local('echoTimes') ? $local('echoTimes') + 1 : 1)"
+        ));
+        assert!(!reads(
+            "'Location ' & $valueNamed('locationId') & ': ' & $local('d').latitude"
+        ));
+        assert!(!reads(
+            "{'sourceId': $event.source.id, 'seq': $valueNamed('seqId')}"
+        ));
         assert!(!reads("$string($valueNamed('confidence'))"));
     }
 

@@ -161,7 +161,10 @@ impl Host for PatternHost<'_> {
     }
 
     fn has_function(&self, name: &str) -> bool {
-        matches!(name, "valueNamed" | "local" | "setLocal" | "isResponseFor" | "log")
+        matches!(
+            name,
+            "valueNamed" | "local" | "setLocal" | "isResponseFor" | "log"
+        )
     }
 
     fn now_millis(&self) -> i64 {

@@ -6,7 +6,7 @@ use super::view::{Miss, Prefetched};
 use super::{EngineHandle, RecordEnv};
 use crate::bus::{self, partition_for, Bus, Record};
 use crate::history::History;
-use crate::store::{self, Commit, Lease, ThredStore, ThredWrite};
+use crate::store::{self, Commit, Lease, Outgoing, ThredStore, ThredWrite};
 use std::sync::Arc;
 use threds_patterns::machine::{Engine, Env, Input, Message, Outcome, ThredChange};
 use threds_patterns::model::Event;
@@ -208,13 +208,14 @@ impl Processor {
                 self.load(&misses, &mut pre).await?;
                 continue;
             }
-            let commit = self.commit_of(&pre, &outcome, watermark.clone());
+            let outbox = outgoing(&engine, &outcome, &self.topics.sessions);
+            let commit = self.commit_of(&pre, &outcome, watermark.clone(), outbox.clone());
             match self.store.commit(lease, commit).await {
-                Ok(_) => {
+                Ok(seqs) => {
                     for failure in &outcome.failures {
                         tracing::warn!(thred = ?failure.thred_id, error = %failure.detail, "step failed; its sender was notified");
                     }
-                    self.publish(&engine, &outcome).await?;
+                    self.flush(outbox, seqs).await?;
                     if let Some(history) = &self.history {
                         if let Err(e) = history.record(&engine, &outcome, (self.clock)()).await {
                             tracing::warn!(error = %e, "history: could not record a step");
@@ -287,6 +288,7 @@ impl Processor {
         pre: &Prefetched,
         outcome: &Outcome,
         watermark: Option<(String, u32, u64)>,
+        outbox: Vec<Outgoing>,
     ) -> Commit {
         let threds = outcome
             .threds
@@ -319,7 +321,7 @@ impl Processor {
             threds,
             counters,
             applied: watermark.into_iter().collect(),
-            outbox: Vec::new(),
+            outbox,
         }
     }
 
@@ -342,22 +344,61 @@ impl Processor {
         Ok(())
     }
 
-    async fn publish(&self, engine: &Engine, outcome: &Outcome) -> Result<(), Error> {
-        for message in &outcome.messages {
-            for routed in route(engine, message, &self.topics.sessions) {
-                self.bus
-                    .append(
-                        &routed.topic,
-                        None,
-                        routed.key.as_deref(),
-                        routed.payload,
-                        Vec::new(),
-                    )
-                    .await?;
-            }
+    /// Appends committed outbox records, in order, then acknowledges them. A crash in between
+    /// leaves them in the outbox for [`Processor::relay`].
+    async fn flush(&self, records: Vec<Outgoing>, seqs: Vec<u64>) -> Result<(), Error> {
+        for record in records {
+            self.bus
+                .append(
+                    &record.topic,
+                    None,
+                    record.key.as_deref(),
+                    record.payload,
+                    Vec::new(),
+                )
+                .await?;
+        }
+        if !seqs.is_empty() {
+            self.store.ack_outbox(&seqs).await?;
         }
         Ok(())
     }
+
+    /// Republishes outbox records committed more than `grace_ms` ago and still unacknowledged
+    /// (a crash between commit and publish); answers how many. Consumers deduplicate by message id.
+    pub async fn relay(&self, grace_ms: i64, limit: usize) -> Result<usize, Error> {
+        let pending = self.store.outbox((self.clock)() - grace_ms, limit).await?;
+        let seqs: Vec<u64> = pending.iter().map(|p| p.seq).collect();
+        let n = pending.len();
+        for p in pending {
+            let r = p.record;
+            self.bus
+                .append(&r.topic, None, r.key.as_deref(), r.payload, Vec::new())
+                .await?;
+        }
+        if !seqs.is_empty() {
+            tracing::info!(
+                records = n,
+                "relayed outbox records left by an interrupted step"
+            );
+            self.store.ack_outbox(&seqs).await?;
+        }
+        Ok(n)
+    }
+}
+
+/// The bus records of a step's messages.
+fn outgoing(engine: &Engine, outcome: &Outcome, sessions_topic: &str) -> Vec<Outgoing> {
+    outcome
+        .messages
+        .iter()
+        .flat_map(|m| route(engine, m, sessions_topic))
+        .map(|r| Outgoing {
+            topic: r.topic,
+            key: r.key,
+            payload: r.payload,
+        })
+        .collect()
 }
 
 /// Decodes a record payload as an event.
