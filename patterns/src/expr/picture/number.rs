@@ -340,7 +340,7 @@ fn render(value: f64, pic: &Analysis, a: &Alphabet<'_>) -> String {
         let right = len - i; // digits from here to the decimal point
         if i > 0 {
             let group_here = if pic.regular_group > 0 {
-                right % pic.regular_group == 0
+                right.is_multiple_of(pic.regular_group)
             } else {
                 pic.integer_groups.contains(&right)
             };
