@@ -130,7 +130,8 @@ impl<'a> Ctx<'a> {
         let d = self.depth.get() + 1;
         // The stack is sampled every fourth level: a few frames of slack are well within budget.
         if d > self.limits.max_depth
-            || (d.is_multiple_of(4) && stack_position().abs_diff(self.stack_base) > self.stack_budget)
+            || (d.is_multiple_of(4)
+                && stack_position().abs_diff(self.stack_base) > self.stack_budget)
         {
             return Err(depth_error());
         }
