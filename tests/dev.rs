@@ -397,3 +397,65 @@ async fn reference_system_test_pattern_gets_its_answer_from_the_persistence_agen
         json!({"locationId": "100", "latitude": 34.05, "longitude": -118.24})
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn watch_threds_notifies_the_watcher_of_changes() {
+    let server = Server::start(&["--patterns", "config/patterns"]);
+    let mut admin = Client::connect(&server, "root", &["admin"]).await;
+    let mut alice = Client::connect(&server, "alice", &[]).await;
+    admin
+        .send(control(
+            "w1",
+            "org.wt.control.sysControl",
+            json!({"op": "watchThreds"}),
+        ))
+        .await;
+    assert_eq!(
+        reply(&mut admin, "w1").await["data"]["content"]["values"]["status"],
+        "OK"
+    );
+
+    let values = json!({"echoTo": ["alice"], "echoTitle": "watched", "echoContent": 1});
+    alice
+        .send(json!({"id": "e1", "type": "org.wt.echo", "data": {"content": {"values": values}}}))
+        .await;
+    let thred = alice.message("watched 1").await["event"]["thredId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let note = reply(&mut admin, "w1").await;
+    let listed = &note["data"]["content"]["values"]["threds"][0];
+    assert_eq!(listed["id"], thred.as_str());
+    assert_eq!(listed["status"], "a");
+    assert_eq!(listed["patternId"], "echo");
+
+    admin
+        .send(control(
+            "w2",
+            "org.wt.control.sysControl",
+            json!({"op": "watchThreds", "directive": "renew"}),
+        ))
+        .await;
+    assert_eq!(
+        reply(&mut admin, "w2").await["data"]["content"]["values"]["directive"],
+        "renew"
+    );
+    admin
+        .send(control(
+            "w3",
+            "org.wt.control.sysControl",
+            json!({"op": "watchThreds", "directive": "stop"}),
+        ))
+        .await;
+    assert_eq!(
+        reply(&mut admin, "w3").await["data"]["content"]["values"]["directive"],
+        "stop"
+    );
+    alice.send(json!({"id": "e2", "type": "org.wt.echo", "thredId": thred, "data": {"content": {"values": values}}})).await;
+    alice.message("watched 2").await;
+    let later = admin.drain(Duration::from_millis(500)).await;
+    assert!(
+        later.iter().all(|m| m["message"]["event"]["re"] != "w1"),
+        "no notifications after stop: {later:?}"
+    );
+}

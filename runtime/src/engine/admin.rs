@@ -260,6 +260,33 @@ impl Admin {
                 (self.reload)(Some(id)).map_err(|e| refuse(Code::ObjectNotFound, e))?;
                 Ok(json!({"status": "OK", "patternId": id}))
             }
+            "watchThreds" => {
+                let directive = request
+                    .value_named("directive")
+                    .and_then(Value::as_str)
+                    .unwrap_or("start");
+                let who = request.source_id();
+                let now = self.processor.now();
+                match directive {
+                    "start" => self.processor.watchers().start(who, request.id(), now),
+                    "renew" => {
+                        if !self.processor.watchers().renew(who, now) {
+                            return Err(refuse(
+                                Code::ObjectNotFound,
+                                format!("{who} is not watching threds"),
+                            ));
+                        }
+                    }
+                    "stop" => self.processor.watchers().stop(who),
+                    other => {
+                        return Err(refuse(
+                            Code::ArgumentValidation,
+                            format!("unknown directive '{other}'"),
+                        ))
+                    }
+                }
+                Ok(json!({"status": "OK", "directive": directive}))
+            }
             "reloadAllPatterns" => {
                 let n = (self.reload)(None).map_err(|e| refuse(Code::ArgumentValidation, e))?;
                 Ok(json!({"status": "OK", "patterns": n}))

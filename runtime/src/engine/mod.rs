@@ -7,6 +7,7 @@ mod env;
 mod processor;
 mod routing;
 mod view;
+pub mod watch;
 
 pub use env::RecordEnv;
 pub use processor::{Done, Error, Processor, Topics};

@@ -3,6 +3,7 @@
 
 use super::routing::route;
 use super::view::{Miss, Prefetched};
+use super::watch::Watchers;
 use super::{EngineHandle, RecordEnv};
 use crate::bus::{self, partition_for, Bus, Record};
 use crate::history::History;
@@ -68,6 +69,7 @@ pub struct Processor {
     partitions: u32,
     clock: Arc<dyn Fn() -> i64 + Send + Sync>,
     history: Option<History>,
+    watchers: Watchers,
 }
 
 impl Processor {
@@ -88,7 +90,13 @@ impl Processor {
             partitions,
             clock,
             history: None,
+            watchers: Watchers::default(),
         }
+    }
+
+    /// The `watchThreds` registrations.
+    pub fn watchers(&self) -> &Watchers {
+        &self.watchers
     }
 
     /// Also records every step's history.
@@ -216,6 +224,7 @@ impl Processor {
                         tracing::warn!(thred = ?failure.thred_id, error = %failure.detail, "step failed; its sender was notified");
                     }
                     self.flush(outbox, seqs).await?;
+                    self.notify_watchers(&engine, &outcome).await;
                     if let Some(history) = &self.history {
                         if let Err(e) = history.record(&engine, &outcome, (self.clock)()).await {
                             tracing::warn!(error = %e, "history: could not record a step");
@@ -342,6 +351,44 @@ impl Processor {
             }
         }
         Ok(())
+    }
+
+    /// Tells every `watchThreds` registrant about the threds this step changed (best effort).
+    async fn notify_watchers(&self, engine: &Engine, outcome: &Outcome) {
+        if outcome.threds.is_empty() {
+            return;
+        }
+        let watchers = self.watchers.active((self.clock)());
+        if watchers.is_empty() {
+            return;
+        }
+        let mut messages = Vec::new();
+        for change in &outcome.threds {
+            let state = match change {
+                ThredChange::Saved { state, .. } | ThredChange::Removed { state } => state,
+            };
+            let thred = state.to_json(engine.patterns().get(&state.pattern_id).map(|p| p.as_ref()));
+            for w in &watchers {
+                let event = serde_json::json!({
+                    "id": format!("watch-{}-{}-{}", state.id, state.last_update_time, w.participant),
+                    "type": threds_patterns::model::event::TELL,
+                    "re": w.re,
+                    "thredId": threds_patterns::model::event::SYSTEM,
+                    "source": threds_patterns::model::Source::system(),
+                    "time": (self.clock)(),
+                    "data": {"content": {"values": {"threds": [thred]}}}
+                });
+                if let Ok(event) = Event::from_value(event) {
+                    messages.push(Message {
+                        to: vec![w.participant.clone()],
+                        event,
+                    });
+                }
+            }
+        }
+        if let Err(e) = self.send(&messages).await {
+            tracing::warn!(error = %e, "could not notify thred watchers");
+        }
     }
 
     /// Appends committed outbox records, in order, then acknowledges them. A crash in between
