@@ -96,8 +96,7 @@ impl Secret {
         Err(Error::NoSecret)
     }
 
-    /// A secret from raw bytes (tests).
-    #[cfg(test)]
+    /// A secret from raw bytes (tests, the benchmark).
     pub fn from_bytes(bytes: &[u8], source: SecretSource) -> Secret {
         Secret {
             bytes: bytes.to_vec(),

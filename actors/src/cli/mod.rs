@@ -1,5 +1,6 @@
 //! Subcommands of the `threds` tool.
 
+mod bench;
 mod client;
 mod dev;
 mod eval;
@@ -38,6 +39,8 @@ enum Command {
     Publish(client::PublishArgs),
     /// Print the token's participant's messages as JSON lines.
     Tail(client::TailArgs),
+    /// Load-test a `threds dev` it starts itself: throughput, latency, memory.
+    Bench(bench::Args),
 }
 
 /// Runs the parsed command line.
@@ -51,6 +54,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Token(args) => token::run(args),
         Command::Publish(args) => client::publish(args),
         Command::Tail(args) => client::tail(args),
+        Command::Bench(args) => bench::run(args),
     }
 }
 
