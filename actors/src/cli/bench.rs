@@ -31,6 +31,9 @@ pub struct Args {
     /// Open connections for the memory test.
     #[arg(long, default_value_t = 1_000)]
     connections: usize,
+    /// Only the memory test.
+    #[arg(long)]
+    memory_only: bool,
 }
 
 const SECRET: &str = "threds-bench-secret";
@@ -254,23 +257,27 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         load_now()
     );
     runtime.block_on(async {
+        if !args.memory_only {
         let (rate, lat) = load(&server.addr, args.clients, args.window, None, args.seconds).await?;
         println!("throughput: {} clients x {} in flight, {} s: {:.0} events/s delivered (p50 {:.2} ms, p99 {:.2} ms under saturation); load average {}",
             args.clients, args.window, args.seconds, rate, percentile(&lat, 0.5), percentile(&lat, 0.99), load_now());
         let (got, lat) = load(&server.addr, 10, 1, Some(args.rate), args.seconds).await?;
         println!("latency at {} events/s (10 clients): delivered {:.0}/s, publish->delivery p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms; load average {}",
             args.rate, got, percentile(&lat, 0.5), percentile(&lat, 0.99), percentile(&lat, 1.0), load_now());
+        }
         // Memory with many live threds: each unbound echo starts one (echo never terminates).
         let mut ws = connect(&server.addr, "filler").await?;
-        for i in 0..args.threds {
-            ws.send(echo(format!("fill-{i}"), "nobody", None, 0)).await?;
-        }
-        let mut acks = 0usize;
-        while acks < args.threds {
-            let Some(frame) = ws.next().await else { bail!("closed") };
-            if let Message::Text(t) = frame? {
-                if t.contains("\"ack\"") {
-                    acks += 1;
+        for chunk in (0..args.threds).collect::<Vec<_>>().chunks(200) {
+            for i in chunk {
+                ws.send(echo(format!("fill-{i}"), "nobody", None, 0)).await?;
+            }
+            let mut acks = 0usize;
+            while acks < chunk.len() {
+                let Some(frame) = ws.next().await else { bail!("closed") };
+                if let Message::Text(t) = frame? {
+                    if t.contains("\"ack\"") {
+                        acks += 1;
+                    }
                 }
             }
         }
