@@ -409,6 +409,22 @@ impl Txn<'_> {
             .collect()
     }
 
+    /// The thred's participants other than `sender`, who must be one of them (broadcast, echo).
+    fn others(&self, state: &ThredState, sender: &str) -> Result<Vec<String>, Failure> {
+        let mut to = self.thred_participants(state);
+        if !to.iter().any(|p| p == sender) {
+            return Err(Failure::client(
+                Code::Unauthorized,
+                format!(
+                    "Participant {sender} is not a participant of thred {}",
+                    state.id
+                ),
+            ));
+        }
+        to.retain(|p| p != sender);
+        Ok(to)
+    }
+
     /// The broadcast builtin (spec §4.8): the sender's values to every other participant.
     fn broadcast<'p>(
         &mut self,
@@ -423,23 +439,13 @@ impl Txn<'_> {
             ));
         }
         let sender = event.source_id();
-        let mut to = self.thred_participants(state);
-        if !to.iter().any(|p| p == sender) {
-            return Err(Failure::client(
-                Code::Unauthorized,
-                format!(
-                    "Participant {sender} is not a participant of thred {}",
-                    state.id
-                ),
-            ));
-        }
+        let to = self.others(state, sender)?;
         if !event.value_named("message").is_some_and(truthy) {
             return Err(Failure::client(
                 Code::MissingArgument,
                 "No message supplied for broadcast",
             ));
         }
-        to.retain(|p| p != sender);
         let values = spread_values(event, [("messageSource", event.source().clone())]);
         let data = json!({
             "title": format!("Message from {sender}"),
@@ -456,17 +462,7 @@ impl Txn<'_> {
     /// The echo effect (spec §4.8): a participant's response, shown to the other participants.
     fn echo(&mut self, state: &ThredState, event: &Event) -> Result<(), Failure> {
         let sender = event.source_id();
-        let mut to = self.thred_participants(state);
-        if !to.iter().any(|p| p == sender) {
-            return Err(Failure::client(
-                Code::Unauthorized,
-                format!(
-                    "Participant {sender} is not a participant of thred {}",
-                    state.id
-                ),
-            ));
-        }
-        to.retain(|p| p != sender);
+        let to = self.others(state, sender)?;
         let re = event.re().map_or(Value::Null, |r| json!(r));
         let values = spread_values(
             event,
