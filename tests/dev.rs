@@ -459,3 +459,81 @@ async fn watch_threds_notifies_the_watcher_of_changes() {
         "no notifications after stop: {later:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_oversized_frame_closes_the_connection_with_1009() {
+    use futures_util::StreamExt;
+    use tokio_tungstenite::tungstenite::Message;
+    let server = Server::start(&["--patterns", "config/patterns"]);
+    let mut alice = Client::connect(&server, "alice", &[]).await;
+    let big = "x".repeat(70 * 1024);
+    alice
+        .send_text(
+            &json!({"event": {"id": "big", "type": "t", "data": {"title": big}}}).to_string(),
+        )
+        .await;
+    let mut ws = alice.into_inner();
+    let closed = tokio::time::timeout(Duration::from_secs(5), async {
+        while let Some(frame) = ws.next().await {
+            if let Ok(Message::Close(Some(f))) = frame {
+                return Some(u16::from(f.code));
+            }
+        }
+        None
+    })
+    .await
+    .unwrap();
+    assert_eq!(closed, Some(1009));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_client_is_disconnected_without_delaying_others() {
+    use futures_util::StreamExt;
+    use tokio_tungstenite::tungstenite::Message;
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("threds.toml");
+    std::fs::write(&config, "[server]\nconnection_queue = 8\n").unwrap();
+    let server = Server::start(&[
+        "--patterns",
+        "config/patterns",
+        "--config",
+        config.to_str().unwrap(),
+    ]);
+    let slow = Client::connect(&server, "slowpoke", &[]).await; // never reads
+    let mut fast = Client::connect(&server, "fast", &[]).await;
+    let values = json!({"echoTo": ["slowpoke", "fast"], "echoTitle": "burst", "echoContent": "y".repeat(30_000)});
+    fast.send(json!({"id": "b0", "type": "org.wt.echo", "data": {"content": {"values": values}}}))
+        .await;
+    let thred = fast.message("burst 1").await["event"]["thredId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let total = 600;
+    for i in 1..total {
+        fast.send(
+            json!({"id": format!("b{i}"), "type": "org.wt.echo", "thredId": thred,
+            "data": {"content": {"values": values}}}),
+        )
+        .await;
+    }
+    let last = format!("burst {total}");
+    fast.message(&last).await;
+    // The slow client was cut off with a reason (or, if its socket was already reset, just closed).
+    let mut ws = slow.into_inner();
+    let outcome = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            match ws.next().await {
+                Some(Ok(Message::Close(Some(f)))) => return format!("close {}", u16::from(f.code)),
+                Some(Ok(_)) => continue,
+                Some(Err(e)) => return format!("error {e}"),
+                None => return "ended".to_string(),
+            }
+        }
+    })
+    .await
+    .unwrap();
+    assert!(
+        outcome == "close 4408" || outcome.starts_with("error") || outcome == "ended",
+        "{outcome}"
+    );
+}

@@ -46,12 +46,12 @@ impl Server {
     pub fn start(args: &[&str]) -> Server {
         let mut child = Command::new(env!("CARGO_BIN_EXE_threds"))
             .arg("dev")
-            .args([
-                "--listen",
-                "127.0.0.1:0",
-                "--config",
-                "/nonexistent/threds.toml",
-            ])
+            .args(["--listen", "127.0.0.1:0"])
+            .args(if args.contains(&"--config") {
+                &[][..]
+            } else {
+                &["--config", "/nonexistent/threds.toml"][..]
+            })
             .args(args)
             .env("THREDS_JWT_SECRET", SECRET)
             .env(
@@ -200,6 +200,11 @@ impl Client {
             .unwrap();
         self.frame(|f| f["ack"]["id"] == id.as_str(), Duration::from_secs(5))
             .await;
+    }
+
+    /// The underlying socket (for close-frame checks).
+    pub fn into_inner(self) -> WebSocketStream<MaybeTlsStream<TcpStream>> {
+        self.ws
     }
 
     /// Sends raw text.
