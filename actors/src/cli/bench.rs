@@ -112,7 +112,12 @@ async fn connect(addr: &str, participant: &str) -> anyhow::Result<Socket> {
     let mut req = format!("ws://{addr}/ws").into_client_request()?;
     req.headers_mut()
         .insert("authorization", format!("Bearer {token}").parse()?);
-    Ok(tokio_tungstenite::connect_async(req).await?.0)
+    // Small frames both ways: disable Nagle, as latency-sensitive clients do.
+    Ok(
+        tokio_tungstenite::connect_async_with_config(req, None, true)
+            .await?
+            .0,
+    )
 }
 
 fn echo(id: String, participant: &str, thred: Option<&str>, sent_us: u64) -> Message {
