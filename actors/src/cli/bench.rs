@@ -158,6 +158,9 @@ async fn client(
             }
         }
     };
+    if let Some(period) = interval {
+        return paced(ws, me, thred, period, epoch, deadline).await;
+    }
     let (mut sent, mut delivered, mut in_flight) = (0u64, 0u64, 0usize);
     let mut latencies = Vec::new();
     let mut tick = interval.map(tokio::time::interval);
@@ -198,6 +201,50 @@ async fn client(
         }
     }
     Ok((delivered, latencies))
+}
+
+/// A paced client: one task sends every `period`, another reads, so reading never waits on sending.
+async fn paced(
+    ws: Socket,
+    me: String,
+    thred: String,
+    period: Duration,
+    epoch: Instant,
+    deadline: Instant,
+) -> anyhow::Result<(u64, Vec<u64>)> {
+    let (mut tx, mut rx) = ws.split();
+    let writer = tokio::spawn(async move {
+        let mut tick = tokio::time::interval(period);
+        let mut sent = 0u64;
+        while Instant::now() < deadline {
+            tick.tick().await;
+            if tx
+                .send(echo(
+                    format!("{me}-{sent}"),
+                    &me,
+                    Some(&thred),
+                    micros(epoch),
+                ))
+                .await
+                .is_err()
+            {
+                break;
+            }
+            sent += 1;
+        }
+        tx
+    });
+    let mut latencies = Vec::new();
+    while let Ok(Some(frame)) = tokio::time::timeout_at(deadline.into(), rx.next()).await {
+        if let Message::Text(t) = frame? {
+            let v: Value = serde_json::from_str(&t)?;
+            if let Some(at) = v["message"]["event"]["data"]["content"]["values"]["echo"].as_u64() {
+                latencies.push(micros(epoch).saturating_sub(at));
+            }
+        }
+    }
+    let _ = writer.await;
+    Ok((latencies.len() as u64, latencies))
 }
 
 fn percentile(sorted: &[u64], p: f64) -> f64 {
