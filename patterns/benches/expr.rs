@@ -7,7 +7,11 @@ use criterion::{black_box, criterion_group, criterion_main, Criterion};
 use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
-use threds_patterns::expr::{Expression, Host, HostValue};
+use threds_patterns::expr::Expression;
+
+#[path = "support/event_host.rs"]
+mod event_host;
+use event_host::EventHost;
 
 const FILTER: &str = "$event.type = 'org.wt.echo' and $valueNamed('count') > 10";
 const FILTER_REWRITTEN: &str =
@@ -16,35 +20,6 @@ const FILTER_REWRITTEN: &str =
 fn event() -> Value {
     json!({"id": "e1", "type": "org.wt.echo", "source": {"id": "p1"},
            "data": {"content": {"values": {"count": 42}}}})
-}
-
-/// Depth-first search for `key` under `data.content.values`.
-fn find<'v>(v: &'v Value, key: &str) -> Option<&'v Value> {
-    match v {
-        Value::Object(m) => m.get(key).or_else(|| m.values().find_map(|c| find(c, key))),
-        Value::Array(a) => a.iter().find_map(|c| find(c, key)),
-        _ => None,
-    }
-}
-
-struct EventHost {
-    event: Value,
-}
-
-impl Host for EventHost {
-    fn variable(&self, name: &str) -> Option<&Value> {
-        (name == "event").then_some(&self.event)
-    }
-    fn call(&self, name: &str, args: &[Option<&Value>]) -> Option<Result<HostValue<'_>, String>> {
-        if name != "valueNamed" {
-            return None;
-        }
-        let key = args.first().copied().flatten().and_then(Value::as_str)?;
-        let values = self.event.get("data")?.get("content")?.get("values")?;
-        Some(Ok(
-            find(values, key).map_or(HostValue::Undefined, HostValue::Borrowed)
-        ))
-    }
 }
 
 fn bench(c: &mut Criterion) {

@@ -4,34 +4,11 @@
 
 #![allow(clippy::unwrap_used, missing_docs)]
 
-use serde_json::{json, Value};
-use threds_patterns::expr::{Expression, Host, HostValue};
-use threds_patterns::model::event::value_named;
-
-struct EventHost {
-    event: Value,
-}
-
-impl Host for EventHost {
-    fn variable(&self, name: &str) -> Option<&Value> {
-        (name == "event").then_some(&self.event)
-    }
-    fn call(&self, name: &str, args: &[Option<&Value>]) -> Option<Result<HostValue<'_>, String>> {
-        if name != "valueNamed" {
-            return None;
-        }
-        let key = args
-            .first()
-            .copied()
-            .flatten()
-            .and_then(Value::as_str)
-            .unwrap_or_default();
-        let values = &self.event["data"]["content"]["values"];
-        Some(Ok(
-            value_named(values, key).map_or(HostValue::Undefined, HostValue::Borrowed)
-        ))
-    }
-}
+#[path = "support/event_host.rs"]
+mod event_host;
+use event_host::EventHost;
+use serde_json::json;
+use threds_patterns::expr::Expression;
 
 /// Resident set size in KiB (Linux), or 0 where unknown.
 fn rss_kib() -> u64 {

@@ -2,31 +2,14 @@
 //! are borrowed from the compiled expression, and host functions get pre-built arguments.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use serde_json::{json, Value};
-use threds_patterns::expr::{Expression, Host, HostValue};
+#[path = "../benches/support/event_host.rs"]
+mod event_host;
+use event_host::EventHost;
+use serde_json::json;
+use threds_patterns::expr::Expression;
 
 #[global_allocator]
 static ALLOC: dhat::Alloc = dhat::Alloc;
-
-struct EventHost {
-    event: Value,
-}
-
-impl Host for EventHost {
-    fn variable(&self, name: &str) -> Option<&Value> {
-        (name == "event").then_some(&self.event)
-    }
-    fn call(&self, name: &str, args: &[Option<&Value>]) -> Option<Result<HostValue<'_>, String>> {
-        if name != "valueNamed" {
-            return None;
-        }
-        let key = args.first().copied().flatten().and_then(Value::as_str)?;
-        let values = self.event.get("data")?.get("content")?.get("values")?;
-        Some(Ok(values
-            .get(key)
-            .map_or(HostValue::Undefined, HostValue::Borrowed)))
-    }
-}
 
 #[test]
 fn hot_filter_allocates_nothing() {
