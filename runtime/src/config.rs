@@ -109,11 +109,26 @@ impl Default for EngineConfig {
 }
 
 /// Embedded storage.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct StorageConfig {
     /// Keep state, timers, offsets, history and documents here (none: in memory only).
     pub data_dir: Option<PathBuf>,
+    /// Records each bus partition keeps (older ones are removed, as Kafka's retention does).
+    pub bus_retention: u64,
+    /// Event records and thred log records the in-memory history keeps (the newest; a data
+    /// directory keeps all).
+    pub history_retention: usize,
+}
+
+impl Default for StorageConfig {
+    fn default() -> Self {
+        StorageConfig {
+            data_dir: None,
+            bus_retention: 20_000,
+            history_retention: 20_000,
+        }
+    }
 }
 
 /// Configuration errors.

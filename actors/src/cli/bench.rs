@@ -313,6 +313,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         let (rate, lat) = load(&server.addr, args.clients, args.window, None, args.seconds).await?;
         println!("throughput: {} clients x {} in flight, {} s: {:.0} events/s delivered (p50 {:.2} ms, p99 {:.2} ms under saturation); load average {}",
             args.clients, args.window, args.seconds, rate, percentile(&lat, 0.5), percentile(&lat, 0.99), load_now());
+        // Let the server finish the throughput run's tail before measuring latency.
+        tokio::time::sleep(Duration::from_secs(2)).await;
         let (got, lat) = load(&server.addr, 10, 1, Some(args.rate), args.seconds).await?;
         println!("latency at {} events/s (10 clients): delivered {:.0}/s, publish->delivery p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms; load average {}",
             args.rate, got, percentile(&lat, 0.5), percentile(&lat, 0.99), percentile(&lat, 1.0), load_now());

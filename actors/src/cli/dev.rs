@@ -127,15 +127,29 @@ async fn serve(
                 std::fs::create_dir_all(dir)
                     .with_context(|| format!("creating the data directory {}", dir.display()))?;
                 (
-                    Arc::new(MemoryBus::open(dir).context("opening the bus log")?),
+                    Arc::new(
+                        MemoryBus::open(dir)
+                            .context("opening the bus log")?
+                            .with_retention(config.storage.bus_retention),
+                    ),
                     Arc::new(MemoryStore::open(dir).context("opening the thred store")?),
                     Arc::new(MemoryDocuments::open(dir).context("opening the documents store")?),
                 )
             }
             None => (
-                Arc::new(MemoryBus::new()),
+                Arc::new(MemoryBus::new().with_retention(config.storage.bus_retention)),
                 Arc::new(MemoryStore::new()),
-                Arc::new(MemoryDocuments::new()),
+                Arc::new(
+                    MemoryDocuments::new()
+                        .capped(
+                            threds_runtime::history::EVENTS,
+                            config.storage.history_retention,
+                        )
+                        .capped(
+                            threds_runtime::history::THRED_LOG,
+                            config.storage.history_retention,
+                        ),
+                ),
             ),
         };
     let topics = Topics::default();
@@ -238,6 +252,9 @@ async fn serve(
             .app_data(web::PayloadConfig::new(limit))
             .configure(routes)
     })
+    // Acks and messages are small frames written back to back: without this, Nagle holds the
+    // second one until the client's delayed ACK (observed: +1 send period of latency).
+    .tcp_nodelay(true)
     .shutdown_signal(shutdown.clone().cancelled_owned())
     .shutdown_timeout(5)
     .bind(&config.server.listen)

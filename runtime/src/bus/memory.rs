@@ -79,6 +79,14 @@ impl MemoryBus {
         self
     }
 
+    /// Keeps at most `records` records per partition: older ones are removed as new ones arrive,
+    /// like Kafka's size-based retention (consumers behind the oldest kept record skip ahead to
+    /// it, with a warning). Without it every record is kept.
+    pub fn with_retention(self, records: u64) -> Self {
+        lock(&self.shared.state).retain = Some(records.max(1));
+        self
+    }
+
     /// How many write transactions the durable store has committed (0 in memory).
     pub fn durable_commits(&self) -> u64 {
         self.shared.durable.as_ref().map_or(0, Durable::commits)
@@ -165,9 +173,7 @@ impl Bus for MemoryBus {
                         topic: topic.to_owned(),
                         partition,
                     })?;
-                let offset = log.end;
-                log.entries.push(entry);
-                log.end += 1;
+                let offset = log.push(entry, state.retain);
                 state.wake_readers(topic, partition);
                 return Ok(Position {
                     topic: topic.to_owned(),

@@ -30,6 +30,8 @@ pub struct MemoryDocuments {
 struct Inner {
     store: Store,
     disk: Option<Disk>,
+    /// Capped collections (memory mode only): name → how many documents to keep.
+    caps: Vec<(String, usize)>,
 }
 
 impl Default for MemoryDocuments {
@@ -44,6 +46,7 @@ impl MemoryDocuments {
         Self::with(Inner {
             store: Store::default(),
             disk: None,
+            caps: Vec::new(),
         })
     }
 
@@ -54,7 +57,19 @@ impl MemoryDocuments {
         Ok(Self::with(Inner {
             store,
             disk: Some(disk),
+            caps: Vec::new(),
         }))
+    }
+
+    /// Caps `collection` at its newest `keep` documents: older ones are removed as new ones are
+    /// written (like a MongoDB capped collection). Applies to the in-memory store only; a durable
+    /// store keeps everything.
+    pub fn capped(self, collection: &str, keep: usize) -> Self {
+        if !self.durable {
+            let mut inner = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
+            inner.caps.push((collection.to_owned(), keep));
+        }
+        self
     }
 
     fn with(inner: Inner) -> Self {
@@ -71,7 +86,7 @@ impl MemoryDocuments {
         // A panic while the lock was held unwound through the transaction's rollback, so the state
         // is consistent and a poisoned lock can be taken over.
         let mut guard = inner.lock().unwrap_or_else(PoisonError::into_inner);
-        let Inner { store, disk } = &mut *guard;
+        let Inner { store, disk, caps } = &mut *guard;
         let mut txn = Txn::begin(store);
         let result = run_entry(&mut txn, &entry, now)?;
         if let Some(disk) = disk {
@@ -81,6 +96,9 @@ impl MemoryDocuments {
             }
         }
         txn.commit();
+        for (collection, keep) in caps.iter() {
+            store.trim(collection, *keep);
+        }
         Ok(result)
     }
 }
@@ -102,5 +120,45 @@ impl Documents for MemoryDocuments {
             .spawn_blocking(move || Self::run_blocking(&inner, &entry, now))
             .await
             .map_err(|e| Error::Backend(format!("documents task failed: {e}")))?
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use serde_json::json;
+
+    #[tokio::test]
+    async fn a_capped_collection_keeps_its_newest_documents() {
+        let docs = MemoryDocuments::new().capped("Log", 3);
+        for i in 0..10 {
+            let put = json!({"op": "put", "params": {"type": "Log", "values": {"id": format!("d{i}"), "n": i}}});
+            docs.run(&put, 0).await.unwrap();
+            let other = json!({"op": "put", "params": {"type": "Other", "values": {"id": format!("o{i}")}}});
+            docs.run(&other, 0).await.unwrap();
+        }
+        let all = json!({"op": "get", "params": {"type": "Log", "matcher": {}}});
+        let got = docs.run(&all, 0).await.unwrap();
+        let ns: Vec<i64> = got
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| d["n"].as_i64().unwrap())
+            .collect();
+        assert_eq!(ns, [7, 8, 9]);
+        let gone = json!({"op": "get", "params": {"type": "Log", "matcher": {"id": "d0"}}});
+        assert_eq!(docs.run(&gone, 0).await.unwrap(), json!([]));
+        let others = json!({"op": "get", "params": {"type": "Other", "matcher": {}}});
+        assert_eq!(
+            docs.run(&others, 0)
+                .await
+                .unwrap()
+                .as_array()
+                .unwrap()
+                .len(),
+            10,
+            "other collections are not capped"
+        );
     }
 }

@@ -70,6 +70,23 @@ impl Store {
         self.next_id = next_id;
     }
 
+    /// Removes the oldest documents of `collection` beyond the newest `keep` (a capped
+    /// collection); answers how many were removed.
+    pub(crate) fn trim(&mut self, collection: &str, keep: usize) -> usize {
+        let Some(coll) = self.collections.get_mut(collection) else {
+            return 0;
+        };
+        let excess = coll.docs.len().saturating_sub(keep);
+        for _ in 0..excess {
+            if let Some((_, doc)) = coll.docs.pop_first() {
+                if let Ok(id) = doc_id(&doc) {
+                    coll.ids.remove(id);
+                }
+            }
+        }
+        excess
+    }
+
     /// The document at `seq` of `collection`, if any.
     pub(crate) fn doc(&self, collection: &str, seq: u64) -> Option<&Doc> {
         self.collections.get(collection)?.docs.get(&seq)

@@ -172,16 +172,14 @@ impl Identity {
                 records: Vec::new(),
             }));
         }
-        let plan = progress.plan(
-            |(topic, partition)| {
-                state
-                    .topics
-                    .get(topic)
-                    .and_then(|t| t.partitions.get(*partition as usize))
-                    .map_or(0, |log| log.end)
-            },
-            max,
-        );
+        let log_of = |(topic, partition): &Tp| {
+            state
+                .topics
+                .get(topic)
+                .and_then(|t| t.partitions.get(*partition as usize))
+        };
+        progress.skip_removed(|tp| log_of(tp).map_or(0, |log| log.start), &self.group);
+        let plan = progress.plan(|tp| log_of(tp).map_or(0, |log| log.end), max);
         if plan.is_empty() {
             return Ok(Step::Idle(group.next_expiry(&self.member, timeout)));
         }
@@ -195,11 +193,7 @@ impl Identity {
                 .topics
                 .get(topic)
                 .and_then(|t| t.partitions.get(*partition as usize));
-            let entries = log.and_then(|log| {
-                let from = usize::try_from(read.from).ok()?;
-                let to = usize::try_from(read.from.saturating_add(read.count)).ok()?;
-                log.entries.get(from..to)
-            });
+            let entries = log.and_then(|log| log.slice(read.from, read.count));
             let Some(entries) = entries else {
                 return Err(missing(&read));
             };
@@ -248,6 +242,25 @@ impl Progress {
     /// Forgets every held partition, returning them.
     fn release_all(&mut self) -> Vec<Tp> {
         std::mem::take(&mut self.positions).into_keys().collect()
+    }
+
+    /// Moves positions that fell behind the oldest kept record (retention removed what they
+    /// pointed at) up to it, warning: those records are lost to this group.
+    fn skip_removed(&mut self, start: impl Fn(&Tp) -> u64, group: &str) {
+        for (tp, position) in &mut self.positions {
+            let start = start(tp);
+            if *position < start {
+                tracing::warn!(
+                    group,
+                    topic = %tp.0,
+                    partition = tp.1,
+                    from = *position,
+                    to = start,
+                    "bus retention removed records this group had not read; skipping ahead"
+                );
+                *position = start;
+            }
+        }
     }
 
     /// Plans reading up to `max` records from the held partitions, given each one's end offset.

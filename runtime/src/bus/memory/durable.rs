@@ -193,13 +193,15 @@ fn load(db: &Database) -> Result<State, Error> {
         }
         let mut topic = Topic::new(count);
         for (partition, log) in (0u32..).zip(topic.partitions.iter_mut()) {
-            let last = records
+            let mut range = records
                 .range((name, partition, 0)..=(name, partition, u64::MAX))
-                .map_err(backend)?
-                .next_back()
-                .transpose()
                 .map_err(backend)?;
-            log.end = last.map_or(0, |(key, _)| key.value().2.saturating_add(1));
+            let first = range.next().transpose().map_err(backend)?;
+            let last = range.next_back().transpose().map_err(backend)?;
+            log.start = first.as_ref().map_or(0, |(key, _)| key.value().2);
+            log.end = last
+                .or(first)
+                .map_or(0, |(key, _)| key.value().2.saturating_add(1));
         }
         state.topics.insert(name.to_owned(), topic);
     }
@@ -223,6 +225,8 @@ struct Writer {
     state: Arc<Mutex<State>>,
     topics: HashMap<String, u32>,
     next: HashMap<(String, u32), u64>,
+    /// The oldest kept offset per partition (retention removes below it).
+    start: HashMap<(String, u32), u64>,
     commits: Arc<AtomicU64>,
 }
 
@@ -233,6 +237,7 @@ enum Effect {
     Exists,
     Appended(String, u32, u64),
     Committed(String, Vec<(String, u32, u64)>),
+    Trimmed(String, u32, u64),
 }
 
 impl Writer {
@@ -263,6 +268,15 @@ impl Writer {
                     (0u32..)
                         .zip(&t.partitions)
                         .map(move |(p, log)| ((name.clone(), p), log.end))
+                })
+                .collect(),
+            start: state
+                .topics
+                .iter()
+                .flat_map(|(name, t)| {
+                    (0u32..)
+                        .zip(&t.partitions)
+                        .map(move |(p, log)| ((name.clone(), p), log.start))
                 })
                 .collect(),
             state: Arc::new(Mutex::new(state)),
@@ -306,6 +320,7 @@ impl Writer {
 
     /// Writes a batch in one durable transaction; returns each request's effect.
     fn write(&self, requests: Vec<Request>) -> Result<Vec<Effect>, redb::Error> {
+        let retain = lock(&self.state).retain;
         let mut created: HashMap<String, u32> = HashMap::new();
         let mut next: HashMap<(String, u32), u64> = HashMap::new();
         let mut effects = Vec::with_capacity(requests.len());
@@ -359,6 +374,20 @@ impl Writer {
                 };
                 effects.push(effect);
             }
+            if let Some(retain) = retain {
+                for ((topic, partition), end) in &next {
+                    let from = self.start.get(&(topic.clone(), *partition)).copied();
+                    let cut = end.saturating_sub(retain);
+                    let from = from.unwrap_or(0);
+                    if cut > from {
+                        for offset in from..cut {
+                            records.remove((topic.as_str(), *partition, offset))?;
+                        }
+                        // After every request's effect, so replies still pair with the first ones.
+                        effects.push(Effect::Trimmed(topic.clone(), *partition, cut));
+                    }
+                }
+            }
         }
         txn.commit()?;
         Ok(effects)
@@ -395,6 +424,17 @@ impl Writer {
                     let committed = &mut state.groups.entry(group).or_default().committed;
                     for (topic, partition, offset) in list {
                         committed.insert((topic, partition), offset);
+                    }
+                    Ok(Ack::Done)
+                }
+                Effect::Trimmed(topic, partition, start) => {
+                    self.start.insert((topic.clone(), partition), start);
+                    if let Some(log) = state
+                        .topics
+                        .get_mut(&topic)
+                        .and_then(|t| t.partitions.get_mut(partition as usize))
+                    {
+                        log.start = log.start.max(start);
                     }
                     Ok(Ack::Done)
                 }

@@ -3,7 +3,7 @@
 
 use super::assign;
 use crate::bus::{Error, Position, Record};
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 use tokio::sync::Notify;
@@ -65,13 +65,39 @@ impl Entry {
     }
 }
 
-/// One partition: its end offset (the next to be written) and, in memory mode, its records.
+/// One partition: its start and end offsets and, in memory mode, its records.
 #[derive(Debug, Default)]
 pub(super) struct PartitionLog {
+    /// Offset of the oldest record kept (records below it were removed by retention).
+    pub start: u64,
     /// Offset of the next record; records below it are visible to consumers.
     pub end: u64,
-    /// The records (memory mode only; the durable mode reads them from disk).
-    pub entries: Vec<Entry>,
+    /// The records from `start` (memory mode only; the durable mode reads them from disk).
+    pub entries: VecDeque<Entry>,
+}
+
+impl PartitionLog {
+    /// Appends a record (memory mode), dropping the oldest beyond `retain`; answers its offset.
+    pub fn push(&mut self, entry: Entry, retain: Option<u64>) -> u64 {
+        let offset = self.end;
+        self.entries.push_back(entry);
+        self.end += 1;
+        if let Some(retain) = retain {
+            while self.entries.len() as u64 > retain {
+                self.entries.pop_front();
+                self.start += 1;
+            }
+        }
+        offset
+    }
+
+    /// The entries at `from..from + count`, if all of them are kept.
+    pub fn slice(&self, from: u64, count: u64) -> Option<impl Iterator<Item = &Entry>> {
+        let skip = usize::try_from(from.checked_sub(self.start)?).ok()?;
+        let take = usize::try_from(count).ok()?;
+        (skip.checked_add(take)? <= self.entries.len())
+            .then(|| self.entries.iter().skip(skip).take(take))
+    }
 }
 
 /// A topic: its partitions.
@@ -279,6 +305,8 @@ pub(super) struct State {
     pub groups: HashMap<String, Group>,
     /// How long a member may go without polling before it is evicted.
     pub session_timeout: Duration,
+    /// How many records each partition keeps (`None`: all).
+    pub retain: Option<u64>,
     next_incarnation: u64,
 }
 
@@ -289,6 +317,7 @@ impl State {
             topics: BTreeMap::new(),
             groups: HashMap::new(),
             session_timeout: Duration::from_secs(10),
+            retain: None,
             next_incarnation: 0,
         }
     }

@@ -256,3 +256,73 @@ async fn concurrent_durable_appends_share_transactions() {
     }
     assert_eq!(total, 4 * 500);
 }
+
+/// Appends `n` records to `t`/0 and answers the offsets a fresh group reads.
+async fn offsets_read_after(bus: &MemoryBus, n: u64) -> Vec<u64> {
+    for i in 0..n {
+        bus.append("t", Some(0), None, i.to_string().into_bytes(), Vec::new())
+            .await
+            .unwrap();
+    }
+    let mut c = bus.join("fresh", &["t"], "a").await.unwrap();
+    poll_until_assigned(&mut *c, &[tp("t", 0)]).await;
+    let mut got = Vec::new();
+    loop {
+        let polled = c.poll(100, TICK).await.unwrap();
+        if polled.records.is_empty() {
+            break;
+        }
+        for r in polled.records {
+            assert_eq!(r.payload, r.position.offset.to_string().into_bytes());
+            got.push(r.position.offset);
+        }
+    }
+    got
+}
+
+#[tokio::test]
+async fn retention_keeps_the_newest_records_and_offsets_stay_dense() {
+    let bus = MemoryBus::new().with_retention(3);
+    bus.create_topic("t", 1).await.unwrap();
+    assert_eq!(offsets_read_after(&bus, 10).await, [7, 8, 9]);
+    let next = bus.append("t", Some(0), None, b"10".to_vec(), Vec::new());
+    assert_eq!(next.await.unwrap().offset, 10);
+}
+
+#[tokio::test]
+async fn a_group_behind_the_retained_records_skips_ahead() {
+    let bus = MemoryBus::new().with_retention(2);
+    bus.create_topic("t", 1).await.unwrap();
+    let mut slow = bus.join("slow", &["t"], "a").await.unwrap();
+    poll_until_assigned(&mut *slow, &[tp("t", 0)]).await;
+    for i in 0..5u64 {
+        bus.append("t", Some(0), None, i.to_string().into_bytes(), Vec::new())
+            .await
+            .unwrap();
+    }
+    let polled = slow.poll(100, TICK).await.unwrap();
+    let offsets: Vec<u64> = polled.records.iter().map(|r| r.position.offset).collect();
+    assert_eq!(offsets, [3, 4]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn durable_retention_removes_records_from_disk_and_survives_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let bus = MemoryBus::open(dir.path()).unwrap().with_retention(4);
+        bus.create_topic("t", 1).await.unwrap();
+        assert_eq!(offsets_read_after(&bus, 10).await, [6, 7, 8, 9]);
+    }
+    let bus = MemoryBus::open(dir.path()).unwrap();
+    let mut c = bus.join("again", &["t"], "a").await.unwrap();
+    poll_until_assigned(&mut *c, &[tp("t", 0)]).await;
+    let polled = c.poll(100, TICK).await.unwrap();
+    let offsets: Vec<u64> = polled.records.iter().map(|r| r.position.offset).collect();
+    assert_eq!(
+        offsets,
+        [6, 7, 8, 9],
+        "records below the retained ones are gone from disk"
+    );
+    let next = bus.append("t", Some(0), None, b"10".to_vec(), Vec::new());
+    assert_eq!(next.await.unwrap().offset, 10);
+}
