@@ -4,6 +4,7 @@ mod agent;
 mod auth;
 mod cli;
 mod engine;
+mod node;
 mod session;
 
 use clap::Parser;

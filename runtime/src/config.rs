@@ -21,6 +21,108 @@ pub struct Config {
     pub engine: EngineConfig,
     /// Embedded storage.
     pub storage: StorageConfig,
+    /// The event bus backend.
+    pub bus: BusConfig,
+    /// The thred store backend.
+    pub store: StoreConfig,
+    /// The documents (history and persistence agent) backend.
+    pub documents: DocumentsConfig,
+    /// This process.
+    pub node: NodeConfig,
+}
+
+/// Which adapter serves a port. Unset: `threds dev` uses the embedded one, the production
+/// processes (`threds engine|session|persistence`) the production one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Backend {
+    /// Embedded (in this process; `--data-dir` makes it durable).
+    Memory,
+    /// Kafka (bus).
+    Kafka,
+    /// Redis (thred store).
+    Redis,
+    /// MongoDB (documents).
+    Mongodb,
+}
+
+/// The event bus backend.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BusConfig {
+    /// `memory` or `kafka`.
+    pub backend: Option<Backend>,
+    /// Kafka bootstrap servers, comma-separated (`THREDS_KAFKA_BROKERS`).
+    pub brokers: String,
+    /// Use the node name as `group.instance.id` (static membership: a restart within the
+    /// session timeout keeps the partitions without a rebalance).
+    pub static_membership: bool,
+    /// Consumer-group session timeout, ms.
+    pub session_timeout_ms: u64,
+}
+
+impl Default for BusConfig {
+    fn default() -> Self {
+        BusConfig {
+            backend: None,
+            brokers: "127.0.0.1:9092".into(),
+            static_membership: true,
+            session_timeout_ms: 10_000,
+        }
+    }
+}
+
+/// The thred store backend.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StoreConfig {
+    /// `memory` or `redis`.
+    pub backend: Option<Backend>,
+    /// Redis URLs (`THREDS_REDIS_URLS`, comma-separated): the first holds the state; more than
+    /// one means leases by Redlock over these independent masters.
+    pub redis_urls: Vec<String>,
+    /// Prefix of every key.
+    pub prefix: String,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        StoreConfig {
+            backend: None,
+            redis_urls: vec!["redis://127.0.0.1:6379".into()],
+            prefix: "threds:".into(),
+        }
+    }
+}
+
+/// The documents backend.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DocumentsConfig {
+    /// `memory` or `mongodb`.
+    pub backend: Option<Backend>,
+    /// MongoDB connection string (`THREDS_MONGODB_URI`).
+    pub mongodb_uri: String,
+    /// Database name.
+    pub database: String,
+}
+
+impl Default for DocumentsConfig {
+    fn default() -> Self {
+        DocumentsConfig {
+            backend: None,
+            mongodb_uri: "mongodb://127.0.0.1:27017".into(),
+            database: "threds".into(),
+        }
+    }
+}
+
+/// This process.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct NodeConfig {
+    /// Its name (`THREDS_NODE`; default: the host name): group member name and lease owner.
+    pub name: Option<String>,
 }
 
 /// Pattern, sessions and resolver files.
@@ -96,6 +198,8 @@ pub struct EngineConfig {
     pub max_attempts: u32,
     /// Largest batch one poll takes.
     pub batch: usize,
+    /// How long a partition lease lasts unless renewed (it is renewed every third of that).
+    pub lease_ms: u64,
 }
 
 impl Default for EngineConfig {
@@ -104,6 +208,7 @@ impl Default for EngineConfig {
             partitions: 4,
             max_attempts: 3,
             batch: 256,
+            lease_ms: 10_000,
         }
     }
 }
@@ -197,6 +302,48 @@ impl Config {
         }
         if let Some(v) = var("THREDS_DATA_DIR") {
             self.storage.data_dir = Some(PathBuf::from(v));
+        }
+        if let Some(v) = var("THREDS_KAFKA_BROKERS") {
+            self.bus.brokers = v;
+        }
+        if let Some(v) = var("THREDS_REDIS_URLS") {
+            let urls: Vec<String> = v
+                .split(',')
+                .map(str::trim)
+                .filter(|u| !u.is_empty())
+                .map(String::from)
+                .collect();
+            if urls.is_empty() {
+                return Err(Error::Env {
+                    name: "THREDS_REDIS_URLS",
+                    message: "no URL given".into(),
+                });
+            }
+            self.store.redis_urls = urls;
+        }
+        if let Some(v) = var("THREDS_MONGODB_URI") {
+            self.documents.mongodb_uri = v;
+        }
+        if let Some(v) = var("THREDS_NODE") {
+            self.node.name = Some(v);
+        }
+        for (name, slot) in [
+            ("THREDS_BUS", &mut self.bus.backend),
+            ("THREDS_STORE", &mut self.store.backend),
+            ("THREDS_DOCUMENTS", &mut self.documents.backend),
+        ] {
+            if let Some(v) = var(name) {
+                *slot = Some(
+                    serde_json::from_value(serde_json::Value::String(v.clone())).map_err(|_| {
+                        Error::Env {
+                            name,
+                            message: format!(
+                                "'{v}' is not a backend (memory, kafka, redis, mongodb)"
+                            ),
+                        }
+                    })?,
+                );
+            }
         }
         if let Some(v) = var("THREDS_PARTITIONS") {
             self.engine.partitions = v.parse().ok().filter(|n| *n > 0).ok_or(Error::Env {

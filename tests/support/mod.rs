@@ -213,6 +213,16 @@ impl Client {
     }
 
     /// Waits for a frame satisfying `pred` (earlier non-matching frames stay in the inbox).
+    /// The frames received but not yet asked for, each cut to 300 characters.
+    fn inbox_summary(&self) -> String {
+        let frames: Vec<String> = self
+            .inbox
+            .iter()
+            .map(|v| v.to_string().chars().take(300).collect())
+            .collect();
+        format!("{} frame(s): {frames:?}", frames.len())
+    }
+
     pub async fn frame(&mut self, pred: impl Fn(&Value) -> bool, within: Duration) -> Value {
         if let Some(i) = self.inbox.iter().position(&pred) {
             return self.inbox.remove(i);
@@ -223,12 +233,12 @@ impl Client {
             let msg = match next {
                 Ok(Some(Ok(m))) => m,
                 Ok(other) => panic!(
-                    "connection ended while waiting: {other:?}; inbox: {:?}",
-                    self.inbox
+                    "connection ended while waiting: {other:?}; inbox: {}",
+                    self.inbox_summary()
                 ),
                 Err(_) => panic!(
-                    "no matching frame within {within:?}; inbox: {:?}",
-                    self.inbox
+                    "no matching frame within {within:?}; inbox: {}",
+                    self.inbox_summary()
                 ),
             };
             if let Message::Text(text) = msg {

@@ -4,6 +4,8 @@ mod bench;
 mod client;
 mod dev;
 mod eval;
+mod ports;
+mod serve;
 mod simulate;
 mod test;
 mod token;
@@ -25,6 +27,12 @@ pub struct Cli {
 enum Command {
     /// Run the whole system in one process on embedded storage (engine, sessions, persistence agent).
     Dev(dev::Args),
+    /// Run an engine process (workers for its share of the events partitions, with their timers).
+    Engine(serve::NodeArgs),
+    /// Run a session process (WebSocket `/ws` and `POST /events`, delivery to its connections).
+    Session(serve::NodeArgs),
+    /// Run a persistence-agent process (answers `org.wt.persistence` tasks from documents).
+    Persistence(serve::NodeArgs),
     /// Check pattern files (and optionally a sessions model and resolver config); exit 0 if all are valid, 2 otherwise.
     Validate(validate::Args),
     /// Run patterns against JSON-lines events from stdin with a virtual clock; messages go to stdout.
@@ -47,6 +55,9 @@ enum Command {
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Dev(args) => dev::run(args),
+        Command::Engine(args) => serve::run_process(args, crate::node::Roles::ENGINE),
+        Command::Session(args) => serve::run_process(args, crate::node::Roles::SESSIONS),
+        Command::Persistence(args) => serve::run_process(args, crate::node::Roles::PERSISTENCE),
         Command::Validate(args) => validate::run(args),
         Command::Simulate(args) => simulate::run(args),
         Command::Test(args) => test::run(args),

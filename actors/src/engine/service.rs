@@ -2,7 +2,7 @@
 //! [`PartitionWorker`] per assigned partition, hands each its records, and commits a partition's
 //! offset only after its worker has applied (or dead-lettered) the records.
 
-use super::worker::{PartitionWorker, Process};
+use super::worker::{LeaseSpec, PartitionWorker, Process};
 use actix::prelude::*;
 use futures_util::future::join_all;
 use std::collections::HashMap;
@@ -38,6 +38,10 @@ pub struct EngineOptions {
     pub arbiters: Vec<ArbiterHandle>,
     /// Set once partitions are assigned.
     pub ready: Arc<AtomicBool>,
+    /// This engine's name (owner of its partition leases).
+    pub node: String,
+    /// How long a partition lease lasts unless renewed.
+    pub lease_ttl: Duration,
 }
 
 /// Runs the member loop until `shutdown`, then finishes the batch in flight, commits and leaves.
@@ -89,8 +93,12 @@ pub async fn run(
                 options.max_attempts,
                 *partition,
             );
+            let lease = LeaseSpec {
+                owner: options.node.clone(),
+                ttl: options.lease_ttl,
+            };
             let make = move |_: &mut Context<PartitionWorker>| {
-                PartitionWorker::new(p, processor, admin, store, bus, attempts)
+                PartitionWorker::new(p, processor, admin, store, bus, attempts, lease)
             };
             let worker = match options
                 .arbiters

@@ -24,9 +24,59 @@ pub struct PartitionWorker {
     store: Arc<dyn ThredStore>,
     bus: Arc<dyn Bus>,
     lease: Option<Lease>,
+    owner: String,
+    lease_ttl: Duration,
     applied: Option<u64>,
     loaded: bool,
     max_attempts: u32,
+}
+
+/// Where a worker's partition lease comes from.
+#[derive(Debug, Clone)]
+pub struct LeaseSpec {
+    /// The lease owner (this engine's node name).
+    pub owner: String,
+    /// How long a grant lasts unless renewed.
+    pub ttl: Duration,
+}
+
+/// The lease resource of events partition `partition` of `topic`.
+pub fn lease_resource(topic: &str, partition: u32) -> String {
+    format!("{topic}/{partition}")
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+/// A lease on the partition valid for at least two thirds of its ttl: the held one, renewed, or a
+/// new grant — when `patient`, waiting (up to twice the ttl) for a previous owner's lease to lapse.
+async fn ensure_lease(
+    store: &Arc<dyn ThredStore>,
+    resource: &str,
+    spec: &LeaseSpec,
+    held: Option<Lease>,
+    patient: bool,
+) -> Result<Lease, String> {
+    let ttl_ms = i64::try_from(spec.ttl.as_millis()).unwrap_or(i64::MAX);
+    if let Some(lease) = held {
+        if lease.expires_at - now_ms() > ttl_ms * 2 / 3 {
+            return Ok(lease);
+        }
+    }
+    let give_up = std::time::Instant::now() + spec.ttl * 2;
+    loop {
+        match store.acquire(resource, &spec.owner, spec.ttl).await {
+            Ok(Some(lease)) => return Ok(lease),
+            Ok(None) if patient && std::time::Instant::now() < give_up => {}
+            Ok(None) => return Err(format!("lease {resource} is held by another engine")),
+            Err(e) => return Err(format!("acquiring lease {resource}: {e}")),
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 impl PartitionWorker {
@@ -38,6 +88,7 @@ impl PartitionWorker {
         store: Arc<dyn ThredStore>,
         bus: Arc<dyn Bus>,
         max_attempts: u32,
+        lease: LeaseSpec,
     ) -> Self {
         PartitionWorker {
             partition,
@@ -46,6 +97,8 @@ impl PartitionWorker {
             store,
             bus,
             lease: None,
+            owner: lease.owner,
+            lease_ttl: lease.ttl,
             applied: None,
             loaded: false,
             max_attempts,
@@ -58,6 +111,18 @@ impl Actor for PartitionWorker {
 
     fn started(&mut self, ctx: &mut Context<Self>) {
         ctx.run_interval(Duration::from_millis(25), |_, ctx| ctx.notify(Tick));
+    }
+
+    fn stopped(&mut self, _: &mut Context<Self>) {
+        // Handing the partition over: let the next owner start without waiting for the lapse.
+        if let Some(lease) = self.lease.take() {
+            let store = self.store.clone();
+            actix::spawn(async move {
+                if let Err(e) = store.release(&lease).await {
+                    tracing::debug!(resource = %lease.resource, error = %e, "lease release failed; it will lapse");
+                }
+            });
+        }
     }
 }
 
@@ -80,11 +145,24 @@ impl Handler<Process> for PartitionWorker {
         let admin = self.admin.clone();
         let store = self.store.clone();
         let bus = self.bus.clone();
-        let lease = self.lease.clone();
+        let held = self.lease.clone();
+        let spec = LeaseSpec {
+            owner: self.owner.clone(),
+            ttl: self.lease_ttl,
+        };
         let (partition, max_attempts, loaded) = (self.partition, self.max_attempts, self.loaded);
         let mut applied = self.applied;
         let work = async move {
             let topic = processor.topics().events.clone();
+            let lease = ensure_lease(
+                &store,
+                &lease_resource(&topic, partition),
+                &spec,
+                held,
+                true,
+            )
+            .await?;
+            let lease = Some(lease);
             if !loaded {
                 applied = store
                     .applied(&topic, partition)
@@ -107,16 +185,22 @@ impl Handler<Process> for PartitionWorker {
                     Some(applied.map_or(record.position.offset, |a| a.max(record.position.offset)));
                 last = Some(record.position.offset);
             }
-            Ok::<_, String>((last, applied))
+            Ok::<_, String>((last, applied, lease))
         };
         AtomicResponse::new(Box::pin(work.into_actor(self).map(
             |result, act, _| match result {
-                Ok((last, applied)) => {
+                Ok((last, applied, lease)) => {
                     act.applied = applied;
                     act.loaded = true;
+                    act.lease = lease;
                     Ok(last)
                 }
-                Err(e) => Err(e),
+                Err(e) => {
+                    // Whatever went wrong, the next batch re-reads what was applied.
+                    act.loaded = false;
+                    act.lease = None;
+                    Err(e)
+                }
             },
         )))
     }
@@ -127,10 +211,24 @@ impl Handler<Tick> for PartitionWorker {
 
     fn handle(&mut self, _: Tick, _: &mut Context<Self>) -> Self::Result {
         let processor = self.processor.clone();
-        let lease = self.lease.clone();
+        let store = self.store.clone();
+        let held = self.lease.clone();
+        let spec = LeaseSpec {
+            owner: self.owner.clone(),
+            ttl: self.lease_ttl,
+        };
         let partition = self.partition;
         let work = async move {
-            match AssertUnwindSafe(processor.timers(partition, lease.as_ref(), 64))
+            // Timers are fired only under a valid lease (renewed here between batches).
+            let resource = lease_resource(&processor.topics().events, partition);
+            let lease = match ensure_lease(&store, &resource, &spec, held, false).await {
+                Ok(lease) => lease,
+                Err(e) => {
+                    tracing::debug!(partition, error = %e, "timers wait for the partition lease");
+                    return None;
+                }
+            };
+            match AssertUnwindSafe(processor.timers(partition, Some(&lease), 64))
                 .catch_unwind()
                 .await
             {
@@ -140,8 +238,11 @@ impl Handler<Tick> for PartitionWorker {
                 }
                 Err(_) => tracing::error!(partition, "firing timers panicked; will retry"),
             }
+            Some(lease)
         };
-        AtomicResponse::new(Box::pin(work.into_actor(self)))
+        AtomicResponse::new(Box::pin(work.into_actor(self).map(|lease, act, _| {
+            act.lease = lease;
+        })))
     }
 }
 

@@ -1,10 +1,15 @@
 //! Reads the sessions topic (every node in its own group, so every node sees every message) and
 //! hands each message to the hub for the local connections of its recipients.
+//!
+//! The bus delivers at least once (a redelivered batch after a crash, an outbox entry republished
+//! by the relay), and message ids are deterministic (derived from the record that produced them),
+//! so the feed drops a message whose id it delivered recently: clients see each message once.
 
 use super::hub::{Deliver, Hub};
 use super::protocol::ServerFrame;
 use actix::Addr;
 use serde_json::Value;
+use std::collections::{HashSet, VecDeque};
 use std::time::Duration;
 use threds_patterns::model::Event;
 use threds_runtime::bus::{Consumer, Position};
@@ -12,6 +17,7 @@ use tokio_util::sync::CancellationToken;
 
 /// Runs until `shutdown`: poll, deliver, commit.
 pub async fn run(mut consumer: Box<dyn Consumer>, hub: Addr<Hub>, shutdown: CancellationToken) {
+    let mut recent = Recent::new(RECENT_IDS);
     loop {
         let polled = tokio::select! {
             p = consumer.poll(512, Duration::from_millis(200)) => p,
@@ -28,7 +34,10 @@ pub async fn run(mut consumer: Box<dyn Consumer>, hub: Addr<Hub>, shutdown: Canc
         let mut last: Vec<Position> = Vec::new();
         for record in &polled.records {
             match frame_of(&record.payload) {
-                Some((to, frame)) => {
+                Some((id, _, _)) if !recent.first_time(&id) => {
+                    tracing::debug!(id, position = ?record.position, "session feed: duplicate message dropped");
+                }
+                Some((_, to, frame)) => {
                     if hub
                         .send(Deliver {
                             to,
@@ -65,9 +74,51 @@ pub async fn run(mut consumer: Box<dyn Consumer>, hub: Addr<Hub>, shutdown: Canc
     let _ = consumer.leave().await;
 }
 
-/// `{"id", "to", "event"}` → recipients and the client frame `{"message": {"to", "event"}}`.
-fn frame_of(payload: &[u8]) -> Option<(Vec<String>, String)> {
+/// How many delivered message ids the feed remembers.
+const RECENT_IDS: usize = 200_000;
+
+/// The ids seen most recently (bounded; the oldest is forgotten first).
+struct Recent {
+    ids: HashSet<String>,
+    order: VecDeque<String>,
+    cap: usize,
+}
+
+impl Recent {
+    fn new(cap: usize) -> Recent {
+        Recent {
+            ids: HashSet::new(),
+            order: VecDeque::new(),
+            cap,
+        }
+    }
+
+    /// Remembers `id`; answers whether it was new.
+    fn first_time(&mut self, id: &str) -> bool {
+        if id.is_empty() {
+            return true;
+        }
+        if !self.ids.insert(id.to_owned()) {
+            return false;
+        }
+        self.order.push_back(id.to_owned());
+        if self.order.len() > self.cap {
+            if let Some(old) = self.order.pop_front() {
+                self.ids.remove(&old);
+            }
+        }
+        true
+    }
+}
+
+/// `{"id", "to", "event"}` → its id, recipients and the client frame `{"message": {"to", "event"}}`.
+fn frame_of(payload: &[u8]) -> Option<(String, Vec<String>, String)> {
     let value: Value = serde_json::from_slice(payload).ok()?;
+    let id = value
+        .get("id")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned();
     let to: Vec<String> = serde_json::from_value(value.get("to")?.clone()).ok()?;
     let event = Event::from_value(value.get("event")?.clone()).ok()?;
     let frame = ServerFrame::Message {
@@ -75,5 +126,21 @@ fn frame_of(payload: &[u8]) -> Option<(Vec<String>, String)> {
         event,
     }
     .to_text();
-    Some((to, frame))
+    Some((id, to, frame))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Recent;
+
+    #[test]
+    fn recent_ids_drop_repeats_and_forget_the_oldest() {
+        let mut recent = Recent::new(2);
+        assert!(recent.first_time("a"));
+        assert!(!recent.first_time("a"));
+        assert!(recent.first_time("b"));
+        assert!(recent.first_time("c"));
+        assert!(recent.first_time("a"), "a was forgotten once c came");
+        assert!(!recent.first_time("c"));
+    }
 }

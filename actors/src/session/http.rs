@@ -1,4 +1,5 @@
-//! HTTP routes of a session node: `/ws`, `POST /events`, `/livez`, `/readyz`.
+//! HTTP routes of a session node: `/ws` and `POST /events` (`/livez` and `/readyz` are every
+//! node's, in `crate::node`).
 
 use super::connection::{refuse, Connection, Link, Peer};
 use super::hub::Hub;
@@ -8,7 +9,6 @@ use crate::auth::{self, Secret};
 use actix::Addr;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::{json, Value};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use threds_patterns::model::{Event, SessionsModel};
 use tokio_util::sync::CancellationToken;
@@ -30,16 +30,12 @@ pub struct SessionState {
     pub connection_queue: usize,
     /// Cancelled on shutdown: connections close with 1001.
     pub shutdown: CancellationToken,
-    /// Set once the node's consumers have their partitions.
-    pub ready: Arc<AtomicBool>,
 }
 
 /// Mounts the routes.
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/ws", web::get().to(ws))
-        .route("/events", web::post().to(post_event))
-        .route("/livez", web::get().to(livez))
-        .route("/readyz", web::get().to(readyz));
+        .route("/events", web::post().to(post_event));
 }
 
 /// The bearer token of a request: `Authorization: Bearer ...`, else `?token=...`.
@@ -189,17 +185,5 @@ async fn post_event(
             e.to_string(),
             Some(id),
         ),
-    }
-}
-
-async fn livez() -> HttpResponse {
-    HttpResponse::Ok().json(json!({"status": "ok"}))
-}
-
-async fn readyz(state: web::Data<SessionState>) -> HttpResponse {
-    if state.ready.load(Ordering::Acquire) {
-        HttpResponse::Ok().json(json!({"status": "ready"}))
-    } else {
-        HttpResponse::ServiceUnavailable().json(json!({"status": "starting"}))
     }
 }

@@ -1,0 +1,118 @@
+//! Building a process's ports from the configuration: each port's `backend`, or the profile's
+//! default (embedded for `threds dev`, production for the separate processes).
+
+use crate::node::Ports;
+use anyhow::Context;
+use std::sync::Arc;
+use threds_runtime::bus::memory::MemoryBus;
+use threds_runtime::bus::Bus;
+use threds_runtime::config::{Backend, Config};
+use threds_runtime::documents::memory::MemoryDocuments;
+use threds_runtime::documents::Documents;
+use threds_runtime::history;
+use threds_runtime::store::memory::MemoryStore;
+use threds_runtime::store::ThredStore;
+
+/// Which defaults apply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Profile {
+    /// `threds dev`: embedded adapters unless configured otherwise.
+    Dev,
+    /// `threds engine|session|persistence`: Kafka, Redis, MongoDB unless configured otherwise.
+    Production,
+}
+
+/// The ports and a line saying where data lives.
+pub async fn build(config: &Config, profile: Profile) -> anyhow::Result<(Ports, String)> {
+    let pick = |set: Option<Backend>, production: Backend| {
+        set.unwrap_or(match profile {
+            Profile::Dev => Backend::Memory,
+            Profile::Production => production,
+        })
+    };
+    let bus_backend = pick(config.bus.backend, Backend::Kafka);
+    let store_backend = pick(config.store.backend, Backend::Redis);
+    let docs_backend = pick(config.documents.backend, Backend::Mongodb);
+    if profile == Profile::Production && Backend::Memory == bus_backend {
+        anyhow::bail!("bus backend 'memory' lives inside one process: separate processes need kafka (unset [bus] backend / THREDS_BUS)");
+    }
+    if let Some(dir) = &config.storage.data_dir {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("creating the data directory {}", dir.display()))?;
+    }
+    let storage = &config.storage;
+    let mut places = Vec::new();
+    let bus: Arc<dyn Bus> = match bus_backend {
+        Backend::Memory => {
+            let bus = match &storage.data_dir {
+                Some(dir) => MemoryBus::open(dir).context("opening the bus log")?,
+                None => MemoryBus::new(),
+            };
+            Arc::new(bus.with_retention(storage.bus_retention))
+        }
+        Backend::Kafka => {
+            places.push(format!("kafka {}", config.bus.brokers));
+            kafka_bus(config).await?
+        }
+        other => anyhow::bail!("[bus] backend {other:?} is not a bus (memory or kafka)"),
+    };
+    let store: Arc<dyn ThredStore> = match store_backend {
+        Backend::Memory => match &storage.data_dir {
+            Some(dir) => Arc::new(MemoryStore::open(dir).context("opening the thred store")?),
+            None => Arc::new(MemoryStore::new()),
+        },
+        Backend::Redis => {
+            places.push(format!("redis {}", config.store.redis_urls.join(",")));
+            redis_store(config).await?
+        }
+        other => anyhow::bail!("[store] backend {other:?} is not a thred store (memory or redis)"),
+    };
+    let documents: Arc<dyn Documents> = match docs_backend {
+        Backend::Memory => match &storage.data_dir {
+            Some(dir) => {
+                Arc::new(MemoryDocuments::open(dir).context("opening the documents store")?)
+            }
+            None => Arc::new(
+                MemoryDocuments::new()
+                    .capped(history::EVENTS, storage.history_retention)
+                    .capped(history::THRED_LOG, storage.history_retention),
+            ),
+        },
+        Backend::Mongodb => {
+            places.push(format!("mongodb database {}", config.documents.database));
+            mongo_documents(config).await?
+        }
+        other => {
+            anyhow::bail!(
+                "[documents] backend {other:?} is not a documents store (memory or mongodb)"
+            )
+        }
+    };
+    let embedded = [bus_backend, store_backend, docs_backend].contains(&Backend::Memory);
+    if embedded {
+        places.push(match &storage.data_dir {
+            Some(dir) => format!("embedded data in {}", dir.display()),
+            None => "embedded data in memory (use --data-dir to keep it)".into(),
+        });
+    }
+    Ok((
+        Ports {
+            bus,
+            store,
+            documents,
+        },
+        places.join(", "),
+    ))
+}
+
+async fn kafka_bus(_config: &Config) -> anyhow::Result<Arc<dyn Bus>> {
+    anyhow::bail!("the Kafka adapter is being integrated")
+}
+
+async fn redis_store(_config: &Config) -> anyhow::Result<Arc<dyn ThredStore>> {
+    anyhow::bail!("the Redis adapter is being integrated")
+}
+
+async fn mongo_documents(_config: &Config) -> anyhow::Result<Arc<dyn Documents>> {
+    anyhow::bail!("the MongoDB adapter is being integrated")
+}

@@ -1,0 +1,133 @@
+//! The long-running commands: `threds dev` (every role, embedded adapters by default) and the
+//! production processes `threds engine`, `threds session` and `threds persistence` (one role each,
+//! on Kafka, Redis and MongoDB unless the configuration selects otherwise).
+
+use crate::auth::{Secret, SecretSource};
+use crate::node::{self, Roles, Setup};
+use anyhow::Context;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use threds_patterns::machine::Engine;
+use threds_runtime::config::Config;
+
+/// Options every serving command takes.
+#[derive(Debug, clap::Args)]
+pub struct NodeArgs {
+    /// Configuration file (optional; `THREDS_*` variables override it, flags override both).
+    #[arg(long, default_value = "config/threds.toml")]
+    pub config: PathBuf,
+    /// Pattern file or directory.
+    #[arg(long, value_name = "DIR")]
+    pub patterns: Option<PathBuf>,
+    /// Sessions model.
+    #[arg(long, value_name = "FILE")]
+    pub sessions: Option<PathBuf>,
+    /// Resolver config.
+    #[arg(long, value_name = "FILE")]
+    pub resolver: Option<PathBuf>,
+    /// `host:port` of this process's HTTP server (`/livez`, `/readyz`; `/ws` and `/events` on
+    /// session nodes).
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<String>,
+    /// This process's name (consumer-group member, lease owner); default: `THREDS_NODE`, else
+    /// the host name.
+    #[arg(long, value_name = "NAME")]
+    pub node: Option<String>,
+}
+
+/// The configuration: file, then environment, then flags.
+pub fn configure(args: &NodeArgs) -> anyhow::Result<Config> {
+    let mut config = if args.config.exists() {
+        Config::load(&args.config)?
+    } else {
+        Config::default()
+    };
+    config = config.with_env(|k| std::env::var(k).ok())?;
+    if let Some(p) = &args.patterns {
+        config.model.patterns = p.clone();
+    }
+    if let Some(s) = &args.sessions {
+        config.model.sessions = Some(s.clone());
+    }
+    if let Some(r) = &args.resolver {
+        config.model.resolver = Some(r.clone());
+    }
+    if let Some(l) = &args.listen {
+        config.server.listen = l.clone();
+    }
+    if let Some(n) = &args.node {
+        config.node.name = Some(n.clone());
+    }
+    Ok(config)
+}
+
+/// Loads the model files; `None` (problems printed) when any is invalid.
+pub fn load_model(config: &Config) -> Option<Engine> {
+    match super::load_engine(
+        std::slice::from_ref(&config.model.patterns),
+        config.model.sessions.as_deref(),
+        config.model.resolver.as_deref(),
+    ) {
+        Ok(engine) => Some(engine),
+        Err(problems) => {
+            for p in problems {
+                eprintln!("{p}");
+            }
+            None
+        }
+    }
+}
+
+/// Logs to stderr, filtered by `THREDS_LOG` (default `info`).
+pub fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("THREDS_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(ansi)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+/// This host's name, for a default node name.
+fn host_name() -> String {
+    std::env::var("HOSTNAME")
+        .ok()
+        .filter(|h| !h.is_empty())
+        .or_else(|| {
+            std::fs::read_to_string("/etc/hostname")
+                .ok()
+                .map(|h| h.trim().to_owned())
+                .filter(|h| !h.is_empty())
+        })
+        .unwrap_or_else(|| format!("threds-{}", std::process::id()))
+}
+
+/// Runs a production process with `roles` until SIGINT/SIGTERM; exit 2 on invalid configuration.
+pub fn run_process(args: NodeArgs, roles: Roles) -> anyhow::Result<ExitCode> {
+    init_logging();
+    let config = configure(&args)?;
+    let Some(engine) = load_model(&config) else {
+        return Ok(ExitCode::from(2));
+    };
+    let secret = Secret::resolve(&config, |k| std::env::var(k).ok(), false)
+        .context("a production process needs THREDS_JWT_SECRET (or [auth] jwt_secret)")?;
+    debug_assert_ne!(secret.source, SecretSource::DevelopmentDefault);
+    let node = config.node.name.clone().unwrap_or_else(host_name);
+    actix_web::rt::System::new().block_on(async move {
+        let (ports, storage) = super::ports::build(&config, super::ports::Profile::Production)
+            .await
+            .context("connecting to the backends")?;
+        let setup = Setup {
+            config,
+            engine,
+            secret,
+            node,
+            roles,
+            storage,
+        };
+        node::serve(setup, ports).await
+    })?;
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,416 @@
+//! One Threds process: the roles it runs (engine, session service, persistence agent) over the
+//! ports it is given, its HTTP server (`/livez` and `/readyz` always; `/ws` and `POST /events` on a
+//! session node) and its orderly shutdown. `threds dev` runs every role on embedded adapters;
+//! `threds engine|session|persistence` run one role each on the configured backends.
+
+use crate::agent::persistence::{self, Identity};
+use crate::auth::Secret;
+use crate::engine::service::{self as engine_service, EngineOptions};
+use crate::session::feed;
+use crate::session::http::{routes, SessionState};
+use crate::session::hub::Hub;
+use crate::session::intake::Intake;
+use actix::Actor;
+use actix_web::{web, App, HttpResponse, HttpServer};
+use anyhow::Context;
+use serde_json::json;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use threds_patterns::machine::Engine;
+use threds_runtime::bus::Bus;
+use threds_runtime::config::Config;
+use threds_runtime::documents::Documents;
+use threds_runtime::engine::admin::{Admin, Reload};
+use threds_runtime::engine::{agent_topic, EngineHandle, Processor, Topics};
+use threds_runtime::history::History;
+use threds_runtime::store::ThredStore;
+use tokio_util::sync::CancellationToken;
+
+/// The persistence agent's service address.
+pub const PERSISTENCE: &str = "org.wt.persistence";
+
+/// The adapters a process runs on.
+#[derive(Clone)]
+pub struct Ports {
+    /// The event bus.
+    pub bus: Arc<dyn Bus>,
+    /// The thred store.
+    pub store: Arc<dyn ThredStore>,
+    /// History and persistence-agent documents.
+    pub documents: Arc<dyn Documents>,
+}
+
+/// Which roles a process runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Roles {
+    /// Engine workers for the events topic's partitions (with their timers).
+    pub engine: bool,
+    /// The session service: `/ws`, `POST /events`, delivery to local connections.
+    pub sessions: bool,
+    /// The persistence agent.
+    pub persistence: bool,
+}
+
+impl Roles {
+    /// Every role (`threds dev`).
+    pub const ALL: Roles = Roles {
+        engine: true,
+        sessions: true,
+        persistence: true,
+    };
+
+    /// An engine process.
+    pub const ENGINE: Roles = Roles {
+        engine: true,
+        sessions: false,
+        persistence: false,
+    };
+
+    /// A session process.
+    pub const SESSIONS: Roles = Roles {
+        engine: false,
+        sessions: true,
+        persistence: false,
+    };
+
+    /// A persistence-agent process.
+    pub const PERSISTENCE: Roles = Roles {
+        engine: false,
+        sessions: false,
+        persistence: true,
+    };
+
+    fn names(self) -> Vec<&'static str> {
+        [
+            (self.engine, "engine"),
+            (self.sessions, "sessions"),
+            (self.persistence, "persistence"),
+        ]
+        .into_iter()
+        .filter_map(|(on, name)| on.then_some(name))
+        .collect()
+    }
+}
+
+/// Everything a process needs besides its ports.
+pub struct Setup {
+    /// The configuration (model files, server, engine, storage).
+    pub config: Config,
+    /// The loaded patterns, sessions model and resolver.
+    pub engine: Engine,
+    /// Token verification (session nodes).
+    pub secret: Secret,
+    /// This process's name: consumer-group member name (static membership) and lease owner.
+    pub node: String,
+    /// What the process runs.
+    pub roles: Roles,
+    /// A line describing where data lives, for the start-up log.
+    pub storage: String,
+}
+
+/// Now, epoch ms.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+/// Readiness: every started role has what it needs (partitions assigned) and the backends answer.
+#[derive(Clone)]
+struct Health {
+    flags: Vec<(&'static str, Arc<AtomicBool>)>,
+    ports: Ports,
+}
+
+impl Health {
+    /// `None` when ready, else what is missing.
+    async fn missing(&self) -> Option<String> {
+        for (name, flag) in &self.flags {
+            if !flag.load(Ordering::Acquire) {
+                return Some(format!("{name}: waiting for partition assignment"));
+            }
+        }
+        let probe = Duration::from_secs(2);
+        match tokio::time::timeout(probe, self.ports.store.applied("threds.readyz", 0)).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => return Some(format!("thred store: {e}")),
+            Err(_) => return Some("thred store: no answer within 2 s".into()),
+        }
+        let ping =
+            json!({"op": "get", "params": {"type": "ThredsHealth", "matcher": {"id": "ping"}}});
+        match tokio::time::timeout(probe, self.ports.documents.run(&ping, now_ms())).await {
+            Ok(Ok(_)) => None,
+            Ok(Err(e)) => Some(format!("documents: {e}")),
+            Err(_) => Some("documents: no answer within 2 s".into()),
+        }
+    }
+}
+
+async fn livez() -> HttpResponse {
+    HttpResponse::Ok().json(json!({"status": "ok"}))
+}
+
+async fn readyz(health: web::Data<Health>) -> HttpResponse {
+    match health.missing().await {
+        None => HttpResponse::Ok().json(json!({"status": "ready"})),
+        Some(why) => {
+            HttpResponse::ServiceUnavailable().json(json!({"status": "not ready", "reason": why}))
+        }
+    }
+}
+
+/// Creates the topics this deployment uses (idempotent; a partition-count mismatch is an error).
+pub async fn create_topics(bus: &dyn Bus, topics: &Topics, partitions: u32) -> anyhow::Result<()> {
+    let persistence_topic = agent_topic(PERSISTENCE);
+    let mut wanted = vec![
+        (topics.events.clone(), partitions),
+        (topics.sessions.clone(), 1),
+        (persistence_topic.clone(), 1),
+    ];
+    for topic in [&topics.events, &topics.sessions, &persistence_topic] {
+        wanted.push((crate::engine::worker::dead_letter_topic(topic), 1));
+    }
+    for (topic, count) in wanted {
+        bus.create_topic(&topic, count)
+            .await
+            .with_context(|| format!("creating topic {topic} with {count} partition(s)"))?;
+    }
+    Ok(())
+}
+
+/// Starts the roles of `setup` on `ports` and runs until SIGINT/SIGTERM; then stops intake,
+/// finishes in-flight steps, commits and leaves the consumer groups.
+pub async fn serve(setup: Setup, ports: Ports) -> anyhow::Result<()> {
+    let Setup {
+        config,
+        engine,
+        secret,
+        node,
+        roles,
+        storage,
+    } = setup;
+    let Ports {
+        bus,
+        store,
+        documents,
+    } = ports.clone();
+    let topics = Topics::default();
+    let partitions = config.engine.partitions;
+    create_topics(bus.as_ref(), &topics, partitions).await?;
+    let me = persistence_identity(&engine);
+    let patterns = engine.patterns().len();
+    let sessions_model = Arc::new(engine.sessions().clone());
+    let clock: Arc<dyn Fn() -> i64 + Send + Sync> = Arc::new(now_ms);
+    let shutdown = CancellationToken::new();
+    let mut flags = Vec::new();
+    let mut tasks = Vec::new();
+    let mut arbiters: Vec<actix::Arbiter> = Vec::new();
+
+    if roles.engine {
+        let processor = Arc::new(
+            Processor::new(
+                EngineHandle::new(engine),
+                store.clone(),
+                bus.clone(),
+                topics.clone(),
+                partitions,
+                clock.clone(),
+            )
+            .with_history(History::new(documents.clone())),
+        );
+        let workers = std::thread::available_parallelism()
+            .map_or(2, |n| n.get())
+            .max(1);
+        arbiters = (0..workers).map(|_| actix::Arbiter::new()).collect();
+        let consumer = bus
+            .join("threds-engine", &[topics.events.as_str()], &node)
+            .await?;
+        let admin = Arc::new(Admin::new(
+            processor.clone(),
+            store.clone(),
+            documents.clone(),
+            reloader(&config, processor.engine().clone()),
+        ));
+        let ready = Arc::new(AtomicBool::new(false));
+        flags.push(("engine", ready.clone()));
+        let options = EngineOptions {
+            processor,
+            admin,
+            store: store.clone(),
+            bus: bus.clone(),
+            max_attempts: config.engine.max_attempts,
+            batch: config.engine.batch,
+            arbiters: arbiters.iter().map(actix::Arbiter::handle).collect(),
+            ready,
+            node: node.clone(),
+            lease_ttl: Duration::from_millis(config.engine.lease_ms),
+        };
+        tasks.push(actix_web::rt::spawn(engine_service::run(
+            consumer,
+            options,
+            shutdown.clone(),
+        )));
+    }
+
+    if roles.persistence {
+        let persistence_topic = agent_topic(PERSISTENCE);
+        let consumer = bus
+            .join(
+                "threds-agent-persistence",
+                &[persistence_topic.as_str()],
+                &node,
+            )
+            .await?;
+        tasks.push(actix_web::rt::spawn(persistence::run(
+            consumer,
+            documents.clone(),
+            bus.clone(),
+            topics.events.clone(),
+            me,
+            clock,
+            shutdown.clone(),
+        )));
+    }
+
+    let mut session_state = None;
+    if roles.sessions {
+        let hub = Hub::new(node.clone(), store.clone()).start();
+        let consumer = bus
+            .join(
+                &format!("threds-sessions-{node}"),
+                &[topics.sessions.as_str()],
+                &node,
+            )
+            .await?;
+        tasks.push(actix_web::rt::spawn(feed::run(
+            consumer,
+            hub.clone(),
+            shutdown.clone(),
+        )));
+        session_state = Some(SessionState {
+            secret,
+            sessions: sessions_model,
+            hub,
+            intake: Intake::new(bus.clone(), topics.events.clone()),
+            max_frame_bytes: config.server.max_frame_bytes,
+            connection_queue: config.server.connection_queue,
+            shutdown: shutdown.clone(),
+        });
+    }
+
+    let health = Health { flags, ports };
+    let limit = config.server.max_frame_bytes;
+    let server = HttpServer::new(move || {
+        let mut app = App::new()
+            .app_data(web::Data::new(health.clone()))
+            .route("/livez", web::get().to(livez))
+            .route("/readyz", web::get().to(readyz));
+        if let Some(state) = &session_state {
+            app = app
+                .app_data(web::Data::new(state.clone()))
+                .app_data(web::PayloadConfig::new(limit))
+                .configure(routes);
+        }
+        app
+    })
+    // Acks and messages are small frames written back to back: without this, Nagle holds the
+    // second one until the client's delayed ACK (observed: +1 send period of latency).
+    .tcp_nodelay(true)
+    .shutdown_signal(shutdown.clone().cancelled_owned())
+    .shutdown_timeout(5)
+    .bind(&config.server.listen)
+    .with_context(|| format!("listening on {}", config.server.listen))?;
+    let roles_text = roles.names().join(", ");
+    for a in server.addrs() {
+        tracing::info!("threds {node} ({roles_text}) listening on http://{a} (ws://{a}/ws), {patterns} pattern(s), {partitions} partition(s), {storage}");
+    }
+    let signals = shutdown.clone();
+    actix_web::rt::spawn(async move {
+        wait_for_signal().await;
+        tracing::info!("shutting down: stopping intake, finishing in-flight steps");
+        signals.cancel();
+    });
+    server.run().await.context("running the HTTP server")?;
+    shutdown.cancel();
+    for task in tasks {
+        let _ = task.await;
+    }
+    for arbiter in arbiters {
+        arbiter.stop();
+    }
+    tracing::info!("stopped cleanly");
+    Ok(())
+}
+
+/// Pattern reloads re-read the configured files; a reload with problems keeps the running patterns.
+fn reloader(config: &Config, handle: EngineHandle) -> Reload {
+    let model = config.model.clone();
+    Arc::new(move |id: Option<&str>| {
+        let engine = crate::cli::load_engine(
+            std::slice::from_ref(&model.patterns),
+            model.sessions.as_deref(),
+            model.resolver.as_deref(),
+        )
+        .map_err(|problems| problems.join("; "))?;
+        if let Some(id) = id {
+            if engine.patterns().get(id).is_none() {
+                return Err(format!(
+                    "pattern {id} is not in {}",
+                    model.patterns.display()
+                ));
+            }
+        }
+        let n = engine.patterns().len();
+        handle.replace(engine);
+        tracing::info!(patterns = n, "patterns reloaded");
+        Ok(n)
+    })
+}
+
+/// The persistence agent's identity from the resolver config (defaults when absent).
+fn persistence_identity(engine: &Engine) -> Identity {
+    match engine.resolver().agent(PERSISTENCE) {
+        Some(a) => Identity {
+            node_id: a.node_id.clone().unwrap_or_else(|| a.node_type.clone()),
+            node_type: a.node_type.clone(),
+            name: if a.name.is_empty() {
+                "Persistence Agent".into()
+            } else {
+                a.name.clone()
+            },
+        },
+        None => Identity {
+            node_id: PERSISTENCE.into(),
+            node_type: PERSISTENCE.into(),
+            name: "Persistence Agent".into(),
+        },
+    }
+}
+
+/// Waits for SIGTERM or SIGINT.
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+        ) {
+            (Ok(mut term), Ok(mut int)) => {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = int.recv() => {}
+                }
+            }
+            _ => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
