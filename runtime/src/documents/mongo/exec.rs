@@ -1,0 +1,552 @@
+//! Running planned ops against MongoDB, inside a session's transaction or, on servers without
+//! transactions, recording how to undo each write (before making it) so that a failed entry can
+//! be compensated.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use mongodb::bson::{doc, Bson, Document};
+use mongodb::error::{Error as MongoError, ErrorKind};
+use mongodb::options::FindOptions;
+use mongodb::{ClientSession, Collection, Database};
+use serde_json::Value;
+
+use super::convert::from_stored;
+use super::error::{failure, write_code, Failure, COMMAND_NOT_SUPPORTED};
+use super::plan::{given_id, matcher_id, new_id, stored, stored_id, Op};
+use crate::documents::Error;
+
+/// How to undo one write of a compensated entry.
+#[derive(Debug)]
+pub(super) enum Undo {
+    /// Delete the documents with these ids (they were inserted).
+    Inserted { collection: String, ids: Vec<Bson> },
+    /// Put these documents back as they were (they were updated or replaced).
+    Restore {
+        collection: String,
+        docs: Vec<Document>,
+    },
+    /// Insert these documents again (they were deleted).
+    Reinsert {
+        collection: String,
+        docs: Vec<Document>,
+    },
+}
+
+/// Where ops run: the database, the transaction's session (if any), the undo log (when
+/// compensating) and what the server is known to support.
+pub(super) struct Ctx<'s> {
+    /// The database.
+    pub(super) db: &'s Database,
+    /// The session whose transaction the ops run in.
+    pub(super) session: Option<&'s mut ClientSession>,
+    /// The undo log, when compensating.
+    pub(super) undo: Option<&'s mut Vec<Undo>>,
+    /// The time of the entry.
+    pub(super) now: i64,
+    /// Whether the server supports `$mul` (cleared when it says it does not).
+    pub(super) mul: &'s AtomicBool,
+}
+
+impl Ctx<'_> {
+    fn coll(&self, name: &str) -> Collection<Document> {
+        self.db.collection(name)
+    }
+
+    fn record(&mut self, undo: Undo) {
+        if let Some(log) = self.undo.as_deref_mut() {
+            log.push(undo);
+        }
+    }
+
+    /// Runs the ops in order; their results.
+    pub(super) async fn run(&mut self, ops: &[Op<'_>]) -> Result<Vec<Value>, Failure> {
+        let mut results = Vec::with_capacity(ops.len());
+        for op in ops {
+            results.push(self.op(op).await?);
+        }
+        Ok(results)
+    }
+
+    async fn op(&mut self, op: &Op<'_>) -> Result<Value, Failure> {
+        match op {
+            Op::Nothing => Ok(Value::Null),
+            Op::Put {
+                collection,
+                docs,
+                ids,
+                many,
+            } => {
+                self.insert(collection, docs.clone(), ids).await?;
+                let mut ids = ids.iter().cloned().map(Value::String);
+                Ok(if *many {
+                    Value::Array(ids.collect())
+                } else {
+                    ids.next().unwrap_or(Value::Null)
+                })
+            }
+            Op::GetOne {
+                collection,
+                filter,
+                projection,
+            } => {
+                let options = FindOptions::builder()
+                    .projection(projection.clone())
+                    .limit(1)
+                    .build();
+                let found = self.find(collection, filter.clone(), options).await;
+                let found = found.map_err(|e| failure(e, collection, &[]))?;
+                Ok(found.into_iter().next().map_or(Value::Null, from_stored))
+            }
+            Op::Get {
+                collection,
+                filter,
+                projection,
+                paging,
+            } => {
+                let options = FindOptions::builder()
+                    .projection(projection.clone())
+                    .sort(paging.sort.clone())
+                    .skip(paging.skip)
+                    .limit(paging.limit)
+                    .build();
+                let found = self.find(collection, filter.clone(), options).await;
+                let found = found.map_err(|e| failure(e, collection, &[]))?;
+                Ok(Value::Array(found.into_iter().map(from_stored).collect()))
+            }
+            Op::Update {
+                collection,
+                filter,
+                update,
+            } => {
+                let filter = self.snapshot(collection, filter.clone()).await?;
+                if let Some(filter) = filter {
+                    self.update(collection, filter, update, false).await?;
+                }
+                Ok(Value::Null)
+            }
+            Op::Upsert {
+                collection,
+                filter,
+                update,
+                insert,
+            } => {
+                match self.first(collection, filter.clone()).await? {
+                    Some(id) => self.update(collection, id, update, true).await?,
+                    None => {
+                        let doc = insert.document(self.now)?;
+                        let id = doc.get("_id").map(stored_id).unwrap_or_default();
+                        self.insert(collection, vec![doc], &[id]).await?;
+                    }
+                }
+                Ok(Value::Null)
+            }
+            Op::Replace {
+                collection,
+                filter,
+                matcher,
+                values,
+            } => {
+                let given = given_id(values)?;
+                match self.first(collection, filter.clone()).await? {
+                    Some(by_id) => {
+                        let current = by_id.get("_id").map(stored_id).unwrap_or_default();
+                        if given.is_some_and(|id| id != current) {
+                            return Err(Error::Invalid(format!(
+                                "replace may not change the id of {current}"
+                            ))
+                            .into());
+                        }
+                        let mut doc = stored(&current, values);
+                        if let Some(id) = by_id.get("_id") {
+                            doc.insert("_id", id.clone());
+                        }
+                        doc.insert("modified", self.now);
+                        self.replace(collection, by_id, doc).await?;
+                    }
+                    None => {
+                        let id = match given.or(matcher_id(matcher)?) {
+                            Some(id) => id.to_owned(),
+                            None => new_id(),
+                        };
+                        let mut doc = stored(&id, values);
+                        doc.insert("modified", self.now);
+                        self.insert(collection, vec![doc], &[id]).await?;
+                    }
+                }
+                Ok(Value::Null)
+            }
+            Op::Delete { collection, filter } => {
+                if self.undo.is_some() {
+                    let docs = self.find(collection, filter.clone(), FindOptions::default());
+                    let docs = docs.await.map_err(|e| failure(e, collection, &[]))?;
+                    if docs.is_empty() {
+                        return Ok(Value::Null);
+                    }
+                    let filter = by_ids(filter.clone(), &docs);
+                    self.record(Undo::Reinsert {
+                        collection: collection.to_string(),
+                        docs,
+                    });
+                    self.delete(collection, filter).await?;
+                } else {
+                    self.delete(collection, filter.clone()).await?;
+                }
+                Ok(Value::Null)
+            }
+            Op::Count { collection, filter } => {
+                let c = self.coll(collection);
+                let counted = match self.session.as_deref_mut() {
+                    Some(s) => c.count_documents(filter.clone()).session(s).await,
+                    None => c.count_documents(filter.clone()).await,
+                };
+                Ok(Value::from(
+                    counted.map_err(|e| failure(e, collection, &[]))?,
+                ))
+            }
+        }
+    }
+
+    /// The documents `filter` matches, in the order and shape `options` ask for.
+    async fn find(
+        &mut self,
+        collection: &str,
+        filter: Document,
+        options: FindOptions,
+    ) -> Result<Vec<Document>, MongoError> {
+        let c = self.coll(collection);
+        let mut out = Vec::new();
+        match self.session.as_deref_mut() {
+            Some(s) => {
+                let mut cursor = c
+                    .find(filter)
+                    .with_options(options)
+                    .session(&mut *s)
+                    .await?;
+                while cursor.advance(s).await? {
+                    out.push(cursor.deserialize_current()?);
+                }
+            }
+            None => {
+                let mut cursor = c.find(filter).with_options(options).await?;
+                while cursor.advance().await? {
+                    out.push(cursor.deserialize_current()?);
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// The first match of `filter` as a filter on its `_id` (when compensating, its current
+    /// state is recorded to be restored).
+    async fn first(
+        &mut self,
+        collection: &str,
+        filter: Document,
+    ) -> Result<Option<Document>, Failure> {
+        let compensating = self.undo.is_some();
+        let options = FindOptions::builder()
+            .projection((!compensating).then(|| doc! {"_id": 1}))
+            .limit(1)
+            .build();
+        let found = self.find(collection, filter, options).await;
+        let Some(doc) = found
+            .map_err(|e| failure(e, collection, &[]))?
+            .into_iter()
+            .next()
+        else {
+            return Ok(None);
+        };
+        let by_id = doc! {"_id": doc.get("_id").cloned().unwrap_or(Bson::Null)};
+        if compensating {
+            self.record(Undo::Restore {
+                collection: collection.to_owned(),
+                docs: vec![doc],
+            });
+        }
+        Ok(Some(by_id))
+    }
+
+    /// When compensating: records the documents `filter` matches (to be restored) and narrows
+    /// the filter to them (`None`: nothing matches). Otherwise the filter as it is.
+    async fn snapshot(
+        &mut self,
+        collection: &str,
+        filter: Document,
+    ) -> Result<Option<Document>, Failure> {
+        if self.undo.is_none() {
+            return Ok(Some(filter));
+        }
+        let docs = self
+            .find(collection, filter.clone(), FindOptions::default())
+            .await
+            .map_err(|e| failure(e, collection, &[]))?;
+        if docs.is_empty() {
+            return Ok(None);
+        }
+        let filter = by_ids(filter, &docs);
+        self.record(Undo::Restore {
+            collection: collection.to_owned(),
+            docs,
+        });
+        Ok(Some(filter))
+    }
+
+    /// Inserts `docs` (whose ids are `ids`) in order, recording what was inserted.
+    async fn insert(
+        &mut self,
+        collection: &str,
+        docs: Vec<Document>,
+        ids: &[String],
+    ) -> Result<(), Failure> {
+        let id_values: Vec<Bson> = docs.iter().filter_map(|d| d.get("_id").cloned()).collect();
+        let c = self.coll(collection);
+        let result = match self.session.as_deref_mut() {
+            Some(s) => c.insert_many(docs).ordered(true).session(s).await,
+            None => c.insert_many(docs).ordered(true).await,
+        };
+        let inserted = match &result {
+            Ok(_) => id_values.len(),
+            Err(e) => match e.kind.as_ref() {
+                ErrorKind::InsertMany(many) => many
+                    .write_errors
+                    .as_ref()
+                    .and_then(|errors| errors.iter().map(|w| w.index).min())
+                    .unwrap_or(id_values.len()),
+                _ => 0,
+            },
+        };
+        if inserted > 0 {
+            self.record(Undo::Inserted {
+                collection: collection.to_owned(),
+                ids: id_values.into_iter().take(inserted).collect(),
+            });
+        }
+        result.map(|_| ()).map_err(|e| failure(e, collection, ids))
+    }
+
+    /// Applies `update` to every match of `filter` (`one`: to the first), emulating `$mul` on
+    /// servers that lack it.
+    async fn update(
+        &mut self,
+        collection: &str,
+        filter: Document,
+        update: &Document,
+        one: bool,
+    ) -> Result<(), Failure> {
+        let has_mul = update.contains_key("$mul");
+        if !has_mul || self.mul.load(Ordering::Relaxed) {
+            match self
+                .update_native(collection, filter.clone(), update.clone(), one)
+                .await
+            {
+                Ok(()) => return Ok(()),
+                Err(e) if has_mul && unsupported(&e) => {
+                    tracing::warn!("the MongoDB server does not support $mul; emulating it");
+                    self.mul.store(false, Ordering::Relaxed);
+                    if self.session.is_some() {
+                        // The transaction is aborted: run it again, emulating.
+                        let mut f = failure(e, collection, &[]);
+                        f.transient = true;
+                        return Err(f);
+                    }
+                }
+                Err(e) => return Err(failure(e, collection, &[])),
+            }
+        }
+        self.update_emulating_mul(collection, filter, update, one)
+            .await
+    }
+
+    async fn update_native(
+        &mut self,
+        collection: &str,
+        filter: Document,
+        update: Document,
+        one: bool,
+    ) -> Result<(), MongoError> {
+        let c = self.coll(collection);
+        let result = match (self.session.as_deref_mut(), one) {
+            (Some(s), false) => c.update_many(filter, update).session(s).await,
+            (Some(s), true) => c.update_one(filter, update).session(s).await,
+            (None, false) => c.update_many(filter, update).await,
+            (None, true) => c.update_one(filter, update).await,
+        };
+        result.map(|_| ())
+    }
+
+    /// `$mul` for servers without it: reads each target, computes the products as the embedded
+    /// engine does, and writes them with `$set` alongside the rest of the update (not atomic
+    /// against concurrent writers of the same fields).
+    async fn update_emulating_mul(
+        &mut self,
+        collection: &str,
+        filter: Document,
+        update: &Document,
+        one: bool,
+    ) -> Result<(), Failure> {
+        let mut rest = update.clone();
+        let factors = match rest.remove("$mul") {
+            Some(Bson::Document(factors)) => factors,
+            _ => Document::new(),
+        };
+        let options = FindOptions::builder().limit(one.then_some(1)).build();
+        let targets = self.find(collection, filter, options).await;
+        for target in targets.map_err(|e| failure(e, collection, &[]))? {
+            let mut update = rest.clone();
+            let mut set = match update.remove("$set") {
+                Some(Bson::Document(set)) => set,
+                _ => Document::new(),
+            };
+            for (path, factor) in &factors {
+                set.insert(path.clone(), product(&target, path, factor)?);
+            }
+            update.insert("$set", set);
+            let by_id = doc! {"_id": target.get("_id").cloned().unwrap_or(Bson::Null)};
+            self.update_native(collection, by_id, update, true)
+                .await
+                .map_err(|e| failure(e, collection, &[]))?;
+        }
+        Ok(())
+    }
+
+    async fn replace(
+        &mut self,
+        collection: &str,
+        filter: Document,
+        doc: Document,
+    ) -> Result<(), Failure> {
+        let c = self.coll(collection);
+        let result = match self.session.as_deref_mut() {
+            Some(s) => c.replace_one(filter, doc).session(s).await,
+            None => c.replace_one(filter, doc).await,
+        };
+        result.map(|_| ()).map_err(|e| failure(e, collection, &[]))
+    }
+
+    async fn delete(&mut self, collection: &str, filter: Document) -> Result<(), Failure> {
+        let c = self.coll(collection);
+        let result = match self.session.as_deref_mut() {
+            Some(s) => c.delete_many(filter).session(s).await,
+            None => c.delete_many(filter).await,
+        };
+        result.map(|_| ()).map_err(|e| failure(e, collection, &[]))
+    }
+}
+
+/// Did the server refuse the command as not supported?
+fn unsupported(e: &MongoError) -> bool {
+    write_code(e).is_some_and(|(code, _)| code == COMMAND_NOT_SUPPORTED)
+}
+
+/// `filter`, narrowed to the documents `docs` (by `_id`).
+fn by_ids(filter: Document, docs: &[Document]) -> Document {
+    let ids: Vec<Bson> = docs.iter().filter_map(|d| d.get("_id").cloned()).collect();
+    doc! {"$and": [filter, {"_id": {"$in": ids}}]}
+}
+
+/// The value at a dotted path of a stored document (numeric segments index arrays).
+fn value_at<'d>(doc: &'d Document, path: &str) -> Option<&'d Bson> {
+    let mut segments = path.split('.');
+    let mut current = doc.get(segments.next()?)?;
+    for segment in segments {
+        current = match current {
+            Bson::Document(d) => d.get(segment)?,
+            Bson::Array(items) => items.get(segment.parse::<usize>().ok()?)?,
+            _ => return None,
+        };
+    }
+    Some(current)
+}
+
+/// The field at `path` of `doc` times `factor`, as `$mul` computes it: a missing field gives 0,
+/// integers stay exact (overflow is invalid), anything else numeric is a double.
+fn product(doc: &Document, path: &str, factor: &Bson) -> Result<Bson, Error> {
+    let int = |b: &Bson| match b {
+        Bson::Int32(i) => Some(i64::from(*i)),
+        Bson::Int64(i) => Some(*i),
+        _ => None,
+    };
+    let float = |b: &Bson| match b {
+        Bson::Double(f) => Some(*f),
+        other => int(other).map(|i| i as f64),
+    };
+    let invalid = |what: String| Error::Invalid(format!("$mul on {what} field {path}"));
+    let current = value_at(doc, path);
+    let Some(current) = current else {
+        return Ok(match factor {
+            Bson::Double(_) => Bson::Double(0.0),
+            _ => Bson::Int64(0),
+        });
+    };
+    if let (Some(a), Some(b)) = (int(current), int(factor)) {
+        return a
+            .checked_mul(b)
+            .map(Bson::Int64)
+            .ok_or_else(|| invalid("an overflowing".into()));
+    }
+    match (float(current), float(factor)) {
+        (Some(a), Some(b)) if (a * b).is_finite() => Ok(Bson::Double(a * b)),
+        (Some(_), Some(_)) => Err(invalid("a non-finite".into())),
+        _ => Err(invalid(format!(
+            "a non-numeric ({:?})",
+            current.element_type()
+        ))),
+    }
+}
+
+/// Undoes a compensated entry's writes, newest first; every step is tried, the first error is
+/// returned.
+pub(super) async fn rollback(db: &Database, undo: Vec<Undo>) -> Result<(), MongoError> {
+    let mut first_error = None;
+    for step in undo.into_iter().rev() {
+        let result = match step {
+            Undo::Inserted { collection, ids } => db
+                .collection::<Document>(&collection)
+                .delete_many(doc! {"_id": {"$in": ids}})
+                .await
+                .map(|_| ()),
+            Undo::Restore { collection, docs } => {
+                let c = db.collection::<Document>(&collection);
+                let mut result = Ok(());
+                for doc in docs {
+                    let by_id = doc! {"_id": doc.get("_id").cloned().unwrap_or(Bson::Null)};
+                    let restored = c.replace_one(by_id, doc).upsert(true).await;
+                    if let Err(e) = restored {
+                        result = Err(e);
+                    }
+                }
+                result
+            }
+            Undo::Reinsert { collection, docs } => db
+                .collection::<Document>(&collection)
+                .insert_many(docs)
+                .ordered(false)
+                .await
+                .map(|_| ()),
+        };
+        if let Err(e) = result {
+            tracing::error!("documents rollback step failed: {e}");
+            first_error.get_or_insert(e);
+        }
+    }
+    first_error.map_or(Ok(()), Err)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn emulated_mul_follows_the_embedded_rules() {
+        let d = doc! {"n": 5_i64, "i": 2_i32, "f": 1.5, "s": "x", "o": {"l": [1_i64, 3_i64]}};
+        let mul = |path: &str, factor: Bson| product(&d, path, &factor).ok();
+        assert_eq!(mul("n", Bson::Int64(3)), Some(Bson::Int64(15)));
+        assert_eq!(mul("i", Bson::Int32(2)), Some(Bson::Int64(4)));
+        assert_eq!(mul("f", Bson::Int64(2)), Some(Bson::Double(3.0)));
+        assert_eq!(mul("o.l.1", Bson::Int64(2)), Some(Bson::Int64(6)));
+        assert_eq!(mul("missing", Bson::Int64(4)), Some(Bson::Int64(0)));
+        assert_eq!(mul("missing", Bson::Double(4.0)), Some(Bson::Double(0.0)));
+        assert_eq!(mul("s", Bson::Int64(2)), None);
+        assert_eq!(mul("n", Bson::Int64(i64::MAX)), None);
+    }
+}
