@@ -9,7 +9,7 @@ use std::sync::Arc;
 use serde_json::{json, Value};
 use threds_patterns::machine::{Engine, Outcome, Record};
 use threds_runtime::contract::documents::{run_all, run_durability};
-use threds_runtime::documents::{Documents, MongoDocuments};
+use threds_runtime::documents::{Documents, Error, MongoConfig, MongoDocuments};
 use threds_runtime::history::History;
 use threds_runtime::testing::mongo::server_or_skip;
 
@@ -113,4 +113,93 @@ async fn history_records_and_queries() {
         (&json!("m"), &json!("b"))
     );
     assert!(history.archived(None, 50).await.unwrap().is_empty());
+}
+
+const NOW: i64 = 1_700_000_000_000;
+
+fn task(op: &str, collection: &str, params: Value) -> Value {
+    let mut task = json!({"op": op, "params": {"type": collection}});
+    if let (Some(p), Value::Object(more)) = (task["params"].as_object_mut(), params) {
+        p.extend(more);
+    }
+    task
+}
+
+/// Without transactions, a single task that fails halfway (an update reaching several documents)
+/// is undone too, and so are deletes (the restored documents go to the end of natural order).
+#[tokio::test]
+async fn compensation_undoes_partial_tasks() {
+    let Some(server) = server_or_skip().await else {
+        return;
+    };
+    let d = MongoDocuments::connect(&server.config("compensation"))
+        .await
+        .unwrap();
+    let put = task(
+        "put",
+        "c",
+        json!({"values": [{"id": "a", "n": 1}, {"id": "b", "n": "x"}, {"id": "c", "n": 3}]}),
+    );
+    d.run(&put, NOW).await.unwrap();
+    let inc = task(
+        "update",
+        "c",
+        json!({"matcher": {}, "values": {"$inc": {"n": 1}}}),
+    );
+    assert!(matches!(d.run(&inc, NOW + 1).await, Err(Error::Invalid(_))));
+    let failing = json!([
+        task(
+            "delete",
+            "c",
+            json!({"matcher": {"id": {"$in": ["a", "c"]}}})
+        ),
+        task("put", "c", json!({"values": {"id": "b"}}))
+    ]);
+    assert!(matches!(
+        d.run(&failing, NOW + 2).await,
+        Err(Error::AlreadyExists { .. })
+    ));
+    let all = d.run(&task("get", "c", json!({})), NOW).await.unwrap();
+    let mut seen: Vec<(String, Value, Value)> = all
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|doc| {
+            (
+                doc["id"].as_str().unwrap().to_owned(),
+                doc["n"].clone(),
+                doc["modified"].clone(),
+            )
+        })
+        .collect();
+    seen.sort_by(|x, y| x.0.cmp(&y.0));
+    assert_eq!(
+        seen,
+        [
+            ("a".to_owned(), json!(1), json!(NOW)),
+            ("b".to_owned(), json!("x"), json!(NOW)),
+            ("c".to_owned(), json!(3), json!(NOW))
+        ],
+        "the failed update and the failed transaction left nothing behind"
+    );
+}
+
+/// briskdb has no sessions: forcing transactions on makes writing entries fail as a backend
+/// error before anything is written, while reads still work.
+#[tokio::test]
+async fn forced_transactions_need_a_server_with_sessions() {
+    let Some(server) = server_or_skip().await else {
+        return;
+    };
+    let config = MongoConfig {
+        transactions: Some(true),
+        ..server.config("forced")
+    };
+    let d = MongoDocuments::connect(&config).await.unwrap();
+    assert!(d.transactions());
+    let put = task("put", "c", json!({"values": {"id": "a"}}));
+    let e = d.run(&put, NOW).await.unwrap_err();
+    assert!(matches!(e, Error::Backend(_)), "{e}");
+    let count = task("count", "c", json!({"matcher": {}}));
+    assert_eq!(d.run(&count, NOW).await.unwrap(), json!(0));
 }
