@@ -1,6 +1,6 @@
 //! Running planned ops against MongoDB, inside a session's transaction or, on servers without
 //! transactions, recording how to undo each write (before making it) so that a failed entry can
-//! be compensated.
+//! be compensated (see [`super::undo`]).
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -12,25 +12,10 @@ use serde_json::Value;
 
 use super::convert::from_stored;
 use super::error::{failure, write_code, Failure, COMMAND_NOT_SUPPORTED};
+use super::mul::product;
 use super::plan::{given_id, matcher_id, new_id, stored, stored_id, Op};
+use super::undo::Undo;
 use crate::documents::Error;
-
-/// How to undo one write of a compensated entry.
-#[derive(Debug)]
-pub(super) enum Undo {
-    /// Delete the documents with these ids (they were inserted).
-    Inserted { collection: String, ids: Vec<Bson> },
-    /// Put these documents back as they were (they were updated or replaced).
-    Restore {
-        collection: String,
-        docs: Vec<Document>,
-    },
-    /// Insert these documents again (they were deleted).
-    Reinsert {
-        collection: String,
-        docs: Vec<Document>,
-    },
-}
 
 /// Where ops run: the database, the transaction's session (if any), the undo log (when
 /// compensating) and what the server is known to support.
@@ -442,111 +427,4 @@ fn unsupported(e: &MongoError) -> bool {
 fn by_ids(filter: Document, docs: &[Document]) -> Document {
     let ids: Vec<Bson> = docs.iter().filter_map(|d| d.get("_id").cloned()).collect();
     doc! {"$and": [filter, {"_id": {"$in": ids}}]}
-}
-
-/// The value at a dotted path of a stored document (numeric segments index arrays).
-fn value_at<'d>(doc: &'d Document, path: &str) -> Option<&'d Bson> {
-    let mut segments = path.split('.');
-    let mut current = doc.get(segments.next()?)?;
-    for segment in segments {
-        current = match current {
-            Bson::Document(d) => d.get(segment)?,
-            Bson::Array(items) => items.get(segment.parse::<usize>().ok()?)?,
-            _ => return None,
-        };
-    }
-    Some(current)
-}
-
-/// The field at `path` of `doc` times `factor`, as `$mul` computes it: a missing field gives 0,
-/// integers stay exact (overflow is invalid), anything else numeric is a double.
-fn product(doc: &Document, path: &str, factor: &Bson) -> Result<Bson, Error> {
-    let int = |b: &Bson| match b {
-        Bson::Int32(i) => Some(i64::from(*i)),
-        Bson::Int64(i) => Some(*i),
-        _ => None,
-    };
-    let float = |b: &Bson| match b {
-        Bson::Double(f) => Some(*f),
-        other => int(other).map(|i| i as f64),
-    };
-    let invalid = |what: String| Error::Invalid(format!("$mul on {what} field {path}"));
-    let current = value_at(doc, path);
-    let Some(current) = current else {
-        return Ok(match factor {
-            Bson::Double(_) => Bson::Double(0.0),
-            _ => Bson::Int64(0),
-        });
-    };
-    if let (Some(a), Some(b)) = (int(current), int(factor)) {
-        return a
-            .checked_mul(b)
-            .map(Bson::Int64)
-            .ok_or_else(|| invalid("an overflowing".into()));
-    }
-    match (float(current), float(factor)) {
-        (Some(a), Some(b)) if (a * b).is_finite() => Ok(Bson::Double(a * b)),
-        (Some(_), Some(_)) => Err(invalid("a non-finite".into())),
-        _ => Err(invalid(format!(
-            "a non-numeric ({:?})",
-            current.element_type()
-        ))),
-    }
-}
-
-/// Undoes a compensated entry's writes, newest first; every step is tried, the first error is
-/// returned.
-pub(super) async fn rollback(db: &Database, undo: Vec<Undo>) -> Result<(), MongoError> {
-    let mut first_error = None;
-    for step in undo.into_iter().rev() {
-        let result = match step {
-            Undo::Inserted { collection, ids } => db
-                .collection::<Document>(&collection)
-                .delete_many(doc! {"_id": {"$in": ids}})
-                .await
-                .map(|_| ()),
-            Undo::Restore { collection, docs } => {
-                let c = db.collection::<Document>(&collection);
-                let mut result = Ok(());
-                for doc in docs {
-                    let by_id = doc! {"_id": doc.get("_id").cloned().unwrap_or(Bson::Null)};
-                    let restored = c.replace_one(by_id, doc).upsert(true).await;
-                    if let Err(e) = restored {
-                        result = Err(e);
-                    }
-                }
-                result
-            }
-            Undo::Reinsert { collection, docs } => db
-                .collection::<Document>(&collection)
-                .insert_many(docs)
-                .ordered(false)
-                .await
-                .map(|_| ()),
-        };
-        if let Err(e) = result {
-            tracing::error!("documents rollback step failed: {e}");
-            first_error.get_or_insert(e);
-        }
-    }
-    first_error.map_or(Ok(()), Err)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn emulated_mul_follows_the_embedded_rules() {
-        let d = doc! {"n": 5_i64, "i": 2_i32, "f": 1.5, "s": "x", "o": {"l": [1_i64, 3_i64]}};
-        let mul = |path: &str, factor: Bson| product(&d, path, &factor).ok();
-        assert_eq!(mul("n", Bson::Int64(3)), Some(Bson::Int64(15)));
-        assert_eq!(mul("i", Bson::Int32(2)), Some(Bson::Int64(4)));
-        assert_eq!(mul("f", Bson::Int64(2)), Some(Bson::Double(3.0)));
-        assert_eq!(mul("o.l.1", Bson::Int64(2)), Some(Bson::Int64(6)));
-        assert_eq!(mul("missing", Bson::Int64(4)), Some(Bson::Int64(0)));
-        assert_eq!(mul("missing", Bson::Double(4.0)), Some(Bson::Double(0.0)));
-        assert_eq!(mul("s", Bson::Int64(2)), None);
-        assert_eq!(mul("n", Bson::Int64(i64::MAX)), None);
-    }
 }

@@ -12,8 +12,10 @@
 mod convert;
 mod error;
 mod exec;
+mod mul;
 mod plan;
 mod translate;
+mod undo;
 
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
@@ -29,8 +31,9 @@ use serde_json::Value;
 use tokio::sync::Mutex;
 
 use self::error::{backend, Failure};
-use self::exec::{rollback, Ctx};
+use self::exec::Ctx;
 use self::plan::{plan, Op};
+use self::undo::rollback;
 use super::task::Entry;
 use super::{Documents, Error};
 use crate::history::{EVENTS, THRED_LOG};
