@@ -16,6 +16,7 @@ mod collect;
 mod durable;
 mod exec;
 pub mod memory;
+pub mod mongo;
 mod order;
 mod path;
 mod query;
@@ -26,6 +27,7 @@ mod update;
 
 pub use collect::SortKey;
 pub use memory::MemoryDocuments;
+pub use mongo::{MongoConfig, MongoDocuments};
 pub use query::{matches, Matcher};
 pub use select::Selector;
 pub use update::Update;
