@@ -62,7 +62,7 @@ impl Server {
                 "config/patterns",
             ])
             .env("THREDS_JWT_SECRET", SECRET)
-            .env("THREDS_LOG", "warn,threds::cli::dev=info")
+            .env("THREDS_LOG", "warn,threds::node=info")
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
