@@ -164,7 +164,7 @@ impl RedisServer {
                     self.dir.join("redis.log").display()
                 )));
             }
-            if self.command("PING").is_ok_and(|r| r.starts_with("+PONG")) {
+            if self.command("PING").is_ok_and(|r| r.starts_with("+PONG")) && self.answers_itself() {
                 return Ok(());
             }
             if Instant::now() > deadline {
@@ -183,6 +183,20 @@ impl Drop for RedisServer {
     fn drop(&mut self) {
         self.kill();
         let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+impl RedisServer {
+    /// Whether the server answering on the port is this child (not another process that took
+    /// the port first).
+    fn answers_itself(&self) -> bool {
+        let Some(pid) = self.child.as_ref().map(Child::id) else {
+            return false;
+        };
+        self.command("INFO server").is_ok_and(|info| {
+            info.lines()
+                .any(|l| l.trim() == format!("process_id:{pid}"))
+        })
     }
 }
 

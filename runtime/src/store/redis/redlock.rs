@@ -30,7 +30,12 @@
 //!
 //! Renewal: when a majority answers that `owner` already holds the lock with the same token T,
 //! and the fence record still shows T held by `owner`, unexpired, the lease is extended with T.
-//! Any other outcome is a new grant (a new token), or no lease.
+//! Any other outcome is a new grant (a new token), or no lease. A renewal that fails leaves the
+//! lease as the fence record has it: valid until its old expiry, unless a newer grant fences it
+//! (and the fence record refuses other owners until then).
+//!
+//! A failed attempt unlocks its records on every master; if it had already recorded a new token
+//! on the state server, it forgets that grant's holder there (the token stays used).
 
 use super::link::Link;
 use super::scripts::LockScripts;
@@ -228,7 +233,7 @@ impl Redlock {
 
         if granted.len() < quorum || !in_time() {
             if !granted.is_empty() {
-                self.abandon(resource, owner, mine, 0).await;
+                self.abandon(resource, owner, mine, None).await;
             }
             if refused >= quorum {
                 return Attempt::Held;
@@ -238,24 +243,21 @@ impl Redlock {
         }
 
         if let Some(token) = renewal {
-            return match self
+            // A failed renewal leaves the lease as it was on the state server: valid until its
+            // old expiry unless a newer grant fences it.
+            let renewed = self
                 .fence_grant(resource, owner, now, exp, true, token)
-                .await
-            {
-                Ok(Some(_)) if in_time() => Attempt::Granted(lease(resource, owner, token, exp)),
-                Ok(Some(_)) => {
-                    self.abandon(resource, owner, token, 0).await;
-                    Attempt::Retry(None)
+                .await;
+            let outcome = match renewed {
+                Ok(Some(_)) if in_time() => {
+                    return Attempt::Granted(lease(resource, owner, token, exp))
                 }
-                Ok(None) => {
-                    self.abandon(resource, owner, token, 0).await;
-                    Attempt::Held
-                }
-                Err(e) => {
-                    self.abandon(resource, owner, token, 0).await;
-                    Attempt::Retry(Some(e.to_string()))
-                }
+                Ok(Some(_)) => Attempt::Retry(None),
+                Ok(None) => Attempt::Held,
+                Err(e) => Attempt::Retry(Some(e.to_string())),
             };
+            self.abandon(resource, owner, token, None).await;
+            return outcome;
         }
 
         let proposal = counter.saturating_add(1);
@@ -265,11 +267,11 @@ impl Redlock {
         {
             Ok(Some(token)) => token,
             Ok(None) => {
-                self.abandon(resource, owner, mine, 0).await;
+                self.abandon(resource, owner, mine, None).await;
                 return Attempt::Held;
             }
             Err(e) => {
-                self.abandon(resource, owner, mine, 0).await;
+                self.abandon(resource, owner, mine, None).await;
                 return Attempt::Retry(Some(e.to_string()));
             }
         };
@@ -283,21 +285,21 @@ impl Redlock {
             .filter(|w| matches!(w, Ok(true)))
             .count();
         if written < quorum || !in_time() {
-            self.abandon(resource, owner, mine, token).await;
+            self.abandon(resource, owner, mine, Some(token)).await;
             return Attempt::Retry(None);
         }
         Attempt::Granted(lease(resource, owner, token, exp))
     }
 
-    /// Undoes a failed attempt: unlocks everywhere and forgets the holder of the given tokens on
-    /// the state server (errors are ignored: the records lapse anyway).
-    async fn abandon(&self, resource: &str, owner: &str, token: u64, other: u64) {
-        for t in [token, other] {
-            if t > 0 {
-                let _ = self.fence_release(resource, owner, t).await;
-            }
+    /// Undoes a failed attempt: unlocks on every master the records of `owner` (pending, with
+    /// `held` or with `granted`) and forgets the holder of `granted`, a token this attempt got
+    /// from the state server but will not hand out (errors are ignored: records lapse anyway).
+    async fn abandon(&self, resource: &str, owner: &str, held: u64, granted: Option<u64>) {
+        if let Some(token) = granted {
+            let _ = self.fence_release(resource, owner, token).await;
         }
-        self.unlock_all(resource, owner, token, other).await;
+        self.unlock_all(resource, owner, held, granted.unwrap_or(held))
+            .await;
     }
 
     /// Unlocks on every master (best effort).
