@@ -13,6 +13,7 @@
 //!   order, and survive until acknowledged.
 
 pub mod memory;
+pub mod redis;
 
 use async_trait::async_trait;
 use std::time::Duration;

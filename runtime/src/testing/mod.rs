@@ -2,3 +2,4 @@
 //! loopback ports and killed on drop.
 
 pub mod mongo;
+pub mod redis;

@@ -1,0 +1,154 @@
+//! The connection to one Redis server: a deadpool pool of multiplexed connections, of which one is
+//! kept checked out and shared by every request.
+//!
+//! A multiplexed connection pipelines concurrent requests over one socket, so one is enough per
+//! server; keeping it checked out spares each request the pool's recycle check (an
+//! `UNWATCH`+`PING` round trip), so a commit is exactly one round trip (`EVALSHA`). When a request
+//! fails with a connection-level error the shared connection is given back to the pool, whose
+//! recycle check then drops it, and the next request checks out a working one.
+
+use crate::store::Error;
+use deadpool_redis::redis::aio::MultiplexedConnection;
+use deadpool_redis::redis::{
+    AsyncConnectionConfig, Cmd, FromRedisValue, Pipeline, RedisError, ScriptInvocation,
+};
+use deadpool_redis::{Connection, Manager, Pool, Runtime};
+use std::sync::Mutex;
+use std::time::Duration;
+
+/// Connection settings shared by every server of a store.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct LinkSettings {
+    /// Connections per server pool.
+    pub pool_size: usize,
+    /// Time allowed to open a connection.
+    pub connect_timeout: Duration,
+    /// Time allowed for one reply.
+    pub response_timeout: Duration,
+}
+
+/// One Redis server.
+pub(super) struct Link {
+    /// The server as shown in errors (`host:port`, no credentials).
+    name: String,
+    /// The pool.
+    pool: Pool,
+    /// The connection every request uses, while it works.
+    held: Mutex<Option<Connection>>,
+}
+
+impl std::fmt::Debug for Link {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Link").field("name", &self.name).finish()
+    }
+}
+
+impl Link {
+    /// A link to the server at `url` (no I/O yet).
+    pub fn new(url: &str, settings: LinkSettings) -> Result<Link, Error> {
+        let name = server_name(url);
+        let config = AsyncConnectionConfig::new()
+            .set_connection_timeout(Some(settings.connect_timeout))
+            .set_response_timeout(Some(settings.response_timeout));
+        let manager = Manager::new_with_config(url, config)
+            .map_err(|e| Error::Backend(format!("redis {name}: bad URL: {e}")))?;
+        let pool = Pool::builder(manager)
+            .max_size(settings.pool_size.max(1))
+            .runtime(Runtime::Tokio1)
+            .create_timeout(Some(settings.connect_timeout))
+            .wait_timeout(Some(settings.connect_timeout))
+            .recycle_timeout(Some(settings.response_timeout))
+            .build()
+            .map_err(|e| Error::Backend(format!("redis {name}: pool: {e}")))?;
+        Ok(Link {
+            name,
+            pool,
+            held: Mutex::new(None),
+        })
+    }
+
+    /// The server as shown in errors.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Runs one command.
+    pub async fn query<T: FromRedisValue>(&self, cmd: &Cmd) -> Result<T, Error> {
+        let mut conn = self.connection().await?;
+        let result = cmd.query_async(&mut conn).await;
+        self.settle(result)
+    }
+
+    /// Runs a pipeline (one round trip).
+    pub async fn pipe<T: FromRedisValue>(&self, pipe: &Pipeline) -> Result<T, Error> {
+        let mut conn = self.connection().await?;
+        let result = pipe.query_async(&mut conn).await;
+        self.settle(result)
+    }
+
+    /// Runs a script: `EVALSHA`, loading it first if the server does not know it (`NOSCRIPT`).
+    pub async fn script<T: FromRedisValue>(
+        &self,
+        invocation: &ScriptInvocation<'_>,
+    ) -> Result<T, Error> {
+        let mut conn = self.connection().await?;
+        let result = invocation.invoke_async(&mut conn).await;
+        self.settle(result)
+    }
+
+    /// The shared connection, checked out of the pool if there is none.
+    async fn connection(&self) -> Result<MultiplexedConnection, Error> {
+        if let Some(held) = self.lock().as_ref() {
+            return Ok(MultiplexedConnection::clone(held));
+        }
+        let fresh = self
+            .pool
+            .get()
+            .await
+            .map_err(|e| Error::Backend(format!("redis {}: {e}", self.name)))?;
+        let conn = MultiplexedConnection::clone(&fresh);
+        *self.lock() = Some(fresh);
+        Ok(conn)
+    }
+
+    /// Maps a result; a connection-level failure gives the shared connection back to the pool.
+    fn settle<T>(&self, result: Result<T, RedisError>) -> Result<T, Error> {
+        result.map_err(|e| {
+            if e.is_io_error()
+                || e.is_connection_dropped()
+                || e.is_connection_refusal()
+                || e.is_timeout()
+                || e.is_unrecoverable_error()
+            {
+                self.lock().take();
+            }
+            Error::Backend(format!("redis {}: {e}", self.name))
+        })
+    }
+
+    /// The slot of the shared connection (a poisoned lock only ever held a clone operation).
+    fn lock(&self) -> std::sync::MutexGuard<'_, Option<Connection>> {
+        self.held
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+/// `host:port[/db]` of a Redis URL, without scheme or credentials.
+fn server_name(url: &str) -> String {
+    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
+    let rest = rest.rsplit_once('@').map_or(rest, |(_, host)| host);
+    rest.trim_end_matches('/').to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::server_name;
+
+    #[test]
+    fn server_names_hide_credentials() {
+        assert_eq!(server_name("redis://127.0.0.1:6379/"), "127.0.0.1:6379");
+        assert_eq!(server_name("redis://u:secret@h:1/2"), "h:1/2");
+        assert_eq!(server_name("h:1"), "h:1");
+    }
+}

@@ -1,0 +1,127 @@
+#!lua
+-- One commit of the thred store (docs/store.md, "The Redis adapter"): every check runs before
+-- the first write, so a refused commit changes nothing.
+--
+-- ARGV: prefix, now, lease resource ('' = no lease), lease owner, lease token,
+--   W, then W thred writes of 8: kind ('s' save | 'r' remove), id, expected version ('' = must
+--     not exist), partition, state JSON, timer due ('' = no timer), timer JSON, listens ('1'|'0'),
+--   C, then C counter writes of 3: pattern id, expected version, counter JSON,
+--   A, then A watermarks of 3: topic, partition, offset (decimal),
+--   O, then O outbox records of 4: topic, has key ('1'|'0'), key, payload.
+-- Answers {'ok', seq...} | {'conflict', what} | {'fenced', newest token}.
+local P = ARGV[1]
+local now = tonumber(ARGV[2])
+
+-- a > b for decimal strings without leading zeros (offsets may exceed a double's precision)
+local function greater(a, b)
+  if #a ~= #b then return #a > #b end
+  return a > b
+end
+
+-- The lease: the newest grant of the resource, by this owner, unexpired, not released.
+local token = '0'
+if ARGV[3] ~= '' then
+  local fence = redis.call('HMGET', P .. 'fence:' .. ARGV[3], 'token', 'owner', 'exp')
+  local newest = fence[1] or '0'
+  if newest ~= ARGV[5] or fence[2] ~= ARGV[4] or not fence[3] or tonumber(fence[3]) <= now then
+    return {'fenced', newest}
+  end
+  token = ARGV[5]
+end
+
+local W = tonumber(ARGV[6])
+local tw = 7
+local cw = tw + W * 8
+local C = tonumber(ARGV[cw])
+local aw = cw + 1 + C * 3
+local A = tonumber(ARGV[aw])
+local ow = aw + 1 + A * 3
+local O = tonumber(ARGV[ow])
+
+-- Checks, in commit order: a later write expects the version an earlier one produced.
+local planned = {}
+for i = 0, W - 1 do
+  local o = tw + i * 8
+  local id = ARGV[o + 1]
+  local version = planned[id]
+  if version == nil then
+    version = tonumber(redis.call('HGET', P .. 'thred:' .. id, 'v') or '0')
+  end
+  local expected = ARGV[o + 2]
+  if expected == '' then
+    if version ~= 0 then return {'conflict', 'thred ' .. id} end
+  elseif version == 0 or tonumber(expected) ~= version then
+    return {'conflict', 'thred ' .. id}
+  end
+  if ARGV[o] == 's' then planned[id] = version + 1 else planned[id] = 0 end
+end
+local counters = {}
+for i = 0, C - 1 do
+  local o = cw + 1 + i * 3
+  local id = ARGV[o]
+  local version = counters[id]
+  if version == nil then
+    version = tonumber(redis.call('HGET', P .. 'counter:' .. id, 'v') or '0')
+  end
+  if tonumber(ARGV[o + 1]) ~= version then return {'conflict', 'counter ' .. id} end
+  counters[id] = version + 1
+end
+
+-- Writes.
+for i = 0, W - 1 do
+  local o = tw + i * 8
+  local id = ARGV[o + 1]
+  local key = P .. 'thred:' .. id
+  local old = redis.call('HMGET', key, 'v', 'p')
+  if old[2] then redis.call('ZREM', P .. 'timers:' .. old[2], id) end
+  if ARGV[o] == 's' then
+    local version = tonumber(old[1] or '0') + 1
+    local partition = ARGV[o + 3]
+    redis.call('DEL', key)
+    if ARGV[o + 5] == '' then
+      redis.call('HSET', key, 's', ARGV[o + 4], 'v', version, 't', token, 'p', partition)
+    else
+      redis.call('HSET', key, 's', ARGV[o + 4], 'v', version, 't', token, 'p', partition,
+        'd', ARGV[o + 5], 'm', ARGV[o + 6])
+      redis.call('ZADD', P .. 'timers:' .. partition, ARGV[o + 5], id)
+    end
+    redis.call('SADD', P .. 'threds', id)
+    if ARGV[o + 7] == '1' then
+      if not redis.call('ZSCORE', P .. 'unbound', id) then
+        redis.call('ZADD', P .. 'unbound', redis.call('INCR', P .. 'seq:unbound'), id)
+      end
+    else
+      redis.call('ZREM', P .. 'unbound', id)
+    end
+  elseif old[1] then
+    redis.call('DEL', key)
+    redis.call('SREM', P .. 'threds', id)
+    redis.call('ZREM', P .. 'unbound', id)
+  end
+end
+for i = 0, C - 1 do
+  local o = cw + 1 + i * 3
+  redis.call('HSET', P .. 'counter:' .. ARGV[o], 'v', tonumber(ARGV[o + 1]) + 1, 'c', ARGV[o + 2])
+end
+for i = 0, A - 1 do
+  local o = aw + 1 + i * 3
+  local field = ARGV[o + 1] .. ':' .. ARGV[o]
+  local current = redis.call('HGET', P .. 'applied', field)
+  if not current or greater(ARGV[o + 2], current) then
+    redis.call('HSET', P .. 'applied', field, ARGV[o + 2])
+  end
+end
+local out = {'ok'}
+for i = 0, O - 1 do
+  local o = ow + 1 + i * 4
+  local seq = redis.call('INCR', P .. 'seq:outbox')
+  local key = P .. 'outbox:' .. seq
+  if ARGV[o + 1] == '1' then
+    redis.call('HSET', key, 'at', ARGV[2], 'topic', ARGV[o], 'key', ARGV[o + 2], 'payload', ARGV[o + 3])
+  else
+    redis.call('HSET', key, 'at', ARGV[2], 'topic', ARGV[o], 'payload', ARGV[o + 3])
+  end
+  redis.call('ZADD', P .. 'outbox', seq, seq)
+  out[#out + 1] = seq
+end
+return out
