@@ -105,6 +105,8 @@ pub struct DocumentsConfig {
     pub mongodb_uri: String,
     /// Database name.
     pub database: String,
+    /// Most connections per server (the driver's default when unset).
+    pub max_pool_size: Option<u32>,
 }
 
 impl Default for DocumentsConfig {
@@ -113,6 +115,7 @@ impl Default for DocumentsConfig {
             backend: None,
             mongodb_uri: "mongodb://127.0.0.1:27017".into(),
             database: "threds".into(),
+            max_pool_size: None,
         }
     }
 }

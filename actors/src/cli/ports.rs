@@ -109,10 +109,30 @@ async fn kafka_bus(_config: &Config) -> anyhow::Result<Arc<dyn Bus>> {
     anyhow::bail!("the Kafka adapter is being integrated")
 }
 
-async fn redis_store(_config: &Config) -> anyhow::Result<Arc<dyn ThredStore>> {
-    anyhow::bail!("the Redis adapter is being integrated")
+async fn redis_store(config: &Config) -> anyhow::Result<Arc<dyn ThredStore>> {
+    use threds_runtime::store::redis::{Config as RedisConfig, RedisStore};
+    let settings = RedisConfig::new(config.store.redis_urls.clone()).with_prefix(&config.store.prefix);
+    let store = RedisStore::new(settings).context("configuring the Redis thred store")?;
+    store.ping().await.with_context(|| {
+        format!("reaching Redis at {}", config.store.redis_urls.join(", "))
+    })?;
+    Ok(Arc::new(store))
 }
 
-async fn mongo_documents(_config: &Config) -> anyhow::Result<Arc<dyn Documents>> {
-    anyhow::bail!("the MongoDB adapter is being integrated")
+async fn mongo_documents(config: &Config) -> anyhow::Result<Arc<dyn Documents>> {
+    use threds_runtime::documents::mongo::{MongoConfig, MongoDocuments};
+    let settings = MongoConfig {
+        host: config.documents.mongodb_uri.clone(),
+        database: config.documents.database.clone(),
+        max_pool_size: config.documents.max_pool_size,
+        ..MongoConfig::default()
+    };
+    let documents = MongoDocuments::connect(&settings)
+        .await
+        .with_context(|| format!("connecting to MongoDB at {}", settings.uri()))?;
+    documents
+        .ensure_indexes()
+        .await
+        .context("creating the history indexes")?;
+    Ok(Arc::new(documents))
 }
