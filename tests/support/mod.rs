@@ -39,13 +39,25 @@ pub struct Server {
 
 impl Server {
     /// Starts `threds dev` with `args` (plus `--listen 127.0.0.1:0`) and waits until it listens.
+    pub fn start(args: &[&str]) -> Server {
+        Server::spawn("dev", args, &[])
+    }
+
+    /// Starts `threds <command>` with `args` (plus `--listen 127.0.0.1:0`) and `env`, and waits
+    /// until it listens and is ready; its log lines are echoed with the command as prefix.
     #[allow(
         clippy::zombie_processes,
         reason = "the Server owns the child and reaps it on drop"
     )]
-    pub fn start(args: &[&str]) -> Server {
+    pub fn spawn(command: &str, args: &[&str], env: &[(&str, String)]) -> Server {
+        let prefix = format!(
+            "[{}]",
+            env.iter()
+                .find(|(k, _)| *k == "THREDS_NODE")
+                .map_or(command, |(_, v)| v.as_str())
+        );
         let mut child = Command::new(env!("CARGO_BIN_EXE_threds"))
-            .arg("dev")
+            .arg(command)
             .args(["--listen", "127.0.0.1:0"])
             .args(if args.contains(&"--config") {
                 &[][..]
@@ -58,16 +70,17 @@ impl Server {
                 "THREDS_LOG",
                 std::env::var("E2E_LOG").unwrap_or_else(|_| "info".into()),
             )
+            .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
             .current_dir(repo())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
-            .expect("start threds dev");
+            .unwrap_or_else(|e| panic!("start threds {command}: {e}"));
         let stderr = child.stderr.take().unwrap();
         let (tx, rx) = mpsc::channel();
         std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                eprintln!("[dev] {line}");
+                eprintln!("{prefix} {line}");
                 if tx.send(line).is_err() {
                     break;
                 }
@@ -77,7 +90,7 @@ impl Server {
         loop {
             let line = rx
                 .recv_timeout(deadline.saturating_duration_since(Instant::now()))
-                .expect("threds dev did not start");
+                .unwrap_or_else(|_| panic!("threds {command} did not start"));
             if let Some(rest) = line.split("listening on http://").nth(1) {
                 let addr = rest.split_whitespace().next().unwrap().to_string();
                 let server = Server {
@@ -105,7 +118,13 @@ impl Server {
             }
             std::thread::sleep(Duration::from_millis(50));
         }
-        panic!("threds dev never became ready");
+        panic!("threds {} never became ready", self.addr);
+    }
+
+    /// Kills the process at once (SIGKILL), as a crash would.
+    pub fn kill9(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 
     /// Sends SIGTERM and waits for the exit status.
@@ -170,7 +189,12 @@ pub struct Client {
 impl Client {
     /// Connects as `participant`.
     pub async fn connect(server: &Server, participant: &str, roles: &[&str]) -> Client {
-        let mut req = format!("ws://{}/ws", server.addr)
+        Client::connect_addr(&server.addr, participant, roles).await
+    }
+
+    /// Connects to the server at `addr` (`host:port`) as `participant`.
+    pub async fn connect_addr(addr: &str, participant: &str, roles: &[&str]) -> Client {
+        let mut req = format!("ws://{addr}/ws")
             .into_client_request()
             .unwrap();
         req.headers_mut().insert(
@@ -253,10 +277,15 @@ impl Client {
 
     /// Waits for a message whose event title is `title`.
     pub async fn message(&mut self, title: &str) -> Value {
+        self.message_within(title, Duration::from_secs(10)).await
+    }
+
+    /// The message titled `title`, waiting up to `within`.
+    pub async fn message_within(&mut self, title: &str, within: Duration) -> Value {
         let t = title.to_string();
         self.frame(
             move |f| f["message"]["event"]["data"]["title"] == t.as_str(),
-            Duration::from_secs(10),
+            within,
         )
         .await["message"]
             .clone()

@@ -1,0 +1,238 @@
+//! End-to-end tests of the distributed deployment: separate `threds engine`, `threds session` and
+//! `threds persistence` processes on a real Kafka-protocol broker (librdkafka's mock cluster,
+//! hosted by `threds mock-kafka`) and a real `redis-server`.
+//!
+//! Needs `redis-server` (scripts/install/redis.sh): without it the tests print SKIPPED, unless
+//! `THREDS_REQUIRE_SERVICES=1` (set by `scripts/test`), where they fail.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use serde_json::{json, Value};
+use std::collections::{BTreeMap, HashMap};
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use support::{Client, Server};
+use threds_runtime::bus::kafka::{KafkaBus, KafkaConfig};
+use threds_runtime::bus::Bus;
+use threds_runtime::store::redis::{Config as RedisConfig, RedisStore};
+use threds_runtime::store::ThredStore;
+use threds_runtime::testing::redis::{self as redis_testing, RedisServer};
+
+/// Partitions of `threds.events`.
+const PARTITIONS: u32 = 4;
+
+/// `threds mock-kafka` as a child process, with the topics a deployment needs.
+struct MockKafka {
+    child: Child,
+    bootstrap: String,
+}
+
+impl MockKafka {
+    fn start() -> MockKafka {
+        let mut topics = vec![
+            format!("threds.events:{PARTITIONS}"),
+            "threds.sessions:1".to_string(),
+            "threds.agent.org.wt.persistence:1".to_string(),
+        ];
+        for t in [
+            "threds.events",
+            "threds.sessions",
+            "threds.agent.org.wt.persistence",
+        ] {
+            topics.push(format!("{t}-dlt:1"));
+        }
+        let mut command = Command::new(env!("CARGO_BIN_EXE_threds"));
+        command.arg("mock-kafka");
+        for t in &topics {
+            command.args(["--topic", t]);
+        }
+        let mut child = command
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start threds mock-kafka");
+        let mut first = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut first)
+            .unwrap();
+        let bootstrap = first
+            .trim()
+            .strip_prefix("bootstrap=")
+            .unwrap_or_else(|| panic!("first line of threds mock-kafka: {first:?}"))
+            .to_string();
+        MockKafka { child, bootstrap }
+    }
+}
+
+impl Drop for MockKafka {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The environment of every process of the deployment.
+fn deployment_env(kafka: &MockKafka, redis: &RedisServer, node: &str) -> Vec<(&'static str, String)> {
+    vec![
+        ("THREDS_KAFKA_BROKERS", kafka.bootstrap.clone()),
+        ("THREDS_REDIS_URLS", redis.url()),
+        // History and agent documents in each process's memory: MongoDB is not under test here.
+        ("THREDS_DOCUMENTS", "memory".to_string()),
+        ("THREDS_PARTITIONS", PARTITIONS.to_string()),
+        ("THREDS_NODE", node.to_string()),
+        ("THREDS_JWT_SECRET", support::SECRET.to_string()),
+    ]
+}
+
+fn config_file(dir: &std::path::Path) -> String {
+    let path = dir.join("threds.toml");
+    std::fs::write(
+        &path,
+        "[engine]\nlease_ms = 3000\n\n[bus]\nsession_timeout_ms = 6000\n",
+    )
+    .unwrap();
+    path.to_string_lossy().into_owned()
+}
+
+/// One participant: a WebSocket client that starts `threds` echo threds and then advances them in
+/// lock step, sending odd steps over its socket and even steps straight to Kafka.
+async fn participant(
+    server_addr: String,
+    me: String,
+    threds: usize,
+    steps: usize,
+    kafka: Arc<KafkaBus>,
+    delivered: Arc<AtomicUsize>,
+) -> (Vec<String>, Vec<Value>) {
+    let mut client = Client::connect_addr(&server_addr, &me, &[]).await;
+    let mut ids = Vec::new();
+    for t in 0..threds {
+        let title = format!("{me}-t{t}");
+        client
+            .send(json!({"id": format!("{title}-1"), "type": "org.wt.echo",
+                "data": {"content": {"values": {"echoTo": [me], "echoTitle": title, "echoContent": 1}}}}))
+            .await;
+    }
+    let mut seen = Vec::new();
+    for t in 0..threds {
+        let m = client.message(&format!("{me}-t{t} 1")).await;
+        ids.push(m["event"]["thredId"].as_str().unwrap().to_string());
+        seen.push(m);
+        delivered.fetch_add(1, Ordering::SeqCst);
+    }
+    for step in 2..=steps {
+        for (t, thred) in ids.iter().enumerate() {
+            let title = format!("{me}-t{t}");
+            let event = json!({"id": format!("{title}-{step}"), "type": "org.wt.echo", "thredId": thred,
+                "data": {"content": {"values": {"echoTo": [me], "echoTitle": title, "echoContent": step}}}});
+            if step % 2 == 1 {
+                client.send(event).await;
+            } else {
+                let mut event = event;
+                event["source"] = json!({"id": me});
+                kafka
+                    .append(
+                        "threds.events",
+                        None,
+                        Some(thred),
+                        serde_json::to_vec(&event).unwrap(),
+                        Vec::new(),
+                    )
+                    .await
+                    .expect("produce to threds.events");
+            }
+        }
+        for t in 0..threds {
+            let m = client
+                .message_within(&format!("{me}-t{t} {step}"), Duration::from_secs(60))
+                .await;
+            seen.push(m);
+            delivered.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+    // Anything still arriving now is a duplicate.
+    seen.extend(
+        client
+            .drain(Duration::from_secs(3))
+            .await
+            .into_iter()
+            .map(|f| f["message"].clone()),
+    );
+    (ids, seen)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_engines_one_killed_mid_stream_lose_and_duplicate_nothing() {
+    if !redis_testing::available("two_engines_one_killed_mid_stream_lose_and_duplicate_nothing") {
+        return;
+    }
+    let redis = RedisServer::start().expect("redis-server");
+    let kafka = MockKafka::start();
+    let dir = tempfile::tempdir().unwrap();
+    let config = config_file(dir.path());
+    let args = ["--config", config.as_str(), "--patterns", "config/patterns"];
+    let engine_a = Server::spawn("engine", &args, &deployment_env(&kafka, &redis, "engine-a"));
+    let engine_b = Server::spawn("engine", &args, &deployment_env(&kafka, &redis, "engine-b"));
+    let session = Server::spawn("session", &args, &deployment_env(&kafka, &redis, "session-1"));
+    let persistence = Server::spawn(
+        "persistence",
+        &args,
+        &deployment_env(&kafka, &redis, "persistence-1"),
+    );
+
+    let producer = Arc::new(KafkaBus::new(KafkaConfig::new(kafka.bootstrap.clone())).unwrap());
+    let (participants, threds_each, steps) = (50usize, 10usize, 10usize);
+    let total = participants * threds_each * steps;
+    let delivered = Arc::new(AtomicUsize::new(0));
+    let mut tasks = Vec::new();
+    for p in 0..participants {
+        tasks.push(tokio::spawn(participant(
+            session.addr.clone(),
+            format!("p{p}"),
+            threds_each,
+            steps,
+            producer.clone(),
+            delivered.clone(),
+        )));
+    }
+    // Kill one engine once about a third of the messages are through.
+    while delivered.load(Ordering::SeqCst) < total / 3 {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    eprintln!("killing engine-b after {} messages", delivered.load(Ordering::SeqCst));
+    engine_b.kill9();
+
+    let mut all_ids = Vec::new();
+    let mut titles: BTreeMap<String, usize> = BTreeMap::new();
+    for task in tasks {
+        let (ids, seen) = task.await.unwrap();
+        all_ids.extend(ids);
+        for m in seen {
+            let title = m["event"]["data"]["title"].as_str().unwrap().to_string();
+            *titles.entry(title).or_default() += 1;
+        }
+    }
+    let duplicates: Vec<_> = titles.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(duplicates.is_empty(), "messages delivered more than once: {duplicates:?}");
+    assert_eq!(titles.len(), total, "every expected message arrives exactly once");
+
+    // Every thred is where its ten events put it, written ten times, each under a lease.
+    let store = RedisStore::new(RedisConfig::new(vec![redis.url()])).unwrap();
+    let stored = store.load(&all_ids).await.unwrap();
+    let mut tokens: HashMap<u64, usize> = HashMap::new();
+    for (id, s) in all_ids.iter().zip(&stored) {
+        let s = s.as_ref().unwrap_or_else(|| panic!("thred {id} is missing"));
+        let times = s.state.thred_context.scope.get("echoTimes");
+        assert_eq!(times, Some(&json!(steps)), "thred {id}: {:?}", s.state);
+        assert_eq!(s.version, steps as u64, "thred {id} was written {} times", s.version);
+        assert!(s.token > 0, "thred {id} was written without a lease");
+        *tokens.entry(s.token).or_default() += 1;
+    }
+    eprintln!("final writes per lease token: {tokens:?}");
+    drop((engine_a, session, persistence));
+}
