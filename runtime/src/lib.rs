@@ -9,3 +9,4 @@ pub mod engine;
 pub mod files;
 pub mod history;
 pub mod store;
+pub mod testing;
