@@ -4,6 +4,7 @@ mod bench;
 mod client;
 mod dev;
 mod eval;
+mod mock_kafka;
 mod simulate;
 mod test;
 mod token;
@@ -41,6 +42,8 @@ enum Command {
     Tail(client::TailArgs),
     /// Load-test a `threds dev` it starts itself: throughput, latency, memory.
     Bench(bench::Args),
+    /// Host a mock Kafka cluster (librdkafka's) on 127.0.0.1 until SIGINT/SIGTERM; prints `bootstrap=HOST:PORT` first.
+    MockKafka(mock_kafka::Args),
 }
 
 /// Runs the parsed command line.
@@ -55,6 +58,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Publish(args) => client::publish(args),
         Command::Tail(args) => client::tail(args),
         Command::Bench(args) => bench::run(args),
+        Command::MockKafka(args) => mock_kafka::run(args),
     }
 }
 
