@@ -115,3 +115,54 @@ async fn joining_a_missing_topic_is_refused() {
         other => panic!("joining a missing topic gave {:?}", other.err()),
     }
 }
+
+/// A poll whose future is dropped midway (as `select!` does) loses no records: what it fetched
+/// comes with a later poll, in order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_abandoned_poll_loses_no_records() {
+    let mock = cluster();
+    let bus = mock.bus().unwrap();
+    bus.create_topic("abandoned", 1).await.unwrap();
+    let mut consumer = bus.join("g", &["abandoned"], "m").await.unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while consumer.assignment().is_empty() {
+        assert!(std::time::Instant::now() < deadline, "never assigned");
+        consumer.poll(10, Duration::from_millis(100)).await.unwrap();
+    }
+    for i in 0..20 {
+        bus.append(
+            "abandoned",
+            Some(0),
+            None,
+            format!("{i}").into_bytes(),
+            Vec::new(),
+        )
+        .await
+        .unwrap();
+    }
+    let mut offsets = Vec::new();
+    for _ in 0..50 {
+        // Gives up on most polls after a moment, while librdkafka may be handing over records.
+        if let Ok(polled) = tokio::time::timeout(
+            Duration::from_micros(300),
+            consumer.poll(1, Duration::from_secs(1)),
+        )
+        .await
+        {
+            offsets.extend(polled.unwrap().records.iter().map(|r| r.position.offset));
+        }
+    }
+    while offsets.len() < 20 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "read only {offsets:?}"
+        );
+        let polled = consumer
+            .poll(100, Duration::from_millis(200))
+            .await
+            .unwrap();
+        offsets.extend(polled.records.iter().map(|r| r.position.offset));
+    }
+    assert_eq!(offsets, (0..20).collect::<Vec<u64>>());
+    consumer.leave().await.unwrap();
+}

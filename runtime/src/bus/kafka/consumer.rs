@@ -9,8 +9,9 @@ use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer as _, ConsumerContext
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{BorrowedMessage, Headers as _};
 use rdkafka::{ClientContext, Message as _, Offset, TopicPartitionList};
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, VecDeque};
 use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -30,10 +31,14 @@ const FAR: Duration = Duration::from_secs(365 * 24 * 3600);
 /// The librdkafka consumer of a member.
 pub(super) type Member = BaseConsumer<Context>;
 
-/// Captures the rebalance callbacks of one consumer.
+/// What the threads polling one consumer share: its rebalance callbacks, the records fetched but
+/// not returned yet (a poll whose future is dropped leaves them for the next one), and a turn,
+/// so that one librdkafka poll loop runs at a time and records stay in order.
 #[derive(Debug, Default)]
 pub(super) struct Context {
     tracker: Mutex<Tracker>,
+    fetched: Mutex<VecDeque<Record>>,
+    turn: Mutex<()>,
 }
 
 impl ClientContext for Context {}
@@ -81,8 +86,9 @@ impl Slot {
 /// Leaves the group: unsubscribes, serves the revocation, and lets the LeaveGroup go out. The
 /// consumer closes when its last reference drops (call this on a blocking thread).
 pub(super) fn depart(consumer: &Member, static_member: bool) {
-    consumer.unsubscribe();
     let ctx = consumer.context();
+    let _turn = lock(&ctx.turn);
+    consumer.unsubscribe();
     let give_up = Instant::now() + LEAVE_LIMIT;
     while !lock(&ctx.tracker).is_empty() && Instant::now() < give_up {
         let _ = consumer.poll(Duration::from_millis(50));
@@ -173,19 +179,22 @@ impl KafkaConsumer {
     }
 }
 
-/// Reads up to `max` records within `timeout`, returning early when a rebalance callback ran.
-/// Only fatal errors are returned; others are logged (librdkafka recovers from them).
+/// Fetches records into the context until it holds `max`, `timeout` passes, a rebalance callback
+/// runs or `cancel` is set (checked at least every [`STEP`]). Only fatal errors are returned;
+/// others are logged (librdkafka recovers from them).
 fn fetch(
     consumer: &Member,
     ctx: &Context,
     max: usize,
     timeout: Duration,
-) -> Result<Vec<Record>, KafkaError> {
+    cancel: &AtomicBool,
+) -> Result<(), KafkaError> {
+    let _turn = lock(&ctx.turn);
     let started = Instant::now();
     let before = lock(&ctx.tracker).changes();
-    let mut records = Vec::new();
-    loop {
-        let wait = if records.is_empty() {
+    let mut have = lock(&ctx.fetched).len();
+    while have < max {
+        let wait = if have == 0 {
             timeout.saturating_sub(started.elapsed()).min(STEP)
         } else {
             Duration::ZERO
@@ -194,26 +203,33 @@ fn fetch(
         let rebalanced = lock(&ctx.tracker).changes() != before;
         match got {
             Some(Ok(message)) => {
-                records.push(record_of(&message));
-                if records.len() >= max {
-                    break;
-                }
+                lock(&ctx.fetched).push_back(record_of(&message));
+                have += 1;
             }
             Some(Err(fatal @ KafkaError::MessageConsumptionFatal(_))) => return Err(fatal),
             Some(Err(e)) => {
                 tracing::warn!(error = %e, "kafka: consumer error");
-                if !records.is_empty() {
+                if have > 0 {
                     break;
                 }
             }
-            None if !records.is_empty() => break,
+            None if have > 0 => break,
             None => {}
         }
-        if rebalanced || started.elapsed() >= timeout {
+        if rebalanced || started.elapsed() >= timeout || cancel.load(Ordering::Relaxed) {
             break;
         }
     }
-    Ok(records)
+    Ok(())
+}
+
+/// Sets its flag when dropped: tells a blocking fetch that its poll is over (or was abandoned).
+struct Cancel(Arc<AtomicBool>);
+
+impl Drop for Cancel {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
 }
 
 /// A record of the port from a Kafka message.
@@ -275,24 +291,28 @@ impl Consumer for KafkaConsumer {
         };
         let ctx = self.ctx.clone();
         let max = max.max(1);
-        let fetched = blocking(move || fetch(&consumer, &ctx, max, timeout)).await?;
-        let records = match fetched {
-            Ok(records) => records,
+        let cancel = Cancel(Arc::new(AtomicBool::new(false)));
+        let flag = cancel.0.clone();
+        let fetched = blocking(move || fetch(&consumer, &ctx, max, timeout, &flag)).await?;
+        drop(cancel);
+        match fetched {
+            Ok(()) => {}
             Err(e) if e.rdkafka_error_code() == Some(RDKafkaErrorCode::FencedInstanceId) => {
                 // Another process joined under this member name (static membership).
                 tracing::warn!("kafka: member fenced by a newer instance of it");
+                lock(&self.ctx.fetched).clear();
                 if let Some(consumer) = self.slot.fence() {
                     close_later(consumer);
                 }
                 return Ok(self.fenced_poll(Duration::ZERO).await);
             }
             Err(e) => return Err(Error::Backend(format!("consumer failed: {e}"))),
-        };
+        }
         let mut tracker = lock(&self.ctx.tracker);
-        let records = records
-            .into_iter()
-            .filter(|r| tracker.deliverable(&(r.position.topic.clone(), r.position.partition)))
-            .collect();
+        let mut fetched = lock(&self.ctx.fetched);
+        fetched.retain(|r| tracker.deliverable(&(r.position.topic.clone(), r.position.partition)));
+        let take = fetched.len().min(max);
+        let records = fetched.drain(..take).collect();
         let report = tracker.report(&mut self.reported);
         Ok(Polled {
             revoked: report.revoked,
