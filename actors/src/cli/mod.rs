@@ -6,6 +6,7 @@ mod dev;
 mod eval;
 mod ports;
 mod serve;
+mod mock_kafka;
 mod simulate;
 mod test;
 mod token;
@@ -49,6 +50,8 @@ enum Command {
     Tail(client::TailArgs),
     /// Load-test a `threds dev` it starts itself: throughput, latency, memory.
     Bench(bench::Args),
+    /// Host a mock Kafka cluster (librdkafka's) on 127.0.0.1 until SIGINT/SIGTERM; prints `bootstrap=HOST:PORT` first.
+    MockKafka(mock_kafka::Args),
 }
 
 /// Runs the parsed command line.
@@ -66,6 +69,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Publish(args) => client::publish(args),
         Command::Tail(args) => client::tail(args),
         Command::Bench(args) => bench::run(args),
+        Command::MockKafka(args) => mock_kafka::run(args),
     }
 }
 

@@ -105,8 +105,14 @@ pub async fn build(config: &Config, profile: Profile) -> anyhow::Result<(Ports, 
     ))
 }
 
-async fn kafka_bus(_config: &Config) -> anyhow::Result<Arc<dyn Bus>> {
-    anyhow::bail!("the Kafka adapter is being integrated")
+async fn kafka_bus(config: &Config) -> anyhow::Result<Arc<dyn Bus>> {
+    use threds_runtime::bus::kafka::{KafkaBus, KafkaConfig};
+    let mut settings = KafkaConfig::new(config.bus.brokers.clone());
+    settings.static_membership = config.bus.static_membership;
+    settings.session_timeout = std::time::Duration::from_millis(config.bus.session_timeout_ms);
+    let bus = KafkaBus::new(settings)
+        .with_context(|| format!("configuring Kafka at {}", config.bus.brokers))?;
+    Ok(Arc::new(bus))
 }
 
 async fn redis_store(config: &Config) -> anyhow::Result<Arc<dyn ThredStore>> {

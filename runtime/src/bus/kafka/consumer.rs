@@ -1,0 +1,402 @@
+//! A member of a consumer group on Kafka: one librdkafka consumer, its rebalance callbacks
+//! captured in a [`Tracker`], blocking librdkafka calls run on tokio's blocking threads.
+
+use super::tracker::{Tp, Tracker};
+use super::{backend, blocking, lock, KafkaConfig, REQUEST_TIMEOUT};
+use crate::bus::{Consumer, Error, Polled, Position, Record};
+use async_trait::async_trait;
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer as _, ConsumerContext, Rebalance};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::message::{BorrowedMessage, Headers as _};
+use rdkafka::{ClientContext, Message as _, Offset, TopicPartitionList};
+use std::collections::{BTreeSet, VecDeque};
+use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// The longest single wait inside librdkafka's poll (longer polls wait in steps of this).
+const STEP: Duration = Duration::from_secs(1);
+
+/// How long leaving may wait for the revocation of the member's partitions.
+const LEAVE_LIMIT: Duration = Duration::from_secs(10);
+
+/// How long a static member keeps serving its consumer after its partitions were revoked, so
+/// that the LeaveGroup request goes out before the close (which suppresses it for static members).
+const LEAVE_GRACE: Duration = Duration::from_millis(300);
+
+/// A consumer poll timeout too large to sleep for is this.
+const FAR: Duration = Duration::from_secs(365 * 24 * 3600);
+
+/// The librdkafka consumer of a member.
+pub(super) type Member = BaseConsumer<Context>;
+
+/// What the threads polling one consumer share: its rebalance callbacks, the records fetched but
+/// not returned yet (a poll whose future is dropped leaves them for the next one), and a turn,
+/// so that one librdkafka poll loop runs at a time and records stay in order.
+#[derive(Debug, Default)]
+pub(super) struct Context {
+    tracker: Mutex<Tracker>,
+    fetched: Mutex<VecDeque<Record>>,
+    turn: Mutex<()>,
+}
+
+impl ClientContext for Context {}
+
+impl ConsumerContext for Context {
+    fn post_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        let mut tracker = lock(&self.tracker);
+        match rebalance {
+            Rebalance::Assign(tpl) => tracker.assign(partitions_of(tpl)),
+            Rebalance::Revoke(tpl) => tracker.revoke(partitions_of(tpl)),
+            Rebalance::Error(e) => {
+                tracing::warn!(error = %e, "kafka: rebalance failed; treating every partition as revoked");
+                tracker.revoke_all();
+            }
+        }
+    }
+}
+
+/// The topic-partitions of a list.
+fn partitions_of(tpl: &TopicPartitionList) -> Vec<Tp> {
+    tpl.elements()
+        .iter()
+        .filter_map(|e| Some((e.topic().to_owned(), u32::try_from(e.partition()).ok()?)))
+        .collect()
+}
+
+/// Where a handle's consumer lives; empty once the handle was replaced, left or dropped.
+#[derive(Default)]
+pub(super) struct Slot {
+    consumer: Mutex<Option<Arc<Member>>>,
+}
+
+impl Slot {
+    /// The consumer, unless the handle lost it.
+    fn current(&self) -> Option<Arc<Member>> {
+        lock(&self.consumer).clone()
+    }
+
+    /// Takes the consumer away from the handle (which then reports everything revoked).
+    pub(super) fn fence(&self) -> Option<Arc<Member>> {
+        lock(&self.consumer).take()
+    }
+}
+
+/// Leaves the group: unsubscribes, serves the revocation, and lets the LeaveGroup go out. The
+/// consumer closes when its last reference drops (call this on a blocking thread).
+pub(super) fn depart(consumer: &Member, static_member: bool) {
+    let ctx = consumer.context();
+    let _turn = lock(&ctx.turn);
+    consumer.unsubscribe();
+    let give_up = Instant::now() + LEAVE_LIMIT;
+    while !lock(&ctx.tracker).is_empty() && Instant::now() < give_up {
+        let _ = consumer.poll(Duration::from_millis(50));
+    }
+    if static_member {
+        let until = Instant::now() + LEAVE_GRACE;
+        while Instant::now() < until {
+            let _ = consumer.poll(Duration::from_millis(50));
+        }
+    }
+}
+
+/// A member of a consumer group on a [`super::KafkaBus`].
+pub struct KafkaConsumer {
+    slot: Arc<Slot>,
+    ctx: Arc<Context>,
+    static_member: bool,
+    /// The partitions the caller was told it holds.
+    reported: BTreeSet<Tp>,
+    /// Whether the loss of the consumer (replacement, fencing) was reported.
+    fence_reported: bool,
+}
+
+impl fmt::Debug for KafkaConsumer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("KafkaConsumer")
+            .field("assignment", &self.reported)
+            .field("static_member", &self.static_member)
+            .finish_non_exhaustive()
+    }
+}
+
+impl KafkaConsumer {
+    /// Opens a consumer in `group` as `member` and subscribes it to `topics`.
+    pub(super) fn open(
+        config: &KafkaConfig,
+        group: &str,
+        topics: &[&str],
+        member: &str,
+    ) -> Result<Self, Error> {
+        let session = config.session_timeout.as_millis().clamp(1, 3_600_000);
+        let heartbeat = (session / 5).clamp(1, 3_000);
+        let mut settings = config.client(&format!("{}-{member}", config.client_id));
+        settings
+            .set("group.id", group)
+            .set("partition.assignment.strategy", "cooperative-sticky")
+            .set("enable.auto.commit", "false")
+            .set("enable.auto.offset.store", "false")
+            .set("auto.offset.reset", "earliest")
+            .set("session.timeout.ms", session.to_string())
+            .set("heartbeat.interval.ms", heartbeat.to_string());
+        if config.static_membership {
+            settings.set("group.instance.id", member);
+        }
+        config.finish(&mut settings);
+        let consumer: Member = settings
+            .create_with_context(Context::default())
+            .map_err(backend)?;
+        consumer.subscribe(topics).map_err(backend)?;
+        let ctx = consumer.context().clone();
+        Ok(KafkaConsumer {
+            slot: Arc::new(Slot {
+                consumer: Mutex::new(Some(Arc::new(consumer))),
+            }),
+            ctx,
+            static_member: config.static_membership,
+            reported: BTreeSet::new(),
+            fence_reported: false,
+        })
+    }
+
+    /// The handle's slot (the bus keeps a weak reference to replace it on rejoin).
+    pub(super) fn slot(&self) -> &Arc<Slot> {
+        &self.slot
+    }
+
+    /// A poll of a handle that lost its consumer: everything revoked once, then nothing.
+    async fn fenced_poll(&mut self, timeout: Duration) -> Polled {
+        if !self.fence_reported {
+            self.fence_reported = true;
+            return Polled {
+                revoked: std::mem::take(&mut self.reported).into_iter().collect(),
+                ..Polled::default()
+            };
+        }
+        tokio::time::sleep(timeout.min(FAR)).await;
+        Polled::default()
+    }
+}
+
+/// Fetches records into the context until it holds `max`, `timeout` passes, a rebalance callback
+/// runs or `cancel` is set (checked at least every [`STEP`]). Only fatal errors are returned;
+/// others are logged (librdkafka recovers from them).
+fn fetch(
+    consumer: &Member,
+    ctx: &Context,
+    max: usize,
+    timeout: Duration,
+    cancel: &AtomicBool,
+) -> Result<(), KafkaError> {
+    let _turn = lock(&ctx.turn);
+    let started = Instant::now();
+    let before = lock(&ctx.tracker).changes();
+    let mut have = lock(&ctx.fetched).len();
+    while have < max {
+        let wait = if have == 0 {
+            timeout.saturating_sub(started.elapsed()).min(STEP)
+        } else {
+            Duration::ZERO
+        };
+        let got = consumer.poll(wait);
+        let rebalanced = lock(&ctx.tracker).changes() != before;
+        match got {
+            Some(Ok(message)) => {
+                lock(&ctx.fetched).push_back(record_of(&message));
+                have += 1;
+            }
+            Some(Err(fatal @ KafkaError::MessageConsumptionFatal(_))) => return Err(fatal),
+            Some(Err(e)) => {
+                tracing::warn!(error = %e, "kafka: consumer error");
+                if have > 0 {
+                    break;
+                }
+            }
+            None if have > 0 => break,
+            None => {}
+        }
+        if rebalanced || started.elapsed() >= timeout || cancel.load(Ordering::Relaxed) {
+            break;
+        }
+    }
+    Ok(())
+}
+
+/// Sets its flag when dropped: tells a blocking fetch that its poll is over (or was abandoned).
+struct Cancel(Arc<AtomicBool>);
+
+impl Drop for Cancel {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+}
+
+/// A record of the port from a Kafka message.
+fn record_of(message: &BorrowedMessage<'_>) -> Record {
+    let text = |bytes: &[u8]| String::from_utf8_lossy(bytes).into_owned();
+    Record {
+        position: Position {
+            topic: message.topic().to_owned(),
+            partition: u32::try_from(message.partition()).unwrap_or_default(),
+            offset: u64::try_from(message.offset()).unwrap_or_default(),
+        },
+        key: message.key().map(text),
+        payload: message.payload().map(<[u8]>::to_vec).unwrap_or_default(),
+        headers: message
+            .headers()
+            .map(|headers| {
+                headers
+                    .iter()
+                    .map(|h| (h.key.to_owned(), h.value.map(text).unwrap_or_default()))
+                    .collect()
+            })
+            .unwrap_or_default(),
+        timestamp: message.timestamp().to_millis().unwrap_or_default(),
+    }
+}
+
+/// A commit failure as a port error: a member whose generation is gone no longer owns `at`.
+fn commit_error(e: &KafkaError, at: &Position) -> Error {
+    match e.rdkafka_error_code() {
+        Some(
+            RDKafkaErrorCode::IllegalGeneration
+            | RDKafkaErrorCode::UnknownMemberId
+            | RDKafkaErrorCode::FencedInstanceId,
+        ) => Error::NotAssigned {
+            topic: at.topic.clone(),
+            partition: at.partition,
+        },
+        _ => Error::Backend(format!("committing offsets: {e}")),
+    }
+}
+
+/// Closes a consumer off the async threads (closing serves the final rebalance and may wait for
+/// the coordinator).
+fn close_later(consumer: Arc<Member>) {
+    // If no thread can be had, the closure (and with it the consumer) drops here, inline.
+    let spawned = std::thread::Builder::new()
+        .name("threds-kafka-close".to_owned())
+        .spawn(move || drop(consumer));
+    if let Err(e) = spawned {
+        tracing::warn!(error = %e, "kafka: no thread to close a consumer on; closed inline");
+    }
+}
+
+#[async_trait]
+impl Consumer for KafkaConsumer {
+    async fn poll(&mut self, max: usize, timeout: Duration) -> Result<Polled, Error> {
+        let Some(consumer) = self.slot.current() else {
+            return Ok(self.fenced_poll(timeout).await);
+        };
+        let ctx = self.ctx.clone();
+        let max = max.max(1);
+        let cancel = Cancel(Arc::new(AtomicBool::new(false)));
+        let flag = cancel.0.clone();
+        let fetched = blocking(move || fetch(&consumer, &ctx, max, timeout, &flag)).await?;
+        drop(cancel);
+        match fetched {
+            Ok(()) => {}
+            Err(e) if e.rdkafka_error_code() == Some(RDKafkaErrorCode::FencedInstanceId) => {
+                // Another process joined under this member name (static membership).
+                tracing::warn!("kafka: member fenced by a newer instance of it");
+                lock(&self.ctx.fetched).clear();
+                if let Some(consumer) = self.slot.fence() {
+                    close_later(consumer);
+                }
+                return Ok(self.fenced_poll(Duration::ZERO).await);
+            }
+            Err(e) => return Err(Error::Backend(format!("consumer failed: {e}"))),
+        }
+        let mut tracker = lock(&self.ctx.tracker);
+        let mut fetched = lock(&self.ctx.fetched);
+        fetched.retain(|r| tracker.deliverable(&(r.position.topic.clone(), r.position.partition)));
+        let take = fetched.len().min(max);
+        let records = fetched.drain(..take).collect();
+        let report = tracker.report(&mut self.reported);
+        Ok(Polled {
+            revoked: report.revoked,
+            assigned: report.assigned,
+            records,
+        })
+    }
+
+    async fn commit(&mut self, offsets: &[Position]) -> Result<(), Error> {
+        let Some(first) = offsets.first() else {
+            return Ok(());
+        };
+        if let Some(foreign) = offsets
+            .iter()
+            .find(|p| !self.reported.contains(&(p.topic.clone(), p.partition)))
+        {
+            return Err(Error::NotAssigned {
+                topic: foreign.topic.clone(),
+                partition: foreign.partition,
+            });
+        }
+        let Some(consumer) = self.slot.current() else {
+            return Err(Error::NotAssigned {
+                topic: first.topic.clone(),
+                partition: first.partition,
+            });
+        };
+        let mut tpl = TopicPartitionList::new();
+        for p in offsets {
+            let partition = i32::try_from(p.partition).map_err(backend)?;
+            let offset = i64::try_from(p.offset).map_err(backend)?;
+            tpl.add_partition_offset(&p.topic, partition, Offset::Offset(offset))
+                .map_err(backend)?;
+        }
+        blocking(move || consumer.commit(&tpl, CommitMode::Sync))
+            .await?
+            .map_err(|e| commit_error(&e, first))
+    }
+
+    async fn committed(&self, topic: &str, partition: u32) -> Result<Option<u64>, Error> {
+        let consumer = self.slot.current().ok_or(Error::Closed)?;
+        let index = i32::try_from(partition).map_err(backend)?;
+        let name = topic.to_owned();
+        blocking(move || {
+            let mut tpl = TopicPartitionList::new();
+            tpl.add_partition(&name, index);
+            let answer = consumer
+                .committed_offsets(tpl, REQUEST_TIMEOUT)
+                .map_err(|e| Error::Backend(format!("reading committed offsets: {e}")))?;
+            let Some(element) = answer.find_partition(&name, index) else {
+                return Ok(None);
+            };
+            element
+                .error()
+                .map_err(|e| Error::Backend(format!("committed offset of {name}/{index}: {e}")))?;
+            Ok(match element.offset() {
+                Offset::Offset(n) => u64::try_from(n).ok(),
+                _ => None,
+            })
+        })
+        .await?
+    }
+
+    fn assignment(&self) -> Vec<(String, u32)> {
+        self.reported.iter().cloned().collect()
+    }
+
+    async fn leave(self: Box<Self>) -> Result<(), Error> {
+        let Some(consumer) = self.slot.fence() else {
+            return Ok(());
+        };
+        let static_member = self.static_member;
+        blocking(move || {
+            depart(&consumer, static_member);
+            drop(consumer);
+        })
+        .await
+    }
+}
+
+impl Drop for KafkaConsumer {
+    fn drop(&mut self) {
+        if let Some(consumer) = self.slot.fence() {
+            close_later(consumer);
+        }
+    }
+}

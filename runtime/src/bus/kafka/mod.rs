@@ -1,0 +1,444 @@
+//! The Kafka adapter of the bus port, on librdkafka (the `rdkafka` crate, built from source).
+//!
+//! Topics, partitions, offsets, keys and headers are Kafka's own. Appends go through one
+//! idempotent producer per bus (`acks=all`) and always name their partition, computed with
+//! [`partition_for`] (Kafka's murmur2), so every client agrees where a key lives whatever its
+//! own partitioner. Each [`Bus::join`] opens a consumer of its own in the group: cooperative-sticky
+//! assignment, no automatic commits, rebalance callbacks captured and reported by `poll`.
+//! `docs/bus.md` describes the topic layout, the settings and the delivery guarantees.
+
+mod consumer;
+mod tracker;
+
+pub use consumer::KafkaConsumer;
+
+use self::consumer::Slot;
+use crate::bus::{partition_for, Bus, Consumer, Error, Position};
+use async_trait::async_trait;
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::config::ClientConfig;
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::message::{Header, OwnedHeaders};
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::time::{Duration, Instant};
+
+/// How long one metadata, admin, commit or offset request may take.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long a created topic may take to show up, with all its partitions led, in metadata.
+const CREATE_VISIBLE: Duration = Duration::from_secs(30);
+
+/// How long an append may wait for room in the producer's local queue.
+const QUEUE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Connection and group settings of a [`KafkaBus`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KafkaConfig {
+    /// Bootstrap brokers, `host:port` pairs separated by commas (librdkafka `bootstrap.servers`).
+    pub brokers: String,
+    /// Client id shown in broker logs and used for quotas (`client.id`); a consumer uses
+    /// `<client_id>-<member>`.
+    pub client_id: String,
+    /// Static group membership: every consumer sets `group.instance.id` to its member name, so
+    /// a member restarting under the same name within `session_timeout` takes its partitions
+    /// back without a rebalance, and a crashed member's partitions wait for it that long. Member
+    /// names must then be unique in their group across all processes.
+    pub static_membership: bool,
+    /// How long the group coordinator waits without a heartbeat before it declares a member dead
+    /// and moves its partitions (`session.timeout.ms`; brokers accept 6 s to 30 min unless their
+    /// `group.min/max.session.timeout.ms` say otherwise). Heartbeats go out every fifth of it
+    /// (at most every 3 s).
+    pub session_timeout: Duration,
+    /// More librdkafka properties for every client of the bus (producer, consumers, admin),
+    /// applied last, so they override the adapter's own (e.g. `security.protocol`,
+    /// `sasl.mechanisms`, `linger.ms`, `message.timeout.ms`).
+    pub extra: Vec<(String, String)>,
+}
+
+impl KafkaConfig {
+    /// Settings for `brokers` with the defaults: client id `threds`, dynamic membership, 10 s
+    /// sessions, no extra properties.
+    pub fn new(brokers: impl Into<String>) -> Self {
+        KafkaConfig {
+            brokers: brokers.into(),
+            client_id: "threds".to_owned(),
+            static_membership: false,
+            session_timeout: Duration::from_secs(10),
+            extra: Vec::new(),
+        }
+    }
+
+    /// The properties every client of the bus starts from.
+    fn client(&self, client_id: &str) -> ClientConfig {
+        let mut config = ClientConfig::new();
+        config
+            .set("bootstrap.servers", &self.brokers)
+            .set("client.id", client_id)
+            // Topics exist because `create_topic` made them, never because someone named one.
+            .set("allow.auto.create.topics", "false");
+        config
+    }
+
+    /// Applies [`KafkaConfig::extra`] on top of `config`.
+    fn finish(&self, config: &mut ClientConfig) {
+        for (key, value) in &self.extra {
+            config.set(key, value);
+        }
+    }
+}
+
+/// Creates topics for a cluster that cannot create them over the protocol: librdkafka's mock
+/// cluster has no CreateTopics, so tests hand the bus a hook into the mock instead.
+pub trait TopicCreator: Send + Sync + 'static {
+    /// Creates `topic` with `partitions` partitions (may block; it runs on a blocking thread).
+    fn create_topic(&self, topic: &str, partitions: u32) -> Result<(), Error>;
+}
+
+/// The bus on a Kafka cluster.
+pub struct KafkaBus {
+    config: KafkaConfig,
+    producer: FutureProducer,
+    admin: Arc<AdminClient<DefaultClientContext>>,
+    /// Partition counts seen so far (the bus never changes a topic's count).
+    partitions: Mutex<HashMap<String, u32>>,
+    /// The live consumer of each (group, member) opened through this bus, so that joining again
+    /// under a name replaces the earlier handle.
+    members: Mutex<HashMap<(String, String), Weak<Slot>>>,
+    creator: Option<Arc<dyn TopicCreator>>,
+}
+
+impl fmt::Debug for KafkaBus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("KafkaBus")
+            .field("config", &self.config)
+            .field("topic_creator", &self.creator.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+/// What metadata says about a topic.
+enum Lookup {
+    /// No such topic.
+    Missing,
+    /// The topic with its partition count.
+    Ready(u32),
+    /// The topic exists but is not usable yet (being created, leaderless), and why.
+    NotReady(String),
+}
+
+impl KafkaBus {
+    /// Connects to the cluster of `config` (lazily: clients connect on first use, so this only
+    /// fails on invalid settings).
+    pub fn new(config: KafkaConfig) -> Result<Self, Error> {
+        let mut producer = config.client(&config.client_id);
+        producer
+            .set("enable.idempotence", "true")
+            .set("acks", "all");
+        config.finish(&mut producer);
+        let producer: FutureProducer = producer.create().map_err(backend)?;
+        let mut admin = config.client(&format!("{}-admin", config.client_id));
+        config.finish(&mut admin);
+        let admin: AdminClient<DefaultClientContext> = admin.create().map_err(backend)?;
+        Ok(KafkaBus {
+            config,
+            producer,
+            admin: Arc::new(admin),
+            partitions: Mutex::new(HashMap::new()),
+            members: Mutex::new(HashMap::new()),
+            creator: None,
+        })
+    }
+
+    /// Creates topics through `creator` instead of the cluster's CreateTopics (for clusters
+    /// without it, such as librdkafka's mock cluster).
+    pub fn with_topic_creator(mut self, creator: Arc<dyn TopicCreator>) -> Self {
+        self.creator = Some(creator);
+        self
+    }
+
+    /// The settings the bus was made with.
+    pub fn config(&self) -> &KafkaConfig {
+        &self.config
+    }
+
+    /// Asks the cluster about `topic`.
+    async fn lookup(&self, topic: &str) -> Result<Lookup, Error> {
+        let admin = self.admin.clone();
+        let name = topic.to_owned();
+        blocking(move || {
+            let metadata = admin
+                .inner()
+                .fetch_metadata(Some(&name), REQUEST_TIMEOUT)
+                .map_err(|e| Error::Backend(format!("metadata of {name}: {e}")))?;
+            let Some(found) = metadata.topics().iter().find(|t| t.name() == name) else {
+                return Ok(Lookup::Missing);
+            };
+            match found.error().map(RDKafkaErrorCode::from) {
+                Some(
+                    RDKafkaErrorCode::UnknownTopicOrPartition | RDKafkaErrorCode::UnknownTopic,
+                ) => Ok(Lookup::Missing),
+                Some(other) => Ok(Lookup::NotReady(other.to_string())),
+                None if found.partitions().is_empty() => {
+                    Ok(Lookup::NotReady("no partitions yet".to_owned()))
+                }
+                None => match found.partitions().iter().find_map(|p| p.error()) {
+                    Some(error) => Ok(Lookup::NotReady(RDKafkaErrorCode::from(error).to_string())),
+                    None => u32::try_from(found.partitions().len())
+                        .map(Lookup::Ready)
+                        .map_err(backend),
+                },
+            }
+        })
+        .await?
+    }
+
+    /// The partition count of `topic`, from the cache or the cluster.
+    async fn partition_count(&self, topic: &str) -> Result<u32, Error> {
+        if let Some(count) = lock(&self.partitions).get(topic) {
+            return Ok(*count);
+        }
+        match self.lookup(topic).await? {
+            Lookup::Ready(count) => {
+                lock(&self.partitions).insert(topic.to_owned(), count);
+                Ok(count)
+            }
+            Lookup::Missing => Err(Error::UnknownTopic(topic.to_owned())),
+            Lookup::NotReady(why) => {
+                Err(Error::Backend(format!("topic {topic} is not ready: {why}")))
+            }
+        }
+    }
+
+    /// Asks the cluster (or the [`TopicCreator`]) to create `topic`.
+    async fn request_topic(&self, topic: &str, partitions: u32) -> Result<(), Error> {
+        if let Some(creator) = &self.creator {
+            let (creator, name) = (creator.clone(), topic.to_owned());
+            return blocking(move || creator.create_topic(&name, partitions)).await?;
+        }
+        let count = i32::try_from(partitions).map_err(backend)?;
+        // -1: the brokers' `default.replication.factor`.
+        let new = NewTopic::new(topic, count, TopicReplication::Fixed(-1));
+        let options = AdminOptions::new()
+            .operation_timeout(Some(REQUEST_TIMEOUT))
+            .request_timeout(Some(REQUEST_TIMEOUT));
+        match self.admin.create_topics([&new], &options).await {
+            Ok(results) => {
+                for result in results {
+                    match result {
+                        Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
+                        Err((_, code)) => {
+                            return Err(Error::Backend(format!("creating topic {topic}: {code}")))
+                        }
+                    }
+                }
+                Ok(())
+            }
+            // The mock cluster lists no CreateTopics and librdkafka waits for it to time out.
+            Err(e) if unsupported(&e) => Err(Error::Backend(format!(
+                "creating topic {topic}: {e}; a cluster without CreateTopics (such as librdkafka's \
+                 mock cluster) needs its topics made beforehand, e.g. \
+                 `threds mock-kafka --topic {topic}:{partitions}`"
+            ))),
+            Err(e) => Err(Error::Backend(format!("creating topic {topic}: {e}"))),
+        }
+    }
+
+    /// Waits until metadata shows `topic` ready, and checks its partition count.
+    async fn await_topic(&self, topic: &str, partitions: u32) -> Result<(), Error> {
+        let give_up = Instant::now() + CREATE_VISIBLE;
+        loop {
+            match self.lookup(topic).await? {
+                Lookup::Ready(existing) => {
+                    lock(&self.partitions).insert(topic.to_owned(), existing);
+                    return mismatch(topic, existing, partitions);
+                }
+                state if Instant::now() >= give_up => {
+                    let why = match state {
+                        Lookup::NotReady(why) => why,
+                        _ => "it does not show up in metadata".to_owned(),
+                    };
+                    return Err(Error::Backend(format!(
+                        "topic {topic} was created but is not ready after {CREATE_VISIBLE:?}: {why}"
+                    )));
+                }
+                _ => tokio::time::sleep(Duration::from_millis(100)).await,
+            }
+        }
+    }
+
+    /// Takes the earlier handle of `member` in `group` opened through this bus, if it is alive.
+    fn displaced(&self, group: &str, member: &str) -> Option<Arc<Slot>> {
+        let mut members = lock(&self.members);
+        members.retain(|_, slot| slot.strong_count() > 0);
+        members
+            .remove(&(group.to_owned(), member.to_owned()))
+            .and_then(|slot| slot.upgrade())
+    }
+}
+
+#[async_trait]
+impl Bus for KafkaBus {
+    async fn create_topic(&self, topic: &str, partitions: u32) -> Result<(), Error> {
+        if partitions == 0 {
+            return Err(Error::UnknownPartition {
+                topic: topic.to_owned(),
+                partition: 0,
+            });
+        }
+        match self.lookup(topic).await? {
+            Lookup::Ready(existing) => {
+                lock(&self.partitions).insert(topic.to_owned(), existing);
+                mismatch(topic, existing, partitions)
+            }
+            Lookup::NotReady(_) => self.await_topic(topic, partitions).await,
+            Lookup::Missing => {
+                self.request_topic(topic, partitions).await?;
+                self.await_topic(topic, partitions).await
+            }
+        }
+    }
+
+    async fn partitions(&self, topic: &str) -> Result<u32, Error> {
+        self.partition_count(topic).await
+    }
+
+    async fn append(
+        &self,
+        topic: &str,
+        partition: Option<u32>,
+        key: Option<&str>,
+        payload: Vec<u8>,
+        headers: Vec<(String, String)>,
+    ) -> Result<Position, Error> {
+        let count = self.partition_count(topic).await?;
+        let partition = match partition {
+            Some(p) if p >= count => {
+                return Err(Error::UnknownPartition {
+                    topic: topic.to_owned(),
+                    partition: p,
+                })
+            }
+            Some(p) => p,
+            None => key.map_or(0, |k| partition_for(k, count)),
+        };
+        let mut kafka_headers = OwnedHeaders::new_with_capacity(headers.len());
+        for (name, value) in &headers {
+            kafka_headers = kafka_headers.insert(Header {
+                key: name,
+                value: Some(value),
+            });
+        }
+        let mut record = FutureRecord::to(topic)
+            .partition(i32::try_from(partition).map_err(backend)?)
+            .payload(&payload)
+            .headers(kafka_headers);
+        if let Some(key) = key {
+            record = record.key(key);
+        }
+        match self.producer.send(record, QUEUE_TIMEOUT).await {
+            Ok(delivery) => Ok(Position {
+                topic: topic.to_owned(),
+                partition: u32::try_from(delivery.partition).map_err(backend)?,
+                offset: u64::try_from(delivery.offset).map_err(backend)?,
+            }),
+            Err((e, _)) => {
+                let error = match e.rdkafka_error_code() {
+                    Some(
+                        RDKafkaErrorCode::UnknownTopicOrPartition | RDKafkaErrorCode::UnknownTopic,
+                    ) => Error::UnknownTopic(topic.to_owned()),
+                    Some(RDKafkaErrorCode::UnknownPartition) => Error::UnknownPartition {
+                        topic: topic.to_owned(),
+                        partition,
+                    },
+                    _ => Error::Backend(format!("appending to {topic}/{partition}: {e}")),
+                };
+                if matches!(
+                    error,
+                    Error::UnknownTopic(_) | Error::UnknownPartition { .. }
+                ) {
+                    lock(&self.partitions).remove(topic);
+                }
+                Err(error)
+            }
+        }
+    }
+
+    async fn join(
+        &self,
+        group: &str,
+        topics: &[&str],
+        member: &str,
+    ) -> Result<Box<dyn Consumer>, Error> {
+        for topic in topics {
+            self.partition_count(topic).await?;
+        }
+        if let Some(earlier) = self.displaced(group, member) {
+            // Joining again under a name replaces the earlier handle: it leaves the group (so its
+            // partitions are free for the newcomer) and reports everything revoked.
+            if let Some(old) = earlier.fence() {
+                let static_member = self.config.static_membership;
+                blocking(move || consumer::depart(&old, static_member)).await?;
+            }
+        }
+        let consumer = KafkaConsumer::open(&self.config, group, topics, member)?;
+        lock(&self.members).insert(
+            (group.to_owned(), member.to_owned()),
+            Arc::downgrade(consumer.slot()),
+        );
+        Ok(Box::new(consumer))
+    }
+}
+
+/// `Ok` if a topic with `existing` partitions satisfies a request for `requested`.
+fn mismatch(topic: &str, existing: u32, requested: u32) -> Result<(), Error> {
+    if existing == requested {
+        Ok(())
+    } else {
+        Err(Error::PartitionMismatch {
+            topic: topic.to_owned(),
+            existing,
+            requested,
+        })
+    }
+}
+
+/// Whether an admin request failed as it does when the brokers do not offer the API: refused,
+/// or never answered.
+fn unsupported(e: &KafkaError) -> bool {
+    let code = match e {
+        KafkaError::AdminOp(code) => Some(*code),
+        other => other.rdkafka_error_code(),
+    };
+    matches!(
+        code,
+        Some(
+            RDKafkaErrorCode::UnsupportedFeature
+                | RDKafkaErrorCode::UnsupportedVersion
+                | RDKafkaErrorCode::OperationTimedOut
+                | RDKafkaErrorCode::RequestTimedOut
+        )
+    )
+}
+
+/// A backend error from anything displayable.
+fn backend(e: impl fmt::Display) -> Error {
+    Error::Backend(e.to_string())
+}
+
+/// Runs a blocking librdkafka call on tokio's blocking threads.
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Result<T, Error> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| Error::Backend(format!("kafka worker thread: {e}")))
+}
+
+/// Locks a mutex, ignoring poisoning (the guarded maps stay consistent at every step).
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
