@@ -77,7 +77,11 @@ impl Drop for MockKafka {
 }
 
 /// The environment of every process of the deployment.
-fn deployment_env(kafka: &MockKafka, redis: &RedisServer, node: &str) -> Vec<(&'static str, String)> {
+fn deployment_env(
+    kafka: &MockKafka,
+    redis: &RedisServer,
+    node: &str,
+) -> Vec<(&'static str, String)> {
     vec![
         ("THREDS_KAFKA_BROKERS", kafka.bootstrap.clone()),
         ("THREDS_REDIS_URLS", redis.url()),
@@ -120,7 +124,9 @@ async fn participant(
     }
     let mut seen = Vec::new();
     for t in 0..threds {
-        let m = client.message(&format!("{me}-t{t} 1")).await;
+        let m = client
+            .message_within(&format!("{me}-t{t} 1"), Duration::from_secs(60))
+            .await;
         ids.push(m["event"]["thredId"].as_str().unwrap().to_string());
         seen.push(m);
         delivered.fetch_add(1, Ordering::SeqCst);
@@ -178,7 +184,11 @@ async fn two_engines_one_killed_mid_stream_lose_and_duplicate_nothing() {
     let args = ["--config", config.as_str(), "--patterns", "config/patterns"];
     let engine_a = Server::spawn("engine", &args, &deployment_env(&kafka, &redis, "engine-a"));
     let engine_b = Server::spawn("engine", &args, &deployment_env(&kafka, &redis, "engine-b"));
-    let session = Server::spawn("session", &args, &deployment_env(&kafka, &redis, "session-1"));
+    let session = Server::spawn(
+        "session",
+        &args,
+        &deployment_env(&kafka, &redis, "session-1"),
+    );
     let persistence = Server::spawn(
         "persistence",
         &args,
@@ -204,7 +214,10 @@ async fn two_engines_one_killed_mid_stream_lose_and_duplicate_nothing() {
     while delivered.load(Ordering::SeqCst) < total / 3 {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    eprintln!("killing engine-b after {} messages", delivered.load(Ordering::SeqCst));
+    eprintln!(
+        "killing engine-b after {} messages",
+        delivered.load(Ordering::SeqCst)
+    );
     engine_b.kill9();
 
     let mut all_ids = Vec::new();
@@ -218,21 +231,38 @@ async fn two_engines_one_killed_mid_stream_lose_and_duplicate_nothing() {
         }
     }
     let duplicates: Vec<_> = titles.iter().filter(|(_, n)| **n > 1).collect();
-    assert!(duplicates.is_empty(), "messages delivered more than once: {duplicates:?}");
-    assert_eq!(titles.len(), total, "every expected message arrives exactly once");
+    assert!(
+        duplicates.is_empty(),
+        "messages delivered more than once: {duplicates:?}"
+    );
+    assert_eq!(
+        titles.len(),
+        total,
+        "every expected message arrives exactly once"
+    );
 
     // Every thred is where its ten events put it, written ten times, each under a lease.
     let store = RedisStore::new(RedisConfig::new(vec![redis.url()])).unwrap();
     let stored = store.load(&all_ids).await.unwrap();
     let mut tokens: HashMap<u64, usize> = HashMap::new();
     for (id, s) in all_ids.iter().zip(&stored) {
-        let s = s.as_ref().unwrap_or_else(|| panic!("thred {id} is missing"));
+        let s = s
+            .as_ref()
+            .unwrap_or_else(|| panic!("thred {id} is missing"));
         let times = s.state.thred_context.scope.get("echoTimes");
         assert_eq!(times, Some(&json!(steps)), "thred {id}: {:?}", s.state);
-        assert_eq!(s.version, steps as u64, "thred {id} was written {} times", s.version);
+        assert_eq!(
+            s.version, steps as u64,
+            "thred {id} was written {} times",
+            s.version
+        );
         assert!(s.token > 0, "thred {id} was written without a lease");
         *tokens.entry(s.token).or_default() += 1;
     }
     eprintln!("final writes per lease token: {tokens:?}");
+    assert!(
+        tokens.len() >= 2,
+        "the killed engine's partitions were taken over under newer lease tokens: {tokens:?}"
+    );
     drop((engine_a, session, persistence));
 }

@@ -194,9 +194,7 @@ impl Client {
 
     /// Connects to the server at `addr` (`host:port`) as `participant`.
     pub async fn connect_addr(addr: &str, participant: &str, roles: &[&str]) -> Client {
-        let mut req = format!("ws://{addr}/ws")
-            .into_client_request()
-            .unwrap();
+        let mut req = format!("ws://{addr}/ws").into_client_request().unwrap();
         req.headers_mut().insert(
             "authorization",
             format!("Bearer {}", token(participant, roles))

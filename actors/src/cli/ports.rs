@@ -117,11 +117,13 @@ async fn kafka_bus(config: &Config) -> anyhow::Result<Arc<dyn Bus>> {
 
 async fn redis_store(config: &Config) -> anyhow::Result<Arc<dyn ThredStore>> {
     use threds_runtime::store::redis::{Config as RedisConfig, RedisStore};
-    let settings = RedisConfig::new(config.store.redis_urls.clone()).with_prefix(&config.store.prefix);
+    let settings =
+        RedisConfig::new(config.store.redis_urls.clone()).with_prefix(&config.store.prefix);
     let store = RedisStore::new(settings).context("configuring the Redis thred store")?;
-    store.ping().await.with_context(|| {
-        format!("reaching Redis at {}", config.store.redis_urls.join(", "))
-    })?;
+    store
+        .ping()
+        .await
+        .with_context(|| format!("reaching Redis at {}", config.store.redis_urls.join(", ")))?;
     Ok(Arc::new(store))
 }
 

@@ -2,7 +2,7 @@
 //! [`PartitionWorker`] per assigned partition, hands each its records, and commits a partition's
 //! offset only after its worker has applied (or dead-lettered) the records.
 
-use super::worker::{LeaseSpec, PartitionWorker, Process};
+use super::worker::{LeaseSpec, PartitionWorker, Process, Retire};
 use actix::prelude::*;
 use futures_util::future::join_all;
 use std::collections::HashMap;
@@ -54,6 +54,7 @@ pub async fn run(
     let topic = options.processor.topics().events.clone();
     let mut next_arbiter = 0usize;
     let mut last_relay = std::time::Instant::now() - RELAY_EVERY;
+    let mut retry: HashMap<u32, Vec<Record>> = HashMap::new();
     loop {
         if last_relay.elapsed() >= RELAY_EVERY {
             last_relay = std::time::Instant::now();
@@ -75,9 +76,11 @@ pub async fn run(
         };
         for (t, partition) in &polled.revoked {
             if *t == topic {
+                retry.remove(partition);
                 if let Some(worker) = workers.remove(partition) {
-                    // Stops after the message in progress; nothing of this partition is committed any more.
-                    drop(worker);
+                    // Stops after the work in progress and releases the lease; nothing of this
+                    // partition is committed any more.
+                    worker.do_send(Retire);
                 }
             }
         }
@@ -113,7 +116,8 @@ pub async fn run(
         if !consumer.assignment().is_empty() {
             options.ready.store(true, Ordering::Release);
         }
-        let mut batches: HashMap<u32, Vec<Record>> = HashMap::new();
+        // A batch that failed (e.g. the lease was still held by the previous owner) goes first.
+        let mut batches: HashMap<u32, Vec<Record>> = std::mem::take(&mut retry);
         for record in polled.records {
             batches
                 .entry(record.position.partition)
@@ -122,10 +126,13 @@ pub async fn run(
         }
         let sends = batches.into_iter().filter_map(|(partition, records)| {
             let worker = workers.get(&partition)?.clone();
-            Some(async move { (partition, worker.send(Process(records)).await) })
+            Some(async move {
+                let kept = records.clone();
+                (partition, kept, worker.send(Process(records)).await)
+            })
         });
         let mut commits = Vec::new();
-        for (partition, result) in join_all(sends).await {
+        for (partition, records, result) in join_all(sends).await {
             match result {
                 Ok(Ok(Some(last))) => commits.push(Position {
                     topic: topic.clone(),
@@ -134,9 +141,13 @@ pub async fn run(
                 }),
                 Ok(Ok(None)) => {}
                 Ok(Err(e)) => {
-                    tracing::error!(partition, error = %e, "engine: partition stalled; its records will be redelivered")
+                    tracing::warn!(partition, error = %e, records = records.len(), "engine: batch not applied; retrying it");
+                    retry.insert(partition, records);
                 }
-                Err(e) => tracing::error!(partition, error = %e, "engine: worker unavailable"),
+                Err(e) => {
+                    tracing::error!(partition, error = %e, "engine: worker unavailable; retrying its batch");
+                    retry.insert(partition, records);
+                }
             }
         }
         if !commits.is_empty() {
@@ -146,7 +157,7 @@ pub async fn run(
         }
     }
     for (_, worker) in workers.drain() {
-        drop(worker);
+        worker.do_send(Retire);
     }
     if let Err(e) = consumer.leave().await {
         tracing::warn!(error = %e, "engine: leaving the group failed");

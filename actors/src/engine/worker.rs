@@ -137,6 +137,20 @@ pub struct Process(pub Vec<Record>);
 #[rtype(result = "()")]
 struct Tick;
 
+/// Stop after the work in progress and give the partition lease up (the partition moved away,
+/// or the engine is shutting down).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Retire;
+
+impl Handler<Retire> for PartitionWorker {
+    type Result = ();
+
+    fn handle(&mut self, _: Retire, ctx: &mut Context<Self>) {
+        ctx.stop();
+    }
+}
+
 impl Handler<Process> for PartitionWorker {
     type Result = AtomicResponse<Self, Result<Option<u64>, String>>;
 
