@@ -493,7 +493,8 @@ async fn a_slow_client_is_disconnected_without_delaying_others() {
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("threds.toml");
     // Room for a reader that is merely busy (the machine may be loaded), none for one that never reads.
-    std::fs::write(&config, "[server]\nconnection_queue = 32\n").unwrap();
+    // The engine delivers in bursts (a batch of steps at once), so the queue must hold a burst.
+    std::fs::write(&config, "[server]\nconnection_queue = 256\n").unwrap();
     let server = Server::start(&[
         "--patterns",
         "config/patterns",
@@ -509,7 +510,8 @@ async fn a_slow_client_is_disconnected_without_delaying_others() {
         .as_str()
         .unwrap()
         .to_string();
-    let total = 600;
+    // 24 MB for a client that never reads: more than its socket buffers and queue can hold.
+    let total = 800;
     for i in 1..total {
         fast.send(
             json!({"id": format!("b{i}"), "type": "org.wt.echo", "thredId": thred,

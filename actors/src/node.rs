@@ -152,6 +152,21 @@ async fn livez() -> HttpResponse {
     HttpResponse::Ok().json(json!({"status": "ok"}))
 }
 
+/// `GET /metrics`: Prometheus text of the counters this process keeps.
+async fn metrics(health: web::Data<Health>) -> HttpResponse {
+    let mut out = String::new();
+    if let Some(n) = health.ports.store.round_trips() {
+        out.push_str(
+            "# HELP threds_store_round_trips_total Requests sent to the thred store's backend.\n",
+        );
+        out.push_str("# TYPE threds_store_round_trips_total counter\n");
+        out.push_str(&format!("threds_store_round_trips_total {n}\n"));
+    }
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4")
+        .body(out)
+}
+
 async fn readyz(health: web::Data<Health>) -> HttpResponse {
     match health.missing().await {
         None => HttpResponse::Ok().json(json!({"status": "ready"})),
@@ -306,7 +321,8 @@ pub async fn serve(setup: Setup, ports: Ports) -> anyhow::Result<()> {
         let mut app = App::new()
             .app_data(web::Data::new(health.clone()))
             .route("/livez", web::get().to(livez))
-            .route("/readyz", web::get().to(readyz));
+            .route("/readyz", web::get().to(readyz))
+            .route("/metrics", web::get().to(metrics));
         if let Some(state) = &session_state {
             app = app
                 .app_data(web::Data::new(state.clone()))

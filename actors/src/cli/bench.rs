@@ -34,6 +34,11 @@ pub struct Args {
     /// Only the memory test.
     #[arg(long)]
     memory_only: bool,
+    /// Measure the distributed deployment instead: one `threds engine` and one `threds session`
+    /// process on a mock Kafka cluster (hosted here) and a `redis-server` started here; also
+    /// reports Redis commands per event.
+    #[arg(long)]
+    cluster: bool,
 }
 
 const SECRET: &str = "threds-bench-secret";
@@ -41,50 +46,210 @@ const SECRET: &str = "threds-bench-secret";
 struct Server {
     child: Child,
     addr: String,
+    /// The other processes and services of a cluster run (kept alive with the server).
+    cluster: Option<Cluster>,
+}
+
+/// The pieces of `--cluster`: broker, Redis, and the engine process (the session process is the
+/// [`Server`]).
+struct Cluster {
+    engine: Child,
+    /// The engine's HTTP address (`/metrics`).
+    engine_addr: String,
+    redis: threds_runtime::testing::redis::RedisServer,
+    _kafka: threds_runtime::testing::kafka::MockKafka,
 }
 
 impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        if let Some(cluster) = &mut self.cluster {
+            let _ = cluster.engine.kill();
+            let _ = cluster.engine.wait();
+        }
     }
 }
 
+/// Reads `child`'s log until its listening line; answers `host:port` and keeps draining the log
+/// (so the process never blocks on a full pipe).
+fn listen_address(child: &mut Child) -> anyhow::Result<String> {
+    let stderr = child.stderr.take().context("no stderr")?;
+    let mut lines = BufReader::new(stderr).lines();
+    let addr = loop {
+        let Some(line) = lines.next() else {
+            bail!("the threds process exited before listening")
+        };
+        let line = line?;
+        if let Some(rest) = line.split("listening on http://").nth(1) {
+            break rest
+                .split_whitespace()
+                .next()
+                .unwrap_or_default()
+                .to_string();
+        }
+    };
+    std::thread::spawn(move || lines.for_each(drop));
+    Ok(addr)
+}
+
+/// Spawns `threds <args>` with `env`, logging at warn (plus the start-up line).
+fn spawn(args: &[&str], env: &[(&str, String)]) -> anyhow::Result<Child> {
+    let exe = std::env::current_exe().context("locating the threds binary")?;
+    Command::new(exe)
+        .args(args)
+        .env("THREDS_JWT_SECRET", SECRET)
+        .env("THREDS_LOG", "warn,threds::node=info")
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .with_context(|| format!("starting threds {}", args.join(" ")))
+}
+
 impl Server {
-    fn start() -> anyhow::Result<Server> {
-        let exe = std::env::current_exe().context("locating the threds binary")?;
-        let mut child = Command::new(exe)
-            .args([
+    fn start(cluster: bool) -> anyhow::Result<Server> {
+        if cluster {
+            return Server::start_cluster();
+        }
+        let child = spawn(
+            &[
                 "dev",
                 "--listen",
                 "127.0.0.1:0",
                 "--patterns",
                 "config/patterns",
-            ])
-            .env("THREDS_JWT_SECRET", SECRET)
-            .env("THREDS_LOG", "warn,threds::node=info")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .context("starting threds dev")?;
-        let stderr = child.stderr.take().context("no stderr")?;
-        let mut lines = BufReader::new(stderr).lines();
-        let addr = loop {
-            let Some(line) = lines.next() else {
-                bail!("threds dev exited before listening")
-            };
-            let line = line?;
-            if let Some(rest) = line.split("listening on http://").nth(1) {
-                break rest
-                    .split_whitespace()
-                    .next()
-                    .unwrap_or_default()
-                    .to_string();
-            }
+            ],
+            &[],
+        )?;
+        Server::listening(child, None)
+    }
+
+    /// Mock Kafka and redis-server here, then `threds engine` and `threds session`.
+    fn start_cluster() -> anyhow::Result<Server> {
+        use threds_runtime::testing::{kafka::MockKafka, redis::RedisServer};
+        let kafka = MockKafka::start(1).context("starting the mock Kafka cluster")?;
+        for (topic, partitions) in [
+            ("threds.events", 4),
+            ("threds.sessions", 1),
+            ("threds.agent.org.wt.persistence", 1),
+            ("threds.events-dlt", 1),
+            ("threds.sessions-dlt", 1),
+            ("threds.agent.org.wt.persistence-dlt", 1),
+        ] {
+            kafka
+                .create_topic(topic, partitions)
+                .with_context(|| format!("creating {topic}"))?;
+        }
+        let redis =
+            RedisServer::start().context("starting redis-server (scripts/install/redis.sh)")?;
+        let env = |node: &str| {
+            vec![
+                ("THREDS_KAFKA_BROKERS", kafka.bootstrap().to_string()),
+                ("THREDS_REDIS_URLS", redis.url()),
+                ("THREDS_DOCUMENTS", "memory".to_string()),
+                ("THREDS_NODE", node.to_string()),
+            ]
         };
-        std::thread::spawn(move || lines.for_each(drop));
+        let common = [
+            "--listen",
+            "127.0.0.1:0",
+            "--patterns",
+            "config/patterns",
+            "--config",
+            "/nonexistent/threds.toml",
+        ];
+        let mut engine = spawn(
+            &[&["engine"][..], &common[..]].concat(),
+            &env("bench-engine"),
+        )?;
+        let engine_addr = listen_address(&mut engine)?;
+        let session = spawn(
+            &[&["session"][..], &common[..]].concat(),
+            &env("bench-session"),
+        )?;
+        let cluster = Cluster {
+            engine,
+            engine_addr,
+            redis,
+            _kafka: kafka,
+        };
+        let server = Server::listening(session, Some(cluster))?;
+        server.wait_ready(Duration::from_secs(60))?;
+        Ok(server)
+    }
+
+    /// Waits for the process's listening line; answers the server.
+    fn listening(mut child: Child, cluster: Option<Cluster>) -> anyhow::Result<Server> {
+        let addr = listen_address(&mut child)?;
         std::thread::sleep(Duration::from_millis(300));
-        Ok(Server { child, addr })
+        Ok(Server {
+            child,
+            addr,
+            cluster,
+        })
+    }
+
+    /// Waits until the session process says it is ready and the engine has its partitions.
+    fn wait_ready(&self, within: Duration) -> anyhow::Result<()> {
+        let deadline = Instant::now() + within;
+        while Instant::now() < deadline {
+            if let Ok(mut s) = std::net::TcpStream::connect(&self.addr) {
+                use std::io::{Read, Write};
+                let _ = write!(s, "GET /readyz HTTP/1.0\r\n\r\n");
+                let mut body = String::new();
+                let _ = s.read_to_string(&mut body);
+                if body.starts_with("HTTP/1.1 200") || body.starts_with("HTTP/1.0 200") {
+                    // The engine's readiness is not visible from here: give the group a moment.
+                    std::thread::sleep(Duration::from_secs(5));
+                    return Ok(());
+                }
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        bail!("the session process never became ready")
+    }
+
+    /// The engine's count of Redis round trips (its `/metrics`).
+    fn engine_round_trips(&self) -> Option<u64> {
+        use std::io::{Read, Write};
+        let cluster = self.cluster.as_ref()?;
+        let mut s = std::net::TcpStream::connect(&cluster.engine_addr).ok()?;
+        write!(s, "GET /metrics HTTP/1.0\r\n\r\n").ok()?;
+        let mut body = String::new();
+        s.read_to_string(&mut body).ok()?;
+        body.lines()
+            .find_map(|l| l.strip_prefix("threds_store_round_trips_total "))
+            .and_then(|v| v.trim().parse().ok())
+    }
+
+    /// Redis commands executed so far (every command, including those run inside scripts) and
+    /// script calls (EVALSHA/EVAL), from `INFO commandstats`.
+    fn redis_calls(&self) -> Option<(u64, u64)> {
+        let cluster = self.cluster.as_ref()?;
+        let stats = cluster.redis.command("INFO commandstats").ok()?;
+        let (mut all, mut scripts) = (0u64, 0u64);
+        for line in stats.lines() {
+            let Some((name, rest)) = line
+                .strip_prefix("cmdstat_")
+                .and_then(|l| l.split_once(':'))
+            else {
+                continue;
+            };
+            let calls: u64 = rest
+                .split(',')
+                .find_map(|kv| kv.strip_prefix("calls="))
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0);
+            if name == "info" {
+                continue;
+            }
+            all += calls;
+            if name == "evalsha" || name == "eval" {
+                scripts += calls;
+            }
+        }
+        Some((all, scripts))
     }
 
     fn rss_kib(&self) -> u64 {
@@ -289,7 +454,7 @@ async fn load(
 
 /// Runs the three measurements and prints a report.
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let server = Server::start()?;
+    let server = Server::start(args.cluster)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
@@ -310,14 +475,29 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     );
     runtime.block_on(async {
         if !args.memory_only {
+        let before = server.redis_calls();
+        let trips_before = server.engine_round_trips();
         let (rate, lat) = load(&server.addr, args.clients, args.window, None, args.seconds).await?;
+        let after = server.redis_calls();
+        let trips_after = server.engine_round_trips();
         println!("throughput: {} clients x {} in flight, {} s: {:.0} events/s delivered (p50 {:.2} ms, p99 {:.2} ms under saturation); load average {}",
             args.clients, args.window, args.seconds, rate, percentile(&lat, 0.5), percentile(&lat, 0.99), load_now());
+        if let (Some((a0, s0)), Some((a1, s1))) = (before, after) {
+            let events = (rate * args.seconds as f64).max(1.0);
+            println!("redis (INFO commandstats): {:.2} script calls (EVALSHA) and {:.2} commands in all (including those run inside scripts) per event",
+                (s1 - s0) as f64 / events, (a1 - a0) as f64 / events);
+            if let (Some(t0), Some(t1)) = (trips_before, trips_after) {
+                println!("redis round trips per event (engine's count): {:.2}", (t1 - t0) as f64 / events);
+            }
+        }
         // Let the server finish the throughput run's tail before measuring latency.
         tokio::time::sleep(Duration::from_secs(2)).await;
         let (got, lat) = load(&server.addr, 10, 1, Some(args.rate), args.seconds).await?;
         println!("latency at {} events/s (10 clients): delivered {:.0}/s, publish->delivery p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms; load average {}",
             args.rate, got, percentile(&lat, 0.5), percentile(&lat, 0.99), percentile(&lat, 1.0), load_now());
+        }
+        if args.cluster {
+            return Ok(());
         }
         // Memory with many live threds: each unbound echo starts one (echo never terminates).
         let mut ws = connect(&server.addr, "filler").await?;

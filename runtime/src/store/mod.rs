@@ -213,4 +213,9 @@ pub trait ThredStore: Send + Sync + 'static {
 
     /// Every participant that ever had a session (for `$all`).
     async fn participants(&self) -> Result<Vec<String>, Error>;
+
+    /// Round trips to the backend so far, when the adapter counts them (for metrics).
+    fn round_trips(&self) -> Option<u64> {
+        None
+    }
 }

@@ -137,7 +137,10 @@ impl KafkaBus {
         let mut producer = config.client(&config.client_id);
         producer
             .set("enable.idempotence", "true")
-            .set("acks", "all");
+            .set("acks", "all")
+            // Callers await each append (an event's ack, a step's outbox) before the next one, so
+            // waiting to fill a batch only adds latency; concurrent appends still batch.
+            .set("linger.ms", "0");
         config.finish(&mut producer);
         let producer: FutureProducer = producer.create().map_err(backend)?;
         let mut admin = config.client(&format!("{}-admin", config.client_id));

@@ -35,6 +35,8 @@ pub(super) struct Link {
     pool: Pool,
     /// The connection every request uses, while it works.
     held: Mutex<Option<Connection>>,
+    /// Requests sent (each one round trip).
+    requests: std::sync::atomic::AtomicU64,
 }
 
 impl std::fmt::Debug for Link {
@@ -64,6 +66,7 @@ impl Link {
             name,
             pool,
             held: Mutex::new(None),
+            requests: std::sync::atomic::AtomicU64::new(0),
         })
     }
 
@@ -96,8 +99,15 @@ impl Link {
         self.settle(result)
     }
 
-    /// The shared connection, checked out of the pool if there is none.
+    /// Requests sent to this server so far (each a round trip: a command, a pipeline or a script).
+    pub fn requests(&self) -> u64 {
+        self.requests.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// The shared connection, checked out of the pool if there is none (counts one request).
     async fn connection(&self) -> Result<MultiplexedConnection, Error> {
+        self.requests
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         if let Some(held) = self.lock().as_ref() {
             return Ok(MultiplexedConnection::clone(held));
         }

@@ -149,6 +149,11 @@ impl RedisStore {
         Ok(())
     }
 
+    /// Round trips to Redis so far (state server and lock masters).
+    pub fn requests(&self) -> u64 {
+        self.state.requests() + self.redlock.other_requests()
+    }
+
     /// The lease manager.
     pub fn redlock(&self) -> &Redlock {
         &self.redlock
@@ -162,6 +167,10 @@ impl RedisStore {
 
 #[async_trait]
 impl ThredStore for RedisStore {
+    fn round_trips(&self) -> Option<u64> {
+        Some(self.requests())
+    }
+
     async fn load(&self, ids: &[String]) -> Result<Vec<Option<Stored>>, Error> {
         if ids.is_empty() {
             return Ok(Vec::new());

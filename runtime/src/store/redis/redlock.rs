@@ -120,6 +120,11 @@ enum Attempt {
 }
 
 impl Redlock {
+    /// Requests sent to the masters other than the state server (which the store counts).
+    pub(super) fn other_requests(&self) -> u64 {
+        self.masters.iter().skip(1).map(|m| m.requests()).sum()
+    }
+
     /// Redlock over `masters` (the first is the state server).
     pub(super) fn new(
         masters: Vec<Arc<Link>>,
