@@ -11,97 +11,16 @@ mod support;
 
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, HashMap};
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
+use support::cluster::{config_file, deployment_env, MockKafka};
 use support::{Client, Server};
 use threds_runtime::bus::kafka::{KafkaBus, KafkaConfig};
 use threds_runtime::bus::Bus;
 use threds_runtime::store::redis::{Config as RedisConfig, RedisStore};
 use threds_runtime::store::ThredStore;
 use threds_runtime::testing::redis::{self as redis_testing, RedisServer};
-
-/// Partitions of `threds.events`.
-const PARTITIONS: u32 = 4;
-
-/// `threds mock-kafka` as a child process, with the topics a deployment needs.
-struct MockKafka {
-    child: Child,
-    bootstrap: String,
-}
-
-impl MockKafka {
-    fn start() -> MockKafka {
-        let mut topics = vec![
-            format!("threds.events:{PARTITIONS}"),
-            "threds.sessions:1".to_string(),
-            "threds.agent.org.wt.persistence:1".to_string(),
-        ];
-        for t in [
-            "threds.events",
-            "threds.sessions",
-            "threds.agent.org.wt.persistence",
-        ] {
-            topics.push(format!("{t}-dlt:1"));
-        }
-        let mut command = Command::new(env!("CARGO_BIN_EXE_threds"));
-        command.arg("mock-kafka");
-        for t in &topics {
-            command.args(["--topic", t]);
-        }
-        let mut child = command
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start threds mock-kafka");
-        let mut first = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut first)
-            .unwrap();
-        let bootstrap = first
-            .trim()
-            .strip_prefix("bootstrap=")
-            .unwrap_or_else(|| panic!("first line of threds mock-kafka: {first:?}"))
-            .to_string();
-        MockKafka { child, bootstrap }
-    }
-}
-
-impl Drop for MockKafka {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// The environment of every process of the deployment.
-fn deployment_env(
-    kafka: &MockKafka,
-    redis: &RedisServer,
-    node: &str,
-) -> Vec<(&'static str, String)> {
-    vec![
-        ("THREDS_KAFKA_BROKERS", kafka.bootstrap.clone()),
-        ("THREDS_REDIS_URLS", redis.url()),
-        // History and agent documents in each process's memory: MongoDB is not under test here.
-        ("THREDS_DOCUMENTS", "memory".to_string()),
-        ("THREDS_PARTITIONS", PARTITIONS.to_string()),
-        ("THREDS_NODE", node.to_string()),
-        ("THREDS_JWT_SECRET", support::SECRET.to_string()),
-    ]
-}
-
-fn config_file(dir: &std::path::Path) -> String {
-    let path = dir.join("threds.toml");
-    std::fs::write(
-        &path,
-        "[engine]\nlease_ms = 3000\n\n[bus]\nsession_timeout_ms = 6000\n",
-    )
-    .unwrap();
-    path.to_string_lossy().into_owned()
-}
 
 /// One participant: a WebSocket client that starts `threds` echo threds and then advances them in
 /// lock step, sending odd steps over its socket and even steps straight to Kafka.
@@ -180,7 +99,7 @@ async fn two_engines_one_killed_mid_stream_lose_and_duplicate_nothing() {
     let redis = RedisServer::start().expect("redis-server");
     let kafka = MockKafka::start();
     let dir = tempfile::tempdir().unwrap();
-    let config = config_file(dir.path());
+    let config = config_file(dir.path(), "");
     let args = ["--config", config.as_str(), "--patterns", "config/patterns"];
     let engine_a = Server::spawn("engine", &args, &deployment_env(&kafka, &redis, "engine-a"));
     let engine_b = Server::spawn("engine", &args, &deployment_env(&kafka, &redis, "engine-b"));

@@ -1,12 +1,13 @@
 //! A step's messages go out if and only if its state is committed: a publish that fails after the
-//! commit is recovered by the outbox relay, exactly once.
+//! commit is recovered by the outbox relay, exactly once; a record that cannot be published holds
+//! back only the later records of its own topic.
 
 #![allow(clippy::unwrap_used)]
 
 use async_trait::async_trait;
 use serde_json::json;
-use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use threds_patterns::machine::Engine;
 use threds_patterns::pattern::PatternSet;
@@ -15,11 +16,23 @@ use threds_runtime::bus::{self, Bus, Consumer, Position, Record};
 use threds_runtime::engine::{Done, EngineHandle, Processor, Topics};
 use threds_runtime::store::memory::MemoryStore;
 
-/// A bus whose appends to one topic fail while `broken` is set.
+/// A bus whose appends to the `broken` topics fail.
 struct Flaky {
     inner: MemoryBus,
-    topic: &'static str,
-    broken: AtomicBool,
+    broken: Mutex<Vec<&'static str>>,
+}
+
+impl Flaky {
+    fn new(broken: &[&'static str]) -> Flaky {
+        Flaky {
+            inner: MemoryBus::new(),
+            broken: Mutex::new(broken.to_vec()),
+        }
+    }
+
+    fn break_only(&self, topics: &[&'static str]) {
+        *self.broken.lock().unwrap() = topics.to_vec();
+    }
 }
 
 #[async_trait]
@@ -38,7 +51,7 @@ impl Bus for Flaky {
         payload: Vec<u8>,
         headers: Vec<(String, String)>,
     ) -> Result<Position, bus::Error> {
-        if topic == self.topic && self.broken.load(Ordering::SeqCst) {
+        if self.broken.lock().unwrap().contains(&topic) {
             return Err(bus::Error::Backend("network partition".into()));
         }
         self.inner
@@ -68,11 +81,7 @@ async fn a_failed_publish_is_relayed_once_after_the_commit() {
     .value;
     let mut set = PatternSet::new();
     set.insert(Arc::new(pattern));
-    let flaky = Arc::new(Flaky {
-        inner: MemoryBus::new(),
-        topic: "threds.sessions",
-        broken: AtomicBool::new(true),
-    });
+    let flaky = Arc::new(Flaky::new(&["threds.sessions"]));
     let bus: Arc<dyn Bus> = flaky.clone();
     bus.create_topic("threds.events", 1).await.unwrap();
     bus.create_topic("threds.sessions", 1).await.unwrap();
@@ -102,10 +111,11 @@ async fn a_failed_publish_is_relayed_once_after_the_commit() {
         timestamp: 0,
     };
 
-    // The state commits, then publishing fails: the record is not acknowledged.
+    // The state commits, then publishing fails: the record is applied (running it again would
+    // apply it twice) and its message waits in the outbox.
     assert!(matches!(
-        processor.record(&record, None, None).await,
-        Err(threds_runtime::engine::Error::Bus(_))
+        processor.record(&record, None, None).await.unwrap(),
+        Done::Applied(_)
     ));
     // Redelivered, it is a duplicate (already applied): without the outbox its message would be lost.
     assert!(matches!(
@@ -113,7 +123,7 @@ async fn a_failed_publish_is_relayed_once_after_the_commit() {
         Done::Duplicate
     ));
     // Too recent for the relay (its own step may still be publishing it).
-    flaky.broken.store(false, Ordering::SeqCst);
+    flaky.break_only(&[]);
     assert_eq!(processor.relay(5_000, 100).await.unwrap(), 0);
     now.fetch_add(6_000, Ordering::SeqCst);
     assert_eq!(processor.relay(5_000, 100).await.unwrap(), 1);
@@ -141,4 +151,117 @@ async fn a_failed_publish_is_relayed_once_after_the_commit() {
     let message: serde_json::Value = serde_json::from_slice(&records[0].payload).unwrap();
     assert_eq!(message["to"], json!(["bob"]));
     assert_eq!(message["event"]["data"]["title"], "echoed");
+}
+
+/// Every record on `topic` so far, as `o<offset of the input record>_<recipient suffix>` from its
+/// message id (`evt-<partition>-<offset>-<n>_0` for participants, `..._agent_<i>` for agents).
+async fn message_ids(bus: &Arc<dyn Bus>, topic: &str) -> Vec<String> {
+    static READERS: AtomicI64 = AtomicI64::new(0);
+    let group = format!("check-{}", READERS.fetch_add(1, Ordering::SeqCst));
+    let mut reader = bus.join(&group, &[topic], "reader").await.unwrap();
+    let mut ids = Vec::new();
+    for _ in 0..5 {
+        for record in reader
+            .poll(100, Duration::from_millis(50))
+            .await
+            .unwrap()
+            .records
+        {
+            let message: serde_json::Value = serde_json::from_slice(&record.payload).unwrap();
+            let id = message["id"].as_str().unwrap();
+            let (event, suffix) = id.split_once('_').unwrap();
+            ids.push(format!("o{}_{suffix}", event.split('-').nth(2).unwrap()));
+        }
+    }
+    ids
+}
+
+#[tokio::test]
+async fn an_unpublishable_record_holds_back_only_the_records_of_its_topic() {
+    let pattern = threds_patterns::load::pattern(
+        "echo",
+        &json!({"name": "Echo", "reactions": [{"name": "echo", "condition": {"type": "filter", "xpr": "true",
+            "transform": {"eventDataTemplate": {"title": "echoed"}}, "publish": {"to": ["bob", "reports"]},
+            "transition": {"name": "echo"}}}]})
+        .to_string(),
+    )
+    .unwrap()
+    .value;
+    let mut set = PatternSet::new();
+    set.insert(Arc::new(pattern));
+    let resolver = serde_json::from_value(json!({"agents": [{"nodeType": "reports"}]})).unwrap();
+    const AGENT: &str = "threds.agent.reports";
+    let flaky = Arc::new(Flaky::new(&[AGENT, "threds.sessions"]));
+    let bus: Arc<dyn Bus> = flaky.clone();
+    for topic in ["threds.events", "threds.sessions", AGENT] {
+        bus.create_topic(topic, 1).await.unwrap();
+    }
+    let now = Arc::new(AtomicI64::new(1_000_000));
+    let clock_now = now.clone();
+    let clock = Arc::new(move || clock_now.load(Ordering::SeqCst));
+    let store = Arc::new(MemoryStore::with_clock(clock.clone()));
+    let processor = Processor::new(
+        EngineHandle::new(Engine::new(set, Default::default(), resolver)),
+        store,
+        bus.clone(),
+        Topics::default(),
+        1,
+        clock,
+    );
+    let record = |offset: u64, id: &str| Record {
+        position: Position {
+            topic: "threds.events".into(),
+            partition: 0,
+            offset,
+        },
+        key: Some("alice".into()),
+        payload: json!({"id": id, "type": "go", "source": {"id": "alice"}})
+            .to_string()
+            .into_bytes(),
+        headers: Vec::new(),
+        timestamp: 0,
+    };
+
+    // Nothing can be published: both messages of the applied step wait in the outbox.
+    assert!(matches!(
+        processor
+            .record(&record(0, "e1"), None, None)
+            .await
+            .unwrap(),
+        Done::Applied(_)
+    ));
+    assert!(message_ids(&bus, "threds.sessions").await.is_empty());
+
+    // The sessions topic is back, the agent's is not: the relay is not stuck behind the agent's
+    // record (which comes first), it publishes bob's.
+    flaky.break_only(&[AGENT]);
+    now.fetch_add(6_000, Ordering::SeqCst);
+    assert!(
+        processor.relay(5_000, 100).await.is_err(),
+        "the agent's record failed"
+    );
+    assert_eq!(message_ids(&bus, "threds.sessions").await, ["o0_0"]);
+
+    // A new step publishes bob's message at once, past the agent's failing record.
+    assert!(matches!(
+        processor
+            .record(&record(1, "e2"), Some(0), None)
+            .await
+            .unwrap(),
+        Done::Applied(_)
+    ));
+    assert_eq!(message_ids(&bus, "threds.sessions").await, ["o0_0", "o1_0"]);
+    now.fetch_add(6_000, Ordering::SeqCst);
+    assert!(processor.relay(5_000, 100).await.is_err());
+    assert_eq!(
+        message_ids(&bus, "threds.sessions").await,
+        ["o0_0", "o1_0"],
+        "acknowledged messages are not republished"
+    );
+
+    // The agent's topic is back: its records go out, once and in order.
+    flaky.break_only(&[]);
+    assert_eq!(processor.relay(5_000, 100).await.unwrap(), 2);
+    assert_eq!(processor.relay(5_000, 100).await.unwrap(), 0);
+    assert_eq!(message_ids(&bus, AGENT).await, ["o0_agent_0", "o1_agent_0"]);
 }

@@ -1,7 +1,9 @@
 //! Shared helpers for end-to-end tests: start `threds dev` as a subprocess, mint tokens, talk to it
-//! over WebSocket and HTTP.
+//! over WebSocket and HTTP; [`cluster`] hosts the distributed deployment's infrastructure.
 
 #![allow(dead_code, clippy::unwrap_used)]
+
+pub mod cluster;
 
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
@@ -141,6 +143,11 @@ impl Server {
             assert!(Instant::now() < deadline, "threds dev did not stop");
             std::thread::sleep(Duration::from_millis(50));
         }
+    }
+
+    /// The log lines received since start-up (after the "listening" line) or the previous call.
+    pub fn take_log(&self) -> Vec<String> {
+        self.lines.try_iter().collect()
     }
 
     /// Log lines seen so far containing `needle`.

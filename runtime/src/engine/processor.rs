@@ -223,7 +223,12 @@ impl Processor {
                     for failure in &outcome.failures {
                         tracing::warn!(thred = ?failure.thred_id, error = %failure.detail, "step failed; its sender was notified");
                     }
-                    self.flush(outbox, seqs).await?;
+                    // The step is committed, and with it its messages (the outbox): a failure
+                    // to publish them now is the relay's to retry, not a reason to run the record
+                    // again on top of its own commit.
+                    if let Err(e) = self.flush(outbox, seqs).await {
+                        tracing::warn!(error = %e, "messages of a committed step not yet published; the outbox relay will retry them");
+                    }
                     self.notify_watchers(&engine, &outcome).await;
                     if let Some(history) = &self.history {
                         if let Err(e) = history.record(&engine, &outcome, (self.clock)()).await {
@@ -392,10 +397,28 @@ impl Processor {
     }
 
     /// Appends committed outbox records, in order, then acknowledges them. A crash in between
-    /// leaves them in the outbox for [`Processor::relay`].
+    /// (or a failed append) leaves them in the outbox for [`Processor::relay`].
     async fn flush(&self, records: Vec<Outgoing>, seqs: Vec<u64>) -> Result<(), Error> {
-        for record in records {
-            self.bus
+        match self.publish(seqs.into_iter().zip(records).collect()).await {
+            (_, Some(e)) => Err(e),
+            (_, None) => Ok(()),
+        }
+    }
+
+    /// Appends outbox records `(seq, record)` in order and acknowledges those that went out. A
+    /// record that cannot be appended holds back the later records of its topic (they keep their
+    /// order) but not those of other topics, so one unpublishable record delays nothing else.
+    /// Answers how many went out and the first failure.
+    async fn publish(&self, records: Vec<(u64, Outgoing)>) -> (usize, Option<Error>) {
+        let mut sent = Vec::with_capacity(records.len());
+        let mut held: Vec<String> = Vec::new();
+        let mut failure = None;
+        for (seq, record) in records {
+            if held.contains(&record.topic) {
+                continue;
+            }
+            match self
+                .bus
                 .append(
                     &record.topic,
                     None,
@@ -403,34 +426,42 @@ impl Processor {
                     record.payload,
                     Vec::new(),
                 )
-                .await?;
+                .await
+            {
+                Ok(_) => sent.push(seq),
+                Err(e) => {
+                    held.push(record.topic);
+                    failure.get_or_insert(Error::from(e));
+                }
+            }
         }
-        if !seqs.is_empty() {
-            self.store.ack_outbox(&seqs).await?;
+        if !sent.is_empty() {
+            if let Err(e) = self.store.ack_outbox(&sent).await {
+                failure.get_or_insert(Error::from(e));
+            }
         }
-        Ok(())
+        (sent.len(), failure)
     }
 
     /// Republishes outbox records committed more than `grace_ms` ago and still unacknowledged
-    /// (a crash between commit and publish); answers how many. Consumers deduplicate by message id.
+    /// (a crash between commit and publish, or a failed append); answers how many went out, or
+    /// the first failure (records of other topics still went out). Consumers deduplicate by
+    /// message id.
     pub async fn relay(&self, grace_ms: i64, limit: usize) -> Result<usize, Error> {
         let pending = self.store.outbox((self.clock)() - grace_ms, limit).await?;
-        let seqs: Vec<u64> = pending.iter().map(|p| p.seq).collect();
-        let n = pending.len();
-        for p in pending {
-            let r = p.record;
-            self.bus
-                .append(&r.topic, None, r.key.as_deref(), r.payload, Vec::new())
-                .await?;
-        }
-        if !seqs.is_empty() {
+        let (n, failure) = self
+            .publish(pending.into_iter().map(|p| (p.seq, p.record)).collect())
+            .await;
+        if n > 0 {
             tracing::info!(
                 records = n,
                 "relayed outbox records left by an interrupted step"
             );
-            self.store.ack_outbox(&seqs).await?;
         }
-        Ok(n)
+        match failure {
+            Some(e) => Err(e),
+            None => Ok(n),
+        }
     }
 }
 
