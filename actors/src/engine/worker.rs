@@ -272,7 +272,16 @@ async fn handle_record(
     max_attempts: u32,
 ) -> Result<(), String> {
     let mut error = String::new();
+    let mut applied = applied;
     for attempt in 1..=max_attempts.max(1) {
+        if attempt > 1 {
+            // A failed attempt may still have committed (e.g. a reply lost after the store applied
+            // the write): re-read the watermark so the retry recognises its own commit.
+            let p = &record.position;
+            if let Ok(stored) = processor.store().applied(&p.topic, p.partition).await {
+                applied = applied.max(stored);
+            }
+        }
         match AssertUnwindSafe(processor.record(record, applied, lease))
             .catch_unwind()
             .await

@@ -115,7 +115,12 @@ impl Processor {
         (self.clock)()
     }
 
-    /// The topics.
+    /// The thred store.
+    pub fn store(&self) -> &Arc<dyn ThredStore> {
+        &self.store
+    }
+
+    /// The topic names.
     pub fn topics(&self) -> &Topics {
         &self.topics
     }
