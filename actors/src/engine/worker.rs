@@ -45,13 +45,6 @@ pub fn lease_resource(topic: &str, partition: u32) -> String {
     format!("{topic}/{partition}")
 }
 
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
-}
-
 /// A lease on the partition valid for at least two thirds of its ttl: the held one, renewed, or a
 /// new grant — when `patient`, waiting (up to twice the ttl) for a previous owner's lease to lapse.
 async fn ensure_lease(
@@ -63,7 +56,7 @@ async fn ensure_lease(
 ) -> Result<Lease, String> {
     let ttl_ms = i64::try_from(spec.ttl.as_millis()).unwrap_or(i64::MAX);
     if let Some(lease) = held {
-        if lease.expires_at - now_ms() > ttl_ms * 2 / 3 {
+        if lease.expires_at - crate::node::now_ms() > ttl_ms * 2 / 3 {
             return Ok(lease);
         }
     }
