@@ -114,7 +114,13 @@ async fn two_engines_one_killed_mid_stream_lose_and_duplicate_nothing() {
         &deployment_env(&kafka, &redis, "persistence-1"),
     );
 
-    let producer = Arc::new(KafkaBus::new(KafkaConfig::new(kafka.bootstrap.clone())).unwrap());
+    let producer = Arc::new(
+        KafkaBus::new(KafkaConfig {
+            extra: threds_runtime::testing::kafka::mock_properties(),
+            ..KafkaConfig::new(kafka.bootstrap.clone())
+        })
+        .unwrap(),
+    );
     let (participants, threds_each, steps) = (50usize, 10usize, 10usize);
     let total = participants * threds_each * steps;
     let delivered = Arc::new(AtomicUsize::new(0));

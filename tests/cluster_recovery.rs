@@ -113,7 +113,11 @@ impl ReportsSetup {
             resolver.as_str(),
         ];
         let deployment = Deployment::start(&kafka, &redis, &args);
-        let bus = KafkaBus::new(KafkaConfig::new(kafka.bootstrap.clone())).unwrap();
+        let bus = KafkaBus::new(KafkaConfig {
+            extra: threds_runtime::testing::kafka::mock_properties(),
+            ..KafkaConfig::new(kafka.bootstrap.clone())
+        })
+        .unwrap();
         ReportsSetup {
             deployment,
             bus,

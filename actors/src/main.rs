@@ -10,6 +10,11 @@ mod session;
 use clap::Parser;
 use std::process::ExitCode;
 
+/// mimalloc rather than the system allocator: the engine allocates and frees many small JSON
+/// values per step on several threads, where glibc's malloc spent more time than the steps.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let args = cli::Cli::parse();
     match cli::run(args) {

@@ -176,8 +176,9 @@ async fn readyz(health: web::Data<Health>) -> HttpResponse {
     }
 }
 
-/// Creates the topics this deployment uses (idempotent; a partition-count mismatch is an error).
-pub async fn create_topics(bus: &dyn Bus, topics: &Topics, partitions: u32) -> anyhow::Result<()> {
+/// The topics this deployment uses, with their partition counts (`partitions` for the events
+/// topic, 1 for the others).
+pub fn deployment_topics(topics: &Topics, partitions: u32) -> Vec<(String, u32)> {
     let persistence_topic = agent_topic(PERSISTENCE);
     let mut wanted = vec![
         (topics.events.clone(), partitions),
@@ -187,7 +188,12 @@ pub async fn create_topics(bus: &dyn Bus, topics: &Topics, partitions: u32) -> a
     for topic in [&topics.events, &topics.sessions, &persistence_topic] {
         wanted.push((crate::engine::worker::dead_letter_topic(topic), 1));
     }
-    for (topic, count) in wanted {
+    wanted
+}
+
+/// Creates the topics this deployment uses (idempotent; a partition-count mismatch is an error).
+pub async fn create_topics(bus: &dyn Bus, topics: &Topics, partitions: u32) -> anyhow::Result<()> {
+    for (topic, count) in deployment_topics(topics, partitions) {
         bus.create_topic(&topic, count)
             .await
             .with_context(|| format!("creating topic {topic} with {count} partition(s)"))?;

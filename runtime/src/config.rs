@@ -59,6 +59,10 @@ pub struct BusConfig {
     pub static_membership: bool,
     /// Consumer-group session timeout, ms.
     pub session_timeout_ms: u64,
+    /// More librdkafka properties for every Kafka client, applied last (`security.protocol`,
+    /// `sasl.*`, `fetch.wait.max.ms`, ...); `THREDS_KAFKA_PROPERTIES` adds `name=value` pairs
+    /// separated by commas.
+    pub properties: std::collections::BTreeMap<String, String>,
 }
 
 impl Default for BusConfig {
@@ -68,6 +72,7 @@ impl Default for BusConfig {
             brokers: "127.0.0.1:9092".into(),
             static_membership: true,
             session_timeout_ms: 10_000,
+            properties: Default::default(),
         }
     }
 }
@@ -309,6 +314,19 @@ impl Config {
         if let Some(v) = var("THREDS_KAFKA_BROKERS") {
             self.bus.brokers = v;
         }
+        if let Some(v) = var("THREDS_KAFKA_PROPERTIES") {
+            for pair in v.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+                let Some((name, value)) = pair.split_once('=') else {
+                    return Err(Error::Env {
+                        name: "THREDS_KAFKA_PROPERTIES",
+                        message: format!("'{pair}' is not name=value"),
+                    });
+                };
+                self.bus
+                    .properties
+                    .insert(name.trim().to_string(), value.trim().to_string());
+            }
+        }
         if let Some(v) = var("THREDS_REDIS_URLS") {
             let urls: Vec<String> = v
                 .split(',')
@@ -378,6 +396,37 @@ mod tests {
         let bad =
             Config::default().with_env(|k| (k == "THREDS_PARTITIONS").then(|| "zero".to_string()));
         assert!(bad.unwrap_err().to_string().contains("THREDS_PARTITIONS"));
+    }
+
+    #[test]
+    fn kafka_properties_come_from_the_file_and_the_environment() {
+        let c = Config::parse(
+            "t.toml",
+            "[bus.properties]\n\"security.protocol\" = \"ssl\"\n\"fetch.wait.max.ms\" = \"50\"\n",
+        )
+        .unwrap();
+        let c = c
+            .with_env(|k| {
+                (k == "THREDS_KAFKA_PROPERTIES").then(|| "fetch.wait.max.ms=10, linger.ms=5".into())
+            })
+            .unwrap();
+        let props: Vec<(&str, &str)> = c
+            .bus
+            .properties
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        assert_eq!(
+            props,
+            [
+                ("fetch.wait.max.ms", "10"),
+                ("linger.ms", "5"),
+                ("security.protocol", "ssl")
+            ]
+        );
+        let bad = Config::default()
+            .with_env(|k| (k == "THREDS_KAFKA_PROPERTIES").then(|| "linger.ms".into()));
+        assert!(bad.unwrap_err().to_string().contains("name=value"));
     }
 
     #[test]

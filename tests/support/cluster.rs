@@ -72,6 +72,10 @@ pub fn deployment_env(
 ) -> Vec<(&'static str, String)> {
     vec![
         ("THREDS_KAFKA_BROKERS", kafka.bootstrap.clone()),
+        (
+            "THREDS_KAFKA_PROPERTIES",
+            threds_runtime::testing::kafka::MOCK_PROPERTIES.to_string(),
+        ),
         ("THREDS_REDIS_URLS", redis.url()),
         // History and agent documents in each process's memory: MongoDB is not under test here.
         ("THREDS_DOCUMENTS", "memory".to_string()),

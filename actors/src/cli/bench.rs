@@ -39,6 +39,20 @@ pub struct Args {
     /// reports Redis commands per event.
     #[arg(long)]
     cluster: bool,
+    /// Measure one `threds engine` process alone instead: events produced straight to Kafka
+    /// (mock cluster and `redis-server` started here), for the echo pattern and the reference
+    /// `downtime` pattern's first step.
+    #[arg(long)]
+    engine: bool,
+    /// Events per workload of `--engine`.
+    #[arg(long, default_value_t = 100_000)]
+    events: usize,
+    /// Live echo threds the events of `--engine` go to.
+    #[arg(long, default_value_t = 1_000)]
+    echo_threds: usize,
+    /// The reference system's directory, for `--engine`'s downtime workload (skipped when absent).
+    #[arg(long, default_value = "../shared/reference/srvthreds")]
+    reference: std::path::PathBuf,
 }
 
 const SECRET: &str = "threds-bench-secret";
@@ -73,14 +87,19 @@ impl Drop for Server {
 
 /// Reads `child`'s log until its listening line; answers `host:port` and keeps draining the log
 /// (so the process never blocks on a full pipe).
-fn listen_address(child: &mut Child) -> anyhow::Result<String> {
+pub(super) fn listen_address(child: &mut Child) -> anyhow::Result<String> {
     let stderr = child.stderr.take().context("no stderr")?;
     let mut lines = BufReader::new(stderr).lines();
+    let mut said = Vec::new();
     let addr = loop {
         let Some(line) = lines.next() else {
-            bail!("the threds process exited before listening")
+            bail!(
+                "the threds process exited before listening; it said:\n{}",
+                said.join("\n")
+            )
         };
         let line = line?;
+        said.push(line.clone());
         if let Some(rest) = line.split("listening on http://").nth(1) {
             break rest
                 .split_whitespace()
@@ -94,7 +113,7 @@ fn listen_address(child: &mut Child) -> anyhow::Result<String> {
 }
 
 /// Spawns `threds <args>` with `env`, logging at warn (plus the start-up line).
-fn spawn(args: &[&str], env: &[(&str, String)]) -> anyhow::Result<Child> {
+pub(super) fn spawn(args: &[&str], env: &[(&str, String)]) -> anyhow::Result<Child> {
     let exe = std::env::current_exe().context("locating the threds binary")?;
     Command::new(exe)
         .args(args)
@@ -129,16 +148,10 @@ impl Server {
     fn start_cluster() -> anyhow::Result<Server> {
         use threds_runtime::testing::{kafka::MockKafka, redis::RedisServer};
         let kafka = MockKafka::start(1).context("starting the mock Kafka cluster")?;
-        for (topic, partitions) in [
-            ("threds.events", 4),
-            ("threds.sessions", 1),
-            ("threds.agent.org.wt.persistence", 1),
-            ("threds.events-dlt", 1),
-            ("threds.sessions-dlt", 1),
-            ("threds.agent.org.wt.persistence-dlt", 1),
-        ] {
+        let topics = threds_runtime::engine::Topics::default();
+        for (topic, partitions) in crate::node::deployment_topics(&topics, 4) {
             kafka
-                .create_topic(topic, partitions)
+                .create_topic(&topic, partitions)
                 .with_context(|| format!("creating {topic}"))?;
         }
         let redis =
@@ -146,6 +159,10 @@ impl Server {
         let env = |node: &str| {
             vec![
                 ("THREDS_KAFKA_BROKERS", kafka.bootstrap().to_string()),
+                (
+                    "THREDS_KAFKA_PROPERTIES",
+                    threds_runtime::testing::kafka::MOCK_PROPERTIES.to_string(),
+                ),
                 ("THREDS_REDIS_URLS", redis.url()),
                 ("THREDS_DOCUMENTS", "memory".to_string()),
                 ("THREDS_NODE", node.to_string()),
@@ -212,44 +229,16 @@ impl Server {
 
     /// The engine's count of Redis round trips (its `/metrics`).
     fn engine_round_trips(&self) -> Option<u64> {
-        use std::io::{Read, Write};
         let cluster = self.cluster.as_ref()?;
-        let mut s = std::net::TcpStream::connect(&cluster.engine_addr).ok()?;
-        write!(s, "GET /metrics HTTP/1.0\r\n\r\n").ok()?;
-        let mut body = String::new();
-        s.read_to_string(&mut body).ok()?;
-        body.lines()
+        http_get(&cluster.engine_addr, "/metrics")?
+            .lines()
             .find_map(|l| l.strip_prefix("threds_store_round_trips_total "))
             .and_then(|v| v.trim().parse().ok())
     }
 
-    /// Redis commands executed so far (every command, including those run inside scripts) and
-    /// script calls (EVALSHA/EVAL), from `INFO commandstats`.
+    /// See [`redis_calls`].
     fn redis_calls(&self) -> Option<(u64, u64)> {
-        let cluster = self.cluster.as_ref()?;
-        let stats = cluster.redis.command("INFO commandstats").ok()?;
-        let (mut all, mut scripts) = (0u64, 0u64);
-        for line in stats.lines() {
-            let Some((name, rest)) = line
-                .strip_prefix("cmdstat_")
-                .and_then(|l| l.split_once(':'))
-            else {
-                continue;
-            };
-            let calls: u64 = rest
-                .split(',')
-                .find_map(|kv| kv.strip_prefix("calls="))
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(0);
-            if name == "info" {
-                continue;
-            }
-            all += calls;
-            if name == "evalsha" || name == "eval" {
-                scripts += calls;
-            }
-        }
-        Some((all, scripts))
+        redis_calls(&self.cluster.as_ref()?.redis)
     }
 
     fn rss_kib(&self) -> u64 {
@@ -262,6 +251,46 @@ impl Server {
             .and_then(|v| v.parse().ok())
             .unwrap_or(0)
     }
+}
+
+/// The whole HTTP/1.0 answer (status line, headers, body) of `GET path` at `addr`.
+pub(super) fn http_get(addr: &str, path: &str) -> Option<String> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).ok()?;
+    write!(s, "GET {path} HTTP/1.0\r\n\r\n").ok()?;
+    let mut answer = String::new();
+    s.read_to_string(&mut answer).ok()?;
+    Some(answer)
+}
+
+/// Redis commands executed so far (every command, including those run inside scripts) and
+/// script calls (EVALSHA/EVAL), from `INFO commandstats`.
+pub(super) fn redis_calls(
+    redis: &threds_runtime::testing::redis::RedisServer,
+) -> Option<(u64, u64)> {
+    let stats = redis.command("INFO commandstats").ok()?;
+    let (mut all, mut scripts) = (0u64, 0u64);
+    for line in stats.lines() {
+        let Some((name, rest)) = line
+            .strip_prefix("cmdstat_")
+            .and_then(|l| l.split_once(':'))
+        else {
+            continue;
+        };
+        let calls: u64 = rest
+            .split(',')
+            .find_map(|kv| kv.strip_prefix("calls="))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
+        if name == "info" {
+            continue;
+        }
+        all += calls;
+        if name == "evalsha" || name == "eval" {
+            scripts += calls;
+        }
+    }
+    Some((all, scripts))
 }
 
 type Socket =
@@ -454,6 +483,29 @@ async fn load(
 
 /// Runs the three measurements and prints a report.
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    if args.engine {
+        use super::bench_engine::{measure, Workload};
+        measure(
+            &Workload::Echo {
+                threds: args.echo_threds.max(1),
+            },
+            args.events,
+        )?;
+        if args.reference.is_dir() {
+            measure(
+                &Workload::Downtime {
+                    reference: args.reference.clone(),
+                },
+                args.events,
+            )?;
+        } else {
+            println!(
+                "engine, downtime: skipped ({} not found; --reference names the srvthreds directory)",
+                args.reference.display()
+            );
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
     let server = Server::start(args.cluster)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -51,6 +51,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         topics.len(),
         mock.bootstrap()
     );
+    eprintln!(
+        "it holds every empty fetch for the client's fetch.wait.max.ms: for low latency, run threds with THREDS_KAFKA_PROPERTIES={}",
+        threds_runtime::testing::kafka::MOCK_PROPERTIES
+    );
     runtime.block_on(stopped())?;
     drop(mock);
     Ok(ExitCode::SUCCESS)

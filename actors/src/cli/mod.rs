@@ -1,6 +1,7 @@
 //! Subcommands of the `threds` tool.
 
 mod bench;
+mod bench_engine;
 mod client;
 mod dev;
 mod eval;

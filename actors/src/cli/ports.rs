@@ -110,6 +110,12 @@ async fn kafka_bus(config: &Config) -> anyhow::Result<Arc<dyn Bus>> {
     let mut settings = KafkaConfig::new(config.bus.brokers.clone());
     settings.static_membership = config.bus.static_membership;
     settings.session_timeout = std::time::Duration::from_millis(config.bus.session_timeout_ms);
+    settings.extra = config
+        .bus
+        .properties
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
     let bus = KafkaBus::new(settings)
         .with_context(|| format!("configuring Kafka at {}", config.bus.brokers))?;
     Ok(Arc::new(bus))

@@ -6,9 +6,10 @@ use futures_util::FutureExt;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::Duration;
+use threds_patterns::model::Event;
 use threds_runtime::bus::{Bus, Record};
 use threds_runtime::engine::admin::Admin;
-use threds_runtime::engine::{Done, Processor};
+use threds_runtime::engine::{Done, Intake, Processor};
 use threds_runtime::store::{Lease, ThredStore};
 
 /// The dead-letter topic of `topic`.
@@ -176,22 +177,29 @@ impl Handler<Process> for PartitionWorker {
                     .await
                     .map_err(|e| e.to_string())?;
             }
-            let mut last = None;
+            let work = Work {
+                processor: &processor,
+                admin: &admin,
+                bus: &bus,
+                lease: lease.as_ref(),
+                max_attempts,
+            };
+            // Consecutive events go as one batch; a control event or a record that is not an
+            // event goes on its own, in its place.
+            let mut run: Vec<(&Record, Event)> = Vec::new();
             for record in &msg.0 {
-                handle_record(
-                    &processor,
-                    &admin,
-                    &bus,
-                    record,
-                    applied,
-                    lease.as_ref(),
-                    max_attempts,
-                )
-                .await?;
-                applied =
-                    Some(applied.map_or(record.position.offset, |a| a.max(record.position.offset)));
-                last = Some(record.position.offset);
+                match processor.intake(record, applied) {
+                    Intake::Event(event) => run.push((record, event)),
+                    Intake::Duplicate => {}
+                    Intake::Control(_) | Intake::Invalid(_) => {
+                        applied = work.batch(std::mem::take(&mut run), applied).await?;
+                        work.record(record, applied).await?;
+                        applied = raised(applied, record);
+                    }
+                }
             }
+            applied = work.batch(run, applied).await?;
+            let last = msg.0.last().map(|r| r.position.offset);
             Ok::<_, String>((last, applied, lease))
         };
         AtomicResponse::new(Box::pin(work.into_actor(self).map(
@@ -250,6 +258,86 @@ impl Handler<Tick> for PartitionWorker {
         AtomicResponse::new(Box::pin(work.into_actor(self).map(|lease, act, _| {
             act.lease = lease;
         })))
+    }
+}
+
+/// The applied watermark once `record` is applied.
+fn raised(applied: Option<u64>, record: &Record) -> Option<u64> {
+    let offset = record.position.offset;
+    Some(applied.map_or(offset, |a| a.max(offset)))
+}
+
+/// What applying one partition's records needs.
+struct Work<'a> {
+    processor: &'a Processor,
+    admin: &'a Admin,
+    bus: &'a Arc<dyn Bus>,
+    lease: Option<&'a Lease>,
+    max_attempts: u32,
+}
+
+impl Work<'_> {
+    /// Applies consecutive events as one batch; if the batch fails (a poison event among them,
+    /// the store failing, a panic), applies them record by record, each with its retries and
+    /// dead letter. Answers the raised watermark.
+    async fn batch(
+        &self,
+        run: Vec<(&Record, Event)>,
+        applied: Option<u64>,
+    ) -> Result<Option<u64>, String> {
+        let Some((last, _)) = run.last() else {
+            return Ok(applied);
+        };
+        let last = raised(applied, last);
+        let records: Vec<&Record> = run.iter().map(|(r, _)| *r).collect();
+        let events = run
+            .into_iter()
+            .map(|(r, e)| (r.position.clone(), e))
+            .collect();
+        let error = match AssertUnwindSafe(self.processor.events(events, self.lease))
+            .catch_unwind()
+            .await
+        {
+            Ok(Ok(_)) => return Ok(last),
+            Ok(Err(threds_runtime::engine::Error::Store(
+                e @ threds_runtime::store::Error::Fenced { .. },
+            ))) => return Err(e.to_string()),
+            Ok(Err(e)) => e.to_string(),
+            Err(panic) => format!("panicked: {}", panic_text(&panic)),
+        };
+        tracing::warn!(records = records.len(), error = %error, "batch failed; applying its records one by one");
+        // The failed batch may still have committed (a reply lost after the store applied it):
+        // the stored watermark says so.
+        let mut applied = applied;
+        if let Some(first) = records.first() {
+            let p = &first.position;
+            let stored = self
+                .processor
+                .store()
+                .applied(&p.topic, p.partition)
+                .await
+                .map_err(|e| e.to_string())?;
+            applied = applied.max(stored);
+        }
+        for record in records {
+            self.record(record, applied).await?;
+            applied = raised(applied, record);
+        }
+        Ok(applied)
+    }
+
+    /// Applies one record on its own (with retries, then the dead letter).
+    async fn record(&self, record: &Record, applied: Option<u64>) -> Result<(), String> {
+        handle_record(
+            self.processor,
+            self.admin,
+            self.bus,
+            record,
+            applied,
+            self.lease,
+            self.max_attempts,
+        )
+        .await
     }
 }
 

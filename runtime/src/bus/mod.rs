@@ -53,6 +53,21 @@ pub struct Polled {
     pub records: Vec<Record>,
 }
 
+/// A record to append (see [`Bus::append`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Append {
+    /// Topic.
+    pub topic: String,
+    /// Partition, or `None` for [`partition_for`] of the key (partition 0 without a key).
+    pub partition: Option<u32>,
+    /// Key.
+    pub key: Option<String>,
+    /// Payload.
+    pub payload: Vec<u8>,
+    /// Headers.
+    pub headers: Vec<(String, String)>,
+}
+
 /// Bus errors.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -112,6 +127,21 @@ pub trait Bus: Send + Sync + 'static {
         payload: Vec<u8>,
         headers: Vec<(String, String)>,
     ) -> Result<Position, Error>;
+
+    /// Appends `records` in order, pipelined where the adapter can: records of one partition
+    /// land in the order given, except that after one fails, later ones may still land. Answers
+    /// each record's position or error, in order.
+    async fn append_all(&self, records: Vec<Append>) -> Vec<Result<Position, Error>> {
+        let mut results = Vec::with_capacity(records.len());
+        for r in records {
+            let key = r.key.as_deref();
+            results.push(
+                self.append(&r.topic, r.partition, key, r.payload, r.headers)
+                    .await,
+            );
+        }
+        results
+    }
 
     /// Joins consumer group `group` on `topics` as `member` (a stable name: rejoining with the
     /// same name replaces the previous membership).

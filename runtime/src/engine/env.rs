@@ -6,7 +6,7 @@ use threds_patterns::machine::Env;
 use threds_patterns::pattern::Pattern;
 
 /// The environment of one input read from `position`.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct RecordEnv {
     now: i64,
     base: String,

@@ -10,7 +10,7 @@ mod view;
 pub mod watch;
 
 pub use env::RecordEnv;
-pub use processor::{Done, Error, Processor, Topics};
+pub use processor::{Done, Error, Intake, Processor, Topics};
 pub use routing::{agent_topic, route};
 pub use view::{Miss, Prefetched};
 

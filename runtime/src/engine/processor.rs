@@ -1,15 +1,22 @@
-//! One step of the engine host: prefetch, run the pure core (again after a miss or a conflict),
-//! commit atomically with the record's position, publish the messages.
+//! Steps of the engine host: prefetch, run the pure core (again after a miss or a conflict),
+//! commit atomically with the records' position, publish the messages.
+//!
+//! A batch of inputs (the consecutive events of one partition, or its due timers) runs as one
+//! unit: one prefetch of every thred the batch names, the steps one after the other over that
+//! state (each sees the earlier ones' writes), one commit, and the messages appended together.
+//! Each step's ids come from its own record, so a batch that is run again — after a conflict, or
+//! record by record after a failure — produces the same ids and events.
 
 use super::routing::route;
 use super::view::{Miss, Prefetched};
 use super::watch::Watchers;
 use super::{EngineHandle, RecordEnv};
-use crate::bus::{self, partition_for, Bus, Record};
+use crate::bus::Position;
+use crate::bus::{self, partition_for, Append, Bus, Record};
 use crate::history::History;
 use crate::store::{self, Commit, Lease, Outgoing, ThredStore, ThredWrite};
 use std::sync::Arc;
-use threds_patterns::machine::{Engine, Env, Input, Message, Outcome, ThredChange};
+use threds_patterns::machine::{Engine, Input, Message, Outcome, ThredChange};
 use threds_patterns::model::Event;
 
 /// Most times one input is re-run after misses or version conflicts before giving up.
@@ -44,6 +51,19 @@ pub enum Done {
     Invalid(String),
     /// A control event (`sysControl`, `userControl`, `dataControl`) for the admin service.
     Control(Event),
+}
+
+/// A record of the events topic, sorted out before any step runs.
+#[derive(Debug)]
+pub enum Intake {
+    /// At or below the applied watermark: applied before.
+    Duplicate,
+    /// Not an event; the caller dead-letters it with this reason.
+    Invalid(String),
+    /// A control event (`sysControl`, `userControl`, `dataControl`) for the admin service.
+    Control(Event),
+    /// An event to step (its time defaulted to now).
+    Event(Event),
 }
 
 /// Why a step could not complete; the record stays unacknowledged.
@@ -135,36 +155,59 @@ impl Processor {
         partition_for(thred_id, self.partitions)
     }
 
-    /// Processes one record of the events topic. `applied` is the partition's applied watermark
+    /// Sorts out a record of the events topic. `applied` is the partition's applied watermark
     /// (records at or below it were applied before and are skipped).
+    pub fn intake(&self, record: &Record, applied: Option<u64>) -> Intake {
+        if applied.is_some_and(|a| record.position.offset <= a) {
+            return Intake::Duplicate;
+        }
+        match parse(&record.payload) {
+            Ok(event) if event.is_system() => Intake::Control(event.with_default_time(self.now())),
+            Ok(event) => Intake::Event(event.with_default_time(self.now())),
+            Err(reason) => Intake::Invalid(reason),
+        }
+    }
+
+    /// Processes one record of the events topic (see [`Processor::intake`] for `applied`).
     pub async fn record(
         &self,
         record: &Record,
         applied: Option<u64>,
         lease: Option<&Lease>,
     ) -> Result<Done, Error> {
-        let position = &record.position;
-        if applied.is_some_and(|a| position.offset <= a) {
-            return Ok(Done::Duplicate);
+        match self.intake(record, applied) {
+            Intake::Duplicate => Ok(Done::Duplicate),
+            Intake::Invalid(reason) => Ok(Done::Invalid(reason)),
+            Intake::Control(event) => Ok(Done::Control(event)),
+            Intake::Event(event) => {
+                let mut outcomes = self
+                    .events(vec![(record.position.clone(), event)], lease)
+                    .await?;
+                Ok(Done::Applied(Box::new(outcomes.pop().unwrap_or_default())))
+            }
         }
-        let event = match parse(&record.payload) {
-            Ok(e) => e,
-            Err(reason) => return Ok(Done::Invalid(reason)),
+    }
+
+    /// Steps consecutive events of one partition of the events topic (in offset order, none a
+    /// control event) as one batch with one commit; answers their outcomes, in order.
+    pub async fn events(
+        &self,
+        events: Vec<(Position, Event)>,
+        lease: Option<&Lease>,
+    ) -> Result<Vec<Outcome>, Error> {
+        let Some((last, _)) = events.last() else {
+            return Ok(Vec::new());
         };
-        let now = (self.clock)();
-        if event.is_system() {
-            return Ok(Done::Control(event.with_default_time(now)));
-        }
-        let input = Input::Event(event.with_default_time(now));
-        let watermark = (position.topic.clone(), position.partition, position.offset);
-        let partitions = self.partitions;
-        self.step(
-            &input,
-            || RecordEnv::new(position, partitions, now),
-            Some(watermark),
-            lease,
-        )
-        .await
+        let watermark = (last.topic.clone(), last.partition, last.offset);
+        let now = self.now();
+        let steps = events
+            .into_iter()
+            .map(|(position, event)| {
+                let env = RecordEnv::new(&position, self.partitions, now);
+                (Input::Event(event), env)
+            })
+            .collect();
+        self.steps(steps, Some(watermark), lease).await
     }
 
     /// Fires the due timers of `partition`; returns the outcomes.
@@ -176,76 +219,73 @@ impl Processor {
     ) -> Result<Vec<Outcome>, Error> {
         let now = (self.clock)();
         let due = self.store.due_timers(partition, now, limit).await?;
-        let mut outcomes = Vec::with_capacity(due.len());
-        for timer in due {
-            let partitions = self.partitions;
-            let (id, at) = (timer.thred_id.clone(), timer.due);
-            let make = || RecordEnv::for_timer(&id, at, partition, partitions, now);
-            if let Done::Applied(outcome) = self
-                .step(&Input::Timer(timer.clone()), make, None, lease)
-                .await?
-            {
-                outcomes.push(*outcome);
-            }
-        }
-        Ok(outcomes)
+        let steps = due
+            .into_iter()
+            .map(|timer| {
+                let env = RecordEnv::for_timer(
+                    &timer.thred_id,
+                    timer.due,
+                    partition,
+                    self.partitions,
+                    now,
+                );
+                (Input::Timer(timer), env)
+            })
+            .collect();
+        self.steps(steps, None, lease).await
     }
 
     /// Runs an admin input (terminate, transition) outside any record.
     pub async fn admin(&self, input: Input, id_seed: &str) -> Result<Outcome, Error> {
         let now = (self.clock)();
-        let partitions = self.partitions;
-        let make = || RecordEnv::for_timer(id_seed, now, 0, partitions, now);
-        match self.step(&input, make, None, None).await? {
-            Done::Applied(outcome) => Ok(*outcome),
-            _ => Ok(Outcome::default()),
-        }
+        let env = RecordEnv::for_timer(id_seed, now, 0, self.partitions, now);
+        let mut outcomes = self.steps(vec![(input, env)], None, None).await?;
+        Ok(outcomes.pop().unwrap_or_default())
     }
 
-    async fn step<E: Env>(
+    /// Runs `steps` in order over one view of the store and commits them together (with
+    /// `watermark`, under `lease`); then publishes their messages. Runs the batch again from a
+    /// fresh read when a thred or counter changed underneath it.
+    async fn steps(
         &self,
-        input: &Input,
-        make_env: impl Fn() -> E,
+        steps: Vec<(Input, RecordEnv)>,
         watermark: Option<(String, u32, u64)>,
         lease: Option<&Lease>,
-    ) -> Result<Done, Error> {
+    ) -> Result<Vec<Outcome>, Error> {
+        if steps.is_empty() {
+            return Ok(Vec::new());
+        }
         let engine = self.engine.current();
         let mut pre = Prefetched::default();
-        self.prefetch(input, &mut pre).await?;
+        self.prefetch(steps.iter().map(|(input, _)| input), &mut pre)
+            .await?;
         let mut last = String::new();
         for _ in 0..MAX_ATTEMPTS {
-            let mut env = make_env();
-            let outcome = engine.process(&pre, input, &mut env);
-            let misses = pre.take_misses();
-            if !misses.is_empty() {
-                self.load(&misses, &mut pre).await?;
-                continue;
+            let mut commit = Commit {
+                applied: watermark.clone().into_iter().collect(),
+                ..Commit::default()
+            };
+            let mut outcomes = Vec::with_capacity(steps.len());
+            for (input, env) in &steps {
+                let outcome = self.run(&engine, &mut pre, input, env).await?;
+                self.add_writes(&mut commit, &pre, &outcome);
+                commit
+                    .outbox
+                    .extend(outgoing(&engine, &outcome, &self.topics.sessions));
+                pre.apply(&outcome);
+                outcomes.push(outcome);
             }
-            let outbox = outgoing(&engine, &outcome, &self.topics.sessions);
-            let commit = self.commit_of(&pre, &outcome, watermark.clone(), outbox.clone());
+            let outbox = commit.outbox.clone();
             match self.store.commit(lease, commit).await {
                 Ok(seqs) => {
-                    for failure in &outcome.failures {
-                        tracing::warn!(thred = ?failure.thred_id, error = %failure.detail, "step failed; its sender was notified");
-                    }
-                    // The step is committed, and with it its messages (the outbox): a failure
-                    // to publish them now is the relay's to retry, not a reason to run the record
-                    // again on top of its own commit.
-                    if let Err(e) = self.flush(outbox, seqs).await {
-                        tracing::warn!(error = %e, "messages of a committed step not yet published; the outbox relay will retry them");
-                    }
-                    self.notify_watchers(&engine, &outcome).await;
-                    if let Some(history) = &self.history {
-                        if let Err(e) = history.record(&engine, &outcome, (self.clock)()).await {
-                            tracing::warn!(error = %e, "history: could not record a step");
-                        }
-                    }
-                    return Ok(Done::Applied(Box::new(outcome)));
+                    self.committed(&engine, &outcomes, outbox, seqs).await;
+                    return Ok(outcomes);
                 }
                 Err(store::Error::Conflict(what)) => {
                     last = what;
                     pre = Prefetched::default();
-                    self.prefetch(input, &mut pre).await?;
+                    self.prefetch(steps.iter().map(|(input, _)| input), &mut pre)
+                        .await?;
                 }
                 Err(e) => return Err(e.into()),
             }
@@ -253,23 +293,84 @@ impl Processor {
         Err(Error::Contention(last))
     }
 
-    /// Loads what an input obviously needs; anything else arrives through misses.
-    async fn prefetch(&self, input: &Input, pre: &mut Prefetched) -> Result<(), Error> {
-        let ids: Vec<String> = match input {
-            Input::Event(e) => match e.thred_id() {
-                Some(id) => vec![id.to_string()],
-                None => {
-                    pre.unbound = self.store.unbound_listeners().await?;
-                    pre.unbound.clone()
-                }
-            },
-            Input::Timer(t) => vec![t.thred_id.clone()],
-            Input::Terminate { thred_id } | Input::Transition { thred_id, .. } => {
-                vec![thred_id.clone()]
+    /// Runs one step over `pre`, loading whatever it asks for that was not there and running it
+    /// again (the core is pure, and the environment is the record's own each time).
+    async fn run(
+        &self,
+        engine: &Engine,
+        pre: &mut Prefetched,
+        input: &Input,
+        env: &RecordEnv,
+    ) -> Result<Outcome, Error> {
+        for _ in 0..MAX_ATTEMPTS {
+            let outcome = engine.process(&*pre, input, &mut env.clone());
+            let misses = pre.take_misses();
+            if misses.is_empty() {
+                return Ok(outcome);
             }
-        };
-        self.load(&ids.into_iter().map(Miss::Thred).collect::<Vec<_>>(), pre)
-            .await
+            self.load(&misses, pre).await?;
+        }
+        Err(Error::Contention(
+            "the step kept asking for state it had been given".into(),
+        ))
+    }
+
+    /// What follows a commit: warnings for failed steps, the messages, watchers, history.
+    async fn committed(
+        &self,
+        engine: &Engine,
+        outcomes: &[Outcome],
+        outbox: Vec<Outgoing>,
+        seqs: Vec<u64>,
+    ) {
+        for failure in outcomes.iter().flat_map(|o| &o.failures) {
+            tracing::warn!(thred = ?failure.thred_id, error = %failure.detail, "step failed; its sender was notified");
+        }
+        // The steps are committed, and with them their messages (the outbox): a failure to
+        // publish them now is the relay's to retry, not a reason to run the records again on
+        // top of their own commit.
+        if let Err(e) = self.flush(outbox, seqs).await {
+            tracing::warn!(error = %e, "messages of a committed step not yet published; the outbox relay will retry them");
+        }
+        for outcome in outcomes {
+            self.notify_watchers(engine, outcome).await;
+            if let Some(history) = &self.history {
+                if let Err(e) = history.record(engine, outcome, (self.clock)()).await {
+                    tracing::warn!(error = %e, "history: could not record a step");
+                }
+            }
+        }
+    }
+
+    /// Loads, in one read, what the inputs obviously need; anything else arrives through misses.
+    async fn prefetch<'i>(
+        &self,
+        inputs: impl Iterator<Item = &'i Input>,
+        pre: &mut Prefetched,
+    ) -> Result<(), Error> {
+        let mut misses = Vec::new();
+        let mut unbound = false;
+        for input in inputs {
+            let id = match input {
+                Input::Event(e) => match e.thred_id() {
+                    Some(id) => id.to_string(),
+                    None => {
+                        unbound = true;
+                        continue;
+                    }
+                },
+                Input::Timer(t) => t.thred_id.clone(),
+                Input::Terminate { thred_id } | Input::Transition { thred_id, .. } => {
+                    thred_id.clone()
+                }
+            };
+            misses.push(Miss::Thred(id));
+        }
+        if unbound {
+            pre.unbound = self.store.unbound_listeners().await?;
+            misses.extend(pre.unbound.iter().cloned().map(Miss::Thred));
+        }
+        self.load(&misses, pre).await
     }
 
     async fn load(&self, misses: &[Miss], pre: &mut Prefetched) -> Result<(), Error> {
@@ -277,7 +378,7 @@ impl Processor {
         let mut counters = Vec::new();
         for miss in misses {
             match miss {
-                Miss::Thred(id) if !pre.threds.contains_key(id) && !threds.contains(id) => {
+                Miss::Thred(id) if !pre.knows(id) && !threds.contains(id) => {
                     threds.push(id.clone())
                 }
                 Miss::Counter(p) if !pre.counters.contains_key(p) && !counters.contains(p) => {
@@ -302,17 +403,12 @@ impl Processor {
         Ok(())
     }
 
-    fn commit_of(
-        &self,
-        pre: &Prefetched,
-        outcome: &Outcome,
-        watermark: Option<(String, u32, u64)>,
-        outbox: Vec<Outgoing>,
-    ) -> Commit {
-        let threds = outcome
+    /// Adds a step's thred and counter writes to `commit`, each expecting the version `pre`
+    /// holds before the step's changes are laid over it.
+    fn add_writes(&self, commit: &mut Commit, pre: &Prefetched, outcome: &Outcome) {
+        commit
             .threds
-            .iter()
-            .map(|change| match change {
+            .extend(outcome.threds.iter().map(|change| match change {
                 ThredChange::Saved {
                     state,
                     listens_unbound,
@@ -329,19 +425,13 @@ impl Processor {
                     expected: pre.version(&state.id),
                     partition: self.partition_of(&state.id),
                 },
-            })
-            .collect();
-        let counters = outcome
-            .counters
-            .iter()
-            .map(|(p, c)| (p.clone(), pre.counter_version(p), *c))
-            .collect();
-        Commit {
-            threds,
-            counters,
-            applied: watermark.into_iter().collect(),
-            outbox,
-        }
+            }));
+        commit.counters.extend(
+            outcome
+                .counters
+                .iter()
+                .map(|(p, c)| (p.clone(), pre.counter_version(p), *c)),
+        );
     }
 
     /// Publishes messages that do not come from a step (admin replies, watch notifications).
@@ -410,32 +500,32 @@ impl Processor {
         }
     }
 
-    /// Appends outbox records `(seq, record)` in order and acknowledges those that went out. A
-    /// record that cannot be appended holds back the later records of its topic (they keep their
-    /// order) but not those of other topics, so one unpublishable record delays nothing else.
-    /// Answers how many went out and the first failure.
+    /// Appends outbox records `(seq, record)` together, in order, and acknowledges those that went
+    /// out; the rest stay in the outbox for the relay. Answers how many went out and the first
+    /// failure.
     async fn publish(&self, records: Vec<(u64, Outgoing)>) -> (usize, Option<Error>) {
-        let mut sent = Vec::with_capacity(records.len());
-        let mut held: Vec<String> = Vec::new();
+        if records.is_empty() {
+            return (0, None);
+        }
+        let (seqs, appends): (Vec<u64>, Vec<Append>) = records
+            .into_iter()
+            .map(|(seq, r)| {
+                let append = Append {
+                    topic: r.topic,
+                    partition: None,
+                    key: r.key,
+                    payload: r.payload,
+                    headers: Vec::new(),
+                };
+                (seq, append)
+            })
+            .unzip();
+        let mut sent = Vec::with_capacity(seqs.len());
         let mut failure = None;
-        for (seq, record) in records {
-            if held.contains(&record.topic) {
-                continue;
-            }
-            match self
-                .bus
-                .append(
-                    &record.topic,
-                    None,
-                    record.key.as_deref(),
-                    record.payload,
-                    Vec::new(),
-                )
-                .await
-            {
+        for (seq, result) in seqs.into_iter().zip(self.bus.append_all(appends).await) {
+            match result {
                 Ok(_) => sent.push(seq),
                 Err(e) => {
-                    held.push(record.topic);
                     failure.get_or_insert(Error::from(e));
                 }
             }

@@ -14,6 +14,20 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+/// librdkafka properties for clients of the mock cluster (`THREDS_KAFKA_PROPERTIES` syntax): the
+/// mock holds every fetch that finds nothing for the whole `fetch.wait.max.ms` instead of
+/// answering when a record arrives, so a short wait keeps latency low.
+pub const MOCK_PROPERTIES: &str = "fetch.wait.max.ms=10";
+
+/// [`MOCK_PROPERTIES`] as `(name, value)` pairs.
+pub fn mock_properties() -> Vec<(String, String)> {
+    MOCK_PROPERTIES
+        .split(',')
+        .filter_map(|p| p.split_once('='))
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect()
+}
+
 /// The session timeout of test buses: short, because the mock cluster holds every rebalance for
 /// the session timeout less one second before it assigns partitions.
 pub const TEST_SESSION_TIMEOUT: Duration = Duration::from_secs(3);
@@ -120,11 +134,12 @@ impl MockKafka {
     }
 
     /// Bus settings for this cluster: client id `threds-test`, dynamic membership, the short
-    /// [`TEST_SESSION_TIMEOUT`].
+    /// [`TEST_SESSION_TIMEOUT`], and [`MOCK_PROPERTIES`].
     pub fn config(&self) -> KafkaConfig {
         KafkaConfig {
             client_id: "threds-test".to_owned(),
             session_timeout: TEST_SESSION_TIMEOUT,
+            extra: mock_properties(),
             ..KafkaConfig::new(self.bootstrap.clone())
         }
     }

@@ -13,7 +13,7 @@ mod tracker;
 pub use consumer::KafkaConsumer;
 
 use self::consumer::Slot;
-use crate::bus::{partition_for, Bus, Consumer, Error, Position};
+use crate::bus::{partition_for, Append, Bus, Consumer, Error, Position};
 use async_trait::async_trait;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
@@ -34,6 +34,21 @@ const CREATE_VISIBLE: Duration = Duration::from_secs(30);
 
 /// How long an append may wait for room in the producer's local queue.
 const QUEUE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Prefixes of librdkafka properties that only consumers take.
+const CONSUMER_ONLY: &[&str] = &[
+    "fetch.",
+    "group.",
+    "auto.offset.reset",
+    "enable.auto.",
+    "auto.commit.",
+    "isolation.level",
+    "max.poll.interval.ms",
+    "session.timeout.ms",
+    "heartbeat.interval.ms",
+    "partition.assignment.strategy",
+    "queued.",
+];
 
 /// Connection and group settings of a [`KafkaBus`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -79,14 +94,21 @@ impl KafkaConfig {
             .set("bootstrap.servers", &self.brokers)
             .set("client.id", client_id)
             // Topics exist because `create_topic` made them, never because someone named one.
-            .set("allow.auto.create.topics", "false");
+            .set("allow.auto.create.topics", "false")
+            // Small requests go out at once: with Nagle's algorithm a produce or fetch request
+            // can wait for the broker's delayed ACK of the previous one (tens of ms).
+            .set("socket.nagle.disable", "true");
         config
     }
 
-    /// Applies [`KafkaConfig::extra`] on top of `config`.
-    fn finish(&self, config: &mut ClientConfig) {
+    /// Applies [`KafkaConfig::extra`] on top of `config`: all of it for a consumer; for the
+    /// producer and the admin client, all but the consumer-only properties (which librdkafka
+    /// would warn about there).
+    fn finish(&self, config: &mut ClientConfig, consumer: bool) {
         for (key, value) in &self.extra {
-            config.set(key, value);
+            if consumer || !CONSUMER_ONLY.iter().any(|p| key.starts_with(p)) {
+                config.set(key, value);
+            }
         }
     }
 }
@@ -141,10 +163,10 @@ impl KafkaBus {
             // Callers await each append (an event's ack, a step's outbox) before the next one, so
             // waiting to fill a batch only adds latency; concurrent appends still batch.
             .set("linger.ms", "0");
-        config.finish(&mut producer);
+        config.finish(&mut producer, false);
         let producer: FutureProducer = producer.create().map_err(backend)?;
         let mut admin = config.client(&format!("{}-admin", config.client_id));
-        config.finish(&mut admin);
+        config.finish(&mut admin, false);
         let admin: AdminClient<DefaultClientContext> = admin.create().map_err(backend)?;
         Ok(KafkaBus {
             config,
@@ -200,6 +222,61 @@ impl KafkaBus {
     }
 
     /// The partition count of `topic`, from the cache or the cluster.
+    /// The partition an append to `topic` goes to: `partition` if the topic has it, else the
+    /// key's (partition 0 without a key).
+    async fn target(
+        &self,
+        topic: &str,
+        partition: Option<u32>,
+        key: Option<&str>,
+    ) -> Result<u32, Error> {
+        let count = self.partition_count(topic).await?;
+        match partition {
+            Some(p) if p >= count => Err(Error::UnknownPartition {
+                topic: topic.to_owned(),
+                partition: p,
+            }),
+            Some(p) => Ok(p),
+            None => Ok(key.map_or(0, |k| partition_for(k, count))),
+        }
+    }
+
+    /// The position of a delivered append, or its error (forgetting the topic's partition count
+    /// when the broker no longer knows the topic or partition).
+    fn delivered(
+        &self,
+        topic: &str,
+        partition: u32,
+        result: rdkafka::producer::future_producer::OwnedDeliveryResult,
+    ) -> Result<Position, Error> {
+        match result {
+            Ok(delivery) => Ok(Position {
+                topic: topic.to_owned(),
+                partition: u32::try_from(delivery.partition).map_err(backend)?,
+                offset: u64::try_from(delivery.offset).map_err(backend)?,
+            }),
+            Err((e, _)) => {
+                let error = match e.rdkafka_error_code() {
+                    Some(
+                        RDKafkaErrorCode::UnknownTopicOrPartition | RDKafkaErrorCode::UnknownTopic,
+                    ) => Error::UnknownTopic(topic.to_owned()),
+                    Some(RDKafkaErrorCode::UnknownPartition) => Error::UnknownPartition {
+                        topic: topic.to_owned(),
+                        partition,
+                    },
+                    _ => Error::Backend(format!("appending to {topic}/{partition}: {e}")),
+                };
+                if matches!(
+                    error,
+                    Error::UnknownTopic(_) | Error::UnknownPartition { .. }
+                ) {
+                    lock(&self.partitions).remove(topic);
+                }
+                Err(error)
+            }
+        }
+    }
+
     async fn partition_count(&self, topic: &str) -> Result<u32, Error> {
         if let Some(count) = lock(&self.partitions).get(topic) {
             return Ok(*count);
@@ -317,57 +394,63 @@ impl Bus for KafkaBus {
         payload: Vec<u8>,
         headers: Vec<(String, String)>,
     ) -> Result<Position, Error> {
-        let count = self.partition_count(topic).await?;
-        let partition = match partition {
-            Some(p) if p >= count => {
-                return Err(Error::UnknownPartition {
-                    topic: topic.to_owned(),
-                    partition: p,
-                })
+        let partition = self.target(topic, partition, key).await?;
+        let record = outgoing(topic, partition, key, &payload, &headers)?;
+        let result = self.producer.send(record, QUEUE_TIMEOUT).await;
+        self.delivered(topic, partition, result)
+    }
+
+    async fn append_all(&self, records: Vec<Append>) -> Vec<Result<Position, Error>> {
+        // Every record is queued before any delivery is awaited, in order: the idempotent
+        // producer keeps that order per partition, and the batch costs one round of the broker's
+        // acknowledgements rather than one per record.
+        let mut queued = Vec::with_capacity(records.len());
+        for r in &records {
+            let partition = match self.target(&r.topic, r.partition, r.key.as_deref()).await {
+                Ok(p) => p,
+                Err(e) => {
+                    queued.push(Queued::Failed(e));
+                    continue;
+                }
+            };
+            let record = match outgoing(
+                &r.topic,
+                partition,
+                r.key.as_deref(),
+                &r.payload,
+                &r.headers,
+            ) {
+                Ok(record) => record,
+                Err(e) => {
+                    queued.push(Queued::Failed(e));
+                    continue;
+                }
+            };
+            match self.producer.send_result(record) {
+                Ok(delivery) => queued.push(Queued::Sent(partition, delivery)),
+                // The local queue is full: wait for room (and this record's delivery) in place,
+                // which keeps the order.
+                Err((_, record)) => {
+                    let result = self.producer.send(record, QUEUE_TIMEOUT).await;
+                    queued.push(Queued::Done(self.delivered(&r.topic, partition, result)));
+                }
             }
-            Some(p) => p,
-            None => key.map_or(0, |k| partition_for(k, count)),
-        };
-        let mut kafka_headers = OwnedHeaders::new_with_capacity(headers.len());
-        for (name, value) in &headers {
-            kafka_headers = kafka_headers.insert(Header {
-                key: name,
-                value: Some(value),
+        }
+        let mut results = Vec::with_capacity(queued.len());
+        for (r, q) in records.iter().zip(queued) {
+            results.push(match q {
+                Queued::Failed(e) => Err(e),
+                Queued::Done(result) => result,
+                Queued::Sent(partition, delivery) => match delivery.await {
+                    Ok(result) => self.delivered(&r.topic, partition, result),
+                    Err(_) => Err(Error::Backend(format!(
+                        "appending to {}/{partition}: the producer went away",
+                        r.topic
+                    ))),
+                },
             });
         }
-        let mut record = FutureRecord::to(topic)
-            .partition(i32::try_from(partition).map_err(backend)?)
-            .payload(&payload)
-            .headers(kafka_headers);
-        if let Some(key) = key {
-            record = record.key(key);
-        }
-        match self.producer.send(record, QUEUE_TIMEOUT).await {
-            Ok(delivery) => Ok(Position {
-                topic: topic.to_owned(),
-                partition: u32::try_from(delivery.partition).map_err(backend)?,
-                offset: u64::try_from(delivery.offset).map_err(backend)?,
-            }),
-            Err((e, _)) => {
-                let error = match e.rdkafka_error_code() {
-                    Some(
-                        RDKafkaErrorCode::UnknownTopicOrPartition | RDKafkaErrorCode::UnknownTopic,
-                    ) => Error::UnknownTopic(topic.to_owned()),
-                    Some(RDKafkaErrorCode::UnknownPartition) => Error::UnknownPartition {
-                        topic: topic.to_owned(),
-                        partition,
-                    },
-                    _ => Error::Backend(format!("appending to {topic}/{partition}: {e}")),
-                };
-                if matches!(
-                    error,
-                    Error::UnknownTopic(_) | Error::UnknownPartition { .. }
-                ) {
-                    lock(&self.partitions).remove(topic);
-                }
-                Err(error)
-            }
-        }
+        results
     }
 
     async fn join(
@@ -394,6 +477,41 @@ impl Bus for KafkaBus {
         );
         Ok(Box::new(consumer))
     }
+}
+
+/// A record of [`Bus::append_all`] once handed to the producer.
+enum Queued {
+    /// Queued; its delivery report is awaited.
+    Sent(u32, rdkafka::producer::DeliveryFuture),
+    /// Already delivered (or refused) while waiting for room in the queue.
+    Done(Result<Position, Error>),
+    /// Not queued.
+    Failed(Error),
+}
+
+/// The producer record of an append to `topic`/`partition`.
+fn outgoing<'a>(
+    topic: &'a str,
+    partition: u32,
+    key: Option<&'a str>,
+    payload: &'a [u8],
+    headers: &[(String, String)],
+) -> Result<FutureRecord<'a, str, [u8]>, Error> {
+    let mut kafka_headers = OwnedHeaders::new_with_capacity(headers.len());
+    for (name, value) in headers {
+        kafka_headers = kafka_headers.insert(Header {
+            key: name,
+            value: Some(value),
+        });
+    }
+    let mut record = FutureRecord::to(topic)
+        .partition(i32::try_from(partition).map_err(backend)?)
+        .payload(payload)
+        .headers(kafka_headers);
+    if let Some(key) = key {
+        record = record.key(key);
+    }
+    Ok(record)
 }
 
 /// `Ok` if a topic with `existing` partitions satisfies a request for `requested`.

@@ -1,0 +1,168 @@
+//! A batch of events runs as one unit with the same result as its records run one by one: later
+//! steps see the earlier steps' writes, every write raises the thred's version once, and the
+//! messages go out in order.
+
+#![allow(clippy::unwrap_used)]
+
+use serde_json::{json, Value};
+use std::sync::Arc;
+use std::time::Duration;
+use threds_patterns::machine::Engine;
+use threds_patterns::model::Event;
+use threds_patterns::pattern::PatternSet;
+use threds_runtime::bus::memory::MemoryBus;
+use threds_runtime::bus::{Bus, Position, Record};
+use threds_runtime::engine::{EngineHandle, Intake, Processor, Topics};
+use threds_runtime::store::memory::MemoryStore;
+use threds_runtime::store::ThredStore;
+
+const ECHO: &str = include_str!("../../config/patterns/echo.pattern.json");
+
+struct Host {
+    processor: Processor,
+    store: Arc<MemoryStore>,
+    bus: Arc<dyn Bus>,
+}
+
+async fn host() -> Host {
+    let pattern = threds_patterns::load::pattern("echo", ECHO).unwrap().value;
+    let mut set = PatternSet::new();
+    set.insert(Arc::new(pattern));
+    let bus: Arc<dyn Bus> = Arc::new(MemoryBus::new());
+    bus.create_topic("threds.events", 1).await.unwrap();
+    bus.create_topic("threds.sessions", 1).await.unwrap();
+    let clock = Arc::new(|| 1_000_000i64);
+    let store = Arc::new(MemoryStore::with_clock(clock.clone()));
+    let processor = Processor::new(
+        EngineHandle::new(Engine::new(set, Default::default(), Default::default())),
+        store.clone(),
+        bus.clone(),
+        Topics::default(),
+        1,
+        clock,
+    );
+    Host {
+        processor,
+        store,
+        bus,
+    }
+}
+
+/// Echo events at offsets 0.. : the first starts a thred, the others continue it (its id is
+/// derived from the first record's position).
+fn records(n: u64) -> Vec<Record> {
+    (0..n)
+        .map(|offset| {
+            let mut event = json!({"id": format!("e{offset}"), "type": "org.wt.echo",
+                "source": {"id": "alice"},
+                "data": {"content": {"values": {"echoTo": ["bob"], "echoTitle": "t", "echoContent": offset}}}});
+            if offset > 0 {
+                event["thredId"] = json!("echo_0-0-1");
+            }
+            Record {
+                position: Position {
+                    topic: "threds.events".into(),
+                    partition: 0,
+                    offset,
+                },
+                key: Some("alice".into()),
+                payload: event.to_string().into_bytes(),
+                headers: Vec::new(),
+                timestamp: 0,
+            }
+        })
+        .collect()
+}
+
+/// The events of `records`, sorted out by `processor` (all must be events).
+fn events_of(processor: &Processor, records: &[Record]) -> Vec<(Position, Event)> {
+    records
+        .iter()
+        .map(|r| match processor.intake(r, None) {
+            Intake::Event(e) => (r.position.clone(), e),
+            other => panic!("{other:?}"),
+        })
+        .collect()
+}
+
+async fn messages(bus: &Arc<dyn Bus>) -> Vec<Value> {
+    let mut reader = bus
+        .join("check", &["threds.sessions"], "reader")
+        .await
+        .unwrap();
+    let mut out = Vec::new();
+    for _ in 0..3 {
+        for r in reader
+            .poll(100, Duration::from_millis(30))
+            .await
+            .unwrap()
+            .records
+        {
+            out.push(serde_json::from_slice(&r.payload).unwrap());
+        }
+    }
+    out
+}
+
+#[tokio::test]
+async fn a_batch_has_the_effect_of_its_records_one_by_one() {
+    let records = records(6);
+
+    let single = host().await;
+    let mut applied = None;
+    for record in &records {
+        single
+            .processor
+            .record(record, applied, None)
+            .await
+            .unwrap();
+        applied = Some(record.position.offset);
+    }
+
+    let batched = host().await;
+    let outcomes = batched
+        .processor
+        .events(events_of(&batched.processor, &records), None)
+        .await
+        .unwrap();
+    assert_eq!(outcomes.len(), 6);
+
+    let id = "echo_0-0-1".to_string();
+    let one = single.store.load(std::slice::from_ref(&id)).await.unwrap();
+    let all = batched.store.load(&[id]).await.unwrap();
+    let (one, all) = (one[0].as_ref().unwrap(), all[0].as_ref().unwrap());
+    assert_eq!(all.state, one.state, "same final state");
+    assert_eq!(all.version, 6, "every step's write raised the version");
+    assert_eq!(one.version, 6);
+    assert_eq!(
+        batched.store.applied("threds.events", 0).await.unwrap(),
+        Some(5),
+        "the batch's last offset is applied"
+    );
+
+    let (one, all) = (messages(&single.bus).await, messages(&batched.bus).await);
+    assert_eq!(all.len(), 6);
+    assert_eq!(all, one, "same messages, same ids, same order");
+    let titles: Vec<&str> = all
+        .iter()
+        .map(|m| m["event"]["data"]["title"].as_str().unwrap())
+        .collect();
+    assert_eq!(titles, ["t 1", "t 2", "t 3", "t 4", "t 5", "t 6"]);
+}
+
+#[tokio::test]
+async fn a_batch_run_again_after_its_commit_is_recognised_as_applied() {
+    let host = host().await;
+    let records = records(3);
+    host.processor
+        .events(events_of(&host.processor, &records), None)
+        .await
+        .unwrap();
+    let applied = host.store.applied("threds.events", 0).await.unwrap();
+    for record in &records {
+        assert!(matches!(
+            host.processor.intake(record, applied),
+            Intake::Duplicate
+        ));
+    }
+}
