@@ -86,7 +86,8 @@ impl Drop for Server {
 }
 
 /// Reads `child`'s log until its listening line; answers `host:port` and keeps draining the log
-/// (so the process never blocks on a full pipe).
+/// (so the process never blocks on a full pipe) into `threds-bench-<pid>.log` in the temporary
+/// directory.
 pub(super) fn listen_address(child: &mut Child) -> anyhow::Result<String> {
     let stderr = child.stderr.take().context("no stderr")?;
     let mut lines = BufReader::new(stderr).lines();
@@ -108,7 +109,17 @@ pub(super) fn listen_address(child: &mut Child) -> anyhow::Result<String> {
                 .to_string();
         }
     };
-    std::thread::spawn(move || lines.for_each(drop));
+    // The rest of the log goes to a file (for a run that goes wrong), named after the process.
+    let path = std::env::temp_dir().join(format!("threds-bench-{}.log", child.id()));
+    let mut log = std::fs::File::create(&path).ok();
+    std::thread::spawn(move || {
+        use std::io::Write;
+        for line in lines.map_while(Result::ok) {
+            if let Some(file) = log.as_mut() {
+                let _ = writeln!(file, "{line}");
+            }
+        }
+    });
     Ok(addr)
 }
 

@@ -9,6 +9,7 @@ use anyhow::{bail, Context};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::process::Child;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use threds_runtime::bus::{Append, Bus, Consumer};
@@ -18,7 +19,11 @@ use threds_runtime::testing::redis::RedisServer;
 /// Partitions of `threds.events` in the run.
 const PARTITIONS: u32 = 4;
 /// Events produced per `append_all`.
-const CHUNK: usize = 5_000;
+const CHUNK: usize = 2_000;
+/// Most events produced and not yet answered: the producer is far faster than any engine, and
+/// the mock cluster keeps only the newest records of a partition (an engine further behind would
+/// find its records gone).
+const MAX_LAG: usize = 20_000;
 
 /// What one measurement runs.
 pub enum Workload {
@@ -167,12 +172,13 @@ impl Rig {
     }
 }
 
-/// Reads `threds.sessions` until `want` records arrived or nothing came for `idle`; answers the
-/// records' payloads and when the last arrived.
+/// Reads `threds.sessions` until `want` records arrived or nothing came for `idle`, counting them
+/// in `count`; answers the records' payloads and when the last arrived.
 async fn read(
     reader: &mut Box<dyn Consumer>,
     want: usize,
     idle: Duration,
+    count: &AtomicUsize,
 ) -> anyhow::Result<(Vec<Value>, Instant)> {
     let (mut got, mut last, mut quiet) = (Vec::new(), Instant::now(), Instant::now());
     while got.len() < want && quiet.elapsed() < idle {
@@ -185,18 +191,26 @@ async fn read(
         for r in polled.records {
             got.push(serde_json::from_slice(&r.payload).unwrap_or(Value::Null));
         }
+        count.store(got.len(), Ordering::Relaxed);
     }
     Ok((got, last))
 }
 
+/// Produces events `range`, never more than [`MAX_LAG`] ahead of the `answered` messages (of
+/// which each event makes `per_event`).
 async fn produce(
     bus: &dyn Bus,
     workload: &Workload,
     range: std::ops::Range<usize>,
     threds: &[String],
+    answered: (&AtomicUsize, usize),
 ) -> anyhow::Result<()> {
     let events: Vec<usize> = range.collect();
-    for chunk in events.chunks(CHUNK) {
+    let (answered, per_event) = answered;
+    for (i, chunk) in events.chunks(CHUNK).enumerate() {
+        while i * CHUNK > answered.load(Ordering::Relaxed) / per_event.max(1) + MAX_LAG {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
         let appends = chunk
             .iter()
             .map(|n| {
@@ -239,7 +253,7 @@ async fn start_threds(
     for result in bus.append_all(appends).await {
         result.context("producing an event")?;
     }
-    let (messages, _) = read(reader, n, Duration::from_secs(30)).await?;
+    let (messages, _) = read(reader, n, Duration::from_secs(30), &AtomicUsize::new(0)).await?;
     let threds: Vec<String> = messages
         .iter()
         .filter_map(|m| m["event"]["thredId"].as_str().map(String::from))
@@ -266,8 +280,10 @@ pub fn measure(workload: &Workload, events: usize) -> anyhow::Result<()> {
         let (threds, per_event) = match workload {
             Workload::Echo { threds } => (start_threds(&bus, &mut reader, *threds).await?, 1),
             Workload::Downtime { .. } => {
-                produce(&bus, workload, 0..10, &[]).await?;
-                let (got, _) = read(&mut reader, usize::MAX, Duration::from_secs(3)).await?;
+                let unlimited = AtomicUsize::new(usize::MAX / 2);
+                produce(&bus, workload, 0..10, &[], (&unlimited, 1)).await?;
+                let idle = Duration::from_secs(3);
+                let (got, _) = read(&mut reader, usize::MAX, idle, &unlimited).await?;
                 if got.is_empty() {
                     bail!("the downtime pattern published nothing");
                 }
@@ -278,8 +294,14 @@ pub fn measure(workload: &Workload, events: usize) -> anyhow::Result<()> {
         let trips_before = rig.round_trips();
         let started = Instant::now();
         let range = 10..10 + events;
-        let producing = produce(&bus, workload, range, &threds);
-        let reading = read(&mut reader, events * per_event, Duration::from_secs(30));
+        let answered = AtomicUsize::new(0);
+        let producing = produce(&bus, workload, range, &threds, (&answered, per_event));
+        let reading = read(
+            &mut reader,
+            events * per_event,
+            Duration::from_secs(30),
+            &answered,
+        );
         let (produced, read) = tokio::join!(producing, reading);
         produced?;
         let (got, last) = read?;
@@ -306,7 +328,12 @@ pub fn measure(workload: &Workload, events: usize) -> anyhow::Result<()> {
             );
         }
         if stepped < events {
-            bail!("only {stepped} of {events} events came out");
+            bail!(
+                "only {stepped} of {events} events came out (the engine's log: {})",
+                std::env::temp_dir()
+                    .join(format!("threds-bench-{}.log", rig.engine.id()))
+                    .display()
+            );
         }
         Ok(())
     })
