@@ -230,17 +230,18 @@ pub async fn serve(setup: Setup, ports: Ports) -> anyhow::Result<()> {
     let mut arbiters: Vec<actix::Arbiter> = Vec::new();
 
     if roles.engine {
-        let processor = Arc::new(
-            Processor::new(
-                EngineHandle::new(engine),
-                store.clone(),
-                bus.clone(),
-                topics.clone(),
-                partitions,
-                clock.clone(),
-            )
-            .with_history(History::new(documents.clone())),
+        let mut processor = Processor::new(
+            EngineHandle::new(engine),
+            store.clone(),
+            bus.clone(),
+            topics.clone(),
+            partitions,
+            clock.clone(),
         );
+        if config.engine.history {
+            processor = processor.with_history(History::new(documents.clone()).in_background());
+        }
+        let processor = Arc::new(processor);
         let workers = std::thread::available_parallelism()
             .map_or(2, |n| n.get())
             .max(1);

@@ -208,6 +208,10 @@ pub struct EngineConfig {
     pub batch: usize,
     /// How long a partition lease lasts unless renewed (it is renewed every third of that).
     pub lease_ms: u64,
+    /// Record every step's history (`EventRecord`, `ThredLogRecord`, `ThredRecord`) in the
+    /// documents store (`THREDS_HISTORY=false` turns it off). Without it, `getThreds` still
+    /// answers from the thred store, but thred event logs and archived threds are not kept.
+    pub history: bool,
 }
 
 impl Default for EngineConfig {
@@ -217,6 +221,7 @@ impl Default for EngineConfig {
             max_attempts: 3,
             batch: 256,
             lease_ms: 10_000,
+            history: true,
         }
     }
 }
@@ -365,6 +370,18 @@ impl Config {
                     })?,
                 );
             }
+        }
+        if let Some(v) = var("THREDS_HISTORY") {
+            self.engine.history = match v.trim() {
+                "true" | "1" | "on" => true,
+                "false" | "0" | "off" => false,
+                _ => {
+                    return Err(Error::Env {
+                        name: "THREDS_HISTORY",
+                        message: format!("'{v}' is not true or false"),
+                    })
+                }
+            };
         }
         if let Some(v) = var("THREDS_PARTITIONS") {
             self.engine.partitions = v.parse().ok().filter(|n| *n > 0).ok_or(Error::Env {

@@ -10,3 +10,4 @@ pub mod files;
 pub mod history;
 pub mod store;
 pub mod testing;
+pub mod trace;

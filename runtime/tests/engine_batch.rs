@@ -15,6 +15,7 @@ use threds_runtime::bus::{Bus, Position, Record};
 use threds_runtime::engine::{EngineHandle, Intake, Processor, Topics};
 use threds_runtime::store::memory::MemoryStore;
 use threds_runtime::store::ThredStore;
+use threds_runtime::trace::TraceParent;
 
 const ECHO: &str = include_str!("../../config/patterns/echo.pattern.json");
 
@@ -75,11 +76,14 @@ fn records(n: u64) -> Vec<Record> {
 }
 
 /// The events of `records`, sorted out by `processor` (all must be events).
-fn events_of(processor: &Processor, records: &[Record]) -> Vec<(Position, Event)> {
+fn events_of(
+    processor: &Processor,
+    records: &[Record],
+) -> Vec<(Position, Event, Option<TraceParent>)> {
     records
         .iter()
         .map(|r| match processor.intake(r, None) {
-            Intake::Event(e) => (r.position.clone(), e),
+            Intake::Event(e) => (r.position.clone(), e, None),
             other => panic!("{other:?}"),
         })
         .collect()
@@ -165,4 +169,41 @@ async fn a_batch_run_again_after_its_commit_is_recognised_as_applied() {
             Intake::Duplicate
         ));
     }
+}
+
+#[tokio::test]
+async fn messages_carry_a_child_of_their_records_trace_context() {
+    let host = host().await;
+    let mut records = records(2);
+    let parent =
+        TraceParent::parse("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01").unwrap();
+    records[0].headers = vec![parent.to_header()];
+    let mut applied = None;
+    for record in &records {
+        host.processor.record(record, applied, None).await.unwrap();
+        applied = Some(record.position.offset);
+    }
+    let mut reader = host
+        .bus
+        .join("trace", &["threds.sessions"], "reader")
+        .await
+        .unwrap();
+    let mut out = Vec::new();
+    while out.len() < 2 {
+        out.extend(
+            reader
+                .poll(10, Duration::from_millis(30))
+                .await
+                .unwrap()
+                .records,
+        );
+    }
+    let first = TraceParent::of_headers(&out[0].headers).unwrap();
+    assert_eq!(first.trace_id, parent.trace_id, "the record's trace");
+    assert_ne!(first.span_id, parent.span_id, "a span of its own");
+    let second = TraceParent::of_headers(&out[1].headers).unwrap();
+    assert_ne!(
+        second.trace_id, parent.trace_id,
+        "a record without context starts a trace"
+    );
 }

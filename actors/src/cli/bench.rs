@@ -496,19 +496,16 @@ async fn load(
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     if args.engine {
         use super::bench_engine::{measure, Workload};
-        measure(
-            &Workload::Echo {
-                threds: args.echo_threds.max(1),
-            },
-            args.events,
-        )?;
+        let echo = Workload::Echo {
+            threds: args.echo_threds.max(1),
+        };
+        measure(&echo, args.events, true)?;
+        measure(&echo, args.events, false)?;
         if args.reference.is_dir() {
-            measure(
-                &Workload::Downtime {
-                    reference: args.reference.clone(),
-                },
-                args.events,
-            )?;
+            let downtime = Workload::Downtime {
+                reference: args.reference.clone(),
+            };
+            measure(&downtime, args.events, true)?;
         } else {
             println!(
                 "engine, downtime: skipped ({} not found; --reference names the srvthreds directory)",

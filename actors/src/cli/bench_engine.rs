@@ -111,7 +111,7 @@ impl Drop for Rig {
 }
 
 impl Rig {
-    fn start(workload: &Workload) -> anyhow::Result<Rig> {
+    fn start(workload: &Workload, history: bool) -> anyhow::Result<Rig> {
         let kafka = Arc::new(MockKafka::start(1).context("starting the mock Kafka cluster")?);
         let topics = threds_runtime::engine::Topics::default();
         for (topic, partitions) in crate::node::deployment_topics(&topics, PARTITIONS) {
@@ -130,6 +130,7 @@ impl Rig {
             ("THREDS_REDIS_URLS", redis.url()),
             ("THREDS_DOCUMENTS", "memory".to_string()),
             ("THREDS_NODE", "bench-engine".to_string()),
+            ("THREDS_HISTORY", history.to_string()),
             ("THREDS_PARTITIONS", PARTITIONS.to_string()),
         ];
         let mut args = vec![
@@ -264,9 +265,10 @@ async fn start_threds(
     Ok(threds)
 }
 
-/// Measures `events` events of `workload`; prints one line of results.
-pub fn measure(workload: &Workload, events: usize) -> anyhow::Result<()> {
-    let rig = Rig::start(workload)?;
+/// Measures `events` events of `workload` (with the engine recording history or not); prints
+/// the results.
+pub fn measure(workload: &Workload, events: usize, history: bool) -> anyhow::Result<()> {
+    let rig = Rig::start(workload, history)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
@@ -310,8 +312,9 @@ pub fn measure(workload: &Workload, events: usize) -> anyhow::Result<()> {
         let rate = stepped as f64 / seconds;
         let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
         println!(
-            "engine, {}: {stepped} of {events} events stepped in {seconds:.2} s = {rate:.0} events/s ({} messages each); load average {}",
+            "engine, {}, history {}: {stepped} of {events} events stepped in {seconds:.2} s = {rate:.0} events/s ({} messages each); load average {}",
             workload.name(),
+            if history { "on (in-memory documents)" } else { "off" },
             per_event,
             load.split_whitespace().next().unwrap_or("?")
         );

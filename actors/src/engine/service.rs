@@ -4,11 +4,13 @@
 
 use super::worker::{LeaseSpec, PartitionWorker, Process, Retire};
 use actix::prelude::*;
-use futures_util::future::join_all;
-use std::collections::HashMap;
+use futures_util::future::LocalBoxFuture;
+use futures_util::stream::{FuturesUnordered, StreamExt};
+use futures_util::FutureExt;
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use threds_runtime::bus::{Bus, Consumer, Position, Record};
 use threds_runtime::engine::Processor;
 use threds_runtime::store::ThredStore;
@@ -44,122 +46,223 @@ pub struct EngineOptions {
     pub lease_ttl: Duration,
 }
 
-/// Runs the member loop until `shutdown`, then finishes the batch in flight, commits and leaves.
+/// Most records taken from the consumer and not yet applied: polling pauses beyond it.
+const MAX_BUFFERED: usize = 8_192;
+/// How long a partition waits after a failed batch before its records are tried again.
+const RETRY_AFTER: Duration = Duration::from_millis(200);
+
+/// A partition's batch finished by its worker: the partition, the records, and what happened.
+type Finished = (
+    u32,
+    Vec<Record>,
+    Result<Result<Option<u64>, String>, MailboxError>,
+);
+
+/// Runs the member loop until `shutdown`, then finishes the batches in flight, commits and leaves.
+///
+/// Partitions run independently: each has at most one batch at its worker, and the records
+/// polled meanwhile wait in its queue, so a slow partition holds back only itself while polling
+/// and committing go on. A partition's offset is committed once its worker has applied (or
+/// dead-lettered) the records below it.
 pub async fn run(
     mut consumer: Box<dyn Consumer>,
     options: EngineOptions,
     shutdown: CancellationToken,
 ) {
-    let mut workers: HashMap<u32, Addr<PartitionWorker>> = HashMap::new();
-    let topic = options.processor.topics().events.clone();
+    let mut lanes = Lanes {
+        topic: options.processor.topics().events.clone(),
+        ..Lanes::default()
+    };
+    let topic = lanes.topic.clone();
     let mut next_arbiter = 0usize;
-    let mut last_relay = std::time::Instant::now() - RELAY_EVERY;
-    let mut retry: HashMap<u32, Vec<Record>> = HashMap::new();
+    let mut last_relay = Instant::now() - RELAY_EVERY;
+    let mut running: FuturesUnordered<LocalBoxFuture<'static, Finished>> = FuturesUnordered::new();
+    let Lanes {
+        workers,
+        queued,
+        resting,
+        busy,
+        ..
+    } = &mut lanes;
+    let batch = options.batch.max(1);
     loop {
         if last_relay.elapsed() >= RELAY_EVERY {
-            last_relay = std::time::Instant::now();
+            last_relay = Instant::now();
             if let Err(e) = options.processor.relay(RELAY_GRACE_MS, 256).await {
                 tracing::warn!(error = %e, "engine: outbox relay failed; will retry");
             }
         }
-        let polled = tokio::select! {
-            p = consumer.poll(options.batch, Duration::from_millis(100)) => p,
+        // Hand every idle partition its queued records.
+        let now = Instant::now();
+        resting.retain(|_, until| *until > now);
+        for (partition, records) in queued.iter_mut() {
+            if records.is_empty() || busy.contains(partition) || resting.contains_key(partition) {
+                continue;
+            }
+            let Some(worker) = workers.get(partition).cloned() else {
+                continue;
+            };
+            let take: Vec<Record> = records.drain(..records.len().min(batch)).collect();
+            let p = *partition;
+            busy.insert(p);
+            running.push(Box::pin(async move {
+                let kept = take.clone();
+                (p, kept, worker.send(Process(take)).await)
+            }));
+        }
+        let buffered: usize = queued.values().map(VecDeque::len).sum();
+        let wait = if running.is_empty() {
+            Duration::from_millis(100)
+        } else {
+            Duration::from_millis(20)
+        };
+        let mut finished = Vec::new();
+        tokio::select! {
             () = shutdown.cancelled() => break,
-        };
-        let polled = match polled {
-            Ok(p) => p,
-            Err(e) => {
-                tracing::warn!(error = %e, "engine: poll failed");
-                tokio::time::sleep(Duration::from_millis(200)).await;
-                continue;
-            }
-        };
-        for (t, partition) in &polled.revoked {
-            if *t == topic {
-                retry.remove(partition);
-                if let Some(worker) = workers.remove(partition) {
-                    // Stops after the work in progress and releases the lease; nothing of this
-                    // partition is committed any more.
-                    worker.do_send(Retire);
+            polled = consumer.poll(batch * 4, wait), if buffered < MAX_BUFFERED => {
+                match polled {
+                    Ok(polled) => {
+                        for (t, partition) in &polled.revoked {
+                            if *t == topic {
+                                queued.remove(partition);
+                                resting.remove(partition);
+                                if let Some(worker) = workers.remove(partition) {
+                                    // Stops after the work in progress and releases the lease;
+                                    // nothing of this partition is committed any more.
+                                    worker.do_send(Retire);
+                                }
+                            }
+                        }
+                        for (t, partition) in &polled.assigned {
+                            if *t == topic && !workers.contains_key(partition) {
+                                let worker = start_worker(&options, *partition, next_arbiter);
+                                next_arbiter += 1;
+                                workers.insert(*partition, worker);
+                            }
+                        }
+                        if !consumer.assignment().is_empty() {
+                            options.ready.store(true, Ordering::Release);
+                        }
+                        for record in polled.records {
+                            queued.entry(record.position.partition).or_default().push_back(record);
+                        }
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "engine: poll failed");
+                        tokio::time::sleep(Duration::from_millis(200)).await;
+                    }
                 }
             }
+            Some(done) = running.next(), if !running.is_empty() => finished.push(done),
+            // Nothing to poll for (the queues are full) and nothing running: a partition is
+            // resting after a failure.
+            () = tokio::time::sleep(wait), if running.is_empty() && buffered >= MAX_BUFFERED => {}
         }
-        for (t, partition) in &polled.assigned {
-            if *t != topic || workers.contains_key(partition) {
-                continue;
-            }
-            let (processor, admin, store, bus, attempts, p) = (
-                options.processor.clone(),
-                options.admin.clone(),
-                options.store.clone(),
-                options.bus.clone(),
-                options.max_attempts,
-                *partition,
-            );
-            let lease = LeaseSpec {
-                owner: options.node.clone(),
-                ttl: options.lease_ttl,
-            };
-            let make = move |_: &mut Context<PartitionWorker>| {
-                PartitionWorker::new(p, processor, admin, store, bus, attempts, lease)
-            };
-            let worker = match options
-                .arbiters
-                .get(next_arbiter % options.arbiters.len().max(1))
-            {
-                Some(arbiter) => PartitionWorker::start_in_arbiter(arbiter, make),
-                None => PartitionWorker::create(make),
-            };
-            next_arbiter += 1;
-            workers.insert(*partition, worker);
+        // Collect whatever else finished meanwhile, then commit.
+        while let Some(Some(done)) = running.next().now_or_never() {
+            finished.push(done);
         }
-        if !consumer.assignment().is_empty() {
-            options.ready.store(true, Ordering::Release);
-        }
-        // A batch that failed (e.g. the lease was still held by the previous owner) goes first.
-        let mut batches: HashMap<u32, Vec<Record>> = std::mem::take(&mut retry);
-        for record in polled.records {
-            batches
-                .entry(record.position.partition)
-                .or_default()
-                .push(record);
-        }
-        let sends = batches.into_iter().filter_map(|(partition, records)| {
-            let worker = workers.get(&partition)?.clone();
-            Some(async move {
-                let kept = records.clone();
-                (partition, kept, worker.send(Process(records)).await)
-            })
-        });
-        let mut commits = Vec::new();
-        for (partition, records, result) in join_all(sends).await {
-            match result {
-                Ok(Ok(Some(last))) => commits.push(Position {
-                    topic: topic.clone(),
-                    partition,
-                    offset: last + 1,
-                }),
-                Ok(Ok(None)) => {}
-                Ok(Err(e)) => {
-                    tracing::warn!(partition, error = %e, records = records.len(), "engine: batch not applied; retrying it");
-                    retry.insert(partition, records);
-                }
-                Err(e) => {
-                    tracing::error!(partition, error = %e, "engine: worker unavailable; retrying its batch");
-                    retry.insert(partition, records);
-                }
-            }
-        }
-        if !commits.is_empty() {
-            if let Err(e) = consumer.commit(&commits).await {
-                tracing::warn!(error = %e, "engine: offset commit failed; records may be redelivered (they are deduplicated)");
-            }
-        }
+        let commits = settle(finished, &topic, workers, busy, queued, resting);
+        commit(consumer.as_mut(), &commits).await;
     }
+    // Shutting down: let the batches in flight finish, commit what they applied, and leave.
+    let mut finished = Vec::new();
+    while let Some(done) = running.next().await {
+        finished.push(done);
+    }
+    let commits = settle(finished, &topic, workers, busy, queued, resting);
+    commit(consumer.as_mut(), &commits).await;
     for (_, worker) in workers.drain() {
         worker.do_send(Retire);
     }
     if let Err(e) = consumer.leave().await {
         tracing::warn!(error = %e, "engine: leaving the group failed");
+    }
+}
+
+/// The partitions of this member and their records.
+#[derive(Default)]
+struct Lanes {
+    /// The events topic.
+    topic: String,
+    /// The worker of each assigned partition.
+    workers: HashMap<u32, Addr<PartitionWorker>>,
+    /// Records polled and not yet handed to their worker, per partition, in offset order.
+    queued: HashMap<u32, VecDeque<Record>>,
+    /// Partitions not to be handed records before the given time (after a failed batch).
+    resting: HashMap<u32, Instant>,
+    /// Partitions whose worker has a batch.
+    busy: HashSet<u32>,
+}
+
+/// Starts the worker of `partition` on the `n`th arbiter (round robin).
+fn start_worker(options: &EngineOptions, partition: u32, n: usize) -> Addr<PartitionWorker> {
+    let (processor, admin, store, bus, attempts) = (
+        options.processor.clone(),
+        options.admin.clone(),
+        options.store.clone(),
+        options.bus.clone(),
+        options.max_attempts,
+    );
+    let lease = LeaseSpec {
+        owner: options.node.clone(),
+        ttl: options.lease_ttl,
+    };
+    let make = move |_: &mut Context<PartitionWorker>| {
+        PartitionWorker::new(partition, processor, admin, store, bus, attempts, lease)
+    };
+    match options.arbiters.get(n % options.arbiters.len().max(1)) {
+        Some(arbiter) => PartitionWorker::start_in_arbiter(arbiter, make),
+        None => PartitionWorker::create(make),
+    }
+}
+
+/// Takes finished batches: answers the offsets to commit; a failed batch's records go back to the
+/// front of their partition's queue (if the partition is still this member's), which rests a
+/// while before it is tried again.
+fn settle(
+    finished: Vec<Finished>,
+    topic: &str,
+    workers: &HashMap<u32, Addr<PartitionWorker>>,
+    busy: &mut HashSet<u32>,
+    queued: &mut HashMap<u32, VecDeque<Record>>,
+    resting: &mut HashMap<u32, Instant>,
+) -> Vec<Position> {
+    let mut commits = Vec::new();
+    for (partition, records, result) in finished {
+        busy.remove(&partition);
+        if !workers.contains_key(&partition) {
+            continue; // revoked meanwhile
+        }
+        let error = match result {
+            Ok(Ok(Some(last))) => {
+                commits.push(Position {
+                    topic: topic.to_owned(),
+                    partition,
+                    offset: last + 1,
+                });
+                continue;
+            }
+            Ok(Ok(None)) => continue,
+            Ok(Err(e)) => e,
+            Err(e) => format!("worker unavailable: {e}"),
+        };
+        tracing::warn!(partition, error = %error, records = records.len(), "engine: batch not applied; retrying it");
+        let queue = queued.entry(partition).or_default();
+        for record in records.into_iter().rev() {
+            queue.push_front(record);
+        }
+        resting.insert(partition, Instant::now() + RETRY_AFTER);
+    }
+    commits
+}
+
+/// Commits offsets (a failure only means records may be redelivered; they are deduplicated).
+async fn commit(consumer: &mut dyn Consumer, offsets: &[Position]) {
+    if offsets.is_empty() {
+        return;
+    }
+    if let Err(e) = consumer.commit(offsets).await {
+        tracing::warn!(error = %e, "engine: offset commit failed; records may be redelivered (they are deduplicated)");
     }
 }

@@ -11,6 +11,7 @@ use threds_runtime::bus::{Bus, Record};
 use threds_runtime::engine::admin::Admin;
 use threds_runtime::engine::{Done, Intake, Processor};
 use threds_runtime::store::{Lease, ThredStore};
+use threds_runtime::trace::TraceParent;
 
 /// The dead-letter topic of `topic`.
 pub fn dead_letter_topic(topic: &str) -> String {
@@ -292,7 +293,7 @@ impl Work<'_> {
         let records: Vec<&Record> = run.iter().map(|(r, _)| *r).collect();
         let events = run
             .into_iter()
-            .map(|(r, e)| (r.position.clone(), e))
+            .map(|(r, e)| (r.position.clone(), e, TraceParent::of_headers(&r.headers)))
             .collect();
         let error = match AssertUnwindSafe(self.processor.events(events, self.lease))
             .catch_unwind()

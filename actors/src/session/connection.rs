@@ -93,7 +93,7 @@ impl Connection {
         let id = event.id().to_string();
         // `wait` keeps this connection's events in the order the client sent them.
         ctx.wait(
-            async move { intake.submit(event, &participant, &roles).await }
+            async move { intake.submit(event, &participant, &roles, None).await }
                 .into_actor(self)
                 .map(move |result, act, _| match result {
                     Ok(_) => act.send(&ServerFrame::Ack { id }),

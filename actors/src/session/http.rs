@@ -177,7 +177,17 @@ async fn post_event(
         }
     };
     let id = event.id().to_string();
-    match state.intake.submit(event, &participant, &roles).await {
+    // A caller that traces its request gets the event in its trace.
+    let parent = req
+        .headers()
+        .get(threds_runtime::trace::HEADER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(threds_runtime::trace::TraceParent::parse);
+    match state
+        .intake
+        .submit(event, &participant, &roles, parent)
+        .await
+    {
         Ok(_) => HttpResponse::Accepted().body(ServerFrame::Ack { id }.to_text()),
         Err(e) => error(
             StatusCode::SERVICE_UNAVAILABLE,

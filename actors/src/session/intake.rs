@@ -4,6 +4,7 @@ use serde_json::{json, Map, Value};
 use std::sync::Arc;
 use threds_patterns::model::Event;
 use threds_runtime::bus::{self, Bus};
+use threds_runtime::trace::TraceParent;
 
 /// Appends client events to the events topic.
 #[derive(Clone)]
@@ -19,19 +20,35 @@ impl Intake {
     }
 
     /// Stamps `event` as coming from `participant` (with `roles`), whatever the client claimed, and
-    /// appends it keyed by its thred (bound) or its source (unbound).
+    /// appends it keyed by its thred (bound) or its source (unbound), with a `traceparent`: a new
+    /// span in the client's trace when `parent` is given, else a new trace.
     pub async fn submit(
         &self,
         event: Event,
         participant: &str,
         roles: &[String],
+        parent: Option<TraceParent>,
     ) -> Result<Event, bus::Error> {
         let event = stamp(event, participant, roles);
         let key = event.thred_id().unwrap_or(participant).to_string();
         let payload =
             serde_json::to_vec(event.as_value()).map_err(|e| bus::Error::Backend(e.to_string()))?;
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        let seed = format!("{participant}/{}/{nanos}", event.id());
+        let trace = match parent {
+            Some(parent) => parent.child(&seed),
+            None => TraceParent::root(&seed),
+        };
         self.bus
-            .append(&self.topic, None, Some(&key), payload, Vec::new())
+            .append(
+                &self.topic,
+                None,
+                Some(&key),
+                payload,
+                vec![trace.to_header()],
+            )
             .await?;
         Ok(event)
     }
@@ -45,4 +62,50 @@ pub fn stamp(event: Event, participant: &str, roles: &[String]) -> Event {
         source.insert("roles".into(), json!(roles));
     }
     event.with_source(source)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use std::time::Duration;
+    use threds_runtime::bus::memory::MemoryBus;
+
+    #[actix_rt::test]
+    async fn every_event_goes_out_with_a_trace_context_continuing_the_callers() {
+        let bus: Arc<dyn Bus> = Arc::new(MemoryBus::new());
+        bus.create_topic("threds.events", 1).await.unwrap();
+        let intake = Intake::new(bus.clone(), "threds.events".into());
+        let event = |id: &str| {
+            Event::from_value(json!({"id": id, "type": "t", "source": {"id": "x"}})).unwrap()
+        };
+        let caller =
+            TraceParent::parse("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01").unwrap();
+        intake
+            .submit(event("e1"), "alice", &[], Some(caller))
+            .await
+            .unwrap();
+        intake
+            .submit(event("e2"), "alice", &[], None)
+            .await
+            .unwrap();
+        let mut reader = bus.join("r", &["threds.events"], "r").await.unwrap();
+        let mut records = Vec::new();
+        while records.len() < 2 {
+            records.extend(
+                reader
+                    .poll(10, Duration::from_millis(50))
+                    .await
+                    .unwrap()
+                    .records,
+            );
+        }
+        let traces: Vec<TraceParent> = records
+            .iter()
+            .map(|r| TraceParent::of_headers(&r.headers).unwrap())
+            .collect();
+        assert_eq!(traces[0].trace_id, caller.trace_id, "the caller's trace");
+        assert_ne!(traces[0].span_id, caller.span_id, "a span of its own");
+        assert_ne!(traces[1].trace_id, caller.trace_id, "a new trace");
+    }
 }

@@ -15,6 +15,7 @@ use crate::bus::Position;
 use crate::bus::{self, partition_for, Append, Bus, Record};
 use crate::history::History;
 use crate::store::{self, Commit, Lease, Outgoing, ThredStore, ThredWrite};
+use crate::trace::TraceParent;
 use std::sync::Arc;
 use threds_patterns::machine::{Engine, Input, Message, Outcome, ThredChange};
 use threds_patterns::model::Event;
@@ -180,8 +181,9 @@ impl Processor {
             Intake::Invalid(reason) => Ok(Done::Invalid(reason)),
             Intake::Control(event) => Ok(Done::Control(event)),
             Intake::Event(event) => {
+                let trace = TraceParent::of_headers(&record.headers);
                 let mut outcomes = self
-                    .events(vec![(record.position.clone(), event)], lease)
+                    .events(vec![(record.position.clone(), event, trace)], lease)
                     .await?;
                 Ok(Done::Applied(Box::new(outcomes.pop().unwrap_or_default())))
             }
@@ -189,22 +191,31 @@ impl Processor {
     }
 
     /// Steps consecutive events of one partition of the events topic (in offset order, none a
-    /// control event) as one batch with one commit; answers their outcomes, in order.
+    /// control event), each with the trace context of its record, as one batch with one commit;
+    /// answers their outcomes, in order.
     pub async fn events(
         &self,
-        events: Vec<(Position, Event)>,
+        events: Vec<(Position, Event, Option<TraceParent>)>,
         lease: Option<&Lease>,
     ) -> Result<Vec<Outcome>, Error> {
-        let Some((last, _)) = events.last() else {
+        let Some((last, _, _)) = events.last() else {
             return Ok(Vec::new());
         };
         let watermark = (last.topic.clone(), last.partition, last.offset);
         let now = self.now();
         let steps = events
             .into_iter()
-            .map(|(position, event)| {
+            .map(|(position, event, trace)| {
                 let env = RecordEnv::new(&position, self.partitions, now);
-                (Input::Event(event), env)
+                let trace = trace.unwrap_or_else(|| {
+                    let p = &position;
+                    TraceParent::root(&format!("{}/{}/{}", p.topic, p.partition, p.offset))
+                });
+                Step {
+                    input: Input::Event(event),
+                    env,
+                    trace,
+                }
             })
             .collect();
         self.steps(steps, Some(watermark), lease).await
@@ -229,7 +240,12 @@ impl Processor {
                     self.partitions,
                     now,
                 );
-                (Input::Timer(timer), env)
+                let trace = TraceParent::root(&format!("timer/{}/{}", timer.thred_id, timer.due));
+                Step {
+                    input: Input::Timer(timer),
+                    env,
+                    trace,
+                }
             })
             .collect();
         self.steps(steps, None, lease).await
@@ -238,8 +254,12 @@ impl Processor {
     /// Runs an admin input (terminate, transition) outside any record.
     pub async fn admin(&self, input: Input, id_seed: &str) -> Result<Outcome, Error> {
         let now = (self.clock)();
-        let env = RecordEnv::for_timer(id_seed, now, 0, self.partitions, now);
-        let mut outcomes = self.steps(vec![(input, env)], None, None).await?;
+        let step = Step {
+            input,
+            env: RecordEnv::for_timer(id_seed, now, 0, self.partitions, now),
+            trace: TraceParent::root(&format!("admin/{id_seed}/{now}")),
+        };
+        let mut outcomes = self.steps(vec![step], None, None).await?;
         Ok(outcomes.pop().unwrap_or_default())
     }
 
@@ -248,7 +268,7 @@ impl Processor {
     /// fresh read when a thred or counter changed underneath it.
     async fn steps(
         &self,
-        steps: Vec<(Input, RecordEnv)>,
+        steps: Vec<Step>,
         watermark: Option<(String, u32, u64)>,
         lease: Option<&Lease>,
     ) -> Result<Vec<Outcome>, Error> {
@@ -257,7 +277,7 @@ impl Processor {
         }
         let engine = self.engine.current();
         let mut pre = Prefetched::default();
-        self.prefetch(steps.iter().map(|(input, _)| input), &mut pre)
+        self.prefetch(steps.iter().map(|s| &s.input), &mut pre)
             .await?;
         let mut last = String::new();
         for _ in 0..MAX_ATTEMPTS {
@@ -266,25 +286,28 @@ impl Processor {
                 ..Commit::default()
             };
             let mut outcomes = Vec::with_capacity(steps.len());
-            for (input, env) in &steps {
-                let outcome = self.run(&engine, &mut pre, input, env).await?;
+            // The trace context of each outbox record: a child of its step's.
+            let mut traces = Vec::new();
+            for step in &steps {
+                let outcome = self.run(&engine, &mut pre, &step.input, &step.env).await?;
                 self.add_writes(&mut commit, &pre, &outcome);
-                commit
-                    .outbox
-                    .extend(outgoing(&engine, &outcome, &self.topics.sessions));
+                let records = outgoing(&engine, &outcome, &self.topics.sessions);
+                traces.extend((0..records.len()).map(|n| Some(step.trace.child(&n.to_string()))));
+                commit.outbox.extend(records);
                 pre.apply(&outcome);
                 outcomes.push(outcome);
             }
             let outbox = commit.outbox.clone();
             match self.store.commit(lease, commit).await {
                 Ok(seqs) => {
-                    self.committed(&engine, &outcomes, outbox, seqs).await;
+                    self.committed(&engine, &outcomes, outbox, seqs, traces)
+                        .await;
                     return Ok(outcomes);
                 }
                 Err(store::Error::Conflict(what)) => {
                     last = what;
                     pre = Prefetched::default();
-                    self.prefetch(steps.iter().map(|(input, _)| input), &mut pre)
+                    self.prefetch(steps.iter().map(|s| &s.input), &mut pre)
                         .await?;
                 }
                 Err(e) => return Err(e.into()),
@@ -322,6 +345,7 @@ impl Processor {
         outcomes: &[Outcome],
         outbox: Vec<Outgoing>,
         seqs: Vec<u64>,
+        traces: Vec<Option<TraceParent>>,
     ) {
         for failure in outcomes.iter().flat_map(|o| &o.failures) {
             tracing::warn!(thred = ?failure.thred_id, error = %failure.detail, "step failed; its sender was notified");
@@ -329,15 +353,21 @@ impl Processor {
         // The steps are committed, and with them their messages (the outbox): a failure to
         // publish them now is the relay's to retry, not a reason to run the records again on
         // top of their own commit.
-        if let Err(e) = self.flush(outbox, seqs).await {
+        let records = seqs
+            .into_iter()
+            .zip(outbox)
+            .zip(traces)
+            .map(|((seq, record), trace)| (seq, record, trace))
+            .collect();
+        if let (_, Some(e)) = self.publish(records).await {
             tracing::warn!(error = %e, "messages of a committed step not yet published; the outbox relay will retry them");
         }
         for outcome in outcomes {
             self.notify_watchers(engine, outcome).await;
-            if let Some(history) = &self.history {
-                if let Err(e) = history.record(engine, outcome, (self.clock)()).await {
-                    tracing::warn!(error = %e, "history: could not record a step");
-                }
+        }
+        if let Some(history) = &self.history {
+            if let Err(e) = history.record_all(engine, outcomes, (self.clock)()).await {
+                tracing::warn!(error = %e, "history: could not record steps");
             }
         }
     }
@@ -491,31 +521,25 @@ impl Processor {
         }
     }
 
-    /// Appends committed outbox records, in order, then acknowledges them. A crash in between
-    /// (or a failed append) leaves them in the outbox for [`Processor::relay`].
-    async fn flush(&self, records: Vec<Outgoing>, seqs: Vec<u64>) -> Result<(), Error> {
-        match self.publish(seqs.into_iter().zip(records).collect()).await {
-            (_, Some(e)) => Err(e),
-            (_, None) => Ok(()),
-        }
-    }
-
-    /// Appends outbox records `(seq, record)` together, in order, and acknowledges those that went
-    /// out; the rest stay in the outbox for the relay. Answers how many went out and the first
-    /// failure.
-    async fn publish(&self, records: Vec<(u64, Outgoing)>) -> (usize, Option<Error>) {
+    /// Appends outbox records `(seq, record, trace context)` together, in order, and acknowledges
+    /// those that went out; the rest stay in the outbox for the relay. Answers how many went out
+    /// and the first failure.
+    async fn publish(
+        &self,
+        records: Vec<(u64, Outgoing, Option<TraceParent>)>,
+    ) -> (usize, Option<Error>) {
         if records.is_empty() {
             return (0, None);
         }
         let (seqs, appends): (Vec<u64>, Vec<Append>) = records
             .into_iter()
-            .map(|(seq, r)| {
+            .map(|(seq, r, trace)| {
                 let append = Append {
                     topic: r.topic,
                     partition: None,
                     key: r.key,
                     payload: r.payload,
-                    headers: Vec::new(),
+                    headers: trace.iter().map(TraceParent::to_header).collect(),
                 };
                 (seq, append)
             })
@@ -545,7 +569,12 @@ impl Processor {
     pub async fn relay(&self, grace_ms: i64, limit: usize) -> Result<usize, Error> {
         let pending = self.store.outbox((self.clock)() - grace_ms, limit).await?;
         let (n, failure) = self
-            .publish(pending.into_iter().map(|p| (p.seq, p.record)).collect())
+            .publish(
+                pending
+                    .into_iter()
+                    .map(|p| (p.seq, p.record, None))
+                    .collect(),
+            )
             .await;
         if n > 0 {
             tracing::info!(
@@ -558,6 +587,13 @@ impl Processor {
             None => Ok(n),
         }
     }
+}
+
+/// One input of a batch: what it is, the environment its step runs in, and its trace context.
+struct Step {
+    input: Input,
+    env: RecordEnv,
+    trace: TraceParent,
 }
 
 /// The bus records of a step's messages.
