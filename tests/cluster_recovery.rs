@@ -702,24 +702,206 @@ async fn round(
     deployment
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn pending_timers_fire_once_and_on_time_across_a_restart_of_every_process() {
-    let name = "pending_timers_fire_once_and_on_time_across_a_restart_of_every_process";
+/// What a test of a whole deployment starts from: its turn, Redis, the mock cluster, and a
+/// directory with the deployment's `threds.toml` (`config`).
+struct Infra {
+    _serial: tokio::sync::MutexGuard<'static, ()>,
+    redis: RedisServer,
+    kafka: MockKafka,
+    _dir: tempfile::TempDir,
+    config: String,
+}
+
+/// The [`Infra`] of test `name`, or `None` (the test skips) without `redis-server`.
+async fn infra(name: &str) -> Option<Infra> {
     if !redis_testing::available(name) {
-        return;
+        return None;
     }
-    let _serial = SERIAL.lock().await;
+    let serial = SERIAL.lock().await;
     let redis = RedisServer::start().expect("redis-server");
     let kafka = MockKafka::start();
     let dir = tempfile::tempdir().unwrap();
     let config = config_file(dir.path(), "");
+    Some(Infra {
+        _serial: serial,
+        redis,
+        kafka,
+        _dir: dir,
+        config,
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn pending_timers_fire_once_and_on_time_across_a_restart_of_every_process() {
+    let name = "pending_timers_fire_once_and_on_time_across_a_restart_of_every_process";
+    let Some(infra) = infra(name).await else {
+        return;
+    };
+    let (redis, kafka, config) = (&infra.redis, &infra.kafka, &infra.config);
     let pattern_dir = support::pattern_dir(&[("expiry_test", expiry_pattern())]);
     let patterns = pattern_dir.path().to_string_lossy().into_owned();
     let args = ["--config", config.as_str(), "--patterns", patterns.as_str()];
-    let start = || Deployment::start(&kafka, &redis, &args);
+    let start = || Deployment::start(kafka, redis, &args);
     let store = RedisStore::new(RedisConfig::new(vec![redis.url()])).unwrap();
     let deployment = start();
     let deployment = round("sigterm", Stop::Graceful, deployment, start, &store).await;
     let deployment = round("sigkill", Stop::CrashEngine, deployment, start, &store).await;
     drop(deployment);
+}
+
+// ---------------------------------------------------------------------------------------------
+// 4. A pattern reload reaches every engine.
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_pattern_reload_sent_to_one_engine_reaches_every_engine() {
+    let name = "a_pattern_reload_sent_to_one_engine_reaches_every_engine";
+    let Some(infra) = infra(name).await else {
+        return;
+    };
+    let (redis, kafka, config) = (&infra.redis, &infra.kafka, &infra.config);
+    let echo = |prefix: &str| {
+        let mut p: Value =
+            serde_json::from_str(include_str!("../config/patterns/echo.pattern.json")).unwrap();
+        p["reactions"][0]["condition"]["transform"]["eventDataTemplate"]["title"] =
+            json!(format!("$xpr( '{prefix} ' & $local('echoTimes') )"));
+        p
+    };
+    let patterns = support::pattern_dir(&[("echo", echo("before"))]);
+    let pattern_file = patterns.path().join("echo.pattern.json");
+    let patterns_arg = patterns.path().to_string_lossy().into_owned();
+    let args = [
+        "--config",
+        config.as_str(),
+        "--patterns",
+        patterns_arg.as_str(),
+    ];
+    let (engines, session) = std::thread::scope(|s| {
+        let spawn = |command: &'static str, node: &'static str| {
+            let env = deployment_env(kafka, redis, node);
+            let args = &args;
+            s.spawn(move || Server::spawn(command, args, &env))
+        };
+        let a = spawn("engine", "engine-a");
+        let b = spawn("engine", "engine-b");
+        let session = spawn("session", "session-1");
+        (
+            [a.join().unwrap(), b.join().unwrap()],
+            session.join().unwrap(),
+        )
+    });
+    // Both engines own partitions (their leases, in Redis) once the group has settled.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let mut owners = std::collections::BTreeSet::new();
+        for p in 0..support::cluster::PARTITIONS {
+            let resource = format!("threds.events/{p}");
+            if let Ok(owner) = redis.command(&format!("HGET threds:fence:{resource} owner")) {
+                owners.insert(owner.trim().to_string());
+            }
+        }
+        if owners.contains("engine-a") && owners.contains("engine-b") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "both engines own partitions: {owners:?}"
+        );
+        // Traffic makes the engines take their partitions' leases.
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let mut c = Client::connect_addr(&session.addr, "warmup", &[]).await;
+        for p in 0..8 {
+            c.send(json!({"id": format!("w{p}-{}", now_ms()), "type": "org.wt.nothing"}))
+                .await;
+        }
+    }
+
+    // One thred per partition (an unbound event's thred lives in the partition of its sender).
+    let mut alice = Client::connect_addr(&session.addr, "alice", &[]).await;
+    let mut senders = Vec::new();
+    for n in 0.. {
+        let sender = format!("sender{n}");
+        let p = threds_runtime::bus::partition_for(&sender, support::cluster::PARTITIONS);
+        if senders.iter().all(|(q, _)| *q != p) {
+            senders.push((p, sender));
+        }
+        if senders.len() == support::cluster::PARTITIONS as usize {
+            break;
+        }
+    }
+    let mut threds = Vec::new();
+    for (p, sender) in &senders {
+        let mut client = Client::connect_addr(&session.addr, sender, &[]).await;
+        let values = json!({"echoTo": ["alice"], "echoTitle": "x", "echoContent": p});
+        client
+            .send(json!({"id": format!("start-{p}"), "type": "org.wt.echo",
+                "data": {"content": {"values": values}}}))
+            .await;
+        let message = alice
+            .message_within("before 1", Duration::from_secs(20))
+            .await;
+        threds.push(message["event"]["thredId"].as_str().unwrap().to_string());
+    }
+
+    // The pattern changes on disk; an admin asks one engine (the owner of the request's
+    // partition) to reload it.
+    std::fs::write(&pattern_file, echo("after").to_string()).unwrap();
+    let mut admin = Client::connect_addr(&session.addr, "root", &["admin"]).await;
+    admin
+        .send(
+            json!({"id": "reload-1", "type": "org.wt.control.sysControl", "thredId": "SYSTEM",
+            "data": {"content": {"values": {"op": "reloadPattern", "patternId": "echo"}}}}),
+        )
+        .await;
+    let reply = admin
+        .frame(
+            |f| f["message"]["event"]["re"] == "reload-1",
+            Duration::from_secs(20),
+        )
+        .await;
+    assert_eq!(
+        reply["message"]["event"]["data"]["content"]["values"]["status"], "OK",
+        "{reply}"
+    );
+    // The other engine hears of it on the control topic; the announcing one skips its own.
+    let mut logs = [Vec::new(), Vec::new()];
+    let applied = |logs: &[Vec<String>; 2]| {
+        logs.iter()
+            .filter(|l| l.iter().any(|line| line.contains("control: applied")))
+            .count()
+    };
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while applied(&logs) == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "no engine applied the announced reload"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        for (log, engine) in logs.iter_mut().zip(&engines) {
+            log.extend(engine.take_log());
+        }
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    for (log, engine) in logs.iter_mut().zip(&engines) {
+        log.extend(engine.take_log());
+    }
+    assert_eq!(
+        applied(&logs),
+        1,
+        "one engine applied it from the control topic"
+    );
+
+    // Every thred, whichever engine owns it, now runs the new pattern.
+    for thred in &threds {
+        let values = json!({"echoTo": ["alice"], "echoTitle": "x", "echoContent": 0});
+        alice
+            .send(
+                json!({"id": format!("again-{thred}"), "type": "org.wt.echo", "thredId": thred,
+                "data": {"content": {"values": values}}}),
+            )
+            .await;
+        let message = alice
+            .message_within("after 2", Duration::from_secs(20))
+            .await;
+        assert_eq!(message["event"]["thredId"], json!(thred));
+    }
 }

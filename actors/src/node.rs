@@ -22,6 +22,7 @@ use threds_runtime::bus::Bus;
 use threds_runtime::config::Config;
 use threds_runtime::documents::Documents;
 use threds_runtime::engine::admin::{Admin, Reload};
+use threds_runtime::engine::control::{self, Announcement, Announcer};
 use threds_runtime::engine::{agent_topic, EngineHandle, Processor, Topics};
 use threds_runtime::history::History;
 use threds_runtime::store::ThredStore;
@@ -184,6 +185,7 @@ pub fn deployment_topics(topics: &Topics, partitions: u32) -> Vec<(String, u32)>
         (topics.events.clone(), partitions),
         (topics.sessions.clone(), 1),
         (persistence_topic.clone(), 1),
+        (control::TOPIC.to_string(), 1),
     ];
     for topic in [&topics.events, &topics.sessions, &persistence_topic] {
         wanted.push((crate::engine::worker::dead_letter_topic(topic), 1));
@@ -249,12 +251,30 @@ pub async fn serve(setup: Setup, ports: Ports) -> anyhow::Result<()> {
         let consumer = bus
             .join("threds-engine", &[topics.events.as_str()], &node)
             .await?;
-        let admin = Arc::new(Admin::new(
-            processor.clone(),
-            store.clone(),
-            documents.clone(),
-            reloader(&config, processor.engine().clone()),
-        ));
+        let reload = reloader(&config, processor.engine().clone());
+        let admin = Arc::new(
+            Admin::new(
+                processor.clone(),
+                store.clone(),
+                documents.clone(),
+                reload.clone(),
+            )
+            .with_announcer(Announcer::new(bus.clone(), node.clone())),
+        );
+        // What other engines announce (pattern reloads), in a consumer group of this engine's own.
+        let control_consumer = bus
+            .join(&format!("threds-control-{node}"), &[control::TOPIC], &node)
+            .await?;
+        let apply = move |announcement: &Announcement| match announcement {
+            Announcement::Reload { pattern_id, .. } => reload(pattern_id.as_deref()).map(|_| ()),
+        };
+        let stop = shutdown.clone();
+        tasks.push(actix_web::rt::spawn(control::listen(
+            control_consumer,
+            node.clone(),
+            apply,
+            async move { stop.cancelled().await },
+        )));
         let ready = Arc::new(AtomicBool::new(false));
         flags.push(("engine", ready.clone()));
         let options = EngineOptions {

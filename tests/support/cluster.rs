@@ -19,26 +19,11 @@ pub struct MockKafka {
 }
 
 impl MockKafka {
-    /// Starts the mock cluster with `threds.events` ([`PARTITIONS`] partitions), `threds.sessions`,
-    /// the persistence agent's topic, and a one-partition dead-letter topic for each.
+    /// Starts the mock cluster with every topic of a deployment (`threds.events` with
+    /// [`PARTITIONS`] partitions).
     pub fn start() -> MockKafka {
-        let mut topics = vec![
-            format!("threds.events:{PARTITIONS}"),
-            "threds.sessions:1".to_string(),
-            "threds.agent.org.wt.persistence:1".to_string(),
-        ];
-        for t in [
-            "threds.events",
-            "threds.sessions",
-            "threds.agent.org.wt.persistence",
-        ] {
-            topics.push(format!("{t}-dlt:1"));
-        }
         let mut command = Command::new(env!("CARGO_BIN_EXE_threds"));
-        command.arg("mock-kafka");
-        for t in &topics {
-            command.args(["--topic", t]);
-        }
+        command.args(["mock-kafka", "--deployment", &PARTITIONS.to_string()]);
         let mut child = command
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())

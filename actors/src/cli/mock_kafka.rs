@@ -1,4 +1,4 @@
-//! `threds mock-kafka [--brokers N] [--partitions N] [--topic NAME[:PARTITIONS]]...`: hosts
+//! `threds mock-kafka [--brokers N] [--partitions N] [--deployment N] [--topic NAME[:PARTITIONS]]...`: hosts
 //! librdkafka's mock Kafka cluster on 127.0.0.1 until SIGINT or SIGTERM, for tests and local runs
 //! that connect from other processes.
 //!
@@ -24,15 +24,23 @@ pub struct Args {
     /// (repeatable).
     #[arg(long = "topic", value_name = "NAME[:PARTITIONS]")]
     topics: Vec<String>,
+    /// Also create every topic a deployment uses (as `threds engine|session|persistence` would
+    /// on a real cluster), the events topic with this many partitions.
+    #[arg(long, value_name = "PARTITIONS")]
+    deployment: Option<u32>,
 }
 
 /// Starts the cluster, creates the topics, prints the bootstrap line, waits for a signal.
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let topics = args
+    let mut topics = args
         .topics
         .iter()
         .map(|t| topic(t, args.partitions))
         .collect::<anyhow::Result<Vec<_>>>()?;
+    if let Some(partitions) = args.deployment {
+        let names = threds_runtime::engine::Topics::default();
+        topics.extend(crate::node::deployment_topics(&names, partitions.max(1)));
+    }
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;

@@ -42,6 +42,7 @@ pub struct Admin {
     store: Arc<dyn ThredStore>,
     documents: Arc<dyn Documents>,
     reload: Reload,
+    announcer: Option<super::control::Announcer>,
 }
 
 impl Admin {
@@ -57,7 +58,31 @@ impl Admin {
             store,
             documents,
             reload,
+            announcer: None,
         }
+    }
+
+    /// Also announces pattern reloads on the control topic, so every engine applies them.
+    pub fn with_announcer(mut self, announcer: super::control::Announcer) -> Admin {
+        self.announcer = Some(announcer);
+        self
+    }
+
+    /// Tells the other engines to reload `pattern_id` (all patterns for `None`).
+    async fn announce_reload(&self, pattern_id: Option<&str>) -> Result<(), Refusal> {
+        let Some(announcer) = &self.announcer else {
+            return Ok(());
+        };
+        let announcement = super::control::Announcement::Reload {
+            pattern_id: pattern_id.map(str::to_string),
+            origin: announcer.node().to_string(),
+        };
+        announcer.announce(&announcement).await.map_err(|e| {
+            refuse(
+                Code::ServerError,
+                format!("reloaded on this engine, but the other engines were not told: {e}"),
+            )
+        })
     }
 
     /// Handles one control event and sends its reply (and any messages the operation produced).
@@ -258,6 +283,7 @@ impl Admin {
                         refuse(Code::MissingArgument, "reloadPattern needs a patternId")
                     })?;
                 (self.reload)(Some(id)).map_err(|e| refuse(Code::ObjectNotFound, e))?;
+                self.announce_reload(Some(id)).await?;
                 Ok(json!({"status": "OK", "patternId": id}))
             }
             "watchThreds" => {
@@ -289,6 +315,7 @@ impl Admin {
             }
             "reloadAllPatterns" => {
                 let n = (self.reload)(None).map_err(|e| refuse(Code::ArgumentValidation, e))?;
+                self.announce_reload(None).await?;
                 Ok(json!({"status": "OK", "patterns": n}))
             }
             other => Err(refuse(
