@@ -499,13 +499,13 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         let echo = Workload::Echo {
             threds: args.echo_threds.max(1),
         };
-        measure(&echo, args.events, true)?;
-        measure(&echo, args.events, false)?;
+        measure(&echo, args.events, true, Some(args.rate))?;
+        measure(&echo, args.events, false, None)?;
         if args.reference.is_dir() {
             let downtime = Workload::Downtime {
                 reference: args.reference.clone(),
             };
-            measure(&downtime, args.events, true)?;
+            measure(&downtime, args.events, true, None)?;
         } else {
             println!(
                 "engine, downtime: skipped ({} not found; --reference names the srvthreds directory)",

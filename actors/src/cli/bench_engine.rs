@@ -265,9 +265,66 @@ async fn start_threds(
     Ok(threds)
 }
 
+/// Sends echo events to `threds` at `rate` per second for `seconds` (each carrying its send time)
+/// and answers the produce → message latencies, µs, sorted.
+async fn paced(
+    bus: &dyn Bus,
+    reader: &mut Box<dyn Consumer>,
+    threds: &[String],
+    rate: u64,
+    seconds: u64,
+) -> anyhow::Result<Vec<u64>> {
+    let epoch = Instant::now();
+    let micros = move || u64::try_from(epoch.elapsed().as_micros()).unwrap_or(u64::MAX);
+    let total = usize::try_from(rate * seconds).unwrap_or(usize::MAX);
+    let sending = async {
+        let mut tick = tokio::time::interval(Duration::from_secs_f64(1.0 / rate.max(1) as f64));
+        for n in 0..total {
+            tick.tick().await;
+            let thred = &threds[n % threds.len()];
+            let event = json!({"id": format!("paced-{n}"), "type": "org.wt.echo", "thredId": thred,
+                "source": {"id": "bench"},
+                "data": {"content": {"values": {"echoTo": ["bench"], "echoTitle": "p", "echoContent": micros()}}}});
+            bus.append(
+                "threds.events",
+                None,
+                Some(thred),
+                event.to_string().into_bytes(),
+                Vec::new(),
+            )
+            .await
+            .context("producing an event")?;
+        }
+        Ok::<_, anyhow::Error>(())
+    };
+    let receiving = async {
+        let mut latencies = Vec::with_capacity(total);
+        let deadline = Instant::now() + Duration::from_secs(seconds + 10);
+        while latencies.len() < total && Instant::now() < deadline {
+            for r in reader.poll(1_000, Duration::from_millis(50)).await?.records {
+                let m: Value = serde_json::from_slice(&r.payload).unwrap_or(Value::Null);
+                if let Some(sent) = m["event"]["data"]["content"]["values"]["echo"].as_u64() {
+                    latencies.push(micros().saturating_sub(sent));
+                }
+            }
+        }
+        Ok::<_, anyhow::Error>(latencies)
+    };
+    let (sent, latencies) = tokio::join!(sending, receiving);
+    sent?;
+    let mut latencies = latencies?;
+    latencies.sort_unstable();
+    Ok(latencies)
+}
+
 /// Measures `events` events of `workload` (with the engine recording history or not); prints
-/// the results.
-pub fn measure(workload: &Workload, events: usize, history: bool) -> anyhow::Result<()> {
+/// the results; with `latency_rate`, also the engine's latency at that many events per second.
+pub fn measure(
+    workload: &Workload,
+    events: usize,
+    history: bool,
+    latency_rate: Option<u64>,
+) -> anyhow::Result<()> {
     let rig = Rig::start(workload, history)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -328,6 +385,23 @@ pub fn measure(workload: &Workload, events: usize, history: bool) -> anyhow::Res
                 "  redis per event: {trips} round trips (engine's count), {:.3} script calls (EVALSHA), {:.2} commands in all (INFO commandstats, including those inside scripts)",
                 (s1 - s0) as f64 / n,
                 (a1 - a0) as f64 / n
+            );
+        }
+        if let (Some(rate), Workload::Echo { .. }) = (latency_rate, workload) {
+            tokio::time::sleep(Duration::from_secs(2)).await;
+            let lat = paced(&bus, &mut reader, &threds, rate, 5).await?;
+            let at = |p: f64| {
+                let i = ((lat.len().max(1) - 1) as f64 * p).round() as usize;
+                lat.get(i).map_or(f64::NAN, |us| *us as f64 / 1000.0)
+            };
+            let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+            println!(
+                "  latency at {rate} events/s, produced to threds.events -> read from threds.sessions: {} messages, p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms; load average {}",
+                lat.len(),
+                at(0.5),
+                at(0.99),
+                at(1.0),
+                load.split_whitespace().next().unwrap_or("?")
             );
         }
         if stepped < events {

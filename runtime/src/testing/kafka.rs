@@ -17,7 +17,7 @@ use std::time::Duration;
 /// librdkafka properties for clients of the mock cluster (`THREDS_KAFKA_PROPERTIES` syntax): the
 /// mock holds every fetch that finds nothing for the whole `fetch.wait.max.ms` instead of
 /// answering when a record arrives, so a short wait keeps latency low.
-pub const MOCK_PROPERTIES: &str = "fetch.wait.max.ms=10";
+pub const MOCK_PROPERTIES: &str = "fetch.wait.max.ms=5";
 
 /// [`MOCK_PROPERTIES`] as `(name, value)` pairs.
 pub fn mock_properties() -> Vec<(String, String)> {

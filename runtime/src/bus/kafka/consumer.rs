@@ -15,8 +15,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-/// The longest single wait inside librdkafka's poll (longer polls wait in steps of this).
-const STEP: Duration = Duration::from_secs(1);
+/// The longest single wait inside librdkafka's poll (longer polls wait in steps of this): a poll
+/// whose future was dropped notices it within a step and gives its turn to the next poll.
+const STEP: Duration = Duration::from_millis(5);
 
 /// How long leaving may wait for the revocation of the member's partitions.
 const LEAVE_LIMIT: Duration = Duration::from_secs(10);
@@ -142,7 +143,7 @@ impl KafkaConsumer {
             .set("heartbeat.interval.ms", heartbeat.to_string())
             // How long a broker may hold a fetch that finds nothing new. Kafka answers as soon as
             // a record arrives; librdkafka's mock cluster always waits this long, so local runs on
-            // it set 10 ms (`[bus] properties`).
+            // it set 5 ms (`[bus] properties`).
             .set("fetch.wait.max.ms", "100");
         if config.static_membership {
             settings.set("group.instance.id", member);
