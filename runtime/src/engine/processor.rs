@@ -247,8 +247,36 @@ impl Processor {
                     trace,
                 }
             })
-            .collect();
-        self.steps(steps, None, lease).await
+            .collect::<Vec<_>>();
+        if steps.len() < 2 {
+            return self.steps(steps, None, lease).await;
+        }
+        let error = match self.steps(steps.clone(), None, lease).await {
+            Ok(outcomes) => return Ok(outcomes),
+            Err(e @ Error::Store(store::Error::Fenced { .. })) => return Err(e),
+            Err(e) => e,
+        };
+        // One timer's step may be what fails: fire the others without it.
+        tracing::warn!(error = %error, timers = steps.len(), "firing due timers together failed; firing them one by one");
+        let mut outcomes = Vec::new();
+        let mut failed = None;
+        for step in steps {
+            let thred = match &step.input {
+                Input::Timer(t) => t.thred_id.clone(),
+                _ => String::new(),
+            };
+            match self.steps(vec![step], None, lease).await {
+                Ok(mut done) => outcomes.append(&mut done),
+                Err(e) => {
+                    tracing::warn!(thred, error = %e, "a due timer could not fire; will retry");
+                    failed.get_or_insert(e);
+                }
+            }
+        }
+        match failed {
+            Some(e) if outcomes.is_empty() => Err(e),
+            _ => Ok(outcomes),
+        }
     }
 
     /// Runs an admin input (terminate, transition) outside any record.
@@ -590,6 +618,7 @@ impl Processor {
 }
 
 /// One input of a batch: what it is, the environment its step runs in, and its trace context.
+#[derive(Clone)]
 struct Step {
     input: Input,
     env: RecordEnv,
