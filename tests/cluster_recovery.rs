@@ -766,24 +766,35 @@ async fn a_pattern_reload_sent_to_one_engine_reaches_every_engine() {
             json!(format!("$xpr( '{prefix} ' & $local('echoTimes') )"));
         p
     };
-    let patterns = support::pattern_dir(&[("echo", echo("before"))]);
-    let pattern_file = patterns.path().join("echo.pattern.json");
-    let patterns_arg = patterns.path().to_string_lossy().into_owned();
-    let args = [
-        "--config",
-        config.as_str(),
-        "--patterns",
-        patterns_arg.as_str(),
+    // Each engine reads pattern files of its own: only the engine that handles the reload will
+    // see the change on disk; the other can learn it only from the pattern registry.
+    let dirs = [
+        support::pattern_dir(&[("echo", echo("before"))]),
+        support::pattern_dir(&[("echo", echo("before"))]),
     ];
+    let dir_args: Vec<String> = dirs
+        .iter()
+        .map(|d| d.path().to_string_lossy().into_owned())
+        .collect();
+    let args_of = |dir: &str| {
+        vec![
+            "--config".to_string(),
+            config.clone(),
+            "--patterns".to_string(),
+            dir.to_string(),
+        ]
+    };
     let (engines, session) = std::thread::scope(|s| {
-        let spawn = |command: &'static str, node: &'static str| {
+        let spawn = |command: &'static str, node: &'static str, args: Vec<String>| {
             let env = deployment_env(kafka, redis, node);
-            let args = &args;
-            s.spawn(move || Server::spawn(command, args, &env))
+            s.spawn(move || {
+                let args: Vec<&str> = args.iter().map(String::as_str).collect();
+                Server::spawn(command, &args, &env)
+            })
         };
-        let a = spawn("engine", "engine-a");
-        let b = spawn("engine", "engine-b");
-        let session = spawn("session", "session-1");
+        let a = spawn("engine", "engine-a", args_of(&dir_args[0]));
+        let b = spawn("engine", "engine-b", args_of(&dir_args[1]));
+        let session = spawn("session", "session-1", args_of(&dir_args[0]));
         (
             [a.join().unwrap(), b.join().unwrap()],
             session.join().unwrap(),
@@ -842,8 +853,14 @@ async fn a_pattern_reload_sent_to_one_engine_reaches_every_engine() {
         threds.push(message["event"]["thredId"].as_str().unwrap().to_string());
     }
 
-    // The pattern changes on disk; an admin asks one engine (the owner of the request's
-    // partition) to reload it.
+    // The pattern changes on the disk of the engine that owns the partition of the admin's
+    // request (thred id SYSTEM); the admin asks it to reload.
+    let system = threds_runtime::bus::partition_for("SYSTEM", support::cluster::PARTITIONS);
+    let owner = redis
+        .command(&format!("HGET threds:fence:threds.events/{system} owner"))
+        .unwrap();
+    let handler = if owner.trim() == "engine-a" { 0 } else { 1 };
+    let pattern_file = dirs[handler].path().join("echo.pattern.json");
     std::fs::write(&pattern_file, echo("after").to_string()).unwrap();
     let mut admin = Client::connect_addr(&session.addr, "root", &["admin"]).await;
     admin

@@ -244,6 +244,7 @@ pub async fn serve(setup: Setup, ports: Ports) -> anyhow::Result<()> {
             processor = processor.with_history(History::new(documents.clone()).in_background());
         }
         let processor = Arc::new(processor);
+        seed_registry(store.as_ref(), &config).await;
         let workers = std::thread::available_parallelism()
             .map_or(2, |n| n.get())
             .max(1);
@@ -253,20 +254,23 @@ pub async fn serve(setup: Setup, ports: Ports) -> anyhow::Result<()> {
             .await?;
         let reload = reloader(&config, processor.engine().clone());
         let admin = Arc::new(
-            Admin::new(
-                processor.clone(),
-                store.clone(),
-                documents.clone(),
-                reload.clone(),
-            )
-            .with_announcer(Announcer::new(bus.clone(), node.clone())),
+            Admin::new(processor.clone(), store.clone(), documents.clone(), reload)
+                .with_announcer(Announcer::new(bus.clone(), node.clone())),
         );
         // What other engines announce (pattern reloads), in a consumer group of this engine's own.
         let control_consumer = bus
             .join(&format!("threds-control-{node}"), &[control::TOPIC], &node)
             .await?;
-        let apply = move |announcement: &Announcement| match announcement {
-            Announcement::Reload { pattern_id, .. } => reload(pattern_id.as_deref()).map(|_| ()),
+        let (registry_store, handle) = (store.clone(), processor.engine().clone());
+        let apply = move |announcement: Announcement| {
+            let (store, handle) = (registry_store.clone(), handle.clone());
+            async move {
+                match announcement {
+                    Announcement::Reload { version, .. } => {
+                        load_registered(store.as_ref(), &handle, version).await
+                    }
+                }
+            }
         };
         let stop = shutdown.clone();
         tasks.push(actix_web::rt::spawn(control::listen(
@@ -405,11 +409,76 @@ fn reloader(config: &Config, handle: EngineHandle) -> Reload {
                 ));
             }
         }
-        let n = engine.patterns().len();
+        let sources = threds_runtime::files::pattern_sources(std::slice::from_ref(&model.patterns))
+            .map_err(|errors| joined(&errors))?;
         handle.replace(engine);
-        tracing::info!(patterns = n, "patterns reloaded");
-        Ok(n)
+        tracing::info!(patterns = sources.len(), "patterns reloaded");
+        Ok(sources)
     })
+}
+
+/// File problems on one line.
+fn joined(errors: &[threds_runtime::files::Error]) -> String {
+    errors
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// Registers the pattern files when the registry is empty (the first engine of a deployment), so
+/// that it holds what the engines run from the start.
+async fn seed_registry(store: &dyn ThredStore, config: &Config) {
+    match store.registered_patterns().await {
+        Ok(registry) if registry.version > 0 => {}
+        Ok(_) => {
+            let paths = std::slice::from_ref(&config.model.patterns);
+            match threds_runtime::files::pattern_sources(paths) {
+                Ok(sources) => {
+                    if let Err(e) = store.register_patterns(sources).await {
+                        tracing::warn!(error = %e, "could not register the patterns");
+                    }
+                }
+                Err(errors) => {
+                    tracing::warn!(problems = errors.len(), "pattern files not registered")
+                }
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "could not read the pattern registry"),
+    }
+}
+
+/// Runs the patterns of the registry (at least at `version`) with the running engine's sessions
+/// model and resolver: what another engine announced it reloaded.
+async fn load_registered(
+    store: &dyn ThredStore,
+    handle: &EngineHandle,
+    version: u64,
+) -> Result<(), String> {
+    let registry = store
+        .registered_patterns()
+        .await
+        .map_err(|e| format!("reading the pattern registry: {e}"))?;
+    if registry.version < version {
+        return Err(format!(
+            "the pattern registry is at version {}, older than the announced {version}",
+            registry.version
+        ));
+    }
+    let set = threds_runtime::files::registered_set(&registry.patterns).map_err(|e| joined(&e))?;
+    let running = handle.current();
+    let n = set.len();
+    handle.replace(Engine::new(
+        set,
+        running.sessions().clone(),
+        running.resolver().clone(),
+    ));
+    tracing::info!(
+        patterns = n,
+        version = registry.version,
+        "patterns loaded from the registry"
+    );
+    Ok(())
 }
 
 /// The persistence agent's identity from the resolver config (defaults when absent).

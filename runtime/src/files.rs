@@ -99,6 +99,47 @@ pub fn resolver(path: &Path) -> Result<Loaded<ResolverConfig>, Error> {
     load::resolver(&path.display().to_string(), &read(path)?).map_err(Error::Invalid)
 }
 
+/// The `(pattern id, JSON text)` of every pattern file under `paths` (for the pattern registry).
+pub fn pattern_sources(paths: &[PathBuf]) -> Result<Vec<(String, String)>, Vec<Error>> {
+    let files = pattern_files(paths).map_err(|e| vec![e])?;
+    let mut sources = Vec::new();
+    let mut errors = Vec::new();
+    for file in files {
+        let loaded = read(&file).and_then(|text| {
+            load::pattern(&file.display().to_string(), &text)
+                .map(|p| (p.value.id, text))
+                .map_err(Error::Invalid)
+        });
+        match loaded {
+            Ok(source) => sources.push(source),
+            Err(e) => errors.push(e),
+        }
+    }
+    if errors.is_empty() {
+        Ok(sources)
+    } else {
+        Err(errors)
+    }
+}
+
+/// The pattern set of registered sources (`(pattern id, JSON text)`); each problem names the
+/// pattern as `registry:<id>`.
+pub fn registered_set(sources: &[(String, String)]) -> Result<PatternSet, Vec<Error>> {
+    let mut set = PatternSet::new();
+    let mut errors = Vec::new();
+    for (id, text) in sources {
+        match load::pattern(&format!("registry:{id}"), text) {
+            Ok(loaded) => set.insert(Arc::new(loaded.value)),
+            Err(e) => errors.push(Error::Invalid(e)),
+        }
+    }
+    if errors.is_empty() {
+        Ok(set)
+    } else {
+        Err(errors)
+    }
+}
+
 /// Loads every pattern under `paths` into a set; all problems of all files are returned together,
 /// including two files defining the same pattern id.
 pub fn pattern_set(paths: &[PathBuf]) -> Result<PatternSet, Vec<Error>> {

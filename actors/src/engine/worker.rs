@@ -510,6 +510,12 @@ mod tests {
         async fn participants(&self) -> Result<Vec<String>, store::Error> {
             self.inner.participants().await
         }
+        async fn register_patterns(&self, p: Vec<(String, String)>) -> Result<u64, store::Error> {
+            self.inner.register_patterns(p).await
+        }
+        async fn registered_patterns(&self) -> Result<store::Registry, store::Error> {
+            self.inner.registered_patterns().await
+        }
     }
 
     async fn run_poisoned(panic: bool, payload: &[u8]) -> (u32, Vec<Record>) {
@@ -535,7 +541,7 @@ mod tests {
             processor.clone(),
             store,
             Arc::new(MemoryDocuments::new()),
-            Arc::new(|_| Ok(0)),
+            Arc::new(|_| Ok(Vec::new())),
         );
         let record = Record {
             position: Position {

@@ -16,6 +16,7 @@
 mod durability;
 mod leases;
 mod outbox;
+mod registry;
 mod sessions;
 mod threds;
 mod timers;
@@ -80,6 +81,7 @@ where
     case("outbox of refused commits", &make, outbox::refused).await;
     case("outbox window", &make, outbox::window).await;
     case("outbox acknowledgement", &make, outbox::ack).await;
+    case("pattern registry", &make, registry::replacement).await;
 }
 
 /// Checks that everything survives a restart; `open` opens the same durable store each call (the

@@ -17,8 +17,9 @@ use threds_patterns::model::{Event, TransitionModel};
 /// The role control events of `sysControl` and `dataControl` need.
 pub const ADMIN_ROLE: &str = "admin";
 
-/// Reloads patterns: `Some(id)` one pattern, `None` all; answers how many are loaded.
-pub type Reload = Arc<dyn Fn(Option<&str>) -> Result<usize, String> + Send + Sync>;
+/// Reloads patterns: `Some(id)` one pattern, `None` all; answers the sources now in force,
+/// `(pattern id, JSON)`, for the pattern registry.
+pub type Reload = Arc<dyn Fn(Option<&str>) -> Result<Vec<(String, String)>, String> + Send + Sync>;
 
 /// A failed request: a code of spec §1.5 and a message.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -68,14 +69,26 @@ impl Admin {
         self
     }
 
-    /// Tells the other engines to reload `pattern_id` (all patterns for `None`).
-    async fn announce_reload(&self, pattern_id: Option<&str>) -> Result<(), Refusal> {
+    /// Registers the reloaded `sources` and tells the other engines to load them (`pattern_id`
+    /// names the pattern asked for; `None`: all).
+    async fn announce_reload(
+        &self,
+        pattern_id: Option<&str>,
+        sources: Vec<(String, String)>,
+    ) -> Result<(), Refusal> {
+        let version = self.store.register_patterns(sources).await.map_err(|e| {
+            refuse(
+                Code::ServerError,
+                format!("reloaded on this engine, but the pattern registry was not updated: {e}"),
+            )
+        })?;
         let Some(announcer) = &self.announcer else {
             return Ok(());
         };
         let announcement = super::control::Announcement::Reload {
             pattern_id: pattern_id.map(str::to_string),
             origin: announcer.node().to_string(),
+            version,
         };
         announcer.announce(&announcement).await.map_err(|e| {
             refuse(
@@ -282,8 +295,9 @@ impl Admin {
                     .ok_or_else(|| {
                         refuse(Code::MissingArgument, "reloadPattern needs a patternId")
                     })?;
-                (self.reload)(Some(id)).map_err(|e| refuse(Code::ObjectNotFound, e))?;
-                self.announce_reload(Some(id)).await?;
+                let sources =
+                    (self.reload)(Some(id)).map_err(|e| refuse(Code::ObjectNotFound, e))?;
+                self.announce_reload(Some(id), sources).await?;
                 Ok(json!({"status": "OK", "patternId": id}))
             }
             "watchThreds" => {
@@ -314,8 +328,10 @@ impl Admin {
                 Ok(json!({"status": "OK", "directive": directive}))
             }
             "reloadAllPatterns" => {
-                let n = (self.reload)(None).map_err(|e| refuse(Code::ArgumentValidation, e))?;
-                self.announce_reload(None).await?;
+                let sources =
+                    (self.reload)(None).map_err(|e| refuse(Code::ArgumentValidation, e))?;
+                let n = sources.len();
+                self.announce_reload(None, sources).await?;
                 Ok(json!({"status": "OK", "patterns": n}))
             }
             other => Err(refuse(

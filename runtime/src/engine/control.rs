@@ -3,8 +3,10 @@
 //! An admin request reaches one engine (the owner of its partition). What must happen on every
 //! engine — today, pattern reloads — that engine applies itself and then appends to the control
 //! topic; every engine reads the control topic in a consumer group of its own and applies what
-//! other engines announced. Applying an announcement twice is harmless (a reload reads the
-//! pattern files again), so the control topic is read at least once like any other.
+//! other engines announced. A reload announcement names the version of the pattern registry (in
+//! the thred store) the announcing engine wrote, and the others load the patterns from there, so
+//! every engine runs exactly what the announcing one loaded. Applying an announcement twice is
+//! harmless, so the control topic is read at least once like any other.
 
 use crate::bus::{self, Bus, Consumer};
 use serde::{Deserialize, Serialize};
@@ -26,6 +28,9 @@ pub enum Announcement {
         pattern_id: Option<String>,
         /// The engine that applied it first (it skips its own announcement).
         origin: String,
+        /// The pattern registry's version holding the reloaded patterns.
+        #[serde(default)]
+        version: u64,
     },
 }
 
@@ -63,12 +68,14 @@ impl Announcer {
 
 /// Applies the announcements of other engines read by `consumer` with `apply`, until `shutdown`
 /// completes.
-pub async fn listen(
+pub async fn listen<F>(
     mut consumer: Box<dyn Consumer>,
     node: String,
-    apply: impl Fn(&Announcement) -> Result<(), String>,
+    apply: impl Fn(Announcement) -> F,
     shutdown: impl std::future::Future<Output = ()>,
-) {
+) where
+    F: std::future::Future<Output = Result<(), String>>,
+{
     tokio::pin!(shutdown);
     loop {
         let polled = tokio::select! {
@@ -87,12 +94,15 @@ pub async fn listen(
         for record in polled.records {
             match serde_json::from_slice::<Announcement>(&record.payload) {
                 Ok(Announcement::Reload { origin, .. }) if origin == node => {}
-                Ok(announcement) => match apply(&announcement) {
-                    Ok(()) => tracing::info!(?announcement, "control: applied"),
-                    Err(e) => {
-                        tracing::error!(?announcement, error = %e, "control: could not apply")
+                Ok(announcement) => {
+                    let shown = format!("{announcement:?}");
+                    match apply(announcement).await {
+                        Ok(()) => tracing::info!(announcement = %shown, "control: applied"),
+                        Err(e) => {
+                            tracing::error!(announcement = %shown, error = %e, "control: could not apply")
+                        }
                     }
-                },
+                }
                 Err(e) => {
                     tracing::warn!(position = ?record.position, error = %e, "control: not an announcement; skipped")
                 }
@@ -122,11 +132,12 @@ mod tests {
         let one = Announcement::Reload {
             pattern_id: Some("echo".into()),
             origin: "engine-a".into(),
+            version: 3,
         };
         let text = serde_json::to_string(&one).unwrap();
         assert_eq!(
             text,
-            r#"{"op":"reload","patternId":"echo","origin":"engine-a"}"#
+            r#"{"op":"reload","patternId":"echo","origin":"engine-a","version":3}"#
         );
         assert_eq!(serde_json::from_str::<Announcement>(&text).unwrap(), one);
         let all: Announcement = serde_json::from_str(r#"{"op":"reload","origin":"b"}"#).unwrap();
@@ -134,7 +145,8 @@ mod tests {
             all,
             Announcement::Reload {
                 pattern_id: None,
-                origin: "b".into()
+                origin: "b".into(),
+                version: 0
             }
         );
     }

@@ -23,7 +23,7 @@ use self::durable::Durable;
 use self::lease::LeaseRecord;
 use self::plan::Plan;
 use self::state::State;
-use super::{Commit, Error, Lease, Pending, Session, Stored, StoredCounter, ThredStore};
+use super::{Commit, Error, Lease, Pending, Registry, Session, Stored, StoredCounter, ThredStore};
 use async_trait::async_trait;
 use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -55,6 +55,9 @@ struct Shared {
     durable: Option<Durable>,
     /// The clock of leases and outbox commit times.
     clock: Clock,
+    /// The pattern registry (kept in memory also by a durable store: the pattern files are read
+    /// again at start).
+    registry: Mutex<Registry>,
 }
 
 impl std::fmt::Debug for MemoryStore {
@@ -100,6 +103,7 @@ impl MemoryStore {
                 state: Mutex::new(state),
                 durable,
                 clock,
+                registry: Mutex::new(Registry::default()),
             }),
         }
     }
@@ -126,6 +130,13 @@ impl MemoryStore {
 }
 
 impl Shared {
+    /// The pattern registry, locked.
+    fn registry(&self) -> Result<MutexGuard<'_, Registry>, Error> {
+        self.registry
+            .lock()
+            .map_err(|_| Error::Backend("pattern registry poisoned by an earlier panic".into()))
+    }
+
     /// The image, locked.
     fn lock(&self) -> Result<MutexGuard<'_, State>, Error> {
         self.state
@@ -298,5 +309,19 @@ impl ThredStore for MemoryStore {
 
     async fn participants(&self) -> Result<Vec<String>, Error> {
         self.read(|s| s.sessions.participants())
+    }
+
+    async fn register_patterns(&self, patterns: Vec<(String, String)>) -> Result<u64, Error> {
+        let mut registry = self.shared.registry()?;
+        let mut patterns = patterns;
+        patterns.sort();
+        patterns.dedup_by(|a, b| a.0 == b.0);
+        registry.version += 1;
+        registry.patterns = patterns;
+        Ok(registry.version)
+    }
+
+    async fn registered_patterns(&self) -> Result<Registry, Error> {
+        Ok(self.shared.registry()?.clone())
     }
 }

@@ -10,7 +10,8 @@
 //!   was granted since; every stored thred records the fencing token of the lease it was written under;
 //! - lease tokens of a resource strictly increase across grants, holders and restarts;
 //! - outbox entries are written by the same atomic commit as the state they belong to, keep their
-//!   order, and survive until acknowledged.
+//!   order, and survive until acknowledged;
+//! - the pattern registry is replaced as a whole, and each replacement raises its version.
 
 pub mod memory;
 pub mod redis;
@@ -158,6 +159,16 @@ pub struct Session {
     pub node: String,
 }
 
+/// The pattern registry: the sources of the patterns the engines run, so that an engine told of a
+/// reload runs exactly what the announcing engine loaded.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Registry {
+    /// Raised by every registration (0 = nothing registered yet).
+    pub version: u64,
+    /// `(pattern id, pattern JSON)`, sorted by id.
+    pub patterns: Vec<(String, String)>,
+}
+
 /// The thred store.
 #[async_trait]
 pub trait ThredStore: Send + Sync + 'static {
@@ -213,6 +224,13 @@ pub trait ThredStore: Send + Sync + 'static {
 
     /// Every participant that ever had a session (for `$all`).
     async fn participants(&self) -> Result<Vec<String>, Error>;
+
+    /// Replaces the registered patterns with `patterns` (`(id, JSON)`) in one step; answers the
+    /// registry's new version.
+    async fn register_patterns(&self, patterns: Vec<(String, String)>) -> Result<u64, Error>;
+
+    /// The registered patterns.
+    async fn registered_patterns(&self) -> Result<Registry, Error>;
 
     /// Round trips to the backend so far, when the adapter counts them (for metrics).
     fn round_trips(&self) -> Option<u64> {

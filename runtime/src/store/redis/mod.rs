@@ -38,7 +38,7 @@ pub use self::redlock::{LockSettings, Redlock};
 use self::link::{Link, LinkSettings};
 use self::scripts::Scripts;
 use super::memory::{system_clock, Clock};
-use super::{Commit, Error, Lease, Pending, Session, Stored, StoredCounter, ThredStore};
+use super::{Commit, Error, Lease, Pending, Registry, Session, Stored, StoredCounter, ThredStore};
 use async_trait::async_trait;
 use deadpool_redis::redis::{cmd, Pipeline};
 use std::sync::Arc;
@@ -352,5 +352,37 @@ impl ThredStore for RedisStore {
         self.state
             .query(cmd("ZRANGE").arg(self.key("participants")).arg(0).arg(-1))
             .await
+    }
+
+    async fn register_patterns(&self, patterns: Vec<(String, String)>) -> Result<u64, Error> {
+        // MULTI/EXEC: readers see the old set or the new one, never a mix.
+        let key = self.key("patterns");
+        let mut pipe = deadpool_redis::redis::pipe();
+        pipe.atomic().cmd("DEL").arg(&key).ignore();
+        if !patterns.is_empty() {
+            let hset = pipe.cmd("HSET").arg(&key);
+            for (id, source) in &patterns {
+                hset.arg(id).arg(source);
+            }
+            hset.ignore();
+        }
+        pipe.cmd("INCR").arg(self.key("patterns:version"));
+        let (version,): (u64,) = self.state.pipe(&pipe).await?;
+        Ok(version)
+    }
+
+    async fn registered_patterns(&self) -> Result<Registry, Error> {
+        let mut pipe = deadpool_redis::redis::pipe();
+        pipe.atomic()
+            .cmd("GET")
+            .arg(self.key("patterns:version"))
+            .cmd("HGETALL")
+            .arg(self.key("patterns"));
+        let (version, patterns): (Option<u64>, std::collections::BTreeMap<String, String>) =
+            self.state.pipe(&pipe).await?;
+        Ok(Registry {
+            version: version.unwrap_or(0),
+            patterns: patterns.into_iter().collect(),
+        })
     }
 }
