@@ -87,6 +87,20 @@ struct ReportsSetup {
 }
 
 impl ReportsSetup {
+    /// Test `name`'s turn, its setup, and alice connected to it; `None` (the test skips) without
+    /// `redis-server`.
+    async fn begin(
+        name: &str,
+    ) -> Option<(tokio::sync::MutexGuard<'static, ()>, ReportsSetup, Client)> {
+        if !redis_testing::available(name) {
+            return None;
+        }
+        let serial = SERIAL.lock().await;
+        let setup = ReportsSetup::start();
+        let alice = Client::connect_addr(&setup.deployment.session.addr, "alice", &[]).await;
+        Some((serial, setup, alice))
+    }
+
     fn start() -> ReportsSetup {
         let redis = RedisServer::start().expect("redis-server");
         let kafka = MockKafka::start();
@@ -170,13 +184,10 @@ fn echo(id: &str, title: &str) -> Vec<u8> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_poison_event_is_dead_lettered_after_its_attempts_and_its_partition_keeps_flowing() {
     let name = "a_poison_event_is_dead_lettered_after_its_attempts_and_its_partition_keeps_flowing";
-    if !redis_testing::available(name) {
+    let Some((_serial, setup, mut alice)) = ReportsSetup::begin(name).await else {
         return;
-    }
-    let _serial = SERIAL.lock().await;
-    let setup = ReportsSetup::start();
+    };
     let deployment = &setup.deployment;
-    let mut alice = Client::connect_addr(&deployment.session.addr, "alice", &[]).await;
     let bus = &setup.bus;
 
     // The poison: a valid userControl request from the reports agent. The admin service answers
@@ -343,13 +354,10 @@ fn alice_echo(id: &str, thred: Option<&str>, to: &[&str], title: &str) -> Vec<u8
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_step_with_an_unpublishable_message_is_applied_once_and_its_other_messages_go_out() {
     let name = "a_step_with_an_unpublishable_message_is_applied_once_and_its_other_messages_go_out";
-    if !redis_testing::available(name) {
+    let Some((_serial, setup, mut alice)) = ReportsSetup::begin(name).await else {
         return;
-    }
-    let _serial = SERIAL.lock().await;
-    let setup = ReportsSetup::start();
+    };
     let deployment = &setup.deployment;
-    let mut alice = Client::connect_addr(&deployment.session.addr, "alice", &[]).await;
     let bus = &setup.bus;
     let append = |payload: Vec<u8>, key: String| async move {
         bus.append("threds.events", None, Some(&key), payload, Vec::new())

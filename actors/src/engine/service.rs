@@ -69,21 +69,11 @@ pub async fn run(
     options: EngineOptions,
     shutdown: CancellationToken,
 ) {
-    let mut lanes = Lanes {
-        topic: options.processor.topics().events.clone(),
-        ..Lanes::default()
-    };
-    let topic = lanes.topic.clone();
+    let topic = options.processor.topics().events.clone();
+    let mut lanes = Lanes::default();
     let mut next_arbiter = 0usize;
     let mut last_relay = Instant::now() - RELAY_EVERY;
     let mut running: FuturesUnordered<LocalBoxFuture<'static, Finished>> = FuturesUnordered::new();
-    let Lanes {
-        workers,
-        queued,
-        resting,
-        busy,
-        ..
-    } = &mut lanes;
     let batch = options.batch.max(1);
     loop {
         if last_relay.elapsed() >= RELAY_EVERY {
@@ -94,23 +84,26 @@ pub async fn run(
         }
         // Hand every idle partition its queued records.
         let now = Instant::now();
-        resting.retain(|_, until| *until > now);
-        for (partition, records) in queued.iter_mut() {
-            if records.is_empty() || busy.contains(partition) || resting.contains_key(partition) {
+        lanes.resting.retain(|_, until| *until > now);
+        for (partition, records) in lanes.queued.iter_mut() {
+            if records.is_empty()
+                || lanes.busy.contains(partition)
+                || lanes.resting.contains_key(partition)
+            {
                 continue;
             }
-            let Some(worker) = workers.get(partition).cloned() else {
+            let Some(worker) = lanes.workers.get(partition).cloned() else {
                 continue;
             };
             let take: Vec<Record> = records.drain(..records.len().min(batch)).collect();
             let p = *partition;
-            busy.insert(p);
+            lanes.busy.insert(p);
             running.push(Box::pin(async move {
                 let kept = take.clone();
                 (p, kept, worker.send(Process(take)).await)
             }));
         }
-        let buffered: usize = queued.values().map(VecDeque::len).sum();
+        let buffered: usize = lanes.queued.values().map(VecDeque::len).sum();
         let wait = if running.is_empty() {
             Duration::from_millis(100)
         } else {
@@ -124,9 +117,9 @@ pub async fn run(
                     Ok(polled) => {
                         for (t, partition) in &polled.revoked {
                             if *t == topic {
-                                queued.remove(partition);
-                                resting.remove(partition);
-                                if let Some(worker) = workers.remove(partition) {
+                                lanes.queued.remove(partition);
+                                lanes.resting.remove(partition);
+                                if let Some(worker) = lanes.workers.remove(partition) {
                                     // Stops after the work in progress and releases the lease;
                                     // nothing of this partition is committed any more.
                                     worker.do_send(Retire);
@@ -134,17 +127,17 @@ pub async fn run(
                             }
                         }
                         for (t, partition) in &polled.assigned {
-                            if *t == topic && !workers.contains_key(partition) {
+                            if *t == topic && !lanes.workers.contains_key(partition) {
                                 let worker = start_worker(&options, *partition, next_arbiter);
                                 next_arbiter += 1;
-                                workers.insert(*partition, worker);
+                                lanes.workers.insert(*partition, worker);
                             }
                         }
                         if !consumer.assignment().is_empty() {
                             options.ready.store(true, Ordering::Release);
                         }
                         for record in polled.records {
-                            queued.entry(record.position.partition).or_default().push_back(record);
+                            lanes.queued.entry(record.position.partition).or_default().push_back(record);
                         }
                     }
                     Err(e) => {
@@ -162,7 +155,7 @@ pub async fn run(
         while let Some(Some(done)) = running.next().now_or_never() {
             finished.push(done);
         }
-        let commits = settle(finished, &topic, workers, busy, queued, resting);
+        let commits = lanes.settle(finished, &topic);
         commit(consumer.as_mut(), &commits).await;
     }
     // Shutting down: let the batches in flight finish, commit what they applied, and leave.
@@ -170,9 +163,9 @@ pub async fn run(
     while let Some(done) = running.next().await {
         finished.push(done);
     }
-    let commits = settle(finished, &topic, workers, busy, queued, resting);
+    let commits = lanes.settle(finished, &topic);
     commit(consumer.as_mut(), &commits).await;
-    for (_, worker) in workers.drain() {
+    for (_, worker) in lanes.workers.drain() {
         worker.do_send(Retire);
     }
     if let Err(e) = consumer.leave().await {
@@ -183,8 +176,6 @@ pub async fn run(
 /// The partitions of this member and their records.
 #[derive(Default)]
 struct Lanes {
-    /// The events topic.
-    topic: String,
     /// The worker of each assigned partition.
     workers: HashMap<u32, Addr<PartitionWorker>>,
     /// Records polled and not yet handed to their worker, per partition, in offset order.
@@ -217,44 +208,45 @@ fn start_worker(options: &EngineOptions, partition: u32, n: usize) -> Addr<Parti
     }
 }
 
-/// Takes finished batches: answers the offsets to commit; a failed batch's records go back to the
-/// front of their partition's queue (if the partition is still this member's), which rests a
-/// while before it is tried again.
-fn settle(
-    finished: Vec<Finished>,
-    topic: &str,
-    workers: &HashMap<u32, Addr<PartitionWorker>>,
-    busy: &mut HashSet<u32>,
-    queued: &mut HashMap<u32, VecDeque<Record>>,
-    resting: &mut HashMap<u32, Instant>,
-) -> Vec<Position> {
-    let mut commits = Vec::new();
-    for (partition, records, result) in finished {
-        busy.remove(&partition);
-        if !workers.contains_key(&partition) {
-            continue; // revoked meanwhile
-        }
-        let error = match result {
-            Ok(Ok(Some(last))) => {
-                commits.push(Position {
-                    topic: topic.to_owned(),
-                    partition,
-                    offset: last + 1,
-                });
-                continue;
+impl Lanes {
+    /// Takes finished batches: answers the offsets to commit; a failed batch's records go back to
+    /// the front of their partition's queue (if the partition is still this member's), which rests
+    /// a while before it is tried again.
+    fn settle(&mut self, finished: Vec<Finished>, topic: &str) -> Vec<Position> {
+        let Lanes {
+            workers,
+            queued,
+            resting,
+            busy,
+        } = self;
+        let mut commits = Vec::new();
+        for (partition, records, result) in finished {
+            busy.remove(&partition);
+            if !workers.contains_key(&partition) {
+                continue; // revoked meanwhile
             }
-            Ok(Ok(None)) => continue,
-            Ok(Err(e)) => e,
-            Err(e) => format!("worker unavailable: {e}"),
-        };
-        tracing::warn!(partition, error = %error, records = records.len(), "engine: batch not applied; retrying it");
-        let queue = queued.entry(partition).or_default();
-        for record in records.into_iter().rev() {
-            queue.push_front(record);
+            let error = match result {
+                Ok(Ok(Some(last))) => {
+                    commits.push(Position {
+                        topic: topic.to_owned(),
+                        partition,
+                        offset: last + 1,
+                    });
+                    continue;
+                }
+                Ok(Ok(None)) => continue,
+                Ok(Err(e)) => e,
+                Err(e) => format!("worker unavailable: {e}"),
+            };
+            tracing::warn!(partition, error = %error, records = records.len(), "engine: batch not applied; retrying it");
+            let queue = queued.entry(partition).or_default();
+            for record in records.into_iter().rev() {
+                queue.push_front(record);
+            }
+            resting.insert(partition, Instant::now() + RETRY_AFTER);
         }
-        resting.insert(partition, Instant::now() + RETRY_AFTER);
+        commits
     }
-    commits
 }
 
 /// Commits offsets (a failure only means records may be redelivered; they are deduplicated).
