@@ -14,7 +14,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
-use support::cluster::{config_file, deployment_env, MockKafka};
+use support::cluster::{config_file, deployment_env, MockKafka, TOPOLOGY};
 use support::{Client, Server};
 use threds_runtime::bus::kafka::{KafkaBus, KafkaConfig};
 use threds_runtime::bus::Bus;
@@ -62,14 +62,14 @@ async fn participant(
                 event["source"] = json!({"id": me});
                 kafka
                     .append(
-                        "threds.events",
+                        TOPOLOGY.events(),
                         None,
                         Some(thred),
                         serde_json::to_vec(&event).unwrap(),
                         Vec::new(),
                     )
                     .await
-                    .expect("produce to threds.events");
+                    .expect("produce to the events topic");
             }
         }
         for t in 0..threds {

@@ -12,13 +12,14 @@ mod support;
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
-use support::cluster::{config_file, deployment_env, MockKafka};
+use support::cluster::{config_file, deployment_env, MockKafka, TOPOLOGY};
 use support::{Client, Server};
 use threds_runtime::bus::kafka::{KafkaBus, KafkaConfig};
 use threds_runtime::bus::{Bus, Record};
 use threds_runtime::store::redis::{Config as RedisConfig, RedisStore};
 use threds_runtime::store::ThredStore;
 use threds_runtime::testing::redis::{self as redis_testing, RedisServer};
+use threds_runtime::topology::{headers, StoreKeys};
 
 /// The tests of this file run one at a time: the restart test measures timings.
 static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
@@ -72,7 +73,7 @@ impl Deployment {
 /// Attempts per record before it is dead-lettered (not the default of 3, to see the setting used).
 const MAX_ATTEMPTS: u32 = 4;
 
-/// An agent the resolver names but whose topic (`threds.agent.org.wt.reports`) this deployment
+/// An agent the resolver names but whose topic (`TOPOLOGY.agent(REPORTS)`) this deployment
 /// never made: every reply to it fails to publish.
 const REPORTS: &str = "org.wt.reports";
 
@@ -199,7 +200,7 @@ async fn a_poison_event_is_dead_lettered_after_its_attempts_and_its_partition_ke
     let sent = Instant::now();
     let at = bus
         .append(
-            "threds.events",
+            TOPOLOGY.events(),
             None,
             Some(REPORTS),
             poison.clone(),
@@ -210,7 +211,7 @@ async fn a_poison_event_is_dead_lettered_after_its_attempts_and_its_partition_ke
     // Queued behind it, with the same key: the same partition.
     let behind = bus
         .append(
-            "threds.events",
+            TOPOLOGY.events(),
             None,
             Some(REPORTS),
             echo("after-1", "behind the poison"),
@@ -232,7 +233,7 @@ async fn a_poison_event_is_dead_lettered_after_its_attempts_and_its_partition_ke
     assert_eq!(m["to"], json!(["alice"]), "{m}");
 
     // The dead letter: the original record with its error and origin.
-    let dead = read_topic(bus, "threds.events-dlt", 1).await;
+    let dead = read_topic(bus, &TOPOLOGY.dead_letter(TOPOLOGY.events()), 1).await;
     let letter = &dead[0];
     eprintln!(
         "dead letter: key {:?}, headers {:?}",
@@ -240,25 +241,25 @@ async fn a_poison_event_is_dead_lettered_after_its_attempts_and_its_partition_ke
     );
     assert_eq!(letter.payload, poison, "the original record");
     assert_eq!(letter.key.as_deref(), Some(REPORTS));
-    let error = header(letter, "threds-error").expect("a threds-error header");
+    let error = header(letter, headers::ERROR).expect("an error header");
     assert!(
-        error.contains("threds.agent.org.wt.reports") && error.contains("does not exist"),
+        error.contains(&TOPOLOGY.agent(REPORTS)) && error.contains("does not exist"),
         "the error says why: {error}"
     );
     assert_eq!(
-        header(letter, "threds-origin"),
-        Some(format!("threds.events/{}/{}", at.partition, at.offset).as_str())
+        header(letter, headers::ORIGIN),
+        Some(format!("{}/{}/{}", TOPOLOGY.events(), at.partition, at.offset).as_str())
     );
 
     // The attempts, from the engine's log: 1..=MAX_ATTEMPTS, each failing the same way.
+    let dead_lettered = format!(
+        "dead-lettered to {}",
+        TOPOLOGY.dead_letter(TOPOLOGY.events())
+    );
     let position = format!("partition: {}, offset: {} }}", at.partition, at.offset);
     let mut log = Vec::new();
     let deadline = Instant::now() + Duration::from_secs(5);
-    while Instant::now() < deadline
-        && !log
-            .iter()
-            .any(|l: &String| l.contains("dead-lettered to threds.events-dlt"))
-    {
+    while Instant::now() < deadline && !log.iter().any(|l: &String| l.contains(&dead_lettered)) {
         log.extend(deployment.engine.take_log());
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
@@ -280,9 +281,7 @@ async fn a_poison_event_is_dead_lettered_after_its_attempts_and_its_partition_ke
     eprintln!("engine log: attempts {attempts:?} failed");
     assert_eq!(attempts, (1..=MAX_ATTEMPTS).collect::<Vec<_>>());
     assert_eq!(
-        log.iter()
-            .filter(|l| l.contains("dead-lettered to threds.events-dlt"))
-            .count(),
+        log.iter().filter(|l| l.contains(&dead_lettered)).count(),
         1,
         "dead-lettered once"
     );
@@ -290,7 +289,7 @@ async fn a_poison_event_is_dead_lettered_after_its_attempts_and_its_partition_ke
     // And the partition still flows for events sent after the dead letter.
     let later = bus
         .append(
-            "threds.events",
+            TOPOLOGY.events(),
             None,
             Some(REPORTS),
             echo("after-2", "after the dead letter"),
@@ -313,7 +312,9 @@ async fn a_poison_event_is_dead_lettered_after_its_attempts_and_its_partition_ke
         "nothing else failed: {more:?}"
     );
     assert_eq!(
-        read_topic(bus, "threds.events-dlt", 1).await.len(),
+        read_topic(bus, &TOPOLOGY.dead_letter(TOPOLOGY.events()), 1)
+            .await
+            .len(),
         1,
         "one dead letter"
     );
@@ -360,7 +361,7 @@ async fn a_step_with_an_unpublishable_message_is_applied_once_and_its_other_mess
     let deployment = &setup.deployment;
     let bus = &setup.bus;
     let append = |payload: Vec<u8>, key: String| async move {
-        bus.append("threds.events", None, Some(&key), payload, Vec::new())
+        bus.append(TOPOLOGY.events(), None, Some(&key), payload, Vec::new())
             .await
             .unwrap()
     };
@@ -406,8 +407,13 @@ async fn a_step_with_an_unpublishable_message_is_applied_once_and_its_other_mess
     // The reports agent's message is kept for the relay, not lost and not dead-lettered.
     let pending = store.outbox(i64::MAX, 100).await.unwrap();
     let topics: Vec<&str> = pending.iter().map(|p| p.record.topic.as_str()).collect();
-    assert_eq!(topics, ["threds.agent.org.wt.reports"], "{pending:?}");
-    let dead = read_topic_for(bus, "threds.events-dlt", Duration::from_secs(3)).await;
+    assert_eq!(topics, [TOPOLOGY.agent(REPORTS)], "{pending:?}");
+    let dead = read_topic_for(
+        bus,
+        &TOPOLOGY.dead_letter(TOPOLOGY.events()),
+        Duration::from_secs(3),
+    )
+    .await;
     assert!(dead.is_empty(), "nothing was dead-lettered: {dead:?}");
     let log = deployment.engine.take_log();
     assert!(
@@ -813,8 +819,8 @@ async fn a_pattern_reload_sent_to_one_engine_reaches_every_engine() {
     loop {
         let mut owners = std::collections::BTreeSet::new();
         for p in 0..support::cluster::PARTITIONS {
-            let resource = format!("threds.events/{p}");
-            if let Ok(owner) = redis.command(&format!("HGET threds:fence:{resource} owner")) {
+            let fence = StoreKeys::default().fence(&TOPOLOGY.partition_lease(p));
+            if let Ok(owner) = redis.command(&format!("HGET {fence} owner")) {
                 owners.insert(owner.trim().to_string());
             }
         }
@@ -865,7 +871,10 @@ async fn a_pattern_reload_sent_to_one_engine_reaches_every_engine() {
     // request (thred id SYSTEM); the admin asks it to reload.
     let system = threds_runtime::bus::partition_for("SYSTEM", support::cluster::PARTITIONS);
     let owner = redis
-        .command(&format!("HGET threds:fence:threds.events/{system} owner"))
+        .command(&format!(
+            "HGET {} owner",
+            StoreKeys::default().fence(&TOPOLOGY.partition_lease(system))
+        ))
         .unwrap();
     let handler = if owner.trim() == "engine-a" { 0 } else { 1 };
     let pattern_file = dirs[handler].path().join("echo.pattern.json");

@@ -23,13 +23,11 @@ use threds_runtime::config::Config;
 use threds_runtime::documents::Documents;
 use threds_runtime::engine::admin::{Admin, Reload};
 use threds_runtime::engine::control::{self, Announcement, Announcer};
-use threds_runtime::engine::{agent_topic, EngineHandle, Processor, Topics};
+use threds_runtime::engine::{EngineHandle, Processor};
 use threds_runtime::history::History;
 use threds_runtime::store::ThredStore;
+use threds_runtime::topology::{Topology, PERSISTENCE_AGENT};
 use tokio_util::sync::CancellationToken;
-
-/// The persistence agent's service address.
-pub const PERSISTENCE: &str = "org.wt.persistence";
 
 /// The adapters a process runs on.
 #[derive(Clone)]
@@ -134,7 +132,8 @@ impl Health {
             }
         }
         let probe = Duration::from_secs(2);
-        match tokio::time::timeout(probe, self.ports.store.applied("threds.readyz", 0)).await {
+        let (topic, partition) = Topology::default().probe();
+        match tokio::time::timeout(probe, self.ports.store.applied(topic, partition)).await {
             Ok(Ok(_)) => {}
             Ok(Err(e)) => return Some(format!("thred store: {e}")),
             Err(_) => return Some("thred store: no answer within 2 s".into()),
@@ -177,28 +176,17 @@ async fn readyz(health: web::Data<Health>) -> HttpResponse {
     }
 }
 
-/// The topics this deployment uses, with their partition counts (`partitions` for the events
-/// topic, 1 for the others).
-pub fn deployment_topics(topics: &Topics, partitions: u32) -> Vec<(String, u32)> {
-    let persistence_topic = agent_topic(PERSISTENCE);
-    let mut wanted = vec![
-        (topics.events.clone(), partitions),
-        (topics.sessions.clone(), 1),
-        (persistence_topic.clone(), 1),
-        (control::TOPIC.to_string(), 1),
-    ];
-    for topic in [&topics.events, &topics.sessions, &persistence_topic] {
-        wanted.push((crate::engine::worker::dead_letter_topic(topic), 1));
-    }
-    wanted
-}
-
 /// Creates the topics this deployment uses (idempotent; a partition-count mismatch is an error).
-pub async fn create_topics(bus: &dyn Bus, topics: &Topics, partitions: u32) -> anyhow::Result<()> {
-    for (topic, count) in deployment_topics(topics, partitions) {
-        bus.create_topic(&topic, count)
+pub async fn create_topics(bus: &dyn Bus, topology: &Topology) -> anyhow::Result<()> {
+    for topic in topology.topics() {
+        bus.create_topic(&topic.name, topic.partitions)
             .await
-            .with_context(|| format!("creating topic {topic} with {count} partition(s)"))?;
+            .with_context(|| {
+                format!(
+                    "creating topic {} with {} partition(s)",
+                    topic.name, topic.partitions
+                )
+            })?;
     }
     Ok(())
 }
@@ -219,9 +207,9 @@ pub async fn serve(setup: Setup, ports: Ports) -> anyhow::Result<()> {
         store,
         documents,
     } = ports.clone();
-    let topics = Topics::default();
-    let partitions = config.engine.partitions;
-    create_topics(bus.as_ref(), &topics, partitions).await?;
+    let topology = Topology::new(config.engine.partitions);
+    let partitions = topology.partitions();
+    create_topics(bus.as_ref(), &topology).await?;
     let me = persistence_identity(&engine);
     let patterns = engine.patterns().len();
     let sessions_model = Arc::new(engine.sessions().clone());
@@ -236,8 +224,7 @@ pub async fn serve(setup: Setup, ports: Ports) -> anyhow::Result<()> {
             EngineHandle::new(engine),
             store.clone(),
             bus.clone(),
-            topics.clone(),
-            partitions,
+            topology.clone(),
             clock.clone(),
         );
         if config.engine.history {
@@ -250,7 +237,7 @@ pub async fn serve(setup: Setup, ports: Ports) -> anyhow::Result<()> {
             .max(1);
         arbiters = (0..workers).map(|_| actix::Arbiter::new()).collect();
         let consumer = bus
-            .join("threds-engine", &[topics.events.as_str()], &node)
+            .join(&topology.engine_group(), &[topology.events()], &node)
             .await?;
         let reload = reloader(&config, processor.engine().clone());
         let admin = Arc::new(
@@ -259,7 +246,7 @@ pub async fn serve(setup: Setup, ports: Ports) -> anyhow::Result<()> {
         );
         // What other engines announce (pattern reloads), in a consumer group of this engine's own.
         let control_consumer = bus
-            .join(&format!("threds-control-{node}"), &[control::TOPIC], &node)
+            .join(&topology.control_group(&node), &[topology.control()], &node)
             .await?;
         let (registry_store, handle) = (store.clone(), processor.engine().clone());
         let apply = move |announcement: Announcement| {
@@ -301,10 +288,10 @@ pub async fn serve(setup: Setup, ports: Ports) -> anyhow::Result<()> {
     }
 
     if roles.persistence {
-        let persistence_topic = agent_topic(PERSISTENCE);
+        let persistence_topic = topology.agent(PERSISTENCE_AGENT);
         let consumer = bus
             .join(
-                "threds-agent-persistence",
+                &topology.agent_group(PERSISTENCE_AGENT),
                 &[persistence_topic.as_str()],
                 &node,
             )
@@ -313,7 +300,7 @@ pub async fn serve(setup: Setup, ports: Ports) -> anyhow::Result<()> {
             consumer,
             documents.clone(),
             bus.clone(),
-            topics.events.clone(),
+            topology.events().to_owned(),
             me,
             clock,
             shutdown.clone(),
@@ -325,8 +312,8 @@ pub async fn serve(setup: Setup, ports: Ports) -> anyhow::Result<()> {
         let hub = Hub::new(node.clone(), store.clone()).start();
         let consumer = bus
             .join(
-                &format!("threds-sessions-{node}"),
-                &[topics.sessions.as_str()],
+                &topology.sessions_group(&node),
+                &[topology.sessions()],
                 &node,
             )
             .await?;
@@ -339,7 +326,7 @@ pub async fn serve(setup: Setup, ports: Ports) -> anyhow::Result<()> {
             secret,
             sessions: sessions_model,
             hub,
-            intake: Intake::new(bus.clone(), topics.events.clone()),
+            intake: Intake::new(bus.clone(), topology.events().to_owned()),
             max_frame_bytes: config.server.max_frame_bytes,
             connection_queue: config.server.connection_queue,
             shutdown: shutdown.clone(),
@@ -483,7 +470,7 @@ async fn load_registered(
 
 /// The persistence agent's identity from the resolver config (defaults when absent).
 fn persistence_identity(engine: &Engine) -> Identity {
-    match engine.resolver().agent(PERSISTENCE) {
+    match engine.resolver().agent(PERSISTENCE_AGENT) {
         Some(a) => Identity {
             node_id: a.node_id.clone().unwrap_or_else(|| a.node_type.clone()),
             node_type: a.node_type.clone(),
@@ -494,8 +481,8 @@ fn persistence_identity(engine: &Engine) -> Identity {
             },
         },
         None => Identity {
-            node_id: PERSISTENCE.into(),
-            node_type: PERSISTENCE.into(),
+            node_id: PERSISTENCE_AGENT.into(),
+            node_type: PERSISTENCE_AGENT.into(),
             name: "Persistence Agent".into(),
         },
     }

@@ -10,4 +10,5 @@ pub mod files;
 pub mod history;
 pub mod store;
 pub mod testing;
+pub mod topology;
 pub mod trace;

@@ -138,12 +138,9 @@ mod tests {
 
     #[test]
     fn children_keep_the_trace_and_repeat_for_the_same_seed() {
-        let root = TraceParent::root("threds.events/3/17");
-        assert_eq!(root, TraceParent::root("threds.events/3/17"));
-        assert_ne!(
-            root.trace_id,
-            TraceParent::root("threds.events/3/18").trace_id
-        );
+        let root = TraceParent::root("events/3/17");
+        assert_eq!(root, TraceParent::root("events/3/17"));
+        assert_ne!(root.trace_id, TraceParent::root("events/3/18").trace_id);
         let a = root.child("0");
         assert_eq!(a.trace_id, root.trace_id);
         assert_ne!(a.span_id, root.span_id);

@@ -12,10 +12,15 @@ use threds_patterns::model::Event;
 use threds_patterns::pattern::PatternSet;
 use threds_runtime::bus::memory::MemoryBus;
 use threds_runtime::bus::{Bus, Position, Record};
-use threds_runtime::engine::{EngineHandle, Intake, Processor, Topics};
+use threds_runtime::engine::{EngineHandle, Intake, Processor};
+use threds_runtime::topology::Topology;
+
 use threds_runtime::store::memory::MemoryStore;
 use threds_runtime::store::ThredStore;
 use threds_runtime::trace::TraceParent;
+
+/// The names of the deployment under test.
+const T: Topology = Topology::new(1);
 
 const ECHO: &str = include_str!("../../config/patterns/echo.pattern.json");
 
@@ -30,16 +35,15 @@ async fn host() -> Host {
     let mut set = PatternSet::new();
     set.insert(Arc::new(pattern));
     let bus: Arc<dyn Bus> = Arc::new(MemoryBus::new());
-    bus.create_topic("threds.events", 1).await.unwrap();
-    bus.create_topic("threds.sessions", 1).await.unwrap();
+    bus.create_topic(T.events(), 1).await.unwrap();
+    bus.create_topic(T.sessions(), 1).await.unwrap();
     let clock = Arc::new(|| 1_000_000i64);
     let store = Arc::new(MemoryStore::with_clock(clock.clone()));
     let processor = Processor::new(
         EngineHandle::new(Engine::new(set, Default::default(), Default::default())),
         store.clone(),
         bus.clone(),
-        Topics::default(),
-        1,
+        Topology::new(1),
         clock,
     );
     Host {
@@ -62,7 +66,7 @@ fn records(n: u64) -> Vec<Record> {
             }
             Record {
                 position: Position {
-                    topic: "threds.events".into(),
+                    topic: T.events().into(),
                     partition: 0,
                     offset,
                 },
@@ -90,10 +94,7 @@ fn events_of(
 }
 
 async fn messages(bus: &Arc<dyn Bus>) -> Vec<Value> {
-    let mut reader = bus
-        .join("check", &["threds.sessions"], "reader")
-        .await
-        .unwrap();
+    let mut reader = bus.join("check", &[T.sessions()], "reader").await.unwrap();
     let mut out = Vec::new();
     for _ in 0..3 {
         for r in reader
@@ -139,7 +140,7 @@ async fn a_batch_has_the_effect_of_its_records_one_by_one() {
     assert_eq!(all.version, 6, "every step's write raised the version");
     assert_eq!(one.version, 6);
     assert_eq!(
-        batched.store.applied("threds.events", 0).await.unwrap(),
+        batched.store.applied(T.events(), 0).await.unwrap(),
         Some(5),
         "the batch's last offset is applied"
     );
@@ -162,7 +163,7 @@ async fn a_batch_run_again_after_its_commit_is_recognised_as_applied() {
         .events(events_of(&host.processor, &records), None)
         .await
         .unwrap();
-    let applied = host.store.applied("threds.events", 0).await.unwrap();
+    let applied = host.store.applied(T.events(), 0).await.unwrap();
     for record in &records {
         assert!(matches!(
             host.processor.intake(record, applied),
@@ -185,7 +186,7 @@ async fn messages_carry_a_child_of_their_records_trace_context() {
     }
     let mut reader = host
         .bus
-        .join("trace", &["threds.sessions"], "reader")
+        .join("trace", &[T.sessions()], "reader")
         .await
         .unwrap();
     let mut out = Vec::new();

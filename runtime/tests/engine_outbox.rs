@@ -13,25 +13,30 @@ use threds_patterns::machine::Engine;
 use threds_patterns::pattern::PatternSet;
 use threds_runtime::bus::memory::MemoryBus;
 use threds_runtime::bus::{self, Bus, Consumer, Position, Record};
-use threds_runtime::engine::{Done, EngineHandle, Processor, Topics};
+use threds_runtime::engine::{Done, EngineHandle, Processor};
+use threds_runtime::topology::Topology;
+
 use threds_runtime::store::memory::MemoryStore;
+
+/// The names of the deployment under test.
+const T: Topology = Topology::new(1);
 
 /// A bus whose appends to the `broken` topics fail.
 struct Flaky {
     inner: MemoryBus,
-    broken: Mutex<Vec<&'static str>>,
+    broken: Mutex<Vec<String>>,
 }
 
 impl Flaky {
-    fn new(broken: &[&'static str]) -> Flaky {
+    fn new(broken: &[&str]) -> Flaky {
         Flaky {
             inner: MemoryBus::new(),
-            broken: Mutex::new(broken.to_vec()),
+            broken: Mutex::new(broken.iter().map(|t| t.to_string()).collect()),
         }
     }
 
-    fn break_only(&self, topics: &[&'static str]) {
-        *self.broken.lock().unwrap() = topics.to_vec();
+    fn break_only(&self, topics: &[&str]) {
+        *self.broken.lock().unwrap() = topics.iter().map(|t| t.to_string()).collect();
     }
 }
 
@@ -51,7 +56,7 @@ impl Bus for Flaky {
         payload: Vec<u8>,
         headers: Vec<(String, String)>,
     ) -> Result<Position, bus::Error> {
-        if self.broken.lock().unwrap().contains(&topic) {
+        if self.broken.lock().unwrap().iter().any(|t| t == topic) {
             return Err(bus::Error::Backend("network partition".into()));
         }
         self.inner
@@ -81,10 +86,10 @@ async fn a_failed_publish_is_relayed_once_after_the_commit() {
     .value;
     let mut set = PatternSet::new();
     set.insert(Arc::new(pattern));
-    let flaky = Arc::new(Flaky::new(&["threds.sessions"]));
+    let flaky = Arc::new(Flaky::new(&[T.sessions()]));
     let bus: Arc<dyn Bus> = flaky.clone();
-    bus.create_topic("threds.events", 1).await.unwrap();
-    bus.create_topic("threds.sessions", 1).await.unwrap();
+    bus.create_topic(T.events(), 1).await.unwrap();
+    bus.create_topic(T.sessions(), 1).await.unwrap();
     let now = Arc::new(AtomicI64::new(1_000_000));
     let clock_now = now.clone();
     let clock = Arc::new(move || clock_now.load(Ordering::SeqCst));
@@ -93,13 +98,12 @@ async fn a_failed_publish_is_relayed_once_after_the_commit() {
         EngineHandle::new(Engine::new(set, Default::default(), Default::default())),
         store,
         bus.clone(),
-        Topics::default(),
-        1,
+        Topology::new(1),
         clock,
     );
     let record = Record {
         position: Position {
-            topic: "threds.events".into(),
+            topic: T.events().into(),
             partition: 0,
             offset: 0,
         },
@@ -133,10 +137,7 @@ async fn a_failed_publish_is_relayed_once_after_the_commit() {
         "acknowledged: relayed once"
     );
 
-    let mut reader = bus
-        .join("check", &["threds.sessions"], "reader")
-        .await
-        .unwrap();
+    let mut reader = bus.join("check", &[T.sessions()], "reader").await.unwrap();
     let mut records = Vec::new();
     for _ in 0..5 {
         records.extend(
@@ -190,10 +191,11 @@ async fn an_unpublishable_record_holds_back_only_the_records_of_its_topic() {
     let mut set = PatternSet::new();
     set.insert(Arc::new(pattern));
     let resolver = serde_json::from_value(json!({"agents": [{"nodeType": "reports"}]})).unwrap();
-    const AGENT: &str = "threds.agent.reports";
-    let flaky = Arc::new(Flaky::new(&[AGENT, "threds.sessions"]));
+    let agent = T.agent("reports");
+    let agent = agent.as_str();
+    let flaky = Arc::new(Flaky::new(&[agent, T.sessions()]));
     let bus: Arc<dyn Bus> = flaky.clone();
-    for topic in ["threds.events", "threds.sessions", AGENT] {
+    for topic in [T.events(), T.sessions(), agent] {
         bus.create_topic(topic, 1).await.unwrap();
     }
     let now = Arc::new(AtomicI64::new(1_000_000));
@@ -204,13 +206,12 @@ async fn an_unpublishable_record_holds_back_only_the_records_of_its_topic() {
         EngineHandle::new(Engine::new(set, Default::default(), resolver)),
         store,
         bus.clone(),
-        Topics::default(),
-        1,
+        Topology::new(1),
         clock,
     );
     let record = |offset: u64, id: &str| Record {
         position: Position {
-            topic: "threds.events".into(),
+            topic: T.events().into(),
             partition: 0,
             offset,
         },
@@ -230,17 +231,17 @@ async fn an_unpublishable_record_holds_back_only_the_records_of_its_topic() {
             .unwrap(),
         Done::Applied(_)
     ));
-    assert!(message_ids(&bus, "threds.sessions").await.is_empty());
+    assert!(message_ids(&bus, T.sessions()).await.is_empty());
 
     // The sessions topic is back, the agent's is not: the relay is not stuck behind the agent's
     // record (which comes first), it publishes bob's.
-    flaky.break_only(&[AGENT]);
+    flaky.break_only(&[agent]);
     now.fetch_add(6_000, Ordering::SeqCst);
     assert!(
         processor.relay(5_000, 100).await.is_err(),
         "the agent's record failed"
     );
-    assert_eq!(message_ids(&bus, "threds.sessions").await, ["o0_0"]);
+    assert_eq!(message_ids(&bus, T.sessions()).await, ["o0_0"]);
 
     // A new step publishes bob's message at once, past the agent's failing record.
     assert!(matches!(
@@ -250,11 +251,11 @@ async fn an_unpublishable_record_holds_back_only_the_records_of_its_topic() {
             .unwrap(),
         Done::Applied(_)
     ));
-    assert_eq!(message_ids(&bus, "threds.sessions").await, ["o0_0", "o1_0"]);
+    assert_eq!(message_ids(&bus, T.sessions()).await, ["o0_0", "o1_0"]);
     now.fetch_add(6_000, Ordering::SeqCst);
     assert!(processor.relay(5_000, 100).await.is_err());
     assert_eq!(
-        message_ids(&bus, "threds.sessions").await,
+        message_ids(&bus, T.sessions()).await,
         ["o0_0", "o1_0"],
         "acknowledged messages are not republished"
     );
@@ -263,5 +264,5 @@ async fn an_unpublishable_record_holds_back_only_the_records_of_its_topic() {
     flaky.break_only(&[]);
     assert_eq!(processor.relay(5_000, 100).await.unwrap(), 2);
     assert_eq!(processor.relay(5_000, 100).await.unwrap(), 0);
-    assert_eq!(message_ids(&bus, AGENT).await, ["o0_agent_0", "o1_agent_0"]);
+    assert_eq!(message_ids(&bus, agent).await, ["o0_agent_0", "o1_agent_0"]);
 }

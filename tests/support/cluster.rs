@@ -6,9 +6,13 @@ use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use threds_runtime::testing::redis::RedisServer;
+use threds_runtime::topology::Topology;
 
-/// Partitions of `threds.events`.
+/// Partitions of the events topic.
 pub const PARTITIONS: u32 = 4;
+
+/// The names of the deployment under test.
+pub const TOPOLOGY: Topology = Topology::new(PARTITIONS);
 
 /// `threds mock-kafka` as a child process, with the topics a deployment needs (the mock cluster
 /// cannot create topics on request).
@@ -19,8 +23,7 @@ pub struct MockKafka {
 }
 
 impl MockKafka {
-    /// Starts the mock cluster with every topic of a deployment (`threds.events` with
-    /// [`PARTITIONS`] partitions).
+    /// Starts the mock cluster with every topic of a deployment ([`TOPOLOGY`]).
     pub fn start() -> MockKafka {
         let mut command = Command::new(env!("CARGO_BIN_EXE_threds"));
         command.args(["mock-kafka", "--deployment", &PARTITIONS.to_string()]);

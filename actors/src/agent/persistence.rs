@@ -7,6 +7,7 @@ use std::time::Duration;
 use threds_patterns::model::Event;
 use threds_runtime::bus::{Bus, Consumer, Position};
 use threds_runtime::documents::Documents;
+use threds_runtime::topology;
 use tokio_util::sync::CancellationToken;
 
 /// Who the agent is.
@@ -53,7 +54,7 @@ pub async fn run(
                 }
             };
             if let Some(reply) = reply {
-                let key = reply.thred_id().unwrap_or(&me.node_id).to_string();
+                let key = topology::event_key(reply.thred_id(), &me.node_id).to_owned();
                 let payload = serde_json::to_vec(reply.as_value()).unwrap_or_default();
                 if let Err(e) = bus
                     .append(&events_topic, None, Some(&key), payload, Vec::new())

@@ -159,11 +159,10 @@ impl Server {
     fn start_cluster() -> anyhow::Result<Server> {
         use threds_runtime::testing::{kafka::MockKafka, redis::RedisServer};
         let kafka = MockKafka::start(1).context("starting the mock Kafka cluster")?;
-        let topics = threds_runtime::engine::Topics::default();
-        for (topic, partitions) in crate::node::deployment_topics(&topics, 4) {
+        for topic in threds_runtime::topology::Topology::new(4).topics() {
             kafka
-                .create_topic(&topic, partitions)
-                .with_context(|| format!("creating {topic}"))?;
+                .create_topic(&topic.name, topic.partitions)
+                .with_context(|| format!("creating {}", topic.name))?;
         }
         let redis =
             RedisServer::start().context("starting redis-server (scripts/install/redis.sh)")?;

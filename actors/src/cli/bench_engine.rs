@@ -16,8 +16,11 @@ use threds_runtime::bus::{Append, Bus, Consumer};
 use threds_runtime::testing::kafka::MockKafka;
 use threds_runtime::testing::redis::RedisServer;
 
-/// Partitions of `threds.events` in the run.
+/// Partitions of the events topic in the run.
 const PARTITIONS: u32 = 4;
+/// The deployment's names.
+const TOPOLOGY: threds_runtime::topology::Topology =
+    threds_runtime::topology::Topology::new(PARTITIONS);
 /// Events produced per `append_all`.
 const CHUNK: usize = 2_000;
 /// Most events produced and not yet answered: the producer is far faster than any engine, and
@@ -113,8 +116,8 @@ impl Drop for Rig {
 impl Rig {
     fn start(workload: &Workload, history: bool) -> anyhow::Result<Rig> {
         let kafka = Arc::new(MockKafka::start(1).context("starting the mock Kafka cluster")?);
-        let topics = threds_runtime::engine::Topics::default();
-        for (topic, partitions) in crate::node::deployment_topics(&topics, PARTITIONS) {
+        for spec in TOPOLOGY.topics() {
+            let (topic, partitions) = (spec.name, spec.partitions);
             kafka
                 .create_topic(&topic, partitions)
                 .with_context(|| format!("creating {topic}"))?;
@@ -217,7 +220,7 @@ async fn produce(
             .map(|n| {
                 let (key, event) = workload.event(*n, threds);
                 Append {
-                    topic: "threds.events".into(),
+                    topic: TOPOLOGY.events().into(),
                     partition: None,
                     key,
                     payload: event.to_string().into_bytes(),
@@ -243,7 +246,7 @@ async fn start_threds(
             let event = json!({"id": format!("start-{i}"), "type": "org.wt.echo", "source": {"id": format!("bench{i}")},
                 "data": {"content": {"values": {"echoTo": ["bench"], "echoTitle": "start", "echoContent": i}}}});
             Append {
-                topic: "threds.events".into(),
+                topic: TOPOLOGY.events().into(),
                 partition: None,
                 key: Some(format!("bench{i}")),
                 payload: event.to_string().into_bytes(),
@@ -286,7 +289,7 @@ async fn paced(
                 "source": {"id": "bench"},
                 "data": {"content": {"values": {"echoTo": ["bench"], "echoTitle": "p", "echoContent": micros()}}}});
             bus.append(
-                "threds.events",
+                TOPOLOGY.events(),
                 None,
                 Some(thred),
                 event.to_string().into_bytes(),
@@ -331,7 +334,7 @@ pub fn measure(
         .build()?;
     runtime.block_on(async {
         let bus = rig.kafka.bus()?;
-        let mut reader = bus.join("bench-reader", &["threds.sessions"], "reader").await?;
+        let mut reader = bus.join("bench-reader", &[TOPOLOGY.sessions()], "reader").await?;
         while reader.assignment().is_empty() {
             reader.poll(1, Duration::from_millis(100)).await?;
         }
@@ -396,7 +399,7 @@ pub fn measure(
             };
             let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
             println!(
-                "  latency at {rate} events/s, produced to threds.events -> read from threds.sessions: {} messages, p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms; load average {}",
+                "  latency at {rate} events/s, produced to the events topic -> read from the sessions topic: {} messages, p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms; load average {}",
                 lat.len(),
                 at(0.5),
                 at(0.99),

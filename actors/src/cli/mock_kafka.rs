@@ -38,8 +38,13 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         .map(|t| topic(t, args.partitions))
         .collect::<anyhow::Result<Vec<_>>>()?;
     if let Some(partitions) = args.deployment {
-        let names = threds_runtime::engine::Topics::default();
-        topics.extend(crate::node::deployment_topics(&names, partitions.max(1)));
+        let deployment = threds_runtime::topology::Topology::new(partitions);
+        topics.extend(
+            deployment
+                .topics()
+                .into_iter()
+                .map(|t| (t.name, t.partitions)),
+        );
     }
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -110,14 +115,8 @@ mod tests {
 
     #[test]
     fn topic_specs() {
-        assert_eq!(
-            topic("threds.events:8", 1).unwrap(),
-            ("threds.events".into(), 8)
-        );
-        assert_eq!(
-            topic("threds.sessions", 3).unwrap(),
-            ("threds.sessions".into(), 3)
-        );
+        assert_eq!(topic("events:8", 1).unwrap(), ("events".into(), 8));
+        assert_eq!(topic("sessions", 3).unwrap(), ("sessions".into(), 3));
         assert!(topic("x:none", 1).is_err());
         assert!(topic("x:0", 1).is_err());
         assert!(topic(":2", 1).is_err());

@@ -69,7 +69,7 @@ pub async fn run(
     options: EngineOptions,
     shutdown: CancellationToken,
 ) {
-    let topic = options.processor.topics().events.clone();
+    let topic = options.processor.topology().events().to_owned();
     let mut lanes = Lanes::default();
     let mut next_arbiter = 0usize;
     let mut last_relay = Instant::now() - RELAY_EVERY;

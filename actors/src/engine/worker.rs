@@ -11,12 +11,8 @@ use threds_runtime::bus::{Bus, Record};
 use threds_runtime::engine::admin::Admin;
 use threds_runtime::engine::{Done, Intake, Processor};
 use threds_runtime::store::{Lease, ThredStore};
+use threds_runtime::topology::{self, Topology};
 use threds_runtime::trace::TraceParent;
-
-/// The dead-letter topic of `topic`.
-pub fn dead_letter_topic(topic: &str) -> String {
-    format!("{topic}-dlt")
-}
 
 /// Applies one partition's records and timers.
 pub struct PartitionWorker {
@@ -40,11 +36,6 @@ pub struct LeaseSpec {
     pub owner: String,
     /// How long a grant lasts unless renewed.
     pub ttl: Duration,
-}
-
-/// The lease resource of events partition `partition` of `topic`.
-pub fn lease_resource(topic: &str, partition: u32) -> String {
-    format!("{topic}/{partition}")
 }
 
 /// A lease on the partition valid for at least two thirds of its ttl: the held one, renewed, or a
@@ -162,10 +153,11 @@ impl Handler<Process> for PartitionWorker {
         let (partition, max_attempts, loaded) = (self.partition, self.max_attempts, self.loaded);
         let mut applied = self.applied;
         let work = async move {
-            let topic = processor.topics().events.clone();
+            let topology = processor.topology();
+            let topic = topology.events();
             let lease = ensure_lease(
                 &store,
-                &lease_resource(&topic, partition),
+                &topology.partition_lease(partition),
                 &spec,
                 held,
                 true,
@@ -174,7 +166,7 @@ impl Handler<Process> for PartitionWorker {
             let lease = Some(lease);
             if !loaded {
                 applied = store
-                    .applied(&topic, partition)
+                    .applied(topic, partition)
                     .await
                     .map_err(|e| e.to_string())?;
             }
@@ -236,7 +228,7 @@ impl Handler<Tick> for PartitionWorker {
         let partition = self.partition;
         let work = async move {
             // Timers are fired only under a valid lease (renewed here between batches).
-            let resource = lease_resource(&processor.topics().events, partition);
+            let resource = processor.topology().partition_lease(partition);
             let lease = match ensure_lease(&store, &resource, &spec, held, false).await {
                 Ok(lease) => lease,
                 Err(e) => {
@@ -393,11 +385,11 @@ async fn handle_record(
 
 async fn dead_letter(bus: &Arc<dyn Bus>, record: &Record, error: &str) -> Result<(), String> {
     let p = &record.position;
-    let topic = dead_letter_topic(&p.topic);
+    let topic = Topology::default().dead_letter(&p.topic);
     let mut headers = record.headers.clone();
-    headers.push(("threds-error".into(), error.to_string()));
+    headers.push((topology::headers::ERROR.into(), error.to_string()));
     headers.push((
-        "threds-origin".into(),
+        topology::headers::ORIGIN.into(),
         format!("{}/{}/{}", p.topic, p.partition, p.offset),
     ));
     tracing::error!(position = ?p, error, "dead-lettered to {topic}");
@@ -430,7 +422,7 @@ mod tests {
     use threds_runtime::bus::memory::MemoryBus;
     use threds_runtime::bus::Position;
     use threds_runtime::documents::memory::MemoryDocuments;
-    use threds_runtime::engine::{EngineHandle, Topics};
+    use threds_runtime::engine::EngineHandle;
     use threds_runtime::store::memory::MemoryStore;
     use threds_runtime::store::{self, Commit, Lease, Session, Stored, StoredCounter};
 
@@ -520,8 +512,10 @@ mod tests {
 
     async fn run_poisoned(panic: bool, payload: &[u8]) -> (u32, Vec<Record>) {
         let bus: Arc<dyn Bus> = Arc::new(MemoryBus::new());
-        bus.create_topic("threds.events", 1).await.unwrap();
-        bus.create_topic("threds.events-dlt", 1).await.unwrap();
+        let topology = Topology::new(1);
+        let dead_letters = topology.dead_letter(topology.events());
+        bus.create_topic(topology.events(), 1).await.unwrap();
+        bus.create_topic(&dead_letters, 1).await.unwrap();
         let poisoned = Arc::new(Poisoned {
             inner: MemoryStore::new(),
             panic,
@@ -533,8 +527,7 @@ mod tests {
             EngineHandle::new(engine),
             store.clone(),
             bus.clone(),
-            Topics::default(),
-            1,
+            topology.clone(),
             Arc::new(|| 0),
         ));
         let admin = Admin::new(
@@ -545,7 +538,7 @@ mod tests {
         );
         let record = Record {
             position: Position {
-                topic: "threds.events".into(),
+                topic: topology.events().into(),
                 partition: 0,
                 offset: 7,
             },
@@ -558,7 +551,7 @@ mod tests {
             .await
             .unwrap();
         let mut dlq = bus
-            .join("inspect", &["threds.events-dlt"], "inspector")
+            .join("inspect", &[dead_letters.as_str()], "inspector")
             .await
             .unwrap();
         let mut records = Vec::new();
@@ -593,24 +586,27 @@ mod tests {
         assert_eq!(dlq.len(), 1);
         assert_eq!(dlq[0].payload, BOUND, "the original record");
         assert!(
-            header(&dlq[0], "threds-error").contains("panicked: poison"),
+            header(&dlq[0], topology::headers::ERROR).contains("panicked: poison"),
             "{:?}",
             dlq[0].headers
         );
-        assert_eq!(header(&dlq[0], "threds-origin"), "threds.events/0/7");
+        assert_eq!(
+            header(&dlq[0], topology::headers::ORIGIN),
+            format!("{}/0/7", Topology::default().events())
+        );
     }
 
     #[actix_rt::test]
     async fn a_failing_step_is_retried_then_dead_lettered() {
         let (attempts, dlq) = run_poisoned(false, BOUND).await;
         assert_eq!(attempts, 3);
-        assert!(header(&dlq[0], "threds-error").contains("disk on fire"));
+        assert!(header(&dlq[0], topology::headers::ERROR).contains("disk on fire"));
     }
 
     #[actix_rt::test]
     async fn a_record_that_is_not_an_event_is_dead_lettered_at_once() {
         let (attempts, dlq) = run_poisoned(false, b"{not json").await;
         assert_eq!(attempts, 0);
-        assert!(header(&dlq[0], "threds-error").contains("not JSON"));
+        assert!(header(&dlq[0], topology::headers::ERROR).contains("not JSON"));
     }
 }

@@ -4,6 +4,7 @@ use serde_json::{json, Map, Value};
 use std::sync::Arc;
 use threds_patterns::model::Event;
 use threds_runtime::bus::{self, Bus};
+use threds_runtime::topology;
 use threds_runtime::trace::TraceParent;
 
 /// Appends client events to the events topic.
@@ -30,7 +31,7 @@ impl Intake {
         parent: Option<TraceParent>,
     ) -> Result<Event, bus::Error> {
         let event = stamp(event, participant, roles);
-        let key = event.thred_id().unwrap_or(participant).to_string();
+        let key = topology::event_key(event.thred_id(), participant).to_owned();
         let payload =
             serde_json::to_vec(event.as_value()).map_err(|e| bus::Error::Backend(e.to_string()))?;
         let nanos = std::time::SystemTime::now()
@@ -70,12 +71,14 @@ mod tests {
     use super::*;
     use std::time::Duration;
     use threds_runtime::bus::memory::MemoryBus;
+    use threds_runtime::topology::Topology;
 
     #[actix_rt::test]
     async fn every_event_goes_out_with_a_trace_context_continuing_the_callers() {
         let bus: Arc<dyn Bus> = Arc::new(MemoryBus::new());
-        bus.create_topic("threds.events", 1).await.unwrap();
-        let intake = Intake::new(bus.clone(), "threds.events".into());
+        let events = Topology::default().events();
+        bus.create_topic(events, 1).await.unwrap();
+        let intake = Intake::new(bus.clone(), events.into());
         let event = |id: &str| {
             Event::from_value(json!({"id": id, "type": "t", "source": {"id": "x"}})).unwrap()
         };
@@ -89,7 +92,7 @@ mod tests {
             .submit(event("e2"), "alice", &[], None)
             .await
             .unwrap();
-        let mut reader = bus.join("r", &["threds.events"], "r").await.unwrap();
+        let mut reader = bus.join("r", &[events], "r").await.unwrap();
         let mut records = Vec::new();
         while records.len() < 2 {
             records.extend(

@@ -7,6 +7,7 @@
 //!   partitions move and the new owner starts at the group's committed offset (at-least-once);
 //! - a committed offset survives the member, the group and (for durable adapters) the process.
 
+pub mod driver;
 pub mod kafka;
 pub mod memory;
 mod partition;

@@ -1,4 +1,4 @@
-//! Fan-out of operations every engine must apply, over the control topic (`threds.control`).
+//! Fan-out of operations every engine must apply, over the control topic ([`Topology::control`]).
 //!
 //! An admin request reaches one engine (the owner of its partition). What must happen on every
 //! engine — today, pattern reloads — that engine applies itself and then appends to the control
@@ -9,12 +9,10 @@
 //! harmless, so the control topic is read at least once like any other.
 
 use crate::bus::{self, Bus, Consumer};
+use crate::topology::Topology;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use std::time::Duration;
-
-/// The control topic.
-pub const TOPIC: &str = "threds.control";
 
 /// An operation for every engine.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -60,7 +58,13 @@ impl Announcer {
         let payload =
             serde_json::to_vec(announcement).map_err(|e| bus::Error::Backend(e.to_string()))?;
         self.bus
-            .append(TOPIC, Some(0), None, payload, Vec::new())
+            .append(
+                Topology::default().control(),
+                Some(0),
+                None,
+                payload,
+                Vec::new(),
+            )
             .await
             .map(|_| ())
     }

@@ -95,7 +95,7 @@ mod tests {
         let pattern = set.get("echo").unwrap();
         for offset in 0..50 {
             let pos = Position {
-                topic: "threds.events".into(),
+                topic: crate::topology::Topology::default().events().into(),
                 partition: 3,
                 offset,
             };

@@ -11,8 +11,8 @@ mod view;
 pub mod watch;
 
 pub use env::RecordEnv;
-pub use processor::{Done, Error, Intake, Processor, Topics};
-pub use routing::{agent_topic, route};
+pub use processor::{Done, Error, Intake, Processor};
+pub use routing::route;
 pub use view::{Miss, Prefetched};
 
 use std::sync::{Arc, RwLock};

@@ -15,6 +15,7 @@ use crate::bus::Position;
 use crate::bus::{self, partition_for, Append, Bus, Record};
 use crate::history::History;
 use crate::store::{self, Commit, Lease, Outgoing, ThredStore, ThredWrite};
+use crate::topology::Topology;
 use crate::trace::TraceParent;
 use std::sync::Arc;
 use threds_patterns::machine::{Engine, Input, Message, Outcome, ThredChange};
@@ -22,24 +23,6 @@ use threds_patterns::model::Event;
 
 /// Most times one input is re-run after misses or version conflicts before giving up.
 const MAX_ATTEMPTS: usize = 16;
-
-/// The topics the engine reads and writes.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Topics {
-    /// Inbound events (keyed by thred id, else by source id).
-    pub events: String,
-    /// Messages for participants, read by every session node.
-    pub sessions: String,
-}
-
-impl Default for Topics {
-    fn default() -> Self {
-        Topics {
-            events: "threds.events".into(),
-            sessions: "threds.sessions".into(),
-        }
-    }
-}
 
 /// What happened to a record.
 #[derive(Debug)]
@@ -86,29 +69,26 @@ pub struct Processor {
     engine: EngineHandle,
     store: Arc<dyn ThredStore>,
     bus: Arc<dyn Bus>,
-    topics: Topics,
-    partitions: u32,
+    topology: Topology,
     clock: Arc<dyn Fn() -> i64 + Send + Sync>,
     history: Option<History>,
     watchers: Watchers,
 }
 
 impl Processor {
-    /// A processor over `store` and `bus`; `partitions` is the events topic's partition count.
+    /// A processor over `store` and `bus` for the deployment `topology`.
     pub fn new(
         engine: EngineHandle,
         store: Arc<dyn ThredStore>,
         bus: Arc<dyn Bus>,
-        topics: Topics,
-        partitions: u32,
+        topology: Topology,
         clock: Arc<dyn Fn() -> i64 + Send + Sync>,
     ) -> Processor {
         Processor {
             engine,
             store,
             bus,
-            topics,
-            partitions,
+            topology,
             clock,
             history: None,
             watchers: Watchers::default(),
@@ -141,9 +121,9 @@ impl Processor {
         &self.store
     }
 
-    /// The topic names.
-    pub fn topics(&self) -> &Topics {
-        &self.topics
+    /// The deployment's names.
+    pub fn topology(&self) -> &Topology {
+        &self.topology
     }
 
     /// The patterns in force.
@@ -153,7 +133,7 @@ impl Processor {
 
     /// The partition that owns thred `id`.
     pub fn partition_of(&self, thred_id: &str) -> u32 {
-        partition_for(thred_id, self.partitions)
+        partition_for(thred_id, self.topology.partitions())
     }
 
     /// Sorts out a record of the events topic. `applied` is the partition's applied watermark
@@ -206,7 +186,7 @@ impl Processor {
         let steps = events
             .into_iter()
             .map(|(position, event, trace)| {
-                let env = RecordEnv::new(&position, self.partitions, now);
+                let env = RecordEnv::new(&position, self.topology.partitions(), now);
                 let trace = trace.unwrap_or_else(|| {
                     let p = &position;
                     TraceParent::root(&format!("{}/{}/{}", p.topic, p.partition, p.offset))
@@ -237,7 +217,7 @@ impl Processor {
                     &timer.thred_id,
                     timer.due,
                     partition,
-                    self.partitions,
+                    self.topology.partitions(),
                     now,
                 );
                 let trace = TraceParent::root(&format!("timer/{}/{}", timer.thred_id, timer.due));
@@ -284,7 +264,7 @@ impl Processor {
         let now = (self.clock)();
         let step = Step {
             input,
-            env: RecordEnv::for_timer(id_seed, now, 0, self.partitions, now),
+            env: RecordEnv::for_timer(id_seed, now, 0, self.topology.partitions(), now),
             trace: TraceParent::root(&format!("admin/{id_seed}/{now}")),
         };
         let mut outcomes = self.steps(vec![step], None, None).await?;
@@ -319,7 +299,7 @@ impl Processor {
             for step in &steps {
                 let outcome = self.run(&engine, &mut pre, &step.input, &step.env).await?;
                 self.add_writes(&mut commit, &pre, &outcome);
-                let records = outgoing(&engine, &outcome, &self.topics.sessions);
+                let records = outgoing(&engine, &outcome, &self.topology);
                 traces.extend((0..records.len()).map(|n| Some(step.trace.child(&n.to_string()))));
                 commit.outbox.extend(records);
                 pre.apply(&outcome);
@@ -496,7 +476,7 @@ impl Processor {
     pub async fn send(&self, messages: &[Message]) -> Result<(), Error> {
         let engine = self.engine.current();
         for message in messages {
-            for routed in route(&engine, message, &self.topics.sessions) {
+            for routed in route(&engine, message, &self.topology) {
                 self.bus
                     .append(
                         &routed.topic,
@@ -626,11 +606,11 @@ struct Step {
 }
 
 /// The bus records of a step's messages.
-fn outgoing(engine: &Engine, outcome: &Outcome, sessions_topic: &str) -> Vec<Outgoing> {
+fn outgoing(engine: &Engine, outcome: &Outcome, topology: &Topology) -> Vec<Outgoing> {
     outcome
         .messages
         .iter()
-        .flat_map(|m| route(engine, m, sessions_topic))
+        .flat_map(|m| route(engine, m, topology))
         .map(|r| Outgoing {
             topic: r.topic,
             key: r.key,

@@ -1,13 +1,9 @@
 //! Where outbound messages go: agents (local services) to their own topic, everyone else (participants
 //! and remote services) to the session topic, which every session node reads.
 
+use crate::topology::Topology;
 use serde_json::json;
 use threds_patterns::machine::{Engine, Message};
-
-/// The topic of an agent, by its `nodeType`: `threds.agent.<nodeType>`.
-pub fn agent_topic(node_type: &str) -> String {
-    format!("threds.agent.{node_type}")
-}
 
 /// One record to append: topic, key, payload.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -22,7 +18,7 @@ pub struct Routed {
 
 /// Splits a message into one record per agent and one for all session recipients (spec §6.4,
 /// message ids `<event id>_agent_<i>` and `<event id>_0`).
-pub fn route(engine: &Engine, message: &Message, sessions_topic: &str) -> Vec<Routed> {
+pub fn route(engine: &Engine, message: &Message, topology: &Topology) -> Vec<Routed> {
     let resolver = engine.resolver();
     let event_id = message.event.id();
     let mut out = Vec::new();
@@ -34,7 +30,7 @@ pub fn route(engine: &Engine, message: &Message, sessions_topic: &str) -> Vec<Ro
                 let payload = json!({"id": format!("{event_id}_agent_{agents}"), "to": [address], "event": message.event});
                 agents += 1;
                 out.push(Routed {
-                    topic: agent_topic(&agent.node_type),
+                    topic: topology.agent(&agent.node_type),
                     key: message.event.thred_id().map(str::to_string),
                     payload: payload.to_string().into_bytes(),
                 });
@@ -46,7 +42,7 @@ pub fn route(engine: &Engine, message: &Message, sessions_topic: &str) -> Vec<Ro
         let payload =
             json!({"id": format!("{event_id}_0"), "to": participants, "event": message.event});
         out.push(Routed {
-            topic: sessions_topic.to_string(),
+            topic: topology.sessions().to_owned(),
             key: participants.first().cloned(),
             payload: payload.to_string().into_bytes(),
         });
