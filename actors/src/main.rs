@@ -6,6 +6,7 @@ mod cli;
 mod engine;
 mod node;
 mod session;
+mod supervisor;
 
 use clap::Parser;
 use std::process::ExitCode;

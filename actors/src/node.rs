@@ -6,19 +6,20 @@
 use crate::agent::persistence::{self, Identity};
 use crate::auth::Secret;
 use crate::engine::service::{self as engine_service, EngineOptions};
-use crate::session::feed;
+use crate::session::feed::Feed;
 use crate::session::http::{routes, SessionState};
 use crate::session::hub::Hub;
 use crate::session::intake::Intake;
+use crate::supervisor::{self, Consumption};
 use actix::Actor;
 use actix_web::{web, App, HttpResponse, HttpServer};
 use anyhow::Context;
 use serde_json::json;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use threds_patterns::machine::Engine;
-use threds_runtime::bus::Bus;
+use threds_runtime::bus::{driver, Bus};
 use threds_runtime::config::Config;
 use threds_runtime::documents::Documents;
 use threds_runtime::engine::admin::{Admin, Reload};
@@ -121,6 +122,8 @@ pub fn now_ms() -> i64 {
 struct Health {
     flags: Vec<(&'static str, Arc<AtomicBool>)>,
     ports: Ports,
+    /// Restarts of each supervised service.
+    restarts: Vec<(String, Arc<AtomicU64>)>,
 }
 
 impl Health {
@@ -161,6 +164,16 @@ async fn metrics(health: web::Data<Health>) -> HttpResponse {
         );
         out.push_str("# TYPE threds_store_round_trips_total counter\n");
         out.push_str(&format!("threds_store_round_trips_total {n}\n"));
+    }
+    if !health.restarts.is_empty() {
+        out.push_str("# HELP threds_service_restarts_total Restarts of a supervised service after it failed.\n");
+        out.push_str("# TYPE threds_service_restarts_total counter\n");
+        for (service, n) in &health.restarts {
+            let n = n.load(Ordering::Relaxed);
+            out.push_str(&format!(
+                "threds_service_restarts_total{{service=\"{service}\"}} {n}\n"
+            ));
+        }
     }
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4")
@@ -217,6 +230,7 @@ pub async fn serve(setup: Setup, ports: Ports) -> anyhow::Result<()> {
     let shutdown = CancellationToken::new();
     let mut flags = Vec::new();
     let mut tasks = Vec::new();
+    let mut services = Vec::new();
     let mut arbiters: Vec<actix::Arbiter> = Vec::new();
 
     if roles.engine {
@@ -245,27 +259,31 @@ pub async fn serve(setup: Setup, ports: Ports) -> anyhow::Result<()> {
                 .with_announcer(Announcer::new(bus.clone(), node.clone())),
         );
         // What other engines announce (pattern reloads), in a consumer group of this engine's own.
-        let control_consumer = bus
-            .join(&topology.control_group(&node), &[topology.control()], &node)
-            .await?;
         let (registry_store, handle) = (store.clone(), processor.engine().clone());
-        let apply = move |announcement: Announcement| {
-            let (store, handle) = (registry_store.clone(), handle.clone());
-            async move {
-                match announcement {
-                    Announcement::Reload { version, .. } => {
-                        load_registered(store.as_ref(), &handle, version).await
+        let listener_node = node.clone();
+        services.push(supervisor::consume(
+            Consumption {
+                bus: bus.clone(),
+                group: topology.control_group(&node),
+                topics: vec![topology.control().to_owned()],
+                member: node.clone(),
+                options: driver::Options::new("control"),
+                shutdown: shutdown.clone(),
+            },
+            move || {
+                let (store, handle) = (registry_store.clone(), handle.clone());
+                control::Listener::new(listener_node.clone(), move |announcement| {
+                    let (store, handle) = (store.clone(), handle.clone());
+                    async move {
+                        match announcement {
+                            Announcement::Reload { version, .. } => {
+                                load_registered(store.as_ref(), &handle, version).await
+                            }
+                        }
                     }
-                }
-            }
-        };
-        let stop = shutdown.clone();
-        tasks.push(actix_web::rt::spawn(control::listen(
-            control_consumer,
-            node.clone(),
-            apply,
-            async move { stop.cancelled().await },
-        )));
+                })
+            },
+        ));
         let ready = Arc::new(AtomicBool::new(false));
         flags.push(("engine", ready.clone()));
         let options = EngineOptions {
@@ -288,40 +306,44 @@ pub async fn serve(setup: Setup, ports: Ports) -> anyhow::Result<()> {
     }
 
     if roles.persistence {
-        let persistence_topic = topology.agent(PERSISTENCE_AGENT);
-        let consumer = bus
-            .join(
-                &topology.agent_group(PERSISTENCE_AGENT),
-                &[persistence_topic.as_str()],
-                &node,
-            )
-            .await?;
-        tasks.push(actix_web::rt::spawn(persistence::run(
-            consumer,
-            documents.clone(),
-            bus.clone(),
-            topology.events().to_owned(),
-            me,
-            clock,
-            shutdown.clone(),
-        )));
+        let (documents, bus, events) =
+            (documents.clone(), bus.clone(), topology.events().to_owned());
+        let stop = shutdown.clone();
+        services.push(supervisor::consume(
+            Consumption {
+                bus: bus.clone(),
+                group: topology.agent_group(PERSISTENCE_AGENT),
+                topics: vec![topology.agent(PERSISTENCE_AGENT)],
+                member: node.clone(),
+                options: driver::Options::new("persistence"),
+                shutdown: shutdown.clone(),
+            },
+            move || persistence::Agent {
+                documents: documents.clone(),
+                bus: bus.clone(),
+                events_topic: events.clone(),
+                me: me.clone(),
+                clock: clock.clone(),
+                shutdown: stop.clone(),
+            },
+        ));
     }
 
     let mut session_state = None;
     if roles.sessions {
         let hub = Hub::new(node.clone(), store.clone()).start();
-        let consumer = bus
-            .join(
-                &topology.sessions_group(&node),
-                &[topology.sessions()],
-                &node,
-            )
-            .await?;
-        tasks.push(actix_web::rt::spawn(feed::run(
-            consumer,
-            hub.clone(),
-            shutdown.clone(),
-        )));
+        let feed_hub = hub.clone();
+        services.push(supervisor::consume(
+            Consumption {
+                bus: bus.clone(),
+                group: topology.sessions_group(&node),
+                topics: vec![topology.sessions().to_owned()],
+                member: node.clone(),
+                options: driver::Options::new("sessions").max_records(512),
+                shutdown: shutdown.clone(),
+            },
+            move || Feed::new(feed_hub.clone()),
+        ));
         session_state = Some(SessionState {
             secret,
             sessions: sessions_model,
@@ -333,7 +355,14 @@ pub async fn serve(setup: Setup, ports: Ports) -> anyhow::Result<()> {
         });
     }
 
-    let health = Health { flags, ports };
+    let health = Health {
+        flags,
+        ports,
+        restarts: services
+            .iter()
+            .map(|s: &supervisor::Supervised| (s.name.clone(), s.restarts.clone()))
+            .collect(),
+    };
     let limit = config.server.max_frame_bytes;
     let server = HttpServer::new(move || {
         let mut app = App::new()
@@ -370,6 +399,9 @@ pub async fn serve(setup: Setup, ports: Ports) -> anyhow::Result<()> {
     shutdown.cancel();
     for task in tasks {
         let _ = task.await;
+    }
+    for service in services {
+        let _ = service.stopped.await;
     }
     for arbiter in arbiters {
         arbiter.stop();

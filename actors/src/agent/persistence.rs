@@ -1,11 +1,13 @@
 //! The persistence agent (spec §7): reads its agent topic, runs each message's tasks against the
 //! documents store, and replies to the thred with the results (or the error).
 
+use async_trait::async_trait;
 use serde_json::{json, Value};
 use std::sync::Arc;
 use std::time::Duration;
 use threds_patterns::model::Event;
-use threds_runtime::bus::{Bus, Consumer, Position};
+use threds_runtime::bus::driver::{Fatal, Handler};
+use threds_runtime::bus::{Bus, Position, Record};
 use threds_runtime::documents::Documents;
 use threds_runtime::topology;
 use tokio_util::sync::CancellationToken;
@@ -21,62 +23,89 @@ pub struct Identity {
     pub name: String,
 }
 
-/// Runs until `shutdown`: poll, execute, reply, commit.
-pub async fn run(
-    mut consumer: Box<dyn Consumer>,
-    documents: Arc<dyn Documents>,
-    bus: Arc<dyn Bus>,
-    events_topic: String,
-    me: Identity,
-    clock: Arc<dyn Fn() -> i64 + Send + Sync>,
-    shutdown: CancellationToken,
-) {
-    loop {
-        let polled = tokio::select! {
-            p = consumer.poll(64, Duration::from_millis(200)) => p,
-            () = shutdown.cancelled() => break,
-        };
-        let polled = match polled {
-            Ok(p) => p,
-            Err(e) => {
-                tracing::warn!(error = %e, "persistence agent: poll failed");
-                tokio::time::sleep(Duration::from_millis(200)).await;
-                continue;
-            }
-        };
-        let mut commits: Vec<Position> = Vec::new();
-        for record in &polled.records {
+/// The persistence agent on its topic (a consumer [`Handler`]): runs each message's tasks and
+/// appends the reply to the events topic before the message counts as handled. A reply that
+/// cannot be appended is retried (with backoff) until it is, or until shutdown — then the message
+/// is left unhandled, to be redelivered.
+pub struct Agent {
+    /// Where the tasks run.
+    pub documents: Arc<dyn Documents>,
+    /// Where replies go.
+    pub bus: Arc<dyn Bus>,
+    /// The events topic (replies).
+    pub events_topic: String,
+    /// Who the agent is.
+    pub me: Identity,
+    /// Now, epoch ms.
+    pub clock: Arc<dyn Fn() -> i64 + Send + Sync>,
+    /// Stops reply retries.
+    pub shutdown: CancellationToken,
+}
+
+#[async_trait(?Send)]
+impl Handler for Agent {
+    async fn handle(&mut self, records: Vec<Record>) -> Result<Vec<Position>, Fatal> {
+        let mut handled = Vec::with_capacity(records.len());
+        for record in records {
             let reply = match serde_json::from_slice::<Value>(&record.payload) {
-                Ok(message) => handle(&message, documents.as_ref(), &me, clock()).await,
+                Ok(message) => {
+                    handle(&message, self.documents.as_ref(), &self.me, (self.clock)()).await
+                }
                 Err(e) => {
                     tracing::warn!(position = ?record.position, error = %e, "persistence agent: skipped a record that is not JSON");
                     None
                 }
             };
             if let Some(reply) = reply {
-                let key = topology::event_key(reply.thred_id(), &me.node_id).to_owned();
-                let payload = serde_json::to_vec(reply.as_value()).unwrap_or_default();
-                if let Err(e) = bus
-                    .append(&events_topic, None, Some(&key), payload, Vec::new())
-                    .await
-                {
-                    tracing::error!(error = %e, "persistence agent: could not send a reply; the task will be redone");
+                if !self.reply(&reply).await {
                     break;
                 }
             }
-            commits.retain(|p| p.partition != record.position.partition);
-            commits.push(Position {
+            handled.push(Position {
                 offset: record.position.offset + 1,
-                ..record.position.clone()
+                ..record.position
             });
         }
-        if !commits.is_empty() {
-            if let Err(e) = consumer.commit(&commits).await {
-                tracing::warn!(error = %e, "persistence agent: commit failed");
+        Ok(handled)
+    }
+}
+
+impl Agent {
+    /// Appends `reply`, retrying until it is appended (`true`) or the agent shuts down (`false`).
+    async fn reply(&self, reply: &Event) -> bool {
+        let key = topology::event_key(reply.thred_id(), &self.me.node_id).to_owned();
+        let payload = match serde_json::to_vec(reply.as_value()) {
+            Ok(payload) => payload,
+            Err(e) => {
+                tracing::error!(error = %e, "persistence agent: reply not encodable; dropped");
+                return true;
             }
+        };
+        let mut wait = Duration::from_millis(100);
+        loop {
+            match self
+                .bus
+                .append(
+                    &self.events_topic,
+                    None,
+                    Some(&key),
+                    payload.clone(),
+                    Vec::new(),
+                )
+                .await
+            {
+                Ok(_) => return true,
+                Err(e) => {
+                    tracing::error!(error = %e, retry_in = ?wait, "persistence agent: could not send a reply");
+                }
+            }
+            tokio::select! {
+                () = self.shutdown.cancelled() => return false,
+                () = tokio::time::sleep(wait) => {}
+            }
+            wait = (wait * 2).min(Duration::from_secs(5));
         }
     }
-    let _ = consumer.leave().await;
 }
 
 /// Runs the tasks of one message `{id, to, event}`; the reply event (None when the message has no event).

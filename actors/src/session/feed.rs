@@ -8,70 +8,59 @@
 use super::hub::{Deliver, Hub};
 use super::protocol::ServerFrame;
 use actix::Addr;
+use async_trait::async_trait;
 use serde_json::Value;
 use std::collections::{HashSet, VecDeque};
-use std::time::Duration;
 use threds_patterns::model::Event;
-use threds_runtime::bus::{Consumer, Position};
-use tokio_util::sync::CancellationToken;
+use threds_runtime::bus::driver::{Fatal, Handler};
+use threds_runtime::bus::{Position, Record};
 
-/// Runs until `shutdown`: poll, deliver, commit.
-pub async fn run(mut consumer: Box<dyn Consumer>, hub: Addr<Hub>, shutdown: CancellationToken) {
-    let mut recent = Recent::new(RECENT_IDS);
-    loop {
-        let polled = tokio::select! {
-            p = consumer.poll(512, Duration::from_millis(200)) => p,
-            () = shutdown.cancelled() => break,
-        };
-        let polled = match polled {
-            Ok(p) => p,
-            Err(e) => {
-                tracing::warn!(error = %e, "session feed: poll failed");
-                tokio::time::sleep(Duration::from_millis(200)).await;
-                continue;
-            }
-        };
-        let mut last: Vec<Position> = Vec::new();
-        for record in &polled.records {
+/// The session feed (a consumer [`Handler`] of the sessions topic): hands each message to the hub
+/// for its recipients' local connections, once per message id.
+pub struct Feed {
+    hub: Addr<Hub>,
+    recent: Recent,
+}
+
+impl Feed {
+    /// The feed of `hub`.
+    pub fn new(hub: Addr<Hub>) -> Feed {
+        Feed {
+            hub,
+            recent: Recent::new(RECENT_IDS),
+        }
+    }
+}
+
+#[async_trait(?Send)]
+impl Handler for Feed {
+    async fn handle(&mut self, records: Vec<Record>) -> Result<Vec<Position>, Fatal> {
+        let mut handled = Vec::with_capacity(records.len());
+        for record in records {
             match frame_of(&record.payload) {
-                Some((id, _, _)) if !recent.first_time(&id) => {
+                Some((id, _, _)) if !self.recent.first_time(&id) => {
                     tracing::debug!(id, position = ?record.position, "session feed: duplicate message dropped");
                 }
                 Some((_, to, frame)) => {
-                    if hub
-                        .send(Deliver {
-                            to,
-                            frame: frame.into(),
-                        })
-                        .await
-                        .is_err()
-                    {
-                        return;
+                    let deliver = Deliver {
+                        to,
+                        frame: frame.into(),
+                    };
+                    if let Err(e) = self.hub.send(deliver).await {
+                        return Err(Fatal::new(format!("the session hub is gone: {e}")));
                     }
                 }
                 None => {
                     tracing::warn!(position = ?record.position, "session feed: skipped a record that is not a message")
                 }
             }
-            let next = Position {
+            handled.push(Position {
                 offset: record.position.offset + 1,
-                ..record.position.clone()
-            };
-            match last
-                .iter_mut()
-                .find(|p| p.topic == next.topic && p.partition == next.partition)
-            {
-                Some(p) => *p = next,
-                None => last.push(next),
-            }
+                ..record.position
+            });
         }
-        if !last.is_empty() {
-            if let Err(e) = consumer.commit(&last).await {
-                tracing::warn!(error = %e, "session feed: commit failed");
-            }
-        }
+        Ok(handled)
     }
-    let _ = consumer.leave().await;
 }
 
 /// How many delivered message ids the feed remembers.

@@ -74,6 +74,17 @@ impl Fatal {
             source: None,
         }
     }
+
+    /// A failure described by `what`, caused by `source`.
+    pub fn caused(
+        what: impl Into<String>,
+        source: impl std::error::Error + Send + Sync + 'static,
+    ) -> Fatal {
+        Fatal {
+            what: what.into(),
+            source: Some(Box::new(source)),
+        }
+    }
 }
 
 /// How a driver polls and backs off.

@@ -8,11 +8,13 @@
 //! every engine runs exactly what the announcing one loaded. Applying an announcement twice is
 //! harmless, so the control topic is read at least once like any other.
 
-use crate::bus::{self, Bus, Consumer};
+use crate::bus::driver::{self, Fatal, Handler, Unobserved};
+use crate::bus::{self, Bus, Consumer, Position, Record};
 use crate::topology::Topology;
+use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
-use std::time::Duration;
+use tokio_util::sync::CancellationToken;
 
 /// An operation for every engine.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -70,37 +72,39 @@ impl Announcer {
     }
 }
 
-/// Applies the announcements of other engines read by `consumer` with `apply`, until `shutdown`
-/// completes.
-pub async fn listen<F>(
-    mut consumer: Box<dyn Consumer>,
+/// Applies the announcements of other engines with `apply` (the control topic's
+/// [`Handler`]); its own announcements are skipped, and an announcement that cannot be applied is
+/// logged and passed over (the next reload announcement supersedes it).
+pub struct Listener<A> {
     node: String,
-    apply: impl Fn(Announcement) -> F,
-    shutdown: impl std::future::Future<Output = ()>,
-) where
-    F: std::future::Future<Output = Result<(), String>>,
+    apply: A,
+}
+
+impl<A> Listener<A> {
+    /// The listener of engine `node`.
+    pub fn new(node: impl Into<String>, apply: A) -> Listener<A> {
+        Listener {
+            node: node.into(),
+            apply,
+        }
+    }
+}
+
+#[async_trait(?Send)]
+impl<A, F, E> Handler for Listener<A>
+where
+    A: Fn(Announcement) -> F,
+    F: std::future::Future<Output = Result<(), E>>,
+    E: std::fmt::Display,
 {
-    tokio::pin!(shutdown);
-    loop {
-        let polled = tokio::select! {
-            p = consumer.poll(64, Duration::from_millis(200)) => p,
-            () = &mut shutdown => break,
-        };
-        let polled = match polled {
-            Ok(p) => p,
-            Err(e) => {
-                tracing::warn!(error = %e, "control: poll failed");
-                tokio::time::sleep(Duration::from_millis(500)).await;
-                continue;
-            }
-        };
-        let mut commits = Vec::new();
-        for record in polled.records {
+    async fn handle(&mut self, records: Vec<Record>) -> Result<Vec<Position>, Fatal> {
+        let mut handled = Vec::with_capacity(records.len());
+        for record in records {
             match serde_json::from_slice::<Announcement>(&record.payload) {
-                Ok(Announcement::Reload { origin, .. }) if origin == node => {}
+                Ok(Announcement::Reload { origin, .. }) if origin == self.node => {}
                 Ok(announcement) => {
                     let shown = format!("{announcement:?}");
-                    match apply(announcement).await {
+                    match (self.apply)(announcement).await {
                         Ok(()) => tracing::info!(announcement = %shown, "control: applied"),
                         Err(e) => {
                             tracing::error!(announcement = %shown, error = %e, "control: could not apply")
@@ -111,19 +115,30 @@ pub async fn listen<F>(
                     tracing::warn!(position = ?record.position, error = %e, "control: not an announcement; skipped")
                 }
             }
-            let mut next = record.position.clone();
-            next.offset += 1;
-            commits.push(next);
+            handled.push(Position {
+                offset: record.position.offset + 1,
+                ..record.position
+            });
         }
-        if let Some(last) = commits.pop() {
-            if let Err(e) = consumer.commit(&[last]).await {
-                tracing::warn!(error = %e, "control: offset commit failed");
-            }
-        }
+        Ok(handled)
     }
-    if let Err(e) = consumer.leave().await {
-        tracing::warn!(error = %e, "control: leaving the group failed");
-    }
+}
+
+/// Applies the announcements of other engines read by `consumer` with `apply`, until `shutdown`.
+pub async fn listen<A, F, E>(
+    consumer: Box<dyn Consumer>,
+    node: String,
+    apply: A,
+    shutdown: CancellationToken,
+) -> Result<(), Fatal>
+where
+    A: Fn(Announcement) -> F,
+    F: std::future::Future<Output = Result<(), E>>,
+    E: std::fmt::Display,
+{
+    let mut listener = Listener::new(node, apply);
+    let options = driver::Options::new("control");
+    driver::run(consumer, &mut listener, &options, &Unobserved, &shutdown).await
 }
 
 #[cfg(test)]
@@ -153,5 +168,39 @@ mod tests {
                 version: 0
             }
         );
+    }
+
+    #[tokio::test]
+    async fn a_listener_applies_others_announcements_skips_its_own_and_handles_every_record() {
+        let applied = std::cell::RefCell::new(Vec::new());
+        let mut listener = Listener::new("engine-a", |a: Announcement| {
+            applied.borrow_mut().push(a);
+            async { Ok::<(), String>(()) }
+        });
+        let reload = |origin: &str| Announcement::Reload {
+            pattern_id: None,
+            origin: origin.into(),
+            version: 1,
+        };
+        let record = |offset: u64, payload: Vec<u8>| Record {
+            position: Position {
+                topic: "control".into(),
+                partition: 0,
+                offset,
+            },
+            key: None,
+            payload,
+            headers: Vec::new(),
+            timestamp: 0,
+        };
+        let records = vec![
+            record(0, serde_json::to_vec(&reload("engine-a")).unwrap()),
+            record(1, b"not json".to_vec()),
+            record(2, serde_json::to_vec(&reload("engine-b")).unwrap()),
+        ];
+        let handled = listener.handle(records).await.unwrap();
+        assert_eq!(*applied.borrow(), [reload("engine-b")]);
+        let offsets: Vec<u64> = handled.iter().map(|p| p.offset).collect();
+        assert_eq!(offsets, [1, 2, 3], "every record is handled");
     }
 }

@@ -1,0 +1,206 @@
+//! Supervision: an actor that keeps one service running — a consumer loop, say — and restarts it
+//! when it fails or panics, after a backoff that doubles up to a limit, logging why each time.
+//! The service ends for good when it returns `Ok` (its shutdown token was cancelled).
+
+use actix::prelude::*;
+use futures_util::future::LocalBoxFuture;
+use futures_util::FutureExt;
+use std::panic::AssertUnwindSafe;
+use std::rc::Rc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use threds_runtime::bus::driver::{self, Fatal, Handler, Unobserved};
+use threds_runtime::bus::Bus;
+use tokio::sync::oneshot;
+use tokio_util::sync::CancellationToken;
+
+/// Starts one run of a supervised service.
+pub type Start = Box<dyn FnMut() -> LocalBoxFuture<'static, Result<(), Fatal>>>;
+
+/// The first wait before a restart.
+const FIRST_BACKOFF: Duration = Duration::from_millis(200);
+/// The longest wait before a restart.
+const MAX_BACKOFF: Duration = Duration::from_secs(10);
+/// A run that lasted this long resets the backoff.
+const HEALTHY_RUN: Duration = Duration::from_secs(30);
+
+/// Keeps a service running (see the module docs).
+pub struct Supervisor {
+    name: String,
+    start: Start,
+    backoff: Duration,
+    restarts: Arc<AtomicU64>,
+    done: Option<oneshot::Sender<()>>,
+}
+
+/// What the starter of a supervised service keeps.
+pub struct Supervised {
+    /// The service's name.
+    pub name: String,
+    /// Completes once the service ended for good.
+    pub stopped: oneshot::Receiver<()>,
+    /// How many times it was restarted.
+    pub restarts: Arc<AtomicU64>,
+}
+
+impl Supervisor {
+    /// Supervises the service `start` starts, called `name` in logs, on the current arbiter.
+    pub fn spawn(name: impl Into<String>, start: Start) -> Supervised {
+        let (done, stopped) = oneshot::channel();
+        let restarts = Arc::new(AtomicU64::new(0));
+        let name = name.into();
+        Supervisor {
+            name: name.clone(),
+            start,
+            backoff: FIRST_BACKOFF,
+            restarts: restarts.clone(),
+            done: Some(done),
+        }
+        .start();
+        Supervised {
+            name,
+            stopped,
+            restarts,
+        }
+    }
+
+    /// Runs the service once; when it fails, schedules the next run.
+    fn launch(&mut self, ctx: &mut Context<Self>) {
+        let began = Instant::now();
+        let run = AssertUnwindSafe((self.start)()).catch_unwind();
+        ctx.spawn(run.into_actor(self).map(move |outcome, act, ctx| {
+            let why = match outcome {
+                Ok(Ok(())) => {
+                    ctx.stop();
+                    return;
+                }
+                Ok(Err(fatal)) => error_chain(&fatal),
+                Err(panic) => format!("panicked: {}", panic_text(panic.as_ref())),
+            };
+            if began.elapsed() >= HEALTHY_RUN {
+                act.backoff = FIRST_BACKOFF;
+            }
+            let restarts = act.restarts.fetch_add(1, Ordering::Relaxed) + 1;
+            tracing::error!(service = %act.name, error = %why, restarts, restart_in = ?act.backoff, "service failed; restarting it");
+            ctx.run_later(act.backoff, |act, ctx| act.launch(ctx));
+            act.backoff = (act.backoff * 2).min(MAX_BACKOFF);
+        }));
+    }
+}
+
+impl Actor for Supervisor {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        self.launch(ctx);
+    }
+
+    fn stopped(&mut self, _: &mut Context<Self>) {
+        if let Some(done) = self.done.take() {
+            let _ = done.send(());
+        }
+    }
+}
+
+/// What a supervised consumer reads and how.
+pub struct Consumption {
+    /// The bus.
+    pub bus: Arc<dyn Bus>,
+    /// Its consumer group.
+    pub group: String,
+    /// The topics it reads.
+    pub topics: Vec<String>,
+    /// This process's member name.
+    pub member: String,
+    /// How it polls.
+    pub options: driver::Options,
+    /// Ends it for good.
+    pub shutdown: CancellationToken,
+}
+
+/// Supervises a consumer: each run joins the group and drives a handler made by `make` until
+/// shutdown; a failed join or a [`Fatal`] handler error restarts the run.
+pub fn consume<H, M>(consumption: Consumption, make: M) -> Supervised
+where
+    H: Handler + 'static,
+    M: Fn() -> H + 'static,
+{
+    let consumption = Rc::new(consumption);
+    let make = Rc::new(make);
+    let name = consumption.options.name.clone();
+    Supervisor::spawn(
+        name,
+        Box::new(move || {
+            let (c, make) = (consumption.clone(), make.clone());
+            async move {
+                let topics: Vec<&str> = c.topics.iter().map(String::as_str).collect();
+                let consumer = c
+                    .bus
+                    .join(&c.group, &topics, &c.member)
+                    .await
+                    .map_err(|e| {
+                        Fatal::caused(format!("joining {} on {}", c.group, c.topics.join(", ")), e)
+                    })?;
+                let mut handler = make();
+                driver::run(consumer, &mut handler, &c.options, &Unobserved, &c.shutdown).await
+            }
+            .boxed_local()
+        }),
+    )
+}
+
+/// An error with its causes, `outer: inner: ...`.
+pub fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+/// What a panic said.
+pub fn panic_text(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown panic".into())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use std::cell::Cell;
+
+    #[actix_rt::test]
+    async fn a_failing_or_panicking_service_is_restarted_until_it_ends() {
+        let runs = Rc::new(Cell::new(0u32));
+        let counted = runs.clone();
+        let supervised = Supervisor::spawn(
+            "flaky",
+            Box::new(move || {
+                let run = counted.get() + 1;
+                counted.set(run);
+                async move {
+                    match run {
+                        1 => Err(Fatal::new("backend unavailable")),
+                        2 => panic!("poisoned"),
+                        _ => Ok(()),
+                    }
+                }
+                .boxed_local()
+            }),
+        );
+        tokio::time::timeout(Duration::from_secs(10), supervised.stopped)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(runs.get(), 3, "ran until it ended by itself");
+        assert_eq!(supervised.restarts.load(Ordering::Relaxed), 2);
+    }
+}
