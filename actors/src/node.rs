@@ -10,20 +10,23 @@ use crate::session::feed::Feed;
 use crate::session::http::{routes, SessionState};
 use crate::session::hub::Hub;
 use crate::session::intake::Intake;
-use crate::supervisor::{self, Consumption};
+use crate::supervisor::{self, Consumption, Supervisor};
 use actix::Actor;
 use actix_web::{web, App, HttpResponse, HttpServer};
 use anyhow::Context;
+use futures_util::FutureExt;
 use serde_json::json;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use threds_patterns::machine::Engine;
+use threds_runtime::bus::driver::Fatal;
 use threds_runtime::bus::{driver, Bus};
 use threds_runtime::config::Config;
 use threds_runtime::documents::Documents;
 use threds_runtime::engine::admin::{Admin, Reload};
 use threds_runtime::engine::control::{self, Announcement, Announcer};
+use threds_runtime::engine::partition::{self, LeaseSpec};
 use threds_runtime::engine::{EngineHandle, Processor};
 use threds_runtime::history::History;
 use threds_runtime::store::ThredStore;
@@ -229,8 +232,8 @@ pub async fn serve(setup: Setup, ports: Ports) -> anyhow::Result<()> {
     let clock: Arc<dyn Fn() -> i64 + Send + Sync> = Arc::new(now_ms);
     let shutdown = CancellationToken::new();
     let mut flags = Vec::new();
-    let mut tasks = Vec::new();
     let mut services = Vec::new();
+    let mut restarts = Vec::new();
     let mut arbiters: Vec<actix::Arbiter> = Vec::new();
 
     if roles.engine {
@@ -250,9 +253,6 @@ pub async fn serve(setup: Setup, ports: Ports) -> anyhow::Result<()> {
             .map_or(2, |n| n.get())
             .max(1);
         arbiters = (0..workers).map(|_| actix::Arbiter::new()).collect();
-        let consumer = bus
-            .join(&topology.engine_group(), &[topology.events()], &node)
-            .await?;
         let reload = reloader(&config, processor.engine().clone());
         let admin = Arc::new(
             Admin::new(processor.clone(), store.clone(), documents.clone(), reload)
@@ -286,23 +286,54 @@ pub async fn serve(setup: Setup, ports: Ports) -> anyhow::Result<()> {
         ));
         let ready = Arc::new(AtomicBool::new(false));
         flags.push(("engine", ready.clone()));
-        let options = EngineOptions {
+        let shared = partition::Shared {
             processor,
             admin,
             store: store.clone(),
             bus: bus.clone(),
             max_attempts: config.engine.max_attempts,
-            batch: config.engine.batch,
-            arbiters: arbiters.iter().map(actix::Arbiter::handle).collect(),
-            ready,
-            node: node.clone(),
-            lease_ttl: Duration::from_millis(config.engine.lease_ms),
+            lease: LeaseSpec {
+                owner: node.clone(),
+                ttl: Duration::from_millis(config.engine.lease_ms),
+            },
         };
-        tasks.push(actix_web::rt::spawn(engine_service::run(
-            consumer,
-            options,
+        let partition_restarts = Arc::new(AtomicU64::new(0));
+        restarts.push(("partition".to_owned(), partition_restarts.clone()));
+        let arbiter_handles: Vec<_> = arbiters.iter().map(actix::Arbiter::handle).collect();
+        let (engine_bus, group, member, stop) = (
+            bus.clone(),
+            topology.engine_group(),
+            node.clone(),
             shutdown.clone(),
-        )));
+        );
+        let batch = config.engine.batch;
+        services.push(Supervisor::spawn(
+            "engine",
+            Box::new(move || {
+                let options = EngineOptions {
+                    shared: shared.clone(),
+                    batch,
+                    arbiters: arbiter_handles.clone(),
+                    ready: ready.clone(),
+                    restarts: partition_restarts.clone(),
+                };
+                let (bus, group, member, stop) = (
+                    engine_bus.clone(),
+                    group.clone(),
+                    member.clone(),
+                    stop.clone(),
+                );
+                async move {
+                    let events = Topology::default().events();
+                    let consumer = bus
+                        .join(&group, &[events], &member)
+                        .await
+                        .map_err(|e| Fatal::caused(format!("joining {group} on {events}"), e))?;
+                    engine_service::run(consumer, options, stop).await
+                }
+                .boxed_local()
+            }),
+        ));
     }
 
     if roles.persistence {
@@ -361,6 +392,7 @@ pub async fn serve(setup: Setup, ports: Ports) -> anyhow::Result<()> {
         restarts: services
             .iter()
             .map(|s: &supervisor::Supervised| (s.name.clone(), s.restarts.clone()))
+            .chain(restarts)
             .collect(),
     };
     let limit = config.server.max_frame_bytes;
@@ -397,9 +429,6 @@ pub async fn serve(setup: Setup, ports: Ports) -> anyhow::Result<()> {
     });
     server.run().await.context("running the HTTP server")?;
     shutdown.cancel();
-    for task in tasks {
-        let _ = task.await;
-    }
     for service in services {
         let _ = service.stopped.await;
     }

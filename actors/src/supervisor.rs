@@ -75,14 +75,14 @@ impl Supervisor {
                     ctx.stop();
                     return;
                 }
-                Ok(Err(fatal)) => error_chain(&fatal),
-                Err(panic) => format!("panicked: {}", panic_text(panic.as_ref())),
+                Ok(Err(fatal)) => threds_runtime::codes::chain(&fatal),
+                Err(panic) => format!("panicked: {}", threds_runtime::engine::partition::panic_text(panic.as_ref())),
             };
             if began.elapsed() >= HEALTHY_RUN {
                 act.backoff = FIRST_BACKOFF;
             }
             let restarts = act.restarts.fetch_add(1, Ordering::Relaxed) + 1;
-            tracing::error!(service = %act.name, error = %why, restarts, restart_in = ?act.backoff, "service failed; restarting it");
+            tracing::error!(code = threds_runtime::codes::RESTARTED, service = %act.name, error = %why, restarts, restart_in = ?act.backoff, "service failed; restarting it");
             ctx.run_later(act.backoff, |act, ctx| act.launch(ctx));
             act.backoff = (act.backoff * 2).min(MAX_BACKOFF);
         }));
@@ -148,27 +148,6 @@ where
             .boxed_local()
         }),
     )
-}
-
-/// An error with its causes, `outer: inner: ...`.
-pub fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
-}
-
-/// What a panic said.
-pub fn panic_text(panic: &(dyn std::any::Any + Send)) -> String {
-    panic
-        .downcast_ref::<&str>()
-        .map(|s| s.to_string())
-        .or_else(|| panic.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "unknown panic".into())
 }
 
 #[cfg(test)]

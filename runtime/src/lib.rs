@@ -2,6 +2,7 @@
 //! configuration and file loading.
 
 pub mod bus;
+pub mod codes;
 pub mod config;
 pub mod contract;
 pub mod documents;

@@ -38,6 +38,8 @@ pub mod headers {
     pub const ERROR: &str = "threds-error";
     /// On a dead letter: where the record was, `topic/partition/offset`.
     pub const ORIGIN: &str = "threds-origin";
+    /// On a dead letter: how many times it was tried.
+    pub const ATTEMPTS: &str = "threds-attempts";
 }
 
 /// A topic with its partition count.

@@ -1,4 +1,7 @@
-//! Engine actors: the consumer-group member and its per-partition workers.
+//! The engine process: the engine service (the events topic's consumer) and its partition workers.
 
 pub mod service;
 pub mod worker;
+
+#[cfg(test)]
+mod tests;

@@ -5,6 +5,8 @@
 pub mod admin;
 pub mod control;
 mod env;
+pub mod lanes;
+pub mod partition;
 mod processor;
 mod routing;
 mod view;

@@ -1,0 +1,246 @@
+//! The engine service with faults injected into its thred store: partition workers fail and
+//! panic, the lanes restart them, and every event is applied exactly once.
+
+#![allow(clippy::unwrap_used)]
+
+use super::service::{self, EngineOptions};
+use async_trait::async_trait;
+use serde_json::{json, Value};
+use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use threds_patterns::machine::Engine;
+use threds_patterns::pattern::PatternSet;
+use threds_runtime::bus::memory::MemoryBus;
+use threds_runtime::bus::Bus;
+use threds_runtime::documents::memory::MemoryDocuments;
+use threds_runtime::engine::admin::Admin;
+use threds_runtime::engine::partition::{LeaseSpec, Shared};
+use threds_runtime::engine::{EngineHandle, Processor};
+use threds_runtime::store::memory::MemoryStore;
+use threds_runtime::store::{self, Commit, Lease, Session, Stored, StoredCounter, ThredStore};
+use threds_runtime::topology::Topology;
+use tokio_util::sync::CancellationToken;
+
+const ECHO: &str = include_str!("../../../config/patterns/echo.pattern.json");
+const T: Topology = Topology::new(1);
+const EVENTS: usize = 30;
+
+/// A store whose `applied` fails twice, then panics once, then works.
+struct Faulty {
+    inner: MemoryStore,
+    applied_calls: AtomicU32,
+}
+
+#[async_trait]
+impl ThredStore for Faulty {
+    async fn load(&self, ids: &[String]) -> Result<Vec<Option<Stored>>, store::Error> {
+        self.inner.load(ids).await
+    }
+    async fn thred_ids(&self) -> Result<Vec<String>, store::Error> {
+        self.inner.thred_ids().await
+    }
+    async fn unbound_listeners(&self) -> Result<Vec<String>, store::Error> {
+        self.inner.unbound_listeners().await
+    }
+    async fn counters(&self, ids: &[String]) -> Result<Vec<StoredCounter>, store::Error> {
+        self.inner.counters(ids).await
+    }
+    async fn applied(&self, topic: &str, partition: u32) -> Result<Option<u64>, store::Error> {
+        match self.applied_calls.fetch_add(1, Ordering::SeqCst) {
+            0 | 1 => Err(store::Error::Backend("connection reset".into())),
+            2 => panic!("injected panic in the thred store"),
+            _ => self.inner.applied(topic, partition).await,
+        }
+    }
+    async fn commit(
+        &self,
+        lease: Option<&Lease>,
+        commit: Commit,
+    ) -> Result<Vec<u64>, store::Error> {
+        self.inner.commit(lease, commit).await
+    }
+    async fn outbox(&self, before: i64, limit: usize) -> Result<Vec<store::Pending>, store::Error> {
+        self.inner.outbox(before, limit).await
+    }
+    async fn ack_outbox(&self, seqs: &[u64]) -> Result<(), store::Error> {
+        self.inner.ack_outbox(seqs).await
+    }
+    async fn due_timers(
+        &self,
+        p: u32,
+        now: i64,
+        limit: usize,
+    ) -> Result<Vec<threds_patterns::thred::Timer>, store::Error> {
+        self.inner.due_timers(p, now, limit).await
+    }
+    async fn acquire(
+        &self,
+        r: &str,
+        o: &str,
+        ttl: Duration,
+    ) -> Result<Option<Lease>, store::Error> {
+        self.inner.acquire(r, o, ttl).await
+    }
+    async fn release(&self, lease: &Lease) -> Result<(), store::Error> {
+        self.inner.release(lease).await
+    }
+    async fn add_session(&self, s: Session) -> Result<(), store::Error> {
+        self.inner.add_session(s).await
+    }
+    async fn remove_session(&self, id: &str) -> Result<(), store::Error> {
+        self.inner.remove_session(id).await
+    }
+    async fn sessions_of(&self, p: &str) -> Result<Vec<Session>, store::Error> {
+        self.inner.sessions_of(p).await
+    }
+    async fn participants(&self) -> Result<Vec<String>, store::Error> {
+        self.inner.participants().await
+    }
+    async fn register_patterns(&self, p: Vec<(String, String)>) -> Result<u64, store::Error> {
+        self.inner.register_patterns(p).await
+    }
+    async fn registered_patterns(&self) -> Result<store::Registry, store::Error> {
+        self.inner.registered_patterns().await
+    }
+}
+
+/// Everything on the sessions topic so far.
+async fn messages(bus: &Arc<dyn Bus>, want: usize) -> Vec<Value> {
+    let mut reader = bus.join("check", &[T.sessions()], "reader").await.unwrap();
+    let mut out = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while out.len() < want && Instant::now() < deadline {
+        for r in reader
+            .poll(100, Duration::from_millis(50))
+            .await
+            .unwrap()
+            .records
+        {
+            out.push(serde_json::from_slice(&r.payload).unwrap());
+        }
+    }
+    reader.leave().await.unwrap();
+    out
+}
+
+#[actix_rt::test]
+async fn failing_and_panicking_partition_workers_are_restarted_and_nothing_is_lost_or_duplicated() {
+    let bus: Arc<dyn Bus> = Arc::new(MemoryBus::new());
+    for topic in T.topics() {
+        bus.create_topic(&topic.name, topic.partitions)
+            .await
+            .unwrap();
+    }
+    let faulty = Arc::new(Faulty {
+        inner: MemoryStore::new(),
+        applied_calls: AtomicU32::new(0),
+    });
+    let store: Arc<dyn ThredStore> = faulty.clone();
+    let pattern = threds_patterns::load::pattern("echo", ECHO).unwrap().value;
+    let mut set = PatternSet::new();
+    set.insert(Arc::new(pattern));
+    let processor = Arc::new(Processor::new(
+        EngineHandle::new(Engine::new(set, Default::default(), Default::default())),
+        store.clone(),
+        bus.clone(),
+        T,
+        Arc::new(crate::node::now_ms),
+    ));
+    let admin = Arc::new(Admin::new(
+        processor.clone(),
+        store.clone(),
+        Arc::new(MemoryDocuments::new()),
+        Arc::new(|_| Ok(Vec::new())),
+    ));
+    // One thred: the first event starts it, the others continue it.
+    for n in 0..EVENTS {
+        let mut event = json!({"id": format!("e{n}"), "type": "org.wt.echo", "source": {"id": "alice"},
+            "data": {"content": {"values": {"echoTo": ["bob"], "echoTitle": "t", "echoContent": n}}}});
+        if n > 0 {
+            event["thredId"] = json!("echo_0-0-1");
+        }
+        bus.append(
+            T.events(),
+            Some(0),
+            Some("alice"),
+            event.to_string().into_bytes(),
+            Vec::new(),
+        )
+        .await
+        .unwrap();
+    }
+    let restarts = Arc::new(AtomicU64::new(0));
+    let options = EngineOptions {
+        shared: Shared {
+            processor: processor.clone(),
+            admin,
+            store: store.clone(),
+            bus: bus.clone(),
+            max_attempts: 3,
+            lease: LeaseSpec {
+                owner: "engine-1".into(),
+                ttl: Duration::from_secs(10),
+            },
+        },
+        batch: 8,
+        arbiters: Vec::new(),
+        ready: Arc::new(AtomicBool::new(false)),
+        restarts: restarts.clone(),
+    };
+    let shutdown = CancellationToken::new();
+    let consumer = bus
+        .join(&T.engine_group(), &[T.events()], "engine-1")
+        .await
+        .unwrap();
+    let engine = actix_rt::spawn(service::run(consumer, options, shutdown.clone()));
+
+    let messages = messages(&bus, EVENTS).await;
+    shutdown.cancel();
+    engine.await.unwrap().unwrap();
+
+    assert_eq!(
+        restarts.load(Ordering::SeqCst),
+        3,
+        "two failures and a panic, each a restart"
+    );
+    let ids: BTreeSet<&str> = messages.iter().map(|m| m["id"].as_str().unwrap()).collect();
+    assert_eq!(ids.len(), EVENTS, "no message twice: {ids:?}");
+    // Message ids derive from the record that caused them: `evt-<partition>-<offset>-<n>_0`.
+    let offsets: BTreeSet<u64> = ids
+        .iter()
+        .map(|id| id.split('-').nth(2).unwrap().parse().unwrap())
+        .collect();
+    assert_eq!(
+        offsets,
+        (0..EVENTS as u64).collect(),
+        "every event's message, once"
+    );
+    let stored = faulty
+        .inner
+        .load(&["echo_0-0-1".to_string()])
+        .await
+        .unwrap();
+    assert_eq!(
+        stored[0].as_ref().unwrap().version,
+        EVENTS as u64,
+        "each event applied once"
+    );
+    assert_eq!(
+        faulty.inner.applied(T.events(), 0).await.unwrap(),
+        Some(EVENTS as u64 - 1)
+    );
+    let mut dead = bus
+        .join("dead", &[T.dead_letter(T.events()).as_str()], "reader")
+        .await
+        .unwrap();
+    assert!(
+        dead.poll(10, Duration::from_millis(100))
+            .await
+            .unwrap()
+            .records
+            .is_empty(),
+        "nothing dead-lettered"
+    );
+}
