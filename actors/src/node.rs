@@ -30,7 +30,7 @@ use threds_runtime::engine::partition::{self, LeaseSpec};
 use threds_runtime::engine::{EngineHandle, Processor};
 use threds_runtime::history::History;
 use threds_runtime::store::ThredStore;
-use threds_runtime::topology::{Topology, PERSISTENCE_AGENT};
+use threds_runtime::topology::{collections, Topology, PERSISTENCE_AGENT};
 use tokio_util::sync::CancellationToken;
 
 /// The adapters a process runs on.
@@ -144,8 +144,7 @@ impl Health {
             Ok(Err(e)) => return Some(format!("thred store: {e}")),
             Err(_) => return Some("thred store: no answer within 2 s".into()),
         }
-        let ping =
-            json!({"op": "get", "params": {"type": "ThredsHealth", "matcher": {"id": "ping"}}});
+        let ping = json!({"op": "get", "params": {"type": collections::HEALTH, "matcher": {"id": "ping"}}});
         match tokio::time::timeout(probe, self.ports.documents.run(&ping, now_ms())).await {
             Ok(Ok(_)) => None,
             Ok(Err(e)) => Some(format!("documents: {e}")),
@@ -443,7 +442,7 @@ pub async fn serve(setup: Setup, ports: Ports) -> anyhow::Result<()> {
 fn reloader(config: &Config, handle: EngineHandle) -> Reload {
     let model = config.model.clone();
     Arc::new(move |id: Option<&str>| {
-        let engine = crate::cli::load_engine(
+        let engine = threds_runtime::files::load_engine(
             std::slice::from_ref(&model.patterns),
             model.sessions.as_deref(),
             model.resolver.as_deref(),

@@ -178,3 +178,37 @@ pub fn pattern_set(paths: &[PathBuf]) -> Result<PatternSet, Vec<Error>> {
         Err(errors)
     }
 }
+
+/// Loads patterns, sessions and resolver into an engine; every problem is reported.
+pub fn load_engine(
+    patterns: &[PathBuf],
+    sessions: Option<&std::path::Path>,
+    resolver: Option<&std::path::Path>,
+) -> Result<threds_patterns::machine::Engine, Vec<String>> {
+    let mut problems = Vec::new();
+    let set = pattern_set(patterns)
+        .map_err(|errs| problems.extend(errs.iter().flat_map(|e| e.lines())))
+        .ok();
+    let sessions = match sessions.map(self::sessions) {
+        Some(Ok(s)) => s.value,
+        Some(Err(e)) => {
+            problems.extend(e.lines());
+            Default::default()
+        }
+        None => Default::default(),
+    };
+    let resolver = match resolver.map(self::resolver) {
+        Some(Ok(r)) => r.value,
+        Some(Err(e)) => {
+            problems.extend(e.lines());
+            Default::default()
+        }
+        None => Default::default(),
+    };
+    match set {
+        Some(set) if problems.is_empty() => Ok(threds_patterns::machine::Engine::new(
+            set, sessions, resolver,
+        )),
+        _ => Err(problems),
+    }
+}

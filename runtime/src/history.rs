@@ -21,12 +21,7 @@ const QUEUED_BATCHES: usize = 256;
 /// Most records the background writer puts in one `run`.
 const WRITE_BATCH: usize = 1_000;
 
-/// Collection of event records.
-pub const EVENTS: &str = "EventRecord";
-/// Collection of thred log records.
-pub const THRED_LOG: &str = "ThredLogRecord";
-/// Collection of archived threds.
-pub const ARCHIVE: &str = "ThredRecord";
+pub use crate::topology::collections::{ARCHIVE, EVENTS, THRED_LOG};
 
 /// The history of one deployment.
 #[derive(Clone)]

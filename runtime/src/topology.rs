@@ -42,6 +42,18 @@ pub mod headers {
     pub const ATTEMPTS: &str = "threds-attempts";
 }
 
+/// Collections of the documents store the runtime writes (history) or reads (readiness).
+pub mod collections {
+    /// Every event seen or sent (`EventRecord`).
+    pub const EVENTS: &str = "EventRecord";
+    /// Each thred's log of events and transitions (`ThredLogRecord`).
+    pub const THRED_LOG: &str = "ThredLogRecord";
+    /// Threds archived when they end (`ThredRecord`).
+    pub const ARCHIVE: &str = "ThredRecord";
+    /// Read by the readiness check (never written).
+    pub const HEALTH: &str = "ThredsHealth";
+}
+
 /// A topic with its partition count.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TopicSpec {

@@ -87,38 +87,3 @@ pub struct ModelArgs {
     #[arg(long, value_name = "FILE")]
     pub resolver: Option<PathBuf>,
 }
-
-/// Loads patterns, sessions and resolver into an engine; every problem is reported.
-pub fn load_engine(
-    patterns: &[PathBuf],
-    sessions: Option<&std::path::Path>,
-    resolver: Option<&std::path::Path>,
-) -> Result<threds_patterns::machine::Engine, Vec<String>> {
-    use threds_runtime::files;
-    let mut problems = Vec::new();
-    let set = files::pattern_set(patterns)
-        .map_err(|errs| problems.extend(errs.iter().flat_map(|e| e.lines())))
-        .ok();
-    let sessions = match sessions.map(files::sessions) {
-        Some(Ok(s)) => s.value,
-        Some(Err(e)) => {
-            problems.extend(e.lines());
-            Default::default()
-        }
-        None => Default::default(),
-    };
-    let resolver = match resolver.map(files::resolver) {
-        Some(Ok(r)) => r.value,
-        Some(Err(e)) => {
-            problems.extend(e.lines());
-            Default::default()
-        }
-        None => Default::default(),
-    };
-    match set {
-        Some(set) if problems.is_empty() => Ok(threds_patterns::machine::Engine::new(
-            set, sessions, resolver,
-        )),
-        _ => Err(problems),
-    }
-}

@@ -63,7 +63,7 @@ pub fn configure(args: &NodeArgs) -> anyhow::Result<Config> {
 
 /// Loads the model files; `None` (problems printed) when any is invalid.
 pub fn load_model(config: &Config) -> Option<Engine> {
-    match super::load_engine(
+    match threds_runtime::files::load_engine(
         std::slice::from_ref(&config.model.patterns),
         config.model.sessions.as_deref(),
         config.model.resolver.as_deref(),

@@ -75,14 +75,14 @@ fn run_scenario(path: &Path, verbose: bool) -> anyhow::Result<String> {
     };
     let sessions = file("sessions");
     let resolver = file("resolver");
-    let engine = super::load_engine(&patterns, sessions.as_deref(), resolver.as_deref()).map_err(
-        |problems| {
-            anyhow::anyhow!(
-                "scenario '{name}': invalid configuration:\n  {}",
-                problems.join("\n  ")
-            )
-        },
-    )?;
+    let engine =
+        threds_runtime::files::load_engine(&patterns, sessions.as_deref(), resolver.as_deref())
+            .map_err(|problems| {
+                anyhow::anyhow!(
+                    "scenario '{name}': invalid configuration:\n  {}",
+                    problems.join("\n  ")
+                )
+            })?;
     let start = scenario
         .get("startTime")
         .and_then(Value::as_i64)

@@ -146,7 +146,7 @@ async fn failing_and_panicking_partition_workers_are_restarted_and_nothing_is_lo
         store.clone(),
         bus.clone(),
         T,
-        Arc::new(crate::node::now_ms),
+        Arc::new(|| 1_700_000_000_000),
     ));
     let admin = Arc::new(Admin::new(
         processor.clone(),

@@ -2,7 +2,8 @@
 //! member in name order (Kafka's default). Equal partition indexes of topics with the same
 //! partition count land on the same member, so co-partitioned topics stay together.
 
-use super::state::Tp;
+/// A topic and one of its partitions.
+pub(super) type Tp = (String, u32);
 use std::collections::{BTreeMap, BTreeSet};
 
 /// Assigns the partitions of every subscribed topic among `members` (name → subscribed topics),

@@ -1,7 +1,8 @@
 //! A member of a consumer group on the embedded bus: polls its partitions, reports assignment
 //! changes before records, commits offsets, and leaves the group when left or dropped.
 
-use super::state::{lock, Member, Status, Tp};
+use super::assign::Tp;
+use super::state::{lock, Member, Status};
 use super::Shared;
 use crate::bus::{Consumer, Error, Polled, Position, Record};
 use async_trait::async_trait;

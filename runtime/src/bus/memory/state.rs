@@ -1,16 +1,13 @@
 //! The bus's shared state: topics with their logs (or, when durable, just their end offsets) and
 //! consumer groups with their members, assignments and committed offsets.
 
-use super::assign;
+use super::assign::{self, Tp};
 use crate::bus::{Error, Position, Record};
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 use tokio::sync::Notify;
 use tokio::time::Instant;
-
-/// A topic-partition.
-pub(super) type Tp = (String, u32);
 
 /// The largest partition count a topic may have here (a dev tool; keeps allocations bounded).
 pub(super) const MAX_PARTITIONS: u32 = 4096;

@@ -36,7 +36,7 @@ use self::plan::{plan, Op};
 use self::undo::rollback;
 use super::task::Entry;
 use super::{Documents, Error};
-use crate::history::{EVENTS, THRED_LOG};
+use crate::topology::collections::{EVENTS, THRED_LOG};
 
 /// How often a transaction that failed with a transient error is run again.
 const TRANSACTION_ATTEMPTS: usize = 3;
