@@ -45,3 +45,17 @@ pub fn chain(error: &dyn std::error::Error) -> String {
     }
     text
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn every_code_is_documented_once_in_docs_errors_md() {
+        let doc = include_str!("../../docs/errors.md");
+        for (code, name) in super::ALL {
+            let row = format!("| {code} | {name} |");
+            assert_eq!(doc.matches(&row).count(), 1, "docs/errors.md row {row}");
+        }
+        let codes: std::collections::BTreeSet<&str> = super::ALL.iter().map(|(c, _)| *c).collect();
+        assert_eq!(codes.len(), super::ALL.len(), "codes are unique");
+    }
+}

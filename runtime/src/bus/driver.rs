@@ -228,7 +228,7 @@ pub async fn run<H: Handler>(
             }
             Woke::Polled(Err(e)) => {
                 observer.failed(name, Stage::Poll, &e);
-                tracing::warn!(consumer = name, error = %e, retry_in = ?backoff, "poll failed");
+                tracing::warn!(code = crate::codes::BACKEND_UNAVAILABLE, consumer = name, error = %e, retry_in = ?backoff, "poll failed");
                 tokio::select! {
                     () = shutdown.cancelled() => {}
                     () = tokio::time::sleep(backoff) => {}
@@ -270,7 +270,7 @@ async fn commit(
         }
         Err(e) => {
             observer.failed(name, Stage::Commit, &e);
-            tracing::warn!(consumer = name, error = %e, "offset commit failed; records may be redelivered");
+            tracing::warn!(code = crate::codes::BACKEND_UNAVAILABLE, consumer = name, error = %e, "offset commit failed; records may be redelivered");
             // A partition that moved away is not committed again.
             let owned = consumer.assignment();
             pending.0.retain(|tp, _| owned.contains(tp));

@@ -107,7 +107,7 @@ where
                     match (self.apply)(announcement).await {
                         Ok(()) => tracing::info!(announcement = %shown, "control: applied"),
                         Err(e) => {
-                            tracing::error!(announcement = %shown, error = %e, "control: could not apply")
+                            tracing::error!(code = crate::codes::RELOAD_FAILED, announcement = %shown, error = %e, "control: could not apply")
                         }
                     }
                 }
