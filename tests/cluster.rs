@@ -116,7 +116,7 @@ async fn two_engines_one_killed_mid_stream_lose_and_duplicate_nothing() {
 
     let producer = Arc::new(
         KafkaBus::new(KafkaConfig {
-            extra: threds_runtime::testing::kafka::mock_properties(),
+            properties: threds_runtime::testing::kafka::mock_properties(),
             ..KafkaConfig::new(kafka.bootstrap.clone())
         })
         .unwrap(),

@@ -129,7 +129,7 @@ impl ReportsSetup {
         ];
         let deployment = Deployment::start(&kafka, &redis, &args);
         let bus = KafkaBus::new(KafkaConfig {
-            extra: threds_runtime::testing::kafka::mock_properties(),
+            properties: threds_runtime::testing::kafka::mock_properties(),
             ..KafkaConfig::new(kafka.bootstrap.clone())
         })
         .unwrap();

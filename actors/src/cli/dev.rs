@@ -22,10 +22,9 @@ pub struct Args {
 /// Starts everything and runs until SIGINT/SIGTERM; exit 2 on invalid configuration.
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     init_logging();
-    let mut config = configure(&args.node)?;
-    if let Some(d) = args.data_dir {
-        config.storage.data_dir = Some(d);
-    }
+    let mut flags = args.node.overrides();
+    flags.data_dir = args.data_dir;
+    let config = configure(&args.node, flags)?;
     let Some(engine) = load_model(&config) else {
         return Ok(ExitCode::from(2));
     };

@@ -3,6 +3,7 @@
 mod bench;
 mod bench_engine;
 mod client;
+mod config;
 mod dev;
 mod eval;
 mod mock_kafka;
@@ -35,6 +36,8 @@ enum Command {
     Session(serve::NodeArgs),
     /// Run a persistence-agent process (answers `org.wt.persistence` tasks from documents).
     Persistence(serve::NodeArgs),
+    /// Print the effective settings (file, `THREDS_*` variables, flags) as TOML, secrets masked.
+    Config(config::Args),
     /// Check pattern files (and optionally a sessions model and resolver config); exit 0 if all are valid, 2 otherwise.
     Validate(validate::Args),
     /// Run patterns against JSON-lines events from stdin with a virtual clock; messages go to stdout.
@@ -62,6 +65,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Engine(args) => serve::run_process(args, crate::node::Roles::ENGINE),
         Command::Session(args) => serve::run_process(args, crate::node::Roles::SESSIONS),
         Command::Persistence(args) => serve::run_process(args, crate::node::Roles::PERSISTENCE),
+        Command::Config(args) => config::run(args),
         Command::Validate(args) => validate::run(args),
         Command::Simulate(args) => simulate::run(args),
         Command::Test(args) => test::run(args),

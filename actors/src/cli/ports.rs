@@ -6,7 +6,7 @@ use anyhow::Context;
 use std::sync::Arc;
 use threds_runtime::bus::memory::MemoryBus;
 use threds_runtime::bus::Bus;
-use threds_runtime::config::{Backend, Config};
+use threds_runtime::config::{redact, Backend, Config};
 use threds_runtime::documents::memory::MemoryDocuments;
 use threds_runtime::documents::Documents;
 use threds_runtime::history;
@@ -51,7 +51,7 @@ pub async fn build(config: &Config, profile: Profile) -> anyhow::Result<(Ports, 
             Arc::new(bus.with_retention(storage.bus_retention))
         }
         Backend::Kafka => {
-            places.push(format!("kafka {}", config.bus.brokers));
+            places.push(format!("kafka {}", config.bus.kafka.brokers));
             kafka_bus(config).await?
         }
         other => anyhow::bail!("[bus] backend {other:?} is not a bus (memory or kafka)"),
@@ -62,7 +62,7 @@ pub async fn build(config: &Config, profile: Profile) -> anyhow::Result<(Ports, 
             None => Arc::new(MemoryStore::new()),
         },
         Backend::Redis => {
-            places.push(format!("redis {}", config.store.redis_urls.join(",")));
+            places.push(format!("redis {}", redacted(&config.store.redis.urls)));
             redis_store(config).await?
         }
         other => anyhow::bail!("[store] backend {other:?} is not a thred store (memory or redis)"),
@@ -79,7 +79,10 @@ pub async fn build(config: &Config, profile: Profile) -> anyhow::Result<(Ports, 
             ),
         },
         Backend::Mongodb => {
-            places.push(format!("mongodb database {}", config.documents.database));
+            places.push(format!(
+                "mongodb database {}",
+                config.documents.mongodb.database
+            ));
             mongo_documents(config).await?
         }
         other => {
@@ -106,47 +109,44 @@ pub async fn build(config: &Config, profile: Profile) -> anyhow::Result<(Ports, 
 }
 
 async fn kafka_bus(config: &Config) -> anyhow::Result<Arc<dyn Bus>> {
-    use threds_runtime::bus::kafka::{KafkaBus, KafkaConfig};
-    let mut settings = KafkaConfig::new(config.bus.brokers.clone());
-    settings.static_membership = config.bus.static_membership;
-    settings.session_timeout = std::time::Duration::from_millis(config.bus.session_timeout_ms);
-    settings.extra = config
-        .bus
-        .properties
-        .iter()
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect();
-    let bus = KafkaBus::new(settings)
-        .with_context(|| format!("configuring Kafka at {}", config.bus.brokers))?;
+    use threds_runtime::bus::kafka::KafkaBus;
+    let settings = &config.bus.kafka;
+    let bus = KafkaBus::new(settings.clone())
+        .with_context(|| format!("configuring Kafka at {}", settings.brokers))?;
     Ok(Arc::new(bus))
 }
 
 async fn redis_store(config: &Config) -> anyhow::Result<Arc<dyn ThredStore>> {
-    use threds_runtime::store::redis::{Config as RedisConfig, RedisStore};
-    let settings =
-        RedisConfig::new(config.store.redis_urls.clone()).with_prefix(&config.store.prefix);
-    let store = RedisStore::new(settings).context("configuring the Redis thred store")?;
+    use threds_runtime::store::redis::RedisStore;
+    let settings = &config.store.redis;
+    let store = RedisStore::new(settings.clone()).context("configuring the Redis thred store")?;
     store
         .ping()
         .await
-        .with_context(|| format!("reaching Redis at {}", config.store.redis_urls.join(", ")))?;
+        .with_context(|| format!("reaching Redis at {}", redacted(&settings.urls)))?;
     Ok(Arc::new(store))
 }
 
 async fn mongo_documents(config: &Config) -> anyhow::Result<Arc<dyn Documents>> {
-    use threds_runtime::documents::mongo::{MongoConfig, MongoDocuments};
-    let settings = MongoConfig {
-        host: config.documents.mongodb_uri.clone(),
-        database: config.documents.database.clone(),
-        max_pool_size: config.documents.max_pool_size,
-        ..MongoConfig::default()
-    };
-    let documents = MongoDocuments::connect(&settings)
-        .await
-        .with_context(|| format!("connecting to MongoDB at {}", settings.uri()))?;
+    use threds_runtime::documents::mongo::MongoDocuments;
+    let settings = &config.documents.mongodb;
+    let documents = MongoDocuments::connect(settings).await.with_context(|| {
+        format!(
+            "connecting to MongoDB at {}",
+            redact(&settings.connection_string())
+        )
+    })?;
     documents
         .ensure_indexes()
         .await
         .context("creating the history indexes")?;
     Ok(Arc::new(documents))
+}
+
+/// URLs for a message, passwords masked.
+fn redacted(urls: &[String]) -> String {
+    urls.iter()
+        .map(|u| redact(u))
+        .collect::<Vec<_>>()
+        .join(", ")
 }

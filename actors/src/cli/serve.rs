@@ -2,6 +2,7 @@
 //! production processes `threds engine`, `threds session` and `threds persistence` (one role each,
 //! on Kafka, Redis and MongoDB unless the configuration selects otherwise).
 
+use super::config::Overrides;
 use crate::auth::{Secret, SecretSource};
 use crate::node::{self, Roles, Setup};
 use anyhow::Context;
@@ -35,30 +36,23 @@ pub struct NodeArgs {
     pub node: Option<String>,
 }
 
-/// The configuration: file, then environment, then flags.
-pub fn configure(args: &NodeArgs) -> anyhow::Result<Config> {
-    let mut config = if args.config.exists() {
-        Config::load(&args.config)?
-    } else {
-        Config::default()
-    };
-    config = config.with_env(|k| std::env::var(k).ok())?;
-    if let Some(p) = &args.patterns {
-        config.model.patterns = p.clone();
+impl NodeArgs {
+    /// The settings these flags give.
+    pub fn overrides(&self) -> Overrides {
+        Overrides {
+            patterns: self.patterns.clone(),
+            sessions: self.sessions.clone(),
+            resolver: self.resolver.clone(),
+            listen: self.listen.clone(),
+            node: self.node.clone(),
+            data_dir: None,
+        }
     }
-    if let Some(s) = &args.sessions {
-        config.model.sessions = Some(s.clone());
-    }
-    if let Some(r) = &args.resolver {
-        config.model.resolver = Some(r.clone());
-    }
-    if let Some(l) = &args.listen {
-        config.server.listen = l.clone();
-    }
-    if let Some(n) = &args.node {
-        config.node.name = Some(n.clone());
-    }
-    Ok(config)
+}
+
+/// The configuration: file, then environment, then `flags`.
+pub fn configure(args: &NodeArgs, flags: Overrides) -> anyhow::Result<Config> {
+    super::config::load(&args.config, flags, |k| std::env::var(k).ok())
 }
 
 /// Loads the model files; `None` (problems printed) when any is invalid.
@@ -107,7 +101,7 @@ fn host_name() -> String {
 /// Runs a production process with `roles` until SIGINT/SIGTERM; exit 2 on invalid configuration.
 pub fn run_process(args: NodeArgs, roles: Roles) -> anyhow::Result<ExitCode> {
     init_logging();
-    let config = configure(&args)?;
+    let config = configure(&args, args.overrides())?;
     let Some(engine) = load_model(&config) else {
         return Ok(ExitCode::from(2));
     };

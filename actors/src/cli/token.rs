@@ -4,7 +4,6 @@ use crate::auth::{Secret, SecretSource};
 use anyhow::Context;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use threds_runtime::config::Config;
 
 /// Arguments of `threds token`.
 #[derive(Debug, clap::Args)]
@@ -26,11 +25,7 @@ pub struct Args {
 /// Prints the token on stdout. The secret resolves as the server's does: `THREDS_JWT_SECRET`, the
 /// config file, else the development secret that only `threds dev` accepts.
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let config = if args.config.exists() {
-        Config::load(&args.config)?
-    } else {
-        Config::default()
-    };
+    let config = super::config::load(&args.config, Default::default(), |k| std::env::var(k).ok())?;
     let secret = Secret::resolve(&config, |k| std::env::var(k).ok(), true)?;
     if secret.source == SecretSource::DevelopmentDefault {
         eprintln!("note: no THREDS_JWT_SECRET or [auth] jwt_secret; minted with the development secret (accepted by `threds dev` only)");

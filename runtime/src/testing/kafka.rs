@@ -19,8 +19,8 @@ use std::time::Duration;
 /// answering when a record arrives, so a short wait keeps latency low.
 pub const MOCK_PROPERTIES: &str = "fetch.wait.max.ms=5";
 
-/// [`MOCK_PROPERTIES`] as `(name, value)` pairs.
-pub fn mock_properties() -> Vec<(String, String)> {
+/// [`MOCK_PROPERTIES`] as a map of names to values.
+pub fn mock_properties() -> std::collections::BTreeMap<String, String> {
     MOCK_PROPERTIES
         .split(',')
         .filter_map(|p| p.split_once('='))
@@ -138,8 +138,9 @@ impl MockKafka {
     pub fn config(&self) -> KafkaConfig {
         KafkaConfig {
             client_id: "threds-test".to_owned(),
+            static_membership: false,
             session_timeout: TEST_SESSION_TIMEOUT,
-            extra: mock_properties(),
+            properties: mock_properties(),
             ..KafkaConfig::new(self.bootstrap.clone())
         }
     }

@@ -131,7 +131,7 @@ impl MongoServer {
     /// briskdb's socket limit.
     pub fn config(&self, database: &str) -> MongoConfig {
         MongoConfig {
-            host: self.uri(),
+            uri: self.uri(),
             database: database.to_owned(),
             max_pool_size: Some(2),
             ..MongoConfig::default()

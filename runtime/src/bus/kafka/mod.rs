@@ -21,7 +21,8 @@ use rdkafka::config::ClientConfig;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
-use std::collections::HashMap;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::{Duration, Instant};
@@ -50,8 +51,9 @@ const CONSUMER_ONLY: &[&str] = &[
     "queued.",
 ];
 
-/// Connection and group settings of a [`KafkaBus`].
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Connection and group settings of a [`KafkaBus`]: the `[bus.kafka]` section of `threds.toml`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct KafkaConfig {
     /// Bootstrap brokers, `host:port` pairs separated by commas (librdkafka `bootstrap.servers`).
     pub brokers: String,
@@ -66,24 +68,34 @@ pub struct KafkaConfig {
     /// How long the group coordinator waits without a heartbeat before it declares a member dead
     /// and moves its partitions (`session.timeout.ms`; brokers accept 6 s to 30 min unless their
     /// `group.min/max.session.timeout.ms` say otherwise). Heartbeats go out every fifth of it
-    /// (at most every 3 s).
+    /// (at most every 3 s). `session_timeout_ms` in `threds.toml`.
+    #[serde(rename = "session_timeout_ms", with = "crate::config::millis")]
     pub session_timeout: Duration,
     /// More librdkafka properties for every client of the bus (producer, consumers, admin),
     /// applied last, so they override the adapter's own (e.g. `security.protocol`,
     /// `sasl.mechanisms`, `linger.ms`, `message.timeout.ms`).
-    pub extra: Vec<(String, String)>,
+    pub properties: BTreeMap<String, String>,
+}
+
+impl Default for KafkaConfig {
+    fn default() -> Self {
+        KafkaConfig {
+            brokers: "127.0.0.1:9092".to_owned(),
+            client_id: "threds".to_owned(),
+            static_membership: true,
+            session_timeout: Duration::from_secs(10),
+            properties: BTreeMap::new(),
+        }
+    }
 }
 
 impl KafkaConfig {
-    /// Settings for `brokers` with the defaults: client id `threds`, dynamic membership, 10 s
-    /// sessions, no extra properties.
+    /// The defaults (client id `threds`, static membership, 10 s sessions, no extra properties)
+    /// with these `brokers`.
     pub fn new(brokers: impl Into<String>) -> Self {
         KafkaConfig {
             brokers: brokers.into(),
-            client_id: "threds".to_owned(),
-            static_membership: false,
-            session_timeout: Duration::from_secs(10),
-            extra: Vec::new(),
+            ..KafkaConfig::default()
         }
     }
 
@@ -101,11 +113,11 @@ impl KafkaConfig {
         config
     }
 
-    /// Applies [`KafkaConfig::extra`] on top of `config`: all of it for a consumer; for the
+    /// Applies [`KafkaConfig::properties`] on top of `config`: all of it for a consumer; for the
     /// producer and the admin client, all but the consumer-only properties (which librdkafka
     /// would warn about there).
     fn finish(&self, config: &mut ClientConfig, consumer: bool) {
-        for (key, value) in &self.extra {
+        for (key, value) in &self.properties {
             if consumer || !CONSUMER_ONLY.iter().any(|p| key.starts_with(p)) {
                 config.set(key, value);
             }

@@ -44,12 +44,13 @@ const TRANSACTION_ATTEMPTS: usize = 3;
 /// How often a commit whose outcome is unknown is tried again.
 const COMMIT_ATTEMPTS: usize = 3;
 
-/// Where the MongoDB documents store is (spec §7 `hostString`, `dbname`, `directConnection`).
+/// Where the MongoDB documents store is (spec §7 `hostString`, `dbname`, `directConnection`): the
+/// `[documents.mongodb]` section of `threds.toml`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct MongoConfig {
     /// A `mongodb://` or `mongodb+srv://` URL (used as it is), or `host[:port]`.
-    pub host: String,
+    pub uri: String,
     /// The database.
     pub database: String,
     /// With a `host[:port]`: connect to that one server (else to replica set `replica_set`).
@@ -68,8 +69,8 @@ pub struct MongoConfig {
 impl Default for MongoConfig {
     fn default() -> Self {
         MongoConfig {
-            host: "localhost:27017".into(),
-            database: "nr".into(),
+            uri: "mongodb://127.0.0.1:27017".into(),
+            database: "threds".into(),
             direct_connection: false,
             replica_set: "rs0".into(),
             max_pool_size: None,
@@ -80,9 +81,9 @@ impl Default for MongoConfig {
 }
 
 impl MongoConfig {
-    /// The connection string: `host` when it is a URL, else built from it as the reference does.
-    pub fn uri(&self) -> String {
-        let host = self.host.trim();
+    /// The connection string: `uri` when it is a URL, else built from it as the reference does.
+    pub fn connection_string(&self) -> String {
+        let host = self.uri.trim();
         if host.starts_with("mongodb://") || host.starts_with("mongodb+srv://") {
             host.to_owned()
         } else if self.direct_connection {
@@ -108,7 +109,9 @@ pub struct MongoDocuments {
 impl MongoDocuments {
     /// Connects, checks that the server answers, and finds out whether it runs transactions.
     pub async fn connect(config: &MongoConfig) -> Result<Self, Error> {
-        let mut options = ClientOptions::parse(config.uri()).await.map_err(backend)?;
+        let mut options = ClientOptions::parse(config.connection_string())
+            .await
+            .map_err(backend)?;
         if config.max_pool_size.is_some() {
             options.max_pool_size = config.max_pool_size;
         }
@@ -302,12 +305,22 @@ mod tests {
     #[test]
     fn builds_connection_strings() {
         let mut config = MongoConfig::default();
-        assert_eq!(config.uri(), "mongodb://localhost:27017/?replicaSet=rs0");
+        assert_eq!(config.connection_string(), "mongodb://127.0.0.1:27017");
+        config.uri = "db:27018".into();
+        assert_eq!(
+            config.connection_string(),
+            "mongodb://db:27018/?replicaSet=rs0"
+        );
         config.direct_connection = true;
-        config.host = "db:27018".into();
-        assert_eq!(config.uri(), "mongodb://db:27018/?directConnection=true");
-        config.host = "mongodb+srv://cluster.example/x".into();
-        assert_eq!(config.uri(), "mongodb+srv://cluster.example/x");
+        assert_eq!(
+            config.connection_string(),
+            "mongodb://db:27018/?directConnection=true"
+        );
+        config.uri = "mongodb+srv://cluster.example/x".into();
+        assert_eq!(
+            config.connection_string(),
+            "mongodb+srv://cluster.example/x"
+        );
     }
 
     #[test]

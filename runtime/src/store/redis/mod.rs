@@ -41,6 +41,7 @@ use super::memory::{system_clock, Clock};
 use super::{Commit, Error, Lease, Pending, Registry, Session, Stored, StoredCounter, ThredStore};
 use async_trait::async_trait;
 use deadpool_redis::redis::{cmd, Pipeline};
+use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use std::time::Duration;
 use threds_patterns::thred::Timer;
@@ -48,8 +49,10 @@ use threds_patterns::thred::Timer;
 /// The default key prefix.
 pub const DEFAULT_PREFIX: &str = "threds:";
 
-/// Settings of a [`RedisStore`].
-#[derive(Debug, Clone)]
+/// Settings of a [`RedisStore`]: the `[store.redis]` section of `threds.toml` (durations in
+/// milliseconds there, as `<name>_ms`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct Config {
     /// Redis URLs (`redis://host:port/db`): the first holds the state; with more than one, leases
     /// use Redlock over all of them, which must be independent masters (not replicas).
@@ -60,23 +63,34 @@ pub struct Config {
     /// it when it breaks).
     pub pool_size: usize,
     /// Time allowed to open a connection.
+    #[serde(rename = "connect_timeout_ms", with = "crate::config::millis")]
     pub connect_timeout: Duration,
     /// Time allowed for one reply of the state server.
+    #[serde(rename = "response_timeout_ms", with = "crate::config::millis")]
     pub response_timeout: Duration,
-    /// Redlock parameters.
+    /// Redlock parameters (`[store.redis.lock]`).
     pub lock: LockSettings,
 }
 
-impl Config {
-    /// The defaults for `urls`.
-    pub fn new(urls: Vec<String>) -> Config {
+impl Default for Config {
+    fn default() -> Self {
         Config {
-            urls,
+            urls: vec!["redis://127.0.0.1:6379".into()],
             prefix: DEFAULT_PREFIX.to_string(),
             pool_size: 4,
             connect_timeout: Duration::from_secs(2),
             response_timeout: Duration::from_secs(5),
             lock: LockSettings::default(),
+        }
+    }
+}
+
+impl Config {
+    /// The defaults with these `urls`.
+    pub fn new(urls: Vec<String>) -> Config {
+        Config {
+            urls,
+            ..Config::default()
         }
     }
 

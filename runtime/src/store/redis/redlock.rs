@@ -42,22 +42,28 @@ use super::scripts::LockScripts;
 use crate::store::memory::Clock;
 use crate::store::{Error, Lease};
 use futures_util::future::join_all;
+use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::future::Future;
 use std::hash::BuildHasher;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// Redlock parameters.
-#[derive(Debug, Clone, Copy)]
+/// Redlock parameters: the `[store.redis.lock]` section of `threds.toml` (durations in
+/// milliseconds there, as `<name>_ms`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct LockSettings {
     /// Time allowed for one master to answer one step (far below a lease's ttl).
+    #[serde(rename = "master_timeout_ms", with = "crate::config::millis")]
     pub master_timeout: Duration,
     /// Further attempts after one that got no majority without being refused by one.
     pub retries: u32,
     /// The longest random pause before such an attempt.
+    #[serde(rename = "retry_jitter_ms", with = "crate::config::millis")]
     pub retry_jitter: Duration,
     /// How long after its expiry a lock record is removed by the server (housekeeping only).
+    #[serde(rename = "record_grace_ms", with = "crate::config::millis")]
     pub record_grace: Duration,
 }
 

@@ -1,0 +1,175 @@
+//! Settings: one tree of serde sections read from `threds.toml`, overlaid with `THREDS_*`
+//! environment variables by one rule, then with command-line flags (applied by the binary).
+//!
+//! Each adapter's settings type is its section ([`KafkaConfig`](crate::bus::kafka::KafkaConfig)
+//! is `[bus.kafka]`, the Redis [`Config`](crate::store::redis::Config) `[store.redis]`,
+//! [`MongoConfig`](crate::documents::mongo::MongoConfig) `[documents.mongodb]`); every setting has
+//! one default, in its type's `Default`, so an empty file is a valid configuration. The setting at
+//! `section.sub.key` is also read from `THREDS_SECTION_SUB_KEY` ([`variable`]), and a few settings
+//! from the shorter names in [`ALIASES`]. [`schema`] reads the tree's shape from the types, so the
+//! overlay, [`Config::to_masked_toml`] and the tests cover a new setting without being told.
+
+mod env;
+mod file;
+mod mask;
+pub mod millis;
+pub mod schema;
+mod sections;
+#[cfg(test)]
+mod tests;
+
+pub use self::env::{variable, ALIASES};
+pub use self::file::LEGACY;
+pub use self::mask::{redact, MASK};
+pub use self::schema::{Kind, Leaf};
+pub use self::sections::{
+    AuthConfig, BusConfig, DocumentsConfig, EngineConfig, ModelConfig, NodeConfig, ServerConfig,
+    StorageConfig, StoreConfig,
+};
+
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+
+/// The development secret `threds dev` falls back to (never accepted by the production processes).
+pub const DEV_JWT_SECRET: &str = "threds-dev-secret-do-not-use-in-production";
+
+/// The whole settings tree.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Where patterns, sessions model and resolver config come from.
+    pub model: ModelConfig,
+    /// HTTP/WebSocket server.
+    pub server: ServerConfig,
+    /// Authentication.
+    pub auth: AuthConfig,
+    /// The engine.
+    pub engine: EngineConfig,
+    /// Embedded storage.
+    pub storage: StorageConfig,
+    /// The event bus port and its Kafka adapter.
+    pub bus: BusConfig,
+    /// The thred store port and its Redis adapter.
+    pub store: StoreConfig,
+    /// The documents port (history and persistence agent) and its MongoDB adapter.
+    pub documents: DocumentsConfig,
+    /// This process.
+    pub node: NodeConfig,
+}
+
+/// Which adapter serves a port. Unset: `threds dev` uses the embedded one, the production
+/// processes (`threds engine|session|persistence`) the production one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Backend {
+    /// Embedded (in this process; `--data-dir` makes it durable).
+    Memory,
+    /// Kafka (bus).
+    Kafka,
+    /// Redis (thred store).
+    Redis,
+    /// MongoDB (documents).
+    Mongodb,
+}
+
+/// Configuration errors.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The file could not be read.
+    #[error("{path}: {source}")]
+    Read {
+        /// The file.
+        path: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML for this configuration.
+    #[error("{path}: {message}")]
+    Parse {
+        /// The file.
+        path: String,
+        /// What is wrong and where.
+        message: String,
+    },
+    /// An environment variable has a bad value.
+    #[error("environment variable {name} ({setting}): {message}")]
+    Env {
+        /// The variable.
+        name: String,
+        /// The setting it sets (dotted path).
+        setting: String,
+        /// What was expected.
+        message: String,
+    },
+    /// A setting has a value of the right type that is still not allowed.
+    #[error("setting {setting} ({variable}): {message}")]
+    Invalid {
+        /// The setting (dotted path).
+        setting: String,
+        /// Its environment variable.
+        variable: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// The settings types could not be walked or converted (a bug, not a user error).
+    #[error("settings tree: {0}")]
+    Tree(String),
+}
+
+impl Config {
+    /// Parses TOML text (`source` names it in errors); keys of earlier releases ([`LEGACY`]) are
+    /// accepted.
+    pub fn parse(source: &str, text: &str) -> Result<Config, Error> {
+        file::parse(source, text)
+    }
+
+    /// Reads `path`.
+    pub fn load(path: &Path) -> Result<Config, Error> {
+        let text = std::fs::read_to_string(path).map_err(|source| Error::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
+        Config::parse(&path.display().to_string(), &text)
+    }
+
+    /// Overlays the `THREDS_*` variables read through `var` (so tests need not touch the process
+    /// environment): each setting's [`variable`] and its [`ALIASES`] (the long name wins).
+    pub fn with_env(self, var: impl Fn(&str) -> Option<String>) -> Result<Config, Error> {
+        let mut tree = self.tree()?;
+        env::overlay(&mut tree, &Config::settings()?, &var)?;
+        serde_json::from_value(tree).map_err(|e| Error::Tree(e.to_string()))
+    }
+
+    /// Checks what the types cannot say (e.g. at least one partition).
+    pub fn check(&self) -> Result<(), Error> {
+        if self.engine.partitions == 0 {
+            return Err(Error::Invalid {
+                setting: "engine.partitions".into(),
+                variable: variable(&["engine", "partitions"]),
+                message: "must be at least 1".into(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Every setting of the tree, in declaration order.
+    pub fn settings() -> Result<Vec<Leaf>, Error> {
+        schema::kind_of::<Config>()
+            .map(|kind| schema::leaves(&kind))
+            .map_err(Error::Tree)
+    }
+
+    /// The tree as JSON: sections are objects, unset options `null`.
+    pub fn tree(&self) -> Result<serde_json::Value, Error> {
+        serde_json::to_value(self).map_err(|e| Error::Tree(e.to_string()))
+    }
+
+    /// The settings as `threds.toml` text with secrets replaced by [`MASK`]: `jwt_secret`, any
+    /// setting or property whose name says password, secret or key material, and passwords in
+    /// URLs. Unset optional settings are shown as comments.
+    pub fn to_masked_toml(&self) -> Result<String, Error> {
+        let mut tree = self.tree()?;
+        mask::mask(&mut tree);
+        mask::render(&tree)
+    }
+}

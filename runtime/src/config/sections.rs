@@ -1,0 +1,165 @@
+//! The sections of the settings tree that belong to the processes rather than to one adapter.
+//! (The adapters' sections are their own settings types: [`KafkaConfig`], [`RedisConfig`],
+//! [`MongoConfig`].)
+
+use super::Backend;
+use crate::bus::kafka::KafkaConfig;
+use crate::documents::mongo::MongoConfig;
+use crate::store::redis::Config as RedisConfig;
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+
+/// `[model]`: pattern, sessions and resolver files.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ModelConfig {
+    /// A pattern file or a directory of `*.pattern.json`.
+    pub patterns: PathBuf,
+    /// The sessions model.
+    pub sessions: Option<PathBuf>,
+    /// The resolver config.
+    pub resolver: Option<PathBuf>,
+}
+
+impl Default for ModelConfig {
+    fn default() -> Self {
+        ModelConfig {
+            patterns: PathBuf::from("config/patterns"),
+            sessions: Some(PathBuf::from("config/sessions_model.json")),
+            resolver: Some(PathBuf::from("config/resolver_config.json")),
+        }
+    }
+}
+
+/// `[server]`: the HTTP/WebSocket server.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerConfig {
+    /// `host:port` to listen on.
+    pub listen: String,
+    /// Largest accepted WebSocket frame or HTTP body, bytes.
+    pub max_frame_bytes: usize,
+    /// Messages queued per connection before a slow client is disconnected.
+    pub connection_queue: usize,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            listen: "127.0.0.1:8080".into(),
+            max_frame_bytes: 64 * 1024,
+            connection_queue: 1024,
+        }
+    }
+}
+
+/// `[auth]`: authentication.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuthConfig {
+    /// HS256 secret (`THREDS_JWT_SECRET`).
+    pub jwt_secret: Option<String>,
+    /// Lifetime of tokens minted by `threds token`, seconds.
+    pub token_ttl_secs: u64,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        AuthConfig {
+            jwt_secret: None,
+            token_ttl_secs: 24 * 3600,
+        }
+    }
+}
+
+/// `[engine]`: the engine.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EngineConfig {
+    /// Partitions of the events topic (at least 1).
+    pub partitions: u32,
+    /// Attempts at a failing record before it is dead-lettered.
+    pub max_attempts: u32,
+    /// Largest batch one poll takes.
+    pub batch: usize,
+    /// How long a partition lease lasts unless renewed (it is renewed every third of that).
+    pub lease_ms: u64,
+    /// Record every step's history (`EventRecord`, `ThredLogRecord`, `ThredRecord`) in the
+    /// documents store. Without it, `getThreds` still answers from the thred store, but thred
+    /// event logs and archived threds are not kept.
+    pub history: bool,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig {
+            partitions: 4,
+            max_attempts: 3,
+            batch: 256,
+            lease_ms: 10_000,
+            history: true,
+        }
+    }
+}
+
+/// `[storage]`: the embedded adapters' storage.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StorageConfig {
+    /// Keep state, timers, offsets, history and documents here (none: in memory only).
+    pub data_dir: Option<PathBuf>,
+    /// Records each bus partition keeps (older ones are removed, as Kafka's retention does).
+    pub bus_retention: u64,
+    /// Event records and thred log records the in-memory history keeps (the newest; a data
+    /// directory keeps all).
+    pub history_retention: usize,
+}
+
+impl Default for StorageConfig {
+    fn default() -> Self {
+        StorageConfig {
+            data_dir: None,
+            bus_retention: 20_000,
+            history_retention: 20_000,
+        }
+    }
+}
+
+/// `[bus]`: the event bus port.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct BusConfig {
+    /// `memory` or `kafka` (unset: the command's default).
+    pub backend: Option<Backend>,
+    /// `[bus.kafka]`: the Kafka adapter.
+    pub kafka: KafkaConfig,
+}
+
+/// `[store]`: the thred store port.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct StoreConfig {
+    /// `memory` or `redis` (unset: the command's default).
+    pub backend: Option<Backend>,
+    /// `[store.redis]`: the Redis adapter.
+    pub redis: RedisConfig,
+}
+
+/// `[documents]`: the documents port (history and persistence agent).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct DocumentsConfig {
+    /// `memory` or `mongodb` (unset: the command's default).
+    pub backend: Option<Backend>,
+    /// `[documents.mongodb]`: the MongoDB adapter.
+    pub mongodb: MongoConfig,
+}
+
+/// `[node]`: this process.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct NodeConfig {
+    /// Its name (default: `dev` for `threds dev`, else the host name): group member name and
+    /// lease owner.
+    pub name: Option<String>,
+}
