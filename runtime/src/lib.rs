@@ -9,6 +9,7 @@ pub mod documents;
 pub mod engine;
 pub mod files;
 pub mod history;
+pub mod millis;
 pub mod store;
 pub mod testing;
 pub mod topology;

@@ -1,11 +1,54 @@
 //! The settings of a command: `threds.toml` (when it exists), then `THREDS_*` variables, then the
-//! command-line flags, all applied here; and `threds config`, which prints them.
+//! command-line flags ([`NodeArgs`]), all applied here; and `threds config`, which prints them.
 
-use super::serve::NodeArgs;
 use anyhow::Context;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use threds_runtime::config::Config;
+
+/// Options every serving command takes.
+#[derive(Debug, clap::Args)]
+pub struct NodeArgs {
+    /// Configuration file (optional; `THREDS_*` variables override it, flags override both).
+    #[arg(long, default_value = "config/threds.toml")]
+    pub config: PathBuf,
+    /// Pattern file or directory.
+    #[arg(long, value_name = "DIR")]
+    pub patterns: Option<PathBuf>,
+    /// Sessions model.
+    #[arg(long, value_name = "FILE")]
+    pub sessions: Option<PathBuf>,
+    /// Resolver config.
+    #[arg(long, value_name = "FILE")]
+    pub resolver: Option<PathBuf>,
+    /// `host:port` of this process's HTTP server (`/livez`, `/readyz`; `/ws` and `/events` on
+    /// session nodes).
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<String>,
+    /// This process's name (consumer-group member, lease owner); default: `THREDS_NODE`, else
+    /// the host name.
+    #[arg(long, value_name = "NAME")]
+    pub node: Option<String>,
+}
+
+impl NodeArgs {
+    /// The settings these flags give.
+    pub fn overrides(&self) -> Overrides {
+        Overrides {
+            patterns: self.patterns.clone(),
+            sessions: self.sessions.clone(),
+            resolver: self.resolver.clone(),
+            listen: self.listen.clone(),
+            node: self.node.clone(),
+            data_dir: None,
+        }
+    }
+}
+
+/// The configuration: file, then environment, then `flags`.
+pub fn configure(args: &NodeArgs, flags: Overrides) -> anyhow::Result<Config> {
+    super::config::load(&args.config, flags, |k| std::env::var(k).ok())
+}
 
 /// Settings given as flags (`None`: not given).
 #[derive(Debug, Clone, Default)]

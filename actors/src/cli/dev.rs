@@ -2,8 +2,9 @@
 //! HTTP, the persistence agent — on embedded adapters (unless configured otherwise), from the
 //! files in `config/`.
 
+use super::config::{configure, NodeArgs};
 use super::ports::{self, Profile};
-use super::serve::{configure, init_logging, load_model, NodeArgs};
+use super::serve::{init_logging, load_model};
 use crate::auth::{Secret, SecretSource};
 use crate::node::{self, Roles, Setup};
 use std::path::PathBuf;

@@ -31,11 +31,11 @@ enum Command {
     /// Run the whole system in one process on embedded storage (engine, sessions, persistence agent).
     Dev(dev::Args),
     /// Run an engine process (workers for its share of the events partitions, with their timers).
-    Engine(serve::NodeArgs),
+    Engine(config::NodeArgs),
     /// Run a session process (WebSocket `/ws` and `POST /events`, delivery to its connections).
-    Session(serve::NodeArgs),
+    Session(config::NodeArgs),
     /// Run a persistence-agent process (answers `org.wt.persistence` tasks from documents).
-    Persistence(serve::NodeArgs),
+    Persistence(config::NodeArgs),
     /// Print the effective settings (file, `THREDS_*` variables, flags) as TOML, secrets masked.
     Config(config::Args),
     /// Check pattern files (and optionally a sessions model and resolver config); exit 0 if all are valid, 2 otherwise.

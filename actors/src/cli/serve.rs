@@ -2,58 +2,13 @@
 //! production processes `threds engine`, `threds session` and `threds persistence` (one role each,
 //! on Kafka, Redis and MongoDB unless the configuration selects otherwise).
 
-use super::config::Overrides;
+use super::config::{configure, NodeArgs};
 use crate::auth::{Secret, SecretSource};
 use crate::node::{self, Roles, Setup};
 use anyhow::Context;
-use std::path::PathBuf;
 use std::process::ExitCode;
 use threds_patterns::machine::Engine;
 use threds_runtime::config::Config;
-
-/// Options every serving command takes.
-#[derive(Debug, clap::Args)]
-pub struct NodeArgs {
-    /// Configuration file (optional; `THREDS_*` variables override it, flags override both).
-    #[arg(long, default_value = "config/threds.toml")]
-    pub config: PathBuf,
-    /// Pattern file or directory.
-    #[arg(long, value_name = "DIR")]
-    pub patterns: Option<PathBuf>,
-    /// Sessions model.
-    #[arg(long, value_name = "FILE")]
-    pub sessions: Option<PathBuf>,
-    /// Resolver config.
-    #[arg(long, value_name = "FILE")]
-    pub resolver: Option<PathBuf>,
-    /// `host:port` of this process's HTTP server (`/livez`, `/readyz`; `/ws` and `/events` on
-    /// session nodes).
-    #[arg(long, value_name = "ADDR")]
-    pub listen: Option<String>,
-    /// This process's name (consumer-group member, lease owner); default: `THREDS_NODE`, else
-    /// the host name.
-    #[arg(long, value_name = "NAME")]
-    pub node: Option<String>,
-}
-
-impl NodeArgs {
-    /// The settings these flags give.
-    pub fn overrides(&self) -> Overrides {
-        Overrides {
-            patterns: self.patterns.clone(),
-            sessions: self.sessions.clone(),
-            resolver: self.resolver.clone(),
-            listen: self.listen.clone(),
-            node: self.node.clone(),
-            data_dir: None,
-        }
-    }
-}
-
-/// The configuration: file, then environment, then `flags`.
-pub fn configure(args: &NodeArgs, flags: Overrides) -> anyhow::Result<Config> {
-    super::config::load(&args.config, flags, |k| std::env::var(k).ok())
-}
 
 /// Loads the model files; `None` (problems printed) when any is invalid.
 pub fn load_model(config: &Config) -> Option<Engine> {

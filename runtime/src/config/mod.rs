@@ -12,7 +12,6 @@
 mod env;
 mod file;
 mod mask;
-pub mod millis;
 pub mod schema;
 mod sections;
 #[cfg(test)]

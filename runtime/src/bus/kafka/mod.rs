@@ -69,7 +69,7 @@ pub struct KafkaConfig {
     /// and moves its partitions (`session.timeout.ms`; brokers accept 6 s to 30 min unless their
     /// `group.min/max.session.timeout.ms` say otherwise). Heartbeats go out every fifth of it
     /// (at most every 3 s). `session_timeout_ms` in `threds.toml`.
-    #[serde(rename = "session_timeout_ms", with = "crate::config::millis")]
+    #[serde(rename = "session_timeout_ms", with = "crate::millis")]
     pub session_timeout: Duration,
     /// More librdkafka properties for every client of the bus (producer, consumers, admin),
     /// applied last, so they override the adapter's own (e.g. `security.protocol`,

@@ -63,10 +63,10 @@ pub struct Config {
     /// it when it breaks).
     pub pool_size: usize,
     /// Time allowed to open a connection.
-    #[serde(rename = "connect_timeout_ms", with = "crate::config::millis")]
+    #[serde(rename = "connect_timeout_ms", with = "crate::millis")]
     pub connect_timeout: Duration,
     /// Time allowed for one reply of the state server.
-    #[serde(rename = "response_timeout_ms", with = "crate::config::millis")]
+    #[serde(rename = "response_timeout_ms", with = "crate::millis")]
     pub response_timeout: Duration,
     /// Redlock parameters (`[store.redis.lock]`).
     pub lock: LockSettings,

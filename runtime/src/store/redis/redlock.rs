@@ -55,15 +55,15 @@ use std::time::{Duration, Instant};
 #[serde(default, deny_unknown_fields)]
 pub struct LockSettings {
     /// Time allowed for one master to answer one step (far below a lease's ttl).
-    #[serde(rename = "master_timeout_ms", with = "crate::config::millis")]
+    #[serde(rename = "master_timeout_ms", with = "crate::millis")]
     pub master_timeout: Duration,
     /// Further attempts after one that got no majority without being refused by one.
     pub retries: u32,
     /// The longest random pause before such an attempt.
-    #[serde(rename = "retry_jitter_ms", with = "crate::config::millis")]
+    #[serde(rename = "retry_jitter_ms", with = "crate::millis")]
     pub retry_jitter: Duration,
     /// How long after its expiry a lock record is removed by the server (housekeeping only).
-    #[serde(rename = "record_grace_ms", with = "crate::config::millis")]
+    #[serde(rename = "record_grace_ms", with = "crate::millis")]
     pub record_grace: Duration,
 }
 
