@@ -1,7 +1,8 @@
 //! Bearer tokens: HS256 JWTs naming a participant and its roles.
 //!
-//! The secret comes from `THREDS_JWT_SECRET`, else the config file; `threds dev` alone may fall back
-//! to a well-known development secret, and says so loudly.
+//! The secret comes from the settings (`[auth] jwt_secret`, or `THREDS_JWT_SECRET` /
+//! `THREDS_AUTH_JWT_SECRET` over it); `threds dev` alone may fall back to a well-known development
+//! secret, and says so loudly.
 
 use jsonwebtoken::{
     decode, encode, errors::ErrorKind, Algorithm, DecodingKey, EncodingKey, Header, Validation,
@@ -43,10 +44,8 @@ pub enum Error {
 /// Where the secret came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SecretSource {
-    /// `THREDS_JWT_SECRET`.
-    Environment,
-    /// `[auth] jwt_secret`.
-    ConfigFile,
+    /// The settings (`[auth] jwt_secret`, from the file or the environment).
+    Configured,
     /// The development default (only `threds dev`).
     DevelopmentDefault,
 }
@@ -68,23 +67,13 @@ impl std::fmt::Debug for Secret {
 }
 
 impl Secret {
-    /// Resolves the secret: environment, then config file, then (only if `allow_dev_default`) the
-    /// development default.
-    pub fn resolve(
-        config: &Config,
-        env: impl Fn(&str) -> Option<String>,
-        allow_dev_default: bool,
-    ) -> Result<Secret, Error> {
-        if let Some(s) = env("THREDS_JWT_SECRET").filter(|s| !s.is_empty()) {
-            return Ok(Secret {
-                bytes: s.into_bytes(),
-                source: SecretSource::Environment,
-            });
-        }
+    /// Resolves the secret: the settings' `[auth] jwt_secret` (the environment already laid over
+    /// the file), else (only if `allow_dev_default`) the development default.
+    pub fn resolve(config: &Config, allow_dev_default: bool) -> Result<Secret, Error> {
         if let Some(s) = config.auth.jwt_secret.clone().filter(|s| !s.is_empty()) {
             return Ok(Secret {
                 bytes: s.into_bytes(),
-                source: SecretSource::ConfigFile,
+                source: SecretSource::Configured,
             });
         }
         if allow_dev_default {
@@ -154,7 +143,7 @@ mod tests {
 
     #[test]
     fn mint_and_verify_round_trip_with_roles() {
-        let s = Secret::from_bytes(b"k", SecretSource::ConfigFile);
+        let s = Secret::from_bytes(b"k", SecretSource::Configured);
         let t = s.mint("alice", &["admin".into()], now(), 60).unwrap();
         let c = s.verify(&t).unwrap();
         assert_eq!(c.sub, "alice");
@@ -163,10 +152,10 @@ mod tests {
 
     #[test]
     fn expired_wrong_secret_and_garbage_are_refused() {
-        let s = Secret::from_bytes(b"k", SecretSource::ConfigFile);
+        let s = Secret::from_bytes(b"k", SecretSource::Configured);
         let old = s.mint("alice", &[], now() - 100, 10).unwrap();
         assert_eq!(s.verify(&old), Err(Error::Expired));
-        let other = Secret::from_bytes(b"other", SecretSource::ConfigFile)
+        let other = Secret::from_bytes(b"other", SecretSource::Configured)
             .mint("alice", &[], now(), 60)
             .unwrap();
         assert!(matches!(s.verify(&other), Err(Error::Invalid(_))));
@@ -175,24 +164,27 @@ mod tests {
 
     #[test]
     fn secret_resolution_order_and_dev_default_only_when_allowed() {
-        let mut config = Config::default();
+        let config = Config::default();
         assert_eq!(
-            Secret::resolve(&config, |_| None, false).unwrap_err(),
+            Secret::resolve(&config, false).unwrap_err(),
             Error::NoSecret
         );
         assert_eq!(
-            Secret::resolve(&config, |_| None, true).unwrap().source,
+            Secret::resolve(&config, true).unwrap().source,
             SecretSource::DevelopmentDefault
         );
-        config.auth.jwt_secret = Some("file".into());
-        assert_eq!(
-            Secret::resolve(&config, |_| None, false).unwrap().source,
-            SecretSource::ConfigFile
-        );
-        let env = |k: &str| (k == "THREDS_JWT_SECRET").then(|| "env".to_string());
-        assert_eq!(
-            Secret::resolve(&config, env, false).unwrap().source,
-            SecretSource::Environment
-        );
+        let file = Config::parse("t.toml", "[auth]\njwt_secret = \"file\"\n").unwrap();
+        let from_file = Secret::resolve(&file, false).unwrap();
+        assert_eq!(from_file.source, SecretSource::Configured);
+        assert_eq!(from_file.bytes, b"file");
+        for name in ["THREDS_JWT_SECRET", "THREDS_AUTH_JWT_SECRET"] {
+            let env = file
+                .clone()
+                .with_env(|k| (k == name).then(|| "env".to_string()))
+                .unwrap();
+            let over = Secret::resolve(&env, true).unwrap();
+            assert_eq!(over.bytes, b"env", "{name} overrides the file");
+            assert_eq!(over.source, SecretSource::Configured);
+        }
     }
 }

@@ -21,7 +21,14 @@ fn main() -> ExitCode {
     match cli::run(args) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            let bad_configuration = e
+                .chain()
+                .any(|cause| cause.is::<threds_runtime::config::Error>());
+            if bad_configuration {
+                eprintln!("error[{}]: {e:#}", threds_runtime::codes::BAD_CONFIGURATION);
+            } else {
+                eprintln!("error: {e:#}");
+            }
             ExitCode::from(1)
         }
     }

@@ -308,7 +308,7 @@ type Socket =
 
 async fn connect(addr: &str, participant: &str) -> anyhow::Result<Socket> {
     let secret =
-        crate::auth::Secret::from_bytes(SECRET.as_bytes(), crate::auth::SecretSource::Environment);
+        crate::auth::Secret::from_bytes(SECRET.as_bytes(), crate::auth::SecretSource::Configured);
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)?
         .as_secs();

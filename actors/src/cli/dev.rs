@@ -29,7 +29,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let Some(engine) = load_model(&config) else {
         return Ok(ExitCode::from(2));
     };
-    let secret = Secret::resolve(&config, |k| std::env::var(k).ok(), true)?;
+    let secret = Secret::resolve(&config, true)?;
     if secret.source == SecretSource::DevelopmentDefault {
         tracing::warn!("!!! no THREDS_JWT_SECRET or [auth] jwt_secret: using the DEVELOPMENT secret; mint tokens with `threds token` !!!");
     }

@@ -60,7 +60,7 @@ pub fn run_process(args: NodeArgs, roles: Roles) -> anyhow::Result<ExitCode> {
     let Some(engine) = load_model(&config) else {
         return Ok(ExitCode::from(2));
     };
-    let secret = Secret::resolve(&config, |k| std::env::var(k).ok(), false)
+    let secret = Secret::resolve(&config, false)
         .context("a production process needs THREDS_JWT_SECRET (or [auth] jwt_secret)")?;
     debug_assert_ne!(secret.source, SecretSource::DevelopmentDefault);
     let node = config.node.name.clone().unwrap_or_else(host_name);

@@ -26,7 +26,7 @@ pub struct Args {
 /// config file, else the development secret that only `threds dev` accepts.
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let config = super::config::load(&args.config, Default::default(), |k| std::env::var(k).ok())?;
-    let secret = Secret::resolve(&config, |k| std::env::var(k).ok(), true)?;
+    let secret = Secret::resolve(&config, true)?;
     if secret.source == SecretSource::DevelopmentDefault {
         eprintln!("note: no THREDS_JWT_SECRET or [auth] jwt_secret; minted with the development secret (accepted by `threds dev` only)");
     }
