@@ -12,7 +12,7 @@ use threds_patterns::model::Event;
 use threds_patterns::pattern::PatternSet;
 use threds_runtime::bus::memory::MemoryBus;
 use threds_runtime::bus::{Bus, Position, Record};
-use threds_runtime::engine::{EngineHandle, Intake, Processor};
+use threds_runtime::engine::{EngineHandle, Incoming, Processor};
 use threds_runtime::topology::Topology;
 
 use threds_runtime::store::memory::MemoryStore;
@@ -86,8 +86,8 @@ fn events_of(
 ) -> Vec<(Position, Event, Option<TraceParent>)> {
     records
         .iter()
-        .map(|r| match processor.intake(r, None) {
-            Intake::Event(e) => (r.position.clone(), e, None),
+        .map(|r| match processor.sort(r, None) {
+            Incoming::Event(e) => (r.position.clone(), e, None),
             other => panic!("{other:?}"),
         })
         .collect()
@@ -166,8 +166,8 @@ async fn a_batch_run_again_after_its_commit_is_recognised_as_applied() {
     let applied = host.store.applied(T.events(), 0).await.unwrap();
     for record in &records {
         assert!(matches!(
-            host.processor.intake(record, applied),
-            Intake::Duplicate
+            host.processor.sort(record, applied),
+            Incoming::Duplicate
         ));
     }
 }

@@ -13,7 +13,7 @@ mod view;
 pub mod watch;
 
 pub use env::RecordEnv;
-pub use processor::{Done, Error, Intake, Processor};
+pub use processor::{Done, Error, Incoming, Processor};
 pub use routing::route;
 pub use view::{Miss, Prefetched};
 

@@ -6,7 +6,7 @@
 //! process gives each one to an actor, which serialises calls to it.
 
 use super::admin::Admin;
-use super::{Done, Intake, Processor};
+use super::{Done, Incoming, Processor};
 use crate::bus::{self, Bus, Record};
 use crate::store::{self, Lease, ThredStore};
 use crate::topology::{self, Topology};
@@ -184,10 +184,10 @@ impl Partition {
         // goes on its own, in its place.
         let mut run: Vec<(&Record, Event)> = Vec::new();
         for record in records {
-            match self.shared.processor.intake(record, applied) {
-                Intake::Event(event) => run.push((record, event)),
-                Intake::Duplicate => {}
-                Intake::Control(_) | Intake::Invalid(_) => {
+            match self.shared.processor.sort(record, applied) {
+                Incoming::Event(event) => run.push((record, event)),
+                Incoming::Duplicate => {}
+                Incoming::Control(_) | Incoming::Invalid(_) => {
                     applied = work.batch(std::mem::take(&mut run), applied).await?;
                     work.record(record, applied).await?;
                     applied = raised(applied, record);

@@ -39,7 +39,7 @@ pub enum Done {
 
 /// A record of the events topic, sorted out before any step runs.
 #[derive(Debug)]
-pub enum Intake {
+pub enum Incoming {
     /// At or below the applied watermark: applied before.
     Duplicate,
     /// Not an event; the caller dead-letters it with this reason.
@@ -138,29 +138,29 @@ impl Processor {
 
     /// Sorts out a record of the events topic. `applied` is the partition's applied watermark
     /// (records at or below it were applied before and are skipped).
-    pub fn intake(&self, record: &Record, applied: Option<u64>) -> Intake {
+    pub fn sort(&self, record: &Record, applied: Option<u64>) -> Incoming {
         if applied.is_some_and(|a| record.position.offset <= a) {
-            return Intake::Duplicate;
+            return Incoming::Duplicate;
         }
         match parse(&record.payload) {
-            Ok(event) if event.is_system() => Intake::Control(event.with_default_time(self.now())),
-            Ok(event) => Intake::Event(event.with_default_time(self.now())),
-            Err(reason) => Intake::Invalid(reason),
+            Ok(event) if event.is_system() => Incoming::Control(event.with_default_time(self.now())),
+            Ok(event) => Incoming::Event(event.with_default_time(self.now())),
+            Err(reason) => Incoming::Invalid(reason),
         }
     }
 
-    /// Processes one record of the events topic (see [`Processor::intake`] for `applied`).
+    /// Processes one record of the events topic (see [`Processor::sort`] for `applied`).
     pub async fn record(
         &self,
         record: &Record,
         applied: Option<u64>,
         lease: Option<&Lease>,
     ) -> Result<Done, Error> {
-        match self.intake(record, applied) {
-            Intake::Duplicate => Ok(Done::Duplicate),
-            Intake::Invalid(reason) => Ok(Done::Invalid(reason)),
-            Intake::Control(event) => Ok(Done::Control(event)),
-            Intake::Event(event) => {
+        match self.sort(record, applied) {
+            Incoming::Duplicate => Ok(Done::Duplicate),
+            Incoming::Invalid(reason) => Ok(Done::Invalid(reason)),
+            Incoming::Control(event) => Ok(Done::Control(event)),
+            Incoming::Event(event) => {
                 let trace = TraceParent::of_headers(&record.headers);
                 let mut outcomes = self
                     .events(vec![(record.position.clone(), event, trace)], lease)
