@@ -19,7 +19,7 @@ use support::{Client, Server};
 use threds_runtime::bus::kafka::{KafkaBus, KafkaConfig};
 use threds_runtime::bus::Bus;
 use threds_runtime::store::redis::{Config as RedisConfig, RedisStore};
-use threds_runtime::store::ThredStore;
+use threds_runtime::store::Threds;
 use threds_runtime::testing::redis::{self as redis_testing, RedisServer};
 
 /// One participant: a WebSocket client that starts `threds` echo threds and then advances them in

@@ -17,7 +17,7 @@ use support::{Client, Server};
 use threds_runtime::bus::kafka::{KafkaBus, KafkaConfig};
 use threds_runtime::bus::{Bus, Record};
 use threds_runtime::store::redis::{Config as RedisConfig, RedisStore};
-use threds_runtime::store::ThredStore;
+use threds_runtime::store::Threds;
 use threds_runtime::testing::redis::{self as redis_testing, RedisServer};
 use threds_runtime::topology::{headers, StoreKeys};
 

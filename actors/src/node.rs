@@ -29,7 +29,7 @@ use threds_runtime::engine::control::{self, Announcement, Announcer};
 use threds_runtime::engine::partition::{self, LeaseSpec};
 use threds_runtime::engine::{EngineHandle, Processor};
 use threds_runtime::history::History;
-use threds_runtime::store::ThredStore;
+use threds_runtime::store::{PatternRegistry, Stores, Threds};
 use threds_runtime::topology::{collections, Topology, PERSISTENCE_AGENT};
 use tokio_util::sync::CancellationToken;
 
@@ -38,8 +38,8 @@ use tokio_util::sync::CancellationToken;
 pub struct Ports {
     /// The event bus.
     pub bus: Arc<dyn Bus>,
-    /// The thred store.
-    pub store: Arc<dyn ThredStore>,
+    /// The store ports (thred state, leases, session directory, pattern registry).
+    pub stores: Stores,
     /// History and persistence-agent documents.
     pub documents: Arc<dyn Documents>,
 }
@@ -124,7 +124,8 @@ pub fn now_ms() -> i64 {
 #[derive(Clone)]
 struct Health {
     flags: Vec<(&'static str, Arc<AtomicBool>)>,
-    ports: Ports,
+    threds: Arc<dyn Threds>,
+    documents: Arc<dyn Documents>,
     /// Restarts of each supervised service.
     restarts: Vec<(String, Arc<AtomicU64>)>,
 }
@@ -139,13 +140,13 @@ impl Health {
         }
         let probe = Duration::from_secs(2);
         let (topic, partition) = Topology::default().probe();
-        match tokio::time::timeout(probe, self.ports.store.applied(topic, partition)).await {
+        match tokio::time::timeout(probe, self.threds.applied(topic, partition)).await {
             Ok(Ok(_)) => {}
             Ok(Err(e)) => return Some(format!("thred store: {e}")),
             Err(_) => return Some("thred store: no answer within 2 s".into()),
         }
         let ping = json!({"op": "get", "params": {"type": collections::HEALTH, "matcher": {"id": "ping"}}});
-        match tokio::time::timeout(probe, self.ports.documents.run(&ping, now_ms())).await {
+        match tokio::time::timeout(probe, self.documents.run(&ping, now_ms())).await {
             Ok(Ok(_)) => None,
             Ok(Err(e)) => Some(format!("documents: {e}")),
             Err(_) => Some("documents: no answer within 2 s".into()),
@@ -160,7 +161,7 @@ async fn livez() -> HttpResponse {
 /// `GET /metrics`: Prometheus text of the counters this process keeps.
 async fn metrics(health: web::Data<Health>) -> HttpResponse {
     let mut out = String::new();
-    if let Some(n) = health.ports.store.round_trips() {
+    if let Some(n) = health.threds.round_trips() {
         out.push_str(
             "# HELP threds_store_round_trips_total Requests sent to the thred store's backend.\n",
         );
@@ -219,9 +220,9 @@ pub async fn serve(setup: Setup, ports: Ports) -> anyhow::Result<()> {
     } = setup;
     let Ports {
         bus,
-        store,
+        stores,
         documents,
-    } = ports.clone();
+    } = ports;
     let topology = Topology::new(config.engine.partitions);
     let partitions = topology.partitions();
     create_topics(bus.as_ref(), &topology).await?;
@@ -238,7 +239,8 @@ pub async fn serve(setup: Setup, ports: Ports) -> anyhow::Result<()> {
     if roles.engine {
         let mut processor = Processor::new(
             EngineHandle::new(engine),
-            store.clone(),
+            stores.threds.clone(),
+            stores.sessions.clone(),
             bus.clone(),
             topology.clone(),
             clock.clone(),
@@ -247,18 +249,23 @@ pub async fn serve(setup: Setup, ports: Ports) -> anyhow::Result<()> {
             processor = processor.with_history(History::new(documents.clone()).in_background());
         }
         let processor = Arc::new(processor);
-        seed_registry(store.as_ref(), &config).await;
+        seed_registry(stores.patterns.as_ref(), &config).await;
         let workers = std::thread::available_parallelism()
             .map_or(2, |n| n.get())
             .max(1);
         arbiters = (0..workers).map(|_| actix::Arbiter::new()).collect();
         let reload = reloader(&config, processor.engine().clone());
         let admin = Arc::new(
-            Admin::new(processor.clone(), store.clone(), documents.clone(), reload)
-                .with_announcer(Announcer::new(bus.clone(), node.clone())),
+            Admin::new(
+                processor.clone(),
+                stores.patterns.clone(),
+                documents.clone(),
+                reload,
+            )
+            .with_announcer(Announcer::new(bus.clone(), node.clone())),
         );
         // What other engines announce (pattern reloads), in a consumer group of this engine's own.
-        let (registry_store, handle) = (store.clone(), processor.engine().clone());
+        let (registry, handle) = (stores.patterns.clone(), processor.engine().clone());
         let listener_node = node.clone();
         services.push(supervisor::consume(
             Consumption {
@@ -270,13 +277,13 @@ pub async fn serve(setup: Setup, ports: Ports) -> anyhow::Result<()> {
                 shutdown: shutdown.clone(),
             },
             move || {
-                let (store, handle) = (registry_store.clone(), handle.clone());
+                let (registry, handle) = (registry.clone(), handle.clone());
                 control::Listener::new(listener_node.clone(), move |announcement| {
-                    let (store, handle) = (store.clone(), handle.clone());
+                    let (registry, handle) = (registry.clone(), handle.clone());
                     async move {
                         match announcement {
                             Announcement::Reload { version, .. } => {
-                                load_registered(store.as_ref(), &handle, version).await
+                                load_registered(registry.as_ref(), &handle, version).await
                             }
                         }
                     }
@@ -288,7 +295,7 @@ pub async fn serve(setup: Setup, ports: Ports) -> anyhow::Result<()> {
         let shared = partition::Shared {
             processor,
             admin,
-            store: store.clone(),
+            leases: stores.leases.clone(),
             bus: bus.clone(),
             max_attempts: config.engine.max_attempts,
             lease: LeaseSpec {
@@ -361,7 +368,7 @@ pub async fn serve(setup: Setup, ports: Ports) -> anyhow::Result<()> {
 
     let mut session_state = None;
     if roles.sessions {
-        let hub = Hub::new(node.clone(), store.clone()).start();
+        let hub = Hub::new(node.clone(), stores.sessions.clone()).start();
         let feed_hub = hub.clone();
         services.push(supervisor::consume(
             Consumption {
@@ -387,7 +394,8 @@ pub async fn serve(setup: Setup, ports: Ports) -> anyhow::Result<()> {
 
     let health = Health {
         flags,
-        ports,
+        threds: stores.threds,
+        documents,
         restarts: services
             .iter()
             .map(|s: &supervisor::Supervised| (s.name.clone(), s.restarts.clone()))
@@ -475,14 +483,14 @@ fn joined(errors: &[threds_runtime::files::Error]) -> String {
 
 /// Registers the pattern files when the registry is empty (the first engine of a deployment), so
 /// that it holds what the engines run from the start.
-async fn seed_registry(store: &dyn ThredStore, config: &Config) {
-    match store.registered_patterns().await {
+async fn seed_registry(registry: &dyn PatternRegistry, config: &Config) {
+    match registry.registered_patterns().await {
         Ok(registry) if registry.version > 0 => {}
         Ok(_) => {
             let paths = std::slice::from_ref(&config.model.patterns);
             match threds_runtime::files::pattern_sources(paths) {
                 Ok(sources) => {
-                    if let Err(e) = store.register_patterns(sources).await {
+                    if let Err(e) = registry.register_patterns(sources).await {
                         tracing::warn!(error = %e, "could not register the patterns");
                     }
                 }
@@ -498,11 +506,11 @@ async fn seed_registry(store: &dyn ThredStore, config: &Config) {
 /// Runs the patterns of the registry (at least at `version`) with the running engine's sessions
 /// model and resolver: what another engine announced it reloaded.
 async fn load_registered(
-    store: &dyn ThredStore,
+    patterns: &dyn PatternRegistry,
     handle: &EngineHandle,
     version: u64,
 ) -> Result<(), String> {
-    let registry = store
+    let registry = patterns
         .registered_patterns()
         .await
         .map_err(|e| format!("reading the pattern registry: {e}"))?;

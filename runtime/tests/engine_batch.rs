@@ -16,7 +16,7 @@ use threds_runtime::engine::{EngineHandle, Incoming, Processor};
 use threds_runtime::topology::Topology;
 
 use threds_runtime::store::memory::MemoryStore;
-use threds_runtime::store::ThredStore;
+use threds_runtime::store::Threds;
 use threds_runtime::trace::TraceParent;
 
 /// The names of the deployment under test.
@@ -41,6 +41,7 @@ async fn host() -> Host {
     let store = Arc::new(MemoryStore::with_clock(clock.clone()));
     let processor = Processor::new(
         EngineHandle::new(Engine::new(set, Default::default(), Default::default())),
+        store.clone(),
         store.clone(),
         bus.clone(),
         Topology::new(1),

@@ -96,6 +96,7 @@ async fn a_failed_publish_is_relayed_once_after_the_commit() {
     let store = Arc::new(MemoryStore::with_clock(clock.clone()));
     let processor = Processor::new(
         EngineHandle::new(Engine::new(set, Default::default(), Default::default())),
+        store.clone(),
         store,
         bus.clone(),
         Topology::new(1),
@@ -204,6 +205,7 @@ async fn an_unpublishable_record_holds_back_only_the_records_of_its_topic() {
     let store = Arc::new(MemoryStore::with_clock(clock.clone()));
     let processor = Processor::new(
         EngineHandle::new(Engine::new(set, Default::default(), resolver)),
+        store.clone(),
         store,
         bus.clone(),
         Topology::new(1),

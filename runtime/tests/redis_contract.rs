@@ -1,4 +1,4 @@
-//! The thred store contract, unchanged, against the Redis adapter on real `redis-server`
+//! The store contract (every suite), unchanged, against the Redis adapter on real `redis-server`
 //! processes: one master, three masters (leases by Redlock), reopening on a running server, and
 //! reopening after the server was SIGKILLed and restarted from its append-only file. Also counts
 //! the server-side commands of a commit.
@@ -9,23 +9,23 @@ use std::sync::{Arc, Mutex};
 use threds_patterns::thred::{Status, ThredContext, ThredMeta, ThredState};
 use threds_runtime::contract::store::{run_all, run_durability, ManualClock};
 use threds_runtime::store::redis::{Config, RedisStore};
-use threds_runtime::store::{Commit, ThredStore, ThredWrite};
+use threds_runtime::store::{Commit, Stores, ThredWrite, Threds};
 use threds_runtime::testing::redis::{available, RedisServer};
 
 /// Numbers key prefixes so every case gets an empty store on a shared server.
 static CASE: AtomicUsize = AtomicUsize::new(0);
 
-/// A store on `urls` with a prefix no other case uses, on `clock`.
-fn fresh(urls: Vec<String>, clock: ManualClock) -> Arc<dyn ThredStore> {
+/// The ports of a store on `urls` with a prefix no other case uses, on `clock`.
+fn fresh(urls: Vec<String>, clock: ManualClock) -> Stores {
     let prefix = format!("test{}:", CASE.fetch_add(1, Ordering::Relaxed));
-    store(urls, &prefix, clock)
+    Stores::of(store(urls, &prefix, clock))
 }
 
 /// A store on `urls` under `prefix`, on `clock`.
-fn store(urls: Vec<String>, prefix: &str, clock: ManualClock) -> Arc<dyn ThredStore> {
+fn store(urls: Vec<String>, prefix: &str, clock: ManualClock) -> RedisStore {
     let config = Config::new(urls).with_prefix(prefix);
     let store = RedisStore::with_clock(config, Arc::new(move || clock.now()));
-    Arc::new(store.unwrap_or_else(|e| panic!("redis store: {e}")))
+    store.unwrap_or_else(|e| panic!("redis store: {e}"))
 }
 
 /// A server, or `None` (skipped) when redis-server is missing.
@@ -73,9 +73,10 @@ async fn everything_survives_reopening_the_store() {
         return;
     };
     let url = server.url();
-    run_durability(|clock| {
+    run_durability(|clock, name| {
+        let prefix = format!("reopen-{name}:");
         let url = url.clone();
-        async move { store(vec![url], "reopen:", clock) }
+        async move { Stores::of(store(vec![url], &prefix, clock)) }
     })
     .await;
 }
@@ -89,8 +90,8 @@ async fn everything_survives_a_killed_server_with_an_fsynced_append_only_file() 
     let url = server.url();
     let server = Mutex::new(server);
     let opened = AtomicUsize::new(0);
-    run_durability(|clock| {
-        // Every reopening but the first follows a SIGKILL of the server and its restart.
+    run_durability(|clock, name| {
+        // Every opening but the first follows a SIGKILL of the server and its restart.
         if opened.fetch_add(1, Ordering::SeqCst) > 0 {
             let mut server = server.lock().unwrap_or_else(|e| e.into_inner());
             server.kill();
@@ -98,8 +99,9 @@ async fn everything_survives_a_killed_server_with_an_fsynced_append_only_file() 
                 .restart()
                 .unwrap_or_else(|e| panic!("restart redis-server: {e}"));
         }
+        let prefix = format!("crash-{name}:");
         let url = url.clone();
-        async move { store(vec![url], "crash:", clock) }
+        async move { Stores::of(store(vec![url], &prefix, clock)) }
     })
     .await;
 }

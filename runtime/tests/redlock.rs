@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use threds_patterns::thred::{Status, ThredContext, ThredMeta, ThredState};
 use threds_runtime::store::redis::{Config, RedisStore};
-use threds_runtime::store::{Commit, Error, Lease, ThredStore, ThredWrite};
+use threds_runtime::store::{Commit, Error, Lease, Leases, ThredWrite, Threds};
 use threds_runtime::testing::redis::{available, RedisServer};
 
 /// The resources fought over.

@@ -1,31 +1,28 @@
-//! The thred store contract, run against the embedded store, volatile and durable.
+//! The store contract (every suite), run against the embedded store, volatile and durable.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use threds_runtime::contract::store::{run_all, run_durability, ManualClock};
 use threds_runtime::store::memory::{Clock, MemoryStore};
-use threds_runtime::store::ThredStore;
+use threds_runtime::store::{Leases, Stores};
 
 /// The store's view of the suite's clock.
 fn clock_of(clock: ManualClock) -> Clock {
     Arc::new(move || clock.now())
 }
 
-/// A durable store in `dir`.
-fn open(dir: &Path, clock: ManualClock) -> Arc<dyn ThredStore> {
+/// The ports of a durable store in `dir`.
+fn open(dir: &Path, clock: ManualClock) -> Stores {
     match MemoryStore::open_with_clock(dir, clock_of(clock)) {
-        Ok(store) => Arc::new(store),
+        Ok(store) => Stores::of(store),
         Err(e) => panic!("open {}: {e}", dir.display()),
     }
 }
 
 #[tokio::test]
 async fn volatile() {
-    run_all(|clock| async move {
-        Arc::new(MemoryStore::with_clock(clock_of(clock))) as Arc<dyn ThredStore>
-    })
-    .await;
+    run_all(|clock| async move { Stores::of(MemoryStore::with_clock(clock_of(clock))) }).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -44,9 +41,8 @@ async fn durable() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn durable_reopen() {
     let root = tempfile::tempdir().expect("temp dir");
-    let dir = root.path().join("store");
-    run_durability(|clock| {
-        let dir = dir.clone();
+    run_durability(|clock, name| {
+        let dir = root.path().join(name);
         async move { open(&dir, clock) }
     })
     .await;

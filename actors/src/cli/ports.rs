@@ -11,7 +11,7 @@ use threds_runtime::documents::memory::MemoryDocuments;
 use threds_runtime::documents::Documents;
 use threds_runtime::history;
 use threds_runtime::store::memory::MemoryStore;
-use threds_runtime::store::ThredStore;
+use threds_runtime::store::Stores;
 
 /// Which defaults apply.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -56,10 +56,10 @@ pub async fn build(config: &Config, profile: Profile) -> anyhow::Result<(Ports, 
         }
         other => anyhow::bail!("[bus] backend {other:?} is not a bus (memory or kafka)"),
     };
-    let store: Arc<dyn ThredStore> = match store_backend {
+    let stores = match store_backend {
         Backend::Memory => match &storage.data_dir {
-            Some(dir) => Arc::new(MemoryStore::open(dir).context("opening the thred store")?),
-            None => Arc::new(MemoryStore::new()),
+            Some(dir) => Stores::of(MemoryStore::open(dir).context("opening the thred store")?),
+            None => Stores::of(MemoryStore::new()),
         },
         Backend::Redis => {
             places.push(format!("redis {}", redacted(&config.store.redis.urls)));
@@ -101,7 +101,7 @@ pub async fn build(config: &Config, profile: Profile) -> anyhow::Result<(Ports, 
     Ok((
         Ports {
             bus,
-            store,
+            stores,
             documents,
         },
         places.join(", "),
@@ -116,7 +116,7 @@ async fn kafka_bus(config: &Config) -> anyhow::Result<Arc<dyn Bus>> {
     Ok(Arc::new(bus))
 }
 
-async fn redis_store(config: &Config) -> anyhow::Result<Arc<dyn ThredStore>> {
+async fn redis_store(config: &Config) -> anyhow::Result<Stores> {
     use threds_runtime::store::redis::RedisStore;
     let settings = &config.store.redis;
     let store = RedisStore::new(settings.clone()).context("configuring the Redis thred store")?;
@@ -124,7 +124,7 @@ async fn redis_store(config: &Config) -> anyhow::Result<Arc<dyn ThredStore>> {
         .ping()
         .await
         .with_context(|| format!("reaching Redis at {}", redacted(&settings.urls)))?;
-    Ok(Arc::new(store))
+    Ok(Stores::of(store))
 }
 
 async fn mongo_documents(config: &Config) -> anyhow::Result<Arc<dyn Documents>> {

@@ -16,7 +16,7 @@ use tokio_util::sync::CancellationToken;
 
 /// What the engine service needs.
 pub struct EngineOptions {
-    /// What every partition needs (processor, admin, store, bus, attempts, lease).
+    /// What every partition needs (processor, admin, leases, bus, attempts, lease).
     pub shared: Shared,
     /// Largest batch per partition.
     pub batch: usize,

@@ -19,7 +19,7 @@ use threds_runtime::engine::admin::Admin;
 use threds_runtime::engine::partition::{LeaseSpec, Shared};
 use threds_runtime::engine::{EngineHandle, Processor};
 use threds_runtime::store::memory::MemoryStore;
-use threds_runtime::store::{self, Commit, Lease, Session, Stored, StoredCounter, ThredStore};
+use threds_runtime::store::{self, Commit, Lease, Stored, StoredCounter, Threds};
 use threds_runtime::topology::Topology;
 use tokio_util::sync::CancellationToken;
 
@@ -27,14 +27,14 @@ const ECHO: &str = include_str!("../../../config/patterns/echo.pattern.json");
 const T: Topology = Topology::new(1);
 const EVENTS: usize = 30;
 
-/// A store whose `applied` fails twice, then panics once, then works.
+/// Thred state whose `applied` fails twice, then panics once, then works.
 struct Faulty {
-    inner: MemoryStore,
+    inner: Arc<MemoryStore>,
     applied_calls: AtomicU32,
 }
 
 #[async_trait]
-impl ThredStore for Faulty {
+impl Threds for Faulty {
     async fn load(&self, ids: &[String]) -> Result<Vec<Option<Stored>>, store::Error> {
         self.inner.load(ids).await
     }
@@ -75,35 +75,6 @@ impl ThredStore for Faulty {
     ) -> Result<Vec<threds_patterns::thred::Timer>, store::Error> {
         self.inner.due_timers(p, now, limit).await
     }
-    async fn acquire(
-        &self,
-        r: &str,
-        o: &str,
-        ttl: Duration,
-    ) -> Result<Option<Lease>, store::Error> {
-        self.inner.acquire(r, o, ttl).await
-    }
-    async fn release(&self, lease: &Lease) -> Result<(), store::Error> {
-        self.inner.release(lease).await
-    }
-    async fn add_session(&self, s: Session) -> Result<(), store::Error> {
-        self.inner.add_session(s).await
-    }
-    async fn remove_session(&self, id: &str) -> Result<(), store::Error> {
-        self.inner.remove_session(id).await
-    }
-    async fn sessions_of(&self, p: &str) -> Result<Vec<Session>, store::Error> {
-        self.inner.sessions_of(p).await
-    }
-    async fn participants(&self) -> Result<Vec<String>, store::Error> {
-        self.inner.participants().await
-    }
-    async fn register_patterns(&self, p: Vec<(String, String)>) -> Result<u64, store::Error> {
-        self.inner.register_patterns(p).await
-    }
-    async fn registered_patterns(&self) -> Result<store::Registry, store::Error> {
-        self.inner.registered_patterns().await
-    }
 }
 
 /// Everything on the sessions topic so far.
@@ -133,24 +104,27 @@ async fn failing_and_panicking_partition_workers_are_restarted_and_nothing_is_lo
             .await
             .unwrap();
     }
+    // The other ports come from the adapter the faulty thred state wraps (leases must).
+    let adapter = Arc::new(MemoryStore::new());
     let faulty = Arc::new(Faulty {
-        inner: MemoryStore::new(),
+        inner: adapter.clone(),
         applied_calls: AtomicU32::new(0),
     });
-    let store: Arc<dyn ThredStore> = faulty.clone();
+    let threds: Arc<dyn Threds> = faulty.clone();
     let pattern = threds_patterns::load::pattern("echo", ECHO).unwrap().value;
     let mut set = PatternSet::new();
     set.insert(Arc::new(pattern));
     let processor = Arc::new(Processor::new(
         EngineHandle::new(Engine::new(set, Default::default(), Default::default())),
-        store.clone(),
+        threds,
+        adapter.clone(),
         bus.clone(),
         T,
         Arc::new(|| 1_700_000_000_000),
     ));
     let admin = Arc::new(Admin::new(
         processor.clone(),
-        store.clone(),
+        adapter.clone(),
         Arc::new(MemoryDocuments::new()),
         Arc::new(|_| Ok(Vec::new())),
     ));
@@ -176,7 +150,7 @@ async fn failing_and_panicking_partition_workers_are_restarted_and_nothing_is_lo
         shared: Shared {
             processor: processor.clone(),
             admin,
-            store: store.clone(),
+            leases: adapter.clone(),
             bus: bus.clone(),
             max_attempts: 3,
             lease: LeaseSpec {

@@ -6,7 +6,7 @@
 use actix::prelude::*;
 use std::collections::HashMap;
 use std::sync::Arc;
-use threds_runtime::store::{Session, ThredStore};
+use threds_runtime::store::{Session, SessionDirectory};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -30,17 +30,17 @@ struct Conn {
 /// The connections of this node.
 pub struct Hub {
     node: String,
-    store: Arc<dyn ThredStore>,
+    directory: Arc<dyn SessionDirectory>,
     connections: HashMap<String, Vec<Conn>>,
     next: u64,
 }
 
 impl Hub {
-    /// A hub for session node `node`, registering sessions in `store`.
-    pub fn new(node: String, store: Arc<dyn ThredStore>) -> Hub {
+    /// A hub for session node `node`, recording its sessions in `directory`.
+    pub fn new(node: String, directory: Arc<dyn SessionDirectory>) -> Hub {
         Hub {
             node,
-            store,
+            directory,
             connections: HashMap::new(),
             next: 0,
         }
@@ -111,11 +111,11 @@ impl Handler<Connect> for Hub {
                 tx: msg.tx,
                 kick: msg.kick,
             });
-        let store = self.store.clone();
+        let directory = self.directory.clone();
         ctx.spawn(
             async move {
-                if let Err(e) = store.add_session(session).await {
-                    tracing::warn!(error = %e, "could not register a session");
+                if let Err(e) = directory.add_session(session).await {
+                    tracing::warn!(error = %e, "could not record a session");
                 }
             }
             .into_actor(self),
@@ -134,11 +134,11 @@ impl Handler<Disconnect> for Hub {
                 self.connections.remove(&msg.participant);
             }
         }
-        let store = self.store.clone();
+        let directory = self.directory.clone();
         let session = self.session_id(msg.id);
         ctx.spawn(
             async move {
-                if let Err(e) = store.remove_session(&session).await {
+                if let Err(e) = directory.remove_session(&session).await {
                     tracing::warn!(error = %e, "could not remove a session");
                 }
             }

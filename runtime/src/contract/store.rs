@@ -1,8 +1,17 @@
-//! The thred store contract: what every [`ThredStore`] adapter must do, checked through the trait
-//! only, so the embedded and the production adapters run the same cases.
+//! The store contract: one suite per store port, each written against its port only, so the
+//! embedded and the production adapters run the same cases; [`run_all`] and [`run_durability`]
+//! run every suite on one adapter.
+//!
+//! | Suite | Takes | Checks |
+//! |---|---|---|
+//! | [`threds`] | `Threds` | commits, versions, counters, watermarks, timers, the unbound index, the outbox |
+//! | [`leases`] | `Leases` | exclusivity, renewal, takeover, release, rising tokens |
+//! | [`fencing`] | `Threds` and `Leases` of one adapter | commits under a lease are fenced by newer grants |
+//! | [`sessions`] | `SessionDirectory` | sessions per participant, participants ever seen |
+//! | [`patterns`] | `PatternRegistry` | whole replacement, rising versions |
 //!
 //! Time is injected: the suite passes each store it asks for a [`ManualClock`], which the adapter
-//! must use for leases, and moves it forward instead of sleeping.
+//! must use for leases and outbox commit times, and moves it forward instead of sleeping.
 //!
 //! The outbox is specified here as: a commit's entries are listed (by `outbox`) if and only if the
 //! commit was applied, in order, with strictly increasing sequence numbers (across commits,
@@ -14,14 +23,15 @@
 //! token.
 
 mod durability;
-mod leases;
+pub mod fencing;
+pub mod leases;
 mod outbox;
-mod registry;
-mod sessions;
-mod threds;
+pub mod patterns;
+pub mod sessions;
+pub mod threds;
 mod timers;
 
-use crate::store::{Commit, Error, Stored, ThredStore, ThredWrite};
+use crate::store::{Commit, Error, Stored, Stores, ThredWrite, Threds};
 use serde_json::{json, Map};
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -54,59 +64,52 @@ impl ManualClock {
     }
 }
 
-/// Runs every case, each on a fresh, empty store from `make` (given the clock it must use).
+/// Runs every suite, each case on the ports of a fresh, empty adapter from `make` (given the clock
+/// it must use).
 pub async fn run_all<F, Fut>(make: F)
 where
     F: Fn(ManualClock) -> Fut,
-    Fut: Future<Output = Arc<dyn ThredStore>>,
+    Fut: Future<Output = Stores>,
 {
-    case("round trip", &make, threds::round_trip).await;
-    case("stale version", &make, threds::stale_version).await;
-    case("create if absent", &make, threds::create_if_absent).await;
-    case("remove", &make, threds::removal).await;
-    case("counters", &make, threds::counters).await;
-    case("applied watermark", &make, threds::applied).await;
-    case("concurrent commits", &make, threds::concurrent).await;
-    case("due timers", &make, timers::due_order).await;
-    case("timer replacement", &make, timers::replacement).await;
-    case("timer partitions", &make, timers::partitions).await;
-    case("unbound index", &make, timers::unbound).await;
-    case("lease exclusivity", &make, leases::exclusive).await;
-    case("lease renewal", &make, leases::renewal).await;
-    case("lease takeover", &make, leases::takeover).await;
-    case("lease release", &make, leases::release).await;
-    case("fenced commits", &make, leases::fenced_commits).await;
-    case("sessions", &make, sessions::registry).await;
-    case("outbox order", &make, outbox::order).await;
-    case("outbox of refused commits", &make, outbox::refused).await;
-    case("outbox window", &make, outbox::window).await;
-    case("outbox acknowledgement", &make, outbox::ack).await;
-    case("pattern registry", &make, registry::replacement).await;
+    threds::run(|clock| port(make(clock), |s| s.threds)).await;
+    leases::run(|clock| port(make(clock), |s| s.leases)).await;
+    fencing::run(|clock| port(make(clock), |s| (s.threds, s.leases))).await;
+    sessions::run(|clock| port(make(clock), |s| s.sessions)).await;
+    patterns::run(|clock| port(make(clock), |s| s.patterns)).await;
 }
 
-/// Checks that everything survives a restart; `open` opens the same durable store each call (the
-/// suite drops the previous handle first).
+/// Runs every suite's restart checks; `open(clock, name)` opens the same durable adapter for the
+/// same `name` each call (the suites drop the previous handle first), and a fresh one for a new
+/// name (each suite uses its own).
 pub async fn run_durability<F, Fut>(open: F)
 where
-    F: Fn(ManualClock) -> Fut,
-    Fut: Future<Output = Arc<dyn ThredStore>>,
+    F: Fn(ManualClock, &'static str) -> Fut,
+    Fut: Future<Output = Stores>,
 {
-    eprintln!("store contract: durability");
-    durability::reopen(&open).await;
+    threds::run_durability(|clock| port(open(clock, "threds"), |s| s.threds)).await;
+    leases::run_durability(|clock| port(open(clock, "leases"), |s| s.leases)).await;
+    let both = |s: Stores| (s.threds, s.leases);
+    fencing::run_durability(|clock| port(open(clock, "fencing"), both)).await;
+    sessions::run_durability(|clock| port(open(clock, "sessions"), |s| s.sessions)).await;
 }
 
-/// Runs one case on a fresh store.
-async fn case<F, Fut, C, CFut>(name: &str, make: &F, run: C)
+/// The port(s) `pick` takes from the adapter `stores` opens (the others are dropped).
+async fn port<P>(stores: impl Future<Output = Stores>, pick: impl FnOnce(Stores) -> P) -> P {
+    pick(stores.await)
+}
+
+/// Runs one case of `suite` on a fresh port from `make`.
+async fn case<P, F, Fut, C, CFut>(suite: &str, name: &str, make: &F, run: C)
 where
     F: Fn(ManualClock) -> Fut,
-    Fut: Future<Output = Arc<dyn ThredStore>>,
-    C: FnOnce(Arc<dyn ThredStore>, ManualClock) -> CFut,
+    Fut: Future<Output = P>,
+    C: FnOnce(P, ManualClock) -> CFut,
     CFut: Future<Output = ()>,
 {
-    eprintln!("store contract: {name}");
+    eprintln!("store contract: {suite}: {name}");
     let clock = ManualClock::new(START);
-    let store = make(clock.clone()).await;
-    run(store, clock).await;
+    let port = make(clock.clone()).await;
+    run(port, clock).await;
 }
 
 /// The value of a store call that must succeed.
@@ -208,19 +211,19 @@ fn ids(ids: &[&str]) -> Vec<String> {
 }
 
 /// The stored thred `id`.
-async fn load(store: &dyn ThredStore, id: &str) -> Option<Stored> {
+async fn load(store: &dyn Threds, id: &str) -> Option<Stored> {
     let mut found = must("load", store.load(&ids(&[id])).await);
     assert_eq!(found.len(), 1, "load returns one slot per id");
     found.pop().flatten()
 }
 
 /// Commits thred writes without a lease; the commit must succeed.
-async fn commit_ok(store: &dyn ThredStore, what: &str, threds: Vec<ThredWrite>) {
+async fn commit_ok(store: &dyn Threds, what: &str, threds: Vec<ThredWrite>) {
     must(what, store.commit(None, writes(threds)).await);
 }
 
 /// Commits thred writes without a lease; the commit must conflict.
-async fn commit_conflict(store: &dyn ThredStore, what: &str, threds: Vec<ThredWrite>) {
+async fn commit_conflict(store: &dyn Threds, what: &str, threds: Vec<ThredWrite>) {
     conflict(what, store.commit(None, writes(threds)).await);
 }
 
@@ -233,7 +236,7 @@ fn counter(instances: u64, last_start: Option<i64>) -> Counter {
 }
 
 /// Ids of the due timers of `partition` at `now`.
-async fn due(store: &dyn ThredStore, partition: u32, now: i64) -> Vec<String> {
+async fn due(store: &dyn Threds, partition: u32, now: i64) -> Vec<String> {
     must("due_timers", store.due_timers(partition, now, 100).await)
         .into_iter()
         .map(|t| t.thred_id)

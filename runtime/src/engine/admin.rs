@@ -5,7 +5,7 @@
 use super::Processor;
 use crate::documents::Documents;
 use crate::history::History;
-use crate::store::ThredStore;
+use crate::store::PatternRegistry;
 use serde_json::{json, Value};
 use std::sync::Arc;
 use threds_patterns::machine::{Code, Input, Message};
@@ -40,23 +40,24 @@ fn refuse(code: Code, message: impl Into<String>) -> Refusal {
 /// The admin service.
 pub struct Admin {
     processor: Arc<Processor>,
-    store: Arc<dyn ThredStore>,
+    patterns: Arc<dyn PatternRegistry>,
     documents: Arc<dyn Documents>,
     reload: Reload,
     announcer: Option<super::control::Announcer>,
 }
 
 impl Admin {
-    /// An admin service over the engine's processor and stores.
+    /// An admin service over the engine's processor (and its thred state), the pattern registry
+    /// and the documents store.
     pub fn new(
         processor: Arc<Processor>,
-        store: Arc<dyn ThredStore>,
+        patterns: Arc<dyn PatternRegistry>,
         documents: Arc<dyn Documents>,
         reload: Reload,
     ) -> Admin {
         Admin {
             processor,
-            store,
+            patterns,
             documents,
             reload,
             announcer: None,
@@ -76,7 +77,8 @@ impl Admin {
         pattern_id: Option<&str>,
         sources: Vec<(String, String)>,
     ) -> Result<(), Refusal> {
-        let version = self.store.register_patterns(sources).await.map_err(|e| {
+        let registered = self.patterns.register_patterns(sources).await;
+        let version = registered.map_err(|e| {
             refuse(
                 Code::ServerError,
                 format!("reloaded on this engine, but the pattern registry was not updated: {e}"),
@@ -234,7 +236,7 @@ impl Admin {
                             .filter_map(Value::as_str)
                             .map(str::to_string)
                             .collect(),
-                        None => self.store.thred_ids().await.map_err(server)?,
+                        None => self.processor.threds().thred_ids().await.map_err(server)?,
                     };
                     threds.extend(self.live_threds(&ids, None).await?);
                 }
@@ -283,7 +285,7 @@ impl Admin {
                 Ok(json!({"status": "OK", "thredId": id}))
             }
             "terminateAllThreds" => {
-                for id in self.store.thred_ids().await.map_err(server)? {
+                for id in self.processor.threds().thred_ids().await.map_err(server)? {
                     self.run(Input::Terminate { thred_id: id }, request).await?;
                 }
                 Ok(json!({"status": "OK"}))
@@ -353,7 +355,7 @@ impl Admin {
                 let history = self.history()?;
                 let mut threds = Vec::new();
                 if status == "active" || status == "all" {
-                    let ids = self.store.thred_ids().await.map_err(server)?;
+                    let ids = self.processor.threds().thred_ids().await.map_err(server)?;
                     threds.extend(self.live_threds(&ids, Some(&participant)).await?);
                 }
                 if status == "terminated" || status == "all" {
@@ -423,7 +425,7 @@ impl Admin {
         participant: Option<&str>,
     ) -> Result<Vec<Value>, Refusal> {
         let engine = self.processor.engine().current();
-        let stored = self.store.load(ids).await.map_err(server)?;
+        let stored = self.processor.threds().load(ids).await.map_err(server)?;
         Ok(stored
             .into_iter()
             .flatten()

@@ -8,7 +8,7 @@
 use super::admin::Admin;
 use super::{Done, Incoming, Processor};
 use crate::bus::{self, Bus, Record};
-use crate::store::{self, Lease, ThredStore};
+use crate::store::{self, Lease, Leases};
 use crate::topology::{self, Topology};
 use crate::trace::TraceParent;
 use futures_util::FutureExt;
@@ -112,8 +112,8 @@ pub struct Shared {
     pub processor: Arc<Processor>,
     /// Answers control events.
     pub admin: Arc<Admin>,
-    /// Leases.
-    pub store: Arc<dyn ThredStore>,
+    /// Partition leases (of the same adapter as the processor's thred state).
+    pub leases: Arc<dyn Leases>,
     /// Dead letters.
     pub bus: Arc<dyn Bus>,
     /// Attempts at a failing record before it is dead-lettered.
@@ -233,7 +233,7 @@ impl Partition {
     /// need not wait for it to lapse.
     pub async fn release(&mut self) {
         if let Some(lease) = self.lease.take() {
-            if let Err(e) = self.shared.store.release(&lease).await {
+            if let Err(e) = self.shared.leases.release(&lease).await {
                 tracing::debug!(resource = %lease.resource, error = %e, "lease release failed; it will lapse");
             }
         }
@@ -242,7 +242,8 @@ impl Partition {
     async fn stored_watermark(&self) -> Result<Option<u64>, Error> {
         let events = self.topology().events();
         self.shared
-            .store
+            .processor
+            .threds()
             .applied(events, self.partition)
             .await
             .map_err(|source| Error::Store {
@@ -266,7 +267,7 @@ impl Partition {
         loop {
             match self
                 .shared
-                .store
+                .leases
                 .acquire(&resource, &spec.owner, spec.ttl)
                 .await
             {
@@ -345,7 +346,7 @@ impl Work<'_> {
         if let Some(first) = records.first() {
             let p = &first.position;
             let stored = processor
-                .store()
+                .threds()
                 .applied(&p.topic, p.partition)
                 .await
                 .map_err(|source| Error::Store {
@@ -375,7 +376,7 @@ impl Work<'_> {
                 // A failed attempt may still have committed (e.g. a reply lost after the store
                 // applied the write): re-read the watermark so the retry recognises its commit.
                 let p = &record.position;
-                if let Ok(stored) = processor.store().applied(&p.topic, p.partition).await {
+                if let Ok(stored) = processor.threds().applied(&p.topic, p.partition).await {
                     applied = applied.max(stored);
                 }
             }

@@ -14,7 +14,7 @@ use super::{EngineHandle, RecordEnv};
 use crate::bus::Position;
 use crate::bus::{self, partition_for, Append, Bus, Record};
 use crate::history::History;
-use crate::store::{self, Commit, Lease, Outgoing, ThredStore, ThredWrite};
+use crate::store::{self, Commit, Lease, Outgoing, SessionDirectory, ThredWrite, Threds};
 use crate::topology::Topology;
 use crate::trace::TraceParent;
 use std::sync::Arc;
@@ -67,7 +67,8 @@ pub enum Error {
 /// Runs steps for one engine process.
 pub struct Processor {
     engine: EngineHandle,
-    store: Arc<dyn ThredStore>,
+    threds: Arc<dyn Threds>,
+    sessions: Arc<dyn SessionDirectory>,
     bus: Arc<dyn Bus>,
     topology: Topology,
     clock: Arc<dyn Fn() -> i64 + Send + Sync>,
@@ -76,17 +77,20 @@ pub struct Processor {
 }
 
 impl Processor {
-    /// A processor over `store` and `bus` for the deployment `topology`.
+    /// A processor over `threds` and `bus` for the deployment `topology`, resolving `$all` from
+    /// `sessions`.
     pub fn new(
         engine: EngineHandle,
-        store: Arc<dyn ThredStore>,
+        threds: Arc<dyn Threds>,
+        sessions: Arc<dyn SessionDirectory>,
         bus: Arc<dyn Bus>,
         topology: Topology,
         clock: Arc<dyn Fn() -> i64 + Send + Sync>,
     ) -> Processor {
         Processor {
             engine,
-            store,
+            threds,
+            sessions,
             bus,
             topology,
             clock,
@@ -116,9 +120,9 @@ impl Processor {
         (self.clock)()
     }
 
-    /// The thred store.
-    pub fn store(&self) -> &Arc<dyn ThredStore> {
-        &self.store
+    /// The thred state port.
+    pub fn threds(&self) -> &Arc<dyn Threds> {
+        &self.threds
     }
 
     /// The deployment's names.
@@ -143,7 +147,9 @@ impl Processor {
             return Incoming::Duplicate;
         }
         match parse(&record.payload) {
-            Ok(event) if event.is_system() => Incoming::Control(event.with_default_time(self.now())),
+            Ok(event) if event.is_system() => {
+                Incoming::Control(event.with_default_time(self.now()))
+            }
             Ok(event) => Incoming::Event(event.with_default_time(self.now())),
             Err(reason) => Incoming::Invalid(reason),
         }
@@ -209,7 +215,7 @@ impl Processor {
         limit: usize,
     ) -> Result<Vec<Outcome>, Error> {
         let now = (self.clock)();
-        let due = self.store.due_timers(partition, now, limit).await?;
+        let due = self.threds.due_timers(partition, now, limit).await?;
         let steps = due
             .into_iter()
             .map(|timer| {
@@ -306,7 +312,7 @@ impl Processor {
                 outcomes.push(outcome);
             }
             let outbox = commit.outbox.clone();
-            match self.store.commit(lease, commit).await {
+            match self.threds.commit(lease, commit).await {
                 Ok(seqs) => {
                     self.committed(&engine, &outcomes, outbox, seqs, traces)
                         .await;
@@ -405,7 +411,7 @@ impl Processor {
             misses.push(Miss::Thred(id));
         }
         if unbound {
-            pre.unbound = self.store.unbound_listeners().await?;
+            pre.unbound = self.threds.unbound_listeners().await?;
             misses.extend(pre.unbound.iter().cloned().map(Miss::Thred));
         }
         self.load(&misses, pre).await
@@ -423,18 +429,18 @@ impl Processor {
                     counters.push(p.clone())
                 }
                 Miss::Participants if pre.participants.is_none() => {
-                    pre.participants = Some(self.store.participants().await?);
+                    pre.participants = Some(self.sessions.participants().await?);
                 }
                 _ => {}
             }
         }
         if !threds.is_empty() {
-            for (id, stored) in threds.iter().zip(self.store.load(&threds).await?) {
+            for (id, stored) in threds.iter().zip(self.threds.load(&threds).await?) {
                 pre.threds.insert(id.clone(), stored);
             }
         }
         if !counters.is_empty() {
-            for (id, c) in counters.iter().zip(self.store.counters(&counters).await?) {
+            for (id, c) in counters.iter().zip(self.threds.counters(&counters).await?) {
                 pre.counters.insert(id.clone(), c);
             }
         }
@@ -563,7 +569,7 @@ impl Processor {
             }
         }
         if !sent.is_empty() {
-            if let Err(e) = self.store.ack_outbox(&sent).await {
+            if let Err(e) = self.threds.ack_outbox(&sent).await {
                 failure.get_or_insert(Error::from(e));
             }
         }
@@ -575,7 +581,7 @@ impl Processor {
     /// the first failure (records of other topics still went out). Consumers deduplicate by
     /// message id.
     pub async fn relay(&self, grace_ms: i64, limit: usize) -> Result<usize, Error> {
-        let pending = self.store.outbox((self.clock)() - grace_ms, limit).await?;
+        let pending = self.threds.outbox((self.clock)() - grace_ms, limit).await?;
         let (n, failure) = self
             .publish(
                 pending

@@ -20,7 +20,7 @@ pub struct Prefetched {
     pub counters: HashMap<String, StoredCounter>,
     /// Threds listening for unbound events, as read.
     pub unbound: Vec<String>,
-    /// Participants known to the session registry (`None` = not loaded).
+    /// Participants known to the session directory (`None` = not loaded).
     pub participants: Option<Vec<String>>,
     written: HashMap<String, Option<Stored>>,
     written_counters: HashMap<String, StoredCounter>,

@@ -1,5 +1,6 @@
-//! The embedded thred store (for `threds dev`): everything in memory, optionally made durable in a
-//! redb database so it survives restarts.
+//! The embedded store (for `threds dev`), implementing every store port: everything in memory,
+//! optionally made durable in a redb database so it survives restarts (the pattern registry
+//! excepted: it is kept in memory only).
 //!
 //! The in-memory image answers every read. A write is validated against it (changing
 //! nothing), then, when durable, written in one redb transaction, and only then applied to the
@@ -23,7 +24,10 @@ use self::durable::Durable;
 use self::lease::LeaseRecord;
 use self::plan::Plan;
 use self::state::State;
-use super::{Commit, Error, Lease, Pending, Registry, Session, Stored, StoredCounter, ThredStore};
+use super::{
+    Commit, Error, Lease, Leases, PatternRegistry, Pending, Registry, Session, SessionDirectory,
+    Stored, StoredCounter, Threds,
+};
 use async_trait::async_trait;
 use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -42,7 +46,7 @@ pub fn system_clock() -> Clock {
     })
 }
 
-/// The embedded thred store.
+/// The embedded store (every store port).
 pub struct MemoryStore {
     shared: Arc<Shared>,
 }
@@ -235,7 +239,7 @@ impl Shared {
 }
 
 #[async_trait]
-impl ThredStore for MemoryStore {
+impl Threds for MemoryStore {
     async fn load(&self, ids: &[String]) -> Result<Vec<Option<Stored>>, Error> {
         self.read(|s| s.load(ids))
     }
@@ -278,7 +282,10 @@ impl ThredStore for MemoryStore {
     ) -> Result<Vec<Timer>, Error> {
         self.read(|s| s.due_timers(partition, now, limit))
     }
+}
 
+#[async_trait]
+impl Leases for MemoryStore {
     async fn acquire(
         &self,
         resource: &str,
@@ -293,7 +300,10 @@ impl ThredStore for MemoryStore {
         let lease = lease.clone();
         self.write(move |s| s.release(&lease)).await
     }
+}
 
+#[async_trait]
+impl SessionDirectory for MemoryStore {
     async fn add_session(&self, session: Session) -> Result<(), Error> {
         self.write(move |s| s.add_session(session)).await
     }
@@ -310,7 +320,10 @@ impl ThredStore for MemoryStore {
     async fn participants(&self) -> Result<Vec<String>, Error> {
         self.read(|s| s.sessions.participants())
     }
+}
 
+#[async_trait]
+impl PatternRegistry for MemoryStore {
     async fn register_patterns(&self, patterns: Vec<(String, String)>) -> Result<u64, Error> {
         let mut registry = self.shared.registry()?;
         let mut patterns = patterns;

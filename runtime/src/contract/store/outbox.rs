@@ -1,10 +1,10 @@
-//! Contract cases for the transactional outbox: a commit's bus records are kept, numbered and
-//! stamped with its commit time, if and only if the commit is applied, until acknowledged.
+//! Cases of the [`Threds`] suite for the transactional outbox: a commit's bus records are kept,
+//! numbered and stamped with its commit time, if and only if the commit is applied, until
+//! acknowledged (a fenced commit's records: see the `fencing` suite).
 
 use super::{conflict, must, save, thred, writes, ManualClock, START};
-use crate::store::{Commit, Error, Outgoing, Pending, ThredStore};
+use crate::store::{Commit, Outgoing, Pending, Threds};
 use std::sync::Arc;
-use std::time::Duration;
 
 /// A bus record to send.
 pub(super) fn outgoing(topic: &str, key: Option<&str>, payload: &[u8]) -> Outgoing {
@@ -29,7 +29,7 @@ pub(super) fn pending(seq: u64, at: i64, record: Outgoing) -> Pending {
 }
 
 /// Every unacknowledged entry.
-pub(super) async fn all(store: &dyn ThredStore) -> Vec<Pending> {
+pub(super) async fn all(store: &dyn Threds) -> Vec<Pending> {
     must("outbox", store.outbox(i64::MAX, usize::MAX).await)
 }
 
@@ -48,7 +48,7 @@ pub(super) fn rising(what: &str, seqs: &[u64]) {
 
 /// A commit's entries come back in order, numbered in increasing order and stamped with the
 /// commit time; its bytes are kept as given; reading consumes nothing.
-pub(super) async fn order(store: Arc<dyn ThredStore>, clock: ManualClock) {
+pub(super) async fn order(store: Arc<dyn Threds>, clock: ManualClock) {
     let store = store.as_ref();
     let a = outgoing("threds.out", Some("alice"), b"{\"n\":1}");
     let b = outgoing("threds.out", None, &[0, 159, 146, 150, 255]);
@@ -86,11 +86,9 @@ pub(super) async fn order(store: Arc<dyn ThredStore>, clock: ManualClock) {
     assert_eq!(all(store).await, expected, "reading consumes nothing");
 }
 
-/// A refused commit (conflict, fenced) leaves no outbox entry; later numbers still rise.
-pub(super) async fn refused(store: Arc<dyn ThredStore>, clock: ManualClock) {
+/// A refused commit (conflict) leaves no outbox entry; later numbers still rise.
+pub(super) async fn refused(store: Arc<dyn Threds>, clock: ManualClock) {
     let store = store.as_ref();
-    let ttl = Duration::from_millis(1000);
-    let resource = "threds.events/1";
     let kept = outgoing("threds.out", Some("k"), b"kept");
     let setup = Commit {
         threds: vec![save(thred("t1", 1), None)],
@@ -110,27 +108,13 @@ pub(super) async fn refused(store: Arc<dyn ThredStore>, clock: ManualClock) {
         vec![pending(setup[0], START, kept.clone())]
     );
 
-    let old = must("acquire", store.acquire(resource, "e1", ttl).await);
-    let old = old.unwrap_or_else(|| panic!("free resource"));
     clock.advance(1000);
-    let new = must("acquire", store.acquire(resource, "e2", ttl).await);
-    let new = new.unwrap_or_else(|| panic!("expired lease can be taken over"));
-    let late = || Commit {
+    let next = Commit {
         threds: vec![save(thred("t1", 2), Some(1))],
         outbox: vec![outgoing("threds.out", None, b"late")],
         ..Commit::default()
     };
-    match store.commit(Some(&old), late()).await {
-        Err(Error::Fenced { .. }) => {}
-        other => panic!("old holder: expected fenced, got {other:?}"),
-    }
-    assert_eq!(
-        all(store).await,
-        vec![pending(setup[0], START, kept.clone())],
-        "a fenced commit sends nothing"
-    );
-
-    let sent = must("new holder", store.commit(Some(&new), late()).await);
+    let sent = must("next", store.commit(None, next).await);
     assert_eq!(sent.len(), 1);
     assert!(sent[0] > setup[0], "numbers rise: {sent:?} after {setup:?}");
     let expected = vec![
@@ -141,7 +125,7 @@ pub(super) async fn refused(store: Arc<dyn ThredStore>, clock: ManualClock) {
 }
 
 /// `before` keeps entries committed at or before it; `limit` keeps the oldest; both by seq.
-pub(super) async fn window(store: Arc<dyn ThredStore>, clock: ManualClock) {
+pub(super) async fn window(store: Arc<dyn Threds>, clock: ManualClock) {
     let store = store.as_ref();
     let record = |n: u8| outgoing("threds.out", None, &[n]);
     let mut numbers = must(
@@ -186,7 +170,7 @@ pub(super) async fn window(store: Arc<dyn ThredStore>, clock: ManualClock) {
 
 /// `ack_outbox` deletes exactly the given entries; unknown and repeated numbers are ignored; a
 /// number is never given again.
-pub(super) async fn ack(store: Arc<dyn ThredStore>, _clock: ManualClock) {
+pub(super) async fn ack(store: Arc<dyn Threds>, _clock: ManualClock) {
     let store = store.as_ref();
     let records: Vec<Outgoing> = (1..=4)
         .map(|n: u8| outgoing("threds.out", Some("k"), &[n]))

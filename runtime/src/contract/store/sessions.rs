@@ -1,8 +1,32 @@
-//! Contract case for the session registry.
+//! The [`SessionDirectory`] suite.
 
-use super::{ids, must, ManualClock};
-use crate::store::{Session, ThredStore};
+use super::{case, durability, ids, must, ManualClock};
+use crate::store::{Session, SessionDirectory};
+use std::future::Future;
 use std::sync::Arc;
+
+/// The suite's name in the progress lines.
+const SUITE: &str = "sessions";
+
+/// Runs every case, each on a fresh, empty port from `make` (given the clock it must use).
+pub async fn run<F, Fut>(make: F)
+where
+    F: Fn(ManualClock) -> Fut,
+    Fut: Future<Output = Arc<dyn SessionDirectory>>,
+{
+    case(SUITE, "sessions", &make, directory).await;
+}
+
+/// Checks that sessions and participants survive a restart; `open` opens the same durable port
+/// each call (the suite drops the previous handle first).
+pub async fn run_durability<F, Fut>(open: F)
+where
+    F: Fn(ManualClock) -> Fut,
+    Fut: Future<Output = Arc<dyn SessionDirectory>>,
+{
+    eprintln!("store contract: {SUITE}: durability");
+    durability::sessions(&open).await;
+}
 
 /// A session of `participant` on `node`.
 pub(super) fn session(id: &str, participant: &str, node: &str) -> Session {
@@ -15,7 +39,7 @@ pub(super) fn session(id: &str, participant: &str, node: &str) -> Session {
 
 /// Sessions are listed per participant in order of addition; participants are remembered, in
 /// first-seen order, after their sessions go.
-pub(super) async fn registry(store: Arc<dyn ThredStore>, _clock: ManualClock) {
+async fn directory(store: Arc<dyn SessionDirectory>, _clock: ManualClock) {
     let store = store.as_ref();
     assert!(must("participants", store.participants().await).is_empty());
     assert!(must("sessions_of", store.sessions_of("alice").await).is_empty());

@@ -1,18 +1,57 @@
-//! Contract cases for thred saves and removals, counters and applied watermarks.
+//! The [`Threds`] suite: thred saves and removals, counters and applied watermarks here; timers
+//! and the unbound index in `timers`, the outbox in `outbox` (commits under a lease are checked by
+//! the `fencing` suite).
 
 use super::{
-    commit_conflict, commit_ok, conflict, counter, ids, load, must, remove, save, save_in, thred,
-    timer, writes, ManualClock,
+    case, commit_conflict, commit_ok, conflict, counter, durability, ids, load, must, outbox,
+    remove, save, save_in, thred, timer, timers, writes, ManualClock,
 };
-use crate::store::{Commit, ThredStore};
+use crate::store::{Commit, Threds};
+use std::future::Future;
 use std::sync::Arc;
-use std::time::Duration;
 use threds_patterns::machine::Counter;
 use tokio::task::JoinSet;
 
-/// A new thred is stored at version 1 with token 0, then each save bumps the version; a save
-/// under a lease records its token.
-pub(super) async fn round_trip(store: Arc<dyn ThredStore>, _clock: ManualClock) {
+/// The suite's name in the progress lines.
+const SUITE: &str = "threds";
+
+/// Runs every case, each on a fresh, empty port from `make` (given the clock it must use).
+pub async fn run<F, Fut>(make: F)
+where
+    F: Fn(ManualClock) -> Fut,
+    Fut: Future<Output = Arc<dyn Threds>>,
+{
+    case(SUITE, "round trip", &make, round_trip).await;
+    case(SUITE, "stale version", &make, stale_version).await;
+    case(SUITE, "create if absent", &make, create_if_absent).await;
+    case(SUITE, "remove", &make, removal).await;
+    case(SUITE, "counters", &make, counters).await;
+    case(SUITE, "applied watermark", &make, applied).await;
+    case(SUITE, "concurrent commits", &make, concurrent).await;
+    case(SUITE, "due timers", &make, timers::due_order).await;
+    case(SUITE, "timer replacement", &make, timers::replacement).await;
+    case(SUITE, "timer partitions", &make, timers::partitions).await;
+    case(SUITE, "unbound index", &make, timers::unbound).await;
+    case(SUITE, "outbox order", &make, outbox::order).await;
+    case(SUITE, "outbox of refused commits", &make, outbox::refused).await;
+    case(SUITE, "outbox window", &make, outbox::window).await;
+    case(SUITE, "outbox acknowledgement", &make, outbox::ack).await;
+}
+
+/// Checks that everything survives a restart; `open` opens the same durable port each call (the
+/// suite drops the previous handle first).
+pub async fn run_durability<F, Fut>(open: F)
+where
+    F: Fn(ManualClock) -> Fut,
+    Fut: Future<Output = Arc<dyn Threds>>,
+{
+    eprintln!("store contract: {SUITE}: durability");
+    durability::threds(&open).await;
+}
+
+/// A new thred is stored at version 1 with token 0, then each save bumps the version (a save
+/// under a lease records its token: see the `fencing` suite).
+pub(super) async fn round_trip(store: Arc<dyn Threds>, _clock: ManualClock) {
     let store = store.as_ref();
     assert!(load(store, "t1").await.is_none(), "empty store");
     commit_ok(store, "create", vec![save(thred("t1", 1), None)]).await;
@@ -29,24 +68,16 @@ pub(super) async fn round_trip(store: Arc<dyn ThredStore>, _clock: ManualClock) 
     );
     assert_eq!(must("thred_ids", store.thred_ids().await), ids(&["t1"]));
 
-    let lease = must(
-        "acquire",
-        store
-            .acquire("threds.events/0", "e1", Duration::from_secs(10))
-            .await,
-    );
-    let lease = lease.unwrap_or_else(|| panic!("free resource"));
-    assert!(lease.token > 0, "granted tokens are positive");
     let update = writes(vec![save(thred("t1", 2), Some(1))]);
-    must("update", store.commit(Some(&lease), update).await);
+    must("update", store.commit(None, update).await);
     let stored = load(store, "t1").await.unwrap_or_else(|| panic!("t1 kept"));
     assert_eq!(stored.state, thred("t1", 2));
-    assert_eq!((stored.version, stored.token), (2, lease.token));
+    assert_eq!((stored.version, stored.token), (2, 0));
 }
 
 /// A stale expected version refuses the whole commit: no other thred, counter, timer, index entry
 /// or watermark of it changes.
-pub(super) async fn stale_version(store: Arc<dyn ThredStore>, _clock: ManualClock) {
+pub(super) async fn stale_version(store: Arc<dyn Threds>, _clock: ManualClock) {
     let store = store.as_ref();
     let setup = Commit {
         threds: vec![save(thred("t1", 1), None), save(thred("t2", 1), None)],
@@ -94,7 +125,7 @@ pub(super) async fn stale_version(store: Arc<dyn ThredStore>, _clock: ManualCloc
 }
 
 /// `expected: None` creates only if absent; a version on an absent thred conflicts.
-pub(super) async fn create_if_absent(store: Arc<dyn ThredStore>, _clock: ManualClock) {
+pub(super) async fn create_if_absent(store: Arc<dyn Threds>, _clock: ManualClock) {
     let store = store.as_ref();
     commit_ok(store, "create", vec![save(thred("t1", 1), None)]).await;
     commit_conflict(store, "create twice", vec![save(thred("t1", 2), None)]).await;
@@ -107,7 +138,7 @@ pub(super) async fn create_if_absent(store: Arc<dyn ThredStore>, _clock: ManualC
 }
 
 /// Remove deletes the thred, its timer and its index entry; a stale remove conflicts.
-pub(super) async fn removal(store: Arc<dyn ThredStore>, _clock: ManualClock) {
+pub(super) async fn removal(store: Arc<dyn Threds>, _clock: ManualClock) {
     let store = store.as_ref();
     let setup = vec![
         save_in(thred("t1", 1), None, 0, Some(timer("t1", 10)), true),
@@ -147,7 +178,7 @@ pub(super) async fn removal(store: Arc<dyn ThredStore>, _clock: ManualClock) {
 }
 
 /// Counters compare-and-set on their version (0 = never written).
-pub(super) async fn counters(store: Arc<dyn ThredStore>, _clock: ManualClock) {
+pub(super) async fn counters(store: Arc<dyn Threds>, _clock: ManualClock) {
     let store = store.as_ref();
     let fresh = must("counters", store.counters(&ids(&["a", "b"])).await);
     assert_eq!(fresh.len(), 2);
@@ -175,7 +206,7 @@ pub(super) async fn counters(store: Arc<dyn ThredStore>, _clock: ManualClock) {
 }
 
 /// Applied watermarks only rise, per (topic, partition).
-pub(super) async fn applied(store: Arc<dyn ThredStore>, _clock: ManualClock) {
+pub(super) async fn applied(store: Arc<dyn Threds>, _clock: ManualClock) {
     let store = store.as_ref();
     assert_eq!(must("applied", store.applied("events", 0).await), None);
     let mark = |entries: Vec<(&str, u32, u64)>| Commit {
@@ -210,7 +241,7 @@ pub(super) async fn applied(store: Arc<dyn ThredStore>, _clock: ManualClock) {
 }
 
 /// Of concurrent commits from the same read, exactly one wins.
-pub(super) async fn concurrent(store: Arc<dyn ThredStore>, _clock: ManualClock) {
+pub(super) async fn concurrent(store: Arc<dyn Threds>, _clock: ManualClock) {
     commit_ok(&*store, "create", vec![save(thred("t1", 0), None)]).await;
     let mut tasks = JoinSet::new();
     for step in 1..=8 {

@@ -1,13 +1,14 @@
-//! Contract cases for the per-partition timer sets and the unbound-listener index.
+//! Cases of the [`Threds`](crate::store::Threds) suite for the per-partition timer sets and the
+//! unbound-listener index.
 
 use super::{
     commit_conflict, commit_ok, due, ids, must, remove, save, save_in, thred, timer, ManualClock,
 };
-use crate::store::ThredStore;
+use crate::store::Threds;
 use std::sync::Arc;
 
 /// Due timers come by (due, thred id), at most `limit`, and stay until a commit replaces them.
-pub(super) async fn due_order(store: Arc<dyn ThredStore>, _clock: ManualClock) {
+pub(super) async fn due_order(store: Arc<dyn Threds>, _clock: ManualClock) {
     let store = store.as_ref();
     let setup = vec![
         save_in(thred("a", 1), None, 0, Some(timer("a", 300)), false),
@@ -36,7 +37,7 @@ pub(super) async fn due_order(store: Arc<dyn ThredStore>, _clock: ManualClock) {
 }
 
 /// Re-saving a thred replaces its timer; saving without one or removing the thred drops it.
-pub(super) async fn replacement(store: Arc<dyn ThredStore>, _clock: ManualClock) {
+pub(super) async fn replacement(store: Arc<dyn Threds>, _clock: ManualClock) {
     let store = store.as_ref();
     let setup = vec![
         save_in(thred("a", 1), None, 0, Some(timer("a", 300)), false),
@@ -66,7 +67,7 @@ pub(super) async fn replacement(store: Arc<dyn ThredStore>, _clock: ManualClock)
 }
 
 /// Timer sets are per partition; a thred saved in another partition takes its timer along.
-pub(super) async fn partitions(store: Arc<dyn ThredStore>, _clock: ManualClock) {
+pub(super) async fn partitions(store: Arc<dyn Threds>, _clock: ManualClock) {
     let store = store.as_ref();
     let setup = vec![
         save_in(thred("a", 1), None, 0, Some(timer("a", 100)), false),
@@ -94,7 +95,7 @@ pub(super) async fn partitions(store: Arc<dyn ThredStore>, _clock: ManualClock) 
 
 /// The unbound index lists listeners by when they started listening; it follows every save and
 /// removal.
-pub(super) async fn unbound(store: Arc<dyn ThredStore>, _clock: ManualClock) {
+pub(super) async fn unbound(store: Arc<dyn Threds>, _clock: ManualClock) {
     let store = store.as_ref();
     let listening = |id: &str, step, expected| save_in(thred(id, step), expected, 0, None, true);
     let deaf = |id: &str, step, expected| save_in(thred(id, step), expected, 0, None, false);

@@ -6,19 +6,19 @@ use crate::documents::memory::MemoryDocuments;
 use crate::engine::admin::Admin;
 use crate::engine::EngineHandle;
 use crate::store::memory::MemoryStore;
-use crate::store::{self, Commit, Lease, Session, Stored, StoredCounter};
+use crate::store::{self, Commit, Stored, StoredCounter, Threds};
 use async_trait::async_trait;
 use std::sync::atomic::{AtomicU32, Ordering};
 
-/// A store whose `load` panics or fails on every call (a poison step), counting attempts.
+/// Thred state whose `load` panics or fails on every call (a poison step), counting attempts.
 struct Poisoned {
-    inner: MemoryStore,
+    inner: Arc<MemoryStore>,
     panic: bool,
     loads: AtomicU32,
 }
 
 #[async_trait]
-impl ThredStore for Poisoned {
+impl Threds for Poisoned {
     async fn load(&self, ids: &[String]) -> Result<Vec<Option<Stored>>, store::Error> {
         self.loads.fetch_add(1, Ordering::SeqCst);
         if self.panic {
@@ -59,35 +59,6 @@ impl ThredStore for Poisoned {
     ) -> Result<Vec<threds_patterns::thred::Timer>, store::Error> {
         self.inner.due_timers(p, now, limit).await
     }
-    async fn acquire(
-        &self,
-        r: &str,
-        o: &str,
-        ttl: Duration,
-    ) -> Result<Option<Lease>, store::Error> {
-        self.inner.acquire(r, o, ttl).await
-    }
-    async fn release(&self, lease: &Lease) -> Result<(), store::Error> {
-        self.inner.release(lease).await
-    }
-    async fn add_session(&self, s: Session) -> Result<(), store::Error> {
-        self.inner.add_session(s).await
-    }
-    async fn remove_session(&self, id: &str) -> Result<(), store::Error> {
-        self.inner.remove_session(id).await
-    }
-    async fn sessions_of(&self, p: &str) -> Result<Vec<Session>, store::Error> {
-        self.inner.sessions_of(p).await
-    }
-    async fn participants(&self) -> Result<Vec<String>, store::Error> {
-        self.inner.participants().await
-    }
-    async fn register_patterns(&self, p: Vec<(String, String)>) -> Result<u64, store::Error> {
-        self.inner.register_patterns(p).await
-    }
-    async fn registered_patterns(&self) -> Result<store::Registry, store::Error> {
-        self.inner.registered_patterns().await
-    }
 }
 
 async fn run_poisoned(panic: bool, payload: &[u8]) -> (u32, Vec<Record>) {
@@ -96,23 +67,26 @@ async fn run_poisoned(panic: bool, payload: &[u8]) -> (u32, Vec<Record>) {
     let dead_letters = topology.dead_letter(topology.events());
     bus.create_topic(topology.events(), 1).await.unwrap();
     bus.create_topic(&dead_letters, 1).await.unwrap();
+    // The other ports come from the adapter the poisoned thred state wraps (leases must).
+    let adapter = Arc::new(MemoryStore::new());
     let poisoned = Arc::new(Poisoned {
-        inner: MemoryStore::new(),
+        inner: adapter.clone(),
         panic,
         loads: AtomicU32::new(0),
     });
-    let store: Arc<dyn ThredStore> = poisoned.clone();
+    let threds: Arc<dyn Threds> = poisoned.clone();
     let engine = threds_patterns::machine::Engine::default();
     let processor = Arc::new(Processor::new(
         EngineHandle::new(engine),
-        store.clone(),
+        threds,
+        adapter.clone(),
         bus.clone(),
         topology.clone(),
         Arc::new(|| 0),
     ));
     let admin = Admin::new(
         processor.clone(),
-        store.clone(),
+        adapter.clone(),
         Arc::new(MemoryDocuments::new()),
         Arc::new(|_| Ok(Vec::new())),
     );
@@ -130,7 +104,7 @@ async fn run_poisoned(panic: bool, payload: &[u8]) -> (u32, Vec<Record>) {
     let shared = Shared {
         processor: processor.clone(),
         admin: Arc::new(admin),
-        store: store.clone(),
+        leases: adapter.clone(),
         bus: bus.clone(),
         max_attempts: 3,
         lease: LeaseSpec {
@@ -138,7 +112,7 @@ async fn run_poisoned(panic: bool, payload: &[u8]) -> (u32, Vec<Record>) {
             ttl: Duration::from_secs(10),
         },
     };
-    let lease = store
+    let lease = adapter
         .acquire(&topology.partition_lease(0), "e1", Duration::from_secs(10))
         .await
         .unwrap()

@@ -1,4 +1,4 @@
-//! The session registry of the embedded store: sessions by id and by participant, and every
+//! The session directory of the embedded store: sessions by id and by participant, and every
 //! participant ever seen, in first-seen order.
 
 use crate::store::Session;

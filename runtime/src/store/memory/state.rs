@@ -70,7 +70,7 @@ pub(super) struct State {
     applied: HashMap<(String, u32), u64>,
     /// Leases by resource.
     pub leases: HashMap<String, LeaseRecord>,
-    /// The session registry.
+    /// The session directory.
     pub sessions: Sessions,
     /// Unacknowledged outbox entries by sequence number.
     outbox: BTreeMap<u64, Pending>,

@@ -1,5 +1,6 @@
-//! The Redis thred store: every structure of the port in Redis, each change made by one Lua
-//! script so it is atomic, and partition leases by Redlock with fencing tokens.
+//! The Redis store, implementing every store port: every structure of the ports in Redis, each
+//! change made by one Lua script so it is atomic, and partition leases by Redlock with fencing
+//! tokens.
 //!
 //! Configured with one or more Redis URLs ([`Config::urls`]). The first server holds the state;
 //! leases are granted by [`Redlock`] over all of them, as independent masters (one URL = the same
@@ -29,16 +30,18 @@
 
 mod commit;
 mod link;
+mod patterns;
 mod read;
 mod redlock;
 mod scripts;
+mod sessions;
 
 pub use self::redlock::{LockSettings, Redlock};
 
 use self::link::{Link, LinkSettings};
 use self::scripts::Scripts;
 use super::memory::{system_clock, Clock};
-use super::{Commit, Error, Lease, Pending, Registry, Session, Stored, StoredCounter, ThredStore};
+use super::{Commit, Error, Lease, Leases, Pending, Stored, StoredCounter, Threds};
 use async_trait::async_trait;
 use deadpool_redis::redis::{cmd, Pipeline};
 use serde::{Deserialize, Serialize};
@@ -101,7 +104,7 @@ impl Config {
     }
 }
 
-/// The thred store on Redis.
+/// The store on Redis (every store port).
 pub struct RedisStore {
     /// The state server.
     state: Arc<Link>,
@@ -180,7 +183,7 @@ impl RedisStore {
 }
 
 #[async_trait]
-impl ThredStore for RedisStore {
+impl Threds for RedisStore {
     fn round_trips(&self) -> Option<u64> {
         Some(self.requests())
     }
@@ -316,7 +319,10 @@ impl ThredStore for RedisStore {
             })
             .collect()
     }
+}
 
+#[async_trait]
+impl Leases for RedisStore {
     async fn acquire(
         &self,
         resource: &str,
@@ -328,75 +334,5 @@ impl ThredStore for RedisStore {
 
     async fn release(&self, lease: &Lease) -> Result<(), Error> {
         self.redlock.release(lease).await
-    }
-
-    async fn add_session(&self, session: Session) -> Result<(), Error> {
-        let mut invocation = self.scripts.session_add.prepare_invoke();
-        invocation
-            .arg(&self.prefix)
-            .arg(&session.id)
-            .arg(&session.participant)
-            .arg(&session.node);
-        let _: i64 = self.state.script(&invocation).await?;
-        Ok(())
-    }
-
-    async fn remove_session(&self, session_id: &str) -> Result<(), Error> {
-        let mut invocation = self.scripts.session_remove.prepare_invoke();
-        invocation.arg(&self.prefix).arg(session_id);
-        let _: i64 = self.state.script(&invocation).await?;
-        Ok(())
-    }
-
-    async fn sessions_of(&self, participant: &str) -> Result<Vec<Session>, Error> {
-        let mut invocation = self.scripts.sessions_of.prepare_invoke();
-        invocation.arg(&self.prefix).arg(participant);
-        let flat: Vec<String> = self.state.script(&invocation).await?;
-        Ok(flat
-            .chunks_exact(2)
-            .map(|pair| Session {
-                id: pair[0].clone(),
-                participant: participant.to_string(),
-                node: pair[1].clone(),
-            })
-            .collect())
-    }
-
-    async fn participants(&self) -> Result<Vec<String>, Error> {
-        self.state
-            .query(cmd("ZRANGE").arg(self.key("participants")).arg(0).arg(-1))
-            .await
-    }
-
-    async fn register_patterns(&self, patterns: Vec<(String, String)>) -> Result<u64, Error> {
-        // MULTI/EXEC: readers see the old set or the new one, never a mix.
-        let key = self.key("patterns");
-        let mut pipe = deadpool_redis::redis::pipe();
-        pipe.atomic().cmd("DEL").arg(&key).ignore();
-        if !patterns.is_empty() {
-            let hset = pipe.cmd("HSET").arg(&key);
-            for (id, source) in &patterns {
-                hset.arg(id).arg(source);
-            }
-            hset.ignore();
-        }
-        pipe.cmd("INCR").arg(self.key("patterns:version"));
-        let (version,): (u64,) = self.state.pipe(&pipe).await?;
-        Ok(version)
-    }
-
-    async fn registered_patterns(&self) -> Result<Registry, Error> {
-        let mut pipe = deadpool_redis::redis::pipe();
-        pipe.atomic()
-            .cmd("GET")
-            .arg(self.key("patterns:version"))
-            .cmd("HGETALL")
-            .arg(self.key("patterns"));
-        let (version, patterns): (Option<u64>, std::collections::BTreeMap<String, String>) =
-            self.state.pipe(&pipe).await?;
-        Ok(Registry {
-            version: version.unwrap_or(0),
-            patterns: patterns.into_iter().collect(),
-        })
     }
 }

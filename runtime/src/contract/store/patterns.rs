@@ -1,12 +1,22 @@
-//! Contract case for the pattern registry.
+//! The [`PatternRegistry`] suite.
 
-use super::{must, ManualClock};
-use crate::store::ThredStore;
+use super::{case, must, ManualClock};
+use crate::store::PatternRegistry;
+use std::future::Future;
 use std::sync::Arc;
+
+/// Runs every case, each on a fresh, empty port from `make` (given the clock it must use).
+pub async fn run<F, Fut>(make: F)
+where
+    F: Fn(ManualClock) -> Fut,
+    Fut: Future<Output = Arc<dyn PatternRegistry>>,
+{
+    case("patterns", "pattern registry", &make, replacement).await;
+}
 
 /// The registry starts empty at version 0; a registration replaces the whole set (sorted by id)
 /// and raises the version; an empty registration empties it.
-pub(super) async fn replacement(store: Arc<dyn ThredStore>, _clock: ManualClock) {
+async fn replacement(store: Arc<dyn PatternRegistry>, _clock: ManualClock) {
     let store = store.as_ref();
     let empty = must("empty registry", store.registered_patterns().await);
     assert_eq!((empty.version, empty.patterns.len()), (0, 0));

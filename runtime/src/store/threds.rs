@@ -1,0 +1,145 @@
+//! The thred state port: thred states, pattern counters, applied-offset watermarks, per-partition
+//! expiry timers, the unbound-listener index and the transactional outbox — one port because one
+//! atomic [`Commit`] writes them all.
+//!
+//! Guarantees every adapter MUST keep (checked by `crate::contract::store::threds` and, for
+//! commits under a lease, `crate::contract::store::fencing`):
+//! - a [`Commit`] is all-or-nothing: thred states, counters, timers, index entries, applied
+//!   offsets and outbox entries change together or not at all;
+//! - a commit is refused ([`Error::Conflict`]) when any thred or counter it expects at a version is
+//!   at another version — two engines can never both advance the same thred from the same state;
+//! - a commit under a [`Lease`] is refused ([`Error::Fenced`]) when a newer lease of that resource
+//!   was granted since by the same adapter's [`Leases`](super::Leases) port (or the lease expired
+//!   or was released); every stored thred records the fencing token of the lease it was written
+//!   under;
+//! - outbox entries are written by the same atomic commit as the state they belong to, keep their
+//!   order, and survive until acknowledged.
+
+use super::{Error, Lease};
+use async_trait::async_trait;
+use threds_patterns::machine::Counter;
+use threds_patterns::thred::{ThredState, Timer};
+
+/// A thred as stored: its state, the version the store gave it, and the lease token that wrote it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Stored {
+    /// The state.
+    pub state: ThredState,
+    /// Incremented by every commit that changes the thred (1 for a new thred).
+    pub version: u64,
+    /// The fencing token of the lease the last write was made under (0 without a lease).
+    pub token: u64,
+}
+
+/// A pattern counter as stored, with its version.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct StoredCounter {
+    /// The counter.
+    pub counter: Counter,
+    /// Incremented by every commit that changes it (0 = never written).
+    pub version: u64,
+}
+
+/// One thred write in a commit.
+// Saves are the common case and removals rare: boxing the state would cost every save an allocation.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Clone, PartialEq)]
+pub enum ThredWrite {
+    /// Store `state` (new or changed); `expected` is the version read (`None` = must not exist).
+    Save {
+        /// The new state.
+        state: ThredState,
+        /// The version the step read, or `None` for a thred the step created.
+        expected: Option<u64>,
+        /// The partition whose timer set holds this thred's timer.
+        partition: u32,
+        /// The expiry timer the thred needs now (replaces any pending one).
+        timer: Option<Timer>,
+        /// Whether it belongs in the unbound-listener index.
+        listens_unbound: bool,
+    },
+    /// Delete a terminated thred (its timer and index entries go with it).
+    Remove {
+        /// The thred.
+        id: String,
+        /// The version the step read.
+        expected: Option<u64>,
+        /// The partition whose timer set held its timer.
+        partition: u32,
+    },
+}
+
+/// A bus record to append once the commit that produced it is durable (transactional outbox):
+/// a step's messages go out if and only if its state change is committed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outgoing {
+    /// Topic.
+    pub topic: String,
+    /// Key.
+    pub key: Option<String>,
+    /// Payload.
+    pub payload: Vec<u8>,
+}
+
+/// An outbox entry not yet acknowledged.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pending {
+    /// Its sequence number (strictly increasing across commits and restarts).
+    pub seq: u64,
+    /// When its commit was applied (store clock, epoch ms).
+    pub at: i64,
+    /// The record.
+    pub record: Outgoing,
+}
+
+/// Everything one processed batch changes, applied atomically.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Commit {
+    /// Thred writes.
+    pub threds: Vec<ThredWrite>,
+    /// Counter writes: pattern id, expected version, new value.
+    pub counters: Vec<(String, u64, Counter)>,
+    /// Records now applied: per (topic, partition), the highest offset applied.
+    pub applied: Vec<(String, u32, u64)>,
+    /// Bus records to append after the commit (kept until acknowledged).
+    pub outbox: Vec<Outgoing>,
+}
+
+/// The thred state of a deployment, with its timers and outbox.
+#[async_trait]
+pub trait Threds: Send + Sync + 'static {
+    /// The stored threds `ids` (in order; `None` where absent).
+    async fn load(&self, ids: &[String]) -> Result<Vec<Option<Stored>>, Error>;
+
+    /// Ids of every live thred.
+    async fn thred_ids(&self) -> Result<Vec<String>, Error>;
+
+    /// Ids of threds listening for unbound events, oldest first.
+    async fn unbound_listeners(&self) -> Result<Vec<String>, Error>;
+
+    /// The counters of `pattern_ids` (in order).
+    async fn counters(&self, pattern_ids: &[String]) -> Result<Vec<StoredCounter>, Error>;
+
+    /// The highest applied offset of a partition, if any record of it was applied.
+    async fn applied(&self, topic: &str, partition: u32) -> Result<Option<u64>, Error>;
+
+    /// Applies `commit` atomically, under `lease` when given (see the module guarantees); answers
+    /// the sequence numbers given to its outbox entries, in order.
+    async fn commit(&self, lease: Option<&Lease>, commit: Commit) -> Result<Vec<u64>, Error>;
+
+    /// Unacknowledged outbox entries committed at or before `before` (store clock), oldest first,
+    /// at most `limit` — for the relay that republishes what a crash left unpublished.
+    async fn outbox(&self, before: i64, limit: usize) -> Result<Vec<Pending>, Error>;
+
+    /// Acknowledges (deletes) outbox entries once their records are on the bus.
+    async fn ack_outbox(&self, seqs: &[u64]) -> Result<(), Error>;
+
+    /// Timers of `partition` due at or before `now`, earliest first (at most `limit`).
+    async fn due_timers(&self, partition: u32, now: i64, limit: usize)
+        -> Result<Vec<Timer>, Error>;
+
+    /// Round trips to the backend so far, when the adapter counts them (for metrics).
+    fn round_trips(&self) -> Option<u64> {
+        None
+    }
+}
