@@ -31,7 +31,7 @@ pub mod sessions;
 pub mod threds;
 mod timers;
 
-use crate::store::{Commit, Error, Stored, Stores, ThredWrite, Threds};
+use crate::store::{Commit, Error, Session, Stored, Stores, ThredWrite, Threds};
 use serde_json::{json, Map};
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -241,4 +241,13 @@ async fn due(store: &dyn Threds, partition: u32, now: i64) -> Vec<String> {
         .into_iter()
         .map(|t| t.thred_id)
         .collect()
+}
+
+/// A session of `participant` on `node`.
+fn session(id: &str, participant: &str, node: &str) -> Session {
+    Session {
+        id: id.into(),
+        participant: participant.into(),
+        node: node.into(),
+    }
 }

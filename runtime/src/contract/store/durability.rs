@@ -3,9 +3,8 @@
 //! the fencing of old holders, sessions.
 
 use super::outbox::{all, outgoing, pending, rising, sending};
-use super::sessions::session;
 use super::{
-    counter, due, ids, load, must, remove, save, save_in, thred, timer, ManualClock, START,
+    counter, due, ids, load, must, remove, save, save_in, session, thred, timer, ManualClock, START,
 };
 use crate::store::{Commit, Error, Leases, SessionDirectory, StoredCounter, Threds};
 use std::future::Future;

@@ -1,7 +1,7 @@
 //! The [`SessionDirectory`] suite.
 
-use super::{case, durability, ids, must, ManualClock};
-use crate::store::{Session, SessionDirectory};
+use super::{case, durability, ids, must, session, ManualClock};
+use crate::store::SessionDirectory;
 use std::future::Future;
 use std::sync::Arc;
 
@@ -26,15 +26,6 @@ where
 {
     eprintln!("store contract: {SUITE}: durability");
     durability::sessions(&open).await;
-}
-
-/// A session of `participant` on `node`.
-pub(super) fn session(id: &str, participant: &str, node: &str) -> Session {
-    Session {
-        id: id.into(),
-        participant: participant.into(),
-        node: node.into(),
-    }
 }
 
 /// Sessions are listed per participant in order of addition; participants are remembered, in
