@@ -22,7 +22,7 @@ mod state;
 
 use self::durable::Durable;
 use self::lease::LeaseRecord;
-use self::plan::Plan;
+use self::state::Plan;
 use self::state::State;
 use super::{
     Commit, Error, Lease, Leases, PatternRegistry, Pending, Registry, Session, SessionDirectory,

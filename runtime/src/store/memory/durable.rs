@@ -16,8 +16,8 @@
 //!   so numbers keep rising after every entry was acknowledged.
 
 use super::lease::LeaseRecord;
-use super::plan::Plan;
 use super::sessions::SessionRecord;
+use super::state::Plan;
 use super::state::{CounterRecord, Entry, State};
 use crate::store::{Error, Outgoing, Pending};
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction};

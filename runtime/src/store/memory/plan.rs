@@ -4,24 +4,8 @@
 //! only once every check has passed; they take effect when the plan is applied.
 
 use super::lease::LeaseRecord;
-use super::state::{CounterRecord, Entry, State};
+use super::state::{CounterRecord, Entry, Plan, State};
 use crate::store::{Commit, Error, Lease, Pending, ThredWrite};
-use std::collections::BTreeMap;
-
-/// The validated effect of a commit: the final record of every key it touches.
-#[derive(Debug, Default)]
-pub(super) struct Plan {
-    /// Thred entries by id; `None` deletes the thred.
-    pub threds: BTreeMap<String, Option<Entry>>,
-    /// Counter records by pattern id.
-    pub counters: BTreeMap<String, CounterRecord>,
-    /// Raised watermarks by (topic, partition).
-    pub applied: BTreeMap<(String, u32), u64>,
-    /// The unbound sequence number after this commit's new listeners.
-    pub next_unbound_seq: u64,
-    /// The commit's outbox entries, numbered, in order.
-    pub outbox: Vec<Pending>,
-}
 
 impl Plan {
     /// Checks `commit` (under `lease`, at `now`) against `state` and computes its records.

@@ -6,7 +6,6 @@
 //! then made durable, then applied here with [`State::apply`], which cannot fail.
 
 use super::lease::LeaseRecord;
-use super::plan::Plan;
 use super::sessions::Sessions;
 use crate::store::{Pending, Stored, StoredCounter};
 use serde::{Deserialize, Serialize};
@@ -31,6 +30,21 @@ pub(super) struct Entry {
     /// Its position in the unbound-listener index, while it listens.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub unbound_seq: Option<u64>,
+}
+
+/// The validated effect of a commit: the final record of every key it touches.
+#[derive(Debug, Default)]
+pub(super) struct Plan {
+    /// Thred entries by id; `None` deletes the thred.
+    pub threds: BTreeMap<String, Option<Entry>>,
+    /// Counter records by pattern id.
+    pub counters: BTreeMap<String, CounterRecord>,
+    /// Raised watermarks by (topic, partition).
+    pub applied: BTreeMap<(String, u32), u64>,
+    /// The unbound sequence number after this commit's new listeners.
+    pub next_unbound_seq: u64,
+    /// The commit's outbox entries, numbered, in order.
+    pub outbox: Vec<Pending>,
 }
 
 impl Entry {
