@@ -19,7 +19,7 @@ use serde_json::json;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
-use threds_patterns::machine::Engine;
+use threds_patterns::machine::Machine;
 use threds_runtime::bus::driver::Fatal;
 use threds_runtime::bus::{driver, Bus};
 use threds_runtime::config::Config;
@@ -27,7 +27,7 @@ use threds_runtime::documents::Documents;
 use threds_runtime::engine::admin::{Admin, Reload};
 use threds_runtime::engine::control::{self, Announcement, Announcer};
 use threds_runtime::engine::partition::{self, LeaseSpec};
-use threds_runtime::engine::{EngineHandle, Processor};
+use threds_runtime::engine::{MachineHandle, Processor};
 use threds_runtime::history::History;
 use threds_runtime::store::{PatternRegistry, Stores, Threds};
 use threds_runtime::topology::{collections, Topology, PERSISTENCE_AGENT};
@@ -101,7 +101,7 @@ pub struct Setup {
     /// The configuration (model files, server, engine, storage).
     pub config: Config,
     /// The loaded patterns, sessions model and resolver.
-    pub engine: Engine,
+    pub engine: Machine,
     /// Token verification (session nodes).
     pub secret: Secret,
     /// This process's name: consumer-group member name (static membership) and lease owner.
@@ -238,7 +238,7 @@ pub async fn serve(setup: Setup, ports: Ports) -> anyhow::Result<()> {
 
     if roles.engine {
         let mut processor = Processor::new(
-            EngineHandle::new(engine),
+            MachineHandle::new(engine),
             stores.threds.clone(),
             stores.sessions.clone(),
             bus.clone(),
@@ -447,10 +447,10 @@ pub async fn serve(setup: Setup, ports: Ports) -> anyhow::Result<()> {
 }
 
 /// Pattern reloads re-read the configured files; a reload with problems keeps the running patterns.
-fn reloader(config: &Config, handle: EngineHandle) -> Reload {
+fn reloader(config: &Config, handle: MachineHandle) -> Reload {
     let model = config.model.clone();
     Arc::new(move |id: Option<&str>| {
-        let engine = threds_runtime::files::load_engine(
+        let engine = threds_runtime::files::load_machine(
             std::slice::from_ref(&model.patterns),
             model.sessions.as_deref(),
             model.resolver.as_deref(),
@@ -507,7 +507,7 @@ async fn seed_registry(registry: &dyn PatternRegistry, config: &Config) {
 /// model and resolver: what another engine announced it reloaded.
 async fn load_registered(
     patterns: &dyn PatternRegistry,
-    handle: &EngineHandle,
+    handle: &MachineHandle,
     version: u64,
 ) -> Result<(), String> {
     let registry = patterns
@@ -523,7 +523,7 @@ async fn load_registered(
     let set = threds_runtime::files::registered_set(&registry.patterns).map_err(|e| joined(&e))?;
     let running = handle.current();
     let n = set.len();
-    handle.replace(Engine::new(
+    handle.replace(Machine::new(
         set,
         running.sessions().clone(),
         running.resolver().clone(),
@@ -537,7 +537,7 @@ async fn load_registered(
 }
 
 /// The persistence agent's identity from the resolver config (defaults when absent).
-fn persistence_identity(engine: &Engine) -> Identity {
+fn persistence_identity(engine: &Machine) -> Identity {
     match engine.resolver().agent(PERSISTENCE_AGENT) {
         Some(a) => Identity {
             node_id: a.node_id.clone().unwrap_or_else(|| a.node_type.clone()),

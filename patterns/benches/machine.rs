@@ -1,6 +1,6 @@
 //! Steps per second of the thred machine on one core: `cargo bench -p threds-patterns --bench machine`.
 //!
-//! A step = [`Engine::process`] of one bound event for an existing thred, against an in-memory view,
+//! A step = [`Machine::process`] of one bound event for an existing thred, against an in-memory view,
 //! with the new state written back (what every host does per event, minus its I/O).
 
 #![allow(clippy::unwrap_used, missing_docs)]
@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
-use threds_patterns::machine::{Counter, Engine, Env, Input, StateView, ThredChange};
+use threds_patterns::machine::{Counter, Env, Input, Machine, StateView, ThredChange};
 use threds_patterns::model::Event;
 use threds_patterns::pattern::{Pattern, PatternSet};
 use threds_patterns::thred::ThredState;
@@ -51,11 +51,11 @@ impl Env for Ids {
     }
 }
 
-fn engine(text: &str) -> Engine {
+fn engine(text: &str) -> Machine {
     let pattern = threds_patterns::load::pattern("bench", text).unwrap().value;
     let mut set = PatternSet::new();
     set.insert(Arc::new(pattern));
-    Engine::new(set, Default::default(), Default::default())
+    Machine::new(set, Default::default(), Default::default())
 }
 
 fn apply(memory: &mut Memory, changes: Vec<ThredChange>) {
@@ -72,7 +72,7 @@ fn apply(memory: &mut Memory, changes: Vec<ThredChange>) {
 }
 
 /// Starts a thred with `first` and returns its id.
-fn start(engine: &Engine, memory: &mut Memory, ids: &mut Ids, first: Value) -> String {
+fn start(engine: &Machine, memory: &mut Memory, ids: &mut Ids, first: Value) -> String {
     let outcome = engine.process(
         memory,
         &Input::Event(Event::from_value(first).unwrap()),

@@ -1,12 +1,12 @@
 //! Behaviour of the thred machine beyond the scenario files: routing, spawn cascades, timers,
-//! admin inputs and error routing, driven through the simulator and `Engine::process` directly.
+//! admin inputs and error routing, driven through the simulator and `Machine::process` directly.
 
 #![allow(clippy::unwrap_used)]
 
 use serde_json::{json, Value};
 use std::sync::Arc;
 use threds_patterns::machine::{
-    Counter, Engine, Env, Input, LogKind, Record, StateView, ThredChange,
+    Counter, Env, Input, LogKind, Machine, Record, StateView, ThredChange,
 };
 use threds_patterns::model::{Event, SessionsModel, TransitionModel};
 use threds_patterns::pattern::{Pattern, PatternSet};
@@ -21,7 +21,7 @@ fn pattern(v: Value) -> Arc<Pattern> {
     )
 }
 
-fn engine(patterns: Vec<Value>) -> Engine {
+fn engine(patterns: Vec<Value>) -> Machine {
     let mut set = PatternSet::new();
     for p in patterns {
         set.insert(pattern(p));
@@ -29,7 +29,7 @@ fn engine(patterns: Vec<Value>) -> Engine {
     let sessions: SessionsModel =
         serde_json::from_value(json!({"groups": [{"name": "ops", "participants": [{"participantId": "op1"}, {"participantId": "op2"}]}]}))
             .unwrap();
-    Engine::new(set, sessions, Default::default())
+    Machine::new(set, sessions, Default::default())
 }
 
 fn filter(name: &str, ty: &str, title: &str, to: Value, transition: Option<Value>) -> Value {
@@ -177,7 +177,7 @@ fn publish_resolves_groups_thred_and_all() {
     );
 }
 
-/// A view over explicit state, for driving `Engine::process` directly.
+/// A view over explicit state, for driving `Machine::process` directly.
 #[derive(Default)]
 struct Fixed {
     threds: Vec<ThredState>,
@@ -215,7 +215,7 @@ impl Env for Clock {
     }
 }
 
-fn timed() -> Engine {
+fn timed() -> Machine {
     engine(vec![json!({"name": "T", "reactions": [
         {"name": "wait", "condition": {"type": "filter", "xpr": "$event.type = 'go'"},
          "expiry": {"interval": 100, "transition": {"name": "later"}}},

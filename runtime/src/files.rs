@@ -180,11 +180,11 @@ pub fn pattern_set(paths: &[PathBuf]) -> Result<PatternSet, Vec<Error>> {
 }
 
 /// Loads patterns, sessions and resolver into an engine; every problem is reported.
-pub fn load_engine(
+pub fn load_machine(
     patterns: &[PathBuf],
     sessions: Option<&std::path::Path>,
     resolver: Option<&std::path::Path>,
-) -> Result<threds_patterns::machine::Engine, Vec<String>> {
+) -> Result<threds_patterns::machine::Machine, Vec<String>> {
     let mut problems = Vec::new();
     let set = pattern_set(patterns)
         .map_err(|errs| problems.extend(errs.iter().flat_map(|e| e.lines())))
@@ -206,7 +206,7 @@ pub fn load_engine(
         None => Default::default(),
     };
     match set {
-        Some(set) if problems.is_empty() => Ok(threds_patterns::machine::Engine::new(
+        Some(set) if problems.is_empty() => Ok(threds_patterns::machine::Machine::new(
             set, sessions, resolver,
         )),
         _ => Err(problems),

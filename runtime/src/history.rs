@@ -13,7 +13,7 @@ use crate::documents::{self, Documents};
 use serde_json::{json, Value};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use threds_patterns::machine::{Engine, Outcome, Record, ThredChange};
+use threds_patterns::machine::{Machine, Outcome, Record, ThredChange};
 use tokio::sync::{mpsc, watch};
 
 /// Most batches of records queued for the background writer before recording waits.
@@ -103,7 +103,7 @@ impl History {
     /// they terminated (one transaction, or queued for the background writer).
     pub async fn record_all(
         &self,
-        engine: &Engine,
+        engine: &Machine,
         outcomes: &[Outcome],
         now: i64,
     ) -> Result<(), documents::Error> {
@@ -131,7 +131,7 @@ impl History {
     /// Records what one step produced (see [`History::record_all`]).
     pub async fn record(
         &self,
-        engine: &Engine,
+        engine: &Machine,
         outcome: &Outcome,
         now: i64,
     ) -> Result<(), documents::Error> {
@@ -200,7 +200,7 @@ impl History {
 }
 
 /// The documents one step's outcome adds to the history.
-fn tasks_of(engine: &Engine, outcome: &Outcome, now: i64) -> Vec<Value> {
+fn tasks_of(engine: &Machine, outcome: &Outcome, now: i64) -> Vec<Value> {
     let mut tasks = Vec::new();
     for record in &outcome.history {
         match record {

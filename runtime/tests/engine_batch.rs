@@ -7,12 +7,12 @@
 use serde_json::{json, Value};
 use std::sync::Arc;
 use std::time::Duration;
-use threds_patterns::machine::Engine;
+use threds_patterns::machine::Machine;
 use threds_patterns::model::Event;
 use threds_patterns::pattern::PatternSet;
 use threds_runtime::bus::memory::MemoryBus;
 use threds_runtime::bus::{Bus, Position, Record};
-use threds_runtime::engine::{EngineHandle, Incoming, Processor};
+use threds_runtime::engine::{Incoming, MachineHandle, Processor};
 use threds_runtime::topology::Topology;
 
 use threds_runtime::store::memory::MemoryStore;
@@ -40,7 +40,7 @@ async fn host() -> Host {
     let clock = Arc::new(|| 1_000_000i64);
     let store = Arc::new(MemoryStore::with_clock(clock.clone()));
     let processor = Processor::new(
-        EngineHandle::new(Engine::new(set, Default::default(), Default::default())),
+        MachineHandle::new(Machine::new(set, Default::default(), Default::default())),
         store.clone(),
         store.clone(),
         bus.clone(),

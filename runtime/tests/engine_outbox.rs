@@ -9,11 +9,11 @@ use serde_json::json;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use threds_patterns::machine::Engine;
+use threds_patterns::machine::Machine;
 use threds_patterns::pattern::PatternSet;
 use threds_runtime::bus::memory::MemoryBus;
 use threds_runtime::bus::{self, Bus, Consumer, Position, Record};
-use threds_runtime::engine::{Done, EngineHandle, Processor};
+use threds_runtime::engine::{Done, MachineHandle, Processor};
 use threds_runtime::topology::Topology;
 
 use threds_runtime::store::memory::MemoryStore;
@@ -95,7 +95,7 @@ async fn a_failed_publish_is_relayed_once_after_the_commit() {
     let clock = Arc::new(move || clock_now.load(Ordering::SeqCst));
     let store = Arc::new(MemoryStore::with_clock(clock.clone()));
     let processor = Processor::new(
-        EngineHandle::new(Engine::new(set, Default::default(), Default::default())),
+        MachineHandle::new(Machine::new(set, Default::default(), Default::default())),
         store.clone(),
         store,
         bus.clone(),
@@ -204,7 +204,7 @@ async fn an_unpublishable_record_holds_back_only_the_records_of_its_topic() {
     let clock = Arc::new(move || clock_now.load(Ordering::SeqCst));
     let store = Arc::new(MemoryStore::with_clock(clock.clone()));
     let processor = Processor::new(
-        EngineHandle::new(Engine::new(set, Default::default(), resolver)),
+        MachineHandle::new(Machine::new(set, Default::default(), resolver)),
         store.clone(),
         store,
         bus.clone(),

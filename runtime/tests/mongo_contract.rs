@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use serde_json::{json, Value};
-use threds_patterns::machine::{Engine, Outcome, Record};
+use threds_patterns::machine::{Machine, Outcome, Record};
 use threds_runtime::contract::documents::{run_all, run_durability};
 use threds_runtime::documents::{Documents, Error, MongoConfig, MongoDocuments};
 use threds_runtime::history::History;
@@ -88,7 +88,7 @@ async fn history_records_and_queries() {
         ..Outcome::default()
     };
     history
-        .record(&Engine::default(), &outcome, 40)
+        .record(&Machine::default(), &outcome, 40)
         .await
         .unwrap();
 

@@ -7,12 +7,12 @@ use crate::auth::{Secret, SecretSource};
 use crate::node::{self, Roles, Setup};
 use anyhow::Context;
 use std::process::ExitCode;
-use threds_patterns::machine::Engine;
+use threds_patterns::machine::Machine;
 use threds_runtime::config::Config;
 
 /// Loads the model files; `None` (problems printed) when any is invalid.
-pub fn load_model(config: &Config) -> Option<Engine> {
-    match threds_runtime::files::load_engine(
+pub fn load_model(config: &Config) -> Option<Machine> {
+    match threds_runtime::files::load_machine(
         std::slice::from_ref(&config.model.patterns),
         config.model.sessions.as_deref(),
         config.model.resolver.as_deref(),

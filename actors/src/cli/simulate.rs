@@ -18,7 +18,7 @@ pub struct Args {
 
 /// Runs the simulator over stdin; exit 2 when the patterns are invalid.
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let engine = match threds_runtime::files::load_engine(
+    let engine = match threds_runtime::files::load_machine(
         &args.model.patterns,
         args.model.sessions.as_deref(),
         args.model.resolver.as_deref(),

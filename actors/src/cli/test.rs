@@ -76,7 +76,7 @@ fn run_scenario(path: &Path, verbose: bool) -> anyhow::Result<String> {
     let sessions = file("sessions");
     let resolver = file("resolver");
     let engine =
-        threds_runtime::files::load_engine(&patterns, sessions.as_deref(), resolver.as_deref())
+        threds_runtime::files::load_machine(&patterns, sessions.as_deref(), resolver.as_deref())
             .map_err(|problems| {
                 anyhow::anyhow!(
                     "scenario '{name}': invalid configuration:\n  {}",

@@ -10,14 +10,14 @@ use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use threds_patterns::machine::Engine;
+use threds_patterns::machine::Machine;
 use threds_patterns::pattern::PatternSet;
 use threds_runtime::bus::memory::MemoryBus;
 use threds_runtime::bus::Bus;
 use threds_runtime::documents::memory::MemoryDocuments;
 use threds_runtime::engine::admin::Admin;
 use threds_runtime::engine::partition::{LeaseSpec, Shared};
-use threds_runtime::engine::{EngineHandle, Processor};
+use threds_runtime::engine::{MachineHandle, Processor};
 use threds_runtime::store::memory::MemoryStore;
 use threds_runtime::store::{self, Commit, Lease, Stored, StoredCounter, Threds};
 use threds_runtime::topology::Topology;
@@ -115,7 +115,7 @@ async fn failing_and_panicking_partition_workers_are_restarted_and_nothing_is_lo
     let mut set = PatternSet::new();
     set.insert(Arc::new(pattern));
     let processor = Arc::new(Processor::new(
-        EngineHandle::new(Engine::new(set, Default::default(), Default::default())),
+        MachineHandle::new(Machine::new(set, Default::default(), Default::default())),
         threds,
         adapter.clone(),
         bus.clone(),

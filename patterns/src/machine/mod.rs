@@ -2,7 +2,7 @@
 //! read-only view of stored state into ordered outbound messages and a change set.
 //!
 //! Hosts (`threds simulate`/`test`, `threds dev`, the distributed engine) all call
-//! [`Engine::process`]; they differ only in where the view comes from and where the changes go.
+//! [`Machine::process`]; they differ only in where the view comes from and where the changes go.
 //! Within one input, each thred's processing (including threds it spawns) is one atomic unit: if it
 //! fails, none of its state changes or messages survive, only the error notification.
 
@@ -136,16 +136,16 @@ pub struct Outcome {
 
 /// The compiled patterns and the address directory: everything a step needs besides state.
 #[derive(Debug, Clone, Default)]
-pub struct Engine {
+pub struct Machine {
     patterns: PatternSet,
     sessions: Arc<SessionsModel>,
     resolver: Arc<ResolverConfig>,
 }
 
-impl Engine {
+impl Machine {
     /// An engine over `patterns` with the given sessions model and resolver config.
-    pub fn new(patterns: PatternSet, sessions: SessionsModel, resolver: ResolverConfig) -> Engine {
-        Engine {
+    pub fn new(patterns: PatternSet, sessions: SessionsModel, resolver: ResolverConfig) -> Machine {
+        Machine {
             patterns,
             sessions: Arc::new(sessions),
             resolver: Arc::new(resolver),

@@ -2,7 +2,7 @@
 
 use super::failure::{Code, Failure, Scope};
 use super::history::{LogKind, Record};
-use super::{Counter, Engine, Env, Message, Outcome, StateView, ThredChange};
+use super::{Counter, Env, Machine, Message, Outcome, StateView, ThredChange};
 use crate::model::event::{Source, TELL};
 use crate::model::Event;
 use crate::pattern::Pattern;
@@ -29,7 +29,7 @@ struct Checkpoint {
 
 /// The working set of one input.
 pub(super) struct Txn<'a> {
-    pub(super) engine: &'a Engine,
+    pub(super) engine: &'a Machine,
     view: &'a dyn StateView,
     pub(super) env: &'a mut dyn Env,
     pub(super) now: i64,
@@ -45,7 +45,7 @@ pub(super) struct Txn<'a> {
 }
 
 impl<'a> Txn<'a> {
-    pub(super) fn new(engine: &'a Engine, view: &'a dyn StateView, env: &'a mut dyn Env) -> Self {
+    pub(super) fn new(engine: &'a Machine, view: &'a dyn StateView, env: &'a mut dyn Env) -> Self {
         let now = env.now();
         Txn {
             engine,

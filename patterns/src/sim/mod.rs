@@ -8,7 +8,7 @@
 pub mod matching;
 mod store;
 
-use crate::machine::{Engine, Env, Input, Message, Outcome, Record};
+use crate::machine::{Env, Input, Machine, Message, Outcome, Record};
 use crate::model::Event;
 use crate::pattern::Pattern;
 use serde_json::{json, Value};
@@ -77,7 +77,7 @@ impl Env for Ids {
 
 /// The simulator.
 pub struct Simulator {
-    engine: Engine,
+    engine: Machine,
     ids: Ids,
     store: Store,
     /// Event ids of printed messages (`$out:K`).
@@ -89,7 +89,7 @@ pub struct Simulator {
 
 impl Simulator {
     /// A simulator over `engine` whose clock starts at `start_time` (epoch ms).
-    pub fn new(engine: Engine, start_time: i64) -> Simulator {
+    pub fn new(engine: Machine, start_time: i64) -> Simulator {
         Simulator {
             engine,
             ids: Ids {

@@ -1,6 +1,6 @@
 //! The simulator's storage: serialized thred states, counters and timers, plus a decoded cache.
 
-use crate::machine::{Counter, Engine, Outcome, StateView, ThredChange};
+use crate::machine::{Counter, Machine, Outcome, StateView, ThredChange};
 use crate::thred::{ThredState, Timer};
 use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap};
@@ -86,7 +86,7 @@ impl Store {
     }
 
     /// Writes an outcome's changes.
-    pub(super) fn apply(&mut self, _engine: &Engine, outcome: &Outcome) {
+    pub(super) fn apply(&mut self, _engine: &Machine, outcome: &Outcome) {
         for change in &outcome.threds {
             match change {
                 ThredChange::Saved {

@@ -18,20 +18,20 @@ pub use routing::route;
 pub use view::{Miss, Prefetched};
 
 use std::sync::{Arc, RwLock};
-use threds_patterns::machine::Engine;
+use threds_patterns::machine::Machine;
 
 /// The current compiled patterns, replaceable at run time (pattern reloads).
 #[derive(Debug, Clone, Default)]
-pub struct EngineHandle(Arc<RwLock<Arc<Engine>>>);
+pub struct MachineHandle(Arc<RwLock<Arc<Machine>>>);
 
-impl EngineHandle {
+impl MachineHandle {
     /// A handle on `engine`.
-    pub fn new(engine: Engine) -> Self {
-        EngineHandle(Arc::new(RwLock::new(Arc::new(engine))))
+    pub fn new(engine: Machine) -> Self {
+        MachineHandle(Arc::new(RwLock::new(Arc::new(engine))))
     }
 
     /// The engine in force now.
-    pub fn current(&self) -> Arc<Engine> {
+    pub fn current(&self) -> Arc<Machine> {
         match self.0.read() {
             Ok(e) => e.clone(),
             Err(poisoned) => poisoned.into_inner().clone(),
@@ -39,7 +39,7 @@ impl EngineHandle {
     }
 
     /// Replaces the engine (new patterns); steps already running finish with the old one.
-    pub fn replace(&self, engine: Engine) {
+    pub fn replace(&self, engine: Machine) {
         match self.0.write() {
             Ok(mut e) => *e = Arc::new(engine),
             Err(poisoned) => *poisoned.into_inner() = Arc::new(engine),

@@ -10,7 +10,7 @@
 use super::routing::route;
 use super::view::{Miss, Prefetched};
 use super::watch::Watchers;
-use super::{EngineHandle, RecordEnv};
+use super::{MachineHandle, RecordEnv};
 use crate::bus::Position;
 use crate::bus::{self, partition_for, Append, Bus, Record};
 use crate::history::History;
@@ -18,7 +18,7 @@ use crate::store::{self, Commit, Lease, Outgoing, SessionDirectory, ThredWrite, 
 use crate::topology::Topology;
 use crate::trace::TraceParent;
 use std::sync::Arc;
-use threds_patterns::machine::{Engine, Input, Message, Outcome, ThredChange};
+use threds_patterns::machine::{Input, Machine, Message, Outcome, ThredChange};
 use threds_patterns::model::Event;
 
 /// Most times one input is re-run after misses or version conflicts before giving up.
@@ -66,7 +66,7 @@ pub enum Error {
 
 /// Runs steps for one engine process.
 pub struct Processor {
-    engine: EngineHandle,
+    engine: MachineHandle,
     threds: Arc<dyn Threds>,
     sessions: Arc<dyn SessionDirectory>,
     bus: Arc<dyn Bus>,
@@ -80,7 +80,7 @@ impl Processor {
     /// A processor over `threds` and `bus` for the deployment `topology`, resolving `$all` from
     /// `sessions`.
     pub fn new(
-        engine: EngineHandle,
+        engine: MachineHandle,
         threds: Arc<dyn Threds>,
         sessions: Arc<dyn SessionDirectory>,
         bus: Arc<dyn Bus>,
@@ -131,7 +131,7 @@ impl Processor {
     }
 
     /// The patterns in force.
-    pub fn engine(&self) -> &EngineHandle {
+    pub fn engine(&self) -> &MachineHandle {
         &self.engine
     }
 
@@ -334,7 +334,7 @@ impl Processor {
     /// again (the core is pure, and the environment is the record's own each time).
     async fn run(
         &self,
-        engine: &Engine,
+        engine: &Machine,
         pre: &mut Prefetched,
         input: &Input,
         env: &RecordEnv,
@@ -355,7 +355,7 @@ impl Processor {
     /// What follows a commit: warnings for failed steps, the messages, watchers, history.
     async fn committed(
         &self,
-        engine: &Engine,
+        engine: &Machine,
         outcomes: &[Outcome],
         outbox: Vec<Outgoing>,
         seqs: Vec<u64>,
@@ -498,7 +498,7 @@ impl Processor {
     }
 
     /// Tells every `watchThreds` registrant about the threds this step changed (best effort).
-    async fn notify_watchers(&self, engine: &Engine, outcome: &Outcome) {
+    async fn notify_watchers(&self, engine: &Machine, outcome: &Outcome) {
         if outcome.threds.is_empty() {
             return;
         }
@@ -612,7 +612,7 @@ struct Step {
 }
 
 /// The bus records of a step's messages.
-fn outgoing(engine: &Engine, outcome: &Outcome, topology: &Topology) -> Vec<Outgoing> {
+fn outgoing(engine: &Machine, outcome: &Outcome, topology: &Topology) -> Vec<Outgoing> {
     outcome
         .messages
         .iter()

@@ -3,7 +3,7 @@
 
 use crate::topology::Topology;
 use serde_json::json;
-use threds_patterns::machine::{Engine, Message};
+use threds_patterns::machine::{Machine, Message};
 
 /// One record to append: topic, key, payload.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -18,7 +18,7 @@ pub struct Routed {
 
 /// Splits a message into one record per agent and one for all session recipients (spec §6.4,
 /// message ids `<event id>_agent_<i>` and `<event id>_0`).
-pub fn route(engine: &Engine, message: &Message, topology: &Topology) -> Vec<Routed> {
+pub fn route(engine: &Machine, message: &Message, topology: &Topology) -> Vec<Routed> {
     let resolver = engine.resolver();
     let event_id = message.event.id();
     let mut out = Vec::new();

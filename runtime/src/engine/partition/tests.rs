@@ -4,7 +4,7 @@ use crate::bus::memory::MemoryBus;
 use crate::bus::Position;
 use crate::documents::memory::MemoryDocuments;
 use crate::engine::admin::Admin;
-use crate::engine::EngineHandle;
+use crate::engine::MachineHandle;
 use crate::store::memory::MemoryStore;
 use crate::store::{self, Commit, Stored, StoredCounter, Threds};
 use async_trait::async_trait;
@@ -75,9 +75,9 @@ async fn run_poisoned(panic: bool, payload: &[u8]) -> (u32, Vec<Record>) {
         loads: AtomicU32::new(0),
     });
     let threds: Arc<dyn Threds> = poisoned.clone();
-    let engine = threds_patterns::machine::Engine::default();
+    let engine = threds_patterns::machine::Machine::default();
     let processor = Arc::new(Processor::new(
-        EngineHandle::new(engine),
+        MachineHandle::new(engine),
         threds,
         adapter.clone(),
         bus.clone(),
