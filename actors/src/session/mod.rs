@@ -7,3 +7,62 @@ pub mod http;
 pub mod hub;
 pub mod intake;
 pub mod protocol;
+
+use crate::auth::Secret;
+use crate::supervisor::{self, Consumption, Supervised};
+use actix::Actor;
+use std::sync::Arc;
+use threds_patterns::model::SessionsModel;
+use threds_runtime::bus::{driver, Bus};
+use threds_runtime::config::ServerConfig;
+use threds_runtime::store::SessionDirectory;
+use threds_runtime::topology::Topology;
+use tokio_util::sync::CancellationToken;
+
+/// What the session role runs on.
+pub struct Role<'a> {
+    /// Token verification.
+    pub secret: Secret,
+    /// Roles of participants.
+    pub model: Arc<SessionsModel>,
+    /// The bus (client events in, messages out).
+    pub bus: Arc<dyn Bus>,
+    /// Where sessions are recorded.
+    pub directory: Arc<dyn SessionDirectory>,
+    /// The deployment's names.
+    pub topology: &'a Topology,
+    /// This process's name.
+    pub node: &'a str,
+    /// Frame and queue limits.
+    pub server: &'a ServerConfig,
+    /// Closes connections and stops the feed.
+    pub shutdown: CancellationToken,
+}
+
+/// Starts the session role: the hub, and the feed of the sessions topic into it (supervised).
+/// Answers the feed and what the HTTP routes need.
+pub fn start(role: Role<'_>) -> (Supervised, http::SessionState) {
+    let hub = hub::Hub::new(role.node.to_owned(), role.directory).start();
+    let feed_hub = hub.clone();
+    let feed = supervisor::consume(
+        Consumption {
+            bus: role.bus.clone(),
+            group: role.topology.sessions_group(role.node),
+            topics: vec![role.topology.sessions().to_owned()],
+            member: role.node.to_owned(),
+            options: driver::Options::new("sessions").max_records(512),
+            shutdown: role.shutdown.clone(),
+        },
+        move || feed::Feed::new(feed_hub.clone()),
+    );
+    let state = http::SessionState {
+        secret: role.secret,
+        sessions: role.model,
+        hub,
+        intake: intake::Intake::new(role.bus, role.topology.events().to_owned()),
+        max_frame_bytes: role.server.max_frame_bytes,
+        connection_queue: role.server.connection_queue,
+        shutdown: role.shutdown,
+    };
+    (feed, state)
+}

@@ -19,7 +19,8 @@ pub const ADMIN_ROLE: &str = "admin";
 
 /// Reloads patterns: `Some(id)` one pattern, `None` all; answers the sources now in force,
 /// `(pattern id, JSON)`, for the pattern registry.
-pub type Reload = Arc<dyn Fn(Option<&str>) -> Result<Vec<(String, String)>, String> + Send + Sync>;
+pub type Reload =
+    Arc<dyn Fn(Option<&str>) -> Result<Vec<(String, String)>, super::reload::Error> + Send + Sync>;
 
 /// A failed request: a code of spec §1.5 and a message.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -297,8 +298,8 @@ impl Admin {
                     .ok_or_else(|| {
                         refuse(Code::MissingArgument, "reloadPattern needs a patternId")
                     })?;
-                let sources =
-                    (self.reload)(Some(id)).map_err(|e| refuse(Code::ObjectNotFound, e))?;
+                let sources = (self.reload)(Some(id))
+                    .map_err(|e| refuse(Code::ObjectNotFound, e.to_string()))?;
                 self.announce_reload(Some(id), sources).await?;
                 Ok(json!({"status": "OK", "patternId": id}))
             }
@@ -330,8 +331,8 @@ impl Admin {
                 Ok(json!({"status": "OK", "directive": directive}))
             }
             "reloadAllPatterns" => {
-                let sources =
-                    (self.reload)(None).map_err(|e| refuse(Code::ArgumentValidation, e))?;
+                let sources = (self.reload)(None)
+                    .map_err(|e| refuse(Code::ArgumentValidation, e.to_string()))?;
                 let n = sources.len();
                 self.announce_reload(None, sources).await?;
                 Ok(json!({"status": "OK", "patterns": n}))

@@ -8,6 +8,7 @@ mod env;
 pub mod lanes;
 pub mod partition;
 mod processor;
+pub mod reload;
 mod routing;
 mod view;
 pub mod watch;
