@@ -52,6 +52,15 @@ pub enum Error {
     /// The adapter's backend failed.
     #[error("documents backend: {0}")]
     Backend(String),
+    /// The adapter's backend did not answer or failed (with its error).
+    #[error("{what}")]
+    Unavailable {
+        /// What was being done, and where.
+        what: String,
+        /// The backend's error.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
 }
 
 /// The documents store.

@@ -52,4 +52,34 @@ pub enum Error {
     /// The adapter's backend failed.
     #[error("store backend: {0}")]
     Backend(String),
+    /// The adapter's backend did not answer or failed (with its error).
+    #[error("{what}")]
+    Unavailable {
+        /// What was being done, and where.
+        what: String,
+        /// The backend's error.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+}
+
+impl Error {
+    /// The backend `what` failed with `source`.
+    pub fn unavailable(
+        what: impl Into<String>,
+        source: impl std::error::Error + Send + Sync + 'static,
+    ) -> Error {
+        Error::Unavailable {
+            what: what.into(),
+            source: Box::new(source),
+        }
+    }
+
+    /// The stable code of this failure (see `docs/errors.md`).
+    pub fn code(&self) -> &'static str {
+        match self {
+            Error::Fenced { .. } => crate::codes::FENCED,
+            _ => crate::codes::BACKEND_UNAVAILABLE,
+        }
+    }
 }

@@ -272,7 +272,7 @@ fn commit_error(e: &KafkaError, at: &Position) -> Error {
             topic: at.topic.clone(),
             partition: at.partition,
         },
-        _ => Error::Backend(format!("committing offsets: {e}")),
+        _ => Error::unavailable("committing offsets", e.clone()),
     }
 }
 
@@ -311,7 +311,7 @@ impl Consumer for KafkaConsumer {
                 }
                 return Ok(self.fenced_poll(Duration::ZERO).await);
             }
-            Err(e) => return Err(Error::Backend(format!("consumer failed: {e}"))),
+            Err(e) => return Err(Error::unavailable("polling", e)),
         }
         let mut tracker = lock(&self.ctx.tracker);
         let mut fetched = lock(&self.ctx.fetched);
@@ -366,13 +366,13 @@ impl Consumer for KafkaConsumer {
             tpl.add_partition(&name, index);
             let answer = consumer
                 .committed_offsets(tpl, REQUEST_TIMEOUT)
-                .map_err(|e| Error::Backend(format!("reading committed offsets: {e}")))?;
+                .map_err(|e| Error::unavailable("reading committed offsets", e))?;
             let Some(element) = answer.find_partition(&name, index) else {
                 return Ok(None);
             };
-            element
-                .error()
-                .map_err(|e| Error::Backend(format!("committed offset of {name}/{index}: {e}")))?;
+            element.error().map_err(|e| {
+                Error::unavailable(format!("committed offset of {name}/{index}"), e)
+            })?;
             Ok(match element.offset() {
                 Offset::Offset(n) => u64::try_from(n).ok(),
                 _ => None,

@@ -210,7 +210,7 @@ impl KafkaBus {
             let metadata = admin
                 .inner()
                 .fetch_metadata(Some(&name), REQUEST_TIMEOUT)
-                .map_err(|e| Error::Backend(format!("metadata of {name}: {e}")))?;
+                .map_err(|e| Error::unavailable(format!("metadata of {name}"), e))?;
             let Some(found) = metadata.topics().iter().find(|t| t.name() == name) else {
                 return Ok(Lookup::Missing);
             };
@@ -276,7 +276,7 @@ impl KafkaBus {
                         topic: topic.to_owned(),
                         partition,
                     },
-                    _ => Error::Backend(format!("appending to {topic}/{partition}: {e}")),
+                    _ => Error::unavailable(format!("appending to {topic}/{partition}"), e),
                 };
                 if matches!(
                     error,
@@ -335,7 +335,7 @@ impl KafkaBus {
                  mock cluster) needs its topics made beforehand, e.g. \
                  `threds mock-kafka --topic {topic}:{partitions}`"
             ))),
-            Err(e) => Err(Error::Backend(format!("creating topic {topic}: {e}"))),
+            Err(e) => Err(Error::unavailable(format!("creating topic {topic}"), e)),
         }
     }
 

@@ -65,12 +65,18 @@ pub(super) fn failure(e: MongoError, collection: &str, ids: &[String]) -> Failur
         Some((code, _)) if REFUSED.contains(&code) => {
             Error::Invalid(format!("MongoDB refused the change in {collection}: {e}"))
         }
-        _ => Error::Backend(format!("MongoDB ({collection}): {e}")),
+        _ => Error::Unavailable {
+            what: format!("MongoDB ({collection})"),
+            source: Box::new(e),
+        },
     };
     Failure { error, transient }
 }
 
 /// Maps a driver error outside any one collection.
 pub(super) fn backend(e: MongoError) -> Error {
-    Error::Backend(format!("MongoDB: {e}"))
+    Error::Unavailable {
+        what: "MongoDB".into(),
+        source: Box::new(e),
+    }
 }

@@ -61,7 +61,7 @@ impl Link {
             .wait_timeout(Some(settings.connect_timeout))
             .recycle_timeout(Some(settings.response_timeout))
             .build()
-            .map_err(|e| Error::Backend(format!("redis {name}: pool: {e}")))?;
+            .map_err(|e| Error::unavailable(format!("redis {name}: pool"), e))?;
         Ok(Link {
             name,
             pool,
@@ -111,11 +111,10 @@ impl Link {
         if let Some(held) = self.lock().as_ref() {
             return Ok(MultiplexedConnection::clone(held));
         }
-        let fresh = self
-            .pool
-            .get()
-            .await
-            .map_err(|e| Error::Backend(format!("redis {}: {e}", self.name)))?;
+        let fresh =
+            self.pool.get().await.map_err(|e| {
+                Error::unavailable(format!("redis {}: no connection", self.name), e)
+            })?;
         let conn = MultiplexedConnection::clone(&fresh);
         *self.lock() = Some(fresh);
         Ok(conn)
@@ -132,7 +131,7 @@ impl Link {
             {
                 self.lock().take();
             }
-            Error::Backend(format!("redis {}: {e}", self.name))
+            Error::unavailable(format!("redis {}", self.name), e)
         })
     }
 
