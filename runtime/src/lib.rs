@@ -11,6 +11,5 @@ pub mod files;
 pub mod history;
 pub mod millis;
 pub mod store;
-pub mod testing;
 pub mod topology;
 pub mod trace;

@@ -1,6 +1,6 @@
-//! `threds mock-kafka [--brokers N] [--partitions N] [--deployment N] [--topic NAME[:PARTITIONS]]...`: hosts
-//! librdkafka's mock Kafka cluster on 127.0.0.1 until SIGINT or SIGTERM, for tests and local runs
-//! that connect from other processes.
+//! `threds-bench mock-kafka [--brokers N] [--partitions N] [--deployment N] [--topic
+//! NAME[:PARTITIONS]]...`: hosts librdkafka's mock Kafka cluster on 127.0.0.1 until SIGINT or
+//! SIGTERM, for local runs that connect from other processes.
 //!
 //! The first line on stdout is `bootstrap=HOST:PORT[,HOST:PORT...]`, printed once the listed
 //! topics exist. The mock cluster cannot create topics on request (it has no CreateTopics), so
@@ -8,10 +8,10 @@
 
 use anyhow::Context;
 use std::io::Write;
-use std::process::ExitCode;
-use threds_runtime::testing::kafka::MockKafka;
+use threds_runtime::topology::Topology;
+use threds_testkit::kafka::{MockKafka, MOCK_PROPERTIES};
 
-/// Arguments of `threds mock-kafka`.
+/// Arguments of `threds-bench mock-kafka`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// Number of brokers.
@@ -31,14 +31,14 @@ pub struct Args {
 }
 
 /// Starts the cluster, creates the topics, prints the bootstrap line, waits for a signal.
-pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+pub fn run(args: &Args) -> anyhow::Result<()> {
     let mut topics = args
         .topics
         .iter()
         .map(|t| topic(t, args.partitions))
         .collect::<anyhow::Result<Vec<_>>>()?;
     if let Some(partitions) = args.deployment {
-        let deployment = threds_runtime::topology::Topology::new(partitions);
+        let deployment = Topology::new(partitions);
         topics.extend(
             deployment
                 .topics()
@@ -65,12 +65,11 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         mock.bootstrap()
     );
     eprintln!(
-        "it holds every empty fetch for the client's fetch.wait.max.ms: for low latency, run threds with THREDS_KAFKA_PROPERTIES={}",
-        threds_runtime::testing::kafka::MOCK_PROPERTIES
+        "it holds every empty fetch for the client's fetch.wait.max.ms: for low latency, run threds with THREDS_KAFKA_PROPERTIES={MOCK_PROPERTIES}"
     );
     runtime.block_on(stopped())?;
     drop(mock);
-    Ok(ExitCode::SUCCESS)
+    Ok(())
 }
 
 /// `NAME` or `NAME:PARTITIONS`.

@@ -3,16 +3,16 @@
 //!
 //! The mock has no CreateTopics, so topics are created through [`MockKafka::create_topic`]; the
 //! buses [`MockKafka::bus`] makes do that for `Bus::create_topic`. Other processes connect to
-//! [`MockKafka::bootstrap`] (`threds mock-kafka` hosts one and prints it); they must find their
+//! [`MockKafka::bootstrap`] (`threds-bench mock-kafka` hosts one and prints it); they must find their
 //! topics made beforehand.
 
-use crate::bus::kafka::{KafkaBus, KafkaConfig, TopicCreator};
-use crate::bus::Error;
 use rdkafka::mocking::MockCluster;
 use std::sync::mpsc;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
+use threds_runtime::bus::kafka::{KafkaBus, KafkaConfig, TopicCreator};
+use threds_runtime::bus::Error;
 
 /// librdkafka properties for clients of the mock cluster (`THREDS_KAFKA_PROPERTIES` syntax): the
 /// mock holds every fetch that finds nothing for the whole `fetch.wait.max.ms` instead of

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use mongodb::bson::doc;
 use mongodb::Client;
 
-use crate::documents::MongoConfig;
+use threds_runtime::documents::MongoConfig;
 
 /// The environment variable naming the Python interpreter that has briskdb installed.
 pub const PYTHON_VAR: &str = "THREDS_BRISKDB_PYTHON";
@@ -64,11 +64,6 @@ pub fn python() -> PathBuf {
     std::env::var_os(PYTHON_VAR)
         .filter(|p| !p.is_empty())
         .map_or_else(|| PathBuf::from(DEFAULT_PYTHON), PathBuf::from)
-}
-
-/// Must tests fail (rather than skip) when the server is not installed (`THREDS_REQUIRE_SERVICES=1`)?
-pub fn required() -> bool {
-    std::env::var("THREDS_REQUIRE_SERVICES").is_ok_and(|v| v == "1")
 }
 
 /// A fresh, unique directory for one server's data.
@@ -217,7 +212,7 @@ impl Drop for MongoServer {
 pub async fn server_or_skip() -> Option<MongoServer> {
     match MongoServer::start().await {
         Ok(server) => Some(server),
-        Err(StartError::Missing(why)) if !required() => {
+        Err(StartError::Missing(why)) if !crate::services_required() => {
             println!(
                 "SKIPPED: briskdb is not installed ({why}), install with scripts/install/mongo.sh"
             );

@@ -37,7 +37,7 @@ pub fn available(test: &str) -> bool {
         return true;
     }
     let why = format!("{test}: {BINARY} not found on the PATH");
-    if std::env::var("THREDS_REQUIRE_SERVICES").is_ok_and(|v| v == "1") {
+    if crate::services_required() {
         panic!("{why} (THREDS_REQUIRE_SERVICES=1); install it with scripts/install/redis.sh");
     }
     eprintln!("SKIPPED: {why}, install with scripts/install/redis.sh");
