@@ -288,6 +288,39 @@ async fn reply(client: &mut Client, id: &str) -> Value {
         .clone()
 }
 
+/// `threds token` mints what the server accepts, roles included (the other tests mint their
+/// tokens in process, with the test kit).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_from_threds_token_is_accepted_with_its_roles() {
+    let server = support::dev(&["--patterns", "config/patterns"]);
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_threds"))
+        .args(["token", "--participant", "root", "--role", "admin"])
+        .args(["--config", "/nonexistent/threds.toml"])
+        .env("THREDS_JWT_SECRET", support::SECRET)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "threds token failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let token = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    let mut admin = Client::connect(server.addr(), &token).await.unwrap();
+    admin
+        .send(control(
+            "t1",
+            "org.wt.control.sysControl",
+            json!({"op": "getThreds"}),
+        ))
+        .await
+        .unwrap();
+    let listed = reply(&mut admin, "t1").await;
+    assert!(
+        listed["data"]["content"]["values"]["threds"].is_array(),
+        "an admin's request is answered: {listed}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn admin_lists_and_terminates_threds_and_roles_are_checked() {
     let server = support::dev(&["--patterns", "config/patterns"]);

@@ -14,7 +14,7 @@ pub struct Args {
     load: load::Args,
     /// Live threds for the memory test.
     #[arg(long, default_value_t = 10_000)]
-    threds: usize,
+    live_threds: usize,
     /// Open connections for the memory test.
     #[arg(long, default_value_t = 1_000)]
     connections: usize,
@@ -53,7 +53,7 @@ fn rss(server: &Process) -> u64 {
 /// many open connections.
 async fn memory(server: &Process, args: &Args) -> anyhow::Result<()> {
     let mut filler = server.connect("filler", &[]).await?;
-    for chunk in (0..args.threds).collect::<Vec<_>>().chunks(200) {
+    for chunk in (0..args.live_threds).collect::<Vec<_>>().chunks(200) {
         for i in chunk {
             filler
                 .submit(&echo(format!("fill-{i}"), "nobody", None, 0))
@@ -72,7 +72,7 @@ async fn memory(server: &Process, args: &Args) -> anyhow::Result<()> {
     tokio::time::sleep(Duration::from_secs(2)).await;
     println!(
         "memory: {} live threds (plus the benchmark's): RSS {} KiB",
-        args.threds,
+        args.live_threds,
         rss(server)
     );
     let mut open = Vec::with_capacity(args.connections);

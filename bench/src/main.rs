@@ -83,3 +83,14 @@ fn launcher(threds: Option<PathBuf>) -> anyhow::Result<Launcher> {
         .log_filter("warn,threds::node=info")
         .output(Output::Files(std::env::temp_dir())))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::Cli;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_is_well_formed() {
+        Cli::command().debug_assert();
+    }
+}
