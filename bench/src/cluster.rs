@@ -36,9 +36,7 @@ pub fn run(launcher: &Launcher, args: &Args) -> anyhow::Result<()> {
         engine.pid(),
         load_average()
     );
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
+    let runtime = crate::runtime()?;
     let counted = Counted {
         redis: infra.redis(),
         engine: &engine,

@@ -33,9 +33,7 @@ pub fn run(launcher: &Launcher, args: &Args) -> anyhow::Result<()> {
         rss(&server),
         load_average()
     );
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
+    let runtime = crate::runtime()?;
     runtime.block_on(async {
         if !args.memory_only {
             load::measure(&server, &args.load, None).await?;

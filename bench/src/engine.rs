@@ -100,9 +100,7 @@ fn measure(
 ) -> anyhow::Result<()> {
     let rig = Rig::start(launcher, workload, history)?;
     let topology = rig.infra.topology().clone();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
+    let runtime = crate::runtime()?;
     runtime.block_on(async {
         let bus = rig.infra.kafka().bus()?;
         let mut reader = bus.join("bench-reader", &[topology.sessions()], "reader").await?;

@@ -67,6 +67,13 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
+/// The multi-threaded runtime the load generators and readers run on.
+fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+}
+
 /// How the bench starts `threds`: the binary found, logging at warn (plus the start-up line) to a
 /// file per process in the temporary directory.
 fn launcher(threds: Option<PathBuf>) -> anyhow::Result<Launcher> {
