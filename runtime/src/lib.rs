@@ -4,7 +4,6 @@
 pub mod bus;
 pub mod codes;
 pub mod config;
-pub mod contract;
 pub mod documents;
 pub mod engine;
 pub mod files;

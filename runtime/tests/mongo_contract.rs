@@ -8,9 +8,9 @@ use std::sync::Arc;
 
 use serde_json::{json, Value};
 use threds_patterns::machine::{Machine, Outcome, Record};
-use threds_runtime::contract::documents::{run_all, run_durability};
 use threds_runtime::documents::{Documents, Error, MongoConfig, MongoDocuments};
 use threds_runtime::history::History;
+use threds_testkit::contract::documents::{run_all, run_durability};
 use threds_testkit::mongo::server_or_skip;
 
 #[tokio::test]

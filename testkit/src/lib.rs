@@ -1,12 +1,14 @@
 //! Test and benchmark tooling for Threds, kept out of the product: servers the tests run against
 //! ([`redis`], [`mongo`], [`kafka`]), the process rig that starts `threds` subcommands ([`rig`]),
-//! a WebSocket client ([`client`]), tokens ([`token`]), HTTP helpers ([`http`]) and the
-//! distributed deployment's infrastructure ([`deployment`]).
+//! a WebSocket client ([`client`]), tokens ([`token`]), HTTP helpers ([`http`]), the distributed
+//! deployment's infrastructure ([`deployment`]), and the port contract suites every adapter must
+//! pass ([`contract`]).
 //!
 //! Functions that a benchmark calls answer `Result`; tests unwrap them. The helpers made only for
 //! tests (`*_or_skip`, [`redis::available`]) panic, as a failing test should.
 
 pub mod client;
+pub mod contract;
 pub mod deployment;
 mod error;
 pub mod http;

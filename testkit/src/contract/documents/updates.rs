@@ -3,7 +3,7 @@
 use serde_json::{json, Value};
 
 use super::support::{change, doc, fails, ok, put, NOW};
-use crate::documents::Documents;
+use threds_runtime::documents::Documents;
 
 /// Seeds collection `u` with the document `u`.
 async fn seed(d: &dyn Documents) {

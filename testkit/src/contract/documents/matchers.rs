@@ -3,7 +3,7 @@
 use serde_json::{json, Value};
 
 use super::support::{change, counted, delete, doc, get_one, matching, ok, put, NOW};
-use crate::documents::Documents;
+use threds_runtime::documents::Documents;
 
 /// Seeds collection `m` with four documents.
 async fn seed(d: &dyn Documents) {

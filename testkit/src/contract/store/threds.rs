@@ -6,10 +6,10 @@ use super::{
     case, commit_conflict, commit_ok, conflict, counter, durability, ids, load, must, outbox,
     remove, save, save_in, thred, timer, timers, writes, ManualClock,
 };
-use crate::store::{Commit, Threds};
 use std::future::Future;
 use std::sync::Arc;
 use threds_patterns::machine::Counter;
+use threds_runtime::store::{Commit, Threds};
 use tokio::task::JoinSet;
 
 /// The suite's name in the progress lines.

@@ -1,11 +1,11 @@
 //! Tools for the bus contract cases: failures, unique names, and a crew of group members that
 //! polls them, tracks what each holds, and checks the port's invariants on every poll.
 
-use crate::bus::{Bus, Consumer, Error, Polled, Position, Record};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use threds_runtime::bus::{Bus, Consumer, Error, Polled, Position, Record};
 use tokio::time::Instant;
 
 /// A topic-partition.

@@ -6,10 +6,10 @@ use super::outbox::{all, outgoing, pending, rising, sending};
 use super::{
     counter, due, ids, load, must, remove, save, save_in, session, thred, timer, ManualClock, START,
 };
-use crate::store::{Commit, Error, Leases, SessionDirectory, StoredCounter, Threds};
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
+use threds_runtime::store::{Commit, Error, Leases, SessionDirectory, StoredCounter, Threds};
 
 /// The partition lease the writes are made under.
 const RESOURCE: &str = "threds.events/0";

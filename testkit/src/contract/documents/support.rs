@@ -2,7 +2,7 @@
 
 use serde_json::{json, Value};
 
-use crate::documents::{Documents, Error};
+use threds_runtime::documents::{Documents, Error};
 
 /// The time cases run at (epoch milliseconds); later steps add to it.
 pub(super) const NOW: i64 = 1_700_000_000_000;

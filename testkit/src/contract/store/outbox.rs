@@ -3,8 +3,8 @@
 //! acknowledged (a fenced commit's records: see the `fencing` suite).
 
 use super::{conflict, must, save, thred, writes, ManualClock, START};
-use crate::store::{Commit, Outgoing, Pending, Threds};
 use std::sync::Arc;
+use threds_runtime::store::{Commit, Outgoing, Pending, Threds};
 
 /// A bus record to send.
 pub(super) fn outgoing(topic: &str, key: Option<&str>, payload: &[u8]) -> Outgoing {

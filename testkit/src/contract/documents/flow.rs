@@ -4,7 +4,7 @@
 use serde_json::{json, Value};
 
 use super::support::{already_exists, change, delete, get, get_one, ok, put, NOW};
-use crate::documents::Documents;
+use threds_runtime::documents::Documents;
 
 /// The pattern the reference stores.
 fn echo_pattern() -> Value {

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use serde_json::{json, Value};
 
 use super::support::{already_exists, change, counted, delete, doc, matching, ok, put, NOW};
-use crate::documents::Documents;
+use threds_runtime::documents::Documents;
 
 /// Checks durability. Every call of `open` must return a store over the same backing data (empty
 /// at the first call); the previous store is dropped before the next call.

@@ -10,11 +10,11 @@ mod harness;
 mod topics;
 
 use self::harness::{Failure, Outcome};
-use crate::bus::Bus;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
+use threds_runtime::bus::Bus;
 
 /// The most one case may take before it counts as failed (a hung adapter must not hang CI).
 const CASE_LIMIT: Duration = Duration::from_secs(120);

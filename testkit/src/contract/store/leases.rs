@@ -2,10 +2,10 @@
 //! commit under a lease may do is checked by the `fencing` suite).
 
 use super::{case, durability, must, ManualClock};
-use crate::store::{Lease, Leases};
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
+use threds_runtime::store::{Lease, Leases};
 
 /// The suite's name in the progress lines.
 const SUITE: &str = "leases";

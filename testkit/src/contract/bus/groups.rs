@@ -2,9 +2,9 @@
 //! the same name, commit ownership, and group independence.
 
 use super::harness::{all, check, put, unique, Crew, Failure, Outcome, Tp};
-use crate::bus::{Bus, Error, Position};
 use std::collections::BTreeSet;
 use std::sync::Arc;
+use threds_runtime::bus::{Bus, Error, Position};
 
 fn at(tp: &Tp, offset: u64) -> Position {
     Position {

@@ -1,11 +1,11 @@
-//! Cases of the [`Threds`](crate::store::Threds) suite for the per-partition timer sets and the
+//! Cases of the [`Threds`](threds_runtime::store::Threds) suite for the per-partition timer sets and the
 //! unbound-listener index.
 
 use super::{
     commit_conflict, commit_ok, due, ids, must, remove, save, save_in, thred, timer, ManualClock,
 };
-use crate::store::Threds;
 use std::sync::Arc;
+use threds_runtime::store::Threds;
 
 /// Due timers come by (due, thred id), at most `limit`, and stay until a commit replaces them.
 pub(super) async fn due_order(store: Arc<dyn Threds>, _clock: ManualClock) {
@@ -84,7 +84,7 @@ pub(super) async fn partitions(store: Arc<dyn Threds>, _clock: ManualClock) {
     assert_eq!(due(store, 0, 1000).await, ids(&["a"]));
     assert_eq!(due(store, 1, 1000).await, ids(&["c", "b"]));
 
-    let remove_b = crate::store::ThredWrite::Remove {
+    let remove_b = threds_runtime::store::ThredWrite::Remove {
         id: "b".into(),
         expected: Some(1),
         partition: 1,

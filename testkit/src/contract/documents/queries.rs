@@ -3,7 +3,7 @@
 use serde_json::{json, Value};
 
 use super::support::{ids, invalid, ok, put, task, NOW};
-use crate::documents::Documents;
+use threds_runtime::documents::Documents;
 
 /// Seeds collection `q`; `n` is missing from `d`, and ties between `c` and `e`.
 async fn seed(d: &dyn Documents) {

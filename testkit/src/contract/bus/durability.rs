@@ -2,10 +2,10 @@
 //! and reopening the bus, and an acknowledged append is never lost.
 
 use super::harness::{all, check, put, unique, Crew, Failure};
-use crate::bus::{Bus, Error, Position, Record};
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::sync::Arc;
+use threds_runtime::bus::{Bus, Error, Position, Record};
 
 /// Appends, commits, reopens, and checks that everything is still there; then appends again,
 /// reopens once more, and checks that offsets continued densely.

@@ -7,7 +7,7 @@ use super::support::{
     already_exists, change, count, counted, delete, doc, fails, get, get_one, invalid, ok, put,
     task, NOW,
 };
-use crate::documents::{Documents, Error};
+use threds_runtime::documents::{Documents, Error};
 
 /// Seeds collection `t` with `x` (name X, n 1).
 async fn seed(d: &dyn Documents) {

@@ -31,7 +31,6 @@ pub mod sessions;
 pub mod threds;
 mod timers;
 
-use crate::store::{Commit, Error, Session, Stored, Stores, ThredWrite, Threds};
 use serde_json::{json, Map};
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -39,6 +38,7 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 use threds_patterns::machine::Counter;
 use threds_patterns::thred::{ReactionStore, Status, ThredContext, ThredMeta, ThredState, Timer};
+use threds_runtime::store::{Commit, Error, Session, Stored, Stores, ThredWrite, Threds};
 
 /// The time every case starts at (epoch ms).
 const START: i64 = 1_000_000;

@@ -5,9 +5,9 @@
 use super::leases::{grant, refused, RESOURCE};
 use super::outbox::{all, outgoing, pending};
 use super::{case, counter, durability, ids, load, must, save, thred, writes, ManualClock, START};
-use crate::store::{Commit, Error, Lease, Leases, Threds};
 use std::future::Future;
 use std::sync::Arc;
+use threds_runtime::store::{Commit, Error, Lease, Leases, Threds};
 
 /// The suite's name in the progress lines.
 const SUITE: &str = "fencing";

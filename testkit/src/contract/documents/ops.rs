@@ -8,7 +8,7 @@ use super::support::{
     already_exists, change, count, counted, delete, doc, get, get_one, ids, invalid, matching, ok,
     put, task, NOW,
 };
-use crate::documents::Documents;
+use threds_runtime::documents::Documents;
 
 /// `put` of an object returns its id; the store sets `created`/`modified` and drops the client's.
 pub(super) async fn put_object(d: &dyn Documents) {

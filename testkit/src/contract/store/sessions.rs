@@ -1,9 +1,9 @@
 //! The [`SessionDirectory`] suite.
 
 use super::{case, durability, ids, must, session, ManualClock};
-use crate::store::SessionDirectory;
 use std::future::Future;
 use std::sync::Arc;
+use threds_runtime::store::SessionDirectory;
 
 /// The suite's name in the progress lines.
 const SUITE: &str = "sessions";

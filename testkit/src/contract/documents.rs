@@ -17,7 +17,7 @@ mod updates;
 use std::future::Future;
 use std::sync::Arc;
 
-use crate::documents::Documents;
+use threds_runtime::documents::Documents;
 
 pub use durability::run_durability;
 

@@ -1,9 +1,9 @@
 //! The [`PatternRegistry`] suite.
 
 use super::{case, must, ManualClock};
-use crate::store::PatternRegistry;
 use std::future::Future;
 use std::sync::Arc;
+use threds_runtime::store::PatternRegistry;
 
 /// Runs every case, each on a fresh, empty port from `make` (given the clock it must use).
 pub async fn run<F, Fut>(make: F)

@@ -1,10 +1,10 @@
 //! Contract cases for topics, appends and polling a single member.
 
 use super::harness::{all, check, put, tp_of, unique, Crew, Failure, Outcome};
-use crate::bus::{partition_for, Bus, Error};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
+use threds_runtime::bus::{partition_for, Bus, Error};
 use tokio::time::Instant;
 
 /// Creating a topic twice with the same count succeeds; another count is a mismatch.
