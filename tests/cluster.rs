@@ -1,6 +1,6 @@
 //! End-to-end tests of the distributed deployment: separate `threds engine`, `threds session` and
 //! `threds persistence` processes on a real Kafka-protocol broker (librdkafka's mock cluster,
-//! hosted by `threds mock-kafka`) and a real `redis-server`.
+//! hosted in the test process) and a real `redis-server`.
 //!
 //! Needs `redis-server` (scripts/install/redis.sh): without it the tests print SKIPPED, unless
 //! `THREDS_REQUIRE_SERVICES=1` (set by `scripts/test`), where they fail.
@@ -14,38 +14,42 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
-use support::cluster::{config_file, deployment_env, MockKafka, TOPOLOGY};
-use support::{Client, Server};
+use support::TOPOLOGY;
 use threds_runtime::bus::kafka::{KafkaBus, KafkaConfig};
 use threds_runtime::bus::Bus;
 use threds_runtime::store::redis::{Config as RedisConfig, RedisStore};
 use threds_runtime::store::Threds;
-use threds_runtime::testing::redis::{self as redis_testing, RedisServer};
+use threds_testkit::client::Client;
+use threds_testkit::deployment::config_file;
+use threds_testkit::kafka::mock_properties;
+use threds_testkit::redis;
 
 /// One participant: a WebSocket client that starts `threds` echo threds and then advances them in
 /// lock step, sending odd steps over its socket and even steps straight to Kafka.
 async fn participant(
     server_addr: String,
+    token: String,
     me: String,
     threds: usize,
     steps: usize,
     kafka: Arc<KafkaBus>,
     delivered: Arc<AtomicUsize>,
 ) -> (Vec<String>, Vec<Value>) {
-    let mut client = Client::connect_addr(&server_addr, &me, &[]).await;
+    let mut client = Client::connect(&server_addr, &token).await.unwrap();
     let mut ids = Vec::new();
     for t in 0..threds {
         let title = format!("{me}-t{t}");
         client
             .send(json!({"id": format!("{title}-1"), "type": "org.wt.echo",
                 "data": {"content": {"values": {"echoTo": [me], "echoTitle": title, "echoContent": 1}}}}))
-            .await;
+            .await.unwrap();
     }
     let mut seen = Vec::new();
     for t in 0..threds {
         let m = client
             .message_within(&format!("{me}-t{t} 1"), Duration::from_secs(60))
-            .await;
+            .await
+            .unwrap();
         ids.push(m["event"]["thredId"].as_str().unwrap().to_string());
         seen.push(m);
         delivered.fetch_add(1, Ordering::SeqCst);
@@ -56,7 +60,7 @@ async fn participant(
             let event = json!({"id": format!("{title}-{step}"), "type": "org.wt.echo", "thredId": thred,
                 "data": {"content": {"values": {"echoTo": [me], "echoTitle": title, "echoContent": step}}}});
             if step % 2 == 1 {
-                client.send(event).await;
+                client.send(event).await.unwrap();
             } else {
                 let mut event = event;
                 event["source"] = json!({"id": me});
@@ -75,7 +79,8 @@ async fn participant(
         for t in 0..threds {
             let m = client
                 .message_within(&format!("{me}-t{t} {step}"), Duration::from_secs(60))
-                .await;
+                .await
+                .unwrap();
             seen.push(m);
             delivered.fetch_add(1, Ordering::SeqCst);
         }
@@ -93,31 +98,23 @@ async fn participant(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_engines_one_killed_mid_stream_lose_and_duplicate_nothing() {
-    if !redis_testing::available("two_engines_one_killed_mid_stream_lose_and_duplicate_nothing") {
+    if !redis::available("two_engines_one_killed_mid_stream_lose_and_duplicate_nothing") {
         return;
     }
-    let redis = RedisServer::start().expect("redis-server");
-    let kafka = MockKafka::start();
+    let infra = support::infrastructure();
     let dir = tempfile::tempdir().unwrap();
-    let config = config_file(dir.path(), "");
-    let args = ["--config", config.as_str(), "--patterns", "config/patterns"];
-    let engine_a = Server::spawn("engine", &args, &deployment_env(&kafka, &redis, "engine-a"));
-    let engine_b = Server::spawn("engine", &args, &deployment_env(&kafka, &redis, "engine-b"));
-    let session = Server::spawn(
-        "session",
-        &args,
-        &deployment_env(&kafka, &redis, "session-1"),
-    );
-    let persistence = Server::spawn(
-        "persistence",
-        &args,
-        &deployment_env(&kafka, &redis, "persistence-1"),
-    );
+    let config = config_file(dir.path(), "").unwrap();
+    let config = config.to_str().unwrap();
+    let args = ["--config", config, "--patterns", "config/patterns"];
+    let engine_a = support::node(&infra, "engine", "engine-a", &args);
+    let mut engine_b = support::node(&infra, "engine", "engine-b", &args);
+    let session = support::node(&infra, "session", "session-1", &args);
+    let persistence = support::node(&infra, "persistence", "persistence-1", &args);
 
     let producer = Arc::new(
         KafkaBus::new(KafkaConfig {
-            properties: threds_runtime::testing::kafka::mock_properties(),
-            ..KafkaConfig::new(kafka.bootstrap.clone())
+            properties: mock_properties(),
+            ..KafkaConfig::new(infra.kafka().bootstrap().to_owned())
         })
         .unwrap(),
     );
@@ -126,9 +123,11 @@ async fn two_engines_one_killed_mid_stream_lose_and_duplicate_nothing() {
     let delivered = Arc::new(AtomicUsize::new(0));
     let mut tasks = Vec::new();
     for p in 0..participants {
+        let me = format!("p{p}");
         tasks.push(tokio::spawn(participant(
-            session.addr.clone(),
-            format!("p{p}"),
+            session.addr().to_owned(),
+            session.token(&me, &[]).unwrap(),
+            me,
             threds_each,
             steps,
             producer.clone(),
@@ -143,7 +142,7 @@ async fn two_engines_one_killed_mid_stream_lose_and_duplicate_nothing() {
         "killing engine-b after {} messages",
         delivered.load(Ordering::SeqCst)
     );
-    engine_b.kill9();
+    engine_b.kill();
 
     let mut all_ids = Vec::new();
     let mut titles: BTreeMap<String, usize> = BTreeMap::new();
@@ -167,7 +166,7 @@ async fn two_engines_one_killed_mid_stream_lose_and_duplicate_nothing() {
     );
 
     // Every thred is where its ten events put it, written ten times, each under a lease.
-    let store = RedisStore::new(RedisConfig::new(vec![redis.url()])).unwrap();
+    let store = RedisStore::new(RedisConfig::new(vec![infra.redis().url()])).unwrap();
     let stored = store.load(&all_ids).await.unwrap();
     let mut tokens: HashMap<u64, usize> = HashMap::new();
     for (id, s) in all_ids.iter().zip(&stored) {

@@ -1,7 +1,7 @@
 //! Recovery of the distributed deployment: poison events and restarts with timers pending.
 //!
 //! Separate `threds engine`, `threds session` and `threds persistence` processes on librdkafka's
-//! mock cluster (hosted by `threds mock-kafka`) and a real `redis-server`. Needs `redis-server`
+//! mock cluster (hosted in the test process) and a real `redis-server`. Needs `redis-server`
 //! (scripts/install/redis.sh): without it the tests print SKIPPED, unless
 //! `THREDS_REQUIRE_SERVICES=1` (set by `scripts/test`), where they fail.
 
@@ -12,14 +12,17 @@ mod support;
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
-use support::cluster::{config_file, deployment_env, MockKafka, TOPOLOGY};
-use support::{Client, Server};
+use support::{PARTITIONS, TOPOLOGY};
 use threds_runtime::bus::kafka::{KafkaBus, KafkaConfig};
 use threds_runtime::bus::{Bus, Record};
 use threds_runtime::store::redis::{Config as RedisConfig, RedisStore};
 use threds_runtime::store::Threds;
-use threds_runtime::testing::redis::{self as redis_testing, RedisServer};
 use threds_runtime::topology::{headers, StoreKeys};
+use threds_testkit::client::Client;
+use threds_testkit::deployment::{config_file, Infrastructure};
+use threds_testkit::kafka::mock_properties;
+use threds_testkit::redis;
+use threds_testkit::rig::Process;
 
 /// The tests of this file run one at a time: the restart test measures timings.
 static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
@@ -37,20 +40,20 @@ fn now_ms() -> i64 {
 
 /// The engine, session and persistence processes of one deployment.
 struct Deployment {
-    engine: Server,
-    session: Server,
-    persistence: Server,
+    engine: Process,
+    session: Process,
+    persistence: Process,
 }
 
 impl Deployment {
     /// Starts the three processes (node names `engine-1`, `session-1`, `persistence-1`) side by
     /// side and waits until each is ready.
-    fn start(kafka: &MockKafka, redis: &RedisServer, args: &[&str]) -> Deployment {
+    fn start(infra: &Infrastructure, args: &[&str]) -> Deployment {
         std::thread::scope(|s| {
             let begun = Instant::now();
             let spawn = |command: &'static str, node: &'static str| {
                 s.spawn(move || {
-                    let server = Server::spawn(command, args, &deployment_env(kafka, redis, node));
+                    let server = support::node(infra, command, node, args);
                     eprintln!("{node} ready after {:?}", begun.elapsed());
                     server
                 })
@@ -82,8 +85,7 @@ struct ReportsSetup {
     // Dropped in this order: the processes before the infrastructure they use.
     deployment: Deployment,
     bus: KafkaBus,
-    _kafka: MockKafka,
-    redis: RedisServer,
+    infra: Infrastructure,
     _dir: tempfile::TempDir,
 }
 
@@ -93,20 +95,25 @@ impl ReportsSetup {
     async fn begin(
         name: &str,
     ) -> Option<(tokio::sync::MutexGuard<'static, ()>, ReportsSetup, Client)> {
-        if !redis_testing::available(name) {
+        if !redis::available(name) {
             return None;
         }
         let serial = SERIAL.lock().await;
         let setup = ReportsSetup::start();
-        let alice = Client::connect_addr(&setup.deployment.session.addr, "alice", &[]).await;
+        let alice = setup
+            .deployment
+            .session
+            .connect("alice", &[])
+            .await
+            .unwrap();
         Some((serial, setup, alice))
     }
 
     fn start() -> ReportsSetup {
-        let redis = RedisServer::start().expect("redis-server");
-        let kafka = MockKafka::start();
+        let infra = support::infrastructure();
         let dir = tempfile::tempdir().unwrap();
-        let config = config_file(dir.path(), &format!("max_attempts = {MAX_ATTEMPTS}"));
+        let config = config_file(dir.path(), &format!("max_attempts = {MAX_ATTEMPTS}")).unwrap();
+        let config = config.to_string_lossy().into_owned();
         let resolver = dir.path().join("resolver.json");
         std::fs::write(
             &resolver,
@@ -127,17 +134,16 @@ impl ReportsSetup {
             "--resolver",
             resolver.as_str(),
         ];
-        let deployment = Deployment::start(&kafka, &redis, &args);
+        let deployment = Deployment::start(&infra, &args);
         let bus = KafkaBus::new(KafkaConfig {
-            properties: threds_runtime::testing::kafka::mock_properties(),
-            ..KafkaConfig::new(kafka.bootstrap.clone())
+            properties: mock_properties(),
+            ..KafkaConfig::new(infra.kafka().bootstrap().to_owned())
         })
         .unwrap();
         ReportsSetup {
             deployment,
             bus,
-            _kafka: kafka,
-            redis,
+            infra,
             _dir: dir,
         }
     }
@@ -225,7 +231,8 @@ async fn a_poison_event_is_dead_lettered_after_its_attempts_and_its_partition_ke
 
     let m = alice
         .message_within("behind the poison 1", Duration::from_secs(30))
-        .await;
+        .await
+        .unwrap();
     eprintln!(
         "the event behind the poison was delivered {:?} after the poison was sent",
         sent.elapsed()
@@ -301,7 +308,8 @@ async fn a_poison_event_is_dead_lettered_after_its_attempts_and_its_partition_ke
     let sent = Instant::now();
     alice
         .message_within("after the dead letter 1", Duration::from_secs(30))
-        .await;
+        .await
+        .unwrap();
     eprintln!(
         "an event sent after the dead letter was delivered in {:?}",
         sent.elapsed()
@@ -369,7 +377,8 @@ async fn a_step_with_an_unpublishable_message_is_applied_once_and_its_other_mess
     append(alice_echo("e-1", None, &["alice"], "start"), "alice".into()).await;
     let m = alice
         .message_within("start 1", Duration::from_secs(30))
-        .await;
+        .await
+        .unwrap();
     let thred = m["event"]["thredId"].as_str().unwrap().to_string();
 
     // The second step echoes to alice and to the reports agent, whose topic does not exist.
@@ -381,7 +390,8 @@ async fn a_step_with_an_unpublishable_message_is_applied_once_and_its_other_mess
     .await;
     alice
         .message_within("both 2", Duration::from_secs(30))
-        .await;
+        .await
+        .unwrap();
     eprintln!(
         "alice's copy of the step at {at:?} arrived after {:?}",
         sent.elapsed()
@@ -393,10 +403,11 @@ async fn a_step_with_an_unpublishable_message_is_applied_once_and_its_other_mess
     .await;
     alice
         .message_within("after 3", Duration::from_secs(30))
-        .await;
+        .await
+        .unwrap();
 
     // Three events, three changes of the thred: the second was applied once.
-    let store = RedisStore::new(RedisConfig::new(vec![setup.redis.url()])).unwrap();
+    let store = RedisStore::new(RedisConfig::new(vec![setup.infra.redis().url()])).unwrap();
     let stored = store.load(std::slice::from_ref(&thred)).await.unwrap();
     let stored = stored[0].as_ref().expect("the thred");
     assert_eq!(stored.version, 3, "written once per event");
@@ -506,7 +517,10 @@ async fn expiries(
     let mut got = Vec::new();
     while got.len() < tags.len() {
         let left = u64::try_from(deadline - now_ms()).unwrap_or(0).max(1);
-        let f = client.frame(is_expiry, Duration::from_millis(left)).await;
+        let f = client
+            .frame(is_expiry, Duration::from_millis(left))
+            .await
+            .unwrap();
         let at = now_ms();
         let title = f["message"]["event"]["data"]["title"].as_str().unwrap();
         got.push((
@@ -550,7 +564,7 @@ async fn round(
     let names: Vec<String> = (0..PARTICIPANTS).map(|p| format!("{round}-p{p}")).collect();
     let mut clients = Vec::new();
     for name in &names {
-        clients.push(Client::connect_addr(&deployment.session.addr, name, &[]).await);
+        clients.push(deployment.session.connect(name, &[]).await.unwrap());
     }
     for (client, name) in clients.iter_mut().zip(&names) {
         for i in 0..THREDS_EACH {
@@ -560,7 +574,8 @@ async fn round(
                     json!({"id": format!("start-{tag}"), "type": "test.expiry.start",
                     "data": {"content": {"values": {"tag": tag}}}}),
                 )
-                .await;
+                .await
+                .unwrap();
         }
     }
     let mut pending: BTreeMap<String, Pending> = BTreeMap::new();
@@ -570,7 +585,8 @@ async fn round(
             let tag = format!("{name}-{i}");
             let m = client
                 .message_within(&format!("started {tag}"), Duration::from_secs(30))
-                .await;
+                .await
+                .unwrap();
             latency.push(now_ms() - m["event"]["time"].as_i64().unwrap());
             pending.insert(
                 tag,
@@ -596,21 +612,21 @@ async fn round(
     let stopping = Instant::now();
     drop(clients);
     let Deployment {
-        engine,
-        session,
-        persistence,
+        mut engine,
+        mut session,
+        mut persistence,
     } = deployment;
     // Side by side, as a host going down would.
     let (engine, session, persistence) = std::thread::scope(|s| {
         let engine = s.spawn(move || match stop {
-            Stop::Graceful => Some(engine.stop()),
+            Stop::Graceful => Some(engine.stop().unwrap()),
             Stop::CrashEngine => {
-                engine.kill9();
+                engine.kill();
                 None
             }
         });
-        let session = s.spawn(move || session.stop());
-        let persistence = s.spawn(move || persistence.stop());
+        let session = s.spawn(move || session.stop().unwrap());
+        let persistence = s.spawn(move || persistence.stop().unwrap());
         (
             engine.join().unwrap(),
             session.join().unwrap(),
@@ -649,7 +665,7 @@ async fn round(
     let deployment = start();
     let mut clients = Vec::new();
     for name in &names {
-        clients.push(Client::connect_addr(&deployment.session.addr, name, &[]).await);
+        clients.push(deployment.session.connect(name, &[]).await.unwrap());
     }
     let reconnected = now_ms();
     eprintln!(
@@ -720,26 +736,26 @@ async fn round(
 /// directory with the deployment's `threds.toml` (`config`).
 struct Infra {
     _serial: tokio::sync::MutexGuard<'static, ()>,
-    redis: RedisServer,
-    kafka: MockKafka,
+    infra: Infrastructure,
     _dir: tempfile::TempDir,
     config: String,
 }
 
 /// The [`Infra`] of test `name`, or `None` (the test skips) without `redis-server`.
 async fn infra(name: &str) -> Option<Infra> {
-    if !redis_testing::available(name) {
+    if !redis::available(name) {
         return None;
     }
     let serial = SERIAL.lock().await;
-    let redis = RedisServer::start().expect("redis-server");
-    let kafka = MockKafka::start();
+    let infra = support::infrastructure();
     let dir = tempfile::tempdir().unwrap();
-    let config = config_file(dir.path(), "");
+    let config = config_file(dir.path(), "")
+        .unwrap()
+        .to_string_lossy()
+        .into_owned();
     Some(Infra {
         _serial: serial,
-        redis,
-        kafka,
+        infra,
         _dir: dir,
         config,
     })
@@ -751,12 +767,12 @@ async fn pending_timers_fire_once_and_on_time_across_a_restart_of_every_process(
     let Some(infra) = infra(name).await else {
         return;
     };
-    let (redis, kafka, config) = (&infra.redis, &infra.kafka, &infra.config);
+    let config = &infra.config;
     let pattern_dir = support::pattern_dir(&[("expiry_test", expiry_pattern())]);
     let patterns = pattern_dir.path().to_string_lossy().into_owned();
     let args = ["--config", config.as_str(), "--patterns", patterns.as_str()];
-    let start = || Deployment::start(kafka, redis, &args);
-    let store = RedisStore::new(RedisConfig::new(vec![redis.url()])).unwrap();
+    let start = || Deployment::start(&infra.infra, &args);
+    let store = RedisStore::new(RedisConfig::new(vec![infra.infra.redis().url()])).unwrap();
     let deployment = start();
     let deployment = round("sigterm", Stop::Graceful, deployment, start, &store).await;
     let deployment = round("sigkill", Stop::CrashEngine, deployment, start, &store).await;
@@ -772,7 +788,7 @@ async fn a_pattern_reload_sent_to_one_engine_reaches_every_engine() {
     let Some(infra) = infra(name).await else {
         return;
     };
-    let (redis, kafka, config) = (&infra.redis, &infra.kafka, &infra.config);
+    let (redis, config) = (infra.infra.redis(), &infra.config);
     let echo = |prefix: &str| {
         let mut p: Value =
             serde_json::from_str(include_str!("../config/patterns/echo.pattern.json")).unwrap();
@@ -800,10 +816,10 @@ async fn a_pattern_reload_sent_to_one_engine_reaches_every_engine() {
     };
     let (engines, session) = std::thread::scope(|s| {
         let spawn = |command: &'static str, node: &'static str, args: Vec<String>| {
-            let env = deployment_env(kafka, redis, node);
+            let infra = &infra.infra;
             s.spawn(move || {
                 let args: Vec<&str> = args.iter().map(String::as_str).collect();
-                Server::spawn(command, &args, &env)
+                support::node(infra, command, node, &args)
             })
         };
         let a = spawn("engine", "engine-a", args_of(&dir_args[0]));
@@ -818,7 +834,7 @@ async fn a_pattern_reload_sent_to_one_engine_reaches_every_engine() {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let mut owners = std::collections::BTreeSet::new();
-        for p in 0..support::cluster::PARTITIONS {
+        for p in 0..PARTITIONS {
             let fence = StoreKeys::default().fence(&TOPOLOGY.partition_lease(p));
             if let Ok(owner) = redis.command(&format!("HGET {fence} owner")) {
                 owners.insert(owner.trim().to_string());
@@ -833,43 +849,46 @@ async fn a_pattern_reload_sent_to_one_engine_reaches_every_engine() {
         );
         // Traffic makes the engines take their partitions' leases.
         tokio::time::sleep(Duration::from_millis(500)).await;
-        let mut c = Client::connect_addr(&session.addr, "warmup", &[]).await;
+        let mut c = session.connect("warmup", &[]).await.unwrap();
         for p in 0..8 {
             c.send(json!({"id": format!("w{p}-{}", now_ms()), "type": "org.wt.nothing"}))
-                .await;
+                .await
+                .unwrap();
         }
     }
 
     // One thred per partition (an unbound event's thred lives in the partition of its sender).
-    let mut alice = Client::connect_addr(&session.addr, "alice", &[]).await;
+    let mut alice = session.connect("alice", &[]).await.unwrap();
     let mut senders = Vec::new();
     for n in 0.. {
         let sender = format!("sender{n}");
-        let p = threds_runtime::bus::partition_for(&sender, support::cluster::PARTITIONS);
+        let p = threds_runtime::bus::partition_for(&sender, PARTITIONS);
         if senders.iter().all(|(q, _)| *q != p) {
             senders.push((p, sender));
         }
-        if senders.len() == support::cluster::PARTITIONS as usize {
+        if senders.len() == PARTITIONS as usize {
             break;
         }
     }
     let mut threds = Vec::new();
     for (p, sender) in &senders {
-        let mut client = Client::connect_addr(&session.addr, sender, &[]).await;
+        let mut client = session.connect(sender, &[]).await.unwrap();
         let values = json!({"echoTo": ["alice"], "echoTitle": "x", "echoContent": p});
         client
             .send(json!({"id": format!("start-{p}"), "type": "org.wt.echo",
                 "data": {"content": {"values": values}}}))
-            .await;
+            .await
+            .unwrap();
         let message = alice
             .message_within("before 1", Duration::from_secs(20))
-            .await;
+            .await
+            .unwrap();
         threds.push(message["event"]["thredId"].as_str().unwrap().to_string());
     }
 
     // The pattern changes on the disk of the engine that owns the partition of the admin's
     // request (thred id SYSTEM); the admin asks it to reload.
-    let system = threds_runtime::bus::partition_for("SYSTEM", support::cluster::PARTITIONS);
+    let system = threds_runtime::bus::partition_for("SYSTEM", PARTITIONS);
     let owner = redis
         .command(&format!(
             "HGET {} owner",
@@ -879,19 +898,21 @@ async fn a_pattern_reload_sent_to_one_engine_reaches_every_engine() {
     let handler = if owner.trim() == "engine-a" { 0 } else { 1 };
     let pattern_file = dirs[handler].path().join("echo.pattern.json");
     std::fs::write(&pattern_file, echo("after").to_string()).unwrap();
-    let mut admin = Client::connect_addr(&session.addr, "root", &["admin"]).await;
+    let mut admin = session.connect("root", &["admin"]).await.unwrap();
     admin
         .send(
             json!({"id": "reload-1", "type": "org.wt.control.sysControl", "thredId": "SYSTEM",
             "data": {"content": {"values": {"op": "reloadPattern", "patternId": "echo"}}}}),
         )
-        .await;
+        .await
+        .unwrap();
     let reply = admin
         .frame(
             |f| f["message"]["event"]["re"] == "reload-1",
             Duration::from_secs(20),
         )
-        .await;
+        .await
+        .unwrap();
     assert_eq!(
         reply["message"]["event"]["data"]["content"]["values"]["status"], "OK",
         "{reply}"
@@ -932,10 +953,12 @@ async fn a_pattern_reload_sent_to_one_engine_reaches_every_engine() {
                 json!({"id": format!("again-{thred}"), "type": "org.wt.echo", "thredId": thred,
                 "data": {"content": {"values": values}}}),
             )
-            .await;
+            .await
+            .unwrap();
         let message = alice
             .message_within("after 2", Duration::from_secs(20))
-            .await;
+            .await
+            .unwrap();
         assert_eq!(message["event"]["thredId"], json!(thred));
     }
 }

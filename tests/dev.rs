@@ -6,7 +6,10 @@ mod support;
 
 use serde_json::{json, Value};
 use std::time::Duration;
-use support::{pattern_dir, post_event, Client, Server};
+use support::pattern_dir;
+use threds_testkit::client::Client;
+use threds_testkit::http;
+use threds_testkit::rig::Process;
 
 fn filter(name: &str, ty: &str, title: Value, to: Value, extra: Value) -> Value {
     let mut condition = json!({"type": "filter", "xpr": format!("$event.type = '{ty}'"),
@@ -17,6 +20,13 @@ fn filter(name: &str, ty: &str, title: Value, to: Value, extra: Value) -> Value 
         }
     }
     json!({"name": name, "condition": condition})
+}
+
+/// POSTs `event` to `/events` as `participant` with `roles`; answers the status and the body.
+fn post_event(server: &Process, participant: &str, roles: &[&str], event: Value) -> (u16, Value) {
+    let token = server.token(participant, roles).unwrap();
+    let answer = http::post_json(server.addr(), "/events", Some(&token), &event).unwrap();
+    (answer.status, answer.json())
 }
 
 fn sessions_file(dir: &std::path::Path) -> String {
@@ -33,20 +43,24 @@ fn sessions_file(dir: &std::path::Path) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn echo_pattern_answers_over_websocket() {
-    let server = Server::start(&["--patterns", "config/patterns"]);
-    let mut alice = Client::connect(&server, "alice", &[]).await;
-    let mut bob = Client::connect(&server, "bob", &[]).await;
+    let mut server = support::dev(&["--patterns", "config/patterns"]);
+    let mut alice = server.connect("alice", &[]).await.unwrap();
+    let mut bob = server.connect("bob", &[]).await.unwrap();
     let values = json!({"echoTo": ["bob"], "echoTitle": "hello", "echoContent": "there"});
     alice
         .send(json!({"id": "e1", "type": "org.wt.echo", "data": {"content": {"values": values}}}))
-        .await;
-    let m = bob.message("hello 1").await;
+        .await
+        .unwrap();
+    let m = bob.message("hello 1").await.unwrap();
     assert_eq!(m["to"], json!(["bob"]));
     assert_eq!(m["event"]["data"]["content"]["values"]["echo"], "there");
     let thred = m["event"]["thredId"].as_str().unwrap().to_string();
-    alice.send(json!({"id": "e2", "type": "org.wt.echo", "thredId": thred, "data": {"content": {"values": values}}})).await;
-    bob.message("hello 2").await;
-    assert!(server.stop().success(), "graceful shutdown exits 0");
+    alice.send(json!({"id": "e2", "type": "org.wt.echo", "thredId": thred, "data": {"content": {"values": values}}})).await.unwrap();
+    bob.message("hello 2").await.unwrap();
+    assert!(
+        server.stop().unwrap().success(),
+        "graceful shutdown exits 0"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -57,19 +71,22 @@ async fn group_publish_reaches_every_member_and_every_connection() {
         filter("tell", "g.start", json!("to the team"), json!(["$team"]), json!({}))]}),
     )]);
     let sessions = sessions_file(dir.path());
-    let server = Server::start(&[
+    let server = support::dev(&[
         "--patterns",
         dir.path().to_str().unwrap(),
         "--sessions",
         &sessions,
     ]);
-    let mut p1a = Client::connect(&server, "p1", &[]).await;
-    let mut p1b = Client::connect(&server, "p1", &[]).await;
-    let mut p2 = Client::connect(&server, "p2", &[]).await;
-    let mut sender = Client::connect(&server, "s", &[]).await;
-    sender.send(json!({"id": "g1", "type": "g.start"})).await;
+    let mut p1a = server.connect("p1", &[]).await.unwrap();
+    let mut p1b = server.connect("p1", &[]).await.unwrap();
+    let mut p2 = server.connect("p2", &[]).await.unwrap();
+    let mut sender = server.connect("s", &[]).await.unwrap();
+    sender
+        .send(json!({"id": "g1", "type": "g.start"}))
+        .await
+        .unwrap();
     for client in [&mut p1a, &mut p1b, &mut p2] {
-        let m = client.message("to the team").await;
+        let m = client.message("to the team").await.unwrap();
         assert_eq!(m["to"], json!(["p1", "p2"]));
     }
 }
@@ -86,12 +103,15 @@ async fn expiry_fires_without_another_event() {
             filter("late", "t.start", json!("timed out"), json!(["$thred"]), json!({"transition": {"name": "$terminate"}}))
         ]}),
     )]);
-    let server = Server::start(&["--patterns", dir.path().to_str().unwrap()]);
-    let mut alice = Client::connect(&server, "alice", &[]).await;
+    let server = support::dev(&["--patterns", dir.path().to_str().unwrap()]);
+    let mut alice = server.connect("alice", &[]).await.unwrap();
     let started = std::time::Instant::now();
-    alice.send(json!({"id": "t1", "type": "t.start"})).await;
-    alice.message("started").await;
-    alice.message("timed out").await;
+    alice
+        .send(json!({"id": "t1", "type": "t.start"}))
+        .await
+        .unwrap();
+    alice.message("started").await.unwrap();
+    alice.message("timed out").await.unwrap();
     let waited = started.elapsed();
     assert!(
         waited >= Duration::from_millis(950),
@@ -110,13 +130,14 @@ async fn a_spoofed_source_is_replaced_by_the_authenticated_participant() {
         json!({"name": "Whoami", "reactions": [
         filter("who", "who", json!("$xpr( 'you are ' & $event.source.id )"), json!(["$xpr( $event.source.id )"]), json!({}))]}),
     )]);
-    let server = Server::start(&["--patterns", dir.path().to_str().unwrap()]);
-    let mut alice = Client::connect(&server, "alice", &[]).await;
-    let mut bob = Client::connect(&server, "bob", &[]).await;
+    let server = support::dev(&["--patterns", dir.path().to_str().unwrap()]);
+    let mut alice = server.connect("alice", &[]).await.unwrap();
+    let mut bob = server.connect("bob", &[]).await.unwrap();
     alice
         .send(json!({"id": "w1", "type": "who", "source": {"id": "bob", "name": "Bob"}}))
-        .await;
-    let m = alice.message("you are alice").await;
+        .await
+        .unwrap();
+    let m = alice.message("you are alice").await.unwrap();
     assert_eq!(m["to"], json!(["alice"]));
     assert!(
         bob.drain(Duration::from_millis(500)).await.is_empty(),
@@ -128,46 +149,49 @@ async fn a_spoofed_source_is_replaced_by_the_authenticated_participant() {
         "carol",
         &[],
         json!({"id": "w2", "type": "who", "source": {"id": "bob"}}),
-    )
-    .await;
+    );
     assert_eq!(status, 202, "{body}");
     assert!(bob.drain(Duration::from_millis(500)).await.is_empty());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_malformed_frame_gets_an_error_frame_and_the_session_keeps_working() {
-    let server = Server::start(&["--patterns", "config/patterns"]);
-    let mut alice = Client::connect(&server, "alice", &[]).await;
-    alice.send_text("{not json").await;
+    let server = support::dev(&["--patterns", "config/patterns"]);
+    let mut alice = server.connect("alice", &[]).await.unwrap();
+    alice.send_text("{not json").await.unwrap();
     let e = alice
         .frame(|f| f.get("error").is_some(), Duration::from_secs(5))
-        .await;
+        .await
+        .unwrap();
     assert_eq!(e["error"]["code"], 4000);
     alice
         .send_text(&json!({"event": {"id": "x1", "type": 42}}).to_string())
-        .await;
+        .await
+        .unwrap();
     let e = alice
         .frame(|f| f.get("error").is_some(), Duration::from_secs(5))
-        .await;
+        .await
+        .unwrap();
     assert_eq!(e["error"]["code"], 4200);
     assert_eq!(e["error"]["ref"], "x1");
     let values = json!({"echoTo": ["alice"], "echoTitle": "still", "echoContent": 1});
     alice
         .send(json!({"id": "e1", "type": "org.wt.echo", "data": {"content": {"values": values}}}))
-        .await;
-    alice.message("still 1").await;
+        .await
+        .unwrap();
+    alice.message("still 1").await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unauthenticated_connections_are_closed_with_a_reason() {
     use futures_util::StreamExt;
     use tokio_tungstenite::tungstenite::Message;
-    let server = Server::start(&["--patterns", "config/patterns"]);
+    let server = support::dev(&["--patterns", "config/patterns"]);
     for url in [
-        format!("ws://{}/ws", server.addr),
-        format!("ws://{}/ws?token=garbage", server.addr),
+        format!("ws://{}/ws", server.addr()),
+        format!("ws://{}/ws?token=garbage", server.addr()),
     ] {
-        let mut ws = Client::connect_url(&url).await;
+        let mut ws = Client::connect_url(&url).await.unwrap();
         match ws.next().await {
             Some(Ok(Message::Close(Some(frame)))) => {
                 assert_eq!(u16::from(frame.code), 4401, "{url}");
@@ -176,14 +200,14 @@ async fn unauthenticated_connections_are_closed_with_a_reason() {
             other => panic!("expected a close frame for {url}, got {other:?}"),
         }
     }
-    let (status, _) = reqwest::Client::new()
-        .post(format!("http://{}/events", server.addr))
-        .json(&json!({"id": "1", "type": "t"}))
-        .send()
-        .await
-        .map(|r| (r.status().as_u16(), ()))
-        .unwrap();
-    assert_eq!(status, 401);
+    let answer = http::post_json(
+        server.addr(),
+        "/events",
+        None,
+        &json!({"id": "1", "type": "t"}),
+    )
+    .unwrap();
+    assert_eq!(answer.status, 401);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -207,29 +231,33 @@ async fn a_restart_with_a_data_dir_continues_threds_and_fires_pending_expiry_onc
         data.path().to_str().unwrap(),
     ];
 
-    let server = Server::start(&args);
-    let mut alice = Client::connect(&server, "alice", &[]).await;
-    alice.send(json!({"id": "s1", "type": "s.start"})).await;
-    let thred = alice.message("step 1").await["event"]["thredId"]
+    let mut server = support::dev(&args);
+    let mut alice = server.connect("alice", &[]).await.unwrap();
+    alice
+        .send(json!({"id": "s1", "type": "s.start"}))
+        .await
+        .unwrap();
+    let thred = alice.message("step 1").await.unwrap()["event"]["thredId"]
         .as_str()
         .unwrap()
         .to_string();
-    assert!(server.stop().success());
+    assert!(server.stop().unwrap().success());
 
-    let server = Server::start(&args);
-    let mut alice = Client::connect(&server, "alice", &[]).await;
+    server.restart().unwrap();
+    let mut alice = server.connect("alice", &[]).await.unwrap();
     alice
         .send(json!({"id": "s2", "type": "s.next", "thredId": thred}))
-        .await;
+        .await
+        .unwrap();
     assert_eq!(
-        alice.message("step 2").await["event"]["thredId"],
+        alice.message("step 2").await.unwrap()["event"]["thredId"],
         thred.as_str(),
         "continued where it was"
     );
-    assert!(server.stop().success());
+    assert!(server.stop().unwrap().success());
 
-    let server = Server::start(&args);
-    let mut alice = Client::connect(&server, "alice", &[]).await;
+    server.restart().unwrap();
+    let mut alice = server.connect("alice", &[]).await.unwrap();
     let all = alice.drain(Duration::from_millis(7000)).await;
     let expired: Vec<&Value> = all
         .iter()
@@ -255,20 +283,55 @@ async fn reply(client: &mut Client, id: &str) -> Value {
             move |f| f["message"]["event"]["re"] == id.as_str(),
             Duration::from_secs(10),
         )
-        .await["message"]["event"]
+        .await
+        .unwrap()["message"]["event"]
         .clone()
+}
+
+/// `threds token` mints what the server accepts, roles included (the other tests mint their
+/// tokens in process, with the test kit).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_from_threds_token_is_accepted_with_its_roles() {
+    let server = support::dev(&["--patterns", "config/patterns"]);
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_threds"))
+        .args(["token", "--participant", "root", "--role", "admin"])
+        .args(["--config", "/nonexistent/threds.toml"])
+        .env("THREDS_JWT_SECRET", support::SECRET)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "threds token failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let token = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    let mut admin = Client::connect(server.addr(), &token).await.unwrap();
+    admin
+        .send(control(
+            "t1",
+            "org.wt.control.sysControl",
+            json!({"op": "getThreds"}),
+        ))
+        .await
+        .unwrap();
+    let listed = reply(&mut admin, "t1").await;
+    assert!(
+        listed["data"]["content"]["values"]["threds"].is_array(),
+        "an admin's request is answered: {listed}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn admin_lists_and_terminates_threds_and_roles_are_checked() {
-    let server = Server::start(&["--patterns", "config/patterns"]);
-    let mut alice = Client::connect(&server, "alice", &[]).await;
-    let mut admin = Client::connect(&server, "root", &["admin"]).await;
+    let server = support::dev(&["--patterns", "config/patterns"]);
+    let mut alice = server.connect("alice", &[]).await.unwrap();
+    let mut admin = server.connect("root", &["admin"]).await.unwrap();
     let values = json!({"echoTo": ["alice"], "echoTitle": "hi", "echoContent": 1});
     alice
         .send(json!({"id": "e1", "type": "org.wt.echo", "data": {"content": {"values": values}}}))
-        .await;
-    let thred = alice.message("hi 1").await["event"]["thredId"]
+        .await
+        .unwrap();
+    let thred = alice.message("hi 1").await.unwrap()["event"]["thredId"]
         .as_str()
         .unwrap()
         .to_string();
@@ -279,7 +342,8 @@ async fn admin_lists_and_terminates_threds_and_roles_are_checked() {
             "org.wt.control.sysControl",
             json!({"op": "getThreds"}),
         ))
-        .await;
+        .await
+        .unwrap();
     assert_eq!(
         reply(&mut alice, "nope").await["data"]["content"]["error"]["code"],
         4101,
@@ -292,7 +356,8 @@ async fn admin_lists_and_terminates_threds_and_roles_are_checked() {
             "org.wt.control.sysControl",
             json!({"op": "getThreds"}),
         ))
-        .await;
+        .await
+        .unwrap();
     let listed = reply(&mut admin, "a1").await;
     let threds = listed["data"]["content"]["values"]["threds"]
         .as_array()
@@ -311,14 +376,15 @@ async fn admin_lists_and_terminates_threds_and_roles_are_checked() {
             "org.wt.control.sysControl",
             json!({"op": "terminateThred", "thredId": thred}),
         ))
-        .await;
+        .await
+        .unwrap();
     let done = reply(&mut admin, "a2").await;
     assert_eq!(
         done["data"]["content"]["values"],
         json!({"status": "OK", "op": "terminateThred", "thredId": thred})
     );
 
-    alice.send(json!({"id": "e2", "type": "org.wt.echo", "thredId": thred, "data": {"content": {"values": values}}})).await;
+    alice.send(json!({"id": "e2", "type": "org.wt.echo", "thredId": thred, "data": {"content": {"values": values}}})).await.unwrap();
     let error = reply(&mut alice, "e2").await;
     assert_eq!(error["data"]["content"]["error"]["code"], 5203, "{error}");
 
@@ -328,7 +394,8 @@ async fn admin_lists_and_terminates_threds_and_roles_are_checked() {
             "org.wt.control.sysControl",
             json!({"op": "getThreds", "status": "terminated"}),
         ))
-        .await;
+        .await
+        .unwrap();
     let archived = reply(&mut admin, "a3").await;
     let threds = archived["data"]["content"]["values"]["threds"]
         .as_array()
@@ -347,7 +414,8 @@ async fn admin_lists_and_terminates_threds_and_roles_are_checked() {
             "org.wt.control.userControl",
             json!({"op": "getEvents", "thredId": thred}),
         ))
-        .await;
+        .await
+        .unwrap();
     let events = reply(&mut alice, "u1").await["data"]["content"]["values"]["events"]
         .as_array()
         .unwrap()
@@ -370,9 +438,9 @@ async fn reference_system_test_pattern_gets_its_answer_from_the_persistence_agen
         dir.path().join("system_test.pattern.json"),
     )
     .unwrap();
-    let server = Server::start(&["--patterns", dir.path().to_str().unwrap()]);
-    let mut admin = Client::connect(&server, "root", &["admin"]).await;
-    let mut participant1 = Client::connect(&server, "participant1", &[]).await;
+    let server = support::dev(&["--patterns", dir.path().to_str().unwrap()]);
+    let mut admin = server.connect("root", &["admin"]).await.unwrap();
+    let mut participant1 = server.connect("participant1", &[]).await.unwrap();
     let put = json!({"op": "put", "params": {"type": "TestObject",
         "values": {"id": "loc100", "locationId": "100", "participantId": "participant1"}}});
     admin
@@ -380,7 +448,8 @@ async fn reference_system_test_pattern_gets_its_answer_from_the_persistence_agen
             json!({"id": "d1", "type": "org.wt.control.dataControl", "thredId": "SYSTEM",
             "data": {"content": {"tasks": [put]}}}),
         )
-        .await;
+        .await
+        .unwrap();
     assert_eq!(
         reply(&mut admin, "d1").await["data"]["content"]["values"]["result"],
         json!(["loc100"])
@@ -388,9 +457,12 @@ async fn reference_system_test_pattern_gets_its_answer_from_the_persistence_agen
 
     let event = json!({"id": "loc-1", "type": "org.location.event",
         "data": {"title": "Location Event Detected", "content": {"values": {"latitude": 34.05, "longitude": -118.24, "locationId": "100"}}}});
-    let (status, body) = support::post_event(&server, "location_agent0", &[], event).await;
+    let (status, body) = post_event(&server, "location_agent0", &[], event);
     assert_eq!(status, 202, "{body}");
-    let m = participant1.message("Location Event Detected").await;
+    let m = participant1
+        .message("Location Event Detected")
+        .await
+        .unwrap();
     assert_eq!(m["to"], json!(["participant1"]));
     assert_eq!(
         m["event"]["data"]["content"]["values"],
@@ -400,16 +472,17 @@ async fn reference_system_test_pattern_gets_its_answer_from_the_persistence_agen
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn watch_threds_notifies_the_watcher_of_changes() {
-    let server = Server::start(&["--patterns", "config/patterns"]);
-    let mut admin = Client::connect(&server, "root", &["admin"]).await;
-    let mut alice = Client::connect(&server, "alice", &[]).await;
+    let server = support::dev(&["--patterns", "config/patterns"]);
+    let mut admin = server.connect("root", &["admin"]).await.unwrap();
+    let mut alice = server.connect("alice", &[]).await.unwrap();
     admin
         .send(control(
             "w1",
             "org.wt.control.sysControl",
             json!({"op": "watchThreds"}),
         ))
-        .await;
+        .await
+        .unwrap();
     assert_eq!(
         reply(&mut admin, "w1").await["data"]["content"]["values"]["status"],
         "OK"
@@ -418,8 +491,9 @@ async fn watch_threds_notifies_the_watcher_of_changes() {
     let values = json!({"echoTo": ["alice"], "echoTitle": "watched", "echoContent": 1});
     alice
         .send(json!({"id": "e1", "type": "org.wt.echo", "data": {"content": {"values": values}}}))
-        .await;
-    let thred = alice.message("watched 1").await["event"]["thredId"]
+        .await
+        .unwrap();
+    let thred = alice.message("watched 1").await.unwrap()["event"]["thredId"]
         .as_str()
         .unwrap()
         .to_string();
@@ -435,7 +509,8 @@ async fn watch_threds_notifies_the_watcher_of_changes() {
             "org.wt.control.sysControl",
             json!({"op": "watchThreds", "directive": "renew"}),
         ))
-        .await;
+        .await
+        .unwrap();
     assert_eq!(
         reply(&mut admin, "w2").await["data"]["content"]["values"]["directive"],
         "renew"
@@ -446,13 +521,14 @@ async fn watch_threds_notifies_the_watcher_of_changes() {
             "org.wt.control.sysControl",
             json!({"op": "watchThreds", "directive": "stop"}),
         ))
-        .await;
+        .await
+        .unwrap();
     assert_eq!(
         reply(&mut admin, "w3").await["data"]["content"]["values"]["directive"],
         "stop"
     );
-    alice.send(json!({"id": "e2", "type": "org.wt.echo", "thredId": thred, "data": {"content": {"values": values}}})).await;
-    alice.message("watched 2").await;
+    alice.send(json!({"id": "e2", "type": "org.wt.echo", "thredId": thred, "data": {"content": {"values": values}}})).await.unwrap();
+    alice.message("watched 2").await.unwrap();
     let later = admin.drain(Duration::from_millis(500)).await;
     assert!(
         later.iter().all(|m| m["message"]["event"]["re"] != "w1"),
@@ -464,14 +540,15 @@ async fn watch_threds_notifies_the_watcher_of_changes() {
 async fn an_oversized_frame_closes_the_connection_with_1009() {
     use futures_util::StreamExt;
     use tokio_tungstenite::tungstenite::Message;
-    let server = Server::start(&["--patterns", "config/patterns"]);
-    let mut alice = Client::connect(&server, "alice", &[]).await;
+    let server = support::dev(&["--patterns", "config/patterns"]);
+    let mut alice = server.connect("alice", &[]).await.unwrap();
     let big = "x".repeat(70 * 1024);
     alice
         .send_text(
             &json!({"event": {"id": "big", "type": "t", "data": {"title": big}}}).to_string(),
         )
-        .await;
+        .await
+        .unwrap();
     let mut ws = alice.into_inner();
     let closed = tokio::time::timeout(Duration::from_secs(5), async {
         while let Some(frame) = ws.next().await {
@@ -495,18 +572,19 @@ async fn a_slow_client_is_disconnected_without_delaying_others() {
     // Room for a reader that is merely busy (the machine may be loaded), none for one that never reads.
     // The engine delivers in bursts (a batch of steps at once), so the queue must hold a burst.
     std::fs::write(&config, "[server]\nconnection_queue = 256\n").unwrap();
-    let server = Server::start(&[
+    let server = support::dev(&[
         "--patterns",
         "config/patterns",
         "--config",
         config.to_str().unwrap(),
     ]);
-    let slow = Client::connect(&server, "slowpoke", &[]).await; // never reads
-    let mut fast = Client::connect(&server, "fast", &[]).await;
+    let slow = server.connect("slowpoke", &[]).await.unwrap(); // never reads
+    let mut fast = server.connect("fast", &[]).await.unwrap();
     let values = json!({"echoTo": ["slowpoke", "fast"], "echoTitle": "burst", "echoContent": "y".repeat(30_000)});
     fast.send(json!({"id": "b0", "type": "org.wt.echo", "data": {"content": {"values": values}}}))
-        .await;
-    let thred = fast.message("burst 1").await["event"]["thredId"]
+        .await
+        .unwrap();
+    let thred = fast.message("burst 1").await.unwrap()["event"]["thredId"]
         .as_str()
         .unwrap()
         .to_string();
@@ -517,10 +595,11 @@ async fn a_slow_client_is_disconnected_without_delaying_others() {
             json!({"id": format!("b{i}"), "type": "org.wt.echo", "thredId": thred,
             "data": {"content": {"values": values}}}),
         )
-        .await;
+        .await
+        .unwrap();
     }
     let last = format!("burst {total}");
-    fast.message(&last).await;
+    fast.message(&last).await.unwrap();
     // The slow client was cut off with a reason (or, if its socket was already reset, just closed).
     let mut ws = slow.into_inner();
     let outcome = tokio::time::timeout(Duration::from_secs(10), async {

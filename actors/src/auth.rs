@@ -85,7 +85,8 @@ impl Secret {
         Err(Error::NoSecret)
     }
 
-    /// A secret from raw bytes (tests, the benchmark).
+    /// A secret from raw bytes (tests).
+    #[cfg(test)]
     pub fn from_bytes(bytes: &[u8], source: SecretSource) -> Secret {
         Secret {
             bytes: bytes.to_vec(),

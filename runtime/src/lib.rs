@@ -4,13 +4,11 @@
 pub mod bus;
 pub mod codes;
 pub mod config;
-pub mod contract;
 pub mod documents;
 pub mod engine;
 pub mod files;
 pub mod history;
 pub mod millis;
 pub mod store;
-pub mod testing;
 pub mod topology;
 pub mod trace;

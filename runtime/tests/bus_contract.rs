@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use threds_runtime::bus::memory::MemoryBus;
 use threds_runtime::bus::Bus;
-use threds_runtime::contract::bus::{run_all, run_durability};
+use threds_testkit::contract::bus::{run_all, run_durability};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn memory_bus_keeps_the_contract() {

@@ -6,8 +6,8 @@ use std::sync::{Arc, Mutex};
 
 use serde_json::{json, Value};
 use tempfile::TempDir;
-use threds_runtime::contract::documents::{run_all, run_durability};
 use threds_runtime::documents::{Documents, Error, MemoryDocuments};
+use threds_testkit::contract::documents::{run_all, run_durability};
 
 #[tokio::test]
 async fn contract_in_memory() {

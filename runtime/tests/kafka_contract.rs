@@ -9,8 +9,8 @@ use std::sync::Arc;
 use std::time::Duration;
 use threds_runtime::bus::kafka::{KafkaBus, KafkaConfig};
 use threds_runtime::bus::{partition_for, Bus, Error};
-use threds_runtime::contract::bus::{run_all, run_durability};
-use threds_runtime::testing::kafka::MockKafka;
+use threds_testkit::contract::bus::{run_all, run_durability};
+use threds_testkit::kafka::MockKafka;
 
 fn cluster() -> Arc<MockKafka> {
     Arc::new(MockKafka::start(1).expect("the mock cluster starts"))

@@ -8,10 +8,10 @@ use std::sync::Arc;
 
 use serde_json::{json, Value};
 use threds_patterns::machine::{Machine, Outcome, Record};
-use threds_runtime::contract::documents::{run_all, run_durability};
 use threds_runtime::documents::{Documents, Error, MongoConfig, MongoDocuments};
 use threds_runtime::history::History;
-use threds_runtime::testing::mongo::server_or_skip;
+use threds_testkit::contract::documents::{run_all, run_durability};
+use threds_testkit::mongo::server_or_skip;
 
 #[tokio::test]
 async fn contract() {

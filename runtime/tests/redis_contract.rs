@@ -7,10 +7,10 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use threds_patterns::thred::{Status, ThredContext, ThredMeta, ThredState};
-use threds_runtime::contract::store::{run_all, run_durability, ManualClock};
 use threds_runtime::store::redis::{Config, RedisStore};
 use threds_runtime::store::{Commit, Stores, ThredWrite, Threds};
-use threds_runtime::testing::redis::{available, RedisServer};
+use threds_testkit::contract::store::{run_all, run_durability, ManualClock};
+use threds_testkit::redis::{available, RedisServer};
 
 /// Numbers key prefixes so every case gets an empty store on a shared server.
 static CASE: AtomicUsize = AtomicUsize::new(0);

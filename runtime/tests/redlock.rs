@@ -13,7 +13,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use threds_patterns::thred::{Status, ThredContext, ThredMeta, ThredState};
 use threds_runtime::store::redis::{Config, RedisStore};
 use threds_runtime::store::{Commit, Error, Lease, Leases, ThredWrite, Threds};
-use threds_runtime::testing::redis::{available, RedisServer};
+use threds_testkit::redis::{available, RedisServer};
 
 /// The resources fought over.
 const RESOURCES: [&str; 2] = ["threds.events/0", "threds.events/1"];

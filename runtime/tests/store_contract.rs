@@ -3,9 +3,9 @@
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use threds_runtime::contract::store::{run_all, run_durability, ManualClock};
 use threds_runtime::store::memory::{Clock, MemoryStore};
 use threds_runtime::store::{Leases, Stores};
+use threds_testkit::contract::store::{run_all, run_durability, ManualClock};
 
 /// The store's view of the suite's clock.
 fn clock_of(clock: ManualClock) -> Clock {

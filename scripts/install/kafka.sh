@@ -3,7 +3,7 @@
 #
 # The adapter links librdkafka statically: the `rdkafka` crate builds it from source, so no Kafka
 # server or system librdkafka is needed (Debian's is too old to link against dynamically). Tests
-# run librdkafka's mock cluster in process (`threds mock-kafka` for other processes).
+# run librdkafka's mock cluster in process (`threds-bench mock-kafka` for other processes).
 # Idempotent: installs only the packages that are missing.
 set -euo pipefail
 

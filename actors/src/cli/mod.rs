@@ -1,12 +1,9 @@
 //! Subcommands of the `threds` tool.
 
-mod bench;
-mod bench_engine;
 mod client;
 mod config;
 mod dev;
 mod eval;
-mod mock_kafka;
 mod ports;
 mod serve;
 mod simulate;
@@ -52,10 +49,6 @@ enum Command {
     Publish(client::PublishArgs),
     /// Print the token's participant's messages as JSON lines.
     Tail(client::TailArgs),
-    /// Load-test a `threds dev` it starts itself: throughput, latency, memory.
-    Bench(bench::Args),
-    /// Host a mock Kafka cluster (librdkafka's) on 127.0.0.1 until SIGINT/SIGTERM; prints `bootstrap=HOST:PORT` first.
-    MockKafka(mock_kafka::Args),
 }
 
 /// Runs the parsed command line.
@@ -73,8 +66,6 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Token(args) => token::run(args),
         Command::Publish(args) => client::publish(args),
         Command::Tail(args) => client::tail(args),
-        Command::Bench(args) => bench::run(args),
-        Command::MockKafka(args) => mock_kafka::run(args),
     }
 }
 

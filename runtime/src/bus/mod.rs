@@ -1,7 +1,7 @@
 //! The event bus port: named topics split into partitions, keyed appends, consumer groups that
 //! share a topic's partitions among members, and committed offsets (Kafka's model).
 //!
-//! Guarantees every adapter MUST keep (checked by `crate::contract::bus`):
+//! Guarantees every adapter MUST keep (checked by `threds_testkit::contract::bus`):
 //! - records of one partition are delivered in offset order; offsets are dense and start at 0;
 //! - a group delivers each partition to exactly one member at a time; when members join or leave,
 //!   partitions move and the new owner starts at the group's committed offset (at-least-once);

@@ -1,6 +1,6 @@
 //! The documents port: the persistence agent's task vocabulary (spec §7) over named collections.
 //!
-//! Semantics every adapter MUST keep (checked by `crate::contract::documents`):
+//! Semantics every adapter MUST keep (checked by `threds_testkit::contract::documents`):
 //! - documents are JSON objects keyed by `id` (unique per collection);
 //! - matchers: equality on fields (dotted paths reach into objects; an array field matches when any
 //!   element equals the value; an object value is an exact sub-document match), operators `$gte`,

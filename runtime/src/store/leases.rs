@@ -1,8 +1,8 @@
 //! The lease port: exclusive, expiring claims on resources (partitions of the events topic), each
 //! grant with a fencing token that commits of the [`Threds`](super::Threds) port check.
 //!
-//! Guarantees every adapter MUST keep (checked by `crate::contract::store::leases`, and with
-//! commits by `crate::contract::store::fencing`):
+//! Guarantees every adapter MUST keep (checked by `threds_testkit::contract::store::leases`, and
+//! with commits by `threds_testkit::contract::store::fencing`):
 //! - while a lease of a resource is unexpired and not released, no other owner is granted one;
 //! - the holder acquiring again before expiry renews its lease: same token, later expiry;
 //! - lease tokens of a resource strictly increase across grants, holders and restarts (any grant

@@ -1,7 +1,7 @@
 //! The pattern registry port: the sources of the patterns the engines run, so that an engine told
 //! of a reload runs exactly what the announcing engine loaded.
 //!
-//! Guarantees every adapter MUST keep (checked by `crate::contract::store::patterns`):
+//! Guarantees every adapter MUST keep (checked by `threds_testkit::contract::store::patterns`):
 //! - the registry is replaced as a whole: a reader sees the old set or the new one, never a mix;
 //! - each replacement raises its version (0 = nothing registered yet).
 

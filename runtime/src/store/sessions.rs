@@ -1,7 +1,7 @@
 //! The session directory port: which session-service node holds each connection of a
 //! participant, and every participant ever connected (for `$all`).
 //!
-//! Guarantees every adapter MUST keep (checked by `crate::contract::store::sessions`):
+//! Guarantees every adapter MUST keep (checked by `threds_testkit::contract::store::sessions`):
 //! - a participant's sessions are listed in the order they were added, removed ones left out;
 //! - every participant that ever had a session stays listed, in first-seen order, after its
 //!   sessions are gone.

@@ -2,8 +2,8 @@
 //! expiry timers, the unbound-listener index and the transactional outbox — one port because one
 //! atomic [`Commit`] writes them all.
 //!
-//! Guarantees every adapter MUST keep (checked by `crate::contract::store::threds` and, for
-//! commits under a lease, `crate::contract::store::fencing`):
+//! Guarantees every adapter MUST keep (checked by `threds_testkit::contract::store::threds` and,
+//! for commits under a lease, `threds_testkit::contract::store::fencing`):
 //! - a [`Commit`] is all-or-nothing: thred states, counters, timers, index entries, applied
 //!   offsets and outbox entries change together or not at all;
 //! - a commit is refused ([`Error::Conflict`]) when any thred or counter it expects at a version is

@@ -333,7 +333,7 @@ impl KafkaBus {
             Err(e) if unsupported(&e) => Err(Error::Backend(format!(
                 "creating topic {topic}: {e}; a cluster without CreateTopics (such as librdkafka's \
                  mock cluster) needs its topics made beforehand, e.g. \
-                 `threds mock-kafka --topic {topic}:{partitions}`"
+                 `threds-bench mock-kafka --topic {topic}:{partitions}`"
             ))),
             Err(e) => Err(Error::unavailable(format!("creating topic {topic}"), e)),
         }

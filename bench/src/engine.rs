@@ -1,0 +1,175 @@
+//! `threds-bench engine`: the throughput of one `threds engine` process. A mock Kafka cluster
+//! and a `redis-server` are started here; events are produced straight to the events topic (as
+//! other systems do, no session process in the way) and the messages read back from the sessions
+//! topic, so the figure is the engine's: events stepped, committed and published per second, and
+//! Redis round trips per event.
+
+mod traffic;
+mod workload;
+
+use crate::report::{load_average, percentile};
+use crate::stats;
+use anyhow::{bail, Context};
+use std::path::PathBuf;
+use std::sync::atomic::AtomicUsize;
+use std::time::{Duration, Instant};
+use threds_runtime::bus::Bus;
+use threds_testkit::deployment::Infrastructure;
+use threds_testkit::rig::{Launcher, Process};
+use workload::Workload;
+
+/// Partitions of the events topic in the run.
+const PARTITIONS: u32 = 4;
+
+/// Arguments of `threds-bench engine`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Events per workload.
+    #[arg(long, default_value_t = 100_000)]
+    events: usize,
+    /// Live echo threds the events go to.
+    #[arg(long, default_value_t = 1_000)]
+    echo_threds: usize,
+    /// Events per second for the engine's latency (echo, history on).
+    #[arg(long, default_value_t = 1000)]
+    rate: u64,
+    /// The reference system's directory, for the downtime workload (skipped when absent).
+    #[arg(long, default_value = "../shared/reference/srvthreds")]
+    reference: PathBuf,
+}
+
+/// Measures echo with history on (and the latency) and off, then the downtime pattern.
+pub fn run(launcher: &Launcher, args: &Args) -> anyhow::Result<()> {
+    let echo = Workload::Echo {
+        threds: args.echo_threds.max(1),
+    };
+    measure(launcher, &echo, args.events, true, Some(args.rate))?;
+    measure(launcher, &echo, args.events, false, None)?;
+    if args.reference.is_dir() {
+        let downtime = Workload::Downtime {
+            reference: args.reference.clone(),
+        };
+        measure(launcher, &downtime, args.events, true, None)?;
+    } else {
+        println!(
+            "engine, downtime: skipped ({} not found; --reference names the srvthreds directory)",
+            args.reference.display()
+        );
+    }
+    Ok(())
+}
+
+/// The infrastructure and the engine process of one measurement.
+struct Rig {
+    // Dropped in this order: the process before the infrastructure it uses.
+    engine: Process,
+    infra: Infrastructure,
+}
+
+impl Rig {
+    fn start(launcher: &Launcher, workload: &Workload, history: bool) -> anyhow::Result<Rig> {
+        let infra = Infrastructure::start(PARTITIONS).context("starting Kafka and Redis")?;
+        let mut env = infra.env("bench-engine");
+        env.push(("THREDS_HISTORY", history.to_string()));
+        let model = workload.model()?;
+        let args: Vec<&str> = model.iter().map(String::as_str).collect();
+        let engine = launcher
+            .clone()
+            .config("/nonexistent/threds.toml")
+            .start("engine", &args, &env)?;
+        Ok(Rig { engine, infra })
+    }
+
+    /// Redis work so far.
+    fn counts(&self) -> (Option<stats::Calls>, Option<u64>) {
+        (
+            stats::redis_calls(self.infra.redis()),
+            stats::round_trips(self.engine.addr()),
+        )
+    }
+}
+
+/// Measures `events` events of `workload` (with the engine recording history or not); prints
+/// the results; with `latency_rate`, also the engine's latency at that many events per second.
+fn measure(
+    launcher: &Launcher,
+    workload: &Workload,
+    events: usize,
+    history: bool,
+    latency_rate: Option<u64>,
+) -> anyhow::Result<()> {
+    let rig = Rig::start(launcher, workload, history)?;
+    let topology = rig.infra.topology().clone();
+    let runtime = crate::runtime()?;
+    runtime.block_on(async {
+        let bus = rig.infra.kafka().bus()?;
+        let mut reader = bus.join("bench-reader", &[topology.sessions()], "reader").await?;
+        while reader.assignment().is_empty() {
+            reader.poll(1, Duration::from_millis(100)).await?;
+        }
+        // Warm-up, and what one event publishes.
+        let (threds, per_event) = match workload {
+            Workload::Echo { threds } => {
+                (traffic::start_threds(&bus, &topology, &mut reader, *threds).await?, 1)
+            }
+            Workload::Downtime { .. } => {
+                let unlimited = AtomicUsize::new(usize::MAX / 2);
+                traffic::produce(&bus, &topology, workload, 0..10, &[], (&unlimited, 1)).await?;
+                let idle = Duration::from_secs(3);
+                let (got, _) = traffic::read(&mut reader, usize::MAX, idle, &unlimited).await?;
+                if got.is_empty() {
+                    bail!("the downtime pattern published nothing");
+                }
+                (Vec::new(), got.len() / 10)
+            }
+        };
+        let before = rig.counts();
+        let started = Instant::now();
+        let answered = AtomicUsize::new(0);
+        let producing = traffic::produce(
+            &bus,
+            &topology,
+            workload,
+            10..10 + events,
+            &threds,
+            (&answered, per_event),
+        );
+        let idle = Duration::from_secs(30);
+        let reading = traffic::read(&mut reader, events * per_event, idle, &answered);
+        let (produced, read) = tokio::join!(producing, reading);
+        produced?;
+        let (got, last) = read?;
+        let seconds = last.duration_since(started).as_secs_f64();
+        let stepped = got.len() / per_event.max(1);
+        println!(
+            "engine, {}, history {}: {stepped} of {events} events stepped in {seconds:.2} s = {:.0} events/s ({per_event} messages each); load average {}",
+            workload.name(),
+            if history { "on (in-memory documents)" } else { "off" },
+            stepped as f64 / seconds,
+            load_average()
+        );
+        if let Some(line) = stats::per_event(before, rig.counts(), stepped as f64) {
+            println!("  {line}");
+        }
+        if let (Some(rate), Workload::Echo { .. }) = (latency_rate, workload) {
+            tokio::time::sleep(Duration::from_secs(2)).await;
+            let lat = traffic::paced(&bus, &topology, &mut reader, &threds, rate, 5).await?;
+            println!(
+                "  latency at {rate} events/s, produced to the events topic -> read from the sessions topic: {} messages, p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms; load average {}",
+                lat.len(),
+                percentile(&lat, 0.5),
+                percentile(&lat, 0.99),
+                percentile(&lat, 1.0),
+                load_average()
+            );
+        }
+        if stepped < events {
+            let log = rig
+                .engine
+                .log_path()
+                .map_or_else(|| "not kept".to_owned(), |p| p.display().to_string());
+            bail!("only {stepped} of {events} events came out (the engine's log: {log})");
+        }
+        Ok(())
+    })
+}

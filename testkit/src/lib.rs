@@ -1,0 +1,31 @@
+//! Test and benchmark tooling for Threds, kept out of the product: servers the tests run against
+//! ([`redis`], [`mongo`], [`kafka`]), the process rig that starts `threds` subcommands ([`rig`]),
+//! a WebSocket client ([`client`]), tokens ([`token`]), HTTP helpers ([`http`]), the distributed
+//! deployment's infrastructure ([`deployment`]), and the port contract suites every adapter must
+//! pass ([`contract`]).
+//!
+//! Functions that a benchmark calls answer `Result`; tests unwrap them. The helpers made only for
+//! tests (`*_or_skip`, [`redis::available`]) panic, as a failing test should.
+
+pub mod client;
+pub mod contract;
+pub mod deployment;
+mod error;
+pub mod http;
+pub mod kafka;
+pub mod mongo;
+pub mod redis;
+pub mod rig;
+pub mod token;
+
+pub use error::Error;
+
+/// The environment variable that makes service tests fail, rather than skip, when a server they
+/// need is not installed.
+pub const REQUIRE_SERVICES: &str = "THREDS_REQUIRE_SERVICES";
+
+/// Must tests fail (rather than skip) when a server they need is not installed
+/// (`THREDS_REQUIRE_SERVICES=1`)?
+pub fn services_required() -> bool {
+    std::env::var(REQUIRE_SERVICES).is_ok_and(|v| v == "1")
+}
