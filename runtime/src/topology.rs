@@ -215,6 +215,16 @@ impl StoreKeys {
         self.key(&format!("counter:{pattern}"))
     }
 
+    /// The unbound listeners, by when they started listening.
+    pub fn unbound(&self) -> String {
+        self.key("unbound")
+    }
+
+    /// The set of unacknowledged outbox sequence numbers.
+    pub fn outbox(&self) -> String {
+        self.key("outbox")
+    }
+
     /// The hash of applied offsets.
     pub fn applied(&self) -> String {
         self.key("applied")
@@ -233,6 +243,11 @@ impl StoreKeys {
     /// A lease resource's fence: the newest token granted, and the holder while held.
     pub fn fence(&self, resource: &str) -> String {
         self.key(&format!("fence:{resource}"))
+    }
+
+    /// Every participant that ever had a session, by first-seen order.
+    pub fn participants(&self) -> String {
+        self.key("participants")
     }
 
     /// The registered pattern sources.

@@ -16,7 +16,7 @@ use threds_runtime::store::{Commit, Error, Lease, Leases, ThredWrite, Threds};
 use threds_testkit::redis::{available, RedisServer};
 
 /// The resources fought over.
-const RESOURCES: [&str; 2] = ["threds.events/0", "threds.events/1"];
+const RESOURCES: [&str; 2] = ["events/0", "events/1"];
 
 /// Lease time to live.
 const TTL: Duration = Duration::from_millis(200);

@@ -16,7 +16,7 @@ use std::time::Duration;
 /// An exclusive, expiring claim on a resource (e.g. a partition of the events topic).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Lease {
-    /// What is claimed, e.g. `threds.events/3`.
+    /// What is claimed, e.g. an events partition (`topology::Topology::partition_lease`).
     pub resource: String,
     /// Who holds it.
     pub owner: String,

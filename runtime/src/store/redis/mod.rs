@@ -42,6 +42,7 @@ use self::link::{Link, LinkSettings};
 use self::scripts::Scripts;
 use super::memory::{system_clock, Clock};
 use super::{Commit, Error, Lease, Leases, Pending, Stored, StoredCounter, Threds};
+use crate::topology::StoreKeys;
 use async_trait::async_trait;
 use deadpool_redis::redis::{cmd, Pipeline};
 use serde::{Deserialize, Serialize};
@@ -50,7 +51,7 @@ use std::time::Duration;
 use threds_patterns::thred::Timer;
 
 /// The default key prefix.
-pub const DEFAULT_PREFIX: &str = "threds:";
+pub const DEFAULT_PREFIX: &str = crate::topology::STORE_PREFIX;
 
 /// Settings of a [`RedisStore`]: the `[store.redis]` section of `threds.toml` (durations in
 /// milliseconds there, as `<name>_ms`).
@@ -176,9 +177,9 @@ impl RedisStore {
         &self.redlock
     }
 
-    /// The key `name` under the prefix.
-    fn key(&self, name: &str) -> String {
-        format!("{}{name}", self.prefix)
+    /// The key layout under this store's prefix.
+    fn keys(&self) -> StoreKeys {
+        StoreKeys::new(&self.prefix)
     }
 }
 
@@ -196,7 +197,7 @@ impl Threds for RedisStore {
         pipe.atomic();
         for id in ids {
             pipe.cmd("HMGET")
-                .arg(self.key(&format!("thred:{id}")))
+                .arg(self.keys().thred(id))
                 .arg(&["s", "v", "t"]);
         }
         let rows: Vec<read::ThredRow> = self.state.pipe(&pipe).await?;
@@ -209,7 +210,7 @@ impl Threds for RedisStore {
     async fn thred_ids(&self) -> Result<Vec<String>, Error> {
         let mut ids: Vec<String> = self
             .state
-            .query(cmd("SMEMBERS").arg(self.key("threds")))
+            .query(cmd("SMEMBERS").arg(self.keys().threds()))
             .await?;
         ids.sort_unstable();
         Ok(ids)
@@ -217,7 +218,7 @@ impl Threds for RedisStore {
 
     async fn unbound_listeners(&self) -> Result<Vec<String>, Error> {
         self.state
-            .query(cmd("ZRANGE").arg(self.key("unbound")).arg(0).arg(-1))
+            .query(cmd("ZRANGE").arg(self.keys().unbound()).arg(0).arg(-1))
             .await
     }
 
@@ -229,7 +230,7 @@ impl Threds for RedisStore {
         pipe.atomic();
         for id in pattern_ids {
             pipe.cmd("HMGET")
-                .arg(self.key(&format!("counter:{id}")))
+                .arg(self.keys().counter(id))
                 .arg(&["v", "c"]);
         }
         let rows: Vec<read::CounterRow> = self.state.pipe(&pipe).await?;
@@ -244,7 +245,7 @@ impl Threds for RedisStore {
         let field = format!("{partition}:{topic}");
         let offset: Option<String> = self
             .state
-            .query(cmd("HGET").arg(self.key("applied")).arg(&field))
+            .query(cmd("HGET").arg(self.keys().applied()).arg(&field))
             .await?;
         offset
             .map(|o| {
@@ -283,11 +284,12 @@ impl Threds for RedisStore {
         }
         let mut pipe = Pipeline::with_capacity(seqs.len() + 1);
         pipe.atomic();
-        pipe.cmd("ZREM").arg(self.key("outbox")).arg(seqs).ignore();
+        pipe.cmd("ZREM")
+            .arg(self.keys().outbox())
+            .arg(seqs)
+            .ignore();
         for seq in seqs {
-            pipe.cmd("DEL")
-                .arg(self.key(&format!("outbox:{seq}")))
-                .ignore();
+            pipe.cmd("DEL").arg(self.keys().outbox_entry(*seq)).ignore();
         }
         let () = self.state.pipe(&pipe).await?;
         Ok(())

@@ -9,7 +9,7 @@ use async_trait::async_trait;
 impl PatternRegistry for RedisStore {
     async fn register_patterns(&self, patterns: Vec<(String, String)>) -> Result<u64, Error> {
         // MULTI/EXEC: readers see the old set or the new one, never a mix.
-        let key = self.key("patterns");
+        let key = self.keys().patterns();
         let mut pipe = deadpool_redis::redis::pipe();
         pipe.atomic().cmd("DEL").arg(&key).ignore();
         if !patterns.is_empty() {
@@ -19,7 +19,7 @@ impl PatternRegistry for RedisStore {
             }
             hset.ignore();
         }
-        pipe.cmd("INCR").arg(self.key("patterns:version"));
+        pipe.cmd("INCR").arg(self.keys().patterns_version());
         let (version,): (u64,) = self.state.pipe(&pipe).await?;
         Ok(version)
     }
@@ -28,9 +28,9 @@ impl PatternRegistry for RedisStore {
         let mut pipe = deadpool_redis::redis::pipe();
         pipe.atomic()
             .cmd("GET")
-            .arg(self.key("patterns:version"))
+            .arg(self.keys().patterns_version())
             .cmd("HGETALL")
-            .arg(self.key("patterns"));
+            .arg(self.keys().patterns());
         let (version, patterns): (Option<u64>, std::collections::BTreeMap<String, String>) =
             self.state.pipe(&pipe).await?;
         Ok(Registry {

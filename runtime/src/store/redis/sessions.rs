@@ -42,7 +42,7 @@ impl SessionDirectory for RedisStore {
 
     async fn participants(&self) -> Result<Vec<String>, Error> {
         self.state
-            .query(cmd("ZRANGE").arg(self.key("participants")).arg(0).arg(-1))
+            .query(cmd("ZRANGE").arg(self.keys().participants()).arg(0).arg(-1))
             .await
     }
 }

@@ -12,7 +12,7 @@ use std::time::Duration;
 use threds_runtime::store::{Commit, Error, Leases, SessionDirectory, StoredCounter, Threds};
 
 /// The partition lease the writes are made under.
-const RESOURCE: &str = "threds.events/0";
+const RESOURCE: &str = "events/0";
 
 /// One second.
 const TTL: Duration = Duration::from_millis(1000);
@@ -25,7 +25,7 @@ where
 {
     let clock = ManualClock::new(START);
     let counter = counter(3, Some(START));
-    let sent = |n: u8| outgoing("threds.out", Some("k"), &[n, 0, 255]);
+    let sent = |n: u8| outgoing("out", Some("k"), &[n, 0, 255]);
 
     let store = open(clock.clone()).await;
     let first = Commit {
@@ -174,7 +174,7 @@ where
     Fut: Future<Output = (Arc<dyn Threds>, Arc<dyn Leases>)>,
 {
     let clock = ManualClock::new(START);
-    let sent = |n: u8| outgoing("threds.out", Some("k"), &[n, 0, 255]);
+    let sent = |n: u8| outgoing("out", Some("k"), &[n, 0, 255]);
 
     let (store, leases) = open(clock.clone()).await;
     let lease = must("acquire", leases.acquire(RESOURCE, "e1", TTL).await);

@@ -71,7 +71,7 @@ async fn token_recorded((threds, leases): Ports, _clock: ManualClock) {
             .commit(None, writes(vec![save(thred("t1", 1), None)]))
             .await,
     );
-    let lease = grant(leases, "threds.events/0", "e1").await;
+    let lease = grant(leases, "events/0", "e1").await;
     assert!(lease.token > 0, "granted tokens are positive");
     let update = writes(vec![save(thred("t1", 2), Some(1))]);
     must("update", store.commit(Some(&lease), update).await);
@@ -191,8 +191,8 @@ async fn fenced_commits((threds, leases): Ports, clock: ManualClock) {
 /// A fenced commit leaves no outbox entry; the new holder's numbers still rise.
 async fn outbox((threds, leases): Ports, clock: ManualClock) {
     let (store, leases) = (threds.as_ref(), leases.as_ref());
-    let resource = "threds.events/1";
-    let kept = outgoing("threds.out", Some("k"), b"kept");
+    let resource = "events/1";
+    let kept = outgoing("out", Some("k"), b"kept");
     let setup = Commit {
         threds: vec![save(thred("t1", 1), None)],
         outbox: vec![kept.clone()],
@@ -205,7 +205,7 @@ async fn outbox((threds, leases): Ports, clock: ManualClock) {
     let new = grant(leases, resource, "e2").await;
     let late = || Commit {
         threds: vec![save(thred("t1", 2), Some(1))],
-        outbox: vec![outgoing("threds.out", None, b"late")],
+        outbox: vec![outgoing("out", None, b"late")],
         ..Commit::default()
     };
     match store.commit(Some(&old), late()).await {
@@ -223,7 +223,7 @@ async fn outbox((threds, leases): Ports, clock: ManualClock) {
     assert!(sent[0] > setup[0], "numbers rise: {sent:?} after {setup:?}");
     let expected = vec![
         pending(setup[0], START, kept),
-        pending(sent[0], START + 1000, outgoing("threds.out", None, b"late")),
+        pending(sent[0], START + 1000, outgoing("out", None, b"late")),
     ];
     assert_eq!(all(store).await, expected);
 }

@@ -11,7 +11,7 @@ use threds_runtime::store::{Lease, Leases};
 const SUITE: &str = "leases";
 
 /// The resource the cases fight over.
-pub(super) const RESOURCE: &str = "threds.events/3";
+pub(super) const RESOURCE: &str = "events/3";
 
 /// One second.
 pub(super) const TTL: Duration = Duration::from_millis(1000);
@@ -68,7 +68,7 @@ async fn exclusive(leases: Arc<dyn Leases>, clock: ManualClock) {
     refused(leases, RESOURCE, "e2").await;
     clock.advance(999);
     refused(leases, RESOURCE, "e2").await;
-    grant(leases, "threds.events/4", "e2").await;
+    grant(leases, "events/4", "e2").await;
 }
 
 /// The holder renewing before expiry keeps its token and gets a later expiry.

@@ -50,9 +50,9 @@ pub(super) fn rising(what: &str, seqs: &[u64]) {
 /// commit time; its bytes are kept as given; reading consumes nothing.
 pub(super) async fn order(store: Arc<dyn Threds>, clock: ManualClock) {
     let store = store.as_ref();
-    let a = outgoing("threds.out", Some("alice"), b"{\"n\":1}");
-    let b = outgoing("threds.out", None, &[0, 159, 146, 150, 255]);
-    let c = outgoing("threds.sessions", Some("s1"), b"");
+    let a = outgoing("out", Some("alice"), b"{\"n\":1}");
+    let b = outgoing("out", None, &[0, 159, 146, 150, 255]);
+    let c = outgoing("sessions", Some("s1"), b"");
     assert!(all(store).await.is_empty(), "empty store");
 
     let first = Commit {
@@ -89,7 +89,7 @@ pub(super) async fn order(store: Arc<dyn Threds>, clock: ManualClock) {
 /// A refused commit (conflict) leaves no outbox entry; later numbers still rise.
 pub(super) async fn refused(store: Arc<dyn Threds>, clock: ManualClock) {
     let store = store.as_ref();
-    let kept = outgoing("threds.out", Some("k"), b"kept");
+    let kept = outgoing("out", Some("k"), b"kept");
     let setup = Commit {
         threds: vec![save(thred("t1", 1), None)],
         outbox: vec![kept.clone()],
@@ -99,7 +99,7 @@ pub(super) async fn refused(store: Arc<dyn Threds>, clock: ManualClock) {
 
     let stale = Commit {
         threds: vec![save(thred("t1", 2), None)],
-        outbox: vec![outgoing("threds.out", None, b"lost")],
+        outbox: vec![outgoing("out", None, b"lost")],
         ..Commit::default()
     };
     conflict("stale", store.commit(None, stale).await);
@@ -111,7 +111,7 @@ pub(super) async fn refused(store: Arc<dyn Threds>, clock: ManualClock) {
     clock.advance(1000);
     let next = Commit {
         threds: vec![save(thred("t1", 2), Some(1))],
-        outbox: vec![outgoing("threds.out", None, b"late")],
+        outbox: vec![outgoing("out", None, b"late")],
         ..Commit::default()
     };
     let sent = must("next", store.commit(None, next).await);
@@ -119,7 +119,7 @@ pub(super) async fn refused(store: Arc<dyn Threds>, clock: ManualClock) {
     assert!(sent[0] > setup[0], "numbers rise: {sent:?} after {setup:?}");
     let expected = vec![
         pending(setup[0], START, kept),
-        pending(sent[0], START + 1000, outgoing("threds.out", None, b"late")),
+        pending(sent[0], START + 1000, outgoing("out", None, b"late")),
     ];
     assert_eq!(all(store).await, expected);
 }
@@ -127,7 +127,7 @@ pub(super) async fn refused(store: Arc<dyn Threds>, clock: ManualClock) {
 /// `before` keeps entries committed at or before it; `limit` keeps the oldest; both by seq.
 pub(super) async fn window(store: Arc<dyn Threds>, clock: ManualClock) {
     let store = store.as_ref();
-    let record = |n: u8| outgoing("threds.out", None, &[n]);
+    let record = |n: u8| outgoing("out", None, &[n]);
     let mut numbers = must(
         "at 0",
         store
@@ -173,7 +173,7 @@ pub(super) async fn window(store: Arc<dyn Threds>, clock: ManualClock) {
 pub(super) async fn ack(store: Arc<dyn Threds>, _clock: ManualClock) {
     let store = store.as_ref();
     let records: Vec<Outgoing> = (1..=4)
-        .map(|n: u8| outgoing("threds.out", Some("k"), &[n]))
+        .map(|n: u8| outgoing("out", Some("k"), &[n]))
         .collect();
     let numbers = must("send", store.commit(None, sending(records.clone())).await);
     assert_eq!(numbers.len(), 4);
