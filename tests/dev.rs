@@ -64,6 +64,21 @@ async fn echo_pattern_answers_over_websocket() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_count_the_restarts_of_every_supervised_service() {
+    let server = support::dev(&["--patterns", "config/patterns"]);
+    let metrics = http::get(server.addr(), "/metrics").unwrap();
+    assert_eq!(metrics.status, 200);
+    for service in ["engine", "control", "persistence", "sessions", "partition"] {
+        let line = format!("threds_service_restarts_total{{service=\"{service}\"}} 0");
+        assert!(
+            metrics.body.lines().any(|l| l == line),
+            "{line} in {}",
+            metrics.body
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn group_publish_reaches_every_member_and_every_connection() {
     let dir = pattern_dir(&[(
         "group",
