@@ -120,14 +120,7 @@ pub fn load(
 }
 
 /// Arguments of `threds config`: those of `threds dev`, whose settings it shows.
-#[derive(Debug, clap::Args)]
-pub struct Args {
-    #[command(flatten)]
-    node: NodeArgs,
-    /// Keep state, timers, offsets, history and documents in DIR across restarts.
-    #[arg(long, value_name = "DIR")]
-    data_dir: Option<PathBuf>,
-}
+pub type Args = super::dev::Args;
 
 /// Prints the effective settings as `threds.toml` text, secrets masked.
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {

@@ -13,11 +13,12 @@ use std::process::ExitCode;
 /// Arguments of `threds dev`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
+    /// The settings' file and the flags every process takes.
     #[command(flatten)]
-    node: NodeArgs,
+    pub(super) node: NodeArgs,
     /// Keep state, timers, offsets, history and documents in DIR across restarts.
     #[arg(long, value_name = "DIR")]
-    data_dir: Option<PathBuf>,
+    pub(super) data_dir: Option<PathBuf>,
 }
 
 /// Starts everything and runs until SIGINT/SIGTERM; exit 2 on invalid configuration.
