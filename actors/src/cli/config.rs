@@ -119,8 +119,19 @@ pub fn load(
     Ok(config)
 }
 
-/// Arguments of `threds config`: those of `threds dev`, whose settings it shows.
-pub type Args = super::dev::Args;
+/// Arguments of `threds dev`, and of `threds config`, which shows the settings `dev` would run with.
+#[derive(Debug, clap::Args)]
+pub struct DevArgs {
+    /// The settings' file and the flags every process takes.
+    #[command(flatten)]
+    pub node: NodeArgs,
+    /// Keep state, timers, offsets, history and documents in DIR across restarts.
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+}
+
+/// Arguments of `threds config`.
+pub type Args = DevArgs;
 
 /// Prints the effective settings as `threds.toml` text, secrets masked.
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {

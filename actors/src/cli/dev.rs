@@ -2,24 +2,15 @@
 //! HTTP, the persistence agent — on embedded adapters (unless configured otherwise), from the
 //! files in `config/`.
 
-use super::config::{configure, NodeArgs};
+use super::config::configure;
 use super::ports::{self, Profile};
 use super::serve::{init_logging, load_model};
 use crate::auth::{Secret, SecretSource};
 use crate::node::{self, Roles, Setup};
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 /// Arguments of `threds dev`.
-#[derive(Debug, clap::Args)]
-pub struct Args {
-    /// The settings' file and the flags every process takes.
-    #[command(flatten)]
-    pub(super) node: NodeArgs,
-    /// Keep state, timers, offsets, history and documents in DIR across restarts.
-    #[arg(long, value_name = "DIR")]
-    pub(super) data_dir: Option<PathBuf>,
-}
+pub type Args = super::config::DevArgs;
 
 /// Starts everything and runs until SIGINT/SIGTERM; exit 2 on invalid configuration.
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
