@@ -10,8 +10,9 @@ use std::rc::Rc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use threds_runtime::bus::driver::{self, Fatal, Handler, Unobserved};
+use threds_runtime::bus::driver::{self, Fatal, Handler};
 use threds_runtime::bus::Bus;
+use threds_runtime::telemetry::Metered;
 use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;
 
@@ -143,7 +144,7 @@ where
                         Fatal::caused(format!("joining {} on {}", c.group, c.topics.join(", ")), e)
                     })?;
                 let mut handler = make();
-                driver::run(consumer, &mut handler, &c.options, &Unobserved, &c.shutdown).await
+                driver::run(consumer, &mut handler, &c.options, &Metered, &c.shutdown).await
             }
             .boxed_local()
         }),

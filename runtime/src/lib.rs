@@ -10,5 +10,6 @@ pub mod files;
 pub mod history;
 pub mod millis;
 pub mod store;
+pub mod telemetry;
 pub mod topology;
 pub mod trace;

@@ -100,7 +100,7 @@ pub async fn build(config: &Config, profile: Profile) -> anyhow::Result<(Ports, 
     }
     Ok((
         Ports {
-            bus,
+            bus: Arc::new(threds_runtime::telemetry::MeteredBus(bus)),
             stores,
             documents,
         },

@@ -8,10 +8,11 @@ use futures_util::future::LocalBoxFuture;
 use futures_util::FutureExt;
 use std::sync::atomic::{AtomicBool, AtomicU64};
 use std::sync::Arc;
-use threds_runtime::bus::driver::{self, Fatal, Unobserved};
+use threds_runtime::bus::driver::{self, Fatal};
 use threds_runtime::bus::{Consumer, Record};
 use threds_runtime::engine::lanes::{Lanes, WorkerError, Workers};
 use threds_runtime::engine::partition::{Partition, Shared};
+use threds_runtime::telemetry::Metered;
 use tokio_util::sync::CancellationToken;
 
 /// What the engine service needs.
@@ -89,12 +90,5 @@ pub async fn run(
     };
     let mut lanes = Lanes::new(workers, processor, batch, options.ready, options.restarts);
     let driver_options = driver::Options::new("engine").max_records(batch * 4);
-    driver::run(
-        consumer,
-        &mut lanes,
-        &driver_options,
-        &Unobserved,
-        &shutdown,
-    )
-    .await
+    driver::run(consumer, &mut lanes, &driver_options, &Metered, &shutdown).await
 }

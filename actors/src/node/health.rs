@@ -3,12 +3,16 @@
 
 use super::now_ms;
 use actix_web::{web, HttpResponse};
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::registry::Registry;
 use serde_json::json;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use threds_runtime::documents::Documents;
 use threds_runtime::store::Threds;
+use threds_runtime::telemetry;
 use threds_runtime::topology::{collections, Topology};
 
 /// Readiness: every started role has what it needs (partitions assigned) and the backends answer.
@@ -25,6 +29,34 @@ pub struct Health {
 }
 
 impl Health {
+    /// This node's own counters (store round trips, restarts), read now.
+    fn registry(&self) -> Registry {
+        let mut registry = Registry::with_prefix("threds");
+        if let Some(n) = self.threds.round_trips() {
+            let counter = Counter::<u64>::default();
+            counter.inc_by(n);
+            registry.register(
+                "store_round_trips",
+                "Requests sent to the thred store's backend",
+                counter,
+            );
+        }
+        if !self.restarts.is_empty() {
+            let family = Family::<Vec<(String, String)>, Counter>::default();
+            for (service, n) in &self.restarts {
+                family
+                    .get_or_create(&vec![("service".to_owned(), service.clone())])
+                    .inc_by(n.load(Ordering::Relaxed));
+            }
+            registry.register(
+                "service_restarts",
+                "Restarts of a supervised service after it failed",
+                family,
+            );
+        }
+        registry
+    }
+
     /// `None` when ready, else what is missing.
     async fn missing(&self) -> Option<String> {
         for (name, flag) in &self.flags {
@@ -53,29 +85,14 @@ pub async fn livez() -> HttpResponse {
     HttpResponse::Ok().json(json!({"status": "ok"}))
 }
 
-/// `GET /metrics`: Prometheus text of the counters this process keeps.
+/// `GET /metrics`: the process's metrics as OpenMetrics text (Prometheus scrapes it).
 pub async fn metrics(health: web::Data<Health>) -> HttpResponse {
-    let mut out = String::new();
-    if let Some(n) = health.threds.round_trips() {
-        out.push_str(
-            "# HELP threds_store_round_trips_total Requests sent to the thred store's backend.\n",
-        );
-        out.push_str("# TYPE threds_store_round_trips_total counter\n");
-        out.push_str(&format!("threds_store_round_trips_total {n}\n"));
+    match telemetry::metrics::encode(Some(&health.registry())) {
+        Ok(text) => HttpResponse::Ok()
+            .content_type(telemetry::metrics::CONTENT_TYPE)
+            .body(text),
+        Err(e) => HttpResponse::InternalServerError().body(format!("encoding metrics: {e}")),
     }
-    if !health.restarts.is_empty() {
-        out.push_str("# HELP threds_service_restarts_total Restarts of a supervised service after it failed.\n");
-        out.push_str("# TYPE threds_service_restarts_total counter\n");
-        for (service, n) in &health.restarts {
-            let n = n.load(Ordering::Relaxed);
-            out.push_str(&format!(
-                "threds_service_restarts_total{{service=\"{service}\"}} {n}\n"
-            ));
-        }
-    }
-    HttpResponse::Ok()
-        .content_type("text/plain; version=0.0.4")
-        .body(out)
 }
 
 /// `GET /readyz`: ready, or why not.

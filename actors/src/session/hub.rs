@@ -7,6 +7,7 @@ use actix::prelude::*;
 use std::collections::HashMap;
 use std::sync::Arc;
 use threds_runtime::store::{Session, SessionDirectory};
+use threds_runtime::telemetry::metrics;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -103,6 +104,7 @@ impl Handler<Connect> for Hub {
             participant: msg.participant.clone(),
             node: self.node.clone(),
         };
+        metrics().websocket_connections.inc();
         self.connections
             .entry(msg.participant)
             .or_default()
@@ -129,7 +131,11 @@ impl Handler<Disconnect> for Hub {
 
     fn handle(&mut self, msg: Disconnect, ctx: &mut Context<Self>) {
         if let Some(list) = self.connections.get_mut(&msg.participant) {
+            let before = list.len();
             list.retain(|c| c.id != msg.id);
+            if list.len() < before {
+                metrics().websocket_connections.dec();
+            }
             if list.is_empty() {
                 self.connections.remove(&msg.participant);
             }
@@ -165,6 +171,9 @@ impl Handler<Deliver> for Hub {
                             connection = conn.id,
                             "slow consumer: closing its connection"
                         );
+                        if !conn.kick.is_cancelled() {
+                            metrics().slow_clients_disconnected.inc();
+                        }
                         conn.kick.cancel();
                     }
                     Err(mpsc::error::TrySendError::Closed(_)) => {}

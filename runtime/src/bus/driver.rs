@@ -123,8 +123,8 @@ impl Options {
 
 /// What a driver reports as it goes (metrics hook). Every method defaults to doing nothing.
 pub trait Observer: Send + Sync {
-    /// A poll answered `records` records.
-    fn polled(&self, _consumer: &str, _records: usize) {}
+    /// A poll answered `records`.
+    fn polled(&self, _consumer: &str, _records: &[Record]) {}
     /// Offsets of `partitions` partitions were committed.
     fn committed(&self, _consumer: &str, _partitions: usize) {}
     /// A poll, a commit or leaving the group failed.
@@ -212,7 +212,7 @@ pub async fn run<H: Handler>(
             Woke::Progress(progress) => progress,
             Woke::Polled(Ok(polled)) => {
                 backoff = options.backoff;
-                observer.polled(name, polled.records.len());
+                observer.polled(name, &polled.records);
                 if !polled.revoked.is_empty() {
                     pending.forget(&polled.revoked);
                     handler.revoked(&polled.revoked);

@@ -8,8 +8,9 @@
 //! every engine runs exactly what the announcing one loaded. Applying an announcement twice is
 //! harmless, so the control topic is read at least once like any other.
 
-use crate::bus::driver::{self, Fatal, Handler, Unobserved};
+use crate::bus::driver::{self, Fatal, Handler};
 use crate::bus::{self, Bus, Consumer, Position, Record};
+use crate::telemetry::Metered;
 use crate::topology::Topology;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
@@ -138,7 +139,7 @@ where
 {
     let mut listener = Listener::new(node, apply);
     let options = driver::Options::new("control");
-    driver::run(consumer, &mut listener, &options, &Unobserved, &shutdown).await
+    driver::run(consumer, &mut listener, &options, &Metered, &shutdown).await
 }
 
 #[cfg(test)]

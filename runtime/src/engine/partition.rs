@@ -9,6 +9,7 @@ use super::admin::Admin;
 use super::{Done, Incoming, Processor};
 use crate::bus::{self, Bus, Record};
 use crate::store::{self, Lease, Leases};
+use crate::telemetry::metrics::{metrics, StepOutcome, TopicLabel};
 use crate::topology::{self, Topology};
 use crate::trace::TraceParent;
 use futures_util::FutureExt;
@@ -215,7 +216,7 @@ impl Partition {
             Ok(Ok(_)) => Ok(()),
             Ok(Err(super::Error::Store(source @ store::Error::Fenced { .. }))) => {
                 self.reset();
-                Err(Error::Fenced { partition, source })
+                Err(fenced(partition, source))
             }
             Ok(Err(source)) => Err(Error::Timers { partition, source }),
             Err(panic) => {
@@ -272,6 +273,7 @@ impl Partition {
                 .await
             {
                 Ok(Some(lease)) => {
+                    metrics().lease_grants.inc();
                     self.lease = Some(lease.clone());
                     return Ok(lease);
                 }
@@ -331,10 +333,7 @@ impl Work<'_> {
         {
             Ok(Ok(_)) => return Ok(last),
             Ok(Err(super::Error::Store(source @ store::Error::Fenced { .. }))) => {
-                return Err(Error::Fenced {
-                    partition: self.partition,
-                    source,
-                })
+                return Err(fenced(self.partition, source))
             }
             Ok(Err(e)) => e.to_string(),
             Err(panic) => format!("panicked: {}", panic_text(panic.as_ref())),
@@ -394,10 +393,7 @@ impl Work<'_> {
                     break;
                 }
                 Ok(Err(super::Error::Store(source @ store::Error::Fenced { .. }))) => {
-                    return Err(Error::Fenced {
-                        partition: self.partition,
-                        source,
-                    });
+                    return Err(fenced(self.partition, source));
                 }
                 Ok(Err(e)) => error = e.to_string(),
                 Err(panic) => error = format!("panicked: {}", panic_text(panic.as_ref())),
@@ -430,7 +426,15 @@ impl Work<'_> {
                 headers,
             )
             .await
-            .map(|_| ())
+            .map(|_| {
+                let m = metrics();
+                m.dead_letters
+                    .get_or_create(&TopicLabel {
+                        topic: p.topic.clone(),
+                    })
+                    .inc();
+                m.step("", StepOutcome::refused);
+            })
             .map_err(|source| Error::DeadLetter {
                 topic: p.topic.clone(),
                 partition: p.partition,
@@ -438,6 +442,12 @@ impl Work<'_> {
                 source,
             })
     }
+}
+
+/// The partition's write was refused under a superseded lease (counted).
+fn fenced(partition: u32, source: store::Error) -> Error {
+    metrics().fencing_refusals.inc();
+    Error::Fenced { partition, source }
 }
 
 /// What a panic said.

@@ -15,10 +15,12 @@ use crate::bus::Position;
 use crate::bus::{self, partition_for, Append, Bus, Record};
 use crate::history::History;
 use crate::store::{self, Commit, Lease, Outgoing, SessionDirectory, ThredWrite, Threds};
+use crate::telemetry::metrics::{metrics, StepOutcome};
 use crate::topology::Topology;
 use crate::trace::TraceParent;
 use std::sync::Arc;
-use threds_patterns::machine::{Input, Machine, Message, Outcome, ThredChange};
+use std::time::{Duration, Instant};
+use threds_patterns::machine::{history, Input, Machine, Message, Outcome, ThredChange};
 use threds_patterns::model::Event;
 
 /// Most times one input is re-run after misses or version conflicts before giving up.
@@ -188,6 +190,7 @@ impl Processor {
             return Ok(Vec::new());
         };
         let watermark = (last.topic.clone(), last.partition, last.offset);
+        metrics().batch_records.observe(events.len() as f64);
         let now = self.now();
         let steps = events
             .into_iter()
@@ -235,10 +238,15 @@ impl Processor {
             })
             .collect::<Vec<_>>();
         if steps.len() < 2 {
-            return self.steps(steps, None, lease).await;
+            let outcomes = self.steps(steps.clone(), None, lease).await?;
+            fired(&steps, now);
+            return Ok(outcomes);
         }
         let error = match self.steps(steps.clone(), None, lease).await {
-            Ok(outcomes) => return Ok(outcomes),
+            Ok(outcomes) => {
+                fired(&steps, now);
+                return Ok(outcomes);
+            }
             Err(e @ Error::Store(store::Error::Fenced { .. })) => return Err(e),
             Err(e) => e,
         };
@@ -251,8 +259,11 @@ impl Processor {
                 Input::Timer(t) => t.thred_id.clone(),
                 _ => String::new(),
             };
-            match self.steps(vec![step], None, lease).await {
-                Ok(mut done) => outcomes.append(&mut done),
+            match self.steps(vec![step.clone()], None, lease).await {
+                Ok(mut done) => {
+                    fired(std::slice::from_ref(&step), now);
+                    outcomes.append(&mut done);
+                }
                 Err(e) => {
                     tracing::warn!(thred, error = %e, "a due timer could not fire; will retry");
                     failed.get_or_insert(e);
@@ -289,6 +300,7 @@ impl Processor {
         if steps.is_empty() {
             return Ok(Vec::new());
         }
+        let started = Instant::now();
         let engine = self.engine.current();
         let mut pre = Prefetched::default();
         self.prefetch(steps.iter().map(|s| &s.input), &mut pre)
@@ -316,6 +328,7 @@ impl Processor {
                 Ok(seqs) => {
                     self.committed(&engine, &outcomes, outbox, seqs, traces)
                         .await;
+                    observe(&outcomes, &pre, started.elapsed());
                     return Ok(outcomes);
                 }
                 Err(store::Error::Conflict(what)) => {
@@ -582,6 +595,9 @@ impl Processor {
     /// message id.
     pub async fn relay(&self, grace_ms: i64, limit: usize) -> Result<usize, Error> {
         let pending = self.threds.outbox((self.clock)() - grace_ms, limit).await?;
+        metrics()
+            .outbox_backlog
+            .set(i64::try_from(pending.len()).unwrap_or(i64::MAX));
         let (n, failure) = self
             .publish(
                 pending
@@ -609,6 +625,75 @@ struct Step {
     input: Input,
     env: RecordEnv,
     trace: TraceParent,
+}
+
+/// Counts fired timers and how late they fired (`now` is when they were read as due).
+fn fired(steps: &[Step], now: i64) {
+    let m = metrics();
+    for step in steps {
+        if let Input::Timer(timer) = &step.input {
+            m.timers_fired.inc();
+            let late_ms = u64::try_from(now - timer.due).unwrap_or(0);
+            m.timer_lateness
+                .observe(Duration::from_millis(late_ms).as_secs_f64());
+        }
+    }
+}
+
+/// Records what committed steps did: their latency, outcome per pattern, live threds (`pre`: the
+/// threds as the steps read them, for the patterns of threds they did not change).
+fn observe(outcomes: &[Outcome], pre: &Prefetched, elapsed: Duration) {
+    let m = metrics();
+    let seconds = elapsed.as_secs_f64();
+    for outcome in outcomes {
+        m.step_duration.observe(seconds);
+        for record in &outcome.history {
+            let history::Record::Log {
+                kind,
+                thred_id,
+                pattern_id,
+                ..
+            } = record
+            else {
+                continue;
+            };
+            let outcome_kind = match kind {
+                history::LogKind::Match => StepOutcome::matched,
+                history::LogKind::NoMatch
+                | history::LogKind::NoThred
+                | history::LogKind::NoPattern => StepOutcome::no_match,
+                history::LogKind::Veto => StepOutcome::vetoed,
+                history::LogKind::Expired => StepOutcome::expired,
+                history::LogKind::SpawnSkipped | history::LogKind::Error => StepOutcome::error,
+            };
+            let pattern = pattern_id.as_deref().or_else(|| {
+                let thred = thred_id.as_deref()?;
+                outcome
+                    .threds
+                    .iter()
+                    .find_map(|change| match change {
+                        ThredChange::Saved { state, .. } | ThredChange::Removed { state }
+                            if state.id == thred =>
+                        {
+                            Some(state.pattern_id.as_str())
+                        }
+                        _ => None,
+                    })
+                    .or_else(|| {
+                        let stored = pre.threds.get(thred)?.as_ref()?;
+                        Some(stored.state.pattern_id.as_str())
+                    })
+            });
+            m.step(pattern.unwrap_or(""), outcome_kind);
+        }
+        for (pattern, counter) in &outcome.counters {
+            m.live_threds
+                .get_or_create(&crate::telemetry::metrics::PatternLabel {
+                    pattern: pattern.clone(),
+                })
+                .set(i64::try_from(counter.instances).unwrap_or(i64::MAX));
+        }
+    }
 }
 
 /// The bus records of a step's messages.

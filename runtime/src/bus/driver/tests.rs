@@ -148,8 +148,8 @@ struct Seen {
 }
 
 impl Observer for Seen {
-    fn polled(&self, _: &str, records: usize) {
-        *self.polled.lock().unwrap() += records;
+    fn polled(&self, _: &str, records: &[Record]) {
+        *self.polled.lock().unwrap() += records.len();
     }
     fn failed(&self, _: &str, stage: Stage, _: &Error) {
         self.failures.lock().unwrap().push(stage);

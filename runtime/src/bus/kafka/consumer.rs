@@ -42,14 +42,34 @@ pub(super) struct Context {
     turn: Mutex<()>,
 }
 
-impl ClientContext for Context {}
+impl ClientContext for Context {
+    /// librdkafka's periodic statistics (`statistics.interval.ms`): the lag of each partition this
+    /// consumer reads (`threds_consumer_lag`).
+    fn stats(&self, statistics: rdkafka::Statistics) {
+        let m = crate::telemetry::metrics();
+        for (name, topic) in &statistics.topics {
+            for (p, partition) in &topic.partitions {
+                // -1: not assigned here (or not known yet); the internal partition -1 is skipped.
+                if let (Ok(p), true) = (u32::try_from(*p), partition.consumer_lag >= 0) {
+                    m.lag(name, p, partition.consumer_lag);
+                }
+            }
+        }
+    }
+}
 
 impl ConsumerContext for Context {
     fn post_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         let mut tracker = lock(&self.tracker);
         match rebalance {
             Rebalance::Assign(tpl) => tracker.assign(partitions_of(tpl)),
-            Rebalance::Revoke(tpl) => tracker.revoke(partitions_of(tpl)),
+            Rebalance::Revoke(tpl) => {
+                let revoked = partitions_of(tpl);
+                for (topic, partition) in &revoked {
+                    crate::telemetry::metrics().forget_lag(topic, *partition);
+                }
+                tracker.revoke(revoked)
+            }
             Rebalance::Error(e) => {
                 tracing::warn!(error = %e, "kafka: rebalance failed; treating every partition as revoked");
                 tracker.revoke_all();
@@ -144,7 +164,9 @@ impl KafkaConsumer {
             // How long a broker may hold a fetch that finds nothing new. Kafka answers as soon as
             // a record arrives; librdkafka's mock cluster always waits this long, so local runs on
             // it set 5 ms (`[bus] properties`).
-            .set("fetch.wait.max.ms", "100");
+            .set("fetch.wait.max.ms", "100")
+            // How often librdkafka reports partition lag (`threds_consumer_lag`).
+            .set("statistics.interval.ms", "5000");
         if config.static_membership {
             settings.set("group.instance.id", member);
         }

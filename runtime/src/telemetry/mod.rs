@@ -1,0 +1,98 @@
+//! What the process tells its operators: Prometheus metrics ([`metrics`]) and traces
+//! ([`tracing`]: spans exported over OTLP when an endpoint is configured).
+
+pub mod metrics;
+
+pub use metrics::metrics;
+
+use crate::bus::driver::{Observer, Stage};
+use crate::bus::{self, Append, Bus, Consumer, Position, Record};
+use metrics::ConsumerFailureLabels;
+
+/// The consume loops' observer: counts records read per topic and failures per stage.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Metered;
+
+impl Observer for Metered {
+    fn polled(&self, _consumer: &str, records: &[Record]) {
+        let mut records = records.iter().peekable();
+        while let Some(first) = records.next() {
+            // Polls answer runs of one topic: count each run with one lookup.
+            let mut n = 1;
+            while records
+                .next_if(|r| r.position.topic == first.position.topic)
+                .is_some()
+            {
+                n += 1;
+            }
+            metrics().consumed(&first.position.topic).inc_by(n);
+        }
+    }
+
+    fn failed(&self, consumer: &str, stage: Stage, _error: &crate::bus::Error) {
+        let stage = match stage {
+            Stage::Poll => "poll",
+            Stage::Commit => "commit",
+            Stage::Leave => "leave",
+        };
+        metrics()
+            .consumer_failures
+            .get_or_create(&ConsumerFailureLabels {
+                consumer: consumer.to_owned(),
+                stage: stage.to_owned(),
+            })
+            .inc();
+    }
+}
+
+/// A bus that counts the records appended to each topic (`threds_messages_published_total`).
+pub struct MeteredBus(pub std::sync::Arc<dyn Bus>);
+
+#[async_trait::async_trait]
+impl Bus for MeteredBus {
+    async fn create_topic(&self, topic: &str, partitions: u32) -> Result<(), bus::Error> {
+        self.0.create_topic(topic, partitions).await
+    }
+
+    async fn partitions(&self, topic: &str) -> Result<u32, bus::Error> {
+        self.0.partitions(topic).await
+    }
+
+    async fn append(
+        &self,
+        topic: &str,
+        partition: Option<u32>,
+        key: Option<&str>,
+        payload: Vec<u8>,
+        headers: Vec<(String, String)>,
+    ) -> Result<Position, bus::Error> {
+        let position = self
+            .0
+            .append(topic, partition, key, payload, headers)
+            .await?;
+        metrics().published(topic).inc();
+        Ok(position)
+    }
+
+    async fn append_all(&self, records: Vec<Append>) -> Vec<Result<Position, bus::Error>> {
+        let results = self.0.append_all(records).await;
+        let mut landed = results.iter().flatten().peekable();
+        while let Some(first) = landed.next() {
+            let mut n = 1;
+            while landed.next_if(|p| p.topic == first.topic).is_some() {
+                n += 1;
+            }
+            metrics().published(&first.topic).inc_by(n);
+        }
+        results
+    }
+
+    async fn join(
+        &self,
+        group: &str,
+        topics: &[&str],
+        member: &str,
+    ) -> Result<Box<dyn Consumer>, bus::Error> {
+        self.0.join(group, topics, member).await
+    }
+}
