@@ -10,6 +10,7 @@ use prost::Message;
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -39,16 +40,26 @@ impl Span {
     }
 }
 
-/// The receiver; it stops accepting when dropped.
+/// The receiver (it accepts until the process ends).
 pub struct Receiver {
     endpoint: String,
     spans: Arc<Mutex<Vec<Span>>>,
     requests: Arc<Mutex<Vec<String>>>,
+    counted: Arc<AtomicUsize>,
 }
 
 impl Receiver {
-    /// Listens on a free port of 127.0.0.1.
+    /// Listens on a free port of 127.0.0.1 and keeps every span.
     pub fn start() -> Result<Receiver, Error> {
+        Receiver::listen(true)
+    }
+
+    /// Listens on a free port of 127.0.0.1 and only counts the spans (for benchmarks).
+    pub fn counting() -> Result<Receiver, Error> {
+        Receiver::listen(false)
+    }
+
+    fn listen(keep: bool) -> Result<Receiver, Error> {
         let listener = TcpListener::bind("127.0.0.1:0").map_err(Error::io("otlp: bind"))?;
         let endpoint = format!(
             "http://{}",
@@ -56,18 +67,30 @@ impl Receiver {
         );
         let spans = Arc::new(Mutex::new(Vec::new()));
         let requests = Arc::new(Mutex::new(Vec::new()));
-        let (s, r) = (spans.clone(), requests.clone());
+        let counted = Arc::new(AtomicUsize::new(0));
+        let store = Store {
+            spans: spans.clone(),
+            rejected: requests.clone(),
+            counted: counted.clone(),
+            keep,
+        };
         std::thread::spawn(move || {
             for stream in listener.incoming().flatten() {
-                let (s, r) = (s.clone(), r.clone());
-                std::thread::spawn(move || serve(stream, &s, &r));
+                let store = store.clone();
+                std::thread::spawn(move || serve(stream, &store));
             }
         });
         Ok(Receiver {
             endpoint,
             spans,
             requests,
+            counted,
         })
+    }
+
+    /// How many spans arrived so far.
+    pub fn count(&self) -> usize {
+        self.counted.load(Ordering::Relaxed)
     }
 
     /// The value for `OTEL_EXPORTER_OTLP_ENDPOINT` (the exporter appends `/v1/traces`).
@@ -98,8 +121,17 @@ impl Receiver {
     }
 }
 
+/// Where a connection puts what it receives.
+#[derive(Clone)]
+struct Store {
+    spans: Arc<Mutex<Vec<Span>>>,
+    rejected: Arc<Mutex<Vec<String>>>,
+    counted: Arc<AtomicUsize>,
+    keep: bool,
+}
+
 /// Serves one connection (HTTP/1.1, keep-alive) until the client closes it.
-fn serve(stream: TcpStream, spans: &Mutex<Vec<Span>>, rejected: &Mutex<Vec<String>>) {
+fn serve(stream: TcpStream, store: &Store) {
     let Ok(mut writer) = stream.try_clone() else {
         return;
     };
@@ -133,20 +165,24 @@ fn serve(stream: TcpStream, spans: &Mutex<Vec<Span>>, rejected: &Mutex<Vec<Strin
         let status = if request_line.starts_with("POST /v1/traces ") {
             match ExportTraceServiceRequest::decode(body.as_slice()) {
                 Ok(request) => {
-                    if let Ok(mut all) = spans.lock() {
-                        all.extend(decode(request));
+                    let spans = decode(request);
+                    store.counted.fetch_add(spans.len(), Ordering::Relaxed);
+                    if store.keep {
+                        if let Ok(mut all) = store.spans.lock() {
+                            all.extend(spans);
+                        }
                     }
                     "200 OK"
                 }
                 Err(e) => {
-                    if let Ok(mut r) = rejected.lock() {
+                    if let Ok(mut r) = store.rejected.lock() {
                         r.push(format!("{}: {e}", request_line.trim()));
                     }
                     "400 Bad Request"
                 }
             }
         } else {
-            if let Ok(mut r) = rejected.lock() {
+            if let Ok(mut r) = store.rejected.lock() {
                 r.push(request_line.trim().to_owned());
             }
             "404 Not Found"

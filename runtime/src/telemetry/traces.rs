@@ -16,12 +16,12 @@ use opentelemetry::KeyValue;
 use opentelemetry_sdk::trace::SdkTracerProvider;
 use opentelemetry_sdk::Resource;
 use std::sync::atomic::{AtomicBool, Ordering};
-use tracing_subscriber::filter::{filter_fn, EnvFilter};
+use tracing_subscriber::filter::EnvFilter;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::Layer;
 
-/// The target of every span Threds exports (the exporter takes no other).
+/// The target of every span Threds exports.
 pub const TARGET: &str = "threds::trace";
 
 static EXPORTING: AtomicBool = AtomicBool::new(false);
@@ -100,37 +100,36 @@ pub fn otlp_endpoint(var: &impl Fn(&str) -> Option<String>) -> Option<String> {
 /// a [`Telemetry`] that exports nothing.
 pub fn init(service: &Service, format: LogFormat) -> Result<Telemetry, Error> {
     let var = |name: &str| std::env::var(name).ok();
-    let filter = match var("THREDS_LOG") {
-        Some(spec) => {
-            EnvFilter::try_new(&spec).map_err(|e| Error::Filter(format!("{spec:?}: {e}")))?
-        }
-        None => EnvFilter::new("info"),
+    let provider = match otlp_endpoint(&var) {
+        Some(_) => Some(provider(service, &var)?),
+        None => None,
     };
+    // One global filter (no per-layer filters): the log level, plus Threds' own spans whenever
+    // they are exported, whatever the level.
+    let mut spec = var("THREDS_LOG").unwrap_or_else(|| "info".to_owned());
+    if provider.is_some() {
+        spec = format!("{spec},{TARGET}=info");
+    }
+    let filter =
+        EnvFilter::try_new(&spec).map_err(|e| Error::Filter(format!("{spec:?}: {e}")))?;
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let logs = match format {
         LogFormat::Text => tracing_subscriber::fmt::layer()
             .with_ansi(ansi)
             .with_writer(std::io::stderr)
-            .with_filter(filter)
             .boxed(),
         LogFormat::Json => tracing_subscriber::fmt::layer()
             .json()
             .with_current_span(true)
             .with_span_list(false)
             .with_writer(std::io::stderr)
-            .with_filter(filter)
             .boxed(),
     };
-    let provider = match otlp_endpoint(&var) {
-        Some(_) => Some(provider(service, &var)?),
-        None => None,
-    };
-    let spans = provider.as_ref().map(|p| {
-        tracing_opentelemetry::layer()
-            .with_tracer(p.tracer("threds"))
-            .with_filter(filter_fn(|meta| meta.target() == TARGET))
-    });
+    let spans = provider
+        .as_ref()
+        .map(|p| tracing_opentelemetry::layer().with_tracer(p.tracer("threds")));
     if tracing_subscriber::registry()
+        .with(filter)
         .with(logs)
         .with(spans)
         .try_init()
