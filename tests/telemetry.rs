@@ -1,5 +1,6 @@
 //! End-to-end tests of what the distributed deployment tells its operators: traces exported over
-//! OTLP (to a receiver in this process) following an event across three processes, and the
+//! OTLP (to a receiver in this process) following an event across the session node that took
+//! it, the engine and the session node that delivers its message (and an agent task), and the
 //! Prometheus counters of a scripted run.
 //!
 //! Needs `redis-server` (scripts/install/redis.sh): without it the tests print SKIPPED, unless
@@ -69,6 +70,23 @@ fn find<'s>(spans: &'s [Span], trace: &str, service: &str, name: &str) -> &'s Sp
                 .collect();
             panic!("no span {service}:{name} in trace {trace}; it has {seen:?}")
         })
+}
+
+/// Whether every span [`check_path`] looks for in `trace` has arrived (each process exports on
+/// its own schedule).
+fn complete(spans: &[Span], trace: &str) -> bool {
+    let sessions = TOPOLOGY.sessions();
+    let wanted = [
+        ("engine", format!("process {}", TOPOLOGY.events())),
+        ("engine", "threds.store.commit".to_owned()),
+        ("engine", format!("send {sessions}")),
+        ("session-out", format!("process {sessions}")),
+    ];
+    wanted.iter().all(|(service, name)| {
+        spans
+            .iter()
+            .any(|s| s.trace_id == trace && s.service == *service && s.name == *name)
+    })
 }
 
 /// Checks the engine's part of `trace`: its `process` span is a child of `parent` and names
@@ -153,6 +171,14 @@ async fn one_trace_follows_an_event_from_either_entry_through_the_engine_to_the_
         &receiver,
         &args,
     );
+    let _persistence = traced_node(
+        &infra,
+        "persistence",
+        "persistence-1",
+        "persistence",
+        &receiver,
+        &args,
+    );
     let session_out = traced_node(
         &infra,
         "session",
@@ -174,8 +200,14 @@ async fn one_trace_follows_an_event_from_either_entry_through_the_engine_to_the_
     bob.message_within("over ws 1", Duration::from_secs(30))
         .await
         .unwrap();
+    let ws_trace = |spans: &[Span]| {
+        spans
+            .iter()
+            .find(|s| s.attribute("messaging.message.id") == Some("ws-1"))
+            .map(|s| s.trace_id.clone())
+    };
     let spans = receiver.wait_for(Duration::from_secs(30), |spans| {
-        spans.iter().any(|s| s.service == "session-out")
+        ws_trace(spans).is_some_and(|trace| complete(spans, &trace))
     });
     let send = spans
         .iter()
@@ -205,12 +237,53 @@ async fn one_trace_follows_an_event_from_either_entry_through_the_engine_to_the_
     bob.message_within("over kafka 1", Duration::from_secs(30))
         .await
         .unwrap();
-    let spans = receiver.wait_for(Duration::from_secs(30), |spans| {
-        spans
-            .iter()
-            .any(|s| s.trace_id == trace && s.service == "session-out")
-    });
+    let spans = receiver.wait_for(Duration::from_secs(30), |spans| complete(spans, trace));
     check_path(&spans, trace, parent, "bob");
+
+    // 3. An agent task (as a pattern would send it) continues its message's trace, and so does
+    // the agent's reply to the engine.
+    let (trace, parent) = ("0af7651916cd43dd8448eb211c80319c", "b7ad6b7169203331");
+    let agent_topic = TOPOLOGY.agent("org.wt.persistence");
+    let message = json!({"id": "task-1", "to": ["org.wt.persistence"],
+        "event": {"id": "task-1", "type": "org.wt.persistence", "source": {"id": "alice"},
+            "data": {"content": {"tasks": []}}}});
+    producer(&infra)
+        .append(
+            &agent_topic,
+            None,
+            Some("alice"),
+            serde_json::to_vec(&message).unwrap(),
+            vec![("traceparent".into(), format!("00-{trace}-{parent}-01"))],
+        )
+        .await
+        .unwrap();
+    let spans = receiver.wait_for(Duration::from_secs(30), |spans| {
+        ["persistence", "engine"].iter().all(|service| {
+            spans
+                .iter()
+                .any(|s| s.trace_id == trace && s.service == *service)
+        })
+    });
+    let task = find(
+        &spans,
+        trace,
+        "persistence",
+        &format!("process {agent_topic}"),
+    );
+    assert_eq!(task.parent_span_id, parent);
+    assert_eq!(task.kind, "consumer");
+    assert_eq!(task.attribute("threds.agent"), Some("org.wt.persistence"));
+    assert_eq!(task.attribute("messaging.message.id"), Some("task-1"));
+    let reply = find(
+        &spans,
+        trace,
+        "engine",
+        &format!("process {}", TOPOLOGY.events()),
+    );
+    assert_eq!(
+        reply.parent_span_id, task.span_id,
+        "the reply continues the task's trace"
+    );
     assert!(receiver.rejected().is_empty(), "{:?}", receiver.rejected());
 }
 

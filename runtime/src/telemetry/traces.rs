@@ -110,8 +110,7 @@ pub fn init(service: &Service, format: LogFormat) -> Result<Telemetry, Error> {
     if provider.is_some() {
         spec = format!("{spec},{TARGET}=info");
     }
-    let filter =
-        EnvFilter::try_new(&spec).map_err(|e| Error::Filter(format!("{spec:?}: {e}")))?;
+    let filter = EnvFilter::try_new(&spec).map_err(|e| Error::Filter(format!("{spec:?}: {e}")))?;
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let logs = match format {
         LogFormat::Text => tracing_subscriber::fmt::layer()
