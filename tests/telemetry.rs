@@ -293,6 +293,9 @@ fn sample(body: &str, name: &str) -> Option<f64> {
         .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
 }
 
+/// The trace of the record the scripted run dead-letters.
+const JUNK_TRACE: &str = "5b8efff798038103d269b633813fc60c";
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_after_a_scripted_run_count_what_was_sent() {
     if !redis::available("metrics_after_a_scripted_run_count_what_was_sent") {
@@ -307,7 +310,10 @@ async fn metrics_after_a_scripted_run_count_what_was_sent() {
         "--patterns",
         "config/patterns",
     ];
-    let engine = support::node(&infra, "engine", "engine-1", &args);
+    // The engine logs JSON lines.
+    let mut env = infra.env("engine-1");
+    env.push(("THREDS_TELEMETRY_LOG_FORMAT", "json".to_owned()));
+    let engine = support::threds().start("engine", &args, &env).unwrap();
     let session = support::node(&infra, "session", "session-1", &args);
     let mut alice = Client::connect(session.addr(), &session.token("alice", &[]).unwrap())
         .await
@@ -348,7 +354,10 @@ async fn metrics_after_a_scripted_run_count_what_was_sent() {
             None,
             Some("junk"),
             b"not json".to_vec(),
-            Vec::new(),
+            vec![(
+                "traceparent".into(),
+                format!("00-{JUNK_TRACE}-00f067aa0ba902b7-01"),
+            )],
         )
         .await
         .unwrap();
@@ -384,6 +393,14 @@ async fn metrics_after_a_scripted_run_count_what_was_sent() {
         ),
     ]
     .into();
+    for partition in 0..support::PARTITIONS {
+        let name = format!("threds_timers_pending{{topic=\"{events}\",partition=\"{partition}\"}}");
+        assert_eq!(
+            sample(&body, &name),
+            Some(0.0),
+            "echo sets no timers: {name} in\n{body}"
+        );
+    }
     for (name, value) in &expect {
         assert_eq!(sample(&body, name), Some(*value), "{name} in\n{body}");
     }
@@ -409,4 +426,17 @@ async fn metrics_after_a_scripted_run_count_what_was_sent() {
         Some(3.0),
         "the session appended the three WebSocket events: {session_body}"
     );
+
+    // Its log line, JSON, names the record's trace.
+    let lines: Vec<Value> = engine
+        .take_log()
+        .iter()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    let dead_lettered = lines
+        .iter()
+        .find(|l| l["fields"]["code"] == "R3001")
+        .unwrap_or_else(|| panic!("no dead-letter line in {lines:#?}"));
+    assert_eq!(dead_lettered["level"], "ERROR");
+    assert_eq!(dead_lettered["fields"]["trace_id"], JUNK_TRACE);
 }

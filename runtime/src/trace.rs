@@ -72,6 +72,16 @@ impl TraceParent {
         }
     }
 
+    /// The trace id as 32 lowercase hex digits (how log lines name the trace).
+    pub fn trace_id_hex(&self) -> String {
+        format!("{:032x}", self.trace_id)
+    }
+
+    /// The trace id of the context in `headers`, or `""` (for log lines).
+    pub fn trace_id_of(headers: &[(String, String)]) -> String {
+        TraceParent::of_headers(headers).map_or_else(String::new, |t| t.trace_id_hex())
+    }
+
     /// The header value.
     pub fn header(&self) -> String {
         format!(

@@ -75,6 +75,9 @@ impl Threds for Faulty {
     ) -> Result<Vec<threds_patterns::thred::Timer>, store::Error> {
         self.inner.due_timers(p, now, limit).await
     }
+    async fn pending_timers(&self, p: u32) -> Result<u64, store::Error> {
+        self.inner.pending_timers(p).await
+    }
 }
 
 /// Everything on the sessions topic so far.

@@ -9,7 +9,7 @@ use super::admin::Admin;
 use super::{Done, Incoming, Processor};
 use crate::bus::{self, Bus, Record};
 use crate::store::{self, Lease, Leases};
-use crate::telemetry::metrics::{metrics, StepOutcome, TopicLabel};
+use crate::telemetry::metrics::{metrics, PartitionLabels, StepOutcome, TopicLabel};
 use crate::topology::{self, Topology};
 use crate::trace::TraceParent;
 use futures_util::FutureExt;
@@ -17,6 +17,9 @@ use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use threds_patterns::model::Event;
+
+/// How often a partition's pending timers are counted (one store read).
+const TIMERS_COUNTED_EVERY: Duration = Duration::from_secs(5);
 
 /// Why a batch or a timer round could not be completed; the records stay unapplied (and are
 /// offered again), and the partition re-reads its state before the next batch.
@@ -130,6 +133,8 @@ pub struct Partition {
     lease: Option<Lease>,
     /// The applied watermark, once read from the store.
     applied: Option<Option<u64>>,
+    /// When the pending timers were last counted (for the metric).
+    timers_counted: Option<Instant>,
 }
 
 impl Partition {
@@ -140,6 +145,7 @@ impl Partition {
             shared,
             lease: None,
             applied: None,
+            timers_counted: None,
         }
     }
 
@@ -213,7 +219,10 @@ impl Partition {
             .catch_unwind()
             .await
         {
-            Ok(Ok(_)) => Ok(()),
+            Ok(Ok(_)) => {
+                self.count_timers().await;
+                Ok(())
+            }
             Ok(Err(super::Error::Store(source @ store::Error::Fenced { .. }))) => {
                 self.reset();
                 Err(fenced(partition, source))
@@ -230,9 +239,40 @@ impl Partition {
         }
     }
 
+    /// Sets the pending-timers gauge of the partition, at most every [`TIMERS_COUNTED_EVERY`].
+    async fn count_timers(&mut self) {
+        if self
+            .timers_counted
+            .is_some_and(|at| at.elapsed() < TIMERS_COUNTED_EVERY)
+        {
+            return;
+        }
+        self.timers_counted = Some(Instant::now());
+        let threds = self.shared.processor.threds();
+        match threds.pending_timers(self.partition).await {
+            Ok(n) => {
+                metrics()
+                    .timers_pending
+                    .get_or_create(&PartitionLabels {
+                        topic: self.topology().events().to_owned(),
+                        partition: self.partition,
+                    })
+                    .set(i64::try_from(n).unwrap_or(i64::MAX));
+            }
+            Err(e) => {
+                tracing::debug!(partition = self.partition, error = %e, "could not count pending timers")
+            }
+        }
+    }
+
     /// Gives the lease up (the partition moved away or the engine stops), so the next owner
     /// need not wait for it to lapse.
     pub async fn release(&mut self) {
+        metrics().timers_pending.remove(&PartitionLabels {
+            topic: self.topology().events().to_owned(),
+            partition: self.partition,
+        });
+        self.timers_counted = None;
         if let Some(lease) = self.lease.take() {
             if let Err(e) = self.shared.leases.release(&lease).await {
                 tracing::debug!(resource = %lease.resource, error = %e, "lease release failed; it will lapse");
@@ -398,7 +438,7 @@ impl Work<'_> {
                 Ok(Err(e)) => error = e.to_string(),
                 Err(panic) => error = format!("panicked: {}", panic_text(panic.as_ref())),
             }
-            tracing::warn!(position = ?record.position, attempt, error = %error, "record failed");
+            tracing::warn!(position = ?record.position, trace_id = TraceParent::trace_id_of(&record.headers), attempt, error = %error, "record failed");
             tokio::time::sleep(Duration::from_millis(20 * u64::from(attempt))).await;
         }
         self.dead_letter(record, &error, attempts).await
@@ -415,7 +455,8 @@ impl Work<'_> {
             format!("{}/{}/{}", p.topic, p.partition, p.offset),
         ));
         headers.push((topology::headers::ATTEMPTS.into(), attempts.to_string()));
-        tracing::error!(code = crate::codes::DEAD_LETTERED, position = ?p, error, "dead-lettered to {topic}");
+        let trace_id = TraceParent::trace_id_of(&record.headers);
+        tracing::error!(code = crate::codes::DEAD_LETTERED, position = ?p, trace_id, error, "dead-lettered to {topic}");
         self.shared
             .bus
             .append(

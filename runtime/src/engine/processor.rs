@@ -23,7 +23,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use threds_patterns::machine::{history, Input, Machine, Message, Outcome, ThredChange};
 use threds_patterns::model::Event;
-use tracing::Span;
+use tracing::{Instrument, Span};
 
 /// Most times one input is re-run after misses or version conflicts before giving up.
 const MAX_ATTEMPTS: usize = 16;
@@ -203,7 +203,8 @@ impl Processor {
                     Some(group) => spans::process_event(&position, group, event.id(), trace),
                     None => Span::none(),
                 };
-                let trace = trace.unwrap_or_else(|| {
+                // Exported, the step's context is its span's (one trace id in spans and logs).
+                let trace = spans::traceparent(&span).or(trace).unwrap_or_else(|| {
                     let p = &position;
                     TraceParent::root(&format!("{}/{}/{}", p.topic, p.partition, p.offset))
                 });
@@ -237,8 +238,10 @@ impl Processor {
                     self.topology.partitions(),
                     now,
                 );
-                let trace = TraceParent::root(&format!("timer/{}/{}", timer.thred_id, timer.due));
                 let span = spans::fire_timer(&timer.thred_id, timer.due);
+                let trace = spans::traceparent(&span).unwrap_or_else(|| {
+                    TraceParent::root(&format!("timer/{}/{}", timer.thred_id, timer.due))
+                });
                 Step {
                     input: Input::Timer(timer),
                     env,
@@ -326,7 +329,10 @@ impl Processor {
             // The trace context of each outbox record: a child of its step's.
             let mut traces = Vec::new();
             for step in &steps {
-                let outcome = self.run(&engine, &mut pre, &step.input, &step.env).await?;
+                let outcome = self
+                    .run(&engine, &mut pre, &step.input, &step.env)
+                    .instrument(step.span.clone())
+                    .await?;
                 if !step.span.is_none() {
                     describe(&step.span, &outcome, &pre);
                 }
@@ -355,6 +361,13 @@ impl Processor {
             drop(committing);
             match committed {
                 Ok(seqs) => {
+                    for (step, outcome) in steps.iter().zip(&outcomes) {
+                        for failure in &outcome.failures {
+                            step.span.in_scope(|| {
+                                tracing::warn!(thred = ?failure.thred_id, trace_id = step.trace.trace_id_hex(), error = %failure.detail, "step failed; its sender was notified");
+                            });
+                        }
+                    }
                     self.committed(&engine, &outcomes, outbox, seqs, traces)
                         .await;
                     observe(&outcomes, &pre, started.elapsed());
@@ -394,7 +407,7 @@ impl Processor {
         ))
     }
 
-    /// What follows a commit: warnings for failed steps, the messages, watchers, history.
+    /// What follows a commit: the messages, watchers, history.
     async fn committed(
         &self,
         engine: &Machine,
@@ -403,9 +416,6 @@ impl Processor {
         seqs: Vec<u64>,
         traces: Vec<Option<Traced>>,
     ) {
-        for failure in outcomes.iter().flat_map(|o| &o.failures) {
-            tracing::warn!(thred = ?failure.thred_id, error = %failure.detail, "step failed; its sender was notified");
-        }
         // The steps are committed, and with them their messages (the outbox): a failure to
         // publish them now is the relay's to retry, not a reason to run the records again on
         // top of their own commit.

@@ -282,6 +282,10 @@ impl Threds for MemoryStore {
     ) -> Result<Vec<Timer>, Error> {
         self.read(|s| s.due_timers(partition, now, limit))
     }
+
+    async fn pending_timers(&self, partition: u32) -> Result<u64, Error> {
+        self.read(|s| s.pending_timers(partition))
+    }
 }
 
 #[async_trait]

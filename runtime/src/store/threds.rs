@@ -138,6 +138,9 @@ pub trait Threds: Send + Sync + 'static {
     async fn due_timers(&self, partition: u32, now: i64, limit: usize)
         -> Result<Vec<Timer>, Error>;
 
+    /// How many timers of `partition` are set, due or not (for metrics).
+    async fn pending_timers(&self, partition: u32) -> Result<u64, Error>;
+
     /// Round trips to the backend so far, when the adapter counts them (for metrics).
     fn round_trips(&self) -> Option<u64> {
         None

@@ -339,11 +339,17 @@ mod tests {
                 outcome: StepOutcome::no_match,
             })
             .inc();
+        m.live_threds
+            .get_or_create(&PatternLabel {
+                pattern: "echo".into(),
+            })
+            .set(2);
         let mut text = String::new();
         m.encode_into(&mut text).unwrap();
         assert!(text.contains("threds_events_consumed_total{topic=\"threds.events\"} 3"));
         assert!(text.contains("# TYPE threds_step_duration_seconds histogram"));
         assert!(text.contains("threds_steps_total{pattern=\"echo\",outcome=\"no_match\"} 1"));
         assert!(text.contains("# TYPE threds_live_threds gauge"));
+        assert!(text.contains("threds_live_threds{pattern=\"echo\"} 2"));
     }
 }

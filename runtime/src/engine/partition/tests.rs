@@ -59,6 +59,9 @@ impl Threds for Poisoned {
     ) -> Result<Vec<threds_patterns::thred::Timer>, store::Error> {
         self.inner.due_timers(p, now, limit).await
     }
+    async fn pending_timers(&self, p: u32) -> Result<u64, store::Error> {
+        self.inner.pending_timers(p).await
+    }
 }
 
 async fn run_poisoned(panic: bool, payload: &[u8]) -> (u32, Vec<Record>) {

@@ -159,6 +159,13 @@ impl State {
             .collect()
     }
 
+    /// How many timers of `partition` are set.
+    pub fn pending_timers(&self, partition: u32) -> u64 {
+        self.timers
+            .get(&partition)
+            .map_or(0, |set| u64::try_from(set.len()).unwrap_or(u64::MAX))
+    }
+
     /// The highest outbox sequence number ever given (0 = none).
     pub fn last_outbox_seq(&self) -> u64 {
         self.last_outbox_seq

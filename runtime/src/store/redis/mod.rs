@@ -321,6 +321,12 @@ impl Threds for RedisStore {
             })
             .collect()
     }
+
+    async fn pending_timers(&self, partition: u32) -> Result<u64, Error> {
+        self.state
+            .query(cmd("ZCARD").arg(self.keys().timers(partition)))
+            .await
+    }
 }
 
 #[async_trait]

@@ -34,6 +34,12 @@ pub(super) async fn due_order(store: Arc<dyn Threds>, _clock: ManualClock) {
     );
     assert!(due(store, 0, 99).await.is_empty());
     assert!(must("limit 0", store.due_timers(0, 1000, 0).await).is_empty());
+    assert_eq!(
+        must("pending", store.pending_timers(0).await),
+        3,
+        "set, due or not"
+    );
+    assert_eq!(must("pending", store.pending_timers(1).await), 0);
 }
 
 /// Re-saving a thred replaces its timer; saving without one or removing the thred drops it.
@@ -57,6 +63,11 @@ pub(super) async fn replacement(store: Arc<dyn Threds>, _clock: ManualClock) {
     commit_ok(store, "drop timer", vec![save(thred("a", 3), Some(2))]).await;
     commit_ok(store, "remove", vec![remove("b", Some(1))]).await;
     assert_eq!(due(store, 0, 1000).await, ids(&["c"]));
+    assert_eq!(
+        must("pending", store.pending_timers(0).await),
+        1,
+        "dropped ones uncounted"
+    );
 
     let stale = save_in(thred("c", 2), Some(7), 0, Some(timer("c", 10)), false);
     commit_conflict(store, "stale save", vec![stale]).await;
