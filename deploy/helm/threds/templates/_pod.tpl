@@ -209,6 +209,8 @@ metadata:
 spec:
   serviceAccountName: {{ include "threds.serviceAccountName" $root }}
   automountServiceAccountToken: {{ $v.serviceAccount.automountServiceAccountToken }}
+  {{- /* No SERVICE_HOST/PORT variables: with a release named threds they would read THREDS_*. */}}
+  enableServiceLinks: false
   terminationGracePeriodSeconds: {{ $spec.terminationGracePeriodSeconds }}
   securityContext:
     {{- toYaml $v.podSecurityContext | nindent 4 }}
