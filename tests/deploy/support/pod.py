@@ -11,6 +11,9 @@ would start it, as far as one host allows:
 - paths: the image's binary path runs the release binary; paths under a mount point of a
   ConfigMap or Secret are rewritten to where its files were written (one host cannot mount at
   /etc/threds/...);
+- restarts: a workload's container that exits is started again after a back-off, as the kubelet
+  does for `restartPolicy: Always` (shortened: 1, 2, 4 ... at most 8 seconds); `restarts` counts
+  them, and a container that keeps exiting is reported (CrashLoopBackOff);
 - security: as root, the process runs in a private mount namespace whose every filesystem is
   read-only except the emptyDirs (bound at their mount points, e.g. /tmp), as the pod's
   runAsUser/runAsGroup without capabilities (setpriv). Otherwise it runs as the current user
@@ -25,6 +28,8 @@ import re
 import shlex
 import shutil
 import subprocess
+import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -109,6 +114,9 @@ class LocalPod:
         self.sandbox = sandbox
         self.facts = PodFacts()
         self.process: subprocess.Popen | None = None
+        self.restarts = 0
+        self.stopping = False
+        self.supervisor: threading.Thread | None = None
         self.log_path = workdir / "container.log"
         security = self.spec.get("securityContext", {})
         self.uid = security.get("runAsUser", image.user[0])
@@ -239,10 +247,52 @@ class LocalPod:
         cwd = self.dir / "workdir"
         cwd.mkdir(exist_ok=True)
         os.chmod(cwd, 0o555)
-        log = open(self.log_path, "wb")
-        self.process = subprocess.Popen(argv, env=self.environment(), cwd=cwd, stdout=log, stderr=subprocess.STDOUT)
-        log.close()
+        with open(self.log_path, "ab") as log:
+            self.process = subprocess.Popen(argv, env=self.environment(), cwd=cwd, stdout=log, stderr=subprocess.STDOUT)
         return self.process
+
+    def keep_running(self) -> None:
+        """Starts the container and restarts it whenever it exits until `stop` (restartPolicy: Always)."""
+        self.start()
+
+        def supervise():
+            backoff = 1.0
+            while True:
+                assert self.process is not None
+                code = self.process.wait()
+                if self.stopping:
+                    return
+                with open(self.log_path, "ab") as log:
+                    log.write(f"--- container exited with {code}; restarting in {backoff:.0f} s\n".encode())
+                time.sleep(backoff)
+                if self.stopping:
+                    return
+                self.restarts += 1
+                backoff = min(backoff * 2, 8.0)
+                self.start()
+
+        self.supervisor = threading.Thread(target=supervise, name=f"kubelet-{self.pod_name}", daemon=True)
+        self.supervisor.start()
+
+    def crash_looping(self, limit: int = 4) -> bool:
+        return self.restarts >= limit
+
+    def stop(self, timeout: float) -> int | None:
+        """SIGTERM, then SIGKILL after `timeout` (the grace period); the exit code."""
+        self.stopping = True
+        if self.process is None:
+            return None
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+                return None
+        if self.supervisor:
+            self.supervisor.join(timeout)
+        return self.process.returncode
 
     def run(self, timeout: float) -> subprocess.CompletedProcess:
         """Runs to completion (a Job's pod): exit code and output."""

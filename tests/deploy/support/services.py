@@ -26,9 +26,11 @@ class Binaries:
 
 
 def release_binaries(repo: Path) -> Binaries | None:
-    """The release `threds` and `threds-bench` in CARGO_TARGET_DIR (else the repository's target/)."""
+    """The release `threds` and `threds-bench`: in THREDS_DEPLOY_BIN_DIR when set (a directory
+    holding both), else in CARGO_TARGET_DIR's (else the repository's target/) release/."""
+    chosen = os.environ.get("THREDS_DEPLOY_BIN_DIR")
     target = Path(os.environ.get("CARGO_TARGET_DIR") or repo / "target")
-    release = target / "release"
+    release = Path(chosen) if chosen else target / "release"
     threds, bench = release / "threds", release / "threds-bench"
     if threds.is_file() and bench.is_file():
         return Binaries(threds=threds, bench=bench)
@@ -41,8 +43,13 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+class Gone(AssertionError):
+    """Raised by a check when what it waits for can no longer happen (a process exited)."""
+
+
 def wait_for(what: str, check, timeout: float = START_TIMEOUT, interval: float = 0.1, on_fail=None):
-    """Polls `check()` until it returns something truthy; fails after `timeout` seconds."""
+    """Polls `check()` until it returns something truthy; fails after `timeout` seconds, or at
+    once when the check raises Gone."""
     deadline = time.monotonic() + timeout
     last = None
     while time.monotonic() < deadline:
@@ -50,6 +57,8 @@ def wait_for(what: str, check, timeout: float = START_TIMEOUT, interval: float =
             result = check()
             if result:
                 return result
+        except Gone as e:
+            raise AssertionError(f"{what}: {e}") from None
         except Exception as e:  # noqa: BLE001 - reported if it never succeeds
             last = e
         time.sleep(interval)
