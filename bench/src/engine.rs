@@ -15,6 +15,7 @@ use std::sync::atomic::AtomicUsize;
 use std::time::{Duration, Instant};
 use threds_runtime::bus::Bus;
 use threds_testkit::deployment::Infrastructure;
+use threds_testkit::otlp::Receiver;
 use threds_testkit::rig::{Launcher, Process};
 use workload::Workload;
 
@@ -36,20 +37,38 @@ pub struct Args {
     /// The reference system's directory, for the downtime workload (skipped when absent).
     #[arg(long, default_value = "../shared/reference/srvthreds")]
     reference: PathBuf,
+    /// Instead: the cost of traces. Echo (history off) with spans off, exported at 1% sampling
+    /// and at 100%, to an OTLP receiver in this process; `--repeat` rounds, interleaved.
+    #[arg(long)]
+    tracing: bool,
+    /// Rounds of `--tracing`.
+    #[arg(long, default_value_t = 3)]
+    repeat: usize,
 }
 
-/// Measures echo with history on (and the latency) and off, then the downtime pattern.
+/// Trace export settings of `--tracing`: a name and the `OTEL_*` variables (none: off).
+const TRACING: [(&str, Option<&str>); 3] = [
+    ("off", None),
+    ("1% sampled", Some("0.01")),
+    ("100% sampled", Some("1.0")),
+];
+
+/// Measures echo with history on (and the latency) and off, then the downtime pattern (or,
+/// with `--tracing`, the cost of exporting spans).
 pub fn run(launcher: &Launcher, args: &Args) -> anyhow::Result<()> {
     let echo = Workload::Echo {
         threds: args.echo_threds.max(1),
     };
-    measure(launcher, &echo, args.events, true, Some(args.rate))?;
-    measure(launcher, &echo, args.events, false, None)?;
+    if args.tracing {
+        return tracing_cost(launcher, &echo, args);
+    }
+    measure(launcher, &echo, args.events, true, Some(args.rate), &[])?;
+    measure(launcher, &echo, args.events, false, None, &[])?;
     if args.reference.is_dir() {
         let downtime = Workload::Downtime {
             reference: args.reference.clone(),
         };
-        measure(launcher, &downtime, args.events, true, None)?;
+        measure(launcher, &downtime, args.events, true, None, &[])?;
     } else {
         println!(
             "engine, downtime: skipped ({} not found; --reference names the srvthreds directory)",
@@ -66,11 +85,59 @@ struct Rig {
     infra: Infrastructure,
 }
 
+/// Echo with history off, `--repeat` rounds of each [`TRACING`] setting; prints each run and the
+/// median events/s of each setting against off.
+fn tracing_cost(launcher: &Launcher, echo: &Workload, args: &Args) -> anyhow::Result<()> {
+    let receiver = Receiver::counting().context("starting the OTLP receiver")?;
+    let mut rates: Vec<Vec<f64>> = vec![Vec::new(); TRACING.len()];
+    for round in 1..=args.repeat.max(1) {
+        for ((name, ratio), rates) in TRACING.iter().zip(&mut rates) {
+            let env: Vec<(&'static str, String)> = match ratio {
+                None => Vec::new(),
+                Some(ratio) => vec![
+                    (
+                        "OTEL_EXPORTER_OTLP_ENDPOINT",
+                        receiver.endpoint().to_owned(),
+                    ),
+                    ("OTEL_TRACES_SAMPLER", "parentbased_traceidratio".to_owned()),
+                    ("OTEL_TRACES_SAMPLER_ARG", (*ratio).to_owned()),
+                ],
+            };
+            let spans = receiver.count();
+            println!("round {round}, spans {name}:");
+            rates.push(measure(launcher, echo, args.events, false, None, &env)?);
+            println!("  spans received: {}", receiver.count() - spans);
+        }
+    }
+    let off = median(&rates[0]);
+    for ((name, _), rates) in TRACING.iter().zip(&rates) {
+        let m = median(rates);
+        println!(
+            "engine, echo, history off, spans {name}: median {m:.0} events/s over {} runs = {:.3} of off",
+            rates.len(),
+            m / off
+        );
+    }
+    Ok(())
+}
+
+fn median(values: &[f64]) -> f64 {
+    let mut v = values.to_vec();
+    v.sort_by(f64::total_cmp);
+    v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
+}
+
 impl Rig {
-    fn start(launcher: &Launcher, workload: &Workload, history: bool) -> anyhow::Result<Rig> {
+    fn start(
+        launcher: &Launcher,
+        workload: &Workload,
+        history: bool,
+        extra: &[(&'static str, String)],
+    ) -> anyhow::Result<Rig> {
         let infra = Infrastructure::start(PARTITIONS).context("starting Kafka and Redis")?;
         let mut env = infra.env("bench-engine");
         env.push(("THREDS_HISTORY", history.to_string()));
+        env.extend(extra.iter().cloned());
         let model = workload.model()?;
         let args: Vec<&str> = model.iter().map(String::as_str).collect();
         let engine = launcher
@@ -89,16 +156,18 @@ impl Rig {
     }
 }
 
-/// Measures `events` events of `workload` (with the engine recording history or not); prints
-/// the results; with `latency_rate`, also the engine's latency at that many events per second.
+/// Measures `events` events of `workload` (with the engine recording history or not, `env` added
+/// to its environment); prints the results and answers the events/s; with `latency_rate`, also
+/// the engine's latency at that many events per second.
 fn measure(
     launcher: &Launcher,
     workload: &Workload,
     events: usize,
     history: bool,
     latency_rate: Option<u64>,
-) -> anyhow::Result<()> {
-    let rig = Rig::start(launcher, workload, history)?;
+    env: &[(&'static str, String)],
+) -> anyhow::Result<f64> {
+    let rig = Rig::start(launcher, workload, history, env)?;
     let topology = rig.infra.topology().clone();
     let runtime = crate::runtime()?;
     runtime.block_on(async {
@@ -170,6 +239,6 @@ fn measure(
                 .map_or_else(|| "not kept".to_owned(), |p| p.display().to_string());
             bail!("only {stepped} of {events} events came out (the engine's log: {log})");
         }
-        Ok(())
+        Ok(stepped as f64 / seconds)
     })
 }

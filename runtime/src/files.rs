@@ -44,7 +44,9 @@ fn read(path: &Path) -> Result<String, Error> {
 }
 
 /// Expands files and directories into pattern files: a file stands for itself; a directory for
-/// every `*.pattern.json` below it, sorted by path.
+/// every `*.pattern.json` below it, sorted by path, skipping hidden entries (names starting with
+/// `.`: editor files, and the `..data` directory a Kubernetes ConfigMap volume keeps beside the
+/// links to its files, which would load every pattern twice).
 pub fn pattern_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, Error> {
     let mut out = Vec::new();
     for path in paths {
@@ -70,7 +72,11 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), Error> {
         source,
     };
     for entry in std::fs::read_dir(dir).map_err(io)? {
-        let path = entry.map_err(io)?.path();
+        let entry = entry.map_err(io)?;
+        if entry.file_name().to_string_lossy().starts_with('.') {
+            continue;
+        }
+        let path = entry.path();
         if path.is_dir() {
             walk(&path, out)?;
         } else if path
@@ -210,5 +216,31 @@ pub fn load_machine(
             set, sessions, resolver,
         )),
         _ => Err(problems),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn a_directory_stands_for_its_visible_pattern_files_once() {
+        // The layout of a mounted ConfigMap: links beside a hidden `..data` directory.
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("..2026_12_06_10_00_00.1");
+        std::fs::create_dir_all(data.join("nested")).unwrap();
+        std::fs::write(data.join("a.pattern.json"), "{}").unwrap();
+        std::fs::write(data.join("nested/b.pattern.json"), "{}").unwrap();
+        std::os::unix::fs::symlink(&data, dir.path().join("..data")).unwrap();
+        std::os::unix::fs::symlink("..data/a.pattern.json", dir.path().join("a.pattern.json"))
+            .unwrap();
+        std::fs::write(dir.path().join(".b.pattern.json.swp"), "").unwrap();
+        std::fs::write(dir.path().join("notes.txt"), "").unwrap();
+        let found = pattern_files(&[dir.path().to_path_buf()]).unwrap();
+        assert_eq!(found, vec![dir.path().join("a.pattern.json")]);
+        // Named directly, the hidden directory is walked like any other.
+        let found = pattern_files(&[dir.path().join("..data")]).unwrap();
+        assert_eq!(found.len(), 2, "{found:?}");
     }
 }

@@ -1,6 +1,6 @@
 //! Test and benchmark tooling for Threds, kept out of the product: servers the tests run against
 //! ([`redis`], [`mongo`], [`kafka`]), the process rig that starts `threds` subcommands ([`rig`]),
-//! a WebSocket client ([`client`]), tokens ([`token`]), HTTP helpers ([`http`]), the distributed
+//! a WebSocket client ([`client`]), an OTLP trace receiver ([`otlp`]), tokens ([`token`]), HTTP helpers ([`http`]), the distributed
 //! deployment's infrastructure ([`deployment`]), and the port contract suites every adapter must
 //! pass ([`contract`]).
 //!
@@ -14,6 +14,7 @@ mod error;
 pub mod http;
 pub mod kafka;
 pub mod mongo;
+pub mod otlp;
 pub mod redis;
 pub mod rig;
 pub mod token;

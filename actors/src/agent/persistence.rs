@@ -9,7 +9,9 @@ use threds_patterns::model::Event;
 use threds_runtime::bus::driver::{Fatal, Handler};
 use threds_runtime::bus::{Bus, Position, Record};
 use threds_runtime::documents::Documents;
+use threds_runtime::telemetry::spans;
 use threds_runtime::topology;
+use threds_runtime::trace::TraceParent;
 use tokio_util::sync::CancellationToken;
 
 /// Who the agent is.
@@ -47,17 +49,33 @@ impl Handler for Agent {
     async fn handle(&mut self, records: Vec<Record>) -> Result<Vec<Position>, Fatal> {
         let mut handled = Vec::with_capacity(records.len());
         for record in records {
-            let reply = match serde_json::from_slice::<Value>(&record.payload) {
+            let parent = TraceParent::of_headers(&record.headers);
+            let (reply, span) = match serde_json::from_slice::<Value>(&record.payload) {
                 Ok(message) => {
-                    handle(&message, self.documents.as_ref(), &self.me, (self.clock)()).await
+                    let id = message
+                        .get("id")
+                        .and_then(Value::as_str)
+                        .unwrap_or_default();
+                    let span = spans::agent_task(&record.position, &self.me.node_type, id, parent);
+                    let reply =
+                        handle(&message, self.documents.as_ref(), &self.me, (self.clock)()).await;
+                    (reply, span)
                 }
                 Err(e) => {
                     tracing::warn!(position = ?record.position, error = %e, "persistence agent: skipped a record that is not JSON");
-                    None
+                    (None, tracing::Span::none())
                 }
             };
             if let Some(reply) = reply {
-                if !self.reply(&reply).await {
+                if let Some(error) = reply
+                    .as_value()
+                    .pointer("/data/content/error/cause/message")
+                {
+                    spans::fail(&span, error);
+                }
+                // The reply continues the task's trace.
+                let context = spans::traceparent(&span).or(parent);
+                if !self.reply(&reply, context).await {
                     break;
                 }
             }
@@ -71,8 +89,9 @@ impl Handler for Agent {
 }
 
 impl Agent {
-    /// Appends `reply`, retrying until it is appended (`true`) or the agent shuts down (`false`).
-    async fn reply(&self, reply: &Event) -> bool {
+    /// Appends `reply` (with trace context `trace`), retrying until it is appended (`true`) or the
+    /// agent shuts down (`false`).
+    async fn reply(&self, reply: &Event, trace: Option<TraceParent>) -> bool {
         let key = topology::event_key(reply.thred_id(), &self.me.node_id).to_owned();
         let payload = match serde_json::to_vec(reply.as_value()) {
             Ok(payload) => payload,
@@ -90,7 +109,7 @@ impl Agent {
                     None,
                     Some(&key),
                     payload.clone(),
-                    Vec::new(),
+                    trace.iter().map(TraceParent::to_header).collect(),
                 )
                 .await
             {

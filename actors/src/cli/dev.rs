@@ -4,7 +4,7 @@
 
 use super::config::configure;
 use super::ports::{self, Profile};
-use super::serve::{init_logging, load_model};
+use super::serve::{init_telemetry, load_model};
 use crate::auth::{Secret, SecretSource};
 use crate::node::{self, Roles, Setup};
 use std::process::ExitCode;
@@ -14,10 +14,11 @@ pub type Args = super::config::DevArgs;
 
 /// Starts everything and runs until SIGINT/SIGTERM; exit 2 on invalid configuration.
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    init_logging();
     let mut flags = args.node.overrides();
     flags.data_dir = args.data_dir;
     let config = configure(&args.node, flags)?;
+    let node_name = config.node.name.clone().unwrap_or_else(|| "dev".into());
+    let _telemetry = init_telemetry(&config, "threds-dev", &node_name, Roles::ALL)?;
     let Some(engine) = load_model(&config) else {
         return Ok(ExitCode::from(2));
     };
@@ -28,7 +29,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     actix_web::rt::System::new().block_on(async move {
         let (ports, storage) = ports::build(&config, Profile::Dev).await?;
         let setup = Setup {
-            node: config.node.name.clone().unwrap_or_else(|| "dev".into()),
+            node: node_name,
             config,
             engine,
             secret,

@@ -8,7 +8,9 @@ use crate::node::{self, Roles, Setup};
 use anyhow::Context;
 use std::process::ExitCode;
 use threds_patterns::machine::Machine;
-use threds_runtime::config::Config;
+use threds_runtime::config::{Backend, Config};
+use threds_runtime::telemetry::spans;
+use threds_runtime::telemetry::traces::{self, Telemetry};
 
 /// Loads the model files; `None` (problems printed) when any is invalid.
 pub fn load_model(config: &Config) -> Option<Machine> {
@@ -27,16 +29,30 @@ pub fn load_model(config: &Config) -> Option<Machine> {
     }
 }
 
-/// Logs to stderr, filtered by `THREDS_LOG` (default `info`).
-pub fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("THREDS_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(ansi)
-        .with_writer(std::io::stderr)
-        .try_init();
+/// Logs to stderr (filtered by `THREDS_LOG`, default `info`, in `[telemetry] log_format`) and
+/// exports spans when the `OTEL_*` variables configure an endpoint; `service` is the default
+/// `service.name`. Keep the answer until the process ends (dropping it flushes the spans).
+pub fn init_telemetry(
+    config: &Config,
+    service: &str,
+    node: &str,
+    roles: Roles,
+) -> anyhow::Result<Telemetry> {
+    let kafka = match config.bus.backend {
+        Some(backend) => backend == Backend::Kafka,
+        None => service != "threds-dev",
+    };
+    spans::set_messaging_system(if kafka { "kafka" } else { "threds" });
+    let service = traces::Service {
+        name: service.to_owned(),
+        instance: node.to_owned(),
+        roles: roles.names().join(","),
+    };
+    let telemetry = traces::init(&service, config.telemetry.log_format)?;
+    if telemetry.exporting() {
+        tracing::info!(service = service.name, "exporting spans over OTLP");
+    }
+    Ok(telemetry)
 }
 
 /// This host's name, for a default node name.
@@ -55,15 +71,19 @@ fn host_name() -> String {
 
 /// Runs a production process with `roles` until SIGINT/SIGTERM; exit 2 on invalid configuration.
 pub fn run_process(args: NodeArgs, roles: Roles) -> anyhow::Result<ExitCode> {
-    init_logging();
     let config = configure(&args, args.overrides())?;
+    let node = config.node.name.clone().unwrap_or_else(host_name);
+    let service = match roles.names().as_slice() {
+        [one] => format!("threds-{one}"),
+        _ => "threds".to_owned(),
+    };
+    let _telemetry = init_telemetry(&config, &service, &node, roles)?;
     let Some(engine) = load_model(&config) else {
         return Ok(ExitCode::from(2));
     };
     let secret = Secret::resolve(&config, false)
         .context("a production process needs THREDS_JWT_SECRET (or [auth] jwt_secret)")?;
     debug_assert_ne!(secret.source, SecretSource::DevelopmentDefault);
-    let node = config.node.name.clone().unwrap_or_else(host_name);
     actix_web::rt::System::new().block_on(async move {
         let (ports, storage) = super::ports::build(&config, super::ports::Profile::Production)
             .await

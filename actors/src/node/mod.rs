@@ -71,7 +71,8 @@ impl Roles {
         persistence: true,
     };
 
-    fn names(self) -> Vec<&'static str> {
+    /// The names of the roles it runs.
+    pub fn names(self) -> Vec<&'static str> {
         [
             (self.engine, "engine"),
             (self.sessions, "sessions"),

@@ -93,16 +93,20 @@ impl Connection {
         let id = event.id().to_string();
         // `wait` keeps this connection's events in the order the client sent them.
         ctx.wait(
-            async move { intake.submit(event, &participant, &roles, None).await }
-                .into_actor(self)
-                .map(move |result, act, _| match result {
-                    Ok(_) => act.send(&ServerFrame::Ack { id }),
-                    Err(e) => act.send(&ServerFrame::Error {
-                        code: protocol::ERR_UNAVAILABLE,
-                        message: format!("the event could not be accepted: {e}"),
-                        reference: Some(id),
-                    }),
+            async move {
+                intake
+                    .submit(event, &participant, &roles, None, "websocket")
+                    .await
+            }
+            .into_actor(self)
+            .map(move |result, act, _| match result {
+                Ok(_) => act.send(&ServerFrame::Ack { id }),
+                Err(e) => act.send(&ServerFrame::Error {
+                    code: protocol::ERR_UNAVAILABLE,
+                    message: format!("the event could not be accepted: {e}"),
+                    reference: Some(id),
                 }),
+            }),
         );
     }
 }

@@ -5,7 +5,7 @@
 //! by the relay), and message ids are deterministic (derived from the record that produced them),
 //! so the feed drops a message whose id it delivered recently: clients see each message once.
 
-use super::hub::{Deliver, Hub};
+use super::hub::{Deliver, Hub, Origin};
 use super::protocol::ServerFrame;
 use actix::Addr;
 use async_trait::async_trait;
@@ -14,6 +14,8 @@ use std::collections::{HashSet, VecDeque};
 use threds_patterns::model::Event;
 use threds_runtime::bus::driver::{Fatal, Handler};
 use threds_runtime::bus::{Position, Record};
+use threds_runtime::telemetry::traces;
+use threds_runtime::trace::TraceParent;
 
 /// The session feed (a consumer [`Handler`] of the sessions topic): hands each message to the hub
 /// for its recipients' local connections, once per message id.
@@ -41,10 +43,16 @@ impl Handler for Feed {
                 Some((id, _, _)) if !self.recent.first_time(&id) => {
                     tracing::debug!(id, position = ?record.position, "session feed: duplicate message dropped");
                 }
-                Some((_, to, frame)) => {
+                Some((id, to, frame)) => {
+                    let origin = traces::exporting().then(|| Origin {
+                        parent: TraceParent::of_headers(&record.headers),
+                        position: record.position.clone(),
+                        id,
+                    });
                     let deliver = Deliver {
                         to,
                         frame: frame.into(),
+                        origin,
                     };
                     if let Err(e) = self.hub.send(deliver).await {
                         return Err(Fatal::new(format!("the session hub is gone: {e}")));

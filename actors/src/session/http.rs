@@ -185,7 +185,7 @@ async fn post_event(
         .and_then(threds_runtime::trace::TraceParent::parse);
     match state
         .intake
-        .submit(event, &participant, &roles, parent)
+        .submit(event, &participant, &roles, parent, "http")
         .await
     {
         Ok(_) => HttpResponse::Accepted().body(ServerFrame::Ack { id }.to_text()),

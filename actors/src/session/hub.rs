@@ -6,8 +6,10 @@
 use actix::prelude::*;
 use std::collections::HashMap;
 use std::sync::Arc;
+use threds_runtime::bus::Position;
 use threds_runtime::store::{Session, SessionDirectory};
-use threds_runtime::telemetry::metrics;
+use threds_runtime::telemetry::{metrics, spans};
+use threds_runtime::trace::TraceParent;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -86,6 +88,18 @@ pub struct Deliver {
     pub to: Vec<String>,
     /// The frame text.
     pub frame: Arc<str>,
+    /// Where the message came from, when spans are exported (each delivery gets one).
+    pub origin: Option<Origin>,
+}
+
+/// The record a delivered message came from, for its delivery spans.
+pub struct Origin {
+    /// The record's position.
+    pub position: Position,
+    /// The message id.
+    pub id: String,
+    /// The record's trace context.
+    pub parent: Option<TraceParent>,
 }
 
 /// Counts connections (for metrics and tests).
@@ -162,6 +176,10 @@ impl Handler<Deliver> for Hub {
             let Some(list) = self.connections.get(participant) else {
                 continue;
             };
+            let _span = msg
+                .origin
+                .as_ref()
+                .map(|o| spans::deliver(&o.position, &o.id, participant, list.len(), o.parent));
             for conn in list {
                 match conn.tx.try_send(Outgoing::Text(msg.frame.clone())) {
                     Ok(()) => delivered += 1,

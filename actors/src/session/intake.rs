@@ -4,6 +4,7 @@ use serde_json::{json, Map, Value};
 use std::sync::Arc;
 use threds_patterns::model::Event;
 use threds_runtime::bus::{self, Bus};
+use threds_runtime::telemetry::spans;
 use threds_runtime::topology;
 use threds_runtime::trace::TraceParent;
 
@@ -22,13 +23,15 @@ impl Intake {
 
     /// Stamps `event` as coming from `participant` (with `roles`), whatever the client claimed, and
     /// appends it keyed by its thred (bound) or its source (unbound), with a `traceparent`: a new
-    /// span in the client's trace when `parent` is given, else a new trace.
+    /// span in the client's trace when `parent` is given, else a new trace. `channel` (`websocket`
+    /// or `http`) names how it came, on the span exported for it.
     pub async fn submit(
         &self,
         event: Event,
         participant: &str,
         roles: &[String],
         parent: Option<TraceParent>,
+        channel: &'static str,
     ) -> Result<Event, bus::Error> {
         let event = stamp(event, participant, roles);
         let key = topology::event_key(event.thred_id(), participant).to_owned();
@@ -38,11 +41,13 @@ impl Intake {
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_nanos());
         let seed = format!("{participant}/{}/{nanos}", event.id());
-        let trace = match parent {
+        let span = spans::send_event(&self.topic, &key, event.id(), channel, parent);
+        let trace = spans::traceparent(&span).unwrap_or_else(|| match parent {
             Some(parent) => parent.child(&seed),
             None => TraceParent::root(&seed),
-        };
-        self.bus
+        });
+        let appended = self
+            .bus
             .append(
                 &self.topic,
                 None,
@@ -50,7 +55,11 @@ impl Intake {
                 payload,
                 vec![trace.to_header()],
             )
-            .await?;
+            .await;
+        if let Err(e) = &appended {
+            spans::fail(&span, e);
+        }
+        appended?;
         Ok(event)
     }
 }
@@ -85,11 +94,11 @@ mod tests {
         let caller =
             TraceParent::parse("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01").unwrap();
         intake
-            .submit(event("e1"), "alice", &[], Some(caller))
+            .submit(event("e1"), "alice", &[], Some(caller), "http")
             .await
             .unwrap();
         intake
-            .submit(event("e2"), "alice", &[], None)
+            .submit(event("e2"), "alice", &[], None, "websocket")
             .await
             .unwrap();
         let mut reader = bus.join("r", &[events], "r").await.unwrap();

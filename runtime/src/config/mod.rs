@@ -22,8 +22,8 @@ pub use self::file::LEGACY;
 pub use self::mask::{redact, MASK};
 pub use self::schema::{Kind, Leaf};
 pub use self::sections::{
-    AuthConfig, BusConfig, DocumentsConfig, EngineConfig, ModelConfig, NodeConfig, ServerConfig,
-    StorageConfig, StoreConfig,
+    AuthConfig, BusConfig, DocumentsConfig, EngineConfig, LogFormat, ModelConfig, NodeConfig,
+    ServerConfig, StorageConfig, StoreConfig, TelemetryConfig,
 };
 
 use serde::{Deserialize, Serialize};
@@ -54,6 +54,8 @@ pub struct Config {
     pub documents: DocumentsConfig,
     /// This process.
     pub node: NodeConfig,
+    /// Logs and traces.
+    pub telemetry: TelemetryConfig,
 }
 
 /// Which adapter serves a port. Unset: `threds dev` uses the embedded one, the production

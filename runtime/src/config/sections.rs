@@ -163,3 +163,23 @@ pub struct NodeConfig {
     /// lease owner.
     pub name: Option<String>,
 }
+
+/// `[telemetry]`: logs (traces are configured by the standard `OTEL_*` variables).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct TelemetryConfig {
+    /// Log line format on stderr: `text` (default) or `json` (one object per line, with the
+    /// current span's fields, trace id included).
+    pub log_format: LogFormat,
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable text.
+    #[default]
+    Text,
+    /// One JSON object per line.
+    Json,
+}

@@ -16,12 +16,14 @@ use crate::bus::{self, partition_for, Append, Bus, Record};
 use crate::history::History;
 use crate::store::{self, Commit, Lease, Outgoing, SessionDirectory, ThredWrite, Threds};
 use crate::telemetry::metrics::{metrics, StepOutcome};
+use crate::telemetry::{spans, traces};
 use crate::topology::Topology;
 use crate::trace::TraceParent;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use threds_patterns::machine::{history, Input, Machine, Message, Outcome, ThredChange};
 use threds_patterns::model::Event;
+use tracing::Span;
 
 /// Most times one input is re-run after misses or version conflicts before giving up.
 const MAX_ATTEMPTS: usize = 16;
@@ -192,10 +194,15 @@ impl Processor {
         let watermark = (last.topic.clone(), last.partition, last.offset);
         metrics().batch_records.observe(events.len() as f64);
         let now = self.now();
+        let group = traces::exporting().then(|| self.topology.engine_group());
         let steps = events
             .into_iter()
             .map(|(position, event, trace)| {
                 let env = RecordEnv::new(&position, self.topology.partitions(), now);
+                let span = match &group {
+                    Some(group) => spans::process_event(&position, group, event.id(), trace),
+                    None => Span::none(),
+                };
                 let trace = trace.unwrap_or_else(|| {
                     let p = &position;
                     TraceParent::root(&format!("{}/{}/{}", p.topic, p.partition, p.offset))
@@ -204,6 +211,7 @@ impl Processor {
                     input: Input::Event(event),
                     env,
                     trace,
+                    span,
                 }
             })
             .collect();
@@ -230,10 +238,12 @@ impl Processor {
                     now,
                 );
                 let trace = TraceParent::root(&format!("timer/{}/{}", timer.thred_id, timer.due));
+                let span = spans::fire_timer(&timer.thred_id, timer.due);
                 Step {
                     input: Input::Timer(timer),
                     env,
                     trace,
+                    span,
                 }
             })
             .collect::<Vec<_>>();
@@ -283,6 +293,7 @@ impl Processor {
             input,
             env: RecordEnv::for_timer(id_seed, now, 0, self.topology.partitions(), now),
             trace: TraceParent::root(&format!("admin/{id_seed}/{now}")),
+            span: Span::none(),
         };
         let mut outcomes = self.steps(vec![step], None, None).await?;
         Ok(outcomes.pop().unwrap_or_default())
@@ -316,15 +327,33 @@ impl Processor {
             let mut traces = Vec::new();
             for step in &steps {
                 let outcome = self.run(&engine, &mut pre, &step.input, &step.env).await?;
+                if !step.span.is_none() {
+                    describe(&step.span, &outcome, &pre);
+                }
                 self.add_writes(&mut commit, &pre, &outcome);
                 let records = outgoing(&engine, &outcome, &self.topology);
-                traces.extend((0..records.len()).map(|n| Some(step.trace.child(&n.to_string()))));
+                traces.extend((0..records.len()).map(|n| {
+                    Some(Traced {
+                        step: step.span.clone(),
+                        fallback: step.trace.child(&n.to_string()),
+                    })
+                }));
                 commit.outbox.extend(records);
                 pre.apply(&outcome);
                 outcomes.push(outcome);
             }
             let outbox = commit.outbox.clone();
-            match self.threds.commit(lease, commit).await {
+            // Each step's trace shows the commit it was part of.
+            let committing: Vec<Span> = match traces::exporting() {
+                true => steps
+                    .iter()
+                    .map(|s| spans::commit(&s.span, steps.len()))
+                    .collect(),
+                false => Vec::new(),
+            };
+            let committed = self.threds.commit(lease, commit).await;
+            drop(committing);
+            match committed {
                 Ok(seqs) => {
                     self.committed(&engine, &outcomes, outbox, seqs, traces)
                         .await;
@@ -372,7 +401,7 @@ impl Processor {
         outcomes: &[Outcome],
         outbox: Vec<Outgoing>,
         seqs: Vec<u64>,
-        traces: Vec<Option<TraceParent>>,
+        traces: Vec<Option<Traced>>,
     ) {
         for failure in outcomes.iter().flat_map(|o| &o.failures) {
             tracing::warn!(thred = ?failure.thred_id, error = %failure.detail, "step failed; its sender was notified");
@@ -553,27 +582,36 @@ impl Processor {
     /// and the first failure.
     async fn publish(
         &self,
-        records: Vec<(u64, Outgoing, Option<TraceParent>)>,
+        records: Vec<(u64, Outgoing, Option<Traced>)>,
     ) -> (usize, Option<Error>) {
         if records.is_empty() {
             return (0, None);
         }
-        let (seqs, appends): (Vec<u64>, Vec<Append>) = records
-            .into_iter()
-            .map(|(seq, r, trace)| {
-                let append = Append {
-                    topic: r.topic,
-                    partition: None,
-                    key: r.key,
-                    payload: r.payload,
-                    headers: trace.iter().map(TraceParent::to_header).collect(),
-                };
-                (seq, append)
-            })
-            .unzip();
+        let mut seqs = Vec::with_capacity(records.len());
+        let mut appends = Vec::with_capacity(records.len());
+        // Open until the appends are done; each record carries its own span's context.
+        let mut sending = Vec::new();
+        for (seq, r, trace) in records {
+            let header = trace.map(|t| {
+                let span = spans::publish(&t.step, &r.topic, r.key.as_deref());
+                let context = spans::traceparent(&span).unwrap_or(t.fallback);
+                sending.push(span);
+                context.to_header()
+            });
+            seqs.push(seq);
+            appends.push(Append {
+                topic: r.topic,
+                partition: None,
+                key: r.key,
+                payload: r.payload,
+                headers: header.into_iter().collect(),
+            });
+        }
+        let results = self.bus.append_all(appends).await;
+        drop(sending);
         let mut sent = Vec::with_capacity(seqs.len());
         let mut failure = None;
-        for (seq, result) in seqs.into_iter().zip(self.bus.append_all(appends).await) {
+        for (seq, result) in seqs.into_iter().zip(results) {
             match result {
                 Ok(_) => sent.push(seq),
                 Err(e) => {
@@ -619,12 +657,21 @@ impl Processor {
     }
 }
 
-/// One input of a batch: what it is, the environment its step runs in, and its trace context.
+/// One input of a batch: what it is, the environment its step runs in, its trace context, and
+/// its span (none unless spans are exported).
 #[derive(Clone)]
 struct Step {
     input: Input,
     env: RecordEnv,
     trace: TraceParent,
+    span: Span,
+}
+
+/// Where an outbox record's trace context comes from: the span of the step that wrote it when
+/// spans are exported, else a deterministic child of the step's context.
+struct Traced {
+    step: Span,
+    fallback: TraceParent,
 }
 
 /// Counts fired timers and how late they fired (`now` is when they were read as due).
@@ -647,44 +694,8 @@ fn observe(outcomes: &[Outcome], pre: &Prefetched, elapsed: Duration) {
     let seconds = elapsed.as_secs_f64();
     for outcome in outcomes {
         m.step_duration.observe(seconds);
-        for record in &outcome.history {
-            let history::Record::Log {
-                kind,
-                thred_id,
-                pattern_id,
-                ..
-            } = record
-            else {
-                continue;
-            };
-            let outcome_kind = match kind {
-                history::LogKind::Match => StepOutcome::matched,
-                history::LogKind::NoMatch
-                | history::LogKind::NoThred
-                | history::LogKind::NoPattern => StepOutcome::no_match,
-                history::LogKind::Veto => StepOutcome::vetoed,
-                history::LogKind::Expired => StepOutcome::expired,
-                history::LogKind::SpawnSkipped | history::LogKind::Error => StepOutcome::error,
-            };
-            let pattern = pattern_id.as_deref().or_else(|| {
-                let thred = thred_id.as_deref()?;
-                outcome
-                    .threds
-                    .iter()
-                    .find_map(|change| match change {
-                        ThredChange::Saved { state, .. } | ThredChange::Removed { state }
-                            if state.id == thred =>
-                        {
-                            Some(state.pattern_id.as_str())
-                        }
-                        _ => None,
-                    })
-                    .or_else(|| {
-                        let stored = pre.threds.get(thred)?.as_ref()?;
-                        Some(stored.state.pattern_id.as_str())
-                    })
-            });
-            m.step(pattern.unwrap_or(""), outcome_kind);
+        for verdict in verdicts(outcome, pre) {
+            m.step(verdict.pattern.unwrap_or(""), verdict.outcome);
         }
         for (pattern, counter) in &outcome.counters {
             m.live_threds
@@ -694,6 +705,85 @@ fn observe(outcomes: &[Outcome], pre: &Prefetched, elapsed: Duration) {
                 .set(i64::try_from(counter.instances).unwrap_or(i64::MAX));
         }
     }
+}
+
+/// Puts what a step did on its span: the first reaction that matched (else the first verdict).
+fn describe(span: &Span, outcome: &Outcome, pre: &Prefetched) {
+    let all = verdicts(outcome, pre);
+    let Some(v) = all
+        .iter()
+        .find(|v| v.outcome == StepOutcome::matched)
+        .or(all.first())
+    else {
+        return;
+    };
+    spans::record_step(
+        span,
+        v.pattern.unwrap_or(""),
+        v.reaction,
+        v.thred_id,
+        v.outcome.as_str(),
+    );
+}
+
+/// What a step did at one thred or pattern, read off its history log records.
+struct Verdict<'a> {
+    outcome: StepOutcome,
+    pattern: Option<&'a str>,
+    thred_id: Option<&'a str>,
+    reaction: Option<&'a str>,
+}
+
+/// The verdicts of a step (`pre`: the threds as it read them, for the patterns of threds it did
+/// not change).
+fn verdicts<'a>(outcome: &'a Outcome, pre: &'a Prefetched) -> Vec<Verdict<'a>> {
+    let mut all = Vec::new();
+    for record in &outcome.history {
+        let history::Record::Log {
+            kind,
+            thred_id,
+            pattern_id,
+            from_reaction,
+            ..
+        } = record
+        else {
+            continue;
+        };
+        let verdict = match kind {
+            history::LogKind::Match => StepOutcome::matched,
+            history::LogKind::NoMatch | history::LogKind::NoThred | history::LogKind::NoPattern => {
+                StepOutcome::no_match
+            }
+            history::LogKind::Veto => StepOutcome::vetoed,
+            history::LogKind::Expired => StepOutcome::expired,
+            history::LogKind::SpawnSkipped | history::LogKind::Error => StepOutcome::error,
+        };
+        let pattern = pattern_id.as_deref().or_else(|| {
+            let thred = thred_id.as_deref()?;
+            outcome
+                .threds
+                .iter()
+                .find_map(|change| match change {
+                    ThredChange::Saved { state, .. } | ThredChange::Removed { state }
+                        if state.id == thred =>
+                    {
+                        Some(state.pattern_id.as_str())
+                    }
+                    _ => None,
+                })
+                .or_else(|| {
+                    let stored = pre.threds.get(thred)?.as_ref()?;
+                    Some(stored.state.pattern_id.as_str())
+                })
+        });
+        all.push(Verdict {
+            outcome: verdict,
+            pattern,
+            thred_id: thred_id.as_deref(),
+            reaction: from_reaction.as_deref(),
+        });
+    }
+    all
 }
 
 /// The bus records of a step's messages.

@@ -65,6 +65,20 @@ pub enum StepOutcome {
     expired,
 }
 
+impl StepOutcome {
+    /// Its label value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StepOutcome::matched => "matched",
+            StepOutcome::no_match => "no_match",
+            StepOutcome::vetoed => "vetoed",
+            StepOutcome::refused => "refused",
+            StepOutcome::error => "error",
+            StepOutcome::expired => "expired",
+        }
+    }
+}
+
 /// Labels: a consumer and the step of its loop that failed.
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ConsumerFailureLabels {

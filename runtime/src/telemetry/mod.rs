@@ -1,7 +1,10 @@
-//! What the process tells its operators: Prometheus metrics ([`metrics`]) and traces
-//! ([`tracing`]: spans exported over OTLP when an endpoint is configured).
+//! What the process tells its operators: Prometheus metrics ([`metrics`]), log lines and traces
+//! ([`traces`] installs them; [`spans`] are the spans of an event's trace, exported over OTLP
+//! when an endpoint is configured).
 
 pub mod metrics;
+pub mod spans;
+pub mod traces;
 
 pub use metrics::metrics;
 
