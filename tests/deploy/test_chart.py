@@ -306,8 +306,9 @@ def test_otel_variables_follow_the_otlp_values(production, default):
     assert not any(n.startswith("OTEL_") for n in env_map(default.container("engine"))), "off without an endpoint"
     for role in ROLES:
         env = env_map(production.container(role))
-        assert env["OTEL_EXPORTER_OTLP_ENDPOINT"]["value"] == "http://otel-collector.observability:4317"
+        assert env["OTEL_EXPORTER_OTLP_ENDPOINT"]["value"] == "http://otel-collector.observability:4318"
         assert env["OTEL_SERVICE_NAME"]["value"] == f"threds-{role}"
+        assert env["OTEL_EXPORTER_OTLP_PROTOCOL"]["value"] == "http/protobuf"
         assert env["OTEL_TRACES_SAMPLER"]["value"] == "parentbased_traceidratio"
         assert env["OTEL_TRACES_SAMPLER_ARG"]["value"] == "0.05"
         attributes = dict(a.split("=", 1) for a in env["OTEL_RESOURCE_ATTRIBUTES"]["value"].split(","))

@@ -36,6 +36,7 @@ BAD_VALUES = [
     pytest.param({"logging": {"format": "xml"}}, ["/logging/format", "must be one of 'json', 'text'"], id="log-format"),
     pytest.param({"telemetry": {"otlp": {"samplerArg": "2"}}}, ["/telemetry/otlp/samplerArg"], id="sampler-ratio"),
     pytest.param({"telemetry": {"otlp": {"endpoint": "collector:4317"}}}, ["/telemetry/otlp/endpoint"], id="otlp-endpoint-without-scheme"),
+    pytest.param({"telemetry": {"otlp": {"protocol": "grpc"}}}, ["/telemetry/otlp/protocol", "value must be 'http/protobuf'"], id="otlp-grpc"),
     pytest.param({"telemetry": {"otlp": {"sampler": "sometimes"}}}, ["/telemetry/otlp/sampler", "must be one of"], id="sampler-name"),
     pytest.param({"image": {"pullPolicy": "Sometimes"}}, ["/image/pullPolicy", "must be one of"], id="pull-policy"),
     pytest.param({"image": {"digest": "latest"}}, ["/image/digest"], id="image-digest"),
