@@ -5,6 +5,8 @@ test runs the binary the way the runtime stage and the chart together would."""
 from __future__ import annotations
 
 import fnmatch
+import os
+import re
 import shutil
 import subprocess
 import sys
@@ -57,6 +59,33 @@ def test_runtime_stage_is_slim_debian_with_tls_libraries(image):
     assert "rm -rf /var/lib/apt/lists/*" in " ".join(image.runtime.all("RUN"))
 
 
+# What debian:bookworm-slim has without installing anything (priority "required" packages the
+# binary may link against).
+SLIM_BASE = {"libc6", "libgcc-s1", "zlib1g", "libstdc++6"}
+
+
+def test_runtime_stage_installs_every_library_the_binary_links(image, binaries):
+    """`ldd` of the release binary, each library's Debian package (`dpkg -S`, on a Debian host
+    like the runtime stage), against the runtime stage's packages and the slim base."""
+    require(shutil.which("ldd") is not None and shutil.which("dpkg") is not None, "needs ldd and dpkg (a Debian host)")
+    linked = subprocess.run(["ldd", str(binaries.threds)], capture_output=True, text=True, check=True).stdout
+    libraries = re.findall(r"=> (/\S+)", linked)
+    assert libraries, linked
+    packages = set()
+    for library in libraries:
+        owner = None
+        for path in (library, os.path.realpath(library), library.replace("/lib/", "/usr/lib/", 1)):
+            found = subprocess.run(["dpkg", "-S", path], capture_output=True, text=True)
+            if found.returncode == 0:
+                owner = found.stdout.split(":")[0]
+                break
+        assert owner, f"no Debian package owns {library}"
+        packages.add(owner)
+    missing = packages - set(image.installed_packages()) - SLIM_BASE
+    assert not missing, f"the binary links libraries of {sorted(missing)}, which the runtime stage does not install"
+    assert "libssl3" in packages, "TLS to Kafka (rdkafka's ssl feature) links OpenSSL 3"
+
+
 def test_runtime_user_is_the_charts_non_root_user(image, render):
     rendered = render()
     for role in ("engine", "session", "persistence"):
@@ -100,5 +129,5 @@ def test_dockerignore_keeps_build_outputs_and_history_out():
     ignored = [line.strip() for line in (REPO / ".dockerignore").read_text().splitlines() if line.strip() and not line.startswith("#")]
     for entry in ("target", ".git"):
         assert entry in ignored
-    for needed in ("config", "actors", "runtime", "patterns", "Cargo.lock", "tests"):
+    for needed in ("config", "actors", "runtime", "patterns", "Cargo.lock", "tests", "docs"):
         assert not any(fnmatch.fnmatch(needed, entry.rstrip("/")) for entry in ignored), f"{needed} is ignored"
