@@ -229,6 +229,20 @@ def test_chart_made_secret_keeps_values_out_of_the_pod_spec(render):
     assert "s3cret" not in spec and '"pw"' not in spec
 
 
+def test_credentials_in_urls_go_to_the_chart_secret(render):
+    rendered = render({"mongodb": {"uri": "mongodb://threds:m0ngo-pw@mongo:27017/?replicaSet=rs0"},
+                       "redis": {"urls": ["redis://:r3dis-pw@a:6379", "redis://:r3dis-pw@b:6379"]}})
+    env = env_map(rendered.container("engine"))
+    assert env["THREDS_DOCUMENTS_MONGODB_URI"]["valueFrom"]["secretKeyRef"] == {"name": "demo-threds", "key": "mongodb-uri"}
+    assert env["THREDS_STORE_REDIS_URLS"]["valueFrom"]["secretKeyRef"] == {"name": "demo-threds", "key": "redis-urls"}
+    assert rendered.secret_value("demo-threds", "mongodb-uri") == "mongodb://threds:m0ngo-pw@mongo:27017/?replicaSet=rs0"
+    assert rendered.secret_value("demo-threds", "redis-urls") == "redis://:r3dis-pw@a:6379,redis://:r3dis-pw@b:6379"
+    for obj in rendered.objects:
+        if obj["kind"] != "Secret":
+            text = json.dumps(obj)
+            assert "m0ngo-pw" not in text and "r3dis-pw" not in text, f"{obj['kind']} {obj['metadata']['name']}"
+
+
 def test_session_service_and_ingress_route_websocket_and_events(production):
     session = production.workload("session")
     service = production.get("Service", session["metadata"]["name"])

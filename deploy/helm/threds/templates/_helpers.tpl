@@ -89,7 +89,17 @@ key: jwt-secret
 
 {{/* Whether the chart makes a Secret at all. */}}
 {{- define "threds.needsSecret" -}}
-{{- if or (not .Values.auth.existingSecret) (and .Values.redis.password (not .Values.redis.existingSecret)) (and .Values.kafka.sasl.enabled (not .Values.kafka.sasl.existingSecret)) }}true{{- end }}
+{{- if or (not .Values.auth.existingSecret) (and .Values.redis.password (not .Values.redis.existingSecret)) (and .Values.kafka.sasl.enabled (not .Values.kafka.sasl.existingSecret)) (include "threds.mongodbUriInSecret" .) (include "threds.redisUrlsInSecret" .) }}true{{- end }}
+{{- end }}
+
+{{/* A MongoDB URI given as a value with credentials in it goes to the chart's Secret. */}}
+{{- define "threds.mongodbUriInSecret" -}}
+{{- if and (not .Values.mongodb.existingSecret) (contains "@" .Values.mongodb.uri) }}true{{- end }}
+{{- end }}
+
+{{/* Redis URLs given with credentials in them (and no password value) go to the chart's Secret. */}}
+{{- define "threds.redisUrlsInSecret" -}}
+{{- if and (not (include "threds.redisAuth" .)) (contains "@" (join "," .Values.redis.urls)) }}true{{- end }}
 {{- end }}
 
 {{/* Whether Redis URLs get a password injected. */}}

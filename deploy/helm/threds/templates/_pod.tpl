@@ -69,9 +69,23 @@ engine, session or persistence (the subcommand of the same name).
       name: {{ default (include "threds.secretName" $root) $v.redis.existingSecret }}
       key: {{ ternary $v.redis.existingSecretPasswordKey "redis-password" (ne $v.redis.existingSecret "") }}
 {{- end }}
+{{- if include "threds.redisUrlsInSecret" $root }}
+- name: THREDS_STORE_REDIS_URLS
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "threds.secretName" $root }}
+      key: redis-urls
+{{- else }}
 - name: THREDS_STORE_REDIS_URLS
   value: {{ include "threds.redisUrls" $root | quote }}
-{{- if $v.mongodb.existingSecret }}
+{{- end }}
+{{- if include "threds.mongodbUriInSecret" $root }}
+- name: THREDS_DOCUMENTS_MONGODB_URI
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "threds.secretName" $root }}
+      key: mongodb-uri
+{{- else if $v.mongodb.existingSecret }}
 - name: THREDS_DOCUMENTS_MONGODB_URI
   valueFrom:
     secretKeyRef:
@@ -184,7 +198,7 @@ engine, session or persistence (the subcommand of the same name).
 {{/* Annotations that roll the pods when their settings change. */}}
 {{- define "threds.podChecksums" -}}
 checksum/config: {{ include "threds.toml" . | sha256sum }}
-checksum/secret: {{ toJson (list .Values.auth .Values.redis.password .Values.kafka.sasl) | sha256sum }}
+checksum/secret: {{ toJson (list .Values.auth .Values.redis .Values.mongodb .Values.kafka.sasl) | sha256sum }}
 {{- if .Values.patterns.rollOnChange }}
 checksum/patterns: {{ include (print .Template.BasePath "/configmap-model.yaml") . | sha256sum }}
 {{- end }}
