@@ -62,6 +62,20 @@ def sandbox():
 
 
 @pytest.fixture(scope="module")
+def threds_binary(binaries, base_dir, image):
+    """The release binary copied to where the image has it, under the pods' directory: the
+    pods' user must be able to run it wherever the build is (e.g. under a private home)."""
+    target = base_dir / "image" / image.entrypoint[0].lstrip("/")
+    target.parent.mkdir(parents=True)
+    for directory in [base_dir / "image", *target.parents]:
+        if directory.is_relative_to(base_dir):
+            os.chmod(directory, 0o755)
+    shutil.copy2(binaries.threds, target)
+    os.chmod(target, 0o755)
+    return target
+
+
+@pytest.fixture(scope="module")
 def image():
     return dockerfile.parse(REPO / "Dockerfile")
 
@@ -112,7 +126,7 @@ def smoke_values(backends: Backends, port: int, **extra) -> dict:
 
 
 @pytest.fixture(scope="module")
-def cluster(render, backends, binaries, base_dir, sandbox, image):
+def cluster(render, backends, threds_binary, base_dir, sandbox, image):
     """Every role running as its rendered pod, ready; stopped (SIGTERM) at the end."""
     pods: dict[str, LocalPod] = {}
     renders = {}
@@ -127,7 +141,7 @@ def cluster(render, backends, binaries, base_dir, sandbox, image):
                 namespace="threds",
                 workdir=base_dir / POD_NAMES[role],
                 image=image,
-                binary=binaries.threds,
+                binary=threds_binary,
                 sandbox=sandbox,
             )
             pod.keep_running()
@@ -356,7 +370,7 @@ def test_processes_stop_within_their_grace_period_on_sigterm(cluster):
         assert code == 0, f"{role} exited {code}:\n{pod.log()}"
 
 
-def hook_pod(rendered, base_dir, name, image, binaries, sandbox) -> LocalPod:
+def hook_pod(rendered, base_dir, name, image, threds_binary, sandbox) -> LocalPod:
     job = next(h for h in rendered.hooks() if h["kind"] == "Job")
     return LocalPod(
         rendered,
@@ -365,41 +379,41 @@ def hook_pod(rendered, base_dir, name, image, binaries, sandbox) -> LocalPod:
         namespace="threds",
         workdir=base_dir / f"hook-{name}",
         image=image,
-        binary=binaries.threds,
+        binary=threds_binary,
         sandbox=sandbox,
     )
 
 
-def test_topics_hook_finds_the_deployments_topics(render, backends, base_dir, image, binaries, sandbox):
+def test_topics_hook_finds_the_deployments_topics(render, backends, base_dir, image, threds_binary, sandbox):
     rendered = render(smoke_values(backends, services.free_port(), topics={"create": {"enabled": True}, "replicationFactor": 1}))
-    result = hook_pod(rendered, base_dir, "exists", image, binaries, sandbox).run(timeout=60)
+    result = hook_pod(rendered, base_dir, "exists", image, threds_binary, sandbox).run(timeout=60)
     assert result.returncode == 0, result.stdout
     lines = [line for line in result.stdout.splitlines() if line.startswith("threds.")]
     assert f"threds.events partitions={PARTITIONS} exists" in lines
     assert len(lines) == 7 and all(line.endswith(" exists") for line in lines), result.stdout
 
 
-def test_topics_hook_refuses_a_partition_count_the_topic_does_not_have(render, backends, base_dir, image, binaries, sandbox):
+def test_topics_hook_refuses_a_partition_count_the_topic_does_not_have(render, backends, base_dir, image, threds_binary, sandbox):
     values = smoke_values(backends, services.free_port(), topics={"create": {"enabled": True}, "partitions": PARTITIONS + 2})
     rendered = render(values)
     assert env_map(next(h for h in rendered.hooks() if h["kind"] == "Job")["spec"]["template"]["spec"]["containers"][0])[
         "THREDS_ENGINE_PARTITIONS"]["value"] == str(PARTITIONS + 2)
-    result = hook_pod(rendered, base_dir, "mismatch", image, binaries, sandbox).run(timeout=60)
+    result = hook_pod(rendered, base_dir, "mismatch", image, threds_binary, sandbox).run(timeout=60)
     assert result.returncode != 0
     assert f"topic threds.events exists with {PARTITIONS} partition(s)" in result.stdout
     assert f"call for {PARTITIONS + 2}" in result.stdout
 
 
-def test_sandbox_is_non_root_and_read_only_but_tmp(render, base_dir, image, binaries, sandbox):
+def test_sandbox_is_non_root_and_read_only_but_tmp(render, base_dir, image, threds_binary, sandbox):
     """What the smoke test's pods ran in: checked from inside, with the engine's pod spec."""
     require(sandbox, "the read-only, non-root sandbox needs root, unshare and setpriv")
     rendered = render({"auth": {"jwtSecret": JWT_SECRET}})
     pod = LocalPod(rendered, rendered.workload("engine")["spec"]["template"], pod_name="sandbox-check",
                    namespace="threds", workdir=base_dir / "sandbox-check", image=image,
-                   binary=binaries.threds, sandbox=True)
+                   binary=threds_binary, sandbox=True)
     script = (
         "id -u; id -g; touch /tmp/writable && echo tmp-writable; "
-        f"touch {binaries.threds.parent}/x 2>/dev/null || echo binary-dir-read-only; "
+        f"touch {threds_binary.parent}/x 2>/dev/null || echo binary-dir-read-only; "
         f"touch {pod.dir}/x 2>/dev/null || echo pod-dir-read-only; "
         "touch /var/tmp/x 2>/dev/null || echo var-tmp-read-only; "
         "grep CapEff /proc/self/status"
