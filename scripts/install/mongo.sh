@@ -9,8 +9,8 @@
 set -euo pipefail
 
 BRISKDB_VERSION="0.1.0b3"
-VENV="${THREDS_VENV:-/opt/threds-venv}"
-PY="$VENV/bin/python"
+# shellcheck source=lib/python-venv.sh
+source "$(dirname "$0")/lib/python-venv.sh"
 
 have_briskdb() {
   [ -x "$PY" ] && "$PY" - "$BRISKDB_VERSION" <<'PYEOF' >/dev/null 2>&1
@@ -26,20 +26,8 @@ if have_briskdb; then
   exit 0
 fi
 
-# A Python 3 with venv and pip (Debian: python3, python3-venv).
-SYSTEM_PY="$(command -v python3 || true)"
-if [ -z "$SYSTEM_PY" ] || ! "$SYSTEM_PY" -c 'import venv, ensurepip' >/dev/null 2>&1; then
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update
-  apt-get install -y --no-install-recommends python3 python3-venv
-  SYSTEM_PY="$(command -v python3)"
-fi
-
-if [ ! -x "$PY" ]; then
-  "$SYSTEM_PY" -m venv "$VENV"
-fi
-"$PY" -m pip install --quiet --disable-pip-version-check --only-binary=:all: \
-  "briskdb[pymongo]==$BRISKDB_VERSION"
+ensure_venv
+pip_install "briskdb[pymongo]==$BRISKDB_VERSION"
 
 if have_briskdb; then
   echo "briskdb $BRISKDB_VERSION installed in $VENV (interpreter: $PY)"

@@ -9,6 +9,7 @@ mod serve;
 mod simulate;
 mod test;
 mod token;
+mod topics;
 mod validate;
 
 use clap::{Parser, Subcommand};
@@ -49,6 +50,8 @@ enum Command {
     Publish(client::PublishArgs),
     /// Print the token's participant's messages as JSON lines.
     Tail(client::TailArgs),
+    /// Create the deployment's Kafka topics with a replication factor (idempotent).
+    Topics(topics::Args),
 }
 
 /// Runs the parsed command line.
@@ -66,6 +69,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Token(args) => token::run(args),
         Command::Publish(args) => client::publish(args),
         Command::Tail(args) => client::tail(args),
+        Command::Topics(args) => topics::run(args),
     }
 }
 
