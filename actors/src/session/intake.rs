@@ -44,7 +44,7 @@ impl Intake {
         let span = spans::send_event(&self.topic, &key, event.id(), channel, parent);
         let trace = spans::traceparent(&span).unwrap_or_else(|| match parent {
             Some(parent) => parent.child(&seed),
-            None => TraceParent::root(&seed),
+            None => spans::root(&seed),
         });
         let appended = self
             .bus

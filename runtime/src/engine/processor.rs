@@ -206,7 +206,7 @@ impl Processor {
                 // Exported, the step's context is its span's (one trace id in spans and logs).
                 let trace = spans::traceparent(&span).or(trace).unwrap_or_else(|| {
                     let p = &position;
-                    TraceParent::root(&format!("{}/{}/{}", p.topic, p.partition, p.offset))
+                    spans::root(&format!("{}/{}/{}", p.topic, p.partition, p.offset))
                 });
                 Step {
                     input: Input::Event(event),
@@ -240,7 +240,7 @@ impl Processor {
                 );
                 let span = spans::fire_timer(&timer.thred_id, timer.due);
                 let trace = spans::traceparent(&span).unwrap_or_else(|| {
-                    TraceParent::root(&format!("timer/{}/{}", timer.thred_id, timer.due))
+                    spans::root(&format!("timer/{}/{}", timer.thred_id, timer.due))
                 });
                 Step {
                     input: Input::Timer(timer),

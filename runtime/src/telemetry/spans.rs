@@ -6,9 +6,11 @@
 //! passes on is read back with [`traceparent`].
 //!
 //! Every constructor answers [`Span::none`] when this process does not export spans
-//! ([`exporting`]), so callers create them unconditionally.
+//! ([`exporting`]) or the trace is not sampled ([`sampled`]), so callers create them
+//! unconditionally; a context passed on without a span is [`root`] or the parent's, its sampled
+//! flag telling the next hop what was decided.
 
-use super::traces::{exporting, TARGET};
+use super::traces::{exporting, sampled, TARGET};
 use crate::bus::Position;
 use crate::trace::TraceParent;
 use opentelemetry::trace::{SpanContext, SpanId, TraceContextExt, TraceFlags, TraceId, TraceState};
@@ -38,7 +40,7 @@ pub fn send_event(
     channel: &'static str,
     parent: Option<TraceParent>,
 ) -> Span {
-    if !exporting() {
+    if !sampled(parent) {
         return Span::none();
     }
     let span = tracing::info_span!(
@@ -68,7 +70,7 @@ pub fn process_event(
     event_id: &str,
     parent: Option<TraceParent>,
 ) -> Span {
-    if !exporting() {
+    if !sampled(parent) {
         return Span::none();
     }
     let span = tracing::info_span!(
@@ -96,7 +98,7 @@ pub fn process_event(
 
 /// The engine firing a thred's timer due at `due` (epoch ms): a new trace.
 pub fn fire_timer(thred_id: &str, due: i64) -> Span {
-    if !exporting() {
+    if !sampled(None) {
         return Span::none();
     }
     let span = tracing::info_span!(
@@ -180,7 +182,7 @@ pub fn deliver(
     connections: usize,
     parent: Option<TraceParent>,
 ) -> Span {
-    if !exporting() {
+    if !sampled(parent) {
         return Span::none();
     }
     let span = tracing::info_span!(
@@ -212,7 +214,7 @@ pub fn agent_task(
     message_id: &str,
     parent: Option<TraceParent>,
 ) -> Span {
-    if !exporting() {
+    if !sampled(parent) {
         return Span::none();
     }
     let span = tracing::info_span!(
@@ -233,6 +235,17 @@ pub fn agent_task(
     );
     adopt(&span, parent);
     span
+}
+
+/// A new trace's context when no span was created for it: derived from `seed`; sampled only when
+/// this process does not export spans (so another tracer downstream records it), else unsampled
+/// (this process decided not to record it, and the next hops follow).
+pub fn root(seed: &str) -> TraceParent {
+    let mut root = TraceParent::root(seed);
+    if exporting() {
+        root.flags &= !1;
+    }
+    root
 }
 
 /// Marks `span` failed with `error`.
