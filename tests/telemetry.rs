@@ -44,6 +44,16 @@ fn traced_node(
     support::threds().start(command, args, &env).unwrap()
 }
 
+/// The deployment's infrastructure and its `threds.toml` (in the directory answered, kept as long
+/// as the processes run).
+fn deployment() -> (Infrastructure, tempfile::TempDir, String) {
+    let infra = support::infrastructure();
+    let dir = tempfile::tempdir().unwrap();
+    let config = config_file(dir.path(), "").unwrap();
+    let config = config.to_string_lossy().into_owned();
+    (infra, dir, config)
+}
+
 fn producer(infra: &Infrastructure) -> KafkaBus {
     KafkaBus::new(KafkaConfig {
         properties: mock_properties(),
@@ -153,15 +163,8 @@ async fn one_trace_follows_an_event_from_either_entry_through_the_engine_to_the_
         return;
     }
     let receiver = Receiver::start().unwrap();
-    let infra = support::infrastructure();
-    let dir = tempfile::tempdir().unwrap();
-    let config = config_file(dir.path(), "").unwrap();
-    let args = [
-        "--config",
-        config.to_str().unwrap(),
-        "--patterns",
-        "config/patterns",
-    ];
+    let (infra, _dir, config) = deployment();
+    let args = ["--config", &config, "--patterns", "config/patterns"];
     let _engine = traced_node(&infra, "engine", "engine-1", "engine", &receiver, &args);
     let session_in = traced_node(
         &infra,
@@ -301,15 +304,8 @@ async fn metrics_after_a_scripted_run_count_what_was_sent() {
     if !redis::available("metrics_after_a_scripted_run_count_what_was_sent") {
         return;
     }
-    let infra = support::infrastructure();
-    let dir = tempfile::tempdir().unwrap();
-    let config = config_file(dir.path(), "").unwrap();
-    let args = [
-        "--config",
-        config.to_str().unwrap(),
-        "--patterns",
-        "config/patterns",
-    ];
+    let (infra, _dir, config) = deployment();
+    let args = ["--config", &config, "--patterns", "config/patterns"];
     // The engine logs JSON lines.
     let mut env = infra.env("engine-1");
     env.push(("THREDS_TELEMETRY_LOG_FORMAT", "json".to_owned()));

@@ -9,7 +9,6 @@ use super::config::{load, Overrides};
 use anyhow::Context;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
-use rdkafka::config::ClientConfig;
 use rdkafka::error::RDKafkaErrorCode;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -21,21 +20,6 @@ use threds_runtime::topology::{TopicSpec, Topology};
 
 /// How long the cluster may take to answer one CreateTopics request.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(15);
-
-/// Prefixes of librdkafka properties only consumers take (the admin client would warn about them).
-const CONSUMER_ONLY: &[&str] = &[
-    "fetch.",
-    "group.",
-    "auto.offset.reset",
-    "enable.auto.",
-    "auto.commit.",
-    "isolation.level",
-    "max.poll.interval.ms",
-    "session.timeout.ms",
-    "heartbeat.interval.ms",
-    "partition.assignment.strategy",
-    "queued.",
-];
 
 /// Arguments of `threds topics`.
 #[derive(Debug, clap::Args)]
@@ -229,16 +213,8 @@ fn describe_replication(replication: i32) -> String {
 
 /// An admin client with the bus's connection settings (brokers, client id, TLS/SASL properties).
 fn admin_client(kafka: &KafkaConfig) -> anyhow::Result<AdminClient<DefaultClientContext>> {
-    let mut client = ClientConfig::new();
-    client
-        .set("bootstrap.servers", &kafka.brokers)
-        .set("client.id", format!("{}-topics", kafka.client_id));
-    for (key, value) in &kafka.properties {
-        if !CONSUMER_ONLY.iter().any(|p| key.starts_with(p)) {
-            client.set(key, value);
-        }
-    }
-    client
+    kafka
+        .admin_client("topics")
         .create()
         .with_context(|| format!("configuring the Kafka admin client for {}", kafka.brokers))
 }

@@ -32,6 +32,28 @@ fn system() -> &'static str {
     SYSTEM.get().copied().unwrap_or("kafka")
 }
 
+/// A consumer span named `$name` processing the record at `$position` (message `$id`, operation
+/// `$op`), with the messaging attributes every consumer span has, then `$fields`.
+macro_rules! consumer_span {
+    ($name:literal, $op:literal, $position:expr, $id:expr, $($fields:tt)*) => {
+        tracing::info_span!(
+            target: TARGET,
+            $name,
+            otel.name = format!("process {}", $position.topic),
+            otel.kind = "consumer",
+            messaging.system = system(),
+            messaging.operation.type = "process",
+            messaging.operation.name = $op,
+            messaging.destination.name = $position.topic.as_str(),
+            messaging.destination.partition.id = $position.partition.to_string(),
+            messaging.kafka.offset = $position.offset,
+            messaging.message.id = $id,
+            trace_id = Empty,
+            $($fields)*
+        )
+    };
+}
+
 /// A session appending a client's event (`channel`: `websocket` or `http`) to `topic`.
 pub fn send_event(
     topic: &str,
@@ -73,24 +95,16 @@ pub fn process_event(
     if !sampled(parent) {
         return Span::none();
     }
-    let span = tracing::info_span!(
-        target: TARGET,
+    let span = consumer_span!(
         "process",
-        otel.name = format!("process {}", position.topic),
-        otel.kind = "consumer",
-        messaging.system = system(),
-        messaging.operation.type = "process",
-        messaging.operation.name = "process",
-        messaging.destination.name = position.topic.as_str(),
-        messaging.destination.partition.id = position.partition.to_string(),
-        messaging.kafka.offset = position.offset,
+        "process",
+        position,
+        event_id,
         messaging.consumer.group.name = group,
-        messaging.message.id = event_id,
         threds.pattern = Empty,
         threds.reaction = Empty,
         threds.thred_id = Empty,
         threds.outcome = Empty,
-        trace_id = Empty,
     );
     adopt(&span, parent);
     span
@@ -185,22 +199,14 @@ pub fn deliver(
     if !sampled(parent) {
         return Span::none();
     }
-    let span = tracing::info_span!(
-        target: TARGET,
+    let span = consumer_span!(
         "deliver",
-        otel.name = format!("process {}", position.topic),
-        otel.kind = "consumer",
-        messaging.system = system(),
-        messaging.operation.type = "process",
-        messaging.operation.name = "deliver",
-        messaging.destination.name = position.topic.as_str(),
-        messaging.destination.partition.id = position.partition.to_string(),
-        messaging.kafka.offset = position.offset,
-        messaging.message.id = message_id,
+        "deliver",
+        position,
+        message_id,
         network.protocol.name = "websocket",
         threds.participant = participant,
         threds.connections = connections,
-        trace_id = Empty,
     );
     adopt(&span, parent);
     span
@@ -217,21 +223,13 @@ pub fn agent_task(
     if !sampled(parent) {
         return Span::none();
     }
-    let span = tracing::info_span!(
-        target: TARGET,
+    let span = consumer_span!(
         "task",
-        otel.name = format!("process {}", position.topic),
-        otel.kind = "consumer",
-        messaging.system = system(),
-        messaging.operation.type = "process",
-        messaging.operation.name = "process",
-        messaging.destination.name = position.topic.as_str(),
-        messaging.destination.partition.id = position.partition.to_string(),
-        messaging.kafka.offset = position.offset,
-        messaging.message.id = message_id,
+        "process",
+        position,
+        message_id,
         threds.agent = agent,
         otel.status_code = Empty,
-        trace_id = Empty,
     );
     adopt(&span, parent);
     span

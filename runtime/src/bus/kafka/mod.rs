@@ -99,6 +99,14 @@ impl KafkaConfig {
         }
     }
 
+    /// The settings of an admin client of this cluster, its client id `<client_id>-<role>`: the
+    /// connection, TLS and SASL properties, without the consumer-only ones.
+    pub fn admin_client(&self, role: &str) -> ClientConfig {
+        let mut config = self.client(&format!("{}-{role}", self.client_id));
+        self.finish(&mut config, false);
+        config
+    }
+
     /// The properties every client of the bus starts from.
     fn client(&self, client_id: &str) -> ClientConfig {
         let mut config = ClientConfig::new();
