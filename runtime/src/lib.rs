@@ -8,6 +8,7 @@ pub mod documents;
 pub mod engine;
 pub mod files;
 pub mod history;
+pub mod metrics;
 pub mod millis;
 pub mod store;
 pub mod telemetry;

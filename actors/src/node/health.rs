@@ -12,7 +12,6 @@ use std::sync::Arc;
 use std::time::Duration;
 use threds_runtime::documents::Documents;
 use threds_runtime::store::Threds;
-use threds_runtime::telemetry;
 use threds_runtime::topology::{collections, Topology};
 
 /// Readiness: every started role has what it needs (partitions assigned) and the backends answer.
@@ -87,9 +86,9 @@ pub async fn livez() -> HttpResponse {
 
 /// `GET /metrics`: the process's metrics as OpenMetrics text (Prometheus scrapes it).
 pub async fn metrics(health: web::Data<Health>) -> HttpResponse {
-    match telemetry::metrics::encode(Some(&health.registry())) {
+    match threds_runtime::metrics::encode(Some(&health.registry())) {
         Ok(text) => HttpResponse::Ok()
-            .content_type(telemetry::metrics::CONTENT_TYPE)
+            .content_type(threds_runtime::metrics::CONTENT_TYPE)
             .body(text),
         Err(e) => HttpResponse::InternalServerError().body(format!("encoding metrics: {e}")),
     }

@@ -8,8 +8,8 @@
 use super::admin::Admin;
 use super::{Done, Incoming, Processor};
 use crate::bus::{self, Bus, Record};
+use crate::metrics::{metrics, PartitionLabels, StepOutcome, TopicLabel};
 use crate::store::{self, Lease, Leases};
-use crate::telemetry::metrics::{metrics, PartitionLabels, StepOutcome, TopicLabel};
 use crate::topology::{self, Topology};
 use crate::trace::TraceParent;
 use futures_util::FutureExt;

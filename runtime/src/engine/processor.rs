@@ -14,8 +14,8 @@ use super::{MachineHandle, RecordEnv};
 use crate::bus::Position;
 use crate::bus::{self, partition_for, Append, Bus, Record};
 use crate::history::History;
+use crate::metrics::{metrics, StepOutcome};
 use crate::store::{self, Commit, Lease, Outgoing, SessionDirectory, ThredWrite, Threds};
-use crate::telemetry::metrics::{metrics, StepOutcome};
 use crate::telemetry::{spans, traces};
 use crate::topology::Topology;
 use crate::trace::TraceParent;
@@ -709,7 +709,7 @@ fn observe(outcomes: &[Outcome], pre: &Prefetched, elapsed: Duration) {
         }
         for (pattern, counter) in &outcome.counters {
             m.live_threds
-                .get_or_create(&crate::telemetry::metrics::PatternLabel {
+                .get_or_create(&crate::metrics::PatternLabel {
                     pattern: pattern.clone(),
                 })
                 .set(i64::try_from(counter.instances).unwrap_or(i64::MAX));

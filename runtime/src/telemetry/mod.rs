@@ -1,16 +1,15 @@
-//! What the process tells its operators: Prometheus metrics ([`metrics`]), log lines and traces
-//! ([`traces`] installs them; [`spans`] are the spans of an event's trace, exported over OTLP
-//! when an endpoint is configured).
+//! What the process tells its operators besides the metrics themselves ([`crate::metrics`]): the
+//! metered consume loops and bus, log lines and traces ([`traces`] installs them; [`spans`] are
+//! the spans of an event's trace, exported over OTLP when an endpoint is configured).
 
-pub mod metrics;
 pub mod spans;
 pub mod traces;
 
-pub use metrics::metrics;
+use crate::metrics::metrics;
 
 use crate::bus::driver::{Observer, Stage};
 use crate::bus::{self, Append, Bus, Consumer, Position, Record};
-use metrics::ConsumerFailureLabels;
+use crate::metrics::ConsumerFailureLabels;
 
 /// The consume loops' observer: counts records read per topic and failures per stage.
 #[derive(Debug, Default, Clone, Copy)]

@@ -46,7 +46,7 @@ impl ClientContext for Context {
     /// librdkafka's periodic statistics (`statistics.interval.ms`): the lag of each partition this
     /// consumer reads (`threds_consumer_lag`).
     fn stats(&self, statistics: rdkafka::Statistics) {
-        let m = crate::telemetry::metrics();
+        let m = crate::metrics::metrics();
         for (name, topic) in &statistics.topics {
             for (p, partition) in &topic.partitions {
                 // -1: not assigned here (or not known yet); the internal partition -1 is skipped.
@@ -66,7 +66,7 @@ impl ConsumerContext for Context {
             Rebalance::Revoke(tpl) => {
                 let revoked = partitions_of(tpl);
                 for (topic, partition) in &revoked {
-                    crate::telemetry::metrics().forget_lag(topic, *partition);
+                    crate::metrics::metrics().forget_lag(topic, *partition);
                 }
                 tracker.revoke(revoked)
             }

@@ -161,7 +161,7 @@ impl Identity {
         let (revoked, assigned) = group.sync(&self.member);
         for tp in &revoked {
             progress.positions.remove(tp);
-            crate::telemetry::metrics().forget_lag(&tp.0, tp.1);
+            crate::metrics::metrics().forget_lag(&tp.0, tp.1);
         }
         for tp in &assigned {
             let start = group.committed.get(tp).copied().unwrap_or(0);
@@ -181,7 +181,7 @@ impl Identity {
                 .and_then(|t| t.partitions.get(*partition as usize))
         };
         progress.skip_removed(|tp| log_of(tp).map_or(0, |log| log.start), &self.group);
-        let metrics = crate::telemetry::metrics();
+        let metrics = crate::metrics::metrics();
         for (tp, position) in &progress.positions {
             let end = log_of(tp).map_or(0, |log| log.end);
             metrics.lag(
