@@ -32,6 +32,26 @@ fn system() -> &'static str {
     SYSTEM.get().copied().unwrap_or("kafka")
 }
 
+/// A producer span (child of `$parent`: a span, or `None` for a new trace) appending to `$topic`
+/// with key `$key`, with the messaging attributes every producer span has, then `$fields`.
+macro_rules! producer_span {
+    ($parent:expr, $topic:expr, $key:expr, $($fields:tt)*) => {
+        tracing::info_span!(
+            target: TARGET,
+            parent: $parent,
+            "send",
+            otel.name = format!("send {}", $topic),
+            otel.kind = "producer",
+            messaging.system = system(),
+            messaging.operation.type = "send",
+            messaging.operation.name = "send",
+            messaging.destination.name = $topic,
+            messaging.kafka.message.key = $key,
+            $($fields)*
+        )
+    };
+}
+
 /// A consumer span named `$name` processing the record at `$position` (message `$id`, operation
 /// `$op`), with the messaging attributes every consumer span has, then `$fields`.
 macro_rules! consumer_span {
@@ -65,16 +85,10 @@ pub fn send_event(
     if !sampled(parent) {
         return Span::none();
     }
-    let span = tracing::info_span!(
-        target: TARGET,
-        "send",
-        otel.name = format!("send {topic}"),
-        otel.kind = "producer",
-        messaging.system = system(),
-        messaging.operation.type = "send",
-        messaging.operation.name = "send",
-        messaging.destination.name = topic,
-        messaging.kafka.message.key = key,
+    let span = producer_span!(
+        None,
+        topic,
+        key,
         messaging.message.id = event_id,
         threds.channel = channel,
         trace_id = Empty,
@@ -173,18 +187,7 @@ pub fn publish(step: &Span, topic: &str, key: Option<&str>) -> Span {
     if step.is_none() {
         return Span::none();
     }
-    tracing::info_span!(
-        target: TARGET,
-        parent: step,
-        "send",
-        otel.name = format!("send {topic}"),
-        otel.kind = "producer",
-        messaging.system = system(),
-        messaging.operation.type = "send",
-        messaging.operation.name = "send",
-        messaging.destination.name = topic,
-        messaging.kafka.message.key = key.unwrap_or(""),
-    )
+    producer_span!(step, topic, key.unwrap_or(""),)
 }
 
 /// A session node handing message `message_id` of the record at `position` to the WebSocket
