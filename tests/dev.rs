@@ -336,6 +336,41 @@ async fn a_token_from_threds_token_is_accepted_with_its_roles() {
     );
 }
 
+/// Reply ids come from the request's record, not from its client-chosen id: a request id used
+/// before, by someone else or by the same client, still gets its own reply.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reused_request_id_gets_every_reply() {
+    let server = support::dev(&["--patterns", "config/patterns"]);
+    let mut alice = server.connect("alice", &[]).await.unwrap();
+    let mut admin = server.connect("root", &["admin"]).await.unwrap();
+    let sys = "org.wt.control.sysControl";
+    alice
+        .send(control("same", sys, json!({"op": "getThreds"})))
+        .await
+        .unwrap();
+    let refused = reply(&mut alice, "same").await;
+    assert_eq!(
+        refused["data"]["content"]["error"]["code"], 4101,
+        "{refused}"
+    );
+    admin
+        .send(control("same", sys, json!({"op": "getThreds"})))
+        .await
+        .unwrap();
+    let listed = reply(&mut admin, "same").await;
+    assert!(
+        listed["data"]["content"]["values"]["threds"].is_array(),
+        "the admin's request is answered although alice used its id first: {listed}"
+    );
+    assert_ne!(listed["id"], refused["id"]);
+    alice
+        .send(control("same", sys, json!({"op": "getThreds"})))
+        .await
+        .unwrap();
+    let again = reply(&mut alice, "same").await;
+    assert_eq!(again["data"]["content"]["error"]["code"], 4101, "{again}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn admin_lists_and_terminates_threds_and_roles_are_checked() {
     let server = support::dev(&["--patterns", "config/patterns"]);

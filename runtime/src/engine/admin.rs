@@ -3,6 +3,7 @@
 //! request id, `thredId` = `SYSTEM`; failures are answered with `content.error`.
 
 use super::Processor;
+use crate::bus::Position;
 use crate::documents::Documents;
 use crate::history::History;
 use crate::store::PatternRegistry;
@@ -101,8 +102,11 @@ impl Admin {
         })
     }
 
-    /// Handles one control event and sends its reply (and any messages the operation produced).
-    pub async fn handle(&self, request: &Event) -> Result<(), super::Error> {
+    /// Handles one control event, read at `origin`, and sends its reply (and any messages the
+    /// operation produced). The reply's id comes from `origin`, never from the request's
+    /// (client-chosen) id: two requests with the same id get a reply each, and a redelivered
+    /// request the same reply (which the session feed then drops).
+    pub async fn handle(&self, request: &Event, origin: &Position) -> Result<(), super::Error> {
         let now = self.processor.now();
         let reply = match self.values(request).await {
             Ok(values) => json!({"content": {"values": values}}),
@@ -116,7 +120,7 @@ impl Admin {
             request.id()
         ));
         let event = json!({
-            "id": format!("evt-sys-{}", request.id()),
+            "id": format!("evt-sys-{}-{}-{}", origin.topic, origin.partition, origin.offset),
             "type": TELL,
             "re": request.id(),
             "thredId": SYSTEM,

@@ -424,10 +424,12 @@ impl Work<'_> {
                 .await
             {
                 Ok(Ok(Done::Applied(_) | Done::Duplicate)) => return Ok(()),
-                Ok(Ok(Done::Control(event))) => match self.shared.admin.handle(&event).await {
-                    Ok(()) => return Ok(()),
-                    Err(e) => error = e.to_string(),
-                },
+                Ok(Ok(Done::Control(event))) => {
+                    match self.shared.admin.handle(&event, &record.position).await {
+                        Ok(()) => return Ok(()),
+                        Err(e) => error = e.to_string(),
+                    }
+                }
                 Ok(Ok(Done::Invalid(reason))) => {
                     error = reason;
                     break;
