@@ -202,19 +202,55 @@ async fn unauthenticated_connections_are_closed_with_a_reason() {
     use futures_util::StreamExt;
     use tokio_tungstenite::tungstenite::Message;
     let server = support::dev(&["--patterns", "config/patterns"]);
-    for url in [
-        format!("ws://{}/ws", server.addr()),
-        format!("ws://{}/ws?token=garbage", server.addr()),
+    let secret = threds_testkit::token::Secret::new(support::SECRET);
+    let now = threds_testkit::token::now_secs();
+    let token = |claims: Value| secret.sign(&claims).unwrap();
+    let future = token(json!({"sub": "alice", "iat": now, "nbf": now + 600, "exp": now + 900}));
+    let issued_later = token(json!({"sub": "alice", "iat": now + 600, "exp": now + 900}));
+    let reserved = token(json!({"sub": "SYSTEM", "iat": now, "exp": now + 900}));
+    let traversal = token(json!({"sub": "../x", "iat": now, "exp": now + 900}));
+    let other = threds_testkit::token::Secret::new("another secret")
+        .mint("alice", &[])
+        .unwrap();
+    for (query, reason) in [
+        (String::new(), "no bearer token"),
+        ("?token=garbage".to_owned(), "invalid token: malformed"),
+        (format!("?token={other}"), "invalid token: bad signature"),
+        (format!("?token={future}"), "the token is not valid yet"),
+        (
+            format!("?token={issued_later}"),
+            "the token is not valid yet",
+        ),
+        (
+            format!("?token={reserved}"),
+            "the token's subject is not a valid participant id",
+        ),
+        (
+            format!("?token={traversal}"),
+            "the token's subject is not a valid participant id",
+        ),
     ] {
+        let url = format!("ws://{}/ws{query}", server.addr());
         let mut ws = Client::connect_url(&url).await.unwrap();
         match ws.next().await {
             Some(Ok(Message::Close(Some(frame)))) => {
                 assert_eq!(u16::from(frame.code), 4401, "{url}");
-                assert!(!frame.reason.is_empty());
+                assert!(frame.reason.starts_with(reason), "{url}: {}", frame.reason);
+                assert!(frame.reason.len() < 80, "a short reason: {}", frame.reason);
             }
             other => panic!("expected a close frame for {url}, got {other:?}"),
         }
     }
+    // Within the leeway (30 s), a token from a slightly fast clock is accepted.
+    let fast_clock =
+        token(json!({"sub": "alice", "iat": now + 10, "nbf": now + 10, "exp": now + 900}));
+    let mut alice = Client::connect(server.addr(), &fast_clock).await.unwrap();
+    let values = json!({"echoTo": ["alice"], "echoTitle": "leeway", "echoContent": 1});
+    alice
+        .send(json!({"id": "e1", "type": "org.wt.echo", "data": {"content": {"values": values}}}))
+        .await
+        .unwrap();
+    alice.message("leeway 1").await.unwrap();
     let answer = http::post_json(
         server.addr(),
         "/events",

@@ -1,5 +1,10 @@
 //! Bearer tokens: HS256 JWTs naming a participant and its roles.
 //!
+//! A token is accepted when its signature verifies, it has not expired (`exp`, no leeway), it is
+//! already valid (`nbf` and `iat` no further in the future than `[auth] clock_leeway_secs`), and
+//! its subject is a valid participant id ([`valid_participant`]). Refusals say which of these
+//! failed in a few words; the library's own message goes to the debug log only.
+//!
 //! The secret comes from the settings (`[auth] jwt_secret`, or `THREDS_JWT_SECRET` /
 //! `THREDS_AUTH_JWT_SECRET` over it); `threds dev` alone may fall back to a well-known development
 //! secret, and says so loudly.
@@ -22,6 +27,9 @@ pub struct Claims {
     pub iat: u64,
     /// Expires at, epoch seconds.
     pub exp: u64,
+    /// Not valid before, epoch seconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nbf: Option<u64>,
 }
 
 /// Why a token was refused.
@@ -33,9 +41,16 @@ pub enum Error {
     /// The token has expired.
     #[error("the token has expired")]
     Expired,
-    /// The token is malformed or its signature does not verify.
+    /// The token is not valid yet (`nbf` or `iat` in the future, beyond the leeway).
+    #[error("the token is not valid yet")]
+    NotYetValid,
+    /// The token's subject is not a valid participant id.
+    #[error("the token's subject is not a valid participant id")]
+    BadSubject,
+    /// The token is malformed, its algorithm is not the one expected, or its signature does not
+    /// verify (the short reason says which).
     #[error("invalid token: {0}")]
-    Invalid(String),
+    Invalid(&'static str),
     /// No secret is configured (production processes).
     #[error("no JWT secret: set THREDS_JWT_SECRET or [auth] jwt_secret")]
     NoSecret,
@@ -56,6 +71,22 @@ pub struct Secret {
     bytes: Vec<u8>,
     /// Where it came from.
     pub source: SecretSource,
+    /// Leeway for `nbf` and `iat`, seconds.
+    leeway_secs: u64,
+}
+
+/// The longest participant id, in bytes.
+pub const MAX_PARTICIPANT_ID: usize = 128;
+
+/// Whether `id` may name a participant: 1 to [`MAX_PARTICIPANT_ID`] bytes of ASCII letters,
+/// digits and `.`, `_`, `-`, `@`, `:`, `+`, not starting with `$` (`$all` and the like are
+/// addresses) and not `SYSTEM` (the engine's own name).
+pub fn valid_participant(id: &str) -> bool {
+    let allowed = |c: char| c.is_ascii_alphanumeric() || "._-@:+".contains(c);
+    !id.is_empty()
+        && id.len() <= MAX_PARTICIPANT_ID
+        && id.chars().all(allowed)
+        && id != threds_patterns::model::event::SYSTEM
 }
 
 impl std::fmt::Debug for Secret {
@@ -74,12 +105,14 @@ impl Secret {
             return Ok(Secret {
                 bytes: s.into_bytes(),
                 source: SecretSource::Configured,
+                leeway_secs: config.auth.clock_leeway_secs,
             });
         }
         if allow_dev_default {
             return Ok(Secret {
                 bytes: DEV_JWT_SECRET.as_bytes().to_vec(),
                 source: SecretSource::DevelopmentDefault,
+                leeway_secs: config.auth.clock_leeway_secs,
             });
         }
         Err(Error::NoSecret)
@@ -91,6 +124,7 @@ impl Secret {
         Secret {
             bytes: bytes.to_vec(),
             source,
+            leeway_secs: 30,
         }
     }
 
@@ -107,26 +141,62 @@ impl Secret {
             roles: roles.to_vec(),
             iat: now_secs,
             exp: now_secs + ttl_secs,
+            nbf: None,
         };
         encode(
             &Header::new(Algorithm::HS256),
             &claims,
             &EncodingKey::from_secret(&self.bytes),
         )
-        .map_err(|e| Error::Invalid(e.to_string()))
+        .map_err(|e| {
+            tracing::debug!(error = %e, "could not mint a token");
+            Error::Invalid("could not be signed")
+        })
     }
 
-    /// Verifies a token (signature, algorithm, expiry with no leeway).
+    /// Verifies a token (see the module's rules) at the current time.
     pub fn verify(&self, token: &str) -> Result<Claims, Error> {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        self.verify_at(token, now)
+    }
+
+    /// Verifies a token at `now` (epoch seconds) for the time claims.
+    pub fn verify_at(&self, token: &str, now: u64) -> Result<Claims, Error> {
         let mut validation = Validation::new(Algorithm::HS256);
+        // Time claims are checked below, against `now`, each with its own leeway.
+        validation.validate_exp = false;
+        validation.validate_nbf = false;
         validation.leeway = 0;
         validation.validate_aud = false;
-        decode::<Claims>(token, &DecodingKey::from_secret(&self.bytes), &validation)
+        validation.required_spec_claims.clear();
+        let claims = decode::<Claims>(token, &DecodingKey::from_secret(&self.bytes), &validation)
             .map(|data| data.claims)
-            .map_err(|e| match e.kind() {
-                ErrorKind::ExpiredSignature => Error::Expired,
-                _ => Error::Invalid(e.to_string()),
-            })
+            .map_err(|e| {
+                tracing::debug!(error = %e, "token refused");
+                Error::Invalid(match e.kind() {
+                    ErrorKind::InvalidSignature => "bad signature",
+                    ErrorKind::InvalidAlgorithm | ErrorKind::InvalidAlgorithmName => {
+                        "algorithm not accepted (HS256 expected)"
+                    }
+                    ErrorKind::Json(_) | ErrorKind::MissingRequiredClaim(_) => {
+                        "claims missing or malformed (sub, iat, exp)"
+                    }
+                    _ => "malformed",
+                })
+            })?;
+        if claims.exp <= now {
+            return Err(Error::Expired);
+        }
+        let latest = now.saturating_add(self.leeway_secs);
+        if claims.iat > latest || claims.nbf.is_some_and(|nbf| nbf > latest) {
+            return Err(Error::NotYetValid);
+        }
+        if !valid_participant(&claims.sub) {
+            return Err(Error::BadSubject);
+        }
+        Ok(claims)
     }
 }
 
@@ -159,8 +229,79 @@ mod tests {
         let other = Secret::from_bytes(b"other", SecretSource::Configured)
             .mint("alice", &[], now(), 60)
             .unwrap();
-        assert!(matches!(s.verify(&other), Err(Error::Invalid(_))));
-        assert!(matches!(s.verify("not a token"), Err(Error::Invalid(_))));
+        assert_eq!(s.verify(&other), Err(Error::Invalid("bad signature")));
+        assert_eq!(s.verify("not a token"), Err(Error::Invalid("malformed")));
+    }
+
+    fn signed(claims: serde_json::Value) -> String {
+        encode(
+            &Header::new(Algorithm::HS256),
+            &claims,
+            &EncodingKey::from_secret(b"k"),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn time_claims_are_checked_with_the_leeway_and_exp_without() {
+        let s = Secret::from_bytes(b"k", SecretSource::Configured);
+        let now = 1_000_000;
+        let token = |iat: u64, exp: u64, nbf: Option<u64>| {
+            let mut c = serde_json::json!({"sub": "alice", "iat": iat, "exp": exp});
+            if let Some(nbf) = nbf {
+                c["nbf"] = nbf.into();
+            }
+            signed(c)
+        };
+        assert!(s.verify_at(&token(now, now + 60, None), now).is_ok());
+        assert!(
+            s.verify_at(&token(now + 30, now + 60, Some(now + 30)), now)
+                .is_ok(),
+            "within the leeway"
+        );
+        assert_eq!(
+            s.verify_at(&token(now + 31, now + 60, None), now),
+            Err(Error::NotYetValid)
+        );
+        assert_eq!(
+            s.verify_at(&token(now, now + 60, Some(now + 31)), now),
+            Err(Error::NotYetValid)
+        );
+        assert_eq!(
+            s.verify_at(&token(now - 60, now, None), now),
+            Err(Error::Expired)
+        );
+        let no_exp = signed(serde_json::json!({"sub": "alice", "iat": now}));
+        assert_eq!(
+            s.verify_at(&no_exp, now),
+            Err(Error::Invalid(
+                "claims missing or malformed (sub, iat, exp)"
+            ))
+        );
+    }
+
+    #[test]
+    fn subjects_must_be_valid_participant_ids() {
+        for good in ["alice", "bob.smith@example.com", "svc:reports-1", "p+1_x"] {
+            assert!(valid_participant(good), "{good}");
+        }
+        let long = "a".repeat(MAX_PARTICIPANT_ID + 1);
+        for bad in [
+            "",
+            "../x",
+            "a b",
+            "nul\u{0}",
+            "$all",
+            "SYSTEM",
+            "é",
+            long.as_str(),
+        ] {
+            assert!(!valid_participant(bad), "{bad:?}");
+        }
+        let s = Secret::from_bytes(b"k", SecretSource::Configured);
+        let now = 1_000_000;
+        let t = signed(serde_json::json!({"sub": "$all", "iat": now, "exp": now + 60}));
+        assert_eq!(s.verify_at(&t, now), Err(Error::BadSubject));
     }
 
     #[test]

@@ -31,17 +31,27 @@ impl Secret {
 
     /// A token for `participant` with `roles`, valid for an hour from now.
     pub fn mint(&self, participant: &str, roles: &[&str]) -> Result<String, Error> {
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs());
+        let now = now_secs();
         let mut claims = json!({"sub": participant, "iat": now, "exp": now + TTL_SECS});
         if !roles.is_empty() {
             claims["roles"] = json!(roles);
         }
+        self.sign(&claims)
+    }
+
+    /// A token with exactly `claims` (for tests of what the server refuses).
+    pub fn sign(&self, claims: &serde_json::Value) -> Result<String, Error> {
         Ok(encode(
             &Header::new(Algorithm::HS256),
-            &claims,
+            claims,
             &EncodingKey::from_secret(self.0.as_bytes()),
         )?)
     }
+}
+
+/// Now, epoch seconds.
+pub fn now_secs() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }

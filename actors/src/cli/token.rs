@@ -25,6 +25,14 @@ pub struct Args {
 /// Prints the token on stdout. The secret resolves as the server's does: `THREDS_JWT_SECRET`, the
 /// config file, else the development secret that only `threds dev` accepts.
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    if !crate::auth::valid_participant(&args.participant) {
+        eprintln!(
+            "--participant {:?}: not a valid participant id (1 to {} ASCII letters, digits or . _ - @ : +; not starting with $; not SYSTEM)",
+            args.participant,
+            crate::auth::MAX_PARTICIPANT_ID
+        );
+        return Ok(ExitCode::from(2));
+    }
     let config = super::config::load(&args.config, Default::default(), |k| std::env::var(k).ok())?;
     let secret = Secret::resolve(&config, true)?;
     if secret.source == SecretSource::DevelopmentDefault {

@@ -61,6 +61,9 @@ pub struct AuthConfig {
     pub jwt_secret: Option<String>,
     /// Lifetime of tokens minted by `threds token`, seconds.
     pub token_ttl_secs: u64,
+    /// How far a token's `nbf` (not before) and `iat` (issued at) may lie in the future, seconds
+    /// (clocks differ a little between machines); `exp` has no leeway.
+    pub clock_leeway_secs: u64,
 }
 
 impl Default for AuthConfig {
@@ -68,6 +71,7 @@ impl Default for AuthConfig {
         AuthConfig {
             jwt_secret: None,
             token_ttl_secs: 24 * 3600,
+            clock_leeway_secs: 30,
         }
     }
 }
