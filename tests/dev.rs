@@ -556,6 +556,47 @@ async fn reference_system_test_pattern_gets_its_answer_from_the_persistence_agen
     );
 }
 
+/// `dataControl` may not touch the engine's history, nor name a system or malformed collection;
+/// the refusal is a coded reply and the service goes on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn data_control_refuses_history_and_system_collections() {
+    let server = support::dev(&["--patterns", "config/patterns"]);
+    let mut admin = server.connect("root", &["admin"]).await.unwrap();
+    let data = |id: &str, tasks: Value| {
+        json!({"id": id, "type": "org.wt.control.dataControl", "thredId": "SYSTEM",
+            "data": {"content": {"tasks": tasks}}})
+    };
+    let delete =
+        |collection: &str| json!({"op": "delete", "params": {"type": collection, "matcher": {}}});
+    let cases = [
+        ("h1", json!([delete("ThredRecord")]), 4101, "history"),
+        (
+            "h2",
+            json!([[delete("Notes"), delete("EventRecord")]]),
+            4101,
+            "history",
+        ),
+        ("s1", json!([delete("system.users")]), 5200, "params.type"),
+        ("s2", json!([delete("$cmd")]), 5200, "params.type"),
+        ("s3", json!([delete("../x")]), 5200, "params.type"),
+    ];
+    for (id, tasks, code, says) in cases {
+        admin.send(data(id, tasks)).await.unwrap();
+        let error = reply(&mut admin, id).await["data"]["content"]["error"].clone();
+        assert_eq!(error["code"], code, "{id}: {error}");
+        assert!(
+            error["message"].as_str().unwrap().contains(says),
+            "{id}: {error}"
+        );
+    }
+    let put = json!({"op": "put", "params": {"type": "Notes", "values": {"id": "n1"}}});
+    admin.send(data("ok", json!([put]))).await.unwrap();
+    assert_eq!(
+        reply(&mut admin, "ok").await["data"]["content"]["values"]["result"],
+        json!(["n1"])
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn watch_threds_notifies_the_watcher_of_changes() {
     let server = support::dev(&["--patterns", "config/patterns"]);

@@ -30,6 +30,7 @@ pub use memory::MemoryDocuments;
 pub use mongo::{MongoConfig, MongoDocuments};
 pub use query::{matches, Matcher};
 pub use select::Selector;
+pub use task::{collections_of, valid_collection, MAX_COLLECTION};
 pub use update::Update;
 
 use async_trait::async_trait;

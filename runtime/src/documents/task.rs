@@ -199,7 +199,12 @@ impl<'a> Params<'a> {
 
     fn collection(&self) -> Result<&'a str, Error> {
         match self.get("type") {
-            Some(Value::String(name)) if !name.is_empty() => Ok(name),
+            Some(Value::String(name)) if valid_collection(name) => Ok(name),
+            Some(Value::String(name)) => Err(self.invalid(&format!(
+                "params.type {name:?} is not a collection name (1 to {MAX_COLLECTION} ASCII \
+                 letters, digits, `_`, `-` or `.`, starting with a letter or `_`, no `..`, not \
+                 `system.*`)"
+            ))),
             _ => Err(self.invalid("params.type (the collection) must be a non-empty string")),
         }
     }
@@ -243,5 +248,32 @@ impl<'a> Params<'a> {
     fn collector(&self) -> Result<Collector, Error> {
         self.get("collector")
             .map_or_else(|| Ok(Collector::default()), Collector::from_json)
+    }
+}
+
+/// The longest collection name.
+pub const MAX_COLLECTION: usize = 64;
+
+/// Whether `name` may name a collection: 1 to [`MAX_COLLECTION`] ASCII letters, digits, `_`, `-`
+/// or `.`, starting with a letter or `_`, without `..`, and not in MongoDB's `system.` namespace
+/// (so no `$cmd`, paths, NULs or system collections reach a backend).
+pub fn valid_collection(name: &str) -> bool {
+    let allowed = |c: char| c.is_ascii_alphanumeric() || "_-.".contains(c);
+    name.len() <= MAX_COLLECTION
+        && name.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
+        && name.chars().all(allowed)
+        && !name.contains("..")
+        && !name.starts_with("system.")
+}
+
+/// The collections the tasks of a `content.tasks` entry (a task, or an array of them) name, as
+/// far as they name one.
+pub fn collections_of(entry: &Value) -> Vec<&str> {
+    fn one(task: &Value) -> Option<&str> {
+        task.get("params")?.get("type")?.as_str()
+    }
+    match entry {
+        Value::Array(tasks) => tasks.iter().filter_map(one).collect(),
+        task => one(task).into_iter().collect(),
     }
 }

@@ -15,6 +15,13 @@ use threds_patterns::model::event::{
 };
 use threds_patterns::model::{Event, TransitionModel};
 
+/// The collections the engine's history keeps (refused to `dataControl`).
+const HISTORY: [&str; 3] = [
+    crate::topology::collections::EVENTS,
+    crate::topology::collections::THRED_LOG,
+    crate::topology::collections::ARCHIVE,
+];
+
 /// The role control events of `sysControl` and `dataControl` need.
 pub const ADMIN_ROLE: &str = "admin";
 
@@ -213,6 +220,18 @@ impl Admin {
                     "No tasks provided: data.content.tasks must be an array",
                 )
             })?;
+        // The history is the engine's record of what happened: not for hand edits.
+        for (i, entry) in tasks.iter().enumerate() {
+            if let Some(c) = crate::documents::collections_of(entry)
+                .into_iter()
+                .find(|c| HISTORY.contains(c))
+            {
+                return Err(refuse(
+                    Code::Unauthorized,
+                    format!("tasks[{i}]: collection {c} is the engine's history; dataControl may not touch it"),
+                ));
+            }
+        }
         let now = self.processor.now();
         let mut results = Vec::new();
         for (i, entry) in tasks.iter().enumerate() {

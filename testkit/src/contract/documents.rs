@@ -54,6 +54,7 @@ where
         ops::count_matches,
         ops::run_and_tasks_without_params,
         ops::invalid_tasks,
+        ops::collection_names,
         matchers::equality_and_paths,
         matchers::arrays,
         matchers::comparisons,

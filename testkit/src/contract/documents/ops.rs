@@ -374,6 +374,44 @@ pub(super) async fn run_and_tasks_without_params(d: &dyn Documents) {
 }
 
 /// Malformed tasks fail with `Invalid` and change nothing.
+/// Collection names are checked before any backend sees them: no operators, system namespaces,
+/// paths, NULs or overlong names; the names a deployment uses pass.
+pub(super) async fn collection_names(d: &dyn Documents) {
+    let long = "c".repeat(threds_runtime::documents::MAX_COLLECTION + 1);
+    for name in [
+        "$cmd",
+        "system.users",
+        "../x",
+        "a/b",
+        "a\u{0}b",
+        "a..b",
+        ".hidden",
+        "1abc",
+        "with space",
+        long.as_str(),
+    ] {
+        let e = super::support::fails(d, put(name, json!({"v": 1})), NOW).await;
+        assert!(
+            matches!(e, threds_runtime::documents::Error::Invalid(_))
+                && e.to_string().contains("params.type"),
+            "collection {name:?}: {e}"
+        );
+        invalid(d, get(name, json!({}))).await;
+    }
+    for name in [
+        "EventRecord",
+        "Reports_2026-12",
+        "org.wt.things",
+        "_private",
+    ] {
+        assert_eq!(
+            ok(d, put(name, json!({"id": "a"})), NOW).await,
+            json!("a"),
+            "{name}"
+        );
+    }
+}
+
 pub(super) async fn invalid_tasks(d: &dyn Documents) {
     let e = super::support::fails(d, task("frobnicate", "c", json!({})), NOW).await;
     assert!(
