@@ -12,6 +12,7 @@ use actix_web::{web, App, HttpServer};
 use anyhow::Context;
 use health::Health;
 use std::sync::Arc;
+use std::time::Duration;
 use threds_patterns::machine::Machine;
 use threds_runtime::bus::Bus;
 use threds_runtime::config::Config;
@@ -210,6 +211,10 @@ pub async fn serve(setup: Setup, ports: Ports) -> anyhow::Result<()> {
             .collect(),
     };
     let limit = config.server.max_frame_bytes;
+    let server_config = &config.server;
+    // actix counts connections per worker thread: share the total among them.
+    let workers = std::thread::available_parallelism().map_or(1, usize::from);
+    let per_worker = server_config.max_connections.div_ceil(workers).max(1);
     let server = HttpServer::new(move || {
         let mut app = App::new()
             .app_data(web::Data::new(health.clone()))
@@ -227,6 +232,11 @@ pub async fn serve(setup: Setup, ports: Ports) -> anyhow::Result<()> {
     // Acks and messages are small frames written back to back: without this, Nagle holds the
     // second one until the client's delayed ACK (observed: +1 send period of latency).
     .tcp_nodelay(true)
+    .workers(workers)
+    .max_connections(per_worker)
+    .client_request_timeout(Duration::from_millis(server_config.header_timeout_ms))
+    .client_disconnect_timeout(Duration::from_secs(1))
+    .keep_alive(Duration::from_secs(server_config.keep_alive_secs))
     .shutdown_signal(shutdown.clone().cancelled_owned())
     .shutdown_timeout(5)
     .bind(&config.server.listen)

@@ -6,6 +6,7 @@ use super::intake::Intake;
 use super::protocol::{self, read_client_frame, ServerFrame};
 use actix::prelude::*;
 use actix_ws::{AggregatedMessage, CloseCode, CloseReason, ProtocolError, Session};
+use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -25,6 +26,10 @@ pub struct Link {
     pub intake: Intake,
     /// Its outbound queue length.
     pub queue: usize,
+    /// How often it is pinged.
+    pub ping_interval: Duration,
+    /// How long the client may stay silent before it is closed as dead.
+    pub ping_timeout: Duration,
     /// Cancelled on shutdown.
     pub shutdown: CancellationToken,
 }
@@ -38,6 +43,10 @@ pub struct Connection {
     out: mpsc::Sender<Outgoing>,
     kick: CancellationToken,
     id: Option<u64>,
+    /// When the client last sent anything (a frame, a ping, a pong).
+    heard: Instant,
+    ping_interval: Duration,
+    ping_timeout: Duration,
 }
 
 impl Connection {
@@ -53,6 +62,8 @@ impl Connection {
             hub,
             intake,
             queue,
+            ping_interval,
+            ping_timeout,
             shutdown,
         } = link;
         let (out, rx) = mpsc::channel(queue.max(1));
@@ -68,8 +79,26 @@ impl Connection {
                 out,
                 kick,
                 id: None,
+                heard: Instant::now(),
+                ping_interval,
+                ping_timeout,
             }
         })
+    }
+
+    /// Pings the client, or closes the connection when it has been silent past the timeout (a
+    /// dead peer would otherwise hold its socket forever).
+    fn heartbeat(&mut self, ctx: &mut Context<Self>) {
+        if self.heard.elapsed() >= self.ping_timeout {
+            tracing::debug!(participant = %self.participant, silent = ?self.heard.elapsed(), "websocket client silent past the ping timeout; closing");
+            let _ = self.out.try_send(Outgoing::Close(
+                protocol::CLOSE_PING_TIMEOUT,
+                format!("no pong within {} ms", self.ping_timeout.as_millis()),
+            ));
+            ctx.stop();
+            return;
+        }
+        let _ = self.out.try_send(Outgoing::Ping);
     }
 
     fn send(&self, frame: &ServerFrame) {
@@ -115,6 +144,7 @@ impl Actor for Connection {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
+        ctx.run_interval(self.ping_interval, Self::heartbeat);
         let connect = Connect {
             participant: self.participant.clone(),
             tx: self.out.clone(),
@@ -143,6 +173,7 @@ impl Actor for Connection {
 
 impl StreamHandler<Result<AggregatedMessage, ProtocolError>> for Connection {
     fn handle(&mut self, item: Result<AggregatedMessage, ProtocolError>, ctx: &mut Context<Self>) {
+        self.heard = Instant::now();
         match item {
             Ok(AggregatedMessage::Text(text)) => self.on_text(&text, ctx),
             Ok(AggregatedMessage::Binary(_)) => self.send(&ServerFrame::Error {
@@ -155,12 +186,10 @@ impl StreamHandler<Result<AggregatedMessage, ProtocolError>> for Connection {
             }
             Ok(AggregatedMessage::Pong(_)) => {}
             Ok(AggregatedMessage::Close(_)) => ctx.stop(),
-            Err(ProtocolError::Overflow) => {
-                let _ = self.out.try_send(Outgoing::Close(
-                    protocol::CLOSE_TOO_LARGE,
-                    "frame too large".into(),
-                ));
-                ctx.stop();
+            Err(ProtocolError::Overflow) => self.too_large("frame too large", ctx),
+            // actix-ws reports a fragmented message over the limit only as an I/O error.
+            Err(ProtocolError::Io(e)) if e.to_string().contains("continuation size") => {
+                self.too_large("fragmented message too large", ctx);
             }
             Err(e) => {
                 tracing::debug!(error = %e, participant = %self.participant, "websocket protocol error");
@@ -170,6 +199,16 @@ impl StreamHandler<Result<AggregatedMessage, ProtocolError>> for Connection {
     }
 
     fn finished(&mut self, ctx: &mut Context<Self>) {
+        ctx.stop();
+    }
+}
+
+impl Connection {
+    /// Closes with 1009: the client sent more than the frame limit.
+    fn too_large(&mut self, what: &str, ctx: &mut Context<Self>) {
+        let _ = self
+            .out
+            .try_send(Outgoing::Close(protocol::CLOSE_TOO_LARGE, what.into()));
         ctx.stop();
     }
 }
@@ -212,6 +251,7 @@ async fn write(
                 }
             }
             Some(Outgoing::Pong(bytes)) => session.pong(&bytes).await.is_ok(),
+            Some(Outgoing::Ping) => session.ping(b"threds").await.is_ok(),
             Some(Outgoing::Close(code, text)) => {
                 let _ = session.close(reason(code, text)).await;
                 return;

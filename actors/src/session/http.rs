@@ -10,7 +10,9 @@ use actix::Addr;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::{json, Value};
 use std::sync::Arc;
+use std::time::Duration;
 use threds_patterns::model::{Event, SessionsModel};
+use threds_runtime::config::ServerConfig;
 use tokio_util::sync::CancellationToken;
 
 /// What the routes share.
@@ -24,10 +26,8 @@ pub struct SessionState {
     pub hub: Addr<Hub>,
     /// Where client events go.
     pub intake: Intake,
-    /// Largest frame or body accepted.
-    pub max_frame_bytes: usize,
-    /// Per-connection outbound queue.
-    pub connection_queue: usize,
+    /// Frame and body limits, timeouts, queues.
+    pub server: ServerConfig,
     /// Cancelled on shutdown: connections close with 1001.
     pub shutdown: CancellationToken,
 }
@@ -80,7 +80,7 @@ async fn ws(
             actix_web::rt::spawn(refuse(session, protocol::CLOSE_UNAUTHORIZED, e.to_string()));
         }
         Ok((participant, roles)) => {
-            let limit = state.max_frame_bytes;
+            let limit = state.server.max_frame_bytes;
             let stream = stream
                 .max_frame_size(limit)
                 .aggregate_continuations()
@@ -90,7 +90,9 @@ async fn ws(
                 Link {
                     hub: state.hub.clone(),
                     intake: state.intake.clone(),
-                    queue: state.connection_queue,
+                    queue: state.server.connection_queue,
+                    ping_interval: Duration::from_millis(state.server.ping_interval_ms.max(1)),
+                    ping_timeout: Duration::from_millis(state.server.ping_timeout_ms.max(1)),
                     shutdown: state.shutdown.clone(),
                 },
                 session,
@@ -111,10 +113,45 @@ fn error(
         .json(json!({"error": {"code": code, "message": message, "ref": reference}}))
 }
 
-/// `POST /events`: body is an event (or `{"event": {...}}`); answers `202 {"ack": {"id"}}`.
+/// Why a request body was not read.
+enum BodyError {
+    /// Over the limit (bytes read so far).
+    TooLarge(usize),
+    /// Not all there within the body timeout.
+    TimedOut,
+    /// The connection failed.
+    Broken(String),
+}
+
+/// Reads a body of at most `limit` bytes within `timeout`; stops reading at the limit.
+async fn read_body(
+    mut payload: web::Payload,
+    limit: usize,
+    timeout: Duration,
+) -> Result<web::BytesMut, BodyError> {
+    use futures_util::StreamExt;
+    let read = async {
+        let mut body = web::BytesMut::new();
+        while let Some(chunk) = payload.next().await {
+            let chunk = chunk.map_err(|e| BodyError::Broken(e.to_string()))?;
+            if body.len() + chunk.len() > limit {
+                return Err(BodyError::TooLarge(body.len() + chunk.len()));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(body)
+    };
+    tokio::time::timeout(timeout, read)
+        .await
+        .unwrap_or(Err(BodyError::TimedOut))
+}
+
+/// `POST /events`: body is an event (or `{"event": {...}}`); answers `202 {"ack": {"id"}}`. The
+/// token is checked before a byte of the body is read; the body must arrive within
+/// `[server] body_timeout_ms` and stay within `[server] max_frame_bytes`.
 async fn post_event(
     req: HttpRequest,
-    body: web::Bytes,
+    payload: web::Payload,
     state: web::Data<SessionState>,
 ) -> HttpResponse {
     use actix_web::http::StatusCode;
@@ -129,19 +166,32 @@ async fn post_event(
             )
         }
     };
-    if body.len() > state.max_frame_bytes {
-        let message = format!(
-            "body of {} bytes exceeds the limit of {}",
-            body.len(),
-            state.max_frame_bytes
-        );
-        return error(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            protocol::ERR_BAD_FRAME,
-            message,
-            None,
-        );
-    }
+    let limit = state.server.max_frame_bytes;
+    let timeout = Duration::from_millis(state.server.body_timeout_ms.max(1));
+    let body = match read_body(payload, limit, timeout).await {
+        Ok(body) => body,
+        Err(BodyError::TooLarge(n)) => {
+            let message = format!("body of more than {n} bytes exceeds the limit of {limit}");
+            return error(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                protocol::ERR_BAD_FRAME,
+                message,
+                None,
+            );
+        }
+        Err(BodyError::TimedOut) => {
+            let message = format!("the body did not arrive within {} ms", timeout.as_millis());
+            return error(
+                StatusCode::REQUEST_TIMEOUT,
+                protocol::ERR_BAD_FRAME,
+                message,
+                None,
+            );
+        }
+        Err(BodyError::Broken(e)) => {
+            return error(StatusCode::BAD_REQUEST, protocol::ERR_BAD_FRAME, e, None);
+        }
+    };
     let value: Value = match serde_json::from_slice(&body) {
         Ok(v) => v,
         Err(e) => {

@@ -21,6 +21,8 @@ pub enum Outgoing {
     Text(Arc<str>),
     /// A pong answering a ping.
     Pong(Vec<u8>),
+    /// A ping (the heartbeat).
+    Ping,
     /// Close with a code and reason.
     Close(u16, String),
 }

@@ -60,8 +60,7 @@ pub fn start(role: Role<'_>) -> (Supervised, http::SessionState) {
         sessions: role.model,
         hub,
         intake: intake::Intake::new(role.bus, role.topology.events().to_owned()),
-        max_frame_bytes: role.server.max_frame_bytes,
-        connection_queue: role.server.connection_queue,
+        server: role.server.clone(),
         shutdown: role.shutdown,
     };
     (feed, state)

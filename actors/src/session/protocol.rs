@@ -10,6 +10,8 @@ pub const CLOSE_UNAUTHORIZED: u16 = 4401;
 pub const CLOSE_SLOW_CONSUMER: u16 = 4408;
 /// Close code: a frame exceeded the size limit.
 pub const CLOSE_TOO_LARGE: u16 = 1009;
+/// Close code: the client stayed silent (no frame, no pong) past the ping timeout.
+pub const CLOSE_PING_TIMEOUT: u16 = 4409;
 /// Close code: the server is shutting down.
 pub const CLOSE_GOING_AWAY: u16 = 1001;
 

@@ -41,6 +41,20 @@ pub struct ServerConfig {
     pub max_frame_bytes: usize,
     /// Messages queued per connection before a slow client is disconnected.
     pub connection_queue: usize,
+    /// Time a client has to send a request's head (line and headers), ms; then 408.
+    pub header_timeout_ms: u64,
+    /// Time a client has to send a `POST /events` body, ms; then 408.
+    pub body_timeout_ms: u64,
+    /// How long an idle keep-alive HTTP connection stays open, seconds.
+    pub keep_alive_secs: u64,
+    /// Open connections (HTTP and WebSocket) the process accepts in all; more wait in the
+    /// listen backlog.
+    pub max_connections: usize,
+    /// How often the server pings a WebSocket client, ms.
+    pub ping_interval_ms: u64,
+    /// How long a WebSocket client may stay silent (no frame, no pong) before it is closed as
+    /// dead, ms.
+    pub ping_timeout_ms: u64,
 }
 
 impl Default for ServerConfig {
@@ -49,6 +63,12 @@ impl Default for ServerConfig {
             listen: "127.0.0.1:8080".into(),
             max_frame_bytes: 64 * 1024,
             connection_queue: 1024,
+            header_timeout_ms: 5_000,
+            body_timeout_ms: 10_000,
+            keep_alive_secs: 30,
+            max_connections: 10_000,
+            ping_interval_ms: 15_000,
+            ping_timeout_ms: 45_000,
         }
     }
 }

@@ -1,0 +1,192 @@
+//! End-to-end tests of the limits that keep hostile or careless clients from hurting the server
+//! or other clients: stalled request bodies, silent (dead) WebSocket peers, fragmented messages
+//! over the size limit. Each runs a real `threds dev` and talks to it over TCP.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use futures_util::{SinkExt, StreamExt};
+use serde_json::json;
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+use threds_testkit::client::Client;
+use threds_testkit::http;
+use threds_testkit::rig::Process;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data, OpCode};
+use tokio_tungstenite::tungstenite::protocol::frame::Frame;
+use tokio_tungstenite::tungstenite::Message;
+
+/// A `threds dev` with the example patterns and `env` on top.
+fn dev(env: &[(&'static str, &str)]) -> Process {
+    let env: Vec<(&'static str, String)> = env.iter().map(|(k, v)| (*k, (*v).to_owned())).collect();
+    support::threds()
+        .start("dev", &["--patterns", "config/patterns"], &env)
+        .unwrap()
+}
+
+/// The value of the sample `name` in the server's `/metrics`.
+fn sample(server: &Process, name: &str) -> Option<f64> {
+    let body = http::get(server.addr(), "/metrics").unwrap().body;
+    body.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+}
+
+/// Opens a `POST /events` announcing a body of `length` bytes and sends none of it.
+fn stalled_post(addr: &str, token: Option<&str>, length: usize) -> TcpStream {
+    let mut stream = TcpStream::connect(addr).unwrap();
+    let auth = token.map_or_else(String::new, |t| format!("Authorization: Bearer {t}\r\n"));
+    let head = format!(
+        "POST /events HTTP/1.1\r\nHost: threds\r\n{auth}Content-Type: application/json\r\nContent-Length: {length}\r\n\r\n"
+    );
+    stream.write_all(head.as_bytes()).unwrap();
+    stream
+}
+
+/// The status line of the answer on `stream`, waiting at most `within`.
+fn status_line(stream: &mut TcpStream, within: Duration) -> String {
+    stream.set_read_timeout(Some(within)).unwrap();
+    let mut answer = Vec::new();
+    let mut buf = [0u8; 512];
+    while !answer.windows(2).any(|w| w == b"\r\n") {
+        match stream.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => answer.extend_from_slice(&buf[..n]),
+            Err(e) => panic!("no answer within {within:?}: {e}"),
+        }
+    }
+    String::from_utf8_lossy(&answer)
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stalled_bodies_are_cut_off_and_others_are_served_meanwhile() {
+    let server = dev(&[("THREDS_SERVER_BODY_TIMEOUT_MS", "1500")]);
+    let token = server.token("mallory", &[]).unwrap();
+    // Hundreds of requests whose bodies never come.
+    let mut stalled: Vec<TcpStream> = (0..300)
+        .map(|_| stalled_post(server.addr(), Some(&token), 1000))
+        .collect();
+    let opened = Instant::now();
+
+    // Meanwhile the server answers probes and serves another participant.
+    assert_eq!(http::get(server.addr(), "/livez").unwrap().status, 200);
+    let mut alice = server.connect("alice", &[]).await.unwrap();
+    let values = json!({"echoTo": ["alice"], "echoTitle": "meanwhile", "echoContent": 1});
+    alice
+        .send(json!({"id": "e1", "type": "org.wt.echo", "data": {"content": {"values": values}}}))
+        .await
+        .unwrap();
+    alice.message("meanwhile 1").await.unwrap();
+    assert!(
+        opened.elapsed() < Duration::from_millis(1500),
+        "served while the bodies were still stalled ({:?})",
+        opened.elapsed()
+    );
+
+    // Each stalled request is answered 408 once the body timeout passes.
+    for stream in &mut stalled {
+        let status = status_line(stream, Duration::from_secs(20));
+        assert!(status.starts_with("HTTP/1.1 408"), "{status}");
+    }
+    assert!(opened.elapsed() >= Duration::from_millis(1500));
+
+    // Without a valid token, nothing of the body is waited for.
+    let started = Instant::now();
+    let mut anonymous = stalled_post(server.addr(), None, 1000);
+    let status = status_line(&mut anonymous, Duration::from_secs(20));
+    assert!(status.starts_with("HTTP/1.1 401"), "{status}");
+    assert!(
+        started.elapsed() < Duration::from_millis(1500),
+        "refused before the body timeout: {:?}",
+        started.elapsed()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silent_websocket_peer_is_closed_and_a_live_one_is_not() {
+    let server = dev(&[
+        ("THREDS_SERVER_PING_INTERVAL_MS", "100"),
+        ("THREDS_SERVER_PING_TIMEOUT_MS", "800"),
+    ]);
+    let mut alice = server.connect("alice", &[]).await.unwrap();
+    // A peer that completed the handshake and then went away without a word: never read, so it
+    // never answers a ping.
+    let url = format!(
+        "ws://{}/ws?token={}",
+        server.addr(),
+        server.token("ghost", &[]).unwrap()
+    );
+    let mut ghost = Client::connect_url(&url).await.unwrap();
+    let gauge = "threds_websocket_connections";
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut saw_both = false;
+    loop {
+        // Alice reads (and so answers pings) while the ghost stays silent.
+        alice.drain(Duration::from_millis(200)).await;
+        let open = sample(&server, gauge).unwrap_or_default();
+        saw_both |= open >= 2.0;
+        if saw_both && open <= 1.0 {
+            assert!(open >= 1.0, "alice's connection stays");
+            break;
+        }
+        assert!(Instant::now() < deadline, "the silent peer was not closed");
+    }
+    // The ghost was told why, had it listened.
+    let close = loop {
+        match ghost.next().await {
+            Some(Ok(Message::Close(frame))) => break frame,
+            Some(Ok(_)) => continue,
+            other => panic!("expected a close frame, got {other:?}"),
+        }
+    };
+    assert_eq!(close.map(|f| u16::from(f.code)), Some(4409));
+    // Alice, who answered every ping, is still served.
+    let values = json!({"echoTo": ["alice"], "echoTitle": "alive", "echoContent": 1});
+    alice
+        .send(json!({"id": "e1", "type": "org.wt.echo", "data": {"content": {"values": values}}}))
+        .await
+        .unwrap();
+    alice.message("alive 1").await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fragmented_message_over_the_limit_is_closed_with_1009() {
+    let server = dev(&[("THREDS_SERVER_MAX_FRAME_BYTES", "65536")]);
+    let url = format!(
+        "ws://{}/ws?token={}",
+        server.addr(),
+        server.token("alice", &[]).unwrap()
+    );
+    let mut socket = Client::connect_url(&url).await.unwrap();
+    // Two fragments of 40 KiB: each within the limit, the message over it.
+    let part = "x".repeat(40 * 1024);
+    socket
+        .send(Message::Frame(Frame::message(
+            part.clone(),
+            OpCode::Data(Data::Text),
+            false,
+        )))
+        .await
+        .unwrap();
+    socket
+        .send(Message::Frame(Frame::message(
+            part,
+            OpCode::Data(Data::Continue),
+            true,
+        )))
+        .await
+        .unwrap();
+    let close = loop {
+        match socket.next().await {
+            Some(Ok(Message::Close(frame))) => break frame,
+            Some(Ok(_)) => continue,
+            other => panic!("expected a close frame, got {other:?}"),
+        }
+    };
+    assert_eq!(close.map(|f| u16::from(f.code)), Some(1009));
+}
