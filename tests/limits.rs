@@ -190,3 +190,61 @@ async fn a_fragmented_message_over_the_limit_is_closed_with_1009() {
     };
     assert_eq!(close.map(|f| u16::from(f.code)), Some(1009));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flooding_connection_is_rate_limited_and_others_are_served() {
+    let server = dev(&[
+        ("THREDS_SERVER_RATE_EVENTS_PER_SEC", "50"),
+        ("THREDS_SERVER_RATE_EVENTS_BURST", "20"),
+    ]);
+    let mut mallory = server.connect("mallory", &[]).await.unwrap();
+    let started = Instant::now();
+    let sent = 500;
+    for n in 0..sent {
+        mallory
+            .submit(&json!({"id": format!("f{n}"), "type": "org.noise"}))
+            .await
+            .unwrap();
+    }
+    // Every event is answered: accepted (ack) or refused with 4290, never dropped silently.
+    let (mut acks, mut limited) = (0usize, 0usize);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while acks + limited < sent {
+        assert!(
+            Instant::now() < deadline,
+            "{acks} acks, {limited} refusals of {sent}"
+        );
+        let next = tokio::time::timeout(Duration::from_secs(1), mallory.next_frame()).await;
+        let Ok(Ok(Some(frame))) = next else {
+            continue;
+        };
+        if frame.get("ack").is_some() {
+            acks += 1;
+        } else if frame["error"]["code"] == 4290 {
+            assert!(frame["error"]["ref"]
+                .as_str()
+                .is_some_and(|r| r.starts_with('f')));
+            limited += 1;
+        }
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+    let allowed = 20 + (50.0 * elapsed).ceil() as usize;
+    assert!(
+        acks <= allowed,
+        "{acks} accepted in {elapsed:.2} s; at most {allowed}"
+    );
+    assert!(limited >= sent - allowed, "{limited} refused");
+    assert_eq!(
+        sample(&server, "threds_rate_limited_frames_total"),
+        Some(limited as f64)
+    );
+
+    // Another participant is not limited by mallory's flood.
+    let mut bob = server.connect("bob", &[]).await.unwrap();
+    let values = json!({"echoTo": ["bob"], "echoTitle": "served", "echoContent": 1});
+    bob.send(json!({"id": "b1", "type": "org.wt.echo", "data": {"content": {"values": values}}}))
+        .await
+        .unwrap();
+    bob.message("served 1").await.unwrap();
+}

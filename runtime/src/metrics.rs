@@ -126,7 +126,7 @@ pub struct Metrics {
     pub websocket_connections: Gauge,
     /// Connections closed because their client did not keep up with its messages.
     pub slow_clients_disconnected: Counter,
-    /// Client frames refused by a rate limit (no rate limit exists yet: always 0).
+    /// Client frames refused by a connection's rate limit (error 4290).
     pub rate_limited_frames: Counter,
 }
 
@@ -240,7 +240,7 @@ impl Metrics {
         );
         r.register(
             "rate_limited_frames",
-            "Client frames refused by a rate limit (none exist yet: always 0)",
+            "Client frames refused by a connection's rate limit (error 4290)",
             m.rate_limited_frames.clone(),
         );
         m

@@ -3,10 +3,12 @@
 
 use super::hub::{Connect, Disconnect, Hub, Outgoing};
 use super::intake::Intake;
+use super::limit::Limits;
 use super::protocol::{self, read_client_frame, ServerFrame};
 use actix::prelude::*;
 use actix_ws::{AggregatedMessage, CloseCode, CloseReason, ProtocolError, Session};
 use std::time::{Duration, Instant};
+use threds_runtime::metrics::metrics;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -30,6 +32,8 @@ pub struct Link {
     pub ping_interval: Duration,
     /// How long the client may stay silent before it is closed as dead.
     pub ping_timeout: Duration,
+    /// Its rate limits.
+    pub limits: Limits,
     /// Cancelled on shutdown.
     pub shutdown: CancellationToken,
 }
@@ -47,6 +51,7 @@ pub struct Connection {
     heard: Instant,
     ping_interval: Duration,
     ping_timeout: Duration,
+    limits: Limits,
 }
 
 impl Connection {
@@ -64,6 +69,7 @@ impl Connection {
             queue,
             ping_interval,
             ping_timeout,
+            limits,
             shutdown,
         } = link;
         let (out, rx) = mpsc::channel(queue.max(1));
@@ -82,6 +88,7 @@ impl Connection {
                 heard: Instant::now(),
                 ping_interval,
                 ping_timeout,
+                limits,
             }
         })
     }
@@ -113,7 +120,25 @@ impl Connection {
     }
 
     fn on_text(&mut self, text: &str, ctx: &mut Context<Self>) {
-        let event = match read_client_frame(text, &self.participant) {
+        let read = read_client_frame(text, &self.participant);
+        // Every frame counts against the limits, a bad one too.
+        if let Err(wait) = self.limits.admit(text.len(), Instant::now()) {
+            metrics().rate_limited_frames.inc();
+            let reference = match &read {
+                Ok(event) => Some(event.id().to_string()),
+                Err(ServerFrame::Error { reference, .. }) => reference.clone(),
+                Err(_) => None,
+            };
+            return self.send(&ServerFrame::Error {
+                code: protocol::ERR_RATE_LIMITED,
+                message: format!(
+                    "rate limited: this connection sends faster than its limit; not accepted, retry in {} ms",
+                    wait.as_millis().max(1)
+                ),
+                reference,
+            });
+        }
+        let event = match read {
             Ok(event) => event,
             Err(frame) => return self.send(&frame),
         };

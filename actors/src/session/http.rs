@@ -4,6 +4,7 @@
 use super::connection::{refuse, Connection, Link, Peer};
 use super::hub::Hub;
 use super::intake::Intake;
+use super::limit::Limits;
 use super::protocol::{self, ServerFrame};
 use crate::auth::{self, Secret};
 use actix::Addr;
@@ -93,6 +94,12 @@ async fn ws(
                     queue: state.server.connection_queue,
                     ping_interval: Duration::from_millis(state.server.ping_interval_ms.max(1)),
                     ping_timeout: Duration::from_millis(state.server.ping_timeout_ms.max(1)),
+                    limits: Limits::new(
+                        f64::from(state.server.rate_events_per_sec),
+                        f64::from(state.server.rate_events_burst),
+                        state.server.rate_bytes_per_sec as f64,
+                        std::time::Instant::now(),
+                    ),
                     shutdown: state.shutdown.clone(),
                 },
                 session,

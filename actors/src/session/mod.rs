@@ -6,6 +6,7 @@ pub mod feed;
 pub mod http;
 pub mod hub;
 pub mod intake;
+pub mod limit;
 pub mod protocol;
 
 use crate::auth::Secret;

@@ -19,6 +19,9 @@ pub const CLOSE_GOING_AWAY: u16 = 1001;
 pub const ERR_BAD_FRAME: u16 = 4000;
 /// An error frame code: the event is invalid (missing or mistyped fields).
 pub const ERR_INVALID_EVENT: u16 = 4200;
+/// An error frame code: the connection sent faster than its rate limit; the event was not
+/// accepted (retry it after the time the message gives).
+pub const ERR_RATE_LIMITED: u16 = 4290;
 /// An error frame code: the server could not accept the event right now.
 pub const ERR_UNAVAILABLE: u16 = 5000;
 

@@ -55,6 +55,13 @@ pub struct ServerConfig {
     /// How long a WebSocket client may stay silent (no frame, no pong) before it is closed as
     /// dead, ms.
     pub ping_timeout_ms: u64,
+    /// Events a WebSocket connection may send per second, on average (0: unlimited).
+    pub rate_events_per_sec: u32,
+    /// Events a WebSocket connection may send at once above that rate.
+    pub rate_events_burst: u32,
+    /// Bytes a WebSocket connection may send per second, on average, in bursts of twice that
+    /// (0: unlimited).
+    pub rate_bytes_per_sec: u64,
 }
 
 impl Default for ServerConfig {
@@ -69,6 +76,9 @@ impl Default for ServerConfig {
             max_connections: 10_000,
             ping_interval_ms: 15_000,
             ping_timeout_ms: 45_000,
+            rate_events_per_sec: 1_000,
+            rate_events_burst: 2_000,
+            rate_bytes_per_sec: 4 * 1024 * 1024,
         }
     }
 }
