@@ -327,9 +327,9 @@ def metric_names(text: str) -> set[str]:
 
 
 def declared_metrics() -> set[str]:
-    """Sample names of the families runtime/src/telemetry/metrics.rs registers (a family with no
+    """Sample names of the families runtime/src/metrics.rs registers (a family with no
     sample yet, e.g. dead letters in a run without any, is left out of /metrics)."""
-    source = (REPO / "runtime" / "src" / "telemetry" / "metrics.rs").read_text()
+    source = (REPO / "runtime" / "src" / "metrics.rs").read_text()
     fields = dict(re.findall(r"pub (\w+): (.+),$", source, re.M))
     names = set()
     pattern = r'register(?:_with_unit)?\(\s*"(\w+)",\s*"[^"]*",\s*(Unit::\w+,\s*)?m\.(\w+)\.clone\(\)'
