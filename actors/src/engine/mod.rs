@@ -82,7 +82,8 @@ pub async fn start(role: Role<'_>) -> Started {
         bus.clone(),
         topology.clone(),
         clock,
-    );
+    )
+    .with_max_event_bytes(config.engine.max_event_bytes);
     if config.engine.history {
         processor = processor.with_history(History::new(documents.clone()).in_background());
     }

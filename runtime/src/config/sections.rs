@@ -122,6 +122,9 @@ pub struct EngineConfig {
     /// documents store. Without it, `getThreds` still answers from the thred store, but thred
     /// event logs and archived threds are not kept.
     pub history: bool,
+    /// Largest event record the engine steps, bytes; a larger one (whoever produced it) is
+    /// dead-lettered with the reason.
+    pub max_event_bytes: usize,
 }
 
 impl Default for EngineConfig {
@@ -132,6 +135,7 @@ impl Default for EngineConfig {
             batch: 256,
             lease_ms: 10_000,
             history: true,
+            max_event_bytes: 1024 * 1024,
         }
     }
 }

@@ -78,6 +78,7 @@ pub struct Processor {
     clock: Arc<dyn Fn() -> i64 + Send + Sync>,
     history: Option<History>,
     watchers: Watchers,
+    max_event_bytes: usize,
 }
 
 impl Processor {
@@ -100,7 +101,15 @@ impl Processor {
             clock,
             history: None,
             watchers: Watchers::default(),
+            max_event_bytes: usize::MAX,
         }
+    }
+
+    /// Refuses (as invalid, so they are dead-lettered) records larger than `bytes`, whoever
+    /// produced them.
+    pub fn with_max_event_bytes(mut self, bytes: usize) -> Processor {
+        self.max_event_bytes = bytes;
+        self
     }
 
     /// The `watchThreds` registrations.
@@ -149,6 +158,13 @@ impl Processor {
     pub fn sort(&self, record: &Record, applied: Option<u64>) -> Incoming {
         if applied.is_some_and(|a| record.position.offset <= a) {
             return Incoming::Duplicate;
+        }
+        if record.payload.len() > self.max_event_bytes {
+            return Incoming::Invalid(format!(
+                "an event of {} bytes exceeds the limit of {} ([engine] max_event_bytes)",
+                record.payload.len(),
+                self.max_event_bytes
+            ));
         }
         match parse(&record.payload) {
             Ok(event) if event.is_system() => {

@@ -79,14 +79,17 @@ async fn run_poisoned(panic: bool, payload: &[u8]) -> (u32, Vec<Record>) {
     });
     let threds: Arc<dyn Threds> = poisoned.clone();
     let engine = threds_patterns::machine::Machine::default();
-    let processor = Arc::new(Processor::new(
-        MachineHandle::new(engine),
-        threds,
-        adapter.clone(),
-        bus.clone(),
-        topology.clone(),
-        Arc::new(|| 0),
-    ));
+    let processor = Arc::new(
+        Processor::new(
+            MachineHandle::new(engine),
+            threds,
+            adapter.clone(),
+            bus.clone(),
+            topology.clone(),
+            Arc::new(|| 0),
+        )
+        .with_max_event_bytes(1024),
+    );
     let admin = Admin::new(
         processor.clone(),
         adapter.clone(),
@@ -186,4 +189,21 @@ async fn a_record_that_is_not_an_event_is_dead_lettered_at_once() {
     assert_eq!(attempts, 0);
     assert!(header(&dlq[0], topology::headers::ERROR).contains("not JSON"));
     assert_eq!(header(&dlq[0], topology::headers::ATTEMPTS), "1");
+}
+
+#[tokio::test]
+async fn an_event_over_the_size_limit_is_dead_lettered_at_once_with_the_reason() {
+    let big = format!(
+        r#"{{"id": "e1", "type": "t", "source": {{"id": "p"}}, "data": {{"pad": "{}"}}}}"#,
+        "x".repeat(2000)
+    );
+    let (attempts, dlq) = run_poisoned(false, big.as_bytes()).await;
+    assert_eq!(attempts, 0, "no step ran");
+    assert_eq!(dlq.len(), 1);
+    assert_eq!(dlq[0].payload, big.as_bytes(), "the original record");
+    assert!(
+        header(&dlq[0], topology::headers::ERROR).contains("max_event_bytes"),
+        "{:?}",
+        dlq[0].headers
+    );
 }
