@@ -248,3 +248,35 @@ async fn a_flooding_connection_is_rate_limited_and_others_are_served() {
         .unwrap();
     bob.message("served 1").await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn posting_faster_than_the_limit_gets_429_with_retry_after() {
+    let server = dev(&[
+        ("THREDS_SERVER_RATE_EVENTS_PER_SEC", "1"),
+        ("THREDS_SERVER_RATE_EVENTS_BURST", "5"),
+    ]);
+    let token = server.token("mallory", &[]).unwrap();
+    let mut statuses = Vec::new();
+    let mut retry_after = None;
+    for n in 0..20 {
+        let event = json!({"id": format!("h{n}"), "type": "org.noise"});
+        let answer = http::post_json(server.addr(), "/events", Some(&token), &event).unwrap();
+        if answer.status == 429 {
+            assert_eq!(answer.json()["error"]["code"], 4290, "{}", answer.body);
+            retry_after = answer.header("retry-after").map(str::to_owned);
+        }
+        statuses.push(answer.status);
+    }
+    let accepted = statuses.iter().filter(|s| **s == 202).count();
+    assert!((5..=7).contains(&accepted), "{statuses:?}");
+    assert_eq!(
+        accepted + statuses.iter().filter(|s| **s == 429).count(),
+        20
+    );
+    assert!(retry_after.is_some_and(|s| s.parse::<u64>().is_ok_and(|s| s >= 1)));
+    // Another participant has its own budget.
+    let bob = server.token("bob", &[]).unwrap();
+    let event = json!({"id": "b1", "type": "org.noise"});
+    let answer = http::post_json(server.addr(), "/events", Some(&bob), &event).unwrap();
+    assert_eq!(answer.status, 202, "{}", answer.body);
+}

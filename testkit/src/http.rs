@@ -15,11 +15,21 @@ const TIMEOUT: Duration = Duration::from_secs(10);
 pub struct Response {
     /// The status code, e.g. 200.
     pub status: u16,
+    /// The headers, names in lower case, in order.
+    pub headers: Vec<(String, String)>,
     /// The body as text.
     pub body: String,
 }
 
 impl Response {
+    /// The first header named `name` (any case).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
     /// The body as JSON, `null` when it is not JSON.
     pub fn json(&self) -> Value {
         serde_json::from_str(&self.body).unwrap_or(Value::Null)
@@ -78,16 +88,19 @@ fn parse(answer: &str) -> Result<Response, Error> {
         .and_then(|l| l.split_whitespace().nth(1))
         .and_then(|s| s.parse().ok())
         .ok_or_else(|| Error::Http(format!("no status line in {head:?}")))?;
-    let chunked = lines.any(|l| {
-        l.to_ascii_lowercase()
-            .replace(' ', "")
-            .starts_with("transfer-encoding:chunked")
-    });
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_owned()))
+        .collect();
+    let chunked = headers
+        .iter()
+        .any(|(n, v)| n == "transfer-encoding" && v.eq_ignore_ascii_case("chunked"));
     if chunked {
         return Err(Error::Http("chunked answer to an HTTP/1.0 request".into()));
     }
     Ok(Response {
         status,
+        headers,
         body: body.to_owned(),
     })
 }

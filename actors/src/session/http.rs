@@ -4,7 +4,7 @@
 use super::connection::{refuse, Connection, Link, Peer};
 use super::hub::Hub;
 use super::intake::Intake;
-use super::limit::Limits;
+use super::limit::{Limits, PerParticipant};
 use super::protocol::{self, ServerFrame};
 use crate::auth::{self, Secret};
 use actix::Addr;
@@ -14,6 +14,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use threds_patterns::model::{Event, SessionsModel};
 use threds_runtime::config::ServerConfig;
+use threds_runtime::metrics::metrics;
 use tokio_util::sync::CancellationToken;
 
 /// What the routes share.
@@ -29,6 +30,8 @@ pub struct SessionState {
     pub intake: Intake,
     /// Frame and body limits, timeouts, queues.
     pub server: ServerConfig,
+    /// `POST /events` rate limits, per participant.
+    pub http_limits: Arc<PerParticipant>,
     /// Cancelled on shutdown: connections close with 1001.
     pub shutdown: CancellationToken,
 }
@@ -199,6 +202,20 @@ async fn post_event(
             return error(StatusCode::BAD_REQUEST, protocol::ERR_BAD_FRAME, e, None);
         }
     };
+    if let Err(wait) = state
+        .http_limits
+        .admit(&participant, body.len(), std::time::Instant::now())
+    {
+        metrics().rate_limited_frames.inc();
+        let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+        return HttpResponse::TooManyRequests()
+            .insert_header(("Retry-After", secs.max(1).to_string()))
+            .json(json!({"error": {
+                "code": protocol::ERR_RATE_LIMITED,
+                "message": format!("rate limited: {participant} sends faster than its limit; not accepted, retry in {} ms", wait.as_millis().max(1)),
+                "ref": Value::Null,
+            }}));
+    }
     let value: Value = match serde_json::from_slice(&body) {
         Ok(v) => v,
         Err(e) => {

@@ -62,6 +62,11 @@ pub fn start(role: Role<'_>) -> (Supervised, http::SessionState) {
         hub,
         intake: intake::Intake::new(role.bus, role.topology.events().to_owned()),
         server: role.server.clone(),
+        http_limits: std::sync::Arc::new(limit::PerParticipant::new(
+            f64::from(role.server.rate_events_per_sec),
+            f64::from(role.server.rate_events_burst),
+            role.server.rate_bytes_per_sec as f64,
+        )),
         shutdown: role.shutdown,
     };
     (feed, state)
