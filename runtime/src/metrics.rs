@@ -329,7 +329,7 @@ mod tests {
         let m = Metrics::new();
         m.events_consumed
             .get_or_create(&TopicLabel {
-                topic: "threds.events".into(),
+                topic: "orders".into(),
             })
             .inc_by(3);
         m.step_duration.observe(0.002);
@@ -346,7 +346,7 @@ mod tests {
             .set(2);
         let mut text = String::new();
         m.encode_into(&mut text).unwrap();
-        assert!(text.contains("threds_events_consumed_total{topic=\"threds.events\"} 3"));
+        assert!(text.contains("threds_events_consumed_total{topic=\"orders\"} 3"));
         assert!(text.contains("# TYPE threds_step_duration_seconds histogram"));
         assert!(text.contains("threds_steps_total{pattern=\"echo\",outcome=\"no_match\"} 1"));
         assert!(text.contains("# TYPE threds_live_threds gauge"));
