@@ -280,3 +280,33 @@ async fn posting_faster_than_the_limit_gets_429_with_retry_after() {
     let answer = http::post_json(server.addr(), "/events", Some(&bob), &event).unwrap();
     assert_eq!(answer.status, 202, "{}", answer.body);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_allowed_browser_origins_may_connect() {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let server = dev(&[("THREDS_SERVER_ALLOWED_ORIGINS", "https://app.example")]);
+    let url = format!(
+        "ws://{}/ws?token={}",
+        server.addr(),
+        server.token("alice", &[]).unwrap()
+    );
+    let with_origin = |origin: &str| {
+        let mut request = url.as_str().into_client_request().unwrap();
+        request
+            .headers_mut()
+            .insert("Origin", origin.parse().unwrap());
+        request
+    };
+    match tokio_tungstenite::connect_async(with_origin("https://evil.example")).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(answer)) => {
+            assert_eq!(answer.status(), 403);
+        }
+        other => panic!("expected 403, got {:?}", other.map(|(_, r)| r.status())),
+    }
+    let (_ws, answer) = tokio_tungstenite::connect_async(with_origin("https://app.example"))
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 101);
+    // Not a browser (no Origin): allowed.
+    server.connect("bob", &[]).await.unwrap();
+}

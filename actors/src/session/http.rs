@@ -72,11 +72,36 @@ fn authenticate(
     Ok((claims.sub, roles))
 }
 
+/// The request's `Origin`, when it is a browser's and not in `[server] allowed_origins`.
+fn foreign_origin(req: &HttpRequest, state: &SessionState) -> Option<String> {
+    let allowed = &state.server.allowed_origins;
+    let origin = req
+        .headers()
+        .get("origin")?
+        .to_str()
+        .unwrap_or("(not text)");
+    (!allowed.is_empty() && !allowed.iter().any(|a| a.eq_ignore_ascii_case(origin)))
+        .then(|| origin.to_owned())
+}
+
+/// 403 for a browser origin that is not allowed.
+fn forbidden_origin(origin: &str) -> HttpResponse {
+    error(
+        actix_web::http::StatusCode::FORBIDDEN,
+        protocol::ERR_FORBIDDEN_ORIGIN,
+        format!("origin {origin} is not allowed ([server] allowed_origins)"),
+        None,
+    )
+}
+
 async fn ws(
     req: HttpRequest,
     body: web::Payload,
     state: web::Data<SessionState>,
 ) -> actix_web::Result<HttpResponse> {
+    if let Some(origin) = foreign_origin(&req, &state) {
+        return Ok(forbidden_origin(&origin));
+    }
     let (response, session, stream) = actix_ws::handle(&req, body)?;
     match authenticate(&req, &state) {
         Err(e) => {
@@ -165,6 +190,9 @@ async fn post_event(
     state: web::Data<SessionState>,
 ) -> HttpResponse {
     use actix_web::http::StatusCode;
+    if let Some(origin) = foreign_origin(&req, &state) {
+        return forbidden_origin(&origin);
+    }
     let (participant, roles) = match authenticate(&req, &state) {
         Ok(who) => who,
         Err(e) => {

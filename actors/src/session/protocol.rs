@@ -22,6 +22,8 @@ pub const ERR_INVALID_EVENT: u16 = 4200;
 /// An error frame code: the connection sent faster than its rate limit; the event was not
 /// accepted (retry it after the time the message gives).
 pub const ERR_RATE_LIMITED: u16 = 4290;
+/// An error answer code: a browser origin not in `[server] allowed_origins` (HTTP 403).
+pub const ERR_FORBIDDEN_ORIGIN: u16 = 4103;
 /// An error frame code: the server could not accept the event right now.
 pub const ERR_UNAVAILABLE: u16 = 5000;
 

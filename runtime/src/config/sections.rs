@@ -62,6 +62,10 @@ pub struct ServerConfig {
     /// Bytes a WebSocket connection may send per second, on average, in bursts of twice that
     /// (0: unlimited).
     pub rate_bytes_per_sec: u64,
+    /// Browser origins (`scheme://host[:port]`) allowed to open `/ws` or `POST /events`; empty
+    /// allows any (bearer tokens are not cookies, so another site cannot borrow a user's). A
+    /// request without an `Origin` header (not from a browser) is always allowed.
+    pub allowed_origins: Vec<String>,
 }
 
 impl Default for ServerConfig {
@@ -79,6 +83,7 @@ impl Default for ServerConfig {
             rate_events_per_sec: 1_000,
             rate_events_burst: 2_000,
             rate_bytes_per_sec: 4 * 1024 * 1024,
+            allowed_origins: Vec::new(),
         }
     }
 }
