@@ -698,7 +698,12 @@ async fn a_slow_client_is_disconnected_without_delaying_others() {
     let config = dir.path().join("threds.toml");
     // Room for a reader that is merely busy (the machine may be loaded), none for one that never reads.
     // The engine delivers in bursts (a batch of steps at once), so the queue must hold a burst.
-    std::fs::write(&config, "[server]\nconnection_queue = 256\n").unwrap();
+    // The sender pushes 24 MB as fast as it can: no rate limit here (tests/limits.rs has those).
+    std::fs::write(
+        &config,
+        "[server]\nconnection_queue = 256\nrate_events_per_sec = 0\nrate_bytes_per_sec = 0\n",
+    )
+    .unwrap();
     let server = support::dev(&[
         "--patterns",
         "config/patterns",
