@@ -25,7 +25,9 @@ pub fn run(launcher: &Launcher, args: &Args) -> anyhow::Result<()> {
     let launcher = launcher.clone().config("/nonexistent/threds.toml");
     let model = ["--patterns", "config/patterns"];
     let engine = launcher.start("engine", &model, &infra.env("bench-engine"))?;
-    let session = launcher.start("session", &model, &infra.env("bench-session"))?;
+    let mut env = infra.env("bench-session");
+    env.extend(crate::unlimited());
+    let session = launcher.start("session", &model, &env)?;
     // The engine's consumer group settles after its readiness: give it a moment.
     std::thread::sleep(Duration::from_secs(5));
     println!(

@@ -25,7 +25,11 @@ pub struct Args {
 
 /// Starts the server, runs the measurements, prints the report.
 pub fn run(launcher: &Launcher, args: &Args) -> anyhow::Result<()> {
-    let server = launcher.start("dev", &["--patterns", "config/patterns"], &[])?;
+    let server = launcher.start(
+        "dev",
+        &["--patterns", "config/patterns"],
+        &crate::unlimited(),
+    )?;
     println!(
         "threds-bench dev: server {} (pid {}), idle RSS {} KiB, load average {}",
         server.addr(),
