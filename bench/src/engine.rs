@@ -137,6 +137,7 @@ impl Rig {
         let infra = Infrastructure::start(PARTITIONS).context("starting Kafka and Redis")?;
         let mut env = infra.env("bench-engine");
         env.push(("THREDS_HISTORY", history.to_string()));
+        env.extend(crate::unlimited());
         env.extend(extra.iter().cloned());
         let model = workload.model()?;
         let args: Vec<&str> = model.iter().map(String::as_str).collect();

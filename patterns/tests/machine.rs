@@ -290,15 +290,14 @@ fn admin_terminate_frees_the_instance_and_admin_transition_replays_a_local() {
     let mut clock = Clock(0, 0);
     let start = Event::from_value(json!({"id": "1", "type": "go", "source": {"id": "p"}})).unwrap();
     let out = engine.process(&Fixed::default(), &Input::Event(start), &mut clock);
+    let one = Counter {
+        instances: 1,
+        last_start: Some(0),
+    };
     assert_eq!(
         out.counters,
-        vec![(
-            "a".to_string(),
-            Counter {
-                instances: 1,
-                last_start: Some(0)
-            }
-        )]
+        vec![("a".to_string(), one), ("@p".to_string(), one)],
+        "the pattern's count and its starter's"
     );
     let ThredChange::Saved { state, .. } = &out.threds[0] else {
         panic!()
@@ -413,4 +412,137 @@ fn simulate_output_is_deterministic() {
     };
     assert_eq!(run(), run());
     assert!(run()[0].contains("\"id\":\"evt_1\"") && run()[0].contains("\"thredId\":\"e_1\""));
+}
+
+fn codes(messages: &[(Vec<String>, Value)]) -> Vec<(String, i64)> {
+    messages
+        .iter()
+        .filter_map(|(to, e)| {
+            let code = e["data"]["content"]["error"]["code"].as_i64()?;
+            Some((to.join(","), code))
+        })
+        .collect()
+}
+
+#[test]
+fn deployment_quotas_refuse_starts_with_4291_to_the_sender_and_free_up_when_threds_end() {
+    use threds_patterns::machine::Quotas;
+    // One live thred per `open`, ended by a bound `close`; no maxInstances of its own.
+    let open_close = json!({"name": "Q", "reactions": [
+        filter("open", "open", "opened", json!("$xpr($event.source.id)"), None),
+        filter("close", "close", "closed", json!("$xpr($event.source.id)"), Some(json!({"name": "$terminate"}))),
+    ]});
+    let capped = json!({"name": "C", "maxInstances": 5, "reactions": [
+        filter("c", "capped", "c", json!("$xpr($event.source.id)"), Some(json!({"name": "c"}))),
+    ]});
+    let quotas = Quotas {
+        default_max_instances: 3,
+        max_threds_per_participant: 2,
+        max_state_bytes: 0,
+    };
+    let mut sim = Simulator::new(engine(vec![open_close, capped]).with_quotas(quotas), 0);
+    let open = |id: &str, who: &str| json!({"id": id, "type": "open", "source": {"id": who}});
+
+    // Per participant: alice's third live thred is refused; bob is not affected.
+    assert_eq!(titles(&send(&mut sim, open("a1", "alice"))), ["opened"]);
+    assert_eq!(titles(&send(&mut sim, open("a2", "alice"))), ["opened"]);
+    let refused = send(&mut sim, open("a3", "alice"));
+    assert_eq!(codes(&refused), [("alice".to_string(), 4291)]);
+    let message = refused[0].1["data"]["content"]["error"]["message"]
+        .as_str()
+        .unwrap();
+    assert!(
+        message.contains("max_threds_per_participant = 2"),
+        "{message}"
+    );
+    assert_eq!(sim.live_count(), 2);
+    assert_eq!(titles(&send(&mut sim, open("b1", "bob"))), ["opened"]);
+
+    // Per pattern (no maxInstances): the fourth live thred of Q is refused, whoever asks.
+    assert_eq!(
+        codes(&send(&mut sim, open("c1", "carol"))),
+        [("carol".to_string(), 4291)]
+    );
+    let errors: Vec<_> = history(&mut sim)
+        .into_iter()
+        .filter(|r| {
+            matches!(
+                r,
+                Record::Log {
+                    kind: LogKind::Error,
+                    ..
+                }
+            )
+        })
+        .collect();
+    assert_eq!(
+        errors.len(),
+        2,
+        "each refusal is in the history: {errors:?}"
+    );
+
+    // Ending one of alice's threds frees one place for her (and for the pattern).
+    let first = sim.thred(1).unwrap().to_string();
+    let close = json!({"id": "x1", "type": "close", "thredId": first, "source": {"id": "alice"}});
+    assert_eq!(titles(&send(&mut sim, close)), ["closed"]);
+    assert_eq!(titles(&send(&mut sim, open("a4", "alice"))), ["opened"]);
+
+    // A pattern's own maxInstances still applies, above the deployment default.
+    for n in 0..5 {
+        let who = format!("p{n}");
+        let e = json!({"id": format!("k{n}"), "type": "capped", "source": {"id": who}});
+        assert_eq!(titles(&send(&mut sim, e)), ["c"], "start {n}");
+    }
+    let sixth = json!({"id": "k5", "type": "capped", "source": {"id": "p5"}});
+    assert!(
+        send(&mut sim, sixth).is_empty(),
+        "silently vetoed, as the spec says"
+    );
+}
+
+#[test]
+fn a_step_that_would_outgrow_the_state_quota_is_refused_and_changes_nothing() {
+    use threds_patterns::machine::Quotas;
+    let grow = json!({"name": "G", "reactions": [{"name": "g", "condition": {
+        "type": "filter", "xpr": "$event.type = 'add'",
+        "onTrue": {"xpr": "$setLocal('items', $append($local('items') ? $local('items') : [], $event.data.content.values.item))"},
+        "transform": {"eventDataTemplate": {"title": "$xpr($string($count($local('items'))))"}},
+        "publish": {"to": "$xpr($event.source.id)"},
+        "transition": {"name": "g"}
+    }}]});
+    let quotas = Quotas {
+        max_state_bytes: 2_000,
+        ..Quotas::default()
+    };
+    let mut sim = Simulator::new(engine(vec![grow]).with_quotas(quotas), 0);
+    let add = |id: String, thred: Option<&str>| add_item(id, thred, 400);
+    assert_eq!(titles(&send(&mut sim, add("e0".into(), None))), ["1"]);
+    let thred = sim.thred(1).unwrap().to_string();
+    let mut refused = None;
+    for n in 1..10 {
+        let out = send(&mut sim, add(format!("e{n}"), Some(&thred)));
+        if !codes(&out).is_empty() {
+            refused = Some((n, out));
+            break;
+        }
+        assert_eq!(titles(&out), [(n + 1).to_string()]);
+    }
+    let (n, out) = refused.expect("the state quota refuses a step");
+    assert_eq!(codes(&out), [("alice".to_string(), 4291)]);
+    assert!(
+        n >= 3,
+        "steps under the quota were applied (refused at {n})"
+    );
+    // The refused step left the state as it was: a small item still fits, as item n + 1.
+    let small = send(&mut sim, add_item("small".into(), Some(&thred), 1));
+    assert_eq!(titles(&small), [(n + 1).to_string()]);
+}
+
+fn add_item(id: String, thred: Option<&str>, size: usize) -> Value {
+    let mut e = json!({"id": id, "type": "add", "source": {"id": "alice"},
+        "data": {"content": {"values": {"item": "x".repeat(size)}}}});
+    if let Some(t) = thred {
+        e["thredId"] = json!(t);
+    }
+    e
 }

@@ -172,14 +172,25 @@ impl History {
             .next())
     }
 
-    /// Archived threds (their Thred JSON) matching `matcher` (paths start with `thred.`), or all.
+    /// At most `limit` archived threds (their Thred JSON) matching `matcher` (paths start with
+    /// `thred.`; `None`: all), by id, after `after` ("": from the first).
     pub async fn archived(
         &self,
         matcher: Option<Value>,
+        after: &str,
+        limit: usize,
         now: i64,
     ) -> Result<Vec<Value>, documents::Error> {
         self.settle().await;
-        let task = json!({"op": "get", "params": {"type": ARCHIVE, "matcher": matcher.unwrap_or_else(|| json!({}))}});
+        let matcher = match (matcher, after) {
+            (None, "") => json!({}),
+            (Some(m), "") => m,
+            (None, after) => json!({"id": {"$gt": after}}),
+            // `$or` of one matcher keeps the asker's matcher whole, whatever its keys.
+            (Some(m), after) => json!({"$or": [m], "id": {"$gt": after}}),
+        };
+        let task = json!({"op": "get", "params": {"type": ARCHIVE, "matcher": matcher,
+            "collector": {"sort": [{"field": "id"}], "limit": limit}}});
         Ok(as_array(self.docs.run(&task, now).await?)
             .into_iter()
             .filter_map(|mut r| r.get_mut("thred").map(Value::take))

@@ -205,9 +205,14 @@ impl StoreKeys {
         self.key(&format!("thred:{id}"))
     }
 
-    /// The set of live thred ids.
-    pub fn threds(&self) -> String {
-        self.key("threds")
+    /// The live thred ids: a sorted set, every score 0, so its order is the ids' byte order.
+    pub fn live(&self) -> String {
+        self.key("live")
+    }
+
+    /// The set of live threds `participant` takes part in.
+    pub fn participant_threds(&self, participant: &str) -> String {
+        self.key(&format!("participant:{participant}"))
     }
 
     /// A pattern counter's hash.

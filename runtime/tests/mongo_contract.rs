@@ -112,7 +112,7 @@ async fn history_records_and_queries() {
         (&log[0]["type"], &log[0]["toReaction"]),
         (&json!("m"), &json!("b"))
     );
-    assert!(history.archived(None, 50).await.unwrap().is_empty());
+    assert!(history.archived(None, "", 10, 50).await.unwrap().is_empty());
 }
 
 const NOW: i64 = 1_700_000_000_000;

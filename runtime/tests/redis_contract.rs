@@ -155,6 +155,7 @@ async fn a_commit_is_one_round_trip() {
         parent_thred_id: None,
         spawn_type: None,
         child_thred_ids: Vec::new(),
+        started_by: None,
     };
     let save = |step: i64, expected| Commit {
         threds: vec![ThredWrite::Save {

@@ -76,7 +76,7 @@ pub async fn start(role: Role<'_>) -> Started {
         shutdown,
     } = role;
     let mut processor = Processor::new(
-        MachineHandle::new(machine),
+        MachineHandle::new(machine.with_quotas(config.engine.quotas())),
         stores.threds.clone(),
         stores.sessions.clone(),
         bus.clone(),

@@ -41,6 +41,16 @@ impl Threds for Faulty {
     async fn thred_ids(&self) -> Result<Vec<String>, store::Error> {
         self.inner.thred_ids().await
     }
+    async fn thred_page(
+        &self,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<String>, store::Error> {
+        self.inner.thred_page(after, limit).await
+    }
+    async fn threds_of(&self, participant: &str) -> Result<Vec<String>, store::Error> {
+        self.inner.threds_of(participant).await
+    }
     async fn unbound_listeners(&self) -> Result<Vec<String>, store::Error> {
         self.inner.unbound_listeners().await
     }

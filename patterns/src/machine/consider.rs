@@ -509,6 +509,7 @@ impl Txn<'_> {
                 self.record_veto(&pattern, original.id(), reason);
                 continue;
             }
+            self.check_quotas(&pattern, None)?;
             let input = match spawn.input {
                 InputKind::Default => None,
                 InputKind::Forward => Some(original.clone()),
@@ -539,7 +540,7 @@ impl Txn<'_> {
     ) -> Result<(), Failure> {
         let id = self.env.thred_id(pattern);
         self.created.push(id.clone());
-        self.count_start(pattern);
+        self.count_start(pattern, None);
         let mut child = ThredState::new(pattern, id, self.now);
         child.parent_thred_id = Some(parent.id.clone());
         child.spawn_type = Some(spawn.spawn_type);
@@ -563,8 +564,7 @@ impl Txn<'_> {
             spawn.spawn_type,
             SpawnType::Child | SpawnType::Sibling
         ));
-        self.put(child);
-        Ok(())
+        self.put(child)
     }
 }
 

@@ -26,6 +26,9 @@ pub enum Code {
     ArgumentValidation = 4200,
     /// 4202.
     MissingArgument = 4202,
+    /// 4291: a deployment quota (live threds per pattern or per participant, thred state size)
+    /// refused the step. Not in the reference; 4290 is the session's rate limit.
+    QuotaExceeded = 4291,
 }
 
 impl Code {
@@ -47,6 +50,7 @@ impl Code {
             Code::InvalidLogin => "Invalid Login",
             Code::ArgumentValidation => "Argument Validation Error",
             Code::MissingArgument => "Missing Argument",
+            Code::QuotaExceeded => "Quota Exceeded",
         }
     }
 }

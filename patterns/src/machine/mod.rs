@@ -12,12 +12,14 @@ mod consider;
 mod failure;
 pub mod history;
 mod host;
+pub mod quota;
 mod route;
 mod txn;
 
 pub use address::resolve;
 pub use failure::{Code, Failure, FailureData, Scope};
 pub use history::{LogKind, Record};
+pub use quota::Quotas;
 
 use crate::model::{Event, ResolverConfig, SessionsModel};
 use crate::pattern::{Pattern, PatternSet};
@@ -52,7 +54,8 @@ pub trait StateView {
     fn thred(&self, id: &str) -> Option<ThredState>;
     /// Ids of threds whose current reaction accepts unbound events, oldest first.
     fn unbound_listeners(&self) -> Vec<String>;
-    /// The counter of pattern `pattern_id`.
+    /// The counter of pattern `pattern_id`, or of a participant's live threds when the key is a
+    /// [`quota::participant_key`].
     fn counter(&self, pattern_id: &str) -> Counter;
     /// Every participant the host knows (for `$all`).
     fn participants(&self) -> Vec<String>;
@@ -140,6 +143,7 @@ pub struct Machine {
     patterns: PatternSet,
     sessions: Arc<SessionsModel>,
     resolver: Arc<ResolverConfig>,
+    quotas: Quotas,
 }
 
 impl Machine {
@@ -149,7 +153,19 @@ impl Machine {
             patterns,
             sessions: Arc::new(sessions),
             resolver: Arc::new(resolver),
+            quotas: Quotas::default(),
         }
+    }
+
+    /// The same machine enforcing the deployment `quotas`.
+    pub fn with_quotas(mut self, quotas: Quotas) -> Machine {
+        self.quotas = quotas;
+        self
+    }
+
+    /// The deployment quotas enforced.
+    pub fn quotas(&self) -> Quotas {
+        self.quotas
     }
 
     /// The loaded patterns.

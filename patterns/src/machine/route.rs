@@ -66,8 +66,7 @@ impl Txn<'_> {
         }
         self.consider(&pattern, &mut state, event)
             .map_err(|f| f.in_thred(thred_id))?;
-        self.put(state);
-        Ok(())
+        self.put(state)
     }
 
     /// Offers an unbound event to every pattern and listening thred; answers the first thred that took it.
@@ -117,8 +116,7 @@ impl Txn<'_> {
                         let mut state = state;
                         t.consider(&pattern, &mut state, event)
                             .map_err(|f| f.in_thred(&thred_id))?;
-                        t.put(state);
-                        Ok(())
+                        t.put(state)
                     });
                     if ok && took.is_none() {
                         took = Some(thred_id.clone());
@@ -136,22 +134,25 @@ impl Txn<'_> {
         took
     }
 
-    /// Starts a thred of `pattern` for `event`, unless vetoed (spec §4.4).
+    /// Starts a thred of `pattern` for `event`, unless vetoed (spec §4.4) or over a deployment
+    /// quota (a failure: the sender is told).
     fn start(&mut self, pattern: &Arc<Pattern>, event: &Event) -> Result<(), Failure> {
         if let Some(reason) = self.veto(pattern) {
             self.record_veto(pattern, event.id(), reason);
             return Ok(());
         }
+        let starter = Some(event.source_id()).filter(|s| *s != crate::model::event::SYSTEM);
+        self.check_quotas(pattern, starter)?;
         let id = self.env.thred_id(pattern);
         self.created.push(id.clone());
-        self.count_start(pattern);
+        self.count_start(pattern, starter);
         let mut state = crate::thred::ThredState::new(pattern, id, self.now);
+        state.started_by = starter.map(str::to_string);
         let bound = event.with_thred_id(&state.id);
         let id = state.id.clone();
         self.consider(pattern, &mut state, &bound)
             .map_err(|f| f.in_thred(&id))?;
-        self.put(state);
-        Ok(())
+        self.put(state)
     }
 
     /// Admin termination: the thred (and its child threds) end now; failures are reported in the
@@ -163,8 +164,7 @@ impl Txn<'_> {
             state.end_time = Some(t.now);
             state.last_update_time = t.now;
             state.reaction_store = None;
-            t.put(state);
-            Ok(())
+            t.put(state)
         });
     }
 
@@ -182,8 +182,7 @@ impl Txn<'_> {
             if let Some(event) = t.transition(&pattern, &mut state, &transition, None)? {
                 t.consider(&pattern, &mut state, &event)?;
             }
-            t.put(state);
-            Ok(())
+            t.put(state)
         });
     }
 

@@ -2,6 +2,7 @@
 
 use super::failure::{Code, Failure, Scope};
 use super::history::{LogKind, Record};
+use super::quota;
 use super::{Counter, Env, Machine, Message, Outcome, StateView, ThredChange};
 use crate::model::event::{Source, TELL};
 use crate::model::Event;
@@ -159,6 +160,41 @@ impl<'a> Txn<'a> {
         None
     }
 
+    /// Refuses a start the deployment quotas do not allow: the pattern's live threds when it sets
+    /// no `maxInstances` of its own, and the live threds `starter` started.
+    pub(super) fn check_quotas(
+        &self,
+        pattern: &Pattern,
+        starter: Option<&str>,
+    ) -> Result<(), Failure> {
+        let quotas = self.engine.quotas();
+        let live = self.counter(&pattern.id).instances;
+        if pattern.max_instances == 0
+            && quotas.default_max_instances > 0
+            && live >= quotas.default_max_instances
+        {
+            return Err(Failure::client(
+                Code::QuotaExceeded,
+                format!(
+                    "pattern {} has {live} live threds, the most allowed ([engine] default_max_instances = {}; the pattern sets no maxInstances)",
+                    pattern.id, quotas.default_max_instances
+                ),
+            ));
+        }
+        if let (Some(who), max) = (starter, quotas.max_threds_per_participant) {
+            let started = self.counter(&quota::participant_key(who)).instances;
+            if max > 0 && started >= max {
+                return Err(Failure::client(
+                    Code::QuotaExceeded,
+                    format!(
+                        "participant {who} has started {started} live threds, the most allowed ([engine] max_threds_per_participant = {max})"
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+
     /// Records a vetoed start.
     pub(super) fn record_veto(&mut self, pattern: &Pattern, event_id: &str, detail: String) {
         self.history.push(Record::Log {
@@ -173,25 +209,52 @@ impl<'a> Txn<'a> {
         });
     }
 
-    /// Counts a new thred of `pattern` (spec §4.4: `ni + 1`, `li = now`).
-    pub(super) fn count_start(&mut self, pattern: &Pattern) {
-        let c = self.counter(&pattern.id);
-        self.set_counter(
-            &pattern.id,
-            Counter {
+    /// Counts a new thred of `pattern` (spec §4.4: `ni + 1`, `li = now`), and of `starter`.
+    pub(super) fn count_start(&mut self, pattern: &Pattern, starter: Option<&str>) {
+        self.add_to_counter(&pattern.id, 1);
+        if let Some(who) = starter {
+            self.add_to_counter(&quota::participant_key(who), 1);
+        }
+    }
+
+    fn add_to_counter(&mut self, key: &str, delta: i8) {
+        let c = self.counter(key);
+        let counter = match delta {
+            1.. => Counter {
                 instances: c.instances + 1,
                 last_start: Some(self.now),
             },
-        );
+            _ => Counter {
+                instances: c.instances.saturating_sub(1),
+                ..c
+            },
+        };
+        self.set_counter(key, counter);
     }
 
-    /// Stores `state`: a terminated thred is removed (with its children), others are saved.
-    pub(super) fn put(&mut self, state: ThredState) {
+    /// Stores `state`: a terminated thred is removed (with its children), others are saved
+    /// unless their state outgrew the deployment's `max_state_bytes`.
+    pub(super) fn put(&mut self, state: ThredState) -> Result<(), Failure> {
         if state.status == Status::Terminated {
             self.remove(state);
-        } else {
-            self.set(state.id.clone(), Slot::Live(state));
+            return Ok(());
         }
+        let max = self.engine.quotas().max_state_bytes;
+        if max > 0 {
+            let size = quota::json_size(&state);
+            if size > max {
+                return Err(Failure::client(
+                    Code::QuotaExceeded,
+                    format!(
+                        "thred {} would store {size} bytes of state, more than allowed ([engine] max_state_bytes = {max}); the step was not applied",
+                        state.id
+                    ),
+                )
+                .in_thred(&state.id));
+            }
+        }
+        self.set(state.id.clone(), Slot::Live(state));
+        Ok(())
     }
 
     /// Removes a terminated thred: cascades to its live children, decrements its pattern's count.
@@ -209,14 +272,10 @@ impl<'a> Txn<'a> {
                 }
             }
         }
-        let c = self.counter(&state.pattern_id);
-        self.set_counter(
-            &state.pattern_id,
-            Counter {
-                instances: c.instances.saturating_sub(1),
-                ..c
-            },
-        );
+        self.add_to_counter(&state.pattern_id, -1);
+        if let Some(who) = &state.started_by {
+            self.add_to_counter(&quota::participant_key(who), -1);
+        }
         self.set(state.id.clone(), Slot::Removed(state));
     }
 
@@ -356,8 +415,7 @@ impl<'a> Txn<'a> {
             let pattern = t.pattern_of(&state)?;
             let mut state = state;
             t.expire(&pattern, &mut state)?;
-            t.put(state);
-            Ok(())
+            t.put(state)
         });
         self.notify(None, Some(&timer.thred_id));
     }

@@ -101,6 +101,15 @@ impl Compiler {
             Some(id) => id.clone(),
             None => id_from_name(&model.name),
         };
+        if id.starts_with(crate::machine::quota::PARTICIPANT_KEY_PREFIX) {
+            self.error(
+                "id",
+                format!(
+                    "'{id}' may not start with '{}' (reserved for the engine's participant counters)",
+                    crate::machine::quota::PARTICIPANT_KEY_PREFIX
+                ),
+            );
+        }
         let instance_interval = self.non_negative("instanceInterval", model.instance_interval);
         let max_instances = self.non_negative("maxInstances", model.max_instances);
         if model.reactions.is_empty() {

@@ -55,6 +55,10 @@ pub struct ThredState {
     /// Threds spawned by this one.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub child_thred_ids: Vec<String>,
+    /// The participant whose event started it (counted against that participant's quota of live
+    /// threds); `None` for spawned threds and threds stored before quotas existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_by: Option<String>,
 }
 
 /// A thred's scope (locals) and participants.
@@ -153,6 +157,7 @@ impl ThredState {
             parent_thred_id: None,
             spawn_type: None,
             child_thred_ids: Vec::new(),
+            started_by: None,
         }
     }
 

@@ -130,6 +130,23 @@ pub struct EngineConfig {
     /// Largest event record the engine steps, bytes; a larger one (whoever produced it) is
     /// dead-lettered with the reason.
     pub max_event_bytes: usize,
+    /// Live threds of a pattern that sets no `maxInstances` (0: no limit).
+    pub default_max_instances: u64,
+    /// Live threds one participant's events may have started (0: no limit).
+    pub max_threds_per_participant: u64,
+    /// Bytes of one thred's stored state (0: no limit).
+    pub max_state_bytes: u64,
+}
+
+impl EngineConfig {
+    /// The quotas the engine's machine enforces.
+    pub fn quotas(&self) -> threds_patterns::machine::Quotas {
+        threds_patterns::machine::Quotas {
+            default_max_instances: self.default_max_instances,
+            max_threds_per_participant: self.max_threds_per_participant,
+            max_state_bytes: self.max_state_bytes,
+        }
+    }
 }
 
 impl Default for EngineConfig {
@@ -141,6 +158,9 @@ impl Default for EngineConfig {
             lease_ms: 10_000,
             history: true,
             max_event_bytes: 1024 * 1024,
+            default_max_instances: 100_000,
+            max_threds_per_participant: 1_000,
+            max_state_bytes: 1024 * 1024,
         }
     }
 }

@@ -2,13 +2,14 @@
 //! everyone. Each request is answered with one `org.wt.tell` event to its sender, `re` = the
 //! request id, `thredId` = `SYSTEM`; failures are answered with `content.error`.
 
-use super::Processor;
+use super::{pages, Processor};
 use crate::bus::Position;
 use crate::documents::Documents;
 use crate::history::History;
 use crate::store::PatternRegistry;
 use serde_json::{json, Value};
 use std::sync::Arc;
+use threds_patterns::machine::quota::json_size;
 use threds_patterns::machine::{Code, Input, Message};
 use threds_patterns::model::event::{
     Source, DATA_CONTROL, SYSTEM, SYS_CONTROL, TELL, USER_CONTROL,
@@ -247,34 +248,7 @@ impl Admin {
 
     async fn sys_control(&self, request: &Event, op: &str) -> Result<Value, Refusal> {
         match op {
-            "getThreds" => {
-                let status = request
-                    .value_named("status")
-                    .and_then(Value::as_str)
-                    .unwrap_or("active");
-                let mut threds = Vec::new();
-                if status == "active" || status == "all" {
-                    let ids = match request.value_named("thredIds").and_then(Value::as_array) {
-                        Some(ids) => ids
-                            .iter()
-                            .filter_map(Value::as_str)
-                            .map(str::to_string)
-                            .collect(),
-                        None => self.processor.threds().thred_ids().await.map_err(server)?,
-                    };
-                    threds.extend(self.live_threds(&ids, None).await?);
-                }
-                if status == "terminated" || status == "all" {
-                    let matcher = request.value_named("terminatedMatcher").cloned();
-                    threds.extend(
-                        self.history()?
-                            .archived(matcher, self.processor.now())
-                            .await
-                            .map_err(server)?,
-                    );
-                }
-                Ok(json!({"status": "OK", "threds": threds}))
-            }
+            "getThreds" => self.thred_page(request).await,
             "terminateThred" => {
                 let id = thred_arg(request)?;
                 self.run(
@@ -309,8 +283,17 @@ impl Admin {
                 Ok(json!({"status": "OK", "thredId": id}))
             }
             "terminateAllThreds" => {
-                for id in self.processor.threds().thred_ids().await.map_err(server)? {
-                    self.run(Input::Terminate { thred_id: id }, request).await?;
+                // Page by page: terminating a thred takes it out of the list being read.
+                let threds = self.processor.threds();
+                loop {
+                    let ids = threds.thred_page(None, pages::MAX_LIMIT).await;
+                    let ids = ids.map_err(server)?;
+                    if ids.is_empty() {
+                        break;
+                    }
+                    for id in ids {
+                        self.run(Input::Terminate { thred_id: id }, request).await?;
+                    }
                 }
                 Ok(json!({"status": "OK"}))
             }
@@ -376,19 +359,20 @@ impl Admin {
                     .value_named("status")
                     .and_then(Value::as_str)
                     .unwrap_or("active");
+                let limit =
+                    pages::limit(request.value_named("limit")).map_err(|(c, m)| refuse(c, m))?;
                 let history = self.history()?;
                 let mut threds = Vec::new();
                 if status == "active" || status == "all" {
-                    let ids = self.processor.threds().thred_ids().await.map_err(server)?;
+                    // The participant index: the cost is this participant's threds, not all.
+                    let ids = self.processor.threds().threds_of(&participant).await;
+                    let ids = ids.map_err(server)?;
                     threds.extend(self.live_threds(&ids, Some(&participant)).await?);
                 }
                 if status == "terminated" || status == "all" {
-                    threds.extend(
-                        history
-                            .archived(Some(json!({"participants": participant})), now)
-                            .await
-                            .map_err(server)?,
-                    );
+                    let matcher = json!({"participants": participant});
+                    let archived = history.archived(Some(matcher), "", limit, now).await;
+                    threds.extend(archived.map_err(server)?);
                 }
                 let mut results = Vec::new();
                 for thred in threds {
@@ -406,7 +390,16 @@ impl Admin {
                 results.sort_by_key(|r| {
                     std::cmp::Reverse(r["lastEvent"]["time"].as_i64().unwrap_or(0))
                 });
-                Ok(json!({"status": "OK", "results": results}))
+                // The most recent `limit`, within a page's bytes.
+                let mut bytes = 0;
+                let kept = results.iter().take(limit).take_while(|r| {
+                    bytes += json_size(*r);
+                    bytes <= pages::MAX_PAGE_BYTES
+                });
+                let kept = kept.count().max(results.len().min(1));
+                let more = kept < results.len();
+                results.truncate(kept);
+                Ok(json!({"status": "OK", "results": results, "more": more}))
             }
             "getEvents" => {
                 let id = request
@@ -434,6 +427,70 @@ impl Admin {
                 format!("unknown userControl operation '{other}'"),
             )),
         }
+    }
+
+    /// `sysControl getThreds`: the threds named by `thredIds`, or a page of the live threds
+    /// (`status` `active`, the default), the archived ones (`terminated`) or both (`all`: live
+    /// first), `limit` at most, after `after`; `next` names the status and cursor of the
+    /// following page.
+    async fn thred_page(&self, request: &Event) -> Result<Value, Refusal> {
+        let status = request
+            .value_named("status")
+            .and_then(Value::as_str)
+            .unwrap_or("active");
+        if !["active", "terminated", "all"].contains(&status) {
+            return Err(refuse(
+                Code::ArgumentValidation,
+                format!("status must be active, terminated or all, not '{status}'"),
+            ));
+        }
+        let limit = pages::limit(request.value_named("limit")).map_err(|(c, m)| refuse(c, m))?;
+        let after = request
+            .value_named("after")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        let mut page = pages::Page::new(limit);
+        if let Some(ids) = request.value_named("thredIds").and_then(Value::as_array) {
+            let ids: Vec<String> = ids
+                .iter()
+                .filter_map(Value::as_str)
+                .take(limit)
+                .map(str::to_string)
+                .collect();
+            let threds = self.live_threds(&ids, None).await?;
+            page.add(pages::Listing::Active, "", threds, true);
+            return Ok(page.into_answer());
+        }
+        let mut from = after;
+        if status != "terminated" {
+            let room = page.room();
+            let ids = self
+                .processor
+                .threds()
+                .thred_page(Some(from).filter(|a| !a.is_empty()), room)
+                .await;
+            let ids = ids.map_err(server)?;
+            let exhausted = ids.len() < room;
+            let threds = self.live_threds(&ids, None).await?;
+            page.add(pages::Listing::Active, from, threds, exhausted);
+            // `all` goes on with the archive from its start.
+            from = "";
+        }
+        if status != "active" && !page.full() {
+            let room = page.room();
+            let matcher = request.value_named("terminatedMatcher").cloned();
+            let now = self.processor.now();
+            let threds = self.history()?.archived(matcher, from, room, now).await;
+            let threds = threds.map_err(server)?;
+            let exhausted = threds.len() < room;
+            page.add(pages::Listing::Terminated, from, threds, exhausted);
+        }
+        let mut answer = page.into_answer();
+        if status == "all" && answer["next"]["status"] == "active" {
+            // Continuing with `all` goes on into the archive after the live threds.
+            answer["next"]["status"] = json!("all");
+        }
+        Ok(answer)
     }
 
     fn history(&self) -> Result<&History, Refusal> {

@@ -6,6 +6,7 @@ pub mod admin;
 pub mod control;
 mod env;
 pub mod lanes;
+pub mod pages;
 pub mod partition;
 mod processor;
 pub mod reload;
@@ -39,8 +40,10 @@ impl MachineHandle {
         }
     }
 
-    /// Replaces the engine (new patterns); steps already running finish with the old one.
+    /// Replaces the engine (new patterns); steps already running finish with the old one. The
+    /// quotas are the deployment's, not the patterns': the running engine's carry over.
     pub fn replace(&self, engine: Machine) {
+        let engine = engine.with_quotas(self.current().quotas());
         match self.0.write() {
             Ok(mut e) => *e = Arc::new(engine),
             Err(poisoned) => *poisoned.into_inner() = Arc::new(engine),

@@ -21,7 +21,7 @@ use crate::topology::Topology;
 use crate::trace::TraceParent;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use threds_patterns::machine::{history, Input, Machine, Message, Outcome, ThredChange};
+use threds_patterns::machine::{history, quota, Input, Machine, Message, Outcome, ThredChange};
 use threds_patterns::model::Event;
 use tracing::{Instrument, Span};
 
@@ -723,7 +723,12 @@ fn observe(outcomes: &[Outcome], pre: &Prefetched, elapsed: Duration) {
         for verdict in verdicts(outcome, pre) {
             m.step(verdict.pattern.unwrap_or(""), verdict.outcome);
         }
-        for (pattern, counter) in &outcome.counters {
+        // Participants' counts stay out of the metrics (one series per participant would not).
+        let patterns = outcome
+            .counters
+            .iter()
+            .filter(|(key, _)| quota::participant_of_key(key).is_none());
+        for (pattern, counter) in patterns {
             m.live_threds
                 .get_or_create(&crate::metrics::PatternLabel {
                     pattern: pattern.clone(),

@@ -248,6 +248,14 @@ impl Threds for MemoryStore {
         self.read(State::thred_ids)
     }
 
+    async fn thred_page(&self, after: Option<&str>, limit: usize) -> Result<Vec<String>, Error> {
+        self.read(|s| s.thred_page(after, limit))
+    }
+
+    async fn threds_of(&self, participant: &str) -> Result<Vec<String>, Error> {
+        self.read(|s| s.threds_of(participant))
+    }
+
     async fn unbound_listeners(&self) -> Result<Vec<String>, Error> {
         self.read(State::unbound_listeners)
     }

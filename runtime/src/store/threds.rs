@@ -13,7 +13,9 @@
 //!   or was released); every stored thred records the fencing token of the lease it was written
 //!   under;
 //! - outbox entries are written by the same atomic commit as the state they belong to, keep their
-//!   order, and survive until acknowledged.
+//!   order, and survive until acknowledged;
+//! - the participant index ([`Threds::threds_of`]) and the ordered id list
+//!   ([`Threds::thred_page`]) change with the thred writes of the same commit.
 
 use super::{Error, Lease};
 use async_trait::async_trait;
@@ -111,8 +113,16 @@ pub trait Threds: Send + Sync + 'static {
     /// The stored threds `ids` (in order; `None` where absent).
     async fn load(&self, ids: &[String]) -> Result<Vec<Option<Stored>>, Error>;
 
-    /// Ids of every live thred.
+    /// Ids of every live thred, sorted by bytes.
     async fn thred_ids(&self) -> Result<Vec<String>, Error>;
+
+    /// At most `limit` ids of live threds, sorted by bytes, after `after` (from the first when
+    /// `None`): a page of the live threds that costs the page, not the whole set.
+    async fn thred_page(&self, after: Option<&str>, limit: usize) -> Result<Vec<String>, Error>;
+
+    /// Ids of the live threds `participant` takes part in (its `participantIds`), sorted by bytes:
+    /// a read that costs that participant's threds, not every thred.
+    async fn threds_of(&self, participant: &str) -> Result<Vec<String>, Error>;
 
     /// Ids of threds listening for unbound events, oldest first.
     async fn unbound_listeners(&self) -> Result<Vec<String>, Error>;

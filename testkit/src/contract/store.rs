@@ -153,6 +153,7 @@ fn thred(id: &str, step: i64) -> ThredState {
         parent_thred_id: None,
         spawn_type: None,
         child_thred_ids: Vec::new(),
+        started_by: None,
     }
 }
 

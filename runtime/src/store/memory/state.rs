@@ -70,8 +70,10 @@ pub(super) struct CounterRecord {
 /// The whole store, in memory.
 #[derive(Debug, Default)]
 pub(super) struct State {
-    /// Live threds by id.
-    threds: HashMap<String, Entry>,
+    /// Live threds by id (ordered: admins page through them by id).
+    threds: BTreeMap<String, Entry>,
+    /// Live threds by participant (those in their `participantIds`).
+    by_participant: HashMap<String, BTreeSet<String>>,
     /// Per partition, the pending timers as (due, thred id); the timer itself is in the entry.
     timers: HashMap<u32, BTreeSet<(i64, String)>>,
     /// Unbound listeners by the sequence number they got when they started listening.
@@ -107,9 +109,26 @@ impl State {
 
     /// Every live thred id, sorted.
     pub fn thred_ids(&self) -> Vec<String> {
-        let mut ids: Vec<String> = self.threds.keys().cloned().collect();
-        ids.sort_unstable();
-        ids
+        self.threds.keys().cloned().collect()
+    }
+
+    /// At most `limit` live thred ids after `after`, sorted.
+    pub fn thred_page(&self, after: Option<&str>, limit: usize) -> Vec<String> {
+        use std::ops::Bound;
+        let from = after.map_or(Bound::Unbounded, |a| Bound::Excluded(a.to_string()));
+        self.threds
+            .range((from, Bound::Unbounded))
+            .take(limit)
+            .map(|(id, _)| id.clone())
+            .collect()
+    }
+
+    /// The live threds `participant` takes part in, sorted.
+    pub fn threds_of(&self, participant: &str) -> Vec<String> {
+        self.by_participant
+            .get(participant)
+            .map(|ids| ids.iter().cloned().collect())
+            .unwrap_or_default()
     }
 
     /// Unbound listeners, oldest first.
@@ -237,6 +256,12 @@ impl State {
             self.unbound.insert(seq, id.clone());
             self.next_unbound_seq = self.next_unbound_seq.max(seq.saturating_add(1));
         }
+        for p in &entry.state.thred_context.participant_ids {
+            self.by_participant
+                .entry(p.clone())
+                .or_default()
+                .insert(id.clone());
+        }
         self.threds.insert(id, entry);
     }
 
@@ -255,6 +280,14 @@ impl State {
         }
         if let Some(seq) = old.unbound_seq {
             self.unbound.remove(&seq);
+        }
+        for p in &old.state.thred_context.participant_ids {
+            if let Some(ids) = self.by_participant.get_mut(p) {
+                ids.remove(id);
+                if ids.is_empty() {
+                    self.by_participant.remove(p);
+                }
+            }
         }
     }
 

@@ -41,6 +41,13 @@ pub(super) fn arguments(
                     None => call.arg("").arg(""),
                 };
                 call.arg(if *listens_unbound { "1" } else { "0" });
+                let participants = &state.thred_context.participant_ids;
+                call.arg(participants.len());
+                match participants.is_empty() {
+                    true => call.arg(""),
+                    false => call
+                        .arg(serde_json::to_vec(participants).map_err(|e| encode(&state.id, e))?),
+                };
             }
             ThredWrite::Remove {
                 id,
@@ -54,7 +61,9 @@ pub(super) fn arguments(
                     .arg("")
                     .arg("")
                     .arg("")
-                    .arg("0");
+                    .arg("0")
+                    .arg(0)
+                    .arg("");
             }
         }
     }

@@ -9,11 +9,14 @@
 //! Key layout (`P` = prefix), on the state server:
 //! - `P thred:{id}` hash: `s` state JSON, `v` version, `t` token, `p` partition, and while the
 //!   thred has a timer `d` its due time (ms) and `m` the timer JSON;
-//! - `P threds` set of live thred ids;
+//! - `P thred:{id}` also `n`: how many participants of the thred are in the participant index;
+//! - `P live` sorted set of live thred ids, every score 0 (so ordered by id, for paging);
+//! - `P participant:{participant}` set of the live threds it takes part in;
 //! - `P timers:{partition}` sorted set: thred id scored by due time (ties by id);
 //! - `P unbound` sorted set: unbound listeners scored by when they started listening, numbered by
 //!   `P seq:unbound`;
-//! - `P counter:{pattern}` hash: `v` version, `c` counter JSON;
+//! - `P counter:{pattern}` hash: `v` version, `c` counter JSON (also `counter:@{participant}`:
+//!   the live threds a participant started);
 //! - `P applied` hash: `{partition}:{topic}` → highest applied offset (decimal);
 //! - `P outbox` sorted set of unacknowledged seqs; `P outbox:{seq}` hash `at`, `topic`, `key`
 //!   (absent for `None`), `payload` (bytes as given); `P seq:outbox` the highest seq ever given;
@@ -208,9 +211,34 @@ impl Threds for RedisStore {
     }
 
     async fn thred_ids(&self) -> Result<Vec<String>, Error> {
+        self.state
+            .query(cmd("ZRANGE").arg(self.keys().live()).arg(0).arg(-1))
+            .await
+    }
+
+    async fn thred_page(&self, after: Option<&str>, limit: usize) -> Result<Vec<String>, Error> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let from = after.map_or_else(|| "-".to_string(), |a| format!("({a}"));
+        self.state
+            .query(
+                cmd("ZRANGE")
+                    .arg(self.keys().live())
+                    .arg(from)
+                    .arg("+")
+                    .arg("BYLEX")
+                    .arg("LIMIT")
+                    .arg(0)
+                    .arg(limit),
+            )
+            .await
+    }
+
+    async fn threds_of(&self, participant: &str) -> Result<Vec<String>, Error> {
         let mut ids: Vec<String> = self
             .state
-            .query(cmd("SMEMBERS").arg(self.keys().threds()))
+            .query(cmd("SMEMBERS").arg(self.keys().participant_threds(participant)))
             .await?;
         ids.sort_unstable();
         Ok(ids)

@@ -32,6 +32,7 @@ where
     case(SUITE, "timer replacement", &make, timers::replacement).await;
     case(SUITE, "timer partitions", &make, timers::partitions).await;
     case(SUITE, "unbound index", &make, timers::unbound).await;
+    case(SUITE, "participant index and paging", &make, participants).await;
     case(SUITE, "outbox order", &make, outbox::order).await;
     case(SUITE, "outbox of refused commits", &make, outbox::refused).await;
     case(SUITE, "outbox window", &make, outbox::window).await;
@@ -276,4 +277,77 @@ pub(super) async fn concurrent(store: Arc<dyn Threds>, _clock: ManualClock) {
         counter[0].counter.last_start,
         "winner's thred and counter"
     );
+}
+
+/// `threds_of` follows the participants of the live threds (added by saves, gone with removals,
+/// unchanged by refused commits); `thred_page` pages through the live ids in byte order.
+pub(super) async fn participants(store: Arc<dyn Threds>, _clock: ManualClock) {
+    let store = store.as_ref();
+    let with = |id: &str, step: i64, who: &[&str]| {
+        let mut state = thred(id, step);
+        state.thred_context.participant_ids = who.iter().map(|p| p.to_string()).collect();
+        state
+    };
+    let of = |p: &'static str| async move { must("threds_of", store.threds_of(p).await) };
+    commit_ok(
+        store,
+        "create",
+        vec![
+            save(with("t1", 1, &["alice"]), None),
+            save(with("t2", 1, &["alice", "bob"]), None),
+            save(with("t3", 1, &[]), None),
+        ],
+    )
+    .await;
+    assert_eq!(of("alice").await, ids(&["t1", "t2"]));
+    assert_eq!(of("bob").await, ids(&["t2"]));
+    assert!(of("carol").await.is_empty());
+
+    // A save that adds a participant indexes it; one that changes nothing else keeps the rest.
+    commit_ok(
+        store,
+        "join",
+        vec![
+            save(with("t1", 2, &["alice", "carol"]), Some(1)),
+            save(with("t3", 2, &["carol"]), Some(1)),
+        ],
+    )
+    .await;
+    assert_eq!(of("carol").await, ids(&["t1", "t3"]));
+    assert_eq!(of("alice").await, ids(&["t1", "t2"]));
+
+    // A refused commit changes no index entry.
+    let refused = vec![
+        save(with("t2", 3, &["alice", "bob", "dave"]), Some(1)),
+        save(with("t1", 3, &["alice", "carol", "dave"]), Some(1)),
+    ];
+    commit_conflict(store, "stale", refused).await;
+    assert!(of("dave").await.is_empty(), "refused commits index nothing");
+
+    // Removal takes a thred out of every participant's set.
+    commit_ok(store, "remove", vec![remove("t2", Some(1))]).await;
+    assert_eq!(of("alice").await, ids(&["t1"]));
+    assert!(of("bob").await.is_empty());
+
+    // Paging: byte order, after the cursor, at most `limit`.
+    let many: Vec<_> = (0..25)
+        .map(|n| save(with(&format!("p{n:02}"), 1, &[]), None))
+        .collect();
+    commit_ok(store, "many", many).await;
+    let mut seen = Vec::new();
+    let mut after: Option<String> = None;
+    loop {
+        let page = must("thred_page", store.thred_page(after.as_deref(), 10).await);
+        assert!(page.len() <= 10, "a page holds at most the limit");
+        let Some(last) = page.last().cloned() else {
+            break;
+        };
+        seen.extend(page);
+        after = Some(last);
+    }
+    let all = must("thred_ids", store.thred_ids().await);
+    assert_eq!(seen, all, "pages cover every live thred once, in order");
+    assert_eq!(all.len(), 27);
+    assert!(all.windows(2).all(|w| w[0] < w[1]), "sorted by bytes");
+    assert!(must("thred_page", store.thred_page(None, 0).await).is_empty());
 }

@@ -3,8 +3,9 @@
 -- the first write, so a refused commit changes nothing.
 --
 -- ARGV: prefix, now, lease resource ('' = no lease), lease owner, lease token,
---   W, then W thred writes of 8: kind ('s' save | 'r' remove), id, expected version ('' = must
+--   W, then W thred writes of 10: kind ('s' save | 'r' remove), id, expected version ('' = must
 --     not exist), partition, state JSON, timer due ('' = no timer), timer JSON, listens ('1'|'0'),
+--     participant count, participant ids (a JSON array; '' when the count is 0),
 --   C, then C counter writes of 3: pattern id, expected version, counter JSON,
 --   A, then A watermarks of 3: topic, partition, offset (decimal),
 --   O, then O outbox records of 4: topic, has key ('1'|'0'), key, payload.
@@ -31,7 +32,7 @@ end
 
 local W = tonumber(ARGV[6])
 local tw = 7
-local cw = tw + W * 8
+local cw = tw + W * 10
 local C = tonumber(ARGV[cw])
 local aw = cw + 1 + C * 3
 local A = tonumber(ARGV[aw])
@@ -41,7 +42,7 @@ local O = tonumber(ARGV[ow])
 -- Checks, in commit order: a later write expects the version an earlier one produced.
 local planned = {}
 for i = 0, W - 1 do
-  local o = tw + i * 8
+  local o = tw + i * 10
   local id = ARGV[o + 1]
   local version = planned[id]
   if version == nil then
@@ -67,25 +68,38 @@ for i = 0, C - 1 do
   counters[id] = version + 1
 end
 
+-- The participant index: participants are only ever added to a thred, so its entries change
+-- when the count does (field 'n' of the thred); a removed thred leaves the sets of the
+-- participants its last state names.
+local function add_participants(id, json)
+  local ok, ids = pcall(cjson.decode, json)
+  if not ok or type(ids) ~= 'table' then return end
+  for _, p in ipairs(ids) do
+    if type(p) == 'string' then redis.call('SADD', P .. 'participant:' .. p, id) end
+  end
+end
+
 -- Writes.
 for i = 0, W - 1 do
-  local o = tw + i * 8
+  local o = tw + i * 10
   local id = ARGV[o + 1]
   local key = P .. 'thred:' .. id
-  local old = redis.call('HMGET', key, 'v', 'p')
+  local old = redis.call('HMGET', key, 'v', 'p', 'n')
   if old[2] then redis.call('ZREM', P .. 'timers:' .. old[2], id) end
   if ARGV[o] == 's' then
     local version = tonumber(old[1] or '0') + 1
     local partition = ARGV[o + 3]
+    local count = ARGV[o + 8]
+    if (old[3] or '0') ~= count then add_participants(id, ARGV[o + 9]) end
     redis.call('DEL', key)
     if ARGV[o + 5] == '' then
-      redis.call('HSET', key, 's', ARGV[o + 4], 'v', version, 't', token, 'p', partition)
+      redis.call('HSET', key, 's', ARGV[o + 4], 'v', version, 't', token, 'p', partition, 'n', count)
     else
-      redis.call('HSET', key, 's', ARGV[o + 4], 'v', version, 't', token, 'p', partition,
+      redis.call('HSET', key, 's', ARGV[o + 4], 'v', version, 't', token, 'p', partition, 'n', count,
         'd', ARGV[o + 5], 'm', ARGV[o + 6])
       redis.call('ZADD', P .. 'timers:' .. partition, ARGV[o + 5], id)
     end
-    redis.call('SADD', P .. 'threds', id)
+    redis.call('ZADD', P .. 'live', 0, id)
     if ARGV[o + 7] == '1' then
       if not redis.call('ZSCORE', P .. 'unbound', id) then
         redis.call('ZADD', P .. 'unbound', redis.call('INCR', P .. 'seq:unbound'), id)
@@ -94,8 +108,15 @@ for i = 0, W - 1 do
       redis.call('ZREM', P .. 'unbound', id)
     end
   elseif old[1] then
+    local ok, state = pcall(cjson.decode, redis.call('HGET', key, 's') or '')
+    if ok and type(state) == 'table' and type(state.thredContext) == 'table'
+        and type(state.thredContext.participantIds) == 'table' then
+      for _, p in ipairs(state.thredContext.participantIds) do
+        if type(p) == 'string' then redis.call('SREM', P .. 'participant:' .. p, id) end
+      end
+    end
     redis.call('DEL', key)
-    redis.call('SREM', P .. 'threds', id)
+    redis.call('ZREM', P .. 'live', id)
     redis.call('ZREM', P .. 'unbound', id)
   end
 end
