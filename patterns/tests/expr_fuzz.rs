@@ -75,6 +75,7 @@ fn host() -> Bindings {
         limits: Limits {
             max_depth: 100,
             max_steps: 20_000,
+            ..Limits::default()
         },
     }
 }

@@ -20,6 +20,9 @@ impl Host for SuiteHost {
     fn variable(&self, name: &str) -> Option<&Value> {
         self.0.variable(name)
     }
+    fn has_function(&self, name: &str) -> bool {
+        self.0.has_function(name)
+    }
     fn now_millis(&self) -> i64 {
         self.0.now_millis
     }
@@ -70,6 +73,12 @@ const REQUIRED: &[&str] = &[
 
 /// Steps allowed per case without a `timelimit` (keeps the whole suite at a few seconds).
 const DEFAULT_STEPS: u64 = 10_000_000;
+
+/// `Limits::max_sequence_len` for cases with a `timelimit`: JSONata's own range cap (1e7).
+const HEAVY_SEQUENCE_LEN: usize = 10_000_000;
+
+/// `Limits::max_bytes` for cases with a `timelimit` (a 1e7-member sequence is ~320 MB).
+const HEAVY_BYTES: usize = 1 << 30;
 
 fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
@@ -132,6 +141,9 @@ fn run_case(case: &Value, group_dir: &Path, datasets: &Path) -> Outcome {
     }
     if let Some(t) = case.get("timelimit").and_then(Value::as_u64) {
         limits.max_steps = (t * 2_000).min(DEFAULT_STEPS);
+        // The heavy cases (`[1..10000000] ~> $count()`) build JSONata's largest range.
+        limits.max_sequence_len = HEAVY_SEQUENCE_LEN;
+        limits.max_bytes = HEAVY_BYTES;
     }
     let variables = case
         .get("bindings")
@@ -276,7 +288,8 @@ fn render(table: &BTreeMap<String, (usize, usize)>, source: &str) -> String {
     out.push_str("* `$eval` is deliberately not provided (it fails with code `U2001`), so the `function-eval` group fails.\n");
     out.push_str("* Two case files (`function-encodeUrl/case002`, `function-encodeUrlComponent/case002`) contain a lone UTF-16 surrogate, which JSON parsers for Rust and Rust strings cannot represent; they are counted as failed.\n");
     out.push_str("* The picture-string functions (`$formatNumber`, `$formatInteger`, `$parseInteger`, `$fromMillis`, `$toMillis`, `$now(picture)`) are implemented in `patterns/src/expr/picture`; their groups reflect that module's progress.\n");
-    out.push_str("* Each case runs with a step budget (10,000,000 steps, or 2,000 per millisecond of `timelimit`) and `depth` as `Limits::max_depth`.\n\n");
+    out.push_str("* Each case runs with a step budget (10,000,000 steps, or 2,000 per millisecond of `timelimit`) and `depth` as `Limits::max_depth`.\n");
+    out.push_str("* Memory budgets are the defaults, except that cases with a `timelimit` may build sequences of 10,000,000 members and 1 GiB of values (`Limits::max_sequence_len`, `Limits::max_bytes`): two of them count `[1..10000000]`.\n\n");
     out.push_str(&format!(
         "**Overall: {p} / {} passed ({:.1}%)**\n\n",
         p + f,

@@ -4,7 +4,7 @@
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[error("{code}: {message}")]
 pub struct Error {
-    /// Official JSONata error code (`S0201`, `T2001`, `D3001`, `U1001` for exceeded budgets, `H1001` for host function errors).
+    /// Official JSONata error code (`S0201`, `T2001`, `D3001`, `U1001` for exceeded step/depth budgets, `U1002` for exceeded memory budgets, `H1001` for host function errors).
     pub code: String,
     /// Character offset in the source where the error was detected, when known.
     pub position: Option<usize>,

@@ -31,6 +31,22 @@
 //!   bounds the thread stack an evaluation may use, and constructed values may nest at most 256
 //!   levels. No expression can overflow a 2 MiB worker stack in debug or release builds; the
 //!   parser bounds nesting likewise.
+//! * Memory is budgeted too, and an exceeded memory budget fails with `U1002` (distinct from
+//!   `U1001`, so hosts can tell "too big" from "too long"), with a message naming the budget and
+//!   its limit, e.g. `Memory budget exceeded: a sequence of 10000000 members is over
+//!   max_sequence_len (1000000)`. `Limits::max_sequence_len` bounds the members of any one array,
+//!   sequence or object built; `Limits::max_string_bytes` the UTF-8 length of any one string
+//!   built (including `$string` output); `Limits::max_bytes` the approximate bytes of all values
+//!   an evaluation constructs, cumulatively (temporary copies, tuple streams and the JSON
+//!   materialised for the result or for host-function arguments included; nothing is credited
+//!   back when a value is dropped, so this bounds peak memory from above and may refuse loops
+//!   that churn through many short-lived values). Sizes are checked before the value is
+//!   allocated wherever they are known in advance (range operator, `&`, `$pad`, `$join`,
+//!   `$append`, `$zip`, path flattening, materialising borrowed JSON) and while it grows
+//!   otherwise, so sharing one value many times by reference cannot multiply when it is
+//!   flattened, serialised or returned. The range operator keeps JSONata's `D2014` for sizes
+//!   over 1e7; values a host function returns are not charged. Error messages that show a value
+//!   cut it at 1,000 bytes.
 //! * Regular expressions use the `regex` crate: no look-around or back-references.
 //! * A function result evaluates to `None`; inside results, functions are dropped from objects
 //!   and become `null` in arrays (as `JSON.stringify` renders them).
@@ -47,6 +63,7 @@ use serde_json::Value;
 use std::sync::Arc;
 
 mod ast;
+mod budget;
 mod error;
 mod eval;
 mod functions;
@@ -70,6 +87,12 @@ pub struct Limits {
     pub max_depth: usize,
     /// Maximum number of evaluation steps for one evaluation.
     pub max_steps: u64,
+    /// Most members one array, sequence or object built by an evaluation may have (`U1002`).
+    pub max_sequence_len: usize,
+    /// Longest string, in UTF-8 bytes, an evaluation may build (`U1002`).
+    pub max_string_bytes: usize,
+    /// Approximate bytes of values one evaluation may construct in total, cumulatively (`U1002`).
+    pub max_bytes: usize,
 }
 
 impl Default for Limits {
@@ -77,9 +100,19 @@ impl Default for Limits {
         Limits {
             max_depth: 200,
             max_steps: 10_000_000,
+            max_sequence_len: DEFAULT_MAX_SEQUENCE_LEN,
+            max_string_bytes: DEFAULT_MAX_STRING_BYTES,
+            max_bytes: DEFAULT_MAX_BYTES,
         }
     }
 }
+
+/// Default for [`Limits::max_sequence_len`]: 1,000,000 members (32 MB of members).
+pub const DEFAULT_MAX_SEQUENCE_LEN: usize = 1_000_000;
+/// Default for [`Limits::max_string_bytes`]: 8 MiB.
+pub const DEFAULT_MAX_STRING_BYTES: usize = 8 << 20;
+/// Default for [`Limits::max_bytes`]: 128 MiB.
+pub const DEFAULT_MAX_BYTES: usize = 128 << 20;
 
 /// A value returned by a host function: nothing, a borrow of host data, or a fresh value.
 #[derive(Debug)]
@@ -172,7 +205,7 @@ impl Expression {
         let ctx = eval::Ctx::new(host, self.reads_input);
         let input = ctx.root.clone();
         let v = ctx.eval(&self.root, &input, None).map_err(|e| *e)?;
-        Ok(v.to_json())
+        ctx.to_json(&v).map_err(|e| *e)
     }
 
     /// Evaluates and returns the JavaScript truthiness of the result without materialising it
@@ -210,6 +243,9 @@ impl Host for Bindings {
     }
     fn variable(&self, name: &str) -> Option<&Value> {
         self.variables.get(name)
+    }
+    fn has_function(&self, _name: &str) -> bool {
+        false
     }
     fn now_millis(&self) -> i64 {
         self.now_millis

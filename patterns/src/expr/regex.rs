@@ -61,12 +61,19 @@ impl RegexDef {
 
     /// Finds the first match at or after byte offset `from`.
     pub fn find_at(&self, text: &str, from: usize) -> Option<Found> {
+        let from_chars = text.get(..from).map_or(0, |s| s.chars().count());
+        self.find_after(text, from, from_chars)
+    }
+
+    /// [`RegexDef::find_at`] when the char offset of byte `from` is already known (iterating
+    /// matches stays linear instead of recounting the text before each one).
+    pub fn find_after(&self, text: &str, from: usize, from_chars: usize) -> Option<Found> {
         if from > text.len() || !text.is_char_boundary(from) {
             return None;
         }
         let caps = self.regex.captures_at(text, from)?;
         let m = caps.get(0)?;
-        let start = text.get(..m.start()).map_or(0, |s| s.chars().count());
+        let start = from_chars + text.get(from..m.start()).map_or(0, |s| s.chars().count());
         let len = m.as_str().chars().count();
         Some(Found {
             text: m.as_str().to_string(),

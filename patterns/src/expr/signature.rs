@@ -268,15 +268,10 @@ impl Signature {
                         continue;
                     }
                     if let Some(sub) = &p.subtype {
-                        let ok = if sym == 'a' {
-                            let mut items = arg.members().into_iter();
-                            match items.next() {
-                                None => true,
-                                Some(first) => {
-                                    let t = first.type_symbol();
-                                    sub.starts_with(t) && items.all(|v| v.type_symbol() == t)
-                                }
-                            }
+                        let ok = if sym == 'a' && arg.is_array() {
+                            homogeneous(sub, arg.iter())
+                        } else if sym == 'a' {
+                            homogeneous(sub, std::iter::once(arg.clone()))
                         } else {
                             sub.len() == 1 && sub.starts_with(sym)
                         };
@@ -332,6 +327,17 @@ impl Signature {
                 good + 1
             ),
         )
+    }
+}
+
+/// Whether every member has the type of the first one, and `sub` allows that type.
+fn homogeneous<'a>(sub: &str, mut items: impl Iterator<Item = Val<'a>>) -> bool {
+    match items.next() {
+        None => true,
+        Some(first) => {
+            let t = first.type_symbol();
+            sub.starts_with(t) && items.all(|v| v.type_symbol() == t)
+        }
     }
 }
 

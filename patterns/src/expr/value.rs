@@ -3,6 +3,8 @@
 //! environment by arena index, so no reference cycle can form.
 
 use super::ast::{LambdaDef, Node};
+use super::budget::{Meter, JSON_ENTRY_BYTES, JSON_NODE_BYTES};
+use super::error::Fail;
 use super::functions::Builtin;
 use super::numfmt::js_number_string;
 use super::regex::RegexDef;
@@ -446,36 +448,101 @@ impl<'a> Val<'a> {
 
     /// Converts to JSON the way `JSON.stringify` treats JSONata results: `None` for undefined
     /// or a function, functions dropped from objects and `null` in arrays, non-finite
-    /// numbers `null`.
-    pub fn to_json(&self) -> Option<Value> {
-        Some(match self {
-            Val::Undef | Val::Func(_) => return None,
+    /// numbers `null`. The JSON built is charged to `mem` as it is built (`U1002` when over).
+    pub fn to_json_metered(&self, mem: &Meter) -> Result<Option<Value>, Fail> {
+        mem.bytes(JSON_NODE_BYTES)?;
+        Ok(Some(match self {
+            Val::Undef | Val::Func(_) => return Ok(None),
             Val::Null => Value::Null,
             Val::Bool(b) => Value::Bool(*b),
             Val::Num(n) => number_to_json(*n),
-            Val::Str(s) => Value::String(s.to_string()),
+            Val::Str(s) => {
+                mem.bytes(s.len())?;
+                Value::String(s.to_string())
+            }
             Val::Json(v) => {
-                let mut copy = (*v).clone();
+                let mut copy = copy_json(v, mem)?;
                 js_order(&mut copy);
                 copy
             }
-            Val::Arr(a) => Value::Array(a.items.iter().filter_map(array_member_json).collect()),
-            Val::Obj(o) => Value::Object(
-                o.iter()
-                    .filter_map(|(k, v)| v.to_json().map(|j| (k.to_string(), j)))
-                    .collect(),
-            ),
-            Val::Tuples(t) => {
-                Value::Array(t.iter().filter_map(|t| array_member_json(&t.ctx)).collect())
+            Val::Arr(a) => {
+                let mut out = Vec::with_capacity(a.items.len());
+                for m in &a.items {
+                    out.extend(array_member_json(m, mem)?);
+                }
+                Value::Array(out)
             }
-        })
+            Val::Obj(o) => {
+                let mut out = serde_json::Map::with_capacity(o.len());
+                for (k, v) in o.iter() {
+                    if let Some(j) = v.to_json_metered(mem)? {
+                        mem.bytes(JSON_ENTRY_BYTES + k.len())?;
+                        out.insert(k.to_string(), j);
+                    }
+                }
+                Value::Object(out)
+            }
+            Val::Tuples(t) => {
+                let mut out = Vec::with_capacity(t.len());
+                for t in t.iter() {
+                    out.extend(array_member_json(&t.ctx, mem)?);
+                }
+                Value::Array(out)
+            }
+        }))
+    }
+
+    /// [`Val::to_json_metered`] without a budget.
+    #[cfg(test)]
+    pub fn to_json(&self) -> Option<Value> {
+        self.to_json_metered(&Meter::unlimited()).ok().flatten()
     }
 }
 
-fn array_member_json(v: &Val<'_>) -> Option<Value> {
+fn array_member_json(v: &Val<'_>, mem: &Meter) -> Result<Option<Value>, Fail> {
     match v {
-        Val::Func(_) => Some(Value::Null),
-        other => other.to_json(),
+        Val::Func(_) => {
+            mem.bytes(JSON_NODE_BYTES)?;
+            Ok(Some(Value::Null))
+        }
+        other => other.to_json_metered(mem),
+    }
+}
+
+/// A deep copy of borrowed JSON: its size is measured and charged to `mem` first (a walk that
+/// allocates nothing and stops once over the budget), then it is cloned.
+fn copy_json(v: &Value, mem: &Meter) -> Result<Value, Fail> {
+    let cap = mem.remaining();
+    let mut size = 0u64;
+    json_size(v, &mut size, cap);
+    mem.bytes(usize::try_from(size).unwrap_or(usize::MAX))?;
+    Ok(v.clone())
+}
+
+/// Adds the approximate bytes of a copy of `v` to `size`, stopping early once over `cap`.
+fn json_size(v: &Value, size: &mut u64, cap: u64) {
+    match v {
+        Value::Array(a) => {
+            *size += (JSON_NODE_BYTES * a.len()) as u64;
+            for m in a {
+                if *size > cap {
+                    return;
+                }
+                json_size(m, size, cap);
+            }
+        }
+        Value::Object(m) => {
+            *size += ((JSON_NODE_BYTES + JSON_ENTRY_BYTES) * m.len()) as u64;
+            for (k, e) in m {
+                if *size > cap {
+                    return;
+                }
+                *size += k.len() as u64;
+                json_size(e, size, cap);
+            }
+        }
+        Value::String(s) => *size += s.len() as u64,
+        _ => {}
     }
 }
 

@@ -76,7 +76,10 @@ impl<'a> Ctx<'a> {
             let mut temps: [Option<Value>; 4] = Default::default();
             for (t, v) in temps.iter_mut().zip(argv) {
                 if borrowed(v).is_none() {
-                    *t = v.to_json();
+                    *t = match self.to_json(v) {
+                        Ok(j) => j,
+                        Err(e) => return Some(Err(e)),
+                    };
                 }
             }
             let mut refs: [Option<&Value>; 4] = [None; 4];
@@ -86,16 +89,20 @@ impl<'a> Ctx<'a> {
             let r = self.host.call(name, &refs[..argv.len()])?;
             return Some(self.host_result(r));
         }
-        let temps: Vec<Option<Value>> = argv
+        let temps: Result<Vec<Option<Value>>, Fail> = argv
             .iter()
             .map(|v| {
                 if borrowed(v).is_some() {
-                    None
+                    Ok(None)
                 } else {
-                    v.to_json()
+                    self.to_json(v)
                 }
             })
             .collect();
+        let temps = match temps {
+            Ok(t) => t,
+            Err(e) => return Some(Err(e)),
+        };
         let refs: Vec<Option<&Value>> = argv
             .iter()
             .zip(temps.iter())
@@ -327,6 +334,11 @@ impl<'a> Ctx<'a> {
             self.charge_size(a)?;
         }
         let r = (b.imp)(self, &args, input).map_err(|e| e.or_token(b.name))?;
+        if let Val::Str(Str::O(s)) = &r {
+            // Every builtin that builds a string is charged here; those that can grow one
+            // beyond their inputs (`$pad`, `$join`, `$replace`, `$string`) check it first.
+            self.mem.text(s.len()).map_err(|e| e.or_token(b.name))?;
+        }
         self.charge_size(&r)?;
         Ok(r)
     }
@@ -367,7 +379,7 @@ impl<'a> Ctx<'a> {
                 let r = self.prepare(node, input, env, None);
                 self.leave();
                 Ok(match r? {
-                    Prepared::Done(v) => Ret::Val(super::unwrap_sequence(v, false)),
+                    Prepared::Done(v) => Ret::Val(super::unwrap_sequence(&self.mem, v, false)?),
                     Prepared::Apply(f, argv, token) => Ret::Tail(f, argv, token),
                     Prepared::Builtin(b, argv) => Ret::Val(self.apply_builtin(b, argv, input)?),
                 })

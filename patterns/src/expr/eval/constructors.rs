@@ -2,6 +2,7 @@
 
 use super::{Ctx, Error, Fail};
 use crate::expr::ast::{Kind, Node};
+use crate::expr::budget::Meter;
 use crate::expr::functions::describe;
 use crate::expr::value::{Env, Flags, Obj, Str, Tuple, Val};
 use indexmap::IndexMap;
@@ -13,27 +14,20 @@ enum Data<'a> {
     Tuples(Vec<Tuple<'a>>),
 }
 
-/// JSONata `append`: concatenates, flattening one level of array on each side.
-pub fn append<'a>(a: Val<'a>, b: Val<'a>) -> Val<'a> {
-    if b.is_undef() {
-        return a;
-    }
-    if a.is_undef() {
-        return b;
-    }
-    let mut items = a.members();
-    if b.is_array() {
-        items.extend(b.iter());
+/// The number of members `v` contributes when appended (arrays flatten one level).
+fn append_len(v: &Val<'_>) -> usize {
+    if v.is_array() {
+        v.len()
     } else {
-        items.push(b);
+        usize::from(!v.is_undef())
     }
-    Val::array(items)
 }
 
 impl<'a> Data<'a> {
-    fn push(self, item: Val<'a>) -> Data<'a> {
-        match self {
+    fn push(self, mem: &Meter, item: Val<'a>) -> Result<Data<'a>, Fail> {
+        Ok(match self {
             Data::One(v) => {
+                mem.seq(append_len(&v).saturating_add(append_len(&item)))?;
                 let mut items = v.members();
                 if item.is_array() {
                     items.extend(item.iter());
@@ -43,6 +37,7 @@ impl<'a> Data<'a> {
                 Data::Many(items)
             }
             Data::Many(mut items) => {
+                mem.grow(items.len(), append_len(&item))?;
                 if item.is_array() {
                     items.extend(item.iter());
                 } else {
@@ -51,7 +46,7 @@ impl<'a> Data<'a> {
                 Data::Many(items)
             }
             other => other,
-        }
+        })
     }
 }
 
@@ -63,6 +58,7 @@ impl<'a> Ctx<'a> {
         input: &Val<'a>,
         env: Env,
     ) -> Result<Val<'a>, Fail> {
+        self.mem.seq(items.len())?;
         let mut out = Vec::with_capacity(items.len());
         for item in items {
             let v = self.eval(item, input, env)?;
@@ -72,8 +68,10 @@ impl<'a> Ctx<'a> {
             if matches!(item.kind, Kind::Array(_)) {
                 out.push(v);
             } else if let Val::Tuples(ts) = &v {
+                self.mem.grow(out.len(), ts.len())?;
                 out.extend(ts.iter().map(|t| t.ctx.clone()));
             } else if v.is_array() {
+                self.mem.grow(out.len(), v.len())?;
                 out.extend(v.iter());
             } else {
                 out.push(v);
@@ -99,8 +97,12 @@ impl<'a> Ctx<'a> {
     ) -> Result<Val<'a>, Fail> {
         let mut groups: IndexMap<Str<'a>, (Data<'a>, usize)> = IndexMap::new();
         let (items, tuples): (Vec<Val<'a>>, Option<Vec<Tuple<'a>>>) = match input {
-            Val::Tuples(ts) => (Vec::new(), Some((*ts).clone())),
-            v if v.is_array() => (v.members(), None),
+            Val::Tuples(ts) => {
+                self.mem
+                    .tuples(ts.len(), ts.first().map_or(0, |t| t.binds.len()))?;
+                (Vec::new(), Some((*ts).clone()))
+            }
+            v if v.is_array() => (self.members(&v)?, None),
             v => (vec![v], None),
         };
         let reduce = tuples.is_some();
@@ -141,10 +143,12 @@ impl<'a> Ctx<'a> {
                         let old = std::mem::replace(data, Data::Many(Vec::new()));
                         *data = match (old, &tuple) {
                             (Data::Tuples(mut ts), Some(t)) => {
+                                self.mem.check_len(ts.len().saturating_add(1))?;
+                                self.mem.tuples(1, t.binds.len())?;
                                 ts.push(t.clone());
                                 Data::Tuples(ts)
                             }
-                            (old, _) => old.push(ctx.clone()),
+                            (old, _) => old.push(&self.mem, ctx.clone())?,
                         };
                     }
                     None => {
@@ -152,11 +156,14 @@ impl<'a> Ctx<'a> {
                             Some(t) if reduce => Data::Tuples(vec![t.clone()]),
                             _ => Data::One(ctx.clone()),
                         };
+                        self.mem.object(1)?;
+                        self.mem.check_len(groups.len().saturating_add(1))?;
                         groups.insert(key, (data, pi));
                     }
                 }
             }
         }
+        self.mem.object(groups.len())?;
         let mut result = Obj::with_capacity(groups.len());
         for (key, (data, idx)) in groups {
             let Some((_, value_expr)) = pairs.get(idx) else {
@@ -166,7 +173,7 @@ impl<'a> Ctx<'a> {
                 Data::One(v) => (v, env),
                 Data::Many(items) => (Val::array(items), env),
                 Data::Tuples(ts) => {
-                    let t = reduce_tuples(ts);
+                    let t = reduce_tuples(&self.mem, ts)?;
                     let genv = self.tuple_env(env, &t);
                     (t.ctx, genv)
                 }
@@ -190,22 +197,56 @@ impl<'a> Ctx<'a> {
 }
 
 /// Merges a group of tuples: every binding (and the context) becomes the append of all values.
-fn reduce_tuples(ts: Vec<Tuple<'_>>) -> Tuple<'_> {
-    let mut iter = ts.into_iter();
-    let Some(mut acc) = iter.next() else {
-        return Tuple {
-            ctx: Val::Undef,
-            binds: Vec::new(),
-        };
-    };
-    for t in iter {
-        acc.ctx = append(std::mem::take(&mut acc.ctx), t.ctx);
+/// (JSONata folds with `append`; gathering first copies each member once.)
+fn reduce_tuples<'a>(mem: &Meter, ts: Vec<Tuple<'a>>) -> Result<Tuple<'a>, Fail> {
+    let mut ctx: Vec<Val<'a>> = Vec::new();
+    let mut binds: Vec<(&'a str, Vec<Val<'a>>)> = Vec::new();
+    for t in ts {
+        if !t.ctx.is_undef() {
+            ctx.push(t.ctx);
+        }
         for (name, v) in t.binds {
-            match acc.binds.iter_mut().find(|(n, _)| *n == name) {
-                Some(slot) => slot.1 = append(std::mem::take(&mut slot.1), v),
-                None => acc.binds.push((name, v)),
+            let slot = match binds.iter().position(|(n, _)| *n == name) {
+                Some(i) => i,
+                None => {
+                    binds.push((name, Vec::new()));
+                    binds.len() - 1
+                }
+            };
+            if let Some((_, vals)) = binds.get_mut(slot) {
+                if !v.is_undef() {
+                    vals.push(v);
+                }
             }
         }
     }
-    acc
+    let mut out = Tuple {
+        ctx: append_all(mem, ctx)?,
+        binds: Vec::with_capacity(binds.len()),
+    };
+    for (name, vals) in binds {
+        out.binds.push((name, append_all(mem, vals)?));
+    }
+    Ok(out)
+}
+
+/// JSONata `append` of all of `vals` (none undefined): one value stays itself, several
+/// concatenate with arrays flattened one level.
+fn append_all<'a>(mem: &Meter, mut vals: Vec<Val<'a>>) -> Result<Val<'a>, Fail> {
+    if vals.len() <= 1 {
+        return Ok(vals.pop().unwrap_or_default());
+    }
+    let total = vals
+        .iter()
+        .fold(0usize, |n, v| n.saturating_add(append_len(v)));
+    mem.seq(total)?;
+    let mut items = Vec::with_capacity(total);
+    for v in vals {
+        if v.is_array() {
+            items.extend(v.iter());
+        } else {
+            items.push(v);
+        }
+    }
+    Ok(Val::array(items))
 }

@@ -12,6 +12,7 @@ mod transform;
 pub use path::lookup_field;
 
 use super::ast::{Kind, Node, Stage};
+use super::budget::Meter;
 use super::error::{Error, Fail};
 use super::functions;
 use super::value::{Env, Func, Str, Val};
@@ -31,6 +32,8 @@ pub struct Ctx<'a> {
     /// The host (input, variables, functions, clock).
     pub host: &'a dyn Host,
     limits: Limits,
+    /// The memory budget (see `budget`).
+    pub mem: Meter,
     depth: Cell<usize>,
     steps: Cell<u64>,
     frames: RefCell<Vec<Frame<'a>>>,
@@ -62,9 +65,11 @@ impl<'a> Ctx<'a> {
             Some(v) => Val::from_json(v),
         };
         let seed = host.now_millis() as u64;
+        let limits = host.limits();
         Ctx {
             host,
-            limits: host.limits(),
+            mem: Meter::new(&limits),
+            limits,
             depth: Cell::new(0),
             steps: Cell::new(0),
             frames: RefCell::new(Vec::new()),
@@ -124,6 +129,29 @@ impl<'a> Ctx<'a> {
             self.charge(w as u64)?;
         }
         Ok(())
+    }
+
+    /// A charged copy of an array's members (or the value itself as one member; nothing for
+    /// undefined): [`Val::members`] under the memory budget.
+    pub fn members(&self, v: &Val<'a>) -> Result<Vec<Val<'a>>, Fail> {
+        self.mem.seq(v.len().max(1))?;
+        Ok(v.members())
+    }
+
+    /// A charged copy of an object's entries: [`Val::entries`] under the memory budget.
+    pub fn entries(&self, v: &Val<'a>) -> Result<Vec<(Str<'a>, Val<'a>)>, Fail> {
+        let n = match v {
+            Val::Obj(o) => o.len(),
+            Val::Json(Value::Object(m)) => m.len(),
+            _ => 0,
+        };
+        self.mem.object(n)?;
+        Ok(v.entries())
+    }
+
+    /// Converts an evaluation result to JSON under the memory budget.
+    pub fn to_json(&self, v: &Val<'a>) -> Result<Option<Value>, Fail> {
+        v.to_json_metered(&self.mem)
     }
 
     fn enter(&self) -> Result<(), Fail> {
@@ -227,7 +255,7 @@ impl<'a> Ctx<'a> {
         let r = r?;
         if node.predicates.is_empty() && node.group.is_none() {
             if matches!(&r, Val::Arr(a) if a.flags.seq) {
-                return Ok(unwrap_sequence(r, node.keep_array));
+                return unwrap_sequence(&self.mem, r, node.keep_array);
             }
             return Ok(r);
         }
@@ -249,7 +277,7 @@ impl<'a> Ctx<'a> {
                     .map_err(|e| e.or_at(group.position))?;
             }
         }
-        Ok(unwrap_sequence(result, node.keep_array))
+        unwrap_sequence(&self.mem, result, node.keep_array)
     }
 
     #[inline(never)]
@@ -260,7 +288,7 @@ impl<'a> Ctx<'a> {
                 if input.is_array() {
                     self.charge_size(input)?;
                 }
-                Ok(path::lookup_field(input, name))
+                path::lookup_field(self, input, name)
             }
             Kind::Str(v) => Ok(Val::Str(Str::B(v.as_str().unwrap_or_default()))),
             Kind::Num(n, _) => Ok(Val::Num(*n)),
@@ -323,12 +351,12 @@ impl<'a> Ctx<'a> {
     fn eval_other(&self, node: &'a Node, input: &Val<'a>, env: Env) -> Result<Val<'a>, Fail> {
         Ok(match &node.kind {
             Kind::Wildcard => {
-                let v = path::wildcard(input);
+                let v = path::wildcard(self, input)?;
                 self.charge_size(&v)?;
                 v
             }
             Kind::Descendant => {
-                let v = path::descendants(input);
+                let v = path::descendants(self, input)?;
                 self.charge_size(&v)?;
                 v
             }
@@ -426,11 +454,15 @@ fn bind_in<'a>(vars: &mut Vec<(&'a str, Val<'a>)>, name: &'a str, value: Val<'a>
 }
 
 /// JSONata's end-of-evaluate rule: empty sequences are undefined, singletons unwrap unless kept.
-pub fn unwrap_sequence(result: Val<'_>, keep_array: bool) -> Val<'_> {
-    match result {
+pub fn unwrap_sequence<'a>(
+    mem: &Meter,
+    result: Val<'a>,
+    keep_array: bool,
+) -> Result<Val<'a>, Fail> {
+    Ok(match result {
         Val::Arr(mut a) if a.flags.seq => {
             if keep_array && !a.flags.keep {
-                Rc::make_mut(&mut a).flags.keep = true;
+                set_keep(mem, &mut a)?;
             }
             match a.items.len() {
                 0 => Val::Undef,
@@ -439,7 +471,16 @@ pub fn unwrap_sequence(result: Val<'_>, keep_array: bool) -> Val<'_> {
             }
         }
         other => other,
+    })
+}
+
+/// Sets the keep-singleton flag, charging the copy made when the array is shared.
+pub fn set_keep(mem: &Meter, a: &mut Rc<super::value::Arr<'_>>) -> Result<(), Fail> {
+    if Rc::strong_count(a) > 1 || Rc::weak_count(a) > 0 {
+        mem.seq(a.items.len())?;
     }
+    Rc::make_mut(a).flags.keep = true;
+    Ok(())
 }
 
 #[cfg(test)]

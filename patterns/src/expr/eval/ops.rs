@@ -83,13 +83,13 @@ impl<'a> Ctx<'a> {
             )),
             BinOp::Lt | BinOp::Le | BinOp::Gt | BinOp::Ge => compare(op, &l, &r),
             BinOp::Concat => {
-                let mut s = String::new();
-                if !l.is_undef() {
-                    s.push_str(&functions::string::stringify(&l, false)?);
-                }
-                if !r.is_undef() {
-                    s.push_str(&functions::string::stringify(&r, false)?);
-                }
+                let lt = functions::string::stringify(&l, false, &self.mem)?;
+                let rt = functions::string::stringify(&r, false, &self.mem)?;
+                // The result's length is known (and checked) before it is built.
+                self.mem.text(lt.len().saturating_add(rt.len()))?;
+                let mut s = String::with_capacity(lt.len() + rt.len());
+                s.push_str(&lt);
+                s.push_str(&rt);
                 let s = Val::string(s);
                 self.charge_size(&s)?;
                 Ok(s)
@@ -128,6 +128,8 @@ impl<'a> Ctx<'a> {
                 format!("The size of the sequence allocated by the range operator (..) must not exceed 1e7.  Attempted to allocate {size}."),
             ));
         }
+        // Checked before the sequence is allocated.
+        self.mem.seq(size as usize)?;
         self.charge(size as u64 / 64)?;
         let a = a as i64;
         let items = (0..size as i64).map(|i| Val::Num((a + i) as f64)).collect();

@@ -72,6 +72,7 @@ impl<'a> Ctx<'a> {
             result = if node.tuple {
                 Val::Tuples(ts.clone())
             } else {
+                self.mem.seq(ts.len())?;
                 Val::seq(ts.iter().map(|t| t.ctx.clone()).collect())
             };
             tuple_result = Some(ts);
@@ -87,7 +88,7 @@ impl<'a> Ctx<'a> {
                     },
                 ),
                 Val::Arr(mut a) => {
-                    Rc::make_mut(&mut a).flags.keep = true;
+                    super::set_keep(&self.mem, &mut a)?;
                     Val::Arr(a)
                 }
                 other => other,
@@ -155,7 +156,7 @@ impl<'a> Ctx<'a> {
             return Ok(result);
         }
         let mut out = Vec::new();
-        for item in inp.members() {
+        for item in self.members(inp)? {
             let mut res = self.eval(step, &item, env)?;
             for stage in &step.stages {
                 if let Stage::Filter(p) = stage {
@@ -163,13 +164,23 @@ impl<'a> Ctx<'a> {
                 }
             }
             if !res.is_undef() {
+                self.mem.grow(out.len(), 1)?;
                 out.push(res);
             }
         }
         if last && out.len() == 1 && out[0].is_array() && !out[0].is_seq() {
             return Ok(out.swap_remove(0));
         }
-        let mut flat = Vec::with_capacity(out.len());
+        // The flattened length is known before anything is copied.
+        let total = out.iter().fold(0usize, |n, r| {
+            n.saturating_add(if !r.is_array() || r.flags().cons {
+                1
+            } else {
+                r.len()
+            })
+        });
+        self.mem.seq(total)?;
+        let mut flat = Vec::with_capacity(total);
         for r in out {
             if !r.is_array() || r.flags().cons {
                 flat.push(r);
@@ -202,8 +213,8 @@ impl<'a> Ctx<'a> {
                 Some(ts) => self.sort_tuples(terms, ts, env)?,
                 None => {
                     let sorted = self.sort(step, terms, inp.clone(), env)?;
-                    sorted
-                        .members()
+                    self.mem.tuples(sorted.len(), 1)?;
+                    self.members(&sorted)?
                         .into_iter()
                         .enumerate()
                         .map(|(i, v)| {
@@ -222,15 +233,19 @@ impl<'a> Ctx<'a> {
             self.tuple_stages(step, &mut result, env)?;
             return Ok(result);
         }
-        let ts = tuples.unwrap_or_else(|| {
-            inp.members()
-                .into_iter()
-                .map(|v| Tuple {
-                    ctx: v,
-                    binds: Vec::new(),
-                })
-                .collect()
-        });
+        let ts = match tuples {
+            Some(ts) => ts,
+            None => {
+                self.mem.tuples(inp.len(), 0)?;
+                self.members(inp)?
+                    .into_iter()
+                    .map(|v| Tuple {
+                        ctx: v,
+                        binds: Vec::new(),
+                    })
+                    .collect()
+            }
+        };
         let mut result = Vec::new();
         for t in &ts {
             let mark = self.mark();
@@ -241,6 +256,9 @@ impl<'a> Ctx<'a> {
                 Val::Undef => {}
                 Val::Tuples(inner) => {
                     for it in inner.iter() {
+                        self.mem
+                            .tuples(1, t.binds.len().saturating_add(it.binds.len()))?;
+                        self.mem.check_len(result.len().saturating_add(1))?;
                         let mut nt = t.clone();
                         nt.ctx = it.ctx.clone();
                         for (n, v) in &it.binds {
@@ -250,12 +268,10 @@ impl<'a> Ctx<'a> {
                     }
                 }
                 res => {
-                    let items = if res.is_array() {
-                        res.members()
-                    } else {
-                        vec![res]
-                    };
+                    let items = self.members(&res)?;
                     for (bb, item) in items.into_iter().enumerate() {
+                        self.mem.tuples(1, t.binds.len().saturating_add(3))?;
+                        self.mem.check_len(result.len().saturating_add(1))?;
                         let mut nt = t.clone();
                         match &step.focus {
                             Some(focus) => set_bind(&mut nt, focus, item),
@@ -333,7 +349,14 @@ impl<'a> Ctx<'a> {
     /// Applies predicate `pred` to each member of `input` (JSONata `evaluateFilter`).
     pub(super) fn filter(&self, pred: &'a Node, input: Val<'a>, env: Env) -> Result<Val<'a>, Fail> {
         if let Val::Tuples(ts) = input {
-            let ts = Rc::try_unwrap(ts).unwrap_or_else(|rc| (*rc).clone());
+            let ts = match Rc::try_unwrap(ts) {
+                Ok(ts) => ts,
+                Err(rc) => {
+                    self.mem
+                        .tuples(rc.len(), rc.first().map_or(0, |t| t.binds.len()))?;
+                    (*rc).clone()
+                }
+            };
             return Ok(Val::Tuples(Rc::new(self.filter_tuples(pred, ts, env)?)));
         }
         if let Kind::Num(n, _) = pred.kind {
@@ -359,7 +382,7 @@ impl<'a> Ctx<'a> {
             return Ok(Val::seq(Vec::new()));
         }
         self.charge_size(&input)?;
-        let items = input.members();
+        let items = self.members(&input)?;
         let len = items.len();
         let mut out = Vec::new();
         for (i, item) in items.into_iter().enumerate() {
@@ -368,6 +391,7 @@ impl<'a> Ctx<'a> {
                 out.push(item);
             }
         }
+        self.mem.seq(out.len())?;
         Ok(Val::seq(out))
     }
 }
@@ -400,34 +424,40 @@ fn set_bind<'a>(t: &mut Tuple<'a>, name: &'a str, v: Val<'a>) {
 }
 
 /// Field lookup over a value or (flattening) over each member of an array.
-pub fn lookup_field<'a>(input: &Val<'a>, name: &str) -> Val<'a> {
+pub fn lookup_field<'a>(ctx: &Ctx<'a>, input: &Val<'a>, name: &str) -> Result<Val<'a>, Fail> {
     if input.is_array() {
+        ctx.tick()?;
         let mut out = Vec::new();
         for m in input.iter() {
-            let r = lookup_field(&m, name);
+            let r = lookup_field(ctx, &m, name)?;
             if r.is_array() {
+                ctx.mem.grow(out.len(), r.len())?;
                 out.extend(r.iter());
             } else if !r.is_undef() {
+                ctx.mem.grow(out.len(), 1)?;
                 out.push(r);
             }
         }
-        return Val::seq(out);
+        return Ok(Val::seq(out));
     }
-    input.field(name)
+    Ok(input.field(name))
 }
 
-fn flatten_into<'a>(v: Val<'a>, out: &mut Vec<Val<'a>>) {
+fn flatten_into<'a>(ctx: &Ctx<'a>, v: Val<'a>, out: &mut Vec<Val<'a>>) -> Result<(), Fail> {
     if v.is_array() {
+        ctx.tick()?;
         for m in v.iter() {
-            flatten_into(m, out);
+            flatten_into(ctx, m, out)?;
         }
     } else {
+        ctx.mem.grow(out.len(), 1)?;
         out.push(v);
     }
+    Ok(())
 }
 
 /// `*`: the values of all fields of the context object (arrays flattened).
-pub fn wildcard<'a>(input: &Val<'a>) -> Val<'a> {
+pub fn wildcard<'a>(ctx: &Ctx<'a>, input: &Val<'a>) -> Result<Val<'a>, Fail> {
     let input = match input {
         Val::Arr(a) if a.flags.outer && !a.items.is_empty() => a.items[0].clone(),
         other => other.clone(),
@@ -435,48 +465,51 @@ pub fn wildcard<'a>(input: &Val<'a>) -> Val<'a> {
     let mut out = Vec::new();
     let mut seq = true;
     let values: Vec<Val<'a>> = if input.is_array() {
+        ctx.mem.seq(input.len())?;
         input.members()
     } else {
-        input.entries().into_iter().map(|(_, v)| v).collect()
+        let entries = input.entries();
+        ctx.mem.seq(entries.len())?;
+        entries.into_iter().map(|(_, v)| v).collect()
     };
     for v in values {
         if v.is_array() {
             seq = false;
-            flatten_into(v, &mut out);
+            flatten_into(ctx, v, &mut out)?;
         } else {
+            ctx.mem.grow(out.len(), 1)?;
             out.push(v);
         }
     }
-    if seq {
-        Val::seq(out)
-    } else {
-        Val::array(out)
-    }
+    Ok(if seq { Val::seq(out) } else { Val::array(out) })
 }
 
-fn descend<'a>(v: Val<'a>, out: &mut Vec<Val<'a>>) {
+fn descend<'a>(ctx: &Ctx<'a>, v: Val<'a>, out: &mut Vec<Val<'a>>) -> Result<(), Fail> {
     if v.is_array() {
+        ctx.tick()?;
         for m in v.iter() {
-            descend(m, out);
+            descend(ctx, m, out)?;
         }
-        return;
+        return Ok(());
     }
     let entries = v.entries();
+    ctx.mem.grow(out.len(), 1)?;
     out.push(v);
     for (_, child) in entries {
-        descend(child, out);
+        descend(ctx, child, out)?;
     }
+    Ok(())
 }
 
 /// `**`: the context and all its descendants.
-pub fn descendants<'a>(input: &Val<'a>) -> Val<'a> {
+pub fn descendants<'a>(ctx: &Ctx<'a>, input: &Val<'a>) -> Result<Val<'a>, Fail> {
     if input.is_undef() {
-        return Val::Undef;
+        return Ok(Val::Undef);
     }
     let mut out = Vec::new();
-    descend(input.clone(), &mut out);
+    descend(ctx, input.clone(), &mut out)?;
     if out.len() == 1 {
-        return out.swap_remove(0);
+        return Ok(out.swap_remove(0));
     }
-    Val::seq(out)
+    Ok(Val::seq(out))
 }

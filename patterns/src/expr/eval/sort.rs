@@ -84,13 +84,18 @@ impl<'a> Ctx<'a> {
             return Ok(Val::Undef);
         }
         if let Val::Tuples(ts) = input {
+            self.mem
+                .tuples(ts.len(), ts.first().map_or(0, |t| t.binds.len()))?;
             let sorted = self.sort_tuples(terms, (*ts).clone(), env)?;
             return Ok(Val::Tuples(std::rc::Rc::new(sorted)));
         }
         if !input.is_array() || input.len() <= 1 {
             return Ok(input);
         }
-        let items = input.members();
+        let items = self.members(&input)?;
+        // The keyed pairs and the key copies checked below.
+        self.mem
+            .seq(items.len().saturating_mul(2 + 2 * terms.len()))?;
         let mut keyed = Vec::with_capacity(items.len());
         for item in items {
             let mut keys = Vec::with_capacity(terms.len());
@@ -112,6 +117,7 @@ impl<'a> Ctx<'a> {
         ts: Vec<Tuple<'a>>,
         env: Env,
     ) -> Result<Vec<Tuple<'a>>, Fail> {
+        self.mem.seq(ts.len().saturating_mul(2 + 2 * terms.len()))?;
         let mut keyed = Vec::with_capacity(ts.len());
         for t in ts {
             let tenv = self.tuple_env(env, &t);

@@ -33,6 +33,7 @@ impl<'a> Job<'a, '_> {
         }
         if v.is_array() {
             let mut changed = false;
+            self.ctx.mem.seq(v.len())?;
             let mut items = Vec::with_capacity(v.len());
             for m in v.iter() {
                 match self.rebuild(&m, depth + 1)? {
@@ -51,7 +52,9 @@ impl<'a> Job<'a, '_> {
         let matched = identity(v).is_some_and(|id| self.targets.contains(&id));
         let mut changed = matched;
         let mut obj = Obj::new();
-        for (k, child) in v.entries() {
+        let entries = self.ctx.entries(v)?;
+        self.ctx.mem.object(entries.len())?;
+        for (k, child) in entries {
             match self.rebuild(&child, depth + 1)? {
                 Some(n) => {
                     changed = true;
@@ -76,14 +79,19 @@ impl<'a> Job<'a, '_> {
                     )
                     .at(self.update.position));
                 }
-                for (k, val) in update.entries() {
+                let entries = self.ctx.entries(&update)?;
+                self.ctx.mem.object(entries.len())?;
+                self.ctx
+                    .mem
+                    .check_len(obj.len().saturating_add(entries.len()))?;
+                for (k, val) in entries {
                     obj.insert(k, val);
                 }
             }
             if let Some(del) = self.delete {
                 let deletions = self.ctx.eval(del, v, self.env)?;
                 if !deletions.is_undef() {
-                    let names = deletions.members();
+                    let names = self.ctx.members(&deletions)?;
                     if !names.iter().all(|n| matches!(n, Val::Str(_))) {
                         return Err(Error::new(
                             "T2012",
@@ -125,7 +133,11 @@ impl<'a> Ctx<'a> {
             .at(node.position));
         }
         let matches = self.eval(pattern, &value, env)?;
-        let targets: HashSet<usize> = matches.members().iter().filter_map(identity).collect();
+        let targets: HashSet<usize> = self
+            .members(&matches)?
+            .iter()
+            .filter_map(identity)
+            .collect();
         let job = Job {
             ctx: self,
             update,

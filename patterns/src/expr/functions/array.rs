@@ -8,7 +8,7 @@ use crate::expr::functions::string::js_cmp;
 use crate::expr::value::{deep_equal, Val};
 
 /// `$append(a, b)`
-pub fn append<'a>(_: &Ctx<'a>, args: &[Val<'a>], _: &Val<'a>) -> Result<Val<'a>, Fail> {
+pub fn append<'a>(ctx: &Ctx<'a>, args: &[Val<'a>], _: &Val<'a>) -> Result<Val<'a>, Fail> {
     let (a, b) = (arg(args, 0), arg(args, 1));
     if a.is_undef() {
         return Ok(b);
@@ -16,18 +16,27 @@ pub fn append<'a>(_: &Ctx<'a>, args: &[Val<'a>], _: &Val<'a>) -> Result<Val<'a>,
     if b.is_undef() {
         return Ok(a);
     }
-    let mut items = a.members();
-    items.extend(b.members());
+    // Checked (and allocated exactly) before anything is copied.
+    let total = a.len().max(1).saturating_add(b.len().max(1));
+    ctx.mem.seq(total)?;
+    let mut items = Vec::with_capacity(total);
+    for v in [a, b] {
+        if v.is_array() {
+            items.extend(v.iter());
+        } else {
+            items.push(v);
+        }
+    }
     Ok(Val::array(items))
 }
 
 /// `$reverse(array)`
-pub fn reverse<'a>(_: &Ctx<'a>, args: &[Val<'a>], _: &Val<'a>) -> Result<Val<'a>, Fail> {
+pub fn reverse<'a>(ctx: &Ctx<'a>, args: &[Val<'a>], _: &Val<'a>) -> Result<Val<'a>, Fail> {
     let a = arg(args, 0);
     if a.is_undef() || a.len() <= 1 {
         return Ok(a);
     }
-    let mut items = a.members();
+    let mut items = ctx.members(&a)?;
     items.reverse();
     Ok(Val::array(items))
 }
@@ -69,7 +78,9 @@ pub fn sort<'a>(ctx: &Ctx<'a>, args: &[Val<'a>], input: &Val<'a>) -> Result<Val<
     if a.is_undef() || a.len() <= 1 {
         return Ok(a);
     }
-    let items = a.members();
+    let items = ctx.members(&a)?;
+    // The merge sort's output (its temporaries are as large again, freed level by level).
+    ctx.mem.seq(items.len())?;
     let sorted = match args.get(1).filter(|f| f.is_func()) {
         Some(f) => merge_sort(items, &mut |x, y| {
             ctx.tick()?;
@@ -102,7 +113,7 @@ pub fn shuffle<'a>(ctx: &Ctx<'a>, args: &[Val<'a>], _: &Val<'a>) -> Result<Val<'
     if a.is_undef() || a.len() <= 1 {
         return Ok(a);
     }
-    let mut items = a.members();
+    let mut items = ctx.members(&a)?;
     for i in (1..items.len()).rev() {
         let j = ((ctx.random() * (i + 1) as f64) as usize).min(i);
         items.swap(i, j);
@@ -120,6 +131,7 @@ pub fn distinct<'a>(ctx: &Ctx<'a>, args: &[Val<'a>], _: &Val<'a>) -> Result<Val<
     for m in a.iter() {
         ctx.charge(1 + out.len() as u64 / 16)?;
         if !out.iter().any(|o| deep_equal(o, &m)) {
+            ctx.mem.grow(out.len(), 1)?;
             out.push(m);
         }
     }
@@ -131,9 +143,29 @@ pub fn distinct<'a>(ctx: &Ctx<'a>, args: &[Val<'a>], _: &Val<'a>) -> Result<Val<
 }
 
 /// `$zip(array, ...)`
-pub fn zip<'a>(_: &Ctx<'a>, args: &[Val<'a>], _: &Val<'a>) -> Result<Val<'a>, Fail> {
-    let lists: Vec<Vec<Val<'a>>> = args.iter().map(Val::members).collect();
-    let n = lists.iter().map(Vec::len).min().unwrap_or(0);
+pub fn zip<'a>(ctx: &Ctx<'a>, args: &[Val<'a>], _: &Val<'a>) -> Result<Val<'a>, Fail> {
+    let n = args
+        .iter()
+        .map(|a| {
+            if a.is_array() {
+                a.len()
+            } else {
+                usize::from(!a.is_undef())
+            }
+        })
+        .min()
+        .unwrap_or(0);
+    // `n` rows of `args.len()` members each, checked before any copy.
+    ctx.mem.seq(n)?;
+    ctx.mem.check_len(args.len())?;
+    ctx.mem.bytes(
+        n.saturating_mul(args.len())
+            .saturating_mul(crate::expr::budget::MEMBER_BYTES),
+    )?;
+    let mut lists: Vec<Vec<Val<'a>>> = Vec::with_capacity(args.len());
+    for a in args {
+        lists.push(ctx.members(a)?);
+    }
     let out = (0..n)
         .map(|i| Val::array(lists.iter().map(|l| l[i].clone()).collect()))
         .collect();

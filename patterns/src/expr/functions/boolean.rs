@@ -19,7 +19,9 @@ pub fn truthy(v: &Val<'_>) -> bool {
             1 => truthy(&v.get(0)),
             _ => v.iter().any(|m| truthy(&m)),
         },
-        v => !v.entries().is_empty(),
+        Val::Obj(o) => !o.is_empty(),
+        Val::Json(serde_json::Value::Object(m)) => !m.is_empty(),
+        _ => false,
     }
 }
 

@@ -26,6 +26,7 @@ pub fn map<'a>(ctx: &Ctx<'a>, args: &[Val<'a>], input: &Val<'a>) -> Result<Val<'
         return Ok(Val::Undef);
     }
     let f = arg(args, 1);
+    ctx.mem.seq(a.len())?;
     let mut out = Vec::with_capacity(a.len());
     for (i, v) in a.iter().enumerate() {
         let r = ctx.apply(&f, hof_args(&f, v, i, &a), input)?;
@@ -46,6 +47,7 @@ pub fn filter<'a>(ctx: &Ctx<'a>, args: &[Val<'a>], input: &Val<'a>) -> Result<Va
     let mut out = Vec::new();
     for (i, v) in a.iter().enumerate() {
         if truthy(&ctx.apply(&f, hof_args(&f, v.clone(), i, &a), input)?) {
+            ctx.mem.grow(out.len(), 1)?;
             out.push(v);
         }
     }
@@ -98,7 +100,7 @@ pub fn reduce<'a>(ctx: &Ctx<'a>, args: &[Val<'a>], input: &Val<'a>) -> Result<Va
             "The second argument of reduce function must be a function with at least two arguments",
         ));
     }
-    let items = a.members();
+    let items = ctx.members(&a)?;
     let init = arg(args, 2);
     let (mut acc, start) = if init.is_undef() && !items.is_empty() {
         (items[0].clone(), 1)
@@ -138,8 +140,9 @@ pub fn sift<'a>(ctx: &Ctx<'a>, args: &[Val<'a>], input: &Val<'a>) -> Result<Val<
     }
     let f = arg(args, 1);
     let mut out = Obj::new();
-    for (k, v) in o.entries() {
+    for (k, v) in ctx.entries(&o)? {
         if truthy(&ctx.apply(&f, entry_args(&f, v.clone(), &k, &o), input)?) {
+            ctx.mem.object(1)?;
             out.insert(k, v);
         }
     }
@@ -158,9 +161,10 @@ pub fn each<'a>(ctx: &Ctx<'a>, args: &[Val<'a>], input: &Val<'a>) -> Result<Val<
     }
     let f = arg(args, 1);
     let mut out = Vec::new();
-    for (k, v) in o.entries() {
+    for (k, v) in ctx.entries(&o)? {
         let r = ctx.apply(&f, entry_args(&f, v, &k, &o), input)?;
         if !r.is_undef() {
+            ctx.mem.grow(out.len(), 1)?;
             out.push(r);
         }
     }

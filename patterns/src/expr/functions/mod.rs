@@ -192,7 +192,7 @@ pub fn describe(v: &Val<'_>) -> String {
     match v {
         Val::Undef => "undefined".into(),
         Val::Func(_) => "function".into(),
-        other => string::stringify(other, false).unwrap_or_default(),
+        other => string::preview(other),
     }
 }
 

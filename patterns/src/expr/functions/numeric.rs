@@ -220,14 +220,14 @@ pub fn format_base<'a>(_: &Ctx<'a>, args: &[Val<'a>], _: &Val<'a>) -> Result<Val
 }
 
 /// `$formatNumber(n, picture, options)`
-pub fn format_number<'a>(_: &Ctx<'a>, args: &[Val<'a>], _: &Val<'a>) -> Result<Val<'a>, Fail> {
+pub fn format_number<'a>(ctx: &Ctx<'a>, args: &[Val<'a>], _: &Val<'a>) -> Result<Val<'a>, Fail> {
     let Some(n) = num_arg(args, 0) else {
         return Ok(Val::Undef);
     };
     let picture_text = args.get(1).and_then(Val::as_str).unwrap_or_default();
     let format = match args.get(2) {
         Some(o) if o.is_object() => {
-            let Some(serde_json::Value::Object(map)) = o.to_json() else {
+            let Some(serde_json::Value::Object(map)) = ctx.to_json(o)? else {
                 return Ok(Val::Undef);
             };
             picture::DecimalFormat::from_json(&map).map_err(picture_error)?

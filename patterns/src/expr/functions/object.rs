@@ -7,65 +7,78 @@ use crate::expr::eval::Ctx;
 use crate::expr::value::{Obj, Str, Val};
 
 /// `$keys(object | array of objects)`
-pub fn keys<'a>(_: &Ctx<'a>, args: &[Val<'a>], _: &Val<'a>) -> Result<Val<'a>, Fail> {
+pub fn keys<'a>(ctx: &Ctx<'a>, args: &[Val<'a>], _: &Val<'a>) -> Result<Val<'a>, Fail> {
     let a = arg(args, 0);
     let mut out: Vec<Str<'a>> = Vec::new();
-    let objects = if a.is_array() { a.members() } else { vec![a] };
+    let objects = if a.is_array() {
+        ctx.members(&a)?
+    } else {
+        vec![a]
+    };
     for o in objects {
-        for (k, _) in o.entries() {
+        for (k, _) in ctx.entries(&o)? {
             if !out.contains(&k) {
                 out.push(k);
             }
         }
     }
+    ctx.mem.seq(out.len())?;
     Ok(Val::seq(out.into_iter().map(Val::Str).collect()))
 }
 
 /// `$lookup(object, key)`
-pub fn lookup<'a>(_: &Ctx<'a>, args: &[Val<'a>], _: &Val<'a>) -> Result<Val<'a>, Fail> {
+pub fn lookup<'a>(ctx: &Ctx<'a>, args: &[Val<'a>], _: &Val<'a>) -> Result<Val<'a>, Fail> {
     let key = args.get(1).and_then(Val::as_str).unwrap_or_default();
-    Ok(crate::expr::eval::lookup_field(&arg(args, 0), key))
+    crate::expr::eval::lookup_field(ctx, &arg(args, 0), key)
 }
 
-fn spread_into<'a>(v: Val<'a>, out: &mut Vec<Val<'a>>) {
+fn spread_into<'a>(ctx: &Ctx<'a>, v: Val<'a>, out: &mut Vec<Val<'a>>) -> Result<(), Fail> {
     if v.is_array() {
+        ctx.tick()?;
         for m in v.iter() {
-            spread_into(m, out);
+            spread_into(ctx, m, out)?;
         }
     } else if v.is_object() {
-        for (k, e) in v.entries() {
+        for (k, e) in ctx.entries(&v)? {
+            ctx.mem.grow(out.len(), 1)?;
+            ctx.mem.object(1)?;
             let mut o = Obj::new();
             o.insert(k, e);
             out.push(Val::object(o));
         }
     } else if !v.is_undef() {
+        ctx.mem.grow(out.len(), 1)?;
         out.push(v);
     }
+    Ok(())
 }
 
 /// `$spread(object)`
-pub fn spread<'a>(_: &Ctx<'a>, args: &[Val<'a>], _: &Val<'a>) -> Result<Val<'a>, Fail> {
+pub fn spread<'a>(ctx: &Ctx<'a>, args: &[Val<'a>], _: &Val<'a>) -> Result<Val<'a>, Fail> {
     let a = arg(args, 0);
     if !a.is_array() && !a.is_object() {
         return Ok(a);
     }
     let mut out = Vec::new();
-    spread_into(a, &mut out);
+    spread_into(ctx, a, &mut out)?;
     Val::seq(out).check_nesting()
 }
 
 /// `$merge(array of objects)`
-pub fn merge<'a>(_: &Ctx<'a>, args: &[Val<'a>], _: &Val<'a>) -> Result<Val<'a>, Fail> {
+pub fn merge<'a>(ctx: &Ctx<'a>, args: &[Val<'a>], _: &Val<'a>) -> Result<Val<'a>, Fail> {
     let a = arg(args, 0);
     if a.is_undef() {
         return Ok(Val::Undef);
     }
     let mut out = Obj::new();
     for o in a.iter() {
-        for (k, v) in o.entries() {
+        let entries = ctx.entries(&o)?;
+        ctx.mem.check_len(out.len().saturating_add(entries.len()))?;
+        for (k, v) in entries {
             out.insert(k, v);
         }
     }
+    ctx.mem.object(out.len())?;
     Ok(Val::object(out))
 }
 

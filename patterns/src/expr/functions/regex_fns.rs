@@ -2,6 +2,7 @@
 //! and calling a regex literal directly.
 
 use super::arg;
+use crate::expr::budget::{Meter, ENTRY_BYTES, MEMBER_BYTES};
 use crate::expr::error::{Error, Fail};
 use crate::expr::eval::Ctx;
 use crate::expr::regex::{Found, RegexDef};
@@ -19,7 +20,12 @@ fn regex_of<'a>(v: &Val<'a>) -> Option<&'a RegexDef> {
 
 /// All matches the way JSONata iterates them: an empty match that is not at the end of the
 /// text is followed by error `D1004` (the iteration could never progress).
-fn all_matches(def: &RegexDef, text: &str, limit: Option<usize>) -> Result<Vec<Found>, Fail> {
+fn all_matches(
+    mem: &Meter,
+    def: &RegexDef,
+    text: &str,
+    limit: Option<usize>,
+) -> Result<Vec<Found>, Fail> {
     let mut out: Vec<Found> = Vec::new();
     let Some(mut m) = def.find_at(text, 0) else {
         return Ok(out);
@@ -28,12 +34,13 @@ fn all_matches(def: &RegexDef, text: &str, limit: Option<usize>) -> Result<Vec<F
         if limit.is_some_and(|l| out.len() >= l) {
             break;
         }
-        let end = m.byte_end;
+        let (end, end_chars) = (m.byte_end, m.end);
+        charge_found(mem, out.len(), &m)?;
         out.push(m);
         if end >= text.len() || limit.is_some_and(|l| out.len() >= l) {
             break;
         }
-        match def.find_at(text, end) {
+        match def.find_after(text, end, end_chars) {
             None => break,
             Some(next) if next.text.is_empty() => {
                 return Err(Error::new(
@@ -48,6 +55,20 @@ fn all_matches(def: &RegexDef, text: &str, limit: Option<usize>) -> Result<Vec<F
         }
     }
     Ok(out)
+}
+
+/// Charges one more match (its text and groups) to the memory budget.
+fn charge_found(mem: &Meter, have: usize, m: &Found) -> Result<(), Fail> {
+    mem.grow(have, 1)?;
+    let groups = m
+        .groups
+        .iter()
+        .fold(0usize, |n, g| n.saturating_add(g.len() + MEMBER_BYTES));
+    mem.bytes(
+        std::mem::size_of::<Found>()
+            .saturating_add(m.text.len())
+            .saturating_add(groups),
+    )
 }
 
 fn byte_offset(text: &str, chars: usize) -> usize {
@@ -73,6 +94,7 @@ fn custom_matches<'a>(
     name: &str,
 ) -> Result<Vec<Found>, Fail> {
     let mut out = Vec::new();
+    ctx.mem.text(text.len())?;
     let mut result = ctx.apply(f, vec![Val::string(text)], input)?;
     while !result.is_undef() && limit.is_none_or(|l| out.len() < l) {
         ctx.tick()?;
@@ -88,7 +110,8 @@ fn custom_matches<'a>(
             return Err(bad_matcher(name));
         }
         let (start, end) = (start.max(0.0) as usize, end.max(0.0) as usize);
-        out.push(Found {
+        ctx.mem.seq(groups.len())?;
+        let found = Found {
             text: m,
             start,
             end,
@@ -98,7 +121,9 @@ fn custom_matches<'a>(
                 .iter()
                 .map(|g| g.as_str().unwrap_or_default().to_string())
                 .collect(),
-        });
+        };
+        charge_found(&ctx.mem, out.len(), &found)?;
+        out.push(found);
         let next = result.field("next");
         if !next.is_func() {
             break;
@@ -118,7 +143,7 @@ fn matches_of<'a>(
     name: &str,
 ) -> Result<Vec<Found>, Fail> {
     match regex_of(pat) {
-        Some(def) => all_matches(def, text, limit),
+        Some(def) => all_matches(&ctx.mem, def, text, limit),
         None if pat.is_func() => custom_matches(ctx, pat, text, limit, input, name),
         None => Err(bad_matcher(name)),
     }
@@ -170,6 +195,12 @@ pub fn match_fn<'a>(ctx: &Ctx<'a>, args: &[Val<'a>], input: &Val<'a>) -> Result<
         return Ok(Val::seq(Vec::new()));
     }
     let found = matches_of(ctx, &arg(args, 1), text, limit, input, "match")?;
+    // One object of up to four entries (plus copies of the text and groups) per match.
+    ctx.mem.seq(found.len())?;
+    ctx.mem.bytes(found.len().saturating_mul(4 * ENTRY_BYTES))?;
+    for m in &found {
+        charge_found(&ctx.mem, 0, m)?;
+    }
     Ok(Val::seq(
         found.iter().map(|m| match_object(m, false)).collect(),
     ))
@@ -191,7 +222,7 @@ pub fn contains<'a>(ctx: &Ctx<'a>, args: &[Val<'a>], input: &Val<'a>) -> Result<
     }))
 }
 
-fn substitute(template: &str, m: &Found) -> String {
+fn substitute(mem: &Meter, template: &str, m: &Found) -> Result<String, Fail> {
     let mut out = String::new();
     let chars: Vec<char> = template.chars().collect();
     let mut i = 0;
@@ -210,6 +241,7 @@ fn substitute(template: &str, m: &Found) -> String {
                 i += 1;
             }
             Some('0') => {
+                mem.check_text(out.len().saturating_add(m.text.len()))?;
                 out.push_str(&m.text);
                 i += 1;
             }
@@ -235,6 +267,7 @@ fn substitute(template: &str, m: &Found) -> String {
                     Some(n) => {
                         if groups > 0 && n >= 1 {
                             if let Some(g) = m.groups.get(n - 1) {
+                                mem.check_text(out.len().saturating_add(g.len()))?;
                                 out.push_str(g);
                             }
                         }
@@ -245,7 +278,7 @@ fn substitute(template: &str, m: &Found) -> String {
             }
         }
     }
-    out
+    Ok(out)
 }
 
 /// `$replace(str, pattern, replacement, limit)`
@@ -274,6 +307,9 @@ pub fn replace<'a>(ctx: &Ctx<'a>, args: &[Val<'a>], input: &Val<'a>) -> Result<V
             if limit.is_some_and(|l| count >= l) {
                 break;
             }
+            // Checked before the output grows.
+            ctx.mem
+                .check_text(out.len().saturating_add(idx).saturating_add(r.len()))?;
             out.push_str(&text[pos..pos + idx]);
             out.push_str(r);
             pos += idx + p.len();
@@ -286,9 +322,11 @@ pub fn replace<'a>(ctx: &Ctx<'a>, args: &[Val<'a>], input: &Val<'a>) -> Result<V
     let mut out = String::new();
     let mut pos = 0;
     for m in &found {
+        ctx.mem
+            .check_text(out.len().saturating_add(m.byte_start.saturating_sub(pos)))?;
         out.push_str(text.get(pos..m.byte_start).unwrap_or_default());
         let with = match &rep {
-            Val::Str(t) => substitute(t, m),
+            Val::Str(t) => substitute(&ctx.mem, t, m)?,
             f @ Val::Func(_) => {
                 let r = ctx.apply(f, vec![match_object(m, true)], input)?;
                 match r {
@@ -306,6 +344,7 @@ pub fn replace<'a>(ctx: &Ctx<'a>, args: &[Val<'a>], input: &Val<'a>) -> Result<V
             }
             _ => String::new(),
         };
+        ctx.mem.check_text(out.len().saturating_add(with.len()))?;
         out.push_str(&with);
         pos = m.byte_end;
     }
@@ -322,6 +361,14 @@ pub fn split<'a>(ctx: &Ctx<'a>, args: &[Val<'a>], input: &Val<'a>) -> Result<Val
     let sep = arg(args, 1);
     let mut parts: Vec<String> = Vec::new();
     if let Some(s) = sep.as_str() {
+        // The number of parts is counted (and checked) before any is copied.
+        let n = if s.is_empty() {
+            text.chars().count()
+        } else {
+            text.matches(s).count().saturating_add(1)
+        };
+        ctx.mem.seq(limit.map_or(n, |l| l.min(n)))?;
+        ctx.mem.bytes(text.len())?;
         if s.is_empty() {
             parts = text.chars().map(String::from).collect();
         } else {

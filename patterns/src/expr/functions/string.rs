@@ -1,10 +1,12 @@
 //! String functions and JSONata's `$string` serialisation.
 
 use super::arg;
+use crate::expr::budget::Meter;
 use crate::expr::error::{Error, Fail};
 use crate::expr::eval::Ctx;
 use crate::expr::numfmt::jsonata_number_string;
 use crate::expr::value::Val;
+use std::borrow::Cow;
 use std::cmp::Ordering;
 
 /// Compares strings the way JavaScript does (by UTF-16 code units).
@@ -36,10 +38,13 @@ fn write_json(
     pretty: bool,
     indent: usize,
     depth: usize,
+    mem: &Meter,
 ) -> Result<(), Fail> {
     if depth > 1_000 {
         return Err(Error::new("U1001", "Value nested too deeply to stringify"));
     }
+    // The output is checked as it grows (each check is before a member or a string is added).
+    mem.check_text(out.len())?;
     let newline = |out: &mut String, level: usize| {
         if pretty {
             out.push('\n');
@@ -59,24 +64,27 @@ fn write_json(
                 out.push_str(&jsonata_number_string(*n));
             }
         }
-        Val::Str(s) => escape_into(out, s),
+        Val::Str(s) => {
+            mem.check_text(out.len().saturating_add(s.len()))?;
+            escape_into(out, s)
+        }
         Val::Func(_) => out.push_str("\"\""),
         Val::Tuples(_) | Val::Arr(_) | Val::Json(serde_json::Value::Array(_)) => {
-            let members: Vec<Val<'_>> = match v {
-                Val::Tuples(t) => t.iter().map(|t| t.ctx.clone()).collect(),
-                _ => v.iter().collect(),
+            let mut members: Box<dyn Iterator<Item = Val<'_>>> = match v {
+                Val::Tuples(t) => Box::new(t.iter().map(|t| t.ctx.clone())),
+                _ => Box::new(v.iter()),
             };
-            if members.is_empty() {
+            let Some(first) = members.next() else {
                 out.push_str("[]");
                 return Ok(());
-            }
+            };
             out.push('[');
-            for (i, m) in members.iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
+            newline(out, indent + 1);
+            write_json(out, &first, pretty, indent + 1, depth + 1, mem)?;
+            for m in members {
+                out.push(',');
                 newline(out, indent + 1);
-                write_json(out, m, pretty, indent + 1, depth + 1)?;
+                write_json(out, &m, pretty, indent + 1, depth + 1, mem)?;
             }
             newline(out, indent);
             out.push(']');
@@ -97,12 +105,13 @@ fn write_json(
                     out.push(',');
                 }
                 newline(out, indent + 1);
+                mem.check_text(out.len().saturating_add(k.len()))?;
                 escape_into(out, k);
                 out.push(':');
                 if pretty {
                     out.push(' ');
                 }
-                write_json(out, e, pretty, indent + 1, depth + 1)?;
+                write_json(out, e, pretty, indent + 1, depth + 1, mem)?;
             }
             newline(out, indent);
             out.push('}');
@@ -111,22 +120,58 @@ fn write_json(
     Ok(())
 }
 
-/// `$string` semantics: strings unchanged, functions `""`, everything else as JSON.
-pub fn stringify(v: &Val<'_>, pretty: bool) -> Result<String, Fail> {
+/// `$string` semantics: strings unchanged, functions `""`, everything else as JSON. The text is
+/// checked against `mem`'s string budget while it is written (the caller charges the result).
+pub fn stringify<'v>(v: &'v Val<'_>, pretty: bool, mem: &Meter) -> Result<Cow<'v, str>, Fail> {
     match v {
-        Val::Str(s) => Ok(s.to_string()),
-        Val::Func(_) | Val::Undef => Ok(String::new()),
+        Val::Str(s) => Ok(Cow::Borrowed(s)),
+        Val::Func(_) | Val::Undef => Ok(Cow::Borrowed("")),
         Val::Num(n) if !n.is_finite() => Err(Error::new(
             "D3001",
             "Attempting to invoke string function on Infinity or NaN",
         )),
-        Val::Arr(a) if a.flags.outer && !a.items.is_empty() => stringify(&a.items[0], pretty),
+        Val::Arr(a) if a.flags.outer && !a.items.is_empty() => stringify(&a.items[0], pretty, mem),
         other => {
             let mut out = String::new();
-            write_json(&mut out, other, pretty, 0, 0)?;
-            Ok(out)
+            write_json(&mut out, other, pretty, 0, 0, mem)?;
+            mem.check_text(out.len())?;
+            Ok(Cow::Owned(out))
         }
     }
+}
+
+/// Longest rendering of a value in an error message, in bytes.
+const PREVIEW_BYTES: usize = 1_000;
+
+/// `$string` rendering for error messages, cut to [`PREVIEW_BYTES`] (with `...`).
+pub fn preview(v: &Val<'_>) -> String {
+    let mem = Meter::for_text(PREVIEW_BYTES);
+    let mut out = String::new();
+    let full = match v {
+        Val::Str(s) => {
+            out.push_str(&s[..floor_char_boundary(s, PREVIEW_BYTES + 1)]);
+            out.len() <= PREVIEW_BYTES
+        }
+        Val::Arr(a) if a.flags.outer && !a.items.is_empty() => return preview(&a.items[0]),
+        other => match write_json(&mut out, other, false, 0, 0, &mem) {
+            Ok(()) => true,
+            Err(e) if e.code == crate::expr::budget::CODE => false,
+            Err(_) => return String::new(),
+        },
+    };
+    if !full || out.len() > PREVIEW_BYTES {
+        out.truncate(floor_char_boundary(&out, PREVIEW_BYTES));
+        out.push_str("...");
+    }
+    out
+}
+
+/// The largest char boundary of `s` at or below `i`.
+fn floor_char_boundary(s: &str, i: usize) -> usize {
+    if i >= s.len() {
+        return s.len();
+    }
+    (0..=i).rev().find(|&j| s.is_char_boundary(j)).unwrap_or(0)
 }
 
 fn str_arg<'v>(args: &'v [Val<'_>], i: usize) -> Option<&'v str> {
@@ -134,13 +179,16 @@ fn str_arg<'v>(args: &'v [Val<'_>], i: usize) -> Option<&'v str> {
 }
 
 /// `$string(arg, prettify)`
-pub fn string<'a>(_: &Ctx<'a>, args: &[Val<'a>], _: &Val<'a>) -> Result<Val<'a>, Fail> {
+pub fn string<'a>(ctx: &Ctx<'a>, args: &[Val<'a>], _: &Val<'a>) -> Result<Val<'a>, Fail> {
     let a = arg(args, 0);
     if a.is_undef() {
         return Ok(Val::Undef);
     }
+    if let Val::Str(s) = &a {
+        return Ok(Val::Str(s.clone()));
+    }
     let pretty = matches!(args.get(1), Some(Val::Bool(true)));
-    Ok(Val::string(stringify(&a, pretty)?))
+    Ok(Val::string(stringify(&a, pretty, &ctx.mem)?))
 }
 
 /// JavaScript `slice` index normalisation over `len` items.
@@ -159,8 +207,7 @@ pub fn substring<'a>(_: &Ctx<'a>, args: &[Val<'a>], _: &Val<'a>) -> Result<Val<'
     let Some(s) = str_arg(args, 0) else {
         return Ok(Val::Undef);
     };
-    let chars: Vec<char> = s.chars().collect();
-    let len = chars.len();
+    let len = s.chars().count();
     let mut start = args.get(1).and_then(Val::num).unwrap_or(0.0);
     if (len as f64) + start < 0.0 {
         start = 0.0;
@@ -183,7 +230,15 @@ pub fn substring<'a>(_: &Ctx<'a>, args: &[Val<'a>], _: &Val<'a>) -> Result<Val<'
     if from >= to {
         return Ok(Val::string(""));
     }
-    Ok(Val::string(chars[from..to].iter().collect::<String>()))
+    // Byte offsets of the code points, found without copying the text into a `Vec<char>`.
+    let byte_at = |c: usize| s.char_indices().nth(c).map_or(s.len(), |(b, _)| b);
+    let start_byte = byte_at(from);
+    let end_byte = start_byte
+        + s[start_byte..]
+            .char_indices()
+            .nth(to - from)
+            .map_or(s.len() - start_byte, |(b, _)| b);
+    Ok(Val::string(&s[start_byte..end_byte]))
 }
 
 /// `$substringBefore(str, chars)`
@@ -239,7 +294,7 @@ pub fn trim<'a>(_: &Ctx<'a>, args: &[Val<'a>], _: &Val<'a>) -> Result<Val<'a>, F
 }
 
 /// `$pad(str, width, char)`
-pub fn pad<'a>(_: &Ctx<'a>, args: &[Val<'a>], _: &Val<'a>) -> Result<Val<'a>, Fail> {
+pub fn pad<'a>(ctx: &Ctx<'a>, args: &[Val<'a>], _: &Val<'a>) -> Result<Val<'a>, Fail> {
     let Some(s) = str_arg(args, 0) else {
         return Ok(Val::Undef);
     };
@@ -253,6 +308,12 @@ pub fn pad<'a>(_: &Ctx<'a>, args: &[Val<'a>], _: &Val<'a>) -> Result<Val<'a>, Fa
     if pad_len <= 0.0 || pad_len > 1e7 {
         return Ok(Val::string(s));
     }
+    // An upper bound of the result, checked before the padding is built.
+    let widest = fill.chars().map(char::len_utf8).max().unwrap_or(1);
+    ctx.mem.check_text(
+        s.len()
+            .saturating_add((pad_len as usize).saturating_mul(widest)),
+    )?;
     let padding: String = fill.chars().cycle().take(pad_len as usize).collect();
     Ok(Val::string(if width > 0.0 {
         format!("{s}{padding}")
@@ -262,15 +323,27 @@ pub fn pad<'a>(_: &Ctx<'a>, args: &[Val<'a>], _: &Val<'a>) -> Result<Val<'a>, Fa
 }
 
 /// `$join(strings, separator)`
-pub fn join<'a>(_: &Ctx<'a>, args: &[Val<'a>], _: &Val<'a>) -> Result<Val<'a>, Fail> {
+pub fn join<'a>(ctx: &Ctx<'a>, args: &[Val<'a>], _: &Val<'a>) -> Result<Val<'a>, Fail> {
     let a = arg(args, 0);
     if a.is_undef() {
         return Ok(Val::Undef);
     }
     let sep = str_arg(args, 1).unwrap_or("");
-    let parts: Vec<String> = a
+    // The exact length is known (and checked) before anything is copied.
+    let (count, bytes) = a
         .iter()
-        .filter_map(|v| v.as_str().map(str::to_string))
-        .collect();
-    Ok(Val::string(parts.join(sep)))
+        .fold((0usize, 0usize), |(n, b), v| match v.as_str() {
+            Some(s) => (n + 1, b.saturating_add(s.len())),
+            None => (n, b),
+        });
+    let total = bytes.saturating_add(sep.len().saturating_mul(count.saturating_sub(1)));
+    ctx.mem.check_text(total)?;
+    let mut out = String::with_capacity(total);
+    for (i, v) in a.iter().filter(|v| v.as_str().is_some()).enumerate() {
+        if i > 0 {
+            out.push_str(sep);
+        }
+        out.push_str(v.as_str().unwrap_or_default());
+    }
+    Ok(Val::string(out))
 }
