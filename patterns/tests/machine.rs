@@ -438,7 +438,7 @@ fn deployment_quotas_refuse_starts_with_4291_to_the_sender_and_free_up_when_thre
     let quotas = Quotas {
         default_max_instances: 3,
         max_threds_per_participant: 2,
-        max_state_bytes: 0,
+        ..Quotas::default()
     };
     let mut sim = Simulator::new(engine(vec![open_close, capped]).with_quotas(quotas), 0);
     let open = |id: &str, who: &str| json!({"id": id, "type": "open", "source": {"id": who}});
@@ -545,4 +545,33 @@ fn add_item(id: String, thred: Option<&str>, size: usize) -> Value {
         e["thredId"] = json!(t);
     }
     e
+}
+
+#[test]
+fn the_deployment_expression_budgets_apply_to_pattern_expressions() {
+    use threds_patterns::expr::Limits;
+    use threds_patterns::machine::Quotas;
+    let big = json!({"name": "B", "reactions": [{"name": "b", "condition": {
+        "type": "filter", "xpr": "$event.type = 'big' and $count([1..2000]) > 0",
+        "transform": {"eventDataTemplate": {"title": "built"}},
+        "publish": {"to": "$xpr($event.source.id)"}
+    }}]});
+    let event = json!({"id": "1", "type": "big", "source": {"id": "alice"}});
+    let mut roomy = Simulator::new(engine(vec![big.clone()]), 0);
+    assert_eq!(titles(&send(&mut roomy, event.clone())), ["built"]);
+    let quotas = Quotas {
+        expression: Limits {
+            max_sequence_len: 1_000,
+            ..Limits::default()
+        },
+        ..Quotas::default()
+    };
+    let mut tight = Simulator::new(engine(vec![big]).with_quotas(quotas), 0);
+    let out = send(&mut tight, event);
+    assert_eq!(codes(&out), [("alice".to_string(), 5000)]);
+    let error = out[0].1["data"]["content"]["error"].to_string();
+    assert!(
+        error.contains("U1002") && error.contains("max_sequence_len"),
+        "{error}"
+    );
 }

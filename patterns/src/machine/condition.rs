@@ -41,7 +41,8 @@ pub(super) fn test_reaction(
         participants,
         txn.now,
         &txn.logs,
-    );
+    )
+    .with_limits(txn.engine.quotas().expression);
     test(&reaction.condition, &host).map_err(|e| expr_failure(&reaction.name, "condition", &e))
 }
 

@@ -184,6 +184,7 @@ impl Txn<'_> {
     ) -> Result<Option<Applied<'p>>, Failure> {
         let now = self.now;
         let logs = &self.logs;
+        let limits = self.engine.quotas().expression;
         let host = PatternHost::new(
             event,
             Some(&state.id),
@@ -191,7 +192,8 @@ impl Txn<'_> {
             &state.thred_context.participant_ids,
             now,
             logs,
-        );
+        )
+        .with_limits(limits);
         let mut empty = BTreeMap::new();
         let states = match state.reaction_store.as_mut() {
             Some(store) => &mut store.condition_state,
@@ -266,6 +268,7 @@ impl Txn<'_> {
                         now,
                         logs,
                     )
+                    .with_limits(limits)
                     .with_outbound(Some(event_out.as_value()));
                     on_publish
                         .evaluate(&with_out)

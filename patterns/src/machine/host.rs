@@ -52,6 +52,12 @@ impl<'a> PatternHost<'a> {
         }
     }
 
+    /// Evaluates under `limits` (the deployment's expression budgets).
+    pub(crate) fn with_limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
+    }
+
     /// Binds `$outboundEvent` (for `onPublish`).
     pub(crate) fn with_outbound(mut self, outbound: Option<&'a Value>) -> Self {
         self.outbound = outbound;

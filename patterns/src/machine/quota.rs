@@ -7,7 +7,8 @@
 //! state) with [`Code::QuotaExceeded`](super::Code::QuotaExceeded): the sender is told and the
 //! history records the error; nothing else changes.
 
-/// Limits on what one deployment stores (0 = no limit).
+/// Limits on what one deployment stores (0 = no limit) and on what one expression evaluation
+/// may take.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Quotas {
     /// Live threds of a pattern that sets no `maxInstances` of its own.
@@ -16,6 +17,8 @@ pub struct Quotas {
     pub max_threds_per_participant: u64,
     /// Bytes of one thred's stored state (its JSON form: locals, participants, children).
     pub max_state_bytes: u64,
+    /// Budgets of every expression evaluation (depth, steps, sequence, string and value bytes).
+    pub expression: crate::expr::Limits,
 }
 
 /// The first character of participant counter keys; pattern ids may not start with it.

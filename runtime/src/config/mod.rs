@@ -143,10 +143,20 @@ impl Config {
 
     /// Checks what the types cannot say (e.g. at least one partition).
     pub fn check(&self) -> Result<(), Error> {
-        if self.engine.partitions == 0 {
+        let e = &self.engine;
+        let at_least_one = [
+            ("partitions", u64::from(e.partitions)),
+            ("expression_max_sequence", e.expression_max_sequence as u64),
+            (
+                "expression_max_string_bytes",
+                e.expression_max_string_bytes as u64,
+            ),
+            ("expression_max_bytes", e.expression_max_bytes as u64),
+        ];
+        if let Some((name, _)) = at_least_one.iter().find(|(_, v)| *v == 0) {
             return Err(Error::Invalid {
-                setting: "engine.partitions".into(),
-                variable: variable(&["engine", "partitions"]),
+                setting: format!("engine.{name}"),
+                variable: variable(&["engine", name]),
                 message: "must be at least 1".into(),
             });
         }

@@ -136,6 +136,12 @@ pub struct EngineConfig {
     pub max_threds_per_participant: u64,
     /// Bytes of one thred's stored state (0: no limit).
     pub max_state_bytes: u64,
+    /// Most members of a sequence one expression evaluation may build.
+    pub expression_max_sequence: usize,
+    /// Longest string one expression evaluation may build, bytes.
+    pub expression_max_string_bytes: usize,
+    /// Bytes of values one expression evaluation may build in all.
+    pub expression_max_bytes: usize,
 }
 
 impl EngineConfig {
@@ -145,6 +151,12 @@ impl EngineConfig {
             default_max_instances: self.default_max_instances,
             max_threds_per_participant: self.max_threds_per_participant,
             max_state_bytes: self.max_state_bytes,
+            expression: threds_patterns::expr::Limits {
+                max_sequence_len: self.expression_max_sequence,
+                max_string_bytes: self.expression_max_string_bytes,
+                max_bytes: self.expression_max_bytes,
+                ..threds_patterns::expr::Limits::default()
+            },
         }
     }
 }
@@ -161,6 +173,9 @@ impl Default for EngineConfig {
             default_max_instances: 100_000,
             max_threds_per_participant: 1_000,
             max_state_bytes: 1024 * 1024,
+            expression_max_sequence: threds_patterns::expr::DEFAULT_MAX_SEQUENCE_LEN,
+            expression_max_string_bytes: threds_patterns::expr::DEFAULT_MAX_STRING_BYTES,
+            expression_max_bytes: threds_patterns::expr::DEFAULT_MAX_BYTES,
         }
     }
 }
