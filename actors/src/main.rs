@@ -17,6 +17,8 @@ use std::process::ExitCode;
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
+    // Before any HTTPS client is built (the key set's, the OTLP exporter's).
+    auth::jwks::install_tls_provider();
     let args = cli::Cli::parse();
     match cli::run(args) {
         Ok(code) => code,

@@ -80,6 +80,9 @@ pub enum Error {
     /// The mock Kafka cluster failed.
     #[error("mock Kafka cluster: {0}")]
     Kafka(#[from] threds_runtime::bus::Error),
+    /// A test key file is not the PEM expected.
+    #[error("test key {0}: not a PEM body")]
+    Key(&'static str),
     /// An HTTP exchange was malformed.
     #[error("http: {0}")]
     Http(String),

@@ -1,8 +1,9 @@
 //! Test and benchmark tooling for Threds, kept out of the product: servers the tests run against
 //! ([`redis`], [`mongo`], [`kafka`]), the process rig that starts `threds` subcommands ([`rig`]),
-//! a WebSocket client ([`client`]), an OTLP trace receiver ([`otlp`]), tokens ([`token`]), HTTP helpers ([`http`]), the distributed
-//! deployment's infrastructure ([`deployment`]), and the port contract suites every adapter must
-//! pass ([`contract`]).
+//! a WebSocket client ([`client`]), an OTLP trace receiver ([`otlp`]), tokens ([`token`]),
+//! test-only signing keys ([`keys`]) and an identity provider's key set endpoint ([`jwks`]), HTTP
+//! helpers ([`http`]), the distributed deployment's infrastructure ([`deployment`]), and the port
+//! contract suites every adapter must pass ([`contract`]).
 //!
 //! Functions that a benchmark calls answer `Result`; tests unwrap them. The helpers made only for
 //! tests (`*_or_skip`, [`redis::available`]) panic, as a failing test should.
@@ -12,7 +13,9 @@ pub mod contract;
 pub mod deployment;
 mod error;
 pub mod http;
+pub mod jwks;
 pub mod kafka;
+pub mod keys;
 pub mod mongo;
 pub mod otlp;
 pub mod redis;

@@ -5,7 +5,7 @@
 use super::config::configure;
 use super::ports::{self, Profile};
 use super::serve::{init_telemetry, load_model};
-use crate::auth::{Secret, SecretSource};
+use crate::auth::{SecretSource, Verifier};
 use crate::node::{self, Roles, Setup};
 use std::process::ExitCode;
 
@@ -22,8 +22,11 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let Some(engine) = load_model(&config) else {
         return Ok(ExitCode::from(2));
     };
-    let secret = Secret::resolve(&config, true)?;
-    if secret.source == SecretSource::DevelopmentDefault {
+    let verifier = Verifier::resolve(&config, true)?;
+    if verifier
+        .secret()
+        .is_some_and(|s| s.source == SecretSource::DevelopmentDefault)
+    {
         tracing::warn!("!!! no THREDS_JWT_SECRET or [auth] jwt_secret: using the DEVELOPMENT secret; mint tokens with `threds token` !!!");
     }
     actix_web::rt::System::new().block_on(async move {
@@ -32,7 +35,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             node: node_name,
             config,
             engine,
-            secret,
+            verifier,
             roles: Roles::ALL,
             storage,
         };

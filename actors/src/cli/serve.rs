@@ -3,7 +3,7 @@
 //! on Kafka, Redis and MongoDB unless the configuration selects otherwise).
 
 use super::config::{configure, NodeArgs};
-use crate::auth::{Secret, SecretSource};
+use crate::auth::{SecretSource, Verifier};
 use crate::node::{self, Roles, Setup};
 use anyhow::Context;
 use std::process::ExitCode;
@@ -81,9 +81,12 @@ pub fn run_process(args: NodeArgs, roles: Roles) -> anyhow::Result<ExitCode> {
     let Some(engine) = load_model(&config) else {
         return Ok(ExitCode::from(2));
     };
-    let secret = Secret::resolve(&config, false)
-        .context("a production process needs THREDS_JWT_SECRET (or [auth] jwt_secret)")?;
-    debug_assert_ne!(secret.source, SecretSource::DevelopmentDefault);
+    let verifier = Verifier::resolve(&config, false).context(
+        "a production process needs [auth] jwks_url (THREDS_AUTH_JWKS_URL) or THREDS_JWT_SECRET",
+    )?;
+    debug_assert!(verifier
+        .secret()
+        .is_none_or(|s| s.source != SecretSource::DevelopmentDefault));
     actix_web::rt::System::new().block_on(async move {
         let (ports, storage) = super::ports::build(&config, super::ports::Profile::Production)
             .await
@@ -91,7 +94,7 @@ pub fn run_process(args: NodeArgs, roles: Roles) -> anyhow::Result<ExitCode> {
         let setup = Setup {
             config,
             engine,
-            secret,
+            verifier,
             node,
             roles,
             storage,

@@ -6,7 +6,7 @@
 mod health;
 
 use crate::agent::persistence::Identity;
-use crate::auth::Secret;
+use crate::auth::Verifier;
 use crate::session::http::routes;
 use actix_web::{web, App, HttpServer};
 use anyhow::Context;
@@ -92,7 +92,7 @@ pub struct Setup {
     /// The loaded patterns, sessions model and resolver.
     pub engine: Machine,
     /// Token verification (session nodes).
-    pub secret: Secret,
+    pub verifier: Verifier,
     /// This process's name: consumer-group member name (static membership) and lease owner.
     pub node: String,
     /// What the process runs.
@@ -130,7 +130,7 @@ pub async fn serve(setup: Setup, ports: Ports) -> anyhow::Result<()> {
     let Setup {
         config,
         engine,
-        secret,
+        verifier,
         node,
         roles,
         storage,
@@ -187,7 +187,7 @@ pub async fn serve(setup: Setup, ports: Ports) -> anyhow::Result<()> {
     let mut session_state = None;
     if roles.sessions {
         let (feed, state) = crate::session::start(crate::session::Role {
-            secret,
+            verifier,
             model: sessions_model,
             bus: bus.clone(),
             directory: stores.sessions.clone(),

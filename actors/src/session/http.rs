@@ -6,7 +6,7 @@ use super::hub::Hub;
 use super::intake::Intake;
 use super::limit::{Limits, PerParticipant};
 use super::protocol::{self, ServerFrame};
-use crate::auth::{self, Secret};
+use crate::auth::{self, Verifier};
 use actix::Addr;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::{json, Value};
@@ -21,7 +21,7 @@ use tokio_util::sync::CancellationToken;
 #[derive(Clone)]
 pub struct SessionState {
     /// Token verification.
-    pub secret: Secret,
+    pub verifier: Verifier,
     /// Roles from the sessions model.
     pub sessions: Arc<SessionsModel>,
     /// Local connections.
@@ -56,13 +56,14 @@ fn bearer(req: &HttpRequest) -> Option<String> {
         .and_then(|q| q.get("token").cloned())
 }
 
-/// The participant and roles a request authenticates as.
-fn authenticate(
+/// The participant and roles a request authenticates as (waits only for a token whose signing
+/// key is not yet known: see [`Verifier::verify`]).
+async fn authenticate(
     req: &HttpRequest,
     state: &SessionState,
 ) -> Result<(String, Vec<String>), auth::Error> {
     let token = bearer(req).ok_or(auth::Error::Missing)?;
-    let claims = state.secret.verify(&token)?;
+    let claims = state.verifier.verify(&token).await?;
     let mut roles = claims.roles.clone();
     for role in state.sessions.roles_of(&claims.sub) {
         if !roles.contains(&role) {
@@ -103,7 +104,7 @@ async fn ws(
         return Ok(forbidden_origin(&origin));
     }
     let (response, session, stream) = actix_ws::handle(&req, body)?;
-    match authenticate(&req, &state) {
+    match authenticate(&req, &state).await {
         Err(e) => {
             // Accept, then close with a reason a browser can read.
             actix_web::rt::spawn(refuse(session, protocol::CLOSE_UNAUTHORIZED, e.to_string()));
@@ -193,7 +194,7 @@ async fn post_event(
     if let Some(origin) = foreign_origin(&req, &state) {
         return forbidden_origin(&origin);
     }
-    let (participant, roles) = match authenticate(&req, &state) {
+    let (participant, roles) = match authenticate(&req, &state).await {
         Ok(who) => who,
         Err(e) => {
             return error(

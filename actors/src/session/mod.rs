@@ -9,7 +9,7 @@ pub mod intake;
 pub mod limit;
 pub mod protocol;
 
-use crate::auth::Secret;
+use crate::auth::Verifier;
 use crate::supervisor::{self, Consumption, Supervised};
 use actix::Actor;
 use std::sync::Arc;
@@ -22,8 +22,8 @@ use tokio_util::sync::CancellationToken;
 
 /// What the session role runs on.
 pub struct Role<'a> {
-    /// Token verification.
-    pub secret: Secret,
+    /// Token verification (its key set, if any, is fetched by a task this role starts).
+    pub verifier: Verifier,
     /// Roles of participants.
     pub model: Arc<SessionsModel>,
     /// The bus (client events in, messages out).
@@ -56,8 +56,15 @@ pub fn start(role: Role<'_>) -> (Supervised, http::SessionState) {
         },
         move || feed::Feed::new(feed_hub.clone()),
     );
+    if let Some(keys) = role.verifier.key_set() {
+        tracing::info!(
+            url = keys.url(),
+            "verifying RS256/ES256 tokens against the key set"
+        );
+        actix_web::rt::spawn(keys.clone().run(role.shutdown.clone()));
+    }
     let state = http::SessionState {
-        secret: role.secret,
+        verifier: role.verifier,
         sessions: role.model,
         hub,
         intake: intake::Intake::new(role.bus, role.topology.events().to_owned()),

@@ -143,6 +143,11 @@ impl Config {
 
     /// Checks what the types cannot say (e.g. at least one partition).
     pub fn check(&self) -> Result<(), Error> {
+        let invalid = |path: &[&str], message: &str| Error::Invalid {
+            setting: path.join("."),
+            variable: variable(path),
+            message: message.into(),
+        };
         let e = &self.engine;
         let at_least_one = [
             ("partitions", u64::from(e.partitions)),
@@ -154,11 +159,32 @@ impl Config {
             ("expression_max_bytes", e.expression_max_bytes as u64),
         ];
         if let Some((name, _)) = at_least_one.iter().find(|(_, v)| *v == 0) {
-            return Err(Error::Invalid {
-                setting: format!("engine.{name}"),
-                variable: variable(&["engine", name]),
-                message: "must be at least 1".into(),
-            });
+            return Err(invalid(&["engine", name], "must be at least 1"));
+        }
+        let auth = &self.auth;
+        if let Some(url) = &auth.jwks_url {
+            if !valid_http_url(url) {
+                return Err(invalid(
+                    &["auth", "jwks_url"],
+                    &format!("'{url}' is not an http:// or https:// URL with a host"),
+                ));
+            }
+        }
+        for (key, value) in [
+            ("jwks_refresh_secs", auth.jwks_refresh_secs),
+            ("jwks_min_refresh_secs", auth.jwks_min_refresh_secs),
+        ] {
+            if value == 0 {
+                return Err(invalid(&["auth", key], "must be at least 1 (seconds)"));
+            }
+        }
+        for (key, value) in [("issuer", &auth.issuer), ("audience", &auth.audience)] {
+            if value.as_deref().is_some_and(|v| v.trim().is_empty()) {
+                return Err(invalid(
+                    &["auth", key],
+                    "must not be empty (unset it instead)",
+                ));
+            }
         }
         Ok(())
     }
@@ -183,4 +209,18 @@ impl Config {
         mask::mask(&mut tree);
         mask::render(&tree)
     }
+}
+
+/// Whether `url` is `http://` or `https://` followed by a host (and nothing that cannot be in
+/// a URL: spaces, control characters).
+fn valid_http_url(url: &str) -> bool {
+    let rest = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"));
+    let Some(rest) = rest else { return false };
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    let host = authority.rsplit('@').next().unwrap_or_default();
+    !host.is_empty()
+        && !host.starts_with(':')
+        && !url.chars().any(|c| c.is_whitespace() || c.is_control())
 }

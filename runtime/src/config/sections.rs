@@ -99,6 +99,18 @@ pub struct AuthConfig {
     /// How far a token's `nbf` (not before) and `iat` (issued at) may lie in the future, seconds
     /// (clocks differ a little between machines); `exp` has no leeway.
     pub clock_leeway_secs: u64,
+    /// `http(s)` URL of the identity provider's JSON Web Key Set: RS256 and ES256 tokens are
+    /// verified against its keys (unset: only HS256 tokens, against `jwt_secret`).
+    pub jwks_url: Option<String>,
+    /// When set, a token's `iss` must equal it.
+    pub issuer: Option<String>,
+    /// When set, a token's `aud` must contain it.
+    pub audience: Option<String>,
+    /// How often the key set is fetched again, seconds.
+    pub jwks_refresh_secs: u64,
+    /// The least time between two fetches, seconds: a token with an unknown key id fetches the
+    /// set at most this often (and a failed fetch is retried this often).
+    pub jwks_min_refresh_secs: u64,
 }
 
 impl Default for AuthConfig {
@@ -107,6 +119,11 @@ impl Default for AuthConfig {
             jwt_secret: None,
             token_ttl_secs: 24 * 3600,
             clock_leeway_secs: 30,
+            jwks_url: None,
+            issuer: None,
+            audience: None,
+            jwks_refresh_secs: 300,
+            jwks_min_refresh_secs: 10,
         }
     }
 }

@@ -400,3 +400,63 @@ fn the_operations_doc_lists_exactly_the_settings_with_variables_and_defaults() {
         );
     }
 }
+
+#[test]
+fn auth_key_set_settings_are_checked() {
+    let ok = Config::default()
+        .with_env(env(&[
+            (
+                "THREDS_AUTH_JWKS_URL",
+                "https://id.example.com/.well-known/jwks.json",
+            ),
+            ("THREDS_AUTH_ISSUER", "https://id.example.com/"),
+            ("THREDS_AUTH_AUDIENCE", "threds"),
+            ("THREDS_AUTH_JWKS_REFRESH_SECS", "60"),
+        ]))
+        .unwrap();
+    ok.check().unwrap();
+    assert_eq!(ok.auth.jwks_min_refresh_secs, 10);
+    assert!(
+        Config::parse("t.toml", "[auth]\njwks_url = \"http://127.0.0.1:9/k\"\n")
+            .unwrap()
+            .check()
+            .is_ok()
+    );
+    let cases = [
+        (
+            "THREDS_AUTH_JWKS_URL",
+            "id.example.com/jwks",
+            "http:// or https://",
+        ),
+        (
+            "THREDS_AUTH_JWKS_URL",
+            "ftp://id.example.com/jwks",
+            "http:// or https://",
+        ),
+        ("THREDS_AUTH_JWKS_URL", "https:///jwks", "with a host"),
+        (
+            "THREDS_AUTH_JWKS_URL",
+            "https://id example/jwks",
+            "http:// or https://",
+        ),
+        ("THREDS_AUTH_JWKS_REFRESH_SECS", "0", "at least 1"),
+        ("THREDS_AUTH_JWKS_MIN_REFRESH_SECS", "0", "at least 1"),
+    ];
+    for (name, value, expected) in cases {
+        let c = Config::default().with_env(env(&[(name, value)])).unwrap();
+        let err = c.check().unwrap_err().to_string();
+        let setting = name.trim_start_matches("THREDS_AUTH_").to_lowercase();
+        assert!(
+            err.contains(name)
+                && err.contains(&format!("auth.{setting}"))
+                && err.contains(expected),
+            "{name}={value}: {err}"
+        );
+    }
+    let blank = Config::parse("t.toml", "[auth]\naudience = \" \"\n").unwrap();
+    let err = blank.check().unwrap_err().to_string();
+    assert!(
+        err.contains("auth.audience") && err.contains("must not be empty"),
+        "{err}"
+    );
+}
