@@ -310,3 +310,93 @@ async fn only_allowed_browser_origins_may_connect() {
     // Not a browser (no Origin): allowed.
     server.connect("bob", &[]).await.unwrap();
 }
+
+/// A control request of `kind` with `values`.
+fn control(id: &str, kind: &str, values: serde_json::Value) -> serde_json::Value {
+    json!({"id": id, "type": kind, "thredId": "SYSTEM", "data": {"content": {"values": values}}})
+}
+
+/// The event answering request `id` (a reply or an error notification).
+async fn answer(client: &mut Client, id: &str) -> serde_json::Value {
+    let id = id.to_string();
+    let within = Duration::from_secs(10);
+    let frame = client.frame(move |f| f["message"]["event"]["re"] == id.as_str(), within);
+    frame.await.unwrap()["message"]["event"].clone()
+}
+
+/// An echo event from its sender to `to`, titled `title`.
+fn echo(id: &str, to: &str, title: &str) -> serde_json::Value {
+    let values = json!({"echoTo": [to], "echoTitle": title, "echoContent": 1});
+    json!({"id": id, "type": "org.wt.echo", "data": {"content": {"values": values}}})
+}
+
+/// A participant over its quota of live threds gets error 4291 for each thred it would start
+/// more, and others are unaffected; an admin pages through the live threds (no answer holds them
+/// all), and a participant's `getThreds` lists its own threds from the participant index.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_participant_over_its_thred_quota_is_refused_and_others_are_not() {
+    let server = dev(&[("THREDS_ENGINE_MAX_THREDS_PER_PARTICIPANT", "5")]);
+    let mut mallory = server.connect("mallory", &[]).await.unwrap();
+    for n in 0..5 {
+        let id = format!("m{n}");
+        mallory.send(echo(&id, "mallory", &id)).await.unwrap();
+        mallory.message(&format!("{id} 1")).await.unwrap();
+    }
+    for n in 5..8 {
+        let id = format!("m{n}");
+        mallory.send(echo(&id, "mallory", &id)).await.unwrap();
+        let refusal = answer(&mut mallory, &id).await;
+        let error = &refusal["data"]["content"]["error"];
+        assert_eq!(error["code"], 4291, "{refusal}");
+        assert!(error["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("max_threds_per_participant = 5")));
+    }
+    let mut bob = server.connect("bob", &[]).await.unwrap();
+    bob.send(echo("b0", "bob", "b0")).await.unwrap();
+    bob.message("b0 1").await.unwrap();
+
+    // Admin: pages of two, each pointing at the next, covering the six live threds once.
+    let mut admin = server.connect("root", &["admin"]).await.unwrap();
+    let sys = "org.wt.control.sysControl";
+    let (mut seen, mut after, mut pages) = (Vec::new(), String::new(), 0);
+    loop {
+        let id = format!("page{pages}");
+        let values = json!({"op": "getThreds", "limit": 2, "after": after});
+        admin.send(control(&id, sys, values)).await.unwrap();
+        let reply = answer(&mut admin, &id).await;
+        let values = &reply["data"]["content"]["values"];
+        let threds = values["threds"].as_array().unwrap();
+        assert!(threds.len() <= 2, "{reply}");
+        seen.extend(threds.iter().map(|t| t["id"].as_str().unwrap().to_string()));
+        pages += 1;
+        match values["next"]["after"].as_str() {
+            Some(next) => after = next.to_string(),
+            None => break,
+        }
+    }
+    assert_eq!(seen.len(), 6, "{seen:?}");
+    let mut unique = seen.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(unique, seen, "pages are in id order, without repeats");
+    assert!(pages >= 3);
+    let bad = control("bad", sys, json!({"op": "getThreds", "limit": 100_000}));
+    admin.send(bad).await.unwrap();
+    assert_eq!(
+        answer(&mut admin, "bad").await["data"]["content"]["error"]["code"],
+        4200
+    );
+
+    // A participant's own threds, from the index.
+    let user = "org.wt.control.userControl";
+    bob.send(control("mine", user, json!({"op": "getThreds"})))
+        .await
+        .unwrap();
+    let mine = answer(&mut bob, "mine").await;
+    let results = mine["data"]["content"]["values"]["results"]
+        .as_array()
+        .unwrap();
+    assert_eq!(results.len(), 1, "{mine}");
+    assert!(results[0]["thred"]["id"].is_string());
+}
