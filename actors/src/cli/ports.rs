@@ -48,7 +48,10 @@ pub async fn build(config: &Config, profile: Profile) -> anyhow::Result<(Ports, 
                 Some(dir) => MemoryBus::open(dir).context("opening the bus log")?,
                 None => MemoryBus::new(),
             };
-            Arc::new(bus.with_retention(storage.bus_retention))
+            Arc::new(
+                bus.with_retention(storage.bus_retention)
+                    .with_retention_bytes(storage.bus_retention_bytes),
+            )
         }
         Backend::Kafka => {
             places.push(format!("kafka {}", config.bus.kafka.brokers));
@@ -74,8 +77,16 @@ pub async fn build(config: &Config, profile: Profile) -> anyhow::Result<(Ports, 
             }
             None => Arc::new(
                 MemoryDocuments::new()
-                    .capped(history::EVENTS, storage.history_retention)
-                    .capped(history::THRED_LOG, storage.history_retention),
+                    .capped(
+                        history::EVENTS,
+                        storage.history_retention,
+                        storage.history_retention_bytes,
+                    )
+                    .capped(
+                        history::THRED_LOG,
+                        storage.history_retention,
+                        storage.history_retention_bytes,
+                    ),
             ),
         },
         Backend::Mongodb => {

@@ -83,7 +83,15 @@ impl MemoryBus {
     /// like Kafka's size-based retention (consumers behind the oldest kept record skip ahead to
     /// it, with a warning). Without it every record is kept.
     pub fn with_retention(self, records: u64) -> Self {
-        lock(&self.shared.state).retain = Some(records.max(1));
+        lock(&self.shared.state).retain.records = Some(records.max(1));
+        self
+    }
+
+    /// Also keeps at most `bytes` bytes of records per partition, in memory (payloads, keys,
+    /// headers and a small overhead each; the newest record is always kept). A durable bus keeps
+    /// its records on disk and bounds them by count only.
+    pub fn with_retention_bytes(self, bytes: u64) -> Self {
+        lock(&self.shared.state).retain.bytes = Some(bytes.max(1));
         self
     }
 

@@ -205,9 +205,13 @@ pub struct StorageConfig {
     pub data_dir: Option<PathBuf>,
     /// Records each bus partition keeps (older ones are removed, as Kafka's retention does).
     pub bus_retention: u64,
+    /// Bytes each in-memory bus partition keeps (older records are removed first).
+    pub bus_retention_bytes: u64,
     /// Event records and thred log records the in-memory history keeps (the newest; a data
     /// directory keeps all).
     pub history_retention: usize,
+    /// Bytes of event records, and of thred log records, the in-memory history keeps.
+    pub history_retention_bytes: u64,
 }
 
 impl Default for StorageConfig {
@@ -215,7 +219,9 @@ impl Default for StorageConfig {
         StorageConfig {
             data_dir: None,
             bus_retention: 20_000,
+            bus_retention_bytes: 16 * 1024 * 1024,
             history_retention: 20_000,
+            history_retention_bytes: 64 * 1024 * 1024,
         }
     }
 }

@@ -30,8 +30,9 @@ pub struct MemoryDocuments {
 struct Inner {
     store: Store,
     disk: Option<Disk>,
-    /// Capped collections (memory mode only): name → how many documents to keep.
-    caps: Vec<(String, usize)>,
+    /// Capped collections (memory mode only): name → how many documents, and how many bytes of
+    /// them, to keep.
+    caps: Vec<(String, usize, u64)>,
 }
 
 impl Default for MemoryDocuments {
@@ -61,13 +62,14 @@ impl MemoryDocuments {
         }))
     }
 
-    /// Caps `collection` at its newest `keep` documents: older ones are removed as new ones are
-    /// written (like a MongoDB capped collection). Applies to the in-memory store only; a durable
-    /// store keeps everything.
-    pub fn capped(self, collection: &str, keep: usize) -> Self {
+    /// Caps `collection` at its newest `keep` documents holding at most `keep_bytes` bytes of
+    /// JSON (the newest document always stays): older ones are removed as new ones are written
+    /// (like a MongoDB capped collection). Applies to the in-memory store only; a durable store
+    /// keeps everything.
+    pub fn capped(self, collection: &str, keep: usize, keep_bytes: u64) -> Self {
         if !self.durable {
             let mut inner = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
-            inner.caps.push((collection.to_owned(), keep));
+            inner.caps.push((collection.to_owned(), keep, keep_bytes));
         }
         self
     }
@@ -96,8 +98,8 @@ impl MemoryDocuments {
             }
         }
         txn.commit();
-        for (collection, keep) in caps.iter() {
-            store.trim(collection, *keep);
+        for (collection, keep, keep_bytes) in caps.iter() {
+            store.trim(collection, *keep, *keep_bytes);
         }
         Ok(result)
     }
@@ -131,7 +133,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_capped_collection_keeps_its_newest_documents() {
-        let docs = MemoryDocuments::new().capped("Log", 3);
+        let docs = MemoryDocuments::new().capped("Log", 3, u64::MAX);
         for i in 0..10 {
             let put = json!({"op": "put", "params": {"type": "Log", "values": {"id": format!("d{i}"), "n": i}}});
             docs.run(&put, 0).await.unwrap();
@@ -159,6 +161,32 @@ mod tests {
                 .len(),
             10,
             "other collections are not capped"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_capped_collection_also_keeps_within_its_bytes() {
+        let docs = MemoryDocuments::new().capped("Log", 1_000, 20_000);
+        let pad = "x".repeat(1_000);
+        for i in 0..100 {
+            let put = json!({"op": "put", "params": {"type": "Log", "values": {"id": format!("d{i:03}"), "pad": pad}}});
+            docs.run(&put, 0).await.unwrap();
+        }
+        // A document the size of the whole budget replaces everything before it.
+        let all = json!({"op": "get", "params": {"type": "Log", "matcher": {}}});
+        let kept = docs.run(&all, 0).await.unwrap();
+        let kept = kept.as_array().unwrap();
+        let bytes: usize = kept.iter().map(|d| d.to_string().len()).sum();
+        assert!(bytes <= 20_000, "{bytes} bytes kept");
+        assert!(kept.len() >= 15, "{} kept", kept.len());
+        assert_eq!(kept.last().unwrap()["id"], "d099", "the newest are kept");
+        let huge = json!({"op": "put", "params": {"type": "Log", "values": {"id": "huge", "pad": "y".repeat(50_000)}}});
+        docs.run(&huge, 0).await.unwrap();
+        let kept = docs.run(&all, 0).await.unwrap();
+        assert_eq!(
+            kept.as_array().unwrap().len(),
+            1,
+            "the newest document always stays"
         );
     }
 }

@@ -11,6 +11,7 @@ use serde_json::{Map, Value};
 
 use super::query::Matcher;
 use super::Error;
+use threds_patterns::machine::quota::json_size;
 
 /// A stored document (always has a string `id`).
 pub(crate) type Doc = Map<String, Value>;
@@ -21,6 +22,40 @@ pub(crate) struct Collection {
     docs: BTreeMap<u64, Doc>,
     ids: HashMap<String, u64>,
     next_seq: u64,
+    /// The documents' size as JSON, bytes (for capped collections).
+    bytes: u64,
+}
+
+impl Collection {
+    /// Stores `doc` at `seq` (its id indexed), counting its bytes.
+    fn put(&mut self, seq: u64, doc: Doc) {
+        if let Some(id) = doc.get("id").and_then(Value::as_str) {
+            self.ids.insert(id.to_owned(), seq);
+        }
+        self.bytes += json_size(&doc);
+        if let Some(old) = self.docs.insert(seq, doc) {
+            self.bytes = self.bytes.saturating_sub(json_size(&old));
+        }
+    }
+
+    /// Takes the document at `seq` out (and its id out of the index).
+    fn take(&mut self, seq: u64) -> Option<Doc> {
+        let doc = self.docs.remove(&seq)?;
+        if let Some(id) = doc.get("id").and_then(Value::as_str) {
+            self.ids.remove(id);
+        }
+        self.bytes = self.bytes.saturating_sub(json_size(&doc));
+        Some(doc)
+    }
+
+    /// Replaces the document at `seq`, answering the old one.
+    fn swap(&mut self, seq: u64, doc: Doc) -> Option<Doc> {
+        let slot = self.docs.get_mut(&seq)?;
+        let added = json_size(&doc);
+        let old = std::mem::replace(slot, doc);
+        self.bytes = (self.bytes + added).saturating_sub(json_size(&old));
+        Some(old)
+    }
 }
 
 /// Every collection, plus the counter generated ids come from.
@@ -52,11 +87,10 @@ enum Undo {
 impl Store {
     /// Puts back a document read from durable storage (`seq` is its stored position).
     pub(crate) fn restore(&mut self, collection: &str, seq: u64, doc: Doc) -> Result<(), Error> {
-        let id = doc_id(&doc)?.to_owned();
+        doc_id(&doc)?;
         let coll = self.collections.entry(collection.to_owned()).or_default();
         coll.next_seq = coll.next_seq.max(seq.saturating_add(1));
-        coll.ids.insert(id, seq);
-        coll.docs.insert(seq, doc);
+        coll.put(seq, doc);
         Ok(())
     }
 
@@ -70,21 +104,27 @@ impl Store {
         self.next_id = next_id;
     }
 
-    /// Removes the oldest documents of `collection` beyond the newest `keep` (a capped
-    /// collection); answers how many were removed.
-    pub(crate) fn trim(&mut self, collection: &str, keep: usize) -> usize {
+    /// Removes the oldest documents of `collection` beyond the newest `keep` and beyond
+    /// `keep_bytes` of JSON (a capped collection; the newest document always stays); answers how
+    /// many were removed.
+    pub(crate) fn trim(&mut self, collection: &str, keep: usize, keep_bytes: u64) -> usize {
         let Some(coll) = self.collections.get_mut(collection) else {
             return 0;
         };
-        let excess = coll.docs.len().saturating_sub(keep);
-        for _ in 0..excess {
-            if let Some((_, doc)) = coll.docs.pop_first() {
-                if let Ok(id) = doc_id(&doc) {
-                    coll.ids.remove(id);
-                }
-            }
+        let mut removed = 0;
+        while coll.docs.len() > 1 && (coll.docs.len() > keep || coll.bytes > keep_bytes) {
+            let Some(&seq) = coll.docs.keys().next() else {
+                break;
+            };
+            coll.take(seq);
+            removed += 1;
         }
-        excess
+        removed
+    }
+
+    /// Bytes of `collection`'s documents as JSON.
+    pub(crate) fn bytes(&self, collection: &str) -> u64 {
+        self.collections.get(collection).map_or(0, |c| c.bytes)
     }
 
     /// The document at `seq` of `collection`, if any.
@@ -210,8 +250,7 @@ impl<'s> Txn<'s> {
         }
         let seq = coll.next_seq;
         coll.next_seq = seq.saturating_add(1);
-        coll.ids.insert(id, seq);
-        coll.docs.insert(seq, doc);
+        coll.put(seq, doc);
         self.undo.push(Undo::Inserted {
             collection: collection.to_owned(),
             seq,
@@ -222,18 +261,16 @@ impl<'s> Txn<'s> {
     /// Replaces the document at `seq` (its id must not change).
     pub(crate) fn replace(&mut self, collection: &str, seq: u64, doc: Doc) -> Result<(), Error> {
         let id = doc_id(&doc)?.to_owned();
-        let slot = self.store.collections.get_mut(collection).and_then(|coll| {
-            coll.ids
-                .get(&id)
-                .filter(|&&s| s == seq)
-                .and(coll.docs.get_mut(&seq))
-        });
-        let Some(slot) = slot else {
+        let coll = self
+            .store
+            .collections
+            .get_mut(collection)
+            .filter(|coll| coll.ids.get(&id) == Some(&seq));
+        let Some(old) = coll.and_then(|coll| coll.swap(seq, doc)) else {
             return Err(Error::Invalid(format!(
                 "the id of document {id} may not change"
             )));
         };
-        let old = std::mem::replace(slot, doc);
         self.undo.push(Undo::Replaced {
             collection: collection.to_owned(),
             seq,
@@ -247,10 +284,7 @@ impl<'s> Txn<'s> {
         let Some(coll) = self.store.collections.get_mut(collection) else {
             return;
         };
-        if let Some(old) = coll.docs.remove(&seq) {
-            if let Some(id) = old.get("id").and_then(Value::as_str) {
-                coll.ids.remove(id);
-            }
+        if let Some(old) = coll.take(seq) {
             self.undo.push(Undo::Removed {
                 collection: collection.to_owned(),
                 seq,
@@ -279,11 +313,7 @@ impl<'s> Txn<'s> {
             match undo {
                 Undo::Inserted { collection, seq } => {
                     if let Some(coll) = self.store.collections.get_mut(&collection) {
-                        if let Some(doc) = coll.docs.remove(&seq) {
-                            if let Some(id) = doc.get("id").and_then(Value::as_str) {
-                                coll.ids.remove(id);
-                            }
-                        }
+                        coll.take(seq);
                     }
                 }
                 Undo::Replaced {
@@ -291,13 +321,8 @@ impl<'s> Txn<'s> {
                     seq,
                     old,
                 } => {
-                    if let Some(slot) = self
-                        .store
-                        .collections
-                        .get_mut(&collection)
-                        .and_then(|coll| coll.docs.get_mut(&seq))
-                    {
-                        *slot = old;
+                    if let Some(coll) = self.store.collections.get_mut(&collection) {
+                        coll.swap(seq, old);
                     }
                 }
                 Undo::Removed {
@@ -306,10 +331,7 @@ impl<'s> Txn<'s> {
                     old,
                 } => {
                     let coll = self.store.collections.entry(collection).or_default();
-                    if let Some(id) = old.get("id").and_then(Value::as_str) {
-                        coll.ids.insert(id.to_owned(), seq);
-                    }
-                    coll.docs.insert(seq, old);
+                    coll.put(seq, old);
                 }
             }
         }

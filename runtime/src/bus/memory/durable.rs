@@ -320,7 +320,7 @@ impl Writer {
 
     /// Writes a batch in one durable transaction; returns each request's effect.
     fn write(&self, requests: Vec<Request>) -> Result<Vec<Effect>, redb::Error> {
-        let retain = lock(&self.state).retain;
+        let retain = lock(&self.state).retain.records;
         let mut created: HashMap<String, u32> = HashMap::new();
         let mut next: HashMap<(String, u32), u64> = HashMap::new();
         let mut effects = Vec::with_capacity(requests.len());

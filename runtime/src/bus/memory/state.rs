@@ -31,6 +31,17 @@ pub(super) struct Entry {
 }
 
 impl Entry {
+    /// What the entry holds, in bytes: payload, key, headers and a fixed overhead.
+    pub fn size(&self) -> u64 {
+        let headers: usize = self
+            .headers
+            .iter()
+            .map(|(k, v)| k.len() + v.len() + 48)
+            .sum();
+        let key = self.key.as_ref().map_or(0, |k| k.len());
+        (self.payload.len() + key + headers + std::mem::size_of::<Entry>()) as u64
+    }
+
     /// The record this entry is at `offset` of `topic`/`partition`.
     pub fn to_record(&self, topic: &str, partition: u32, offset: u64) -> Record {
         Record {
@@ -71,19 +82,28 @@ pub(super) struct PartitionLog {
     pub end: u64,
     /// The records from `start` (memory mode only; the durable mode reads them from disk).
     pub entries: VecDeque<Entry>,
+    /// Bytes of the kept entries (memory mode), as [`Entry::size`] counts them.
+    pub bytes: u64,
 }
 
 impl PartitionLog {
-    /// Appends a record (memory mode), dropping the oldest beyond `retain`; answers its offset.
-    pub fn push(&mut self, entry: Entry, retain: Option<u64>) -> u64 {
+    /// Appends a record (memory mode), dropping the oldest beyond `retain` (records and bytes;
+    /// the newest record is always kept); answers its offset.
+    pub fn push(&mut self, entry: Entry, retain: Retention) -> u64 {
         let offset = self.end;
+        self.bytes += entry.size();
         self.entries.push_back(entry);
         self.end += 1;
-        if let Some(retain) = retain {
-            while self.entries.len() as u64 > retain {
-                self.entries.pop_front();
-                self.start += 1;
+        while self.entries.len() > 1
+            && (retain
+                .records
+                .is_some_and(|r| self.entries.len() as u64 > r)
+                || retain.bytes.is_some_and(|b| self.bytes > b))
+        {
+            if let Some(old) = self.entries.pop_front() {
+                self.bytes = self.bytes.saturating_sub(old.size());
             }
+            self.start += 1;
         }
         offset
     }
@@ -293,6 +313,16 @@ impl Group {
     }
 }
 
+/// How much of each partition the bus keeps: at most `records` records and (in memory) `bytes`
+/// bytes, whichever is reached first (`None`: no bound).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Retention {
+    /// Records kept per partition.
+    pub records: Option<u64>,
+    /// Bytes kept per partition (memory mode; the durable mode bounds records only).
+    pub bytes: Option<u64>,
+}
+
 /// Everything the bus shares between appenders, consumers and (when durable) the writer.
 #[derive(Debug)]
 pub(super) struct State {
@@ -302,8 +332,8 @@ pub(super) struct State {
     pub groups: HashMap<String, Group>,
     /// How long a member may go without polling before it is evicted.
     pub session_timeout: Duration,
-    /// How many records each partition keeps (`None`: all).
-    pub retain: Option<u64>,
+    /// How much each partition keeps.
+    pub retain: Retention,
     next_incarnation: u64,
 }
 
@@ -314,7 +344,7 @@ impl State {
             topics: BTreeMap::new(),
             groups: HashMap::new(),
             session_timeout: Duration::from_secs(10),
-            retain: None,
+            retain: Retention::default(),
             next_incarnation: 0,
         }
     }

@@ -290,6 +290,34 @@ async fn retention_keeps_the_newest_records_and_offsets_stay_dense() {
 }
 
 #[tokio::test]
+async fn byte_retention_keeps_the_newest_records_within_the_budget() {
+    let bus = MemoryBus::new().with_retention_bytes(10_000);
+    bus.create_topic("t", 1).await.unwrap();
+    for i in 0..100u64 {
+        let payload = vec![b'x'; 1_000 + usize::try_from(i).unwrap()];
+        bus.append("t", Some(0), None, payload, Vec::new())
+            .await
+            .unwrap();
+    }
+    let mut reader = bus.join("g", &["t"], "a").await.unwrap();
+    poll_until_assigned(&mut *reader, &[tp("t", 0)]).await;
+    let polled = reader.poll(1_000, TICK).await.unwrap();
+    let kept: Vec<u64> = polled.records.iter().map(|r| r.position.offset).collect();
+    let bytes: usize = polled.records.iter().map(|r| r.payload.len()).sum();
+    assert!(bytes <= 10_000, "{bytes} bytes kept");
+    assert!(kept.len() >= 5, "{kept:?}");
+    assert_eq!(kept.last(), Some(&99), "the newest are kept");
+    assert!(kept.windows(2).all(|w| w[1] == w[0] + 1), "dense: {kept:?}");
+    // A record over the whole budget is still kept, alone.
+    bus.append("t", Some(0), None, vec![b'y'; 50_000], Vec::new())
+        .await
+        .unwrap();
+    let polled = reader.poll(1_000, TICK).await.unwrap();
+    let offsets: Vec<u64> = polled.records.iter().map(|r| r.position.offset).collect();
+    assert_eq!(offsets, [100]);
+}
+
+#[tokio::test]
 async fn a_group_behind_the_retained_records_skips_ahead() {
     let bus = MemoryBus::new().with_retention(2);
     bus.create_topic("t", 1).await.unwrap();
