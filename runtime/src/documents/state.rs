@@ -122,10 +122,6 @@ impl Store {
         removed
     }
 
-    /// Bytes of `collection`'s documents as JSON.
-    pub(crate) fn bytes(&self, collection: &str) -> u64 {
-        self.collections.get(collection).map_or(0, |c| c.bytes)
-    }
 
     /// The document at `seq` of `collection`, if any.
     pub(crate) fn doc(&self, collection: &str, seq: u64) -> Option<&Doc> {
