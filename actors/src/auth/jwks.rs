@@ -304,7 +304,7 @@ impl KeySet {
             .header("accept", "application/json")
             .send()
             .await
-            .map_err(|e| Error::Request(error_chain(&e)))?;
+            .map_err(|e| Error::Request(threds_runtime::codes::chain(&e)))?;
         let status = response.status();
         if !status.is_success() {
             return Err(Error::Status(status.as_u16()));
@@ -319,7 +319,7 @@ impl KeySet {
         while let Some(chunk) = response
             .chunk()
             .await
-            .map_err(|e| Error::Request(error_chain(&e)))?
+            .map_err(|e| Error::Request(threds_runtime::codes::chain(&e)))?
         {
             if body.len() + chunk.len() > MAX_BODY {
                 return Err(Error::TooLarge);
@@ -330,18 +330,6 @@ impl KeySet {
             serde_json::from_slice(&body).map_err(|e| Error::NotKeySet(e.to_string()))?;
         Keys::from_set(&set)
     }
-}
-
-/// An error and its causes, `: `-separated (reqwest's own message is terse).
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
 
 #[cfg(test)]

@@ -122,7 +122,6 @@ impl Store {
         removed
     }
 
-
     /// The document at `seq` of `collection`, if any.
     pub(crate) fn doc(&self, collection: &str, seq: u64) -> Option<&Doc> {
         self.collections.get(collection)?.docs.get(&seq)
