@@ -65,7 +65,11 @@ fn status_line(stream: &mut TcpStream, within: Duration) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stalled_bodies_are_cut_off_and_others_are_served_meanwhile() {
-    let server = dev(&[("THREDS_SERVER_BODY_TIMEOUT_MS", "1500")]);
+    // Every client here shares the loopback address: no per-address cap (tested below).
+    let server = dev(&[
+        ("THREDS_SERVER_BODY_TIMEOUT_MS", "1500"),
+        ("THREDS_SERVER_MAX_CONNECTIONS_PER_ADDRESS", "0"),
+    ]);
     let token = server.token("mallory", &[]).unwrap();
     // Hundreds of requests whose bodies never come.
     let mut stalled: Vec<TcpStream> = (0..300)
@@ -399,4 +403,39 @@ async fn a_participant_over_its_thred_quota_is_refused_and_others_are_not() {
         .unwrap();
     assert_eq!(results.len(), 1, "{mine}");
     assert!(results[0]["thred"]["id"].is_string());
+}
+
+/// One client address holds at most `[server] max_connections_per_address` connections at once
+/// (WebSockets and requests in flight): the next is refused with 429, code 4292, and a place is
+/// free again once a connection closes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_address_holds_at_most_its_connections() {
+    let server = dev(&[("THREDS_SERVER_MAX_CONNECTIONS_PER_ADDRESS", "3")]);
+    let mut open = Vec::new();
+    for p in ["a", "b", "c"] {
+        open.push(server.connect(p, &[]).await.unwrap());
+    }
+    let token = server.token("d", &[]).unwrap();
+    let event = json!({"id": "x", "type": "org.noise"});
+    let answer = http::post_json(server.addr(), "/events", Some(&token), &event).unwrap();
+    assert_eq!(answer.status, 429, "{}", answer.body);
+    assert_eq!(answer.json()["error"]["code"], 4292, "{}", answer.body);
+    assert!(answer.header("retry-after").is_some());
+    assert!(
+        server.connect("d", &[]).await.is_err(),
+        "a fourth WebSocket is refused"
+    );
+
+    // Closing a connection frees its place (the server notices the close on its own time).
+    drop(open.pop());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let answer = http::post_json(server.addr(), "/events", Some(&token), &event).unwrap();
+        if answer.status == 202 {
+            break;
+        }
+        assert_eq!(answer.status, 429, "{}", answer.body);
+        assert!(Instant::now() < deadline, "no place freed within 10 s");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }

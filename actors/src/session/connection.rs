@@ -36,6 +36,8 @@ pub struct Link {
     pub limits: Limits,
     /// Cancelled on shutdown.
     pub shutdown: CancellationToken,
+    /// Its place among its address's open connections (freed when the socket closes).
+    pub address: Option<super::addresses::Slot>,
 }
 
 /// A connected, authenticated client.
@@ -71,10 +73,15 @@ impl Connection {
             ping_timeout,
             limits,
             shutdown,
+            address,
         } = link;
         let (out, rx) = mpsc::channel(queue.max(1));
         let kick = CancellationToken::new();
-        actix_web::rt::spawn(write(session, rx, kick.clone(), shutdown, queue));
+        let writer = write(session, rx, kick.clone(), shutdown, queue);
+        actix_web::rt::spawn(async move {
+            writer.await;
+            drop(address);
+        });
         Connection::create(move |ctx| {
             ctx.add_stream(stream);
             Connection {

@@ -1,6 +1,7 @@
 //! HTTP routes of a session node: `/ws` and `POST /events` (`/livez` and `/readyz` are every
 //! node's, in `crate::node`).
 
+use super::addresses::{PerAddress, Slot};
 use super::connection::{refuse, Connection, Link, Peer};
 use super::hub::Hub;
 use super::intake::Intake;
@@ -32,6 +33,8 @@ pub struct SessionState {
     pub server: ServerConfig,
     /// `POST /events` rate limits, per participant.
     pub http_limits: Arc<PerParticipant>,
+    /// Open connections per client address.
+    pub addresses: Arc<PerAddress>,
     /// Cancelled on shutdown: connections close with 1001.
     pub shutdown: CancellationToken,
 }
@@ -85,6 +88,30 @@ fn foreign_origin(req: &HttpRequest, state: &SessionState) -> Option<String> {
         .then(|| origin.to_owned())
 }
 
+/// A slot for one more connection from the request's address, or how many it has open.
+fn address_slot(req: &HttpRequest, state: &SessionState) -> Result<Option<Slot>, usize> {
+    state.addresses.take(req.peer_addr().map(|a| a.ip()))
+}
+
+/// 429 for an address with `open` connections, the most allowed.
+fn too_many_connections(open: usize, state: &SessionState) -> HttpResponse {
+    let message = format!(
+        "{open} connections from this address are open, the most allowed ([server] max_connections_per_address = {})",
+        state.addresses.max()
+    );
+    let mut answer = error(
+        actix_web::http::StatusCode::TOO_MANY_REQUESTS,
+        protocol::ERR_TOO_MANY_CONNECTIONS,
+        message,
+        None,
+    );
+    answer.headers_mut().insert(
+        actix_web::http::header::RETRY_AFTER,
+        actix_web::http::header::HeaderValue::from_static("1"),
+    );
+    answer
+}
+
 /// 403 for a browser origin that is not allowed.
 fn forbidden_origin(origin: &str) -> HttpResponse {
     error(
@@ -103,6 +130,10 @@ async fn ws(
     if let Some(origin) = foreign_origin(&req, &state) {
         return Ok(forbidden_origin(&origin));
     }
+    let slot = match address_slot(&req, &state) {
+        Ok(slot) => slot,
+        Err(open) => return Ok(too_many_connections(open, &state)),
+    };
     let (response, session, stream) = actix_ws::handle(&req, body)?;
     match authenticate(&req, &state).await {
         Err(e) => {
@@ -130,6 +161,7 @@ async fn ws(
                         std::time::Instant::now(),
                     ),
                     shutdown: state.shutdown.clone(),
+                    address: slot,
                 },
                 session,
                 stream,
@@ -194,6 +226,11 @@ async fn post_event(
     if let Some(origin) = foreign_origin(&req, &state) {
         return forbidden_origin(&origin);
     }
+    // Held until the answer is built: a request in flight counts as an open connection.
+    let _slot = match address_slot(&req, &state) {
+        Ok(slot) => slot,
+        Err(open) => return too_many_connections(open, &state),
+    };
     let (participant, roles) = match authenticate(&req, &state).await {
         Ok(who) => who,
         Err(e) => {

@@ -1,6 +1,7 @@
 //! The session service: WebSocket and HTTP clients, authenticated, sending events and receiving
 //! their messages.
 
+pub mod addresses;
 pub mod connection;
 pub mod feed;
 pub mod http;
@@ -74,6 +75,7 @@ pub fn start(role: Role<'_>) -> (Supervised, http::SessionState) {
             f64::from(role.server.rate_events_burst),
             role.server.rate_bytes_per_sec as f64,
         )),
+        addresses: addresses::PerAddress::new(role.server.max_connections_per_address),
         shutdown: role.shutdown,
     };
     (feed, state)

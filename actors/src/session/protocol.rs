@@ -22,6 +22,9 @@ pub const ERR_INVALID_EVENT: u16 = 4200;
 /// An error frame code: the connection sent faster than its rate limit; the event was not
 /// accepted (retry it after the time the message gives).
 pub const ERR_RATE_LIMITED: u16 = 4290;
+/// An error answer code: the client's address has `[server] max_connections_per_address` open
+/// already (HTTP 429).
+pub const ERR_TOO_MANY_CONNECTIONS: u16 = 4292;
 /// An error answer code: a browser origin not in `[server] allowed_origins` (HTTP 403).
 pub const ERR_FORBIDDEN_ORIGIN: u16 = 4103;
 /// An error frame code: the server could not accept the event right now.

@@ -50,6 +50,9 @@ pub struct ServerConfig {
     /// Open connections (HTTP and WebSocket) the process accepts in all; more wait in the
     /// listen backlog.
     pub max_connections: usize,
+    /// WebSockets and `POST /events` requests open at once from one client address (0: no
+    /// limit); more are refused with 429 (code 4292).
+    pub max_connections_per_address: usize,
     /// How often the server pings a WebSocket client, ms.
     pub ping_interval_ms: u64,
     /// How long a WebSocket client may stay silent (no frame, no pong) before it is closed as
@@ -78,6 +81,7 @@ impl Default for ServerConfig {
             body_timeout_ms: 10_000,
             keep_alive_secs: 30,
             max_connections: 10_000,
+            max_connections_per_address: 256,
             ping_interval_ms: 15_000,
             ping_timeout_ms: 45_000,
             rate_events_per_sec: 1_000,
