@@ -140,6 +140,23 @@ fn bench(c: &mut Criterion) {
         })
     });
 
+    // The same step under the deployment's default quotas (the state size check serializes the
+    // thred's state once more per save).
+    let quotas = threds_patterns::machine::Quotas {
+        default_max_instances: 100_000,
+        max_threds_per_participant: 1_000,
+        max_state_bytes: 1 << 20,
+        ..Default::default()
+    };
+    let echo_quotas = engine(&echo_pattern()).with_quotas(quotas);
+    group.bench_function("echo step, default quotas", |b| {
+        b.iter(|| {
+            let outcome = echo_quotas.process(&memory, &input, &mut ids);
+            debug_assert_eq!(outcome.messages.len(), 1);
+            apply(&mut memory, outcome.threds);
+        })
+    });
+
     let and = engine(AND_PATTERN);
     let mut memory = Memory::default();
     let thred = start(
