@@ -128,6 +128,9 @@ pub struct Metrics {
     pub slow_clients_disconnected: Counter,
     /// Client frames refused by a connection's rate limit (error 4290).
     pub rate_limited_frames: Counter,
+    /// `POST /events` requests refused because `[server] max_requests_in_flight` were in flight
+    /// (error 4293).
+    pub busy_requests: Counter,
 }
 
 impl Metrics {
@@ -154,6 +157,7 @@ impl Metrics {
             websocket_connections: Gauge::default(),
             slow_clients_disconnected: Counter::default(),
             rate_limited_frames: Counter::default(),
+            busy_requests: Counter::default(),
         };
         let r = &mut m.registry;
         let p = "threds";
@@ -242,6 +246,11 @@ impl Metrics {
             "rate_limited_frames",
             "Client frames refused by a connection's rate limit (error 4290)",
             m.rate_limited_frames.clone(),
+        );
+        r.register(
+            "busy_requests",
+            "POST /events requests refused with 503 because [server] max_requests_in_flight were in flight (error 4293)",
+            m.busy_requests.clone(),
         );
         m
     }

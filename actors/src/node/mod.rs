@@ -212,6 +212,7 @@ pub async fn serve(setup: Setup, ports: Ports) -> anyhow::Result<()> {
     };
     let limit = config.server.max_frame_bytes;
     let server_config = &config.server;
+    open_files_for(server_config.max_connections);
     // actix counts connections per worker thread: share the total among them.
     let workers = std::thread::available_parallelism().map_or(1, usize::from);
     let per_worker = server_config.max_connections.div_ceil(workers).max(1);
@@ -306,5 +307,24 @@ async fn wait_for_signal() {
     #[cfg(not(unix))]
     {
         let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+/// Files the process keeps open besides its connections (stores, bus, logs, data files).
+const FILES_RESERVE: u64 = 256;
+
+/// Raises the process's soft limit of open files towards its hard limit, so `max_connections`
+/// sockets fit (many systems start processes with a soft limit of 1024); warns when even the hard
+/// limit is too low for them.
+fn open_files_for(max_connections: usize) {
+    let wanted = (max_connections as u64).saturating_add(FILES_RESERVE);
+    match rlimit::increase_nofile_limit(wanted) {
+        Ok(limit) if limit < wanted => tracing::warn!(
+            limit,
+            max_connections,
+            "the process may open only {limit} files, fewer than [server] max_connections = {max_connections} needs; raise the hard limit (ulimit -Hn, LimitNOFILE=) or lower max_connections"
+        ),
+        Ok(limit) => tracing::debug!(limit, "open files limit"),
+        Err(e) => tracing::warn!(error = %e, "could not read or raise the open files limit"),
     }
 }

@@ -3,6 +3,7 @@
 
 use super::addresses::{PerAddress, Slot};
 use super::connection::{refuse, Connection, Link, Peer};
+use super::gate::Gate;
 use super::hub::Hub;
 use super::intake::Intake;
 use super::limit::{Limits, PerParticipant};
@@ -35,6 +36,8 @@ pub struct SessionState {
     pub http_limits: Arc<PerParticipant>,
     /// Open connections per client address.
     pub addresses: Arc<PerAddress>,
+    /// `POST /events` requests in flight.
+    pub in_flight: Arc<Gate>,
     /// Cancelled on shutdown: connections close with 1001.
     pub shutdown: CancellationToken,
 }
@@ -102,6 +105,26 @@ fn too_many_connections(open: usize, state: &SessionState) -> HttpResponse {
     let mut answer = error(
         actix_web::http::StatusCode::TOO_MANY_REQUESTS,
         protocol::ERR_TOO_MANY_CONNECTIONS,
+        message,
+        None,
+    );
+    answer.headers_mut().insert(
+        actix_web::http::header::RETRY_AFTER,
+        actix_web::http::header::HeaderValue::from_static("1"),
+    );
+    answer
+}
+
+/// 503 when `[server] max_requests_in_flight` requests are in flight.
+fn busy(state: &SessionState) -> HttpResponse {
+    metrics().busy_requests.inc();
+    let message = format!(
+        "the server has {} requests in flight, the most allowed ([server] max_requests_in_flight); retry shortly",
+        state.in_flight.max()
+    );
+    let mut answer = error(
+        actix_web::http::StatusCode::SERVICE_UNAVAILABLE,
+        protocol::ERR_BUSY,
         message,
         None,
     );
@@ -230,6 +253,9 @@ async fn post_event(
     let _slot = match address_slot(&req, &state) {
         Ok(slot) => slot,
         Err(open) => return too_many_connections(open, &state),
+    };
+    let Some(_pass) = state.in_flight.enter() else {
+        return busy(&state);
     };
     let (participant, roles) = match authenticate(&req, &state).await {
         Ok(who) => who,

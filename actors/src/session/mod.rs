@@ -4,6 +4,7 @@
 pub mod addresses;
 pub mod connection;
 pub mod feed;
+pub mod gate;
 pub mod http;
 pub mod hub;
 pub mod intake;
@@ -76,6 +77,7 @@ pub fn start(role: Role<'_>) -> (Supervised, http::SessionState) {
             role.server.rate_bytes_per_sec as f64,
         )),
         addresses: addresses::PerAddress::new(role.server.max_connections_per_address),
+        in_flight: gate::Gate::new(role.server.max_requests_in_flight),
         shutdown: role.shutdown,
     };
     (feed, state)

@@ -25,6 +25,9 @@ pub const ERR_RATE_LIMITED: u16 = 4290;
 /// An error answer code: the client's address has `[server] max_connections_per_address` open
 /// already (HTTP 429).
 pub const ERR_TOO_MANY_CONNECTIONS: u16 = 4292;
+/// An error answer code: `[server] max_requests_in_flight` requests are in flight already
+/// (HTTP 503 with `Retry-After`).
+pub const ERR_BUSY: u16 = 4293;
 /// An error answer code: a browser origin not in `[server] allowed_origins` (HTTP 403).
 pub const ERR_FORBIDDEN_ORIGIN: u16 = 4103;
 /// An error frame code: the server could not accept the event right now.

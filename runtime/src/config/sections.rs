@@ -53,6 +53,9 @@ pub struct ServerConfig {
     /// WebSockets and `POST /events` requests open at once from one client address (0: no
     /// limit); more are refused with 429 (code 4292).
     pub max_connections_per_address: usize,
+    /// `POST /events` requests in flight at once in the process, each buffering a body of up to
+    /// `max_frame_bytes` (0: no limit); more are refused with 503 (code 4293).
+    pub max_requests_in_flight: usize,
     /// How often the server pings a WebSocket client, ms.
     pub ping_interval_ms: u64,
     /// How long a WebSocket client may stay silent (no frame, no pong) before it is closed as
@@ -82,6 +85,7 @@ impl Default for ServerConfig {
             keep_alive_secs: 30,
             max_connections: 10_000,
             max_connections_per_address: 256,
+            max_requests_in_flight: 1024,
             ping_interval_ms: 15_000,
             ping_timeout_ms: 45_000,
             rate_events_per_sec: 1_000,
