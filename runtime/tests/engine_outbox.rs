@@ -48,6 +48,10 @@ impl Bus for Flaky {
     async fn partitions(&self, topic: &str) -> Result<u32, bus::Error> {
         self.inner.partitions(topic).await
     }
+
+    async fn lag(&self, group: &str, topic: &str) -> Result<Vec<bus::Lag>, bus::Error> {
+        self.inner.lag(group, topic).await
+    }
     async fn append(
         &self,
         topic: &str,

@@ -5,11 +5,11 @@ use super::hub::{Connect, Disconnect, Hub, Outgoing};
 use super::intake::Intake;
 use super::limit::Limits;
 use super::protocol::{self, read_client_frame, ServerFrame};
+use super::queue::{Drain, Queue};
 use actix::prelude::*;
 use actix_ws::{AggregatedMessage, CloseCode, CloseReason, ProtocolError, Session};
 use std::time::{Duration, Instant};
 use threds_runtime::metrics::metrics;
-use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 /// Who is connected.
@@ -26,8 +26,10 @@ pub struct Link {
     pub hub: Addr<Hub>,
     /// Where its events go.
     pub intake: Intake,
-    /// Its outbound queue length.
+    /// Its outbound queue's most messages.
     pub queue: usize,
+    /// Its outbound queue's most bytes.
+    pub queue_bytes: usize,
     /// How often it is pinged.
     pub ping_interval: Duration,
     /// How long the client may stay silent before it is closed as dead.
@@ -46,7 +48,7 @@ pub struct Connection {
     roles: Vec<String>,
     hub: Addr<Hub>,
     intake: Intake,
-    out: mpsc::Sender<Outgoing>,
+    out: Queue,
     kick: CancellationToken,
     id: Option<u64>,
     /// When the client last sent anything (a frame, a ping, a pong).
@@ -69,15 +71,16 @@ impl Connection {
             hub,
             intake,
             queue,
+            queue_bytes,
             ping_interval,
             ping_timeout,
             limits,
             shutdown,
             address,
         } = link;
-        let (out, rx) = mpsc::channel(queue.max(1));
+        let (out, rx) = super::queue::bounded(queue, queue_bytes);
         let kick = CancellationToken::new();
-        let writer = write(session, rx, kick.clone(), shutdown, queue);
+        let writer = write(session, rx, kick.clone(), shutdown, (queue, queue_bytes));
         actix_web::rt::spawn(async move {
             writer.await;
             drop(address);
@@ -255,15 +258,15 @@ fn reason(code: u16, text: impl Into<String>) -> Option<CloseReason> {
 /// Owns the socket: writes queued frames in order; closes on request, on kick or on shutdown.
 async fn write(
     mut session: Session,
-    mut rx: mpsc::Receiver<Outgoing>,
+    mut rx: Drain,
     kick: CancellationToken,
     shutdown: CancellationToken,
-    queue: usize,
+    (queue, queue_bytes): (usize, usize),
 ) {
     let slow = move || {
         reason(
             protocol::CLOSE_SLOW_CONSUMER,
-            format!("slow consumer: more than {queue} messages waiting"),
+            format!("slow consumer: more than {queue} messages or {queue_bytes} bytes waiting"),
         )
     };
     loop {

@@ -175,6 +175,7 @@ async fn ws(
                     hub: state.hub.clone(),
                     intake: state.intake.clone(),
                     queue: state.server.connection_queue,
+                    queue_bytes: state.server.connection_queue_bytes,
                     ping_interval: Duration::from_millis(state.server.ping_interval_ms.max(1)),
                     ping_timeout: Duration::from_millis(state.server.ping_timeout_ms.max(1)),
                     limits: Limits::new(

@@ -1,8 +1,10 @@
 //! The hub: which participants have connections on this node, and delivery to each of them.
 //!
-//! Delivery never waits for a client: each connection has a bounded queue; when it is full the
+//! Delivery never waits for a client: each connection has a queue bounded in messages and bytes
+//! ([`super::queue`]); when it is full the
 //! connection is told to close (code 4408) and the message is dropped for it alone.
 
+use super::queue::{Queue, Refused};
 use actix::prelude::*;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -11,7 +13,6 @@ use threds_runtime::metrics::metrics;
 use threds_runtime::store::{Session, SessionDirectory};
 use threds_runtime::telemetry::spans;
 use threds_runtime::trace::TraceParent;
-use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 /// What a connection's writer sends to its client.
@@ -29,7 +30,7 @@ pub enum Outgoing {
 
 struct Conn {
     id: u64,
-    tx: mpsc::Sender<Outgoing>,
+    tx: Queue,
     kick: CancellationToken,
 }
 
@@ -68,7 +69,7 @@ pub struct Connect {
     /// The authenticated participant.
     pub participant: String,
     /// The connection's outbound queue.
-    pub tx: mpsc::Sender<Outgoing>,
+    pub tx: Queue,
     /// Cancelled to make the connection close as a slow consumer.
     pub kick: CancellationToken,
 }
@@ -186,7 +187,7 @@ impl Handler<Deliver> for Hub {
             for conn in list {
                 match conn.tx.try_send(Outgoing::Text(msg.frame.clone())) {
                     Ok(()) => delivered += 1,
-                    Err(mpsc::error::TrySendError::Full(_)) => {
+                    Err(Refused::Full) => {
                         tracing::warn!(
                             participant,
                             connection = conn.id,
@@ -197,7 +198,7 @@ impl Handler<Deliver> for Hub {
                         }
                         conn.kick.cancel();
                     }
-                    Err(mpsc::error::TrySendError::Closed(_)) => {}
+                    Err(Refused::Closed) => {}
                 }
             }
         }

@@ -10,6 +10,7 @@ pub mod hub;
 pub mod intake;
 pub mod limit;
 pub mod protocol;
+pub mod queue;
 
 use crate::auth::Verifier;
 use crate::supervisor::{self, Consumption, Supervised};

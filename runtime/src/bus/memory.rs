@@ -14,7 +14,7 @@ mod tests;
 use self::consumer::MemoryConsumer;
 use self::durable::Durable;
 use self::state::{lock, Entry, State, Topic, MAX_PARTITIONS};
-use super::{partition_for, Bus, Consumer, Error, Position};
+use super::{partition_for, Bus, Consumer, Error, Lag, Position};
 use async_trait::async_trait;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -150,6 +150,26 @@ impl Bus for MemoryBus {
 
     async fn partitions(&self, topic: &str) -> Result<u32, Error> {
         lock(&self.shared.state).topic(topic).map(Topic::count)
+    }
+
+    async fn lag(&self, group: &str, topic: &str) -> Result<Vec<Lag>, Error> {
+        let state = lock(&self.shared.state);
+        let logs = &state.topic(topic)?.partitions;
+        let committed = state.groups.get(group).map(|g| &g.committed);
+        let memory = self.shared.durable.is_none();
+        let mut lags = Vec::with_capacity(logs.len());
+        for (partition, log) in (0u32..).zip(logs) {
+            let from = committed
+                .and_then(|c| c.get(&(topic.to_owned(), partition)).copied())
+                .unwrap_or(log.start)
+                .max(log.start);
+            lags.push(Lag {
+                partition,
+                records: log.end.saturating_sub(from),
+                bytes: memory.then(|| log.bytes_from(from)),
+            });
+        }
+        Ok(lags)
     }
 
     async fn append(

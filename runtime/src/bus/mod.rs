@@ -136,6 +136,18 @@ impl Error {
     }
 }
 
+/// How far a consumer group is behind on one partition: what was appended after its committed
+/// offset (all of the partition's kept records when it has committed none).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Lag {
+    /// The partition.
+    pub partition: u32,
+    /// Records not yet committed by the group.
+    pub records: u64,
+    /// Their bytes, where the adapter knows them (the in-memory bus; `None` otherwise).
+    pub bytes: Option<u64>,
+}
+
 /// The bus: topics, appends and consumer groups.
 #[async_trait]
 pub trait Bus: Send + Sync + 'static {
@@ -155,6 +167,9 @@ pub trait Bus: Send + Sync + 'static {
         payload: Vec<u8>,
         headers: Vec<(String, String)>,
     ) -> Result<Position, Error>;
+
+    /// How far `group` is behind on each partition of `topic`.
+    async fn lag(&self, group: &str, topic: &str) -> Result<Vec<Lag>, Error>;
 
     /// Appends `records` in order, pipelined where the adapter can: records of one partition
     /// land in the order given, except that after one fails, later ones may still land. Answers

@@ -41,6 +41,8 @@ pub struct ServerConfig {
     pub max_frame_bytes: usize,
     /// Messages queued per connection before a slow client is disconnected.
     pub connection_queue: usize,
+    /// Bytes of messages queued per connection before a slow client is disconnected.
+    pub connection_queue_bytes: usize,
     /// Time a client has to send a request's head (line and headers), ms; then 408.
     pub header_timeout_ms: u64,
     /// Time a client has to send a `POST /events` body, ms; then 408.
@@ -80,6 +82,7 @@ impl Default for ServerConfig {
             listen: "127.0.0.1:8080".into(),
             max_frame_bytes: 64 * 1024,
             connection_queue: 1024,
+            connection_queue_bytes: 4 * 1024 * 1024,
             header_timeout_ms: 5_000,
             body_timeout_ms: 10_000,
             keep_alive_secs: 30,

@@ -27,6 +27,9 @@ const RELAY_EVERY: Duration = Duration::from_secs(1);
 const RELAY_GRACE_MS: i64 = 5_000;
 /// Most records taken from the consumer and not yet applied: polling pauses beyond it.
 const MAX_BUFFERED: usize = 8_192;
+/// Most payload bytes taken from the consumer and not yet applied: polling pauses beyond it
+/// (with events of up to `[engine] max_event_bytes`, records alone would not bound memory).
+const MAX_BUFFERED_BYTES: usize = 16 * 1024 * 1024;
 /// How long a partition waits after a failed batch before its records are tried again.
 const RETRY_AFTER: Duration = Duration::from_millis(200);
 
@@ -260,7 +263,12 @@ impl<W: Workers> Handler for Lanes<W> {
     }
 
     fn wants_records(&self) -> bool {
-        self.queued.values().map(VecDeque::len).sum::<usize>() < MAX_BUFFERED
+        let (records, bytes) = self
+            .queued
+            .values()
+            .flatten()
+            .fold((0, 0), |(n, b), r| (n + 1, b + r.payload.len()));
+        records < MAX_BUFFERED && bytes < MAX_BUFFERED_BYTES
     }
 
     async fn drain(&mut self) -> Vec<Position> {

@@ -60,6 +60,9 @@ const CASES: &[(&str, Case)] = &[
     ("groups_are_independent", |b| {
         Box::pin(groups::groups_are_independent(b))
     }),
+    ("lag_counts_what_the_group_has_not_committed", |b| {
+        Box::pin(groups::lag_counts_what_the_group_has_not_committed(b))
+    }),
 ];
 
 /// Runs every case against a fresh bus from `make`.

@@ -165,6 +165,8 @@ impl KafkaConsumer {
             // a record arrives; librdkafka's mock cluster always waits this long, so local runs on
             // it set 5 ms (`[bus] properties`).
             .set("fetch.wait.max.ms", "100")
+            // The prefetch queue, bounded in bytes (librdkafka's default is 64 MiB).
+            .set("queued.max.messages.kbytes", "16384")
             // How often librdkafka reports partition lag (`threds_consumer_lag`).
             .set("statistics.interval.ms", "5000");
         if config.static_membership {

@@ -13,14 +13,16 @@ mod tracker;
 pub use consumer::KafkaConsumer;
 
 use self::consumer::Slot;
-use crate::bus::{partition_for, Append, Bus, Consumer, Error, Position};
+use crate::bus::{partition_for, Append, Bus, Consumer, Error, Lag, Position};
 use async_trait::async_trait;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer as _};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::{Offset, TopicPartitionList};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
@@ -151,6 +153,9 @@ pub struct KafkaBus {
     /// under a name replaces the earlier handle.
     members: Mutex<HashMap<(String, String), Weak<Slot>>>,
     creator: Option<Arc<dyn TopicCreator>>,
+    /// A client per group whose lag is asked for (it reads the group's committed offsets
+    /// without joining it).
+    lag_readers: Mutex<HashMap<String, Arc<BaseConsumer>>>,
 }
 
 impl fmt::Debug for KafkaBus {
@@ -195,6 +200,7 @@ impl KafkaBus {
             partitions: Mutex::new(HashMap::new()),
             members: Mutex::new(HashMap::new()),
             creator: None,
+            lag_readers: Mutex::new(HashMap::new()),
         })
     }
 
@@ -295,6 +301,24 @@ impl KafkaBus {
                 Err(error)
             }
         }
+    }
+
+    /// The client that reads `group`'s committed offsets (made on first use).
+    fn lag_reader(&self, group: &str) -> Result<Arc<BaseConsumer>, Error> {
+        let mut readers = lock(&self.lag_readers);
+        if let Some(reader) = readers.get(group) {
+            return Ok(reader.clone());
+        }
+        let mut settings = self
+            .config
+            .client(&format!("{}-lag", self.config.client_id));
+        settings
+            .set("group.id", group)
+            .set("enable.auto.commit", "false");
+        self.config.finish(&mut settings, true);
+        let reader: Arc<BaseConsumer> = Arc::new(settings.create().map_err(backend)?);
+        readers.insert(group.to_owned(), reader.clone());
+        Ok(reader)
     }
 
     async fn partition_count(&self, topic: &str) -> Result<u32, Error> {
@@ -471,6 +495,47 @@ impl Bus for KafkaBus {
             });
         }
         results
+    }
+
+    async fn lag(&self, group: &str, topic: &str) -> Result<Vec<Lag>, Error> {
+        let count = self.partition_count(topic).await?;
+        let reader = self.lag_reader(group)?;
+        let topic = topic.to_owned();
+        blocking(move || {
+            let mut tpl = TopicPartitionList::new();
+            for p in 0..count {
+                tpl.add_partition(&topic, i32::try_from(p).map_err(backend)?);
+            }
+            let committed = reader
+                .committed_offsets(tpl, REQUEST_TIMEOUT)
+                .map_err(|e| {
+                    Error::unavailable(format!("reading {topic}'s committed offsets"), e)
+                })?;
+            let mut lags = Vec::with_capacity(count as usize);
+            for partition in 0..count {
+                let index = i32::try_from(partition).map_err(backend)?;
+                let (low, high) = reader
+                    .fetch_watermarks(&topic, index, REQUEST_TIMEOUT)
+                    .map_err(|e| {
+                        Error::unavailable(format!("reading {topic}/{partition}'s end offset"), e)
+                    })?;
+                let from = committed
+                    .find_partition(&topic, index)
+                    .and_then(|e| match e.offset() {
+                        Offset::Offset(n) => Some(n),
+                        _ => None,
+                    })
+                    .unwrap_or(low)
+                    .max(low);
+                lags.push(Lag {
+                    partition,
+                    records: u64::try_from(high.saturating_sub(from)).unwrap_or(0),
+                    bytes: None,
+                });
+            }
+            Ok(lags)
+        })
+        .await?
     }
 
     async fn join(

@@ -108,6 +108,17 @@ impl PartitionLog {
         offset
     }
 
+    /// Bytes of the kept entries from offset `from` to the end (memory mode).
+    pub fn bytes_from(&self, from: u64) -> u64 {
+        let skip = usize::try_from(from.saturating_sub(self.start)).unwrap_or(usize::MAX);
+        if skip <= self.entries.len() / 2 {
+            let before: u64 = self.entries.iter().take(skip).map(Entry::size).sum();
+            self.bytes.saturating_sub(before)
+        } else {
+            self.entries.iter().skip(skip).map(Entry::size).sum()
+        }
+    }
+
     /// The entries at `from..from + count`, if all of them are kept.
     pub fn slice(&self, from: u64, count: u64) -> Option<impl Iterator<Item = &Entry>> {
         let skip = usize::try_from(from.checked_sub(self.start)?).ok()?;

@@ -265,3 +265,46 @@ pub(super) async fn groups_are_independent(bus: Arc<dyn Bus>) -> Outcome {
     );
     Ok(())
 }
+
+/// A group's lag is what was appended after its committed offsets: everything for a group that
+/// committed nothing, less once it commits; bytes, where the adapter counts them, follow.
+pub(super) async fn lag_counts_what_the_group_has_not_committed(bus: Arc<dyn Bus>) -> Outcome {
+    let topic = unique("lag");
+    bus.create_topic(&topic, 2).await?;
+    for n in 0..3 {
+        put(&*bus, &topic, Some(0), None, &format!("zero-{n}")).await?;
+    }
+    put(&*bus, &topic, Some(1), None, "one-0").await?;
+    let group = unique("g");
+    let records = |lags: &[threds_runtime::bus::Lag]| -> Vec<u64> {
+        lags.iter().map(|l| l.records).collect()
+    };
+    let before = bus.lag(&group, &topic).await?;
+    check!(
+        records(&before) == [3, 1],
+        "a group that committed nothing lags {before:?}"
+    );
+    let mut crew = Crew::new(bus.clone(), &group, &[&topic]);
+    crew.join("a").await?;
+    let every = all(&topic, 2);
+    crew.settle("a holds both partitions", |c| c.seats[0].owned == every)
+        .await?;
+    crew.seats[0]
+        .consumer
+        .commit(&[at(&(topic.clone(), 0), 2), at(&(topic.clone(), 1), 1)])
+        .await?;
+    let after = bus.lag(&group, &topic).await?;
+    check!(
+        records(&after) == [1, 0],
+        "after committing 2 and 1 the group lags {after:?}"
+    );
+    for (b, a) in before.iter().zip(&after) {
+        if let (Some(bytes_before), Some(bytes_after)) = (b.bytes, a.bytes) {
+            check!(
+                bytes_after < bytes_before && (bytes_after == 0) == (a.records == 0),
+                "bytes did not follow the records: {before:?} then {after:?}"
+            );
+        }
+    }
+    Ok(())
+}
