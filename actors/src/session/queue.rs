@@ -104,7 +104,8 @@ mod tests {
         let (big, _d) = bounded(3, 10);
         big.try_send(text(1000)).unwrap();
         assert_eq!(big.try_send(text(1)), Err(Refused::Full));
+        let (gone, d) = bounded(3, 100);
         drop(d);
-        assert_eq!(q.try_send(text(1)), Err(Refused::Closed));
+        assert_eq!(gone.try_send(text(1)), Err(Refused::Closed));
     }
 }
