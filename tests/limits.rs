@@ -443,6 +443,80 @@ fn echo(id: &str, to: &str, title: &str) -> serde_json::Value {
     json!({"id": id, "type": "org.wt.echo", "data": {"content": {"values": values}}})
 }
 
+/// Settings of the memory test: small retentions, so the bound is tight, and no rate limits, so
+/// one participant sends as fast as the server takes its events.
+const MEMORY_SETTINGS: &[(&str, &str)] = &[
+    ("THREDS_STORAGE_BUS_RETENTION_BYTES", "4194304"),
+    ("THREDS_STORAGE_HISTORY_RETENTION_BYTES", "8388608"),
+    ("THREDS_SERVER_MAX_REQUESTS_IN_FLIGHT", "16"),
+    ("THREDS_SERVER_BACKPRESSURE_LAG_BYTES", "2097152"),
+    ("THREDS_SERVER_RATE_EVENTS_PER_SEC", "0"),
+    ("THREDS_SERVER_RATE_BYTES_PER_SEC", "0"),
+];
+
+/// One participant sends 100,000 events of the largest size a frame allows (`E2E_MAX_SIZE_EVENTS`
+/// overrides the count), each advancing one of ten echo threds, which echo it to a second
+/// participant: every event is accepted and echoed, and the server's peak resident memory stays
+/// under the bound its settings give for two connections (`Config::memory_bound`,
+/// docs/operations.md "Memory").
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn max_size_events_from_one_participant_stay_within_the_memory_bound() {
+    let events: usize = std::env::var("E2E_MAX_SIZE_EVENTS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(100_000);
+    let server = dev(MEMORY_SETTINGS);
+    let config = threds_runtime::config::Config::default()
+        .with_env(|name| {
+            MEMORY_SETTINGS
+                .iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| (*v).to_owned())
+        })
+        .unwrap();
+    let bound_kib = config.memory_bound(2) / 1024;
+    let idle_kib = server.peak_rss_kib().unwrap();
+    let content = config.server.max_frame_bytes - 1024;
+    let flooded = threds_testkit::flood::max_size_echoes(&server, events, content)
+        .await
+        .unwrap();
+    let peak_kib = server.peak_rss_kib().unwrap();
+    eprintln!(
+        "{events} events of {} KiB in {:.1} s: peak RSS {peak_kib} KiB (idle {idle_kib} KiB), bound {bound_kib} KiB; {} delayed by backpressure",
+        config.server.max_frame_bytes / 1024,
+        flooded.elapsed.as_secs_f64(),
+        sample(&server, "threds_backpressure_delayed_total").unwrap_or_default()
+    );
+    assert!(
+        peak_kib < bound_kib,
+        "peak RSS {peak_kib} KiB over the bound {bound_kib} KiB"
+    );
+}
+
+/// An event larger than `[engine] max_event_bytes` reaches the engine (the session's frame limit
+/// is larger here, as a producer writing straight to Kafka has none): it is refused, and its
+/// sender gets error 4291 naming the limit; smaller events go on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_event_over_the_engines_size_limit_is_refused_to_its_sender() {
+    let server = dev(&[("THREDS_ENGINE_MAX_EVENT_BYTES", "4096")]);
+    let mut alice = server.connect("alice", &[]).await.unwrap();
+    let values =
+        json!({"echoTo": ["alice"], "echoTitle": "big", "echoContent": "x".repeat(10_000)});
+    let big = json!({"id": "big1", "type": "org.wt.echo", "data": {"content": {"values": values}}});
+    alice.send(big).await.unwrap();
+    let refusal = answer(&mut alice, "big1").await;
+    let error = &refusal["data"]["content"]["error"];
+    assert_eq!(error["code"], 4291, "{refusal}");
+    assert!(
+        error["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("max_event_bytes")),
+        "{refusal}"
+    );
+    alice.send(echo("small", "alice", "small")).await.unwrap();
+    alice.message("small 1").await.unwrap();
+}
+
 /// A participant over its quota of live threds gets error 4291 for each thred it would start
 /// more, and others are unaffected; an admin pages through the live threds (no answer holds them
 /// all), and a participant's `getThreds` lists its own threds from the participant index.

@@ -6,6 +6,7 @@ mod cluster;
 mod dev;
 mod engine;
 mod load;
+mod memory;
 mod mock_kafka;
 mod report;
 mod stats;
@@ -41,6 +42,9 @@ enum Command {
     /// Measure one `threds engine` process alone: events produced straight to Kafka (mock cluster
     /// and `redis-server` started here), for the echo pattern and the reference `downtime` pattern.
     Engine(engine::Args),
+    /// Peak resident memory of a `threds dev` under the worst-case steady load (maximum-size
+    /// events), with the default byte bounds and with record-count bounds only.
+    Memory(memory::Args),
     /// Host a mock Kafka cluster (librdkafka's) on 127.0.0.1 until SIGINT/SIGTERM; prints
     /// `bootstrap=HOST:PORT` first.
     MockKafka(mock_kafka::Args),
@@ -63,6 +67,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Dev(args) => dev::run(&launcher(cli.threds)?, &args),
         Command::Cluster(args) => cluster::run(&launcher(cli.threds)?, &args),
         Command::Engine(args) => engine::run(&launcher(cli.threds)?, &args),
+        Command::Memory(args) => memory::run(&launcher(cli.threds)?, &args),
         Command::MockKafka(args) => mock_kafka::run(&args),
     }
 }

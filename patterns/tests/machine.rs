@@ -575,3 +575,34 @@ fn the_deployment_expression_budgets_apply_to_pattern_expressions() {
         "{error}"
     );
 }
+
+#[test]
+fn a_refused_event_is_recorded_and_its_sender_told_with_4291() {
+    let engine = timed();
+    let event = Event::from_value(
+        json!({"id": "big1", "type": "go", "source": {"id": "p"}, "thredId": "t_9"}),
+    )
+    .unwrap();
+    let input = Input::Refused {
+        event,
+        reason: "an event of 2000000 bytes exceeds the limit".into(),
+    };
+    let out = engine.process(&Fixed::default(), &input, &mut Clock(5, 0));
+    assert!(out.threds.is_empty(), "nothing is stepped");
+    assert_eq!(out.messages.len(), 1);
+    assert_eq!(out.messages[0].to, ["p"], "the sender");
+    let told = out.messages[0].event.as_value();
+    assert_eq!(told["re"], "big1");
+    assert_eq!(told["data"]["content"]["error"]["code"], 4291);
+    assert!(told["data"]["content"]["error"]["message"]
+        .as_str()
+        .is_some_and(|m| m.contains("exceeds the limit")));
+    assert!(matches!(&out.history[0], Record::Event { event, .. } if event.id() == "big1"));
+    assert!(out.history.iter().any(|r| matches!(
+        r,
+        Record::Log {
+            kind: LogKind::Error,
+            ..
+        }
+    )));
+}

@@ -131,6 +131,10 @@ pub struct Metrics {
     /// `POST /events` requests refused because `[server] max_requests_in_flight` were in flight
     /// (error 4293).
     pub busy_requests: Counter,
+    /// Client events that waited because the engines lagged on their partition.
+    pub backpressure_delayed: Counter,
+    /// Client events refused because the engines still lagged after the longest wait (4293).
+    pub backpressure_refused: Counter,
 }
 
 impl Metrics {
@@ -158,6 +162,8 @@ impl Metrics {
             slow_clients_disconnected: Counter::default(),
             rate_limited_frames: Counter::default(),
             busy_requests: Counter::default(),
+            backpressure_delayed: Counter::default(),
+            backpressure_refused: Counter::default(),
         };
         let r = &mut m.registry;
         let p = "threds";
@@ -251,6 +257,16 @@ impl Metrics {
             "busy_requests",
             "POST /events requests refused with 503 because [server] max_requests_in_flight were in flight (error 4293)",
             m.busy_requests.clone(),
+        );
+        r.register(
+            "backpressure_delayed",
+            "Client events that waited because the engines lagged on their partition",
+            m.backpressure_delayed.clone(),
+        );
+        r.register(
+            "backpressure_refused",
+            "Client events refused because the engines still lagged after [server] backpressure_max_wait_ms (error 4293)",
+            m.backpressure_refused.clone(),
         );
         m
     }

@@ -2,7 +2,7 @@
 //! ([`redis`], [`mongo`], [`kafka`]), the process rig that starts `threds` subcommands ([`rig`]),
 //! a WebSocket client ([`client`]), an OTLP trace receiver ([`otlp`]), tokens ([`token`]),
 //! test-only signing keys ([`keys`]) and an identity provider's key set endpoint ([`jwks`]), HTTP
-//! helpers ([`http`]), the distributed deployment's infrastructure ([`deployment`]), and the port
+//! helpers ([`http`]), the worst-case load of the memory test ([`flood`]), the distributed deployment's infrastructure ([`deployment`]), and the port
 //! contract suites every adapter must pass ([`contract`]).
 //!
 //! Functions that a benchmark calls answer `Result`; tests unwrap them. The helpers made only for
@@ -12,6 +12,7 @@ pub mod client;
 pub mod contract;
 pub mod deployment;
 mod error;
+pub mod flood;
 pub mod http;
 pub mod jwks;
 pub mod kafka;

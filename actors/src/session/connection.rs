@@ -166,8 +166,8 @@ impl Connection {
             .map(move |result, act, _| match result {
                 Ok(_) => act.send(&ServerFrame::Ack { id }),
                 Err(e) => act.send(&ServerFrame::Error {
-                    code: protocol::ERR_UNAVAILABLE,
-                    message: format!("the event could not be accepted: {e}"),
+                    code: e.code(),
+                    message: e.to_string(),
                     reference: Some(id),
                 }),
             }),

@@ -356,11 +356,18 @@ async fn post_event(
         .await
     {
         Ok(_) => HttpResponse::Accepted().body(ServerFrame::Ack { id }.to_text()),
-        Err(e) => error(
-            StatusCode::SERVICE_UNAVAILABLE,
-            protocol::ERR_UNAVAILABLE,
-            e.to_string(),
-            Some(id),
-        ),
+        Err(e) => {
+            let mut answer = error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                e.code(),
+                e.to_string(),
+                Some(id),
+            );
+            answer.headers_mut().insert(
+                actix_web::http::header::RETRY_AFTER,
+                actix_web::http::header::HeaderValue::from_static("1"),
+            );
+            answer
+        }
     }
 }

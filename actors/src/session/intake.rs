@@ -1,5 +1,8 @@
-//! Accepting events from authenticated clients: stamp the source, append to the events topic.
+//! Accepting events from authenticated clients: stamp the source, wait while the engines lag on
+//! its partition ([`super::pressure`]), append to the events topic.
 
+use super::pressure::{Busy, Pressure};
+use super::protocol;
 use serde_json::{json, Map, Value};
 use std::sync::Arc;
 use threds_patterns::model::Event;
@@ -8,17 +11,51 @@ use threds_runtime::telemetry::spans;
 use threds_runtime::topology;
 use threds_runtime::trace::TraceParent;
 
+/// Why an event was not accepted.
+#[derive(Debug, thiserror::Error)]
+pub enum Refused {
+    /// The engines lag on its partition (code 4293).
+    #[error(transparent)]
+    Busy(#[from] Busy),
+    /// The bus failed (code 5000).
+    #[error("the event could not be accepted: {0}")]
+    Bus(#[from] bus::Error),
+}
+
+impl Refused {
+    /// The error code the client gets.
+    pub fn code(&self) -> u16 {
+        match self {
+            Refused::Busy(_) => protocol::ERR_BUSY,
+            Refused::Bus(_) => protocol::ERR_UNAVAILABLE,
+        }
+    }
+}
+
 /// Appends client events to the events topic.
 #[derive(Clone)]
 pub struct Intake {
     bus: Arc<dyn Bus>,
     topic: String,
+    pressure: Option<Arc<Pressure>>,
 }
 
 impl Intake {
-    /// Intake into `topic` of `bus`.
+    /// Intake into `topic` of `bus`, without backpressure.
     pub fn new(bus: Arc<dyn Bus>, topic: String) -> Intake {
-        Intake { bus, topic }
+        Intake {
+            bus,
+            topic,
+            pressure: None,
+        }
+    }
+
+    /// The same intake, slowed down by `pressure`.
+    pub fn with_pressure(self, pressure: Pressure) -> Intake {
+        Intake {
+            pressure: Some(Arc::new(pressure)),
+            ..self
+        }
     }
 
     /// Stamps `event` as coming from `participant` (with `roles`), whatever the client claimed, and
@@ -32,11 +69,14 @@ impl Intake {
         roles: &[String],
         parent: Option<TraceParent>,
         channel: &'static str,
-    ) -> Result<Event, bus::Error> {
+    ) -> Result<Event, Refused> {
         let event = stamp(event, participant, roles);
         let key = topology::event_key(event.thred_id(), participant).to_owned();
         let payload =
             serde_json::to_vec(event.as_value()).map_err(|e| bus::Error::Backend(e.to_string()))?;
+        if let Some(pressure) = &self.pressure {
+            pressure.admit(&key, payload.len()).await?;
+        }
         let nanos = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_nanos());

@@ -9,6 +9,7 @@ pub mod http;
 pub mod hub;
 pub mod intake;
 pub mod limit;
+pub mod pressure;
 pub mod protocol;
 pub mod queue;
 
@@ -70,7 +71,23 @@ pub fn start(role: Role<'_>) -> (Supervised, http::SessionState) {
         verifier: role.verifier,
         sessions: role.model,
         hub,
-        intake: intake::Intake::new(role.bus, role.topology.events().to_owned()),
+        intake: intake::Intake::new(role.bus.clone(), role.topology.events().to_owned())
+            .with_pressure(pressure::Pressure::new(
+                role.bus,
+                vec![
+                    pressure::Watched {
+                        group: role.topology.engine_group(),
+                        topic: role.topology.events().to_owned(),
+                        keyed: true,
+                    },
+                    pressure::Watched {
+                        group: role.topology.sessions_group(role.node),
+                        topic: role.topology.sessions().to_owned(),
+                        keyed: false,
+                    },
+                ],
+                role.server,
+            )),
         server: role.server.clone(),
         http_limits: std::sync::Arc::new(limit::PerParticipant::new(
             f64::from(role.server.rate_events_per_sec),

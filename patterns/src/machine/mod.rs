@@ -81,6 +81,14 @@ pub enum Input {
         /// The transition, as a pattern would write it.
         transition: crate::model::TransitionModel,
     },
+    /// An event the host refused before any pattern saw it (larger than the deployment allows):
+    /// the history records it and its sender is told, with [`Code::QuotaExceeded`].
+    Refused {
+        /// The event's envelope (id, type, source, thred id; its data is not kept).
+        event: Event,
+        /// Why it was refused.
+        reason: String,
+    },
 }
 
 /// An outbound message: an event and its resolved recipients.
@@ -199,6 +207,7 @@ impl Machine {
                 thred_id,
                 transition,
             } => txn.admin_transition(thred_id, transition),
+            Input::Refused { event, reason } => txn.refused(event, reason),
         }
         txn.finish()
     }

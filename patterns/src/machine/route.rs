@@ -46,6 +46,18 @@ impl Txn<'_> {
         self.notify(Some(event), None);
     }
 
+    /// An event the host refused: recorded, and its sender told why.
+    pub(super) fn refused(&mut self, event: &Event, reason: &str) {
+        self.history.push(Record::Event {
+            event: event.clone(),
+            thred_id: event.thred_id().map(str::to_string),
+            to: None,
+            timestamp: self.now,
+        });
+        self.unit(|_| Err(Failure::client(Code::QuotaExceeded, reason)));
+        self.notify(Some(event), None);
+    }
+
     fn bound(&mut self, thred_id: &str, event: &Event) -> Result<(), Failure> {
         let Some(mut state) = self.load(thred_id) else {
             self.log(LogKind::NoThred, event, Some(thred_id));

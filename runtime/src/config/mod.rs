@@ -12,6 +12,8 @@
 mod env;
 mod file;
 mod mask;
+mod memory;
+pub use self::memory::{BASE_BYTES, ENGINE_BUFFER_BYTES};
 pub mod schema;
 mod sections;
 #[cfg(test)]

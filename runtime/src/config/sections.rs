@@ -70,6 +70,18 @@ pub struct ServerConfig {
     /// Bytes a WebSocket connection may send per second, on average, in bursts of twice that
     /// (0: unlimited).
     pub rate_bytes_per_sec: u64,
+    /// Records the engines may lag behind on an events partition before events for it wait (0:
+    /// no limit by records).
+    pub backpressure_lag_records: u64,
+    /// Bytes the engines may lag behind on an events partition before events for it wait; the
+    /// embedded bus knows bytes, Kafka only records (0: no limit by bytes). Keep it well under
+    /// `[storage] bus_retention_bytes`.
+    pub backpressure_lag_bytes: u64,
+    /// How often the engines' lag is read, ms.
+    pub backpressure_check_ms: u64,
+    /// How long an event waits for its partition to catch up before it is refused (code 4293),
+    /// ms.
+    pub backpressure_max_wait_ms: u64,
     /// Browser origins (`scheme://host[:port]`) allowed to open `/ws` or `POST /events`; empty
     /// allows any (bearer tokens are not cookies, so another site cannot borrow a user's). A
     /// request without an `Origin` header (not from a browser) is always allowed.
@@ -94,6 +106,10 @@ impl Default for ServerConfig {
             rate_events_per_sec: 1_000,
             rate_events_burst: 2_000,
             rate_bytes_per_sec: 4 * 1024 * 1024,
+            backpressure_lag_records: 100_000,
+            backpressure_lag_bytes: 4 * 1024 * 1024,
+            backpressure_check_ms: 50,
+            backpressure_max_wait_ms: 5_000,
             allowed_origins: Vec::new(),
         }
     }

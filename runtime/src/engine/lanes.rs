@@ -29,7 +29,7 @@ const RELAY_GRACE_MS: i64 = 5_000;
 const MAX_BUFFERED: usize = 8_192;
 /// Most payload bytes taken from the consumer and not yet applied: polling pauses beyond it
 /// (with events of up to `[engine] max_event_bytes`, records alone would not bound memory).
-const MAX_BUFFERED_BYTES: usize = 16 * 1024 * 1024;
+const MAX_BUFFERED_BYTES: usize = crate::config::ENGINE_BUFFER_BYTES as usize;
 /// How long a partition waits after a failed batch before its records are tried again.
 const RETRY_AFTER: Duration = Duration::from_millis(200);
 

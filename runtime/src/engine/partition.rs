@@ -194,7 +194,7 @@ impl Partition {
             match self.shared.processor.sort(record, applied) {
                 Incoming::Event(event) => run.push((record, event)),
                 Incoming::Duplicate => {}
-                Incoming::Control(_) | Incoming::Invalid(_) => {
+                Incoming::Control(_) | Incoming::Invalid(_) | Incoming::Oversized { .. } => {
                     applied = work.batch(std::mem::take(&mut run), applied).await?;
                     work.record(record, applied).await?;
                     applied = raised(applied, record);

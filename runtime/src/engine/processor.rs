@@ -48,6 +48,14 @@ pub enum Incoming {
     Duplicate,
     /// Not an event; the caller dead-letters it with this reason.
     Invalid(String),
+    /// An event larger than `[engine] max_event_bytes`: refused (its sender is told, the history
+    /// records it), not stepped.
+    Oversized {
+        /// Its envelope (id, type, source, thred id; not its data).
+        event: Event,
+        /// Why it was refused.
+        reason: String,
+    },
     /// A control event (`sysControl`, `userControl`, `dataControl`) for the admin service.
     Control(Event),
     /// An event to step (its time defaulted to now).
@@ -160,11 +168,15 @@ impl Processor {
             return Incoming::Duplicate;
         }
         if record.payload.len() > self.max_event_bytes {
-            return Incoming::Invalid(format!(
+            let reason = format!(
                 "an event of {} bytes exceeds the limit of {} ([engine] max_event_bytes)",
                 record.payload.len(),
                 self.max_event_bytes
-            ));
+            );
+            return match envelope(&record.payload) {
+                Ok(event) => Incoming::Oversized { event, reason },
+                Err(e) => Incoming::Invalid(format!("{reason}; {e}")),
+            };
         }
         match parse(&record.payload) {
             Ok(event) if event.is_system() => {
@@ -189,7 +201,18 @@ impl Processor {
             Incoming::Event(event) => {
                 let trace = TraceParent::of_headers(&record.headers);
                 let mut outcomes = self
-                    .events(vec![(record.position.clone(), event, trace)], lease)
+                    .inputs(
+                        vec![(record.position.clone(), Input::Event(event), trace)],
+                        lease,
+                    )
+                    .await?;
+                Ok(Done::Applied(Box::new(outcomes.pop().unwrap_or_default())))
+            }
+            Incoming::Oversized { event, reason } => {
+                let trace = TraceParent::of_headers(&record.headers);
+                let input = Input::Refused { event, reason };
+                let mut outcomes = self
+                    .inputs(vec![(record.position.clone(), input, trace)], lease)
                     .await?;
                 Ok(Done::Applied(Box::new(outcomes.pop().unwrap_or_default())))
             }
@@ -204,6 +227,20 @@ impl Processor {
         events: Vec<(Position, Event, Option<TraceParent>)>,
         lease: Option<&Lease>,
     ) -> Result<Vec<Outcome>, Error> {
+        let inputs = events
+            .into_iter()
+            .map(|(position, event, trace)| (position, Input::Event(event), trace))
+            .collect();
+        self.inputs(inputs, lease).await
+    }
+
+    /// Steps consecutive inputs of records of one partition (events or refused events), as
+    /// [`Processor::events`] does.
+    async fn inputs(
+        &self,
+        events: Vec<(Position, Input, Option<TraceParent>)>,
+        lease: Option<&Lease>,
+    ) -> Result<Vec<Outcome>, Error> {
         let Some((last, _, _)) = events.last() else {
             return Ok(Vec::new());
         };
@@ -213,10 +250,14 @@ impl Processor {
         let group = traces::exporting().then(|| self.topology.engine_group());
         let steps = events
             .into_iter()
-            .map(|(position, event, trace)| {
+            .map(|(position, input, trace)| {
                 let env = RecordEnv::new(&position, self.topology.partitions(), now);
+                let id = match &input {
+                    Input::Event(event) | Input::Refused { event, .. } => event.id().to_owned(),
+                    _ => String::new(),
+                };
                 let span = match &group {
-                    Some(group) => spans::process_event(&position, group, event.id(), trace),
+                    Some(group) => spans::process_event(&position, group, &id, trace),
                     None => Span::none(),
                 };
                 // Exported, the step's context is its span's (one trace id in spans and logs).
@@ -225,7 +266,7 @@ impl Processor {
                     spans::root(&format!("{}/{}/{}", p.topic, p.partition, p.offset))
                 });
                 Step {
-                    input: Input::Event(event),
+                    input,
                     env,
                     trace,
                     span,
@@ -475,6 +516,8 @@ impl Processor {
                 Input::Terminate { thred_id } | Input::Transition { thred_id, .. } => {
                     thred_id.clone()
                 }
+                // Only the sender is told: nothing to load.
+                Input::Refused { .. } => continue,
             };
             misses.push(Miss::Thred(id));
         }
@@ -832,6 +875,35 @@ fn outgoing(engine: &Machine, outcome: &Outcome, topology: &Topology) -> Vec<Out
 }
 
 /// Decodes a record payload as an event.
+/// The envelope of an event too large to step: its id, type, thred id and source id, read without
+/// keeping its data.
+fn envelope(payload: &[u8]) -> Result<Event, String> {
+    #[derive(serde::Deserialize)]
+    struct Source {
+        id: serde_json::Value,
+    }
+    #[derive(serde::Deserialize)]
+    struct Envelope {
+        id: serde_json::Value,
+        #[serde(rename = "type")]
+        kind: serde_json::Value,
+        #[serde(rename = "thredId", default)]
+        thred_id: Option<serde_json::Value>,
+        #[serde(default)]
+        source: Option<Source>,
+    }
+    let e: Envelope = serde_json::from_slice(payload)
+        .map_err(|e| format!("its envelope could not be read: {e}"))?;
+    let mut value = serde_json::json!({"id": e.id, "type": e.kind});
+    if let Some(thred) = e.thred_id {
+        value["thredId"] = thred;
+    }
+    if let Some(source) = e.source {
+        value["source"] = serde_json::json!({"id": source.id});
+    }
+    Event::from_value(value).map_err(|e| format!("its envelope is not an event's: {e}"))
+}
+
 fn parse(payload: &[u8]) -> Result<Event, String> {
     let value: serde_json::Value =
         serde_json::from_slice(payload).map_err(|e| format!("record is not JSON: {e}"))?;

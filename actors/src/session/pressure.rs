@@ -1,0 +1,260 @@
+//! Backpressure from the engine to the clients: when the engines' consumer group lags on an events
+//! partition by more than `[server] backpressure_lag_records` records (or, on the embedded bus,
+//! `backpressure_lag_bytes` bytes), events for that partition wait before they are appended, up
+//! to `backpressure_max_wait_ms`, and are then refused (code 4293) — intake slows down instead of
+//! queueing without bound, and nothing acknowledged is lost to bus retention. This node's own
+//! sessions feed is watched the same way (the messages the events cause flow through it).
+//!
+//! A WebSocket connection submits one event at a time, so a waiting event stops its connection's
+//! reads: the client's socket fills and the client slows down (zero credits while the engine
+//! catches up). The lag is read from the bus at most every `backpressure_check_ms`; when it
+//! cannot be read, intake goes on (the failure is logged).
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use threds_runtime::bus::{partition_for, Bus, Lag};
+use threds_runtime::config::ServerConfig;
+use threds_runtime::metrics::metrics;
+use tokio::sync::Mutex;
+
+/// Why an event was refused: its partition still lagged when the wait ended.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("the server is behind: group {group} has {records} records{bytes} of partition {partition} still to handle; not accepted, retry later")]
+pub struct Busy {
+    /// The group that lags.
+    pub group: String,
+    /// The partition.
+    pub partition: u32,
+    /// Its lag in records.
+    pub records: u64,
+    /// Its lag in bytes, as text (empty when unknown).
+    bytes: String,
+}
+
+/// A consumer group whose lag slows intake.
+#[derive(Debug, Clone)]
+pub struct Watched {
+    /// The group.
+    pub group: String,
+    /// The topic it reads.
+    pub topic: String,
+    /// Whether intake appends to `topic` itself, keyed: then only the partition of an event's
+    /// key counts for it, and what intake appended since the last reading is added to that
+    /// reading (so a burst between two readings cannot overrun the threshold). Otherwise every
+    /// partition counts for every event (a downstream topic such as this node's sessions feed).
+    pub keyed: bool,
+}
+
+/// One reading of every watched group's lag, plus what intake appended since.
+struct Reading {
+    at: Instant,
+    lags: Vec<Vec<Lag>>,
+    /// Records and bytes appended since `at`, per partition of the keyed topic.
+    admitted: Vec<(u64, u64)>,
+}
+
+/// The lag of the watched groups, read at most every `every`.
+pub struct Pressure {
+    bus: Arc<dyn Bus>,
+    watched: Vec<Watched>,
+    max_records: u64,
+    max_bytes: u64,
+    every: Duration,
+    max_wait: Duration,
+    last: Mutex<Option<Reading>>,
+}
+
+impl Pressure {
+    /// Watches the groups of `watched` on `bus` against the thresholds of `server`.
+    pub fn new(bus: Arc<dyn Bus>, watched: Vec<Watched>, server: &ServerConfig) -> Self {
+        Pressure {
+            bus,
+            watched,
+            max_records: server.backpressure_lag_records,
+            max_bytes: server.backpressure_lag_bytes,
+            every: Duration::from_millis(server.backpressure_check_ms.max(1)),
+            max_wait: Duration::from_millis(server.backpressure_max_wait_ms),
+            last: Mutex::new(None),
+        }
+    }
+
+    /// The same, reading the lag at most every `every`.
+    #[cfg(test)]
+    fn with_check_every(self, every: Duration) -> Self {
+        Pressure { every, ..self }
+    }
+
+    /// Whether any threshold is set.
+    fn enabled(&self) -> bool {
+        self.max_records > 0 || self.max_bytes > 0
+    }
+
+    /// Waits until every watched group lags less than the thresholds for an event keyed `key`
+    /// of `bytes` bytes, at most the longest wait, and counts it as appended; answers [`Busy`] if
+    /// a group still lags then (nothing is counted).
+    pub async fn admit(&self, key: &str, bytes: usize) -> Result<(), Busy> {
+        if !self.enabled() {
+            return Ok(());
+        }
+        let started = Instant::now();
+        let mut counted = false;
+        loop {
+            let Some(over) = self.over_or_admit(key, bytes as u64).await else {
+                return Ok(());
+            };
+            if started.elapsed() >= self.max_wait {
+                metrics().backpressure_refused.inc();
+                return Err(over);
+            }
+            if !counted {
+                metrics().backpressure_delayed.inc();
+                counted = true;
+            }
+            tokio::time::sleep(self.every.min(Duration::from_millis(20))).await;
+        }
+    }
+
+    /// How a watched group is over a threshold for `key`, by the freshest reading; when none is,
+    /// the event is counted as appended.
+    async fn over_or_admit(&self, key: &str, bytes: u64) -> Option<Busy> {
+        let mut last = self.last.lock().await;
+        if last.as_ref().is_none_or(|r| r.at.elapsed() >= self.every) {
+            *last = Some(self.read().await);
+        }
+        let reading = last.as_mut()?;
+        let mut keyed_partition = None;
+        for (watched, lags) in self.watched.iter().zip(&reading.lags) {
+            let count = u32::try_from(lags.len()).unwrap_or(0);
+            if count == 0 {
+                continue;
+            }
+            let candidates: Vec<(&Lag, (u64, u64))> = if watched.keyed {
+                let p = partition_for(key, count) as usize;
+                keyed_partition = Some(p);
+                let extra = reading.admitted.get(p).copied().unwrap_or_default();
+                lags.get(p).map(|l| (l, extra)).into_iter().collect()
+            } else {
+                lags.iter().map(|l| (l, (0, 0))).collect()
+            };
+            for (lag, (extra_records, extra_bytes)) in candidates {
+                let records = lag.records + extra_records;
+                let bytes = lag.bytes.map(|b| b + extra_bytes);
+                let over = (self.max_records > 0 && records > self.max_records)
+                    || (self.max_bytes > 0 && bytes.is_some_and(|b| b > self.max_bytes));
+                if over {
+                    return Some(Busy {
+                        group: watched.group.clone(),
+                        partition: lag.partition,
+                        records,
+                        bytes: bytes.map_or_else(String::new, |b| format!(", {b} bytes")),
+                    });
+                }
+            }
+        }
+        if let Some(slot) = keyed_partition.and_then(|p| reading.admitted.get_mut(p)) {
+            slot.0 += 1;
+            slot.1 += bytes;
+        }
+        None
+    }
+
+    /// Reads every watched group's lag (a group whose lag cannot be read counts as not lagging).
+    async fn read(&self) -> Reading {
+        let mut lags = Vec::with_capacity(self.watched.len());
+        let mut partitions = 0;
+        for w in &self.watched {
+            match self.bus.lag(&w.group, &w.topic).await {
+                Ok(l) => {
+                    if w.keyed {
+                        partitions = l.len();
+                    }
+                    lags.push(l);
+                }
+                Err(e) => {
+                    tracing::warn!(code = e.code(), error = %e, group = %w.group, topic = %w.topic, "could not read a group's lag; intake goes on without its backpressure");
+                    lags.push(Vec::new());
+                }
+            }
+        }
+        Reading {
+            at: Instant::now(),
+            lags,
+            admitted: vec![(0, 0); partitions],
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use threds_runtime::bus::memory::MemoryBus;
+
+    fn settings(records: u64, wait_ms: u64) -> ServerConfig {
+        ServerConfig {
+            backpressure_lag_records: records,
+            backpressure_lag_bytes: 0,
+            backpressure_check_ms: 10 + wait_ms / 10,
+            backpressure_max_wait_ms: wait_ms,
+            ..ServerConfig::default()
+        }
+    }
+
+    #[actix_rt::test]
+    async fn events_wait_while_their_partition_lags_and_go_once_it_catches_up() {
+        let bus = Arc::new(MemoryBus::new());
+        bus.create_topic("events", 1).await.unwrap();
+        for _ in 0..5 {
+            bus.append("events", None, Some("k"), b"{}".to_vec(), vec![])
+                .await
+                .unwrap();
+        }
+        let shared: Arc<dyn Bus> = bus.clone();
+        // Lagging 5 records, over a threshold of 3: refused after the wait.
+        let events = |group: &str| {
+            vec![Watched {
+                group: group.into(),
+                topic: "events".into(),
+                keyed: true,
+            }]
+        };
+        let strict = Pressure::new(shared.clone(), events("g"), &settings(3, 30));
+        let busy = strict.admit("k", 2).await.unwrap_err();
+        assert_eq!((busy.partition, busy.records), (0, 5));
+        // Under a threshold of 10: admitted at once.
+        // What it lets in counts until the next reading (none within this case).
+        let loose = Pressure::new(shared.clone(), events("g"), &settings(7, 0));
+        let loose = loose.with_check_every(Duration::from_secs(3600));
+        for _ in 0..3 {
+            loose.admit("k", 2).await.unwrap();
+        }
+        let busy = loose.admit("k", 2).await.unwrap_err();
+        assert_eq!(busy.records, 8, "5 read + 3 let in");
+        // The group catches up while an event waits: the event goes.
+        let patient = Pressure::new(shared.clone(), events("g"), &settings(3, 10_000));
+        let mut reader = shared.join("g", &["events"], "m").await.unwrap();
+        let waiting = tokio::spawn(async move { patient.admit("k", 2).await });
+        let mut read = Vec::new();
+        while read.len() < 5 {
+            read.extend(
+                reader
+                    .poll(10, Duration::from_millis(20))
+                    .await
+                    .unwrap()
+                    .records,
+            );
+        }
+        let last = read.last().unwrap().position.clone();
+        reader
+            .commit(&[threds_runtime::bus::Position {
+                offset: last.offset + 1,
+                ..last
+            }])
+            .await
+            .unwrap();
+        waiting.await.unwrap().unwrap();
+        // No thresholds: nothing is read.
+        let off = Pressure::new(shared, events("missing"), &settings(0, 0));
+        off.admit("k", 2).await.unwrap();
+    }
+}
