@@ -365,8 +365,8 @@ async fn a_flooding_connection_is_rate_limited_and_others_are_served() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn posting_faster_than_the_limit_gets_429_with_retry_after() {
     let server = dev(&[
-        ("THREDS_SERVER_RATE_EVENTS_PER_SEC", "1"),
-        ("THREDS_SERVER_RATE_EVENTS_BURST", "5"),
+        ("THREDS_SERVER_PARTICIPANT_EVENTS_PER_SEC", "1"),
+        ("THREDS_SERVER_PARTICIPANT_EVENTS_BURST", "5"),
     ]);
     let token = server.token("mallory", &[]).unwrap();
     let mut statuses = Vec::new();

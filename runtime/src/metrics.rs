@@ -126,11 +126,14 @@ pub struct Metrics {
     pub websocket_connections: Gauge,
     /// Connections closed because their client did not keep up with its messages.
     pub slow_clients_disconnected: Counter,
-    /// Client frames refused by a connection's rate limit (error 4290).
+    /// Client frames and requests refused by a rate limit, a connection's or a participant's
+    /// (error 4290).
     pub rate_limited_frames: Counter,
     /// `POST /events` requests refused because `[server] max_requests_in_flight` were in flight
     /// (error 4293).
     pub busy_requests: Counter,
+    /// Client events admitted without a participant rate check because the store was unreachable.
+    pub rate_budget_unavailable: Counter,
 }
 
 impl Metrics {
@@ -158,6 +161,7 @@ impl Metrics {
             slow_clients_disconnected: Counter::default(),
             rate_limited_frames: Counter::default(),
             busy_requests: Counter::default(),
+            rate_budget_unavailable: Counter::default(),
         };
         let r = &mut m.registry;
         let p = "threds";
@@ -244,13 +248,18 @@ impl Metrics {
         );
         r.register(
             "rate_limited_frames",
-            "Client frames refused by a connection's rate limit (error 4290)",
+            "Client frames and requests refused by a rate limit, a connection's or a participant's (error 4290)",
             m.rate_limited_frames.clone(),
         );
         r.register(
             "busy_requests",
             "POST /events requests refused with 503 because [server] max_requests_in_flight were in flight (error 4293)",
             m.busy_requests.clone(),
+        );
+        r.register(
+            "rate_budget_unavailable",
+            "Client events admitted without a participant rate check: the store was unreachable",
+            m.rate_budget_unavailable.clone(),
         );
         m
     }
