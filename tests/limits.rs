@@ -548,3 +548,156 @@ async fn one_address_holds_at_most_its_connections() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// Sends `n` events with ids `{prefix}{i}` as fast as it can, then reads until every one is
+/// answered; answers the acks and the refusals by the participant's rate limit (4290, naming the
+/// event).
+async fn flood(mut client: Client, prefix: String, n: usize) -> (usize, usize) {
+    for i in 0..n {
+        let event = json!({"id": format!("{prefix}{i}"), "type": "org.noise"});
+        client.submit(&event).await.unwrap();
+    }
+    let (mut acks, mut limited) = (0usize, 0usize);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while acks + limited < n {
+        assert!(
+            Instant::now() < deadline,
+            "{prefix}: {acks} acks, {limited} refusals of {n}"
+        );
+        let next = tokio::time::timeout(Duration::from_secs(1), client.next_frame()).await;
+        let Ok(Ok(Some(frame))) = next else {
+            continue;
+        };
+        if frame.get("ack").is_some() {
+            acks += 1;
+        } else if frame["error"]["code"] == 4290 {
+            let error = &frame["error"];
+            assert!(
+                error["ref"]
+                    .as_str()
+                    .is_some_and(|r| r.starts_with(&prefix)),
+                "{frame}"
+            );
+            let message = error["message"].as_str().unwrap_or_default();
+            assert!(message.contains("this participant"), "{frame}");
+            limited += 1;
+        }
+    }
+    (acks, limited)
+}
+
+/// Floods from `clients` at once (`n` events each, ids prefixed by the connection's number);
+/// answers the acks and refusals in all, and how long it took.
+async fn flood_all(clients: Vec<Client>, n: usize) -> (usize, usize, f64) {
+    let started = Instant::now();
+    let tasks: Vec<_> = clients
+        .into_iter()
+        .enumerate()
+        .map(|(c, client)| tokio::spawn(flood(client, format!("c{c}-"), n)))
+        .collect();
+    let (mut acks, mut limited) = (0, 0);
+    for task in tasks {
+        let (a, l) = task.await.unwrap();
+        acks += a;
+        limited += l;
+    }
+    (acks, limited, started.elapsed().as_secs_f64())
+}
+
+/// The most a participant's budget of `per_sec` a second in bursts of `burst` admits in
+/// `elapsed` seconds, on `nodes` nodes each holding at most a chunk (a tenth of the burst) more.
+fn budget(per_sec: f64, burst: usize, elapsed: f64, nodes: usize) -> usize {
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+    let refilled = (per_sec * elapsed).ceil() as usize;
+    burst + refilled + nodes * (burst / 10).max(1)
+}
+
+/// A participant's rate limit holds over all its connections and `POST /events` together: two
+/// WebSockets of one participant, each within its connection's limit, share the participant's
+/// budget (every event answered, acked or refused with 4290), a request then gets 429, and another
+/// participant is unaffected.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_participants_connections_share_its_rate_limit_and_others_are_served() {
+    let server = dev(&[
+        ("THREDS_SERVER_PARTICIPANT_EVENTS_PER_SEC", "1"),
+        ("THREDS_SERVER_PARTICIPANT_EVENTS_BURST", "20"),
+    ]);
+    let clients = vec![
+        server.connect("mallory", &[]).await.unwrap(),
+        server.connect("mallory", &[]).await.unwrap(),
+    ];
+    let sent = 2 * 30;
+    let (acks, limited, elapsed) = flood_all(clients, 30).await;
+    assert_eq!(acks + limited, sent, "every event answered");
+    let allowed = budget(1.0, 20, elapsed, 1);
+    eprintln!(
+        "one node: {acks} acks, {limited} refusals of {sent} in {elapsed:.2} s (at most {allowed})"
+    );
+    assert!(
+        (18..=allowed).contains(&acks),
+        "{acks} accepted of {sent} in {elapsed:.2} s; the participant's budget is {allowed}"
+    );
+    // Each connection alone is far within its own limit (1,000/s): the refusals are the
+    // participant's.
+    assert!(limited >= sent - allowed, "{limited} refused");
+
+    // The same budget for requests: of five in a row, at most what refilled meanwhile (1/s) is
+    // accepted.
+    let token = server.token("mallory", &[]).unwrap();
+    let mut refused = 0;
+    for n in 0..5 {
+        let event = json!({"id": format!("h{n}"), "type": "org.noise"});
+        let answer = http::post_json(server.addr(), "/events", Some(&token), &event).unwrap();
+        if answer.status == 202 {
+            continue;
+        }
+        assert_eq!(answer.status, 429, "{}", answer.body);
+        assert_eq!(answer.json()["error"]["code"], 4290, "{}", answer.body);
+        assert!(answer
+            .header("retry-after")
+            .is_some_and(|s| s.parse::<u64>().is_ok_and(|s| s >= 1)));
+        refused += 1;
+    }
+    assert!(refused >= 2, "{refused} of 5 requests refused");
+
+    // Bob's budget is his own.
+    let bob = vec![server.connect("bob", &[]).await.unwrap()];
+    let (acks, limited, _) = flood_all(bob, 15).await;
+    assert_eq!((acks, limited), (15, 0), "bob is not limited by mallory");
+}
+
+/// Two session nodes on one Redis share a participant's budget: connections of one participant to
+/// each node, flooding together, get the participant's budget once (within a chunk per node), not
+/// once per node.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn session_nodes_share_a_participants_rate_limit_through_the_store() {
+    if !threds_testkit::redis::available("session_nodes_share_a_participants_rate_limit") {
+        return;
+    }
+    let infra = support::infrastructure();
+    let args = ["--patterns", "config/patterns"];
+    let node = |name: &str| {
+        let mut env = infra.env(name);
+        env.push(("THREDS_SERVER_PARTICIPANT_EVENTS_PER_SEC", "1".to_owned()));
+        env.push(("THREDS_SERVER_PARTICIPANT_EVENTS_BURST", "20".to_owned()));
+        support::threds().start("session", &args, &env).unwrap()
+    };
+    let (one, two) = (node("session-1"), node("session-2"));
+    let clients = vec![
+        one.connect("mallory", &[]).await.unwrap(),
+        two.connect("mallory", &[]).await.unwrap(),
+    ];
+    let sent = 2 * 30;
+    let (acks, limited, elapsed) = flood_all(clients, 30).await;
+    assert_eq!(acks + limited, sent, "every event answered");
+    let allowed = budget(1.0, 20, elapsed, 2);
+    eprintln!("two nodes: {acks} acks, {limited} refusals of {sent} in {elapsed:.2} s (at most {allowed})");
+    assert!(
+        (16..=allowed).contains(&acks),
+        "{acks} accepted of {sent} in {elapsed:.2} s; the shared budget is {allowed} (one per node would be 40)"
+    );
+    let bob = vec![two.connect("bob", &[]).await.unwrap()];
+    let (acks, limited, _) = flood_all(bob, 15).await;
+    assert_eq!((acks, limited), (15, 0), "bob is not limited by mallory");
+    drop((one, two, infra));
+}
