@@ -350,6 +350,17 @@ mod tests {
         }
     }
 
+    /// A store and a node's limit on it (`ParticipantBudget::new`'s rates).
+    fn node(
+        events_per_sec: u64,
+        burst: u64,
+        bytes_per_sec: u64,
+    ) -> (Arc<Store>, ParticipantBudget) {
+        let store = Store::new();
+        let budget = ParticipantBudget::new(store.clone(), events_per_sec, burst, bytes_per_sec);
+        (store, budget)
+    }
+
     /// Events admitted of `n` from `participant` at `now`.
     async fn admitted(
         budget: &ParticipantBudget,
@@ -366,8 +377,7 @@ mod tests {
 
     #[tokio::test]
     async fn tokens_are_leased_a_chunk_at_a_time_and_spent_locally() {
-        let store = Store::new();
-        let budget = ParticipantBudget::new(store.clone(), 100, 100, 0);
+        let (store, budget) = node(100, 100, 0);
         let now = Instant::now();
         assert_eq!(admitted(&budget, "alice", 10, now).await, 10);
         assert_eq!(store.takes(), 1, "one chunk of 10 (a tenth of the burst)");
@@ -405,8 +415,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_refused_event_takes_nothing_and_says_when_to_retry() {
-        let store = Store::new();
-        let budget = ParticipantBudget::new(store.clone(), 10, 50, 0);
+        let (store, budget) = node(10, 50, 0);
         let now = Instant::now();
         assert_eq!(admitted(&budget, "alice", 50, now).await, 50);
         let takes = store.takes();
@@ -429,9 +438,8 @@ mod tests {
 
     #[tokio::test]
     async fn bytes_are_limited_too_and_a_refusal_keeps_what_was_leased() {
-        let store = Store::new();
         // 100 B/s in bursts of 200, chunks of 20; events unlimited.
-        let budget = ParticipantBudget::new(store.clone(), 0, 0, 100);
+        let (store, budget) = node(0, 0, 100);
         let now = Instant::now();
         assert!(budget.admit("alice", 150, now).await.is_ok());
         let wait = budget.admit("alice", 100, now).await.unwrap_err();
@@ -448,9 +456,8 @@ mod tests {
 
     #[tokio::test]
     async fn an_unreachable_store_fails_open_and_is_spared_for_a_while() {
-        let store = Store::new();
+        let (store, budget) = node(1, 1, 0);
         store.down.store(true, Ordering::SeqCst);
-        let budget = ParticipantBudget::new(store.clone(), 1, 1, 0);
         let now = Instant::now();
         let before = metrics().rate_budget_unavailable.get();
         assert_eq!(
@@ -475,8 +482,7 @@ mod tests {
 
     #[tokio::test]
     async fn no_limit_asks_nothing() {
-        let store = Store::new();
-        let budget = ParticipantBudget::new(store.clone(), 0, 0, 0);
+        let (store, budget) = node(0, 0, 0);
         assert_eq!(admitted(&budget, "alice", 100, Instant::now()).await, 100);
         assert_eq!(store.takes(), 0);
     }
