@@ -365,8 +365,8 @@ async fn a_flooding_connection_is_rate_limited_and_others_are_served() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn posting_faster_than_the_limit_gets_429_with_retry_after() {
     let server = dev(&[
-        ("THREDS_SERVER_RATE_EVENTS_PER_SEC", "1"),
-        ("THREDS_SERVER_RATE_EVENTS_BURST", "5"),
+        ("THREDS_SERVER_PARTICIPANT_EVENTS_PER_SEC", "1"),
+        ("THREDS_SERVER_PARTICIPANT_EVENTS_BURST", "5"),
     ]);
     let token = server.token("mallory", &[]).unwrap();
     let mut statuses = Vec::new();
@@ -452,6 +452,8 @@ const MEMORY_SETTINGS: &[(&str, &str)] = &[
     ("THREDS_SERVER_BACKPRESSURE_LAG_BYTES", "2097152"),
     ("THREDS_SERVER_RATE_EVENTS_PER_SEC", "0"),
     ("THREDS_SERVER_RATE_BYTES_PER_SEC", "0"),
+    ("THREDS_SERVER_PARTICIPANT_EVENTS_PER_SEC", "0"),
+    ("THREDS_SERVER_PARTICIPANT_BYTES_PER_SEC", "0"),
 ];
 
 /// One participant sends 100,000 events of the largest size a frame allows (`E2E_MAX_SIZE_EVENTS`
@@ -621,4 +623,132 @@ async fn one_address_holds_at_most_its_connections() {
         assert!(Instant::now() < deadline, "no place freed within 10 s");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+/// Sends `n` events with ids `{prefix}{i}` as fast as it can and waits for the answer to every
+/// one; answers the acks and the refusals, each by the participant's rate limit (4290, naming the
+/// event).
+async fn flood(mut client: Client, prefix: String, n: usize) -> (usize, usize) {
+    let ids: Vec<String> = (0..n).map(|i| format!("{prefix}{i}")).collect();
+    for id in &ids {
+        client
+            .submit(&json!({"id": id, "type": "org.noise"}))
+            .await
+            .unwrap();
+    }
+    let answers = client.answers(&ids, Duration::from_secs(30)).await.unwrap();
+    let acks = answers.iter().filter(|a| a.get("ack").is_some()).count();
+    for refusal in answers.iter().filter(|a| a.get("ack").is_none()) {
+        assert_eq!(refusal["error"]["code"], 4290, "{refusal}");
+        let message = refusal["error"]["message"].as_str().unwrap_or_default();
+        assert!(message.contains("this participant"), "{refusal}");
+    }
+    (acks, n - acks)
+}
+
+/// Floods from `clients` at once (`n` events each, ids prefixed by the connection's number);
+/// answers the acks and refusals in all, and how long it took.
+async fn flood_all(clients: Vec<Client>, n: usize) -> (usize, usize, f64) {
+    let started = Instant::now();
+    let tasks: Vec<_> = clients
+        .into_iter()
+        .enumerate()
+        .map(|(c, client)| tokio::spawn(flood(client, format!("c{c}-"), n)))
+        .collect();
+    let (mut acks, mut limited) = (0, 0);
+    for task in tasks {
+        let (a, l) = task.await.unwrap();
+        acks += a;
+        limited += l;
+    }
+    (acks, limited, started.elapsed().as_secs_f64())
+}
+
+/// A participant limit of 1 event a second in bursts of 20 (chunks of 2).
+const LOW_PARTICIPANT_LIMIT: [(&str, &str); 2] = [
+    ("THREDS_SERVER_PARTICIPANT_EVENTS_PER_SEC", "1"),
+    ("THREDS_SERVER_PARTICIPANT_EVENTS_BURST", "20"),
+];
+
+/// Floods from connections of one participant at once (on `nodes` session nodes), 30 events
+/// each, and checks that together they got its budget ([`LOW_PARTICIPANT_LIMIT`]) once: every
+/// event answered, and the acks within a chunk per node of what the budget allowed meanwhile.
+async fn share_the_budget(clients: Vec<Client>, nodes: usize) {
+    let sent = clients.len() * 30;
+    let (acks, limited, elapsed) = flood_all(clients, 30).await;
+    assert_eq!(acks + limited, sent, "every event answered");
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+    let refilled = elapsed.ceil() as usize;
+    let (least, most) = (20 - 2 * nodes, 20 + refilled + 2 * nodes);
+    eprintln!("{nodes} node(s): {acks} acks, {limited} refusals of {sent} in {elapsed:.2} s");
+    assert!(
+        (least..=most).contains(&acks),
+        "{acks} accepted of {sent} in {elapsed:.2} s on {nodes} node(s); the budget allows {least} to {most}"
+    );
+}
+
+/// Checks that `client`'s participant is not limited by another's flood: 15 events, all acked.
+async fn unlimited(client: Client) {
+    let (acks, limited, _) = flood_all(vec![client], 15).await;
+    assert_eq!((acks, limited), (15, 0), "limited by another participant");
+}
+
+/// A participant's rate limit holds over all its connections and `POST /events` together: two
+/// WebSockets of one participant, each far within its connection's limit (1,000/s), share the
+/// participant's budget (every event answered, acked or refused with 4290), requests then get
+/// 429, and another participant is unaffected.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_participants_connections_share_its_rate_limit_and_others_are_served() {
+    let server = dev(&LOW_PARTICIPANT_LIMIT);
+    let clients = vec![
+        server.connect("mallory", &[]).await.unwrap(),
+        server.connect("mallory", &[]).await.unwrap(),
+    ];
+    share_the_budget(clients, 1).await;
+
+    // The same budget for requests: of five in a row, at most what refilled meanwhile (1/s) is
+    // accepted.
+    let token = server.token("mallory", &[]).unwrap();
+    let mut refused = 0;
+    for n in 0..5 {
+        let event = json!({"id": format!("h{n}"), "type": "org.noise"});
+        let answer = http::post_json(server.addr(), "/events", Some(&token), &event).unwrap();
+        if answer.status == 202 {
+            continue;
+        }
+        assert_eq!(answer.status, 429, "{}", answer.body);
+        assert_eq!(answer.json()["error"]["code"], 4290, "{}", answer.body);
+        assert!(answer
+            .header("retry-after")
+            .is_some_and(|s| s.parse::<u64>().is_ok_and(|s| s >= 1)));
+        refused += 1;
+    }
+    assert!(refused >= 2, "{refused} of 5 requests refused");
+
+    unlimited(server.connect("bob", &[]).await.unwrap()).await;
+}
+
+/// Two session nodes on one Redis share a participant's budget: connections of one participant to
+/// each node, flooding together, get the participant's budget once (within a chunk per node), not
+/// once per node (which would be 40).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn session_nodes_share_a_participants_rate_limit_through_the_store() {
+    if !threds_testkit::redis::available("session_nodes_share_a_participants_rate_limit") {
+        return;
+    }
+    let infra = support::infrastructure();
+    let args = ["--patterns", "config/patterns"];
+    let node = |name: &str| {
+        let mut env = infra.env(name);
+        env.extend(LOW_PARTICIPANT_LIMIT.map(|(k, v)| (k, v.to_owned())));
+        support::threds().start("session", &args, &env).unwrap()
+    };
+    let (one, two) = (node("session-1"), node("session-2"));
+    let clients = vec![
+        one.connect("mallory", &[]).await.unwrap(),
+        two.connect("mallory", &[]).await.unwrap(),
+    ];
+    share_the_budget(clients, 2).await;
+    unlimited(two.connect("bob", &[]).await.unwrap()).await;
+    drop((one, two, infra));
 }

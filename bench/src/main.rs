@@ -81,13 +81,16 @@ fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
 
 /// How the bench starts `threds`: the binary found, logging at warn (plus the start-up line) to a
 /// file per process in the temporary directory.
-/// The settings of a measured server: no per-connection rate limit, no per-address connection cap
-/// and no thred quotas, as the load generator drives its participants from one address as hard
-/// as they go, each starting many threds (the limits are tested in tests/limits.rs).
+/// The settings of a measured server: no per-connection or per-participant rate limit, no
+/// per-address connection cap and no thred quotas, as the load generator drives its participants
+/// from one address as hard as they go, each starting many threds (the limits are tested in
+/// tests/limits.rs).
 fn unlimited() -> Vec<(&'static str, String)> {
     vec![
         ("THREDS_SERVER_RATE_EVENTS_PER_SEC", "0".to_owned()),
         ("THREDS_SERVER_RATE_BYTES_PER_SEC", "0".to_owned()),
+        ("THREDS_SERVER_PARTICIPANT_EVENTS_PER_SEC", "0".to_owned()),
+        ("THREDS_SERVER_PARTICIPANT_BYTES_PER_SEC", "0".to_owned()),
         ("THREDS_SERVER_MAX_CONNECTIONS_PER_ADDRESS", "0".to_owned()),
         ("THREDS_ENGINE_MAX_THREDS_PER_PARTICIPANT", "0".to_owned()),
         ("THREDS_ENGINE_DEFAULT_MAX_INSTANCES", "0".to_owned()),

@@ -126,7 +126,8 @@ pub struct Metrics {
     pub websocket_connections: Gauge,
     /// Connections closed because their client did not keep up with its messages.
     pub slow_clients_disconnected: Counter,
-    /// Client frames refused by a connection's rate limit (error 4290).
+    /// Client frames and requests refused by a rate limit, a connection's or a participant's
+    /// (error 4290).
     pub rate_limited_frames: Counter,
     /// `POST /events` requests refused because `[server] max_requests_in_flight` were in flight
     /// (error 4293).
@@ -135,6 +136,8 @@ pub struct Metrics {
     pub backpressure_delayed: Counter,
     /// Client events refused because the engines still lagged after the longest wait (4293).
     pub backpressure_refused: Counter,
+    /// Client events admitted without a participant rate check because the store was unreachable.
+    pub rate_budget_unavailable: Counter,
 }
 
 impl Metrics {
@@ -164,6 +167,7 @@ impl Metrics {
             busy_requests: Counter::default(),
             backpressure_delayed: Counter::default(),
             backpressure_refused: Counter::default(),
+            rate_budget_unavailable: Counter::default(),
         };
         let r = &mut m.registry;
         let p = "threds";
@@ -250,7 +254,7 @@ impl Metrics {
         );
         r.register(
             "rate_limited_frames",
-            "Client frames refused by a connection's rate limit (error 4290)",
+            "Client frames and requests refused by a rate limit, a connection's or a participant's (error 4290)",
             m.rate_limited_frames.clone(),
         );
         r.register(
@@ -267,6 +271,11 @@ impl Metrics {
             "backpressure_refused",
             "Client events refused because the engines still lagged after [server] backpressure_max_wait_ms (error 4293)",
             m.backpressure_refused.clone(),
+        );
+        r.register(
+            "rate_budget_unavailable",
+            "Client events admitted without a participant rate check: the store was unreachable",
+            m.rate_budget_unavailable.clone(),
         );
         m
     }

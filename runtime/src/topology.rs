@@ -169,6 +169,16 @@ pub fn event_key<'a>(thred_id: Option<&'a str>, source: &'a str) -> &'a str {
     thred_id.unwrap_or(source)
 }
 
+/// The rate bucket (of the store's `RateBudgets` port) of the events `participant` sends.
+pub fn participant_events_bucket(participant: &str) -> String {
+    format!("events:{participant}")
+}
+
+/// The rate bucket of the bytes `participant` sends.
+pub fn participant_bytes_bucket(participant: &str) -> String {
+    format!("bytes:{participant}")
+}
+
 /// The thred store's keys under a prefix (the Redis adapter's layout; its scripts build the same
 /// names from the prefix).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -264,6 +274,11 @@ impl StoreKeys {
     pub fn patterns_version(&self) -> String {
         self.key("patterns:version")
     }
+
+    /// A rate bucket's hash (tokens held and when), expiring once the bucket would be full.
+    pub fn rate(&self, bucket: &str) -> String {
+        self.key(&format!("rate:{bucket}"))
+    }
 }
 
 #[cfg(test)]
@@ -310,5 +325,13 @@ mod tests {
         );
         assert_eq!(keys.thred("t1"), "threds:thred:t1");
         assert_eq!(StoreKeys::new("x:").timers(2), "x:timers:2");
+        assert_eq!(
+            keys.rate(&participant_events_bucket("alice")),
+            "threds:rate:events:alice"
+        );
+        assert_eq!(
+            keys.rate(&participant_bytes_bucket("alice")),
+            "threds:rate:bytes:alice"
+        );
     }
 }

@@ -1,14 +1,16 @@
 //! The store contract (every suite), unchanged, against the Redis adapter on real `redis-server`
 //! processes: one master, three masters (leases by Redlock), reopening on a running server, and
 //! reopening after the server was SIGKILLed and restarted from its append-only file. Also counts
-//! the server-side commands of a commit.
+//! the server-side commands of a commit, and shares a rate bucket between clients with skewed
+//! clocks.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use threds_patterns::thred::{Status, ThredContext, ThredMeta, ThredState};
 use threds_runtime::store::redis::{Config, RedisStore};
-use threds_runtime::store::{Commit, Stores, ThredWrite, Threds};
+use threds_runtime::store::{Commit, Rate, RateBudgets, Stores, ThredWrite, Threds};
+use threds_runtime::topology::{self, StoreKeys};
 use threds_testkit::contract::store::{run_all, run_durability, ManualClock};
 use threds_testkit::redis::{available, RedisServer};
 
@@ -207,4 +209,45 @@ async fn a_commit_is_one_round_trip() {
             "a commit sends nothing but EVALSHA: {calls:?}"
         );
     }
+}
+
+/// Two store clients (two session nodes) whose clocks are an hour apart draw on one rate bucket:
+/// it runs on the server's clock, so neither sees it refilled by its own skew; and its key expires
+/// once the bucket would be full again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clients_with_skewed_clocks_share_a_rate_bucket_that_expires_when_full() {
+    let Some(server) = server("redis rate budgets", &[]) else {
+        return;
+    };
+    let a = store(vec![server.url()], "rates:", ManualClock::new(1_000_000));
+    let b = store(
+        vec![server.url()],
+        "rates:",
+        ManualClock::new(1_000_000 + 3_600_000),
+    );
+    let rate = Rate::new(1, 10);
+    let bucket = topology::participant_events_bucket("alice");
+    let mut granted = Vec::new();
+    for _ in 0..10 {
+        for node in [&a, &b] {
+            let grant = node.take(&bucket, rate, 1).await.expect("take");
+            granted.push(grant.granted);
+        }
+    }
+    let total: u64 = granted.iter().sum();
+    // The burst of 10, plus at most one token refilled while the takes ran.
+    assert!((10..=11).contains(&total), "granted {total}: {granted:?}");
+    let key = StoreKeys::new("rates:").rate(&bucket);
+    let ttl = server
+        .command(&format!("PTTL {key}"))
+        .unwrap_or_else(|e| panic!("PTTL: {e}"));
+    let ttl: i64 = ttl
+        .trim()
+        .trim_start_matches(':')
+        .parse()
+        .expect("PTTL reply");
+    assert!(
+        (9_000..=11_000).contains(&ttl),
+        "{key} expires in {ttl} ms: when 10 tokens at 1/s are back, plus a second"
+    );
 }

@@ -191,6 +191,7 @@ pub async fn serve(setup: Setup, ports: Ports) -> anyhow::Result<()> {
             model: sessions_model,
             bus: bus.clone(),
             directory: stores.sessions.clone(),
+            rates: stores.rates.clone(),
             topology: &topology,
             node: &node,
             server: &config.server,

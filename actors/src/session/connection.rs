@@ -1,6 +1,7 @@
 //! One actor per WebSocket connection: reads client frames in order, submits events, and feeds a
 //! writer task that owns the socket.
 
+use super::budget::ParticipantBudget;
 use super::hub::{Connect, Disconnect, Hub, Outgoing};
 use super::intake::Intake;
 use super::limit::Limits;
@@ -8,6 +9,7 @@ use super::protocol::{self, read_client_frame, ServerFrame};
 use super::queue::{Drain, Queue};
 use actix::prelude::*;
 use actix_ws::{AggregatedMessage, CloseCode, CloseReason, ProtocolError, Session};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use threds_runtime::metrics::metrics;
 use tokio_util::sync::CancellationToken;
@@ -36,6 +38,8 @@ pub struct Link {
     pub ping_timeout: Duration,
     /// Its rate limits.
     pub limits: Limits,
+    /// Its participant's rate limit, shared with the participant's other connections.
+    pub budget: Arc<ParticipantBudget>,
     /// Cancelled on shutdown.
     pub shutdown: CancellationToken,
     /// Its place among its address's open connections (freed when the socket closes).
@@ -56,6 +60,7 @@ pub struct Connection {
     ping_interval: Duration,
     ping_timeout: Duration,
     limits: Limits,
+    budget: Arc<ParticipantBudget>,
 }
 
 impl Connection {
@@ -75,6 +80,7 @@ impl Connection {
             ping_interval,
             ping_timeout,
             limits,
+            budget,
             shutdown,
             address,
         } = link;
@@ -99,6 +105,7 @@ impl Connection {
                 ping_interval,
                 ping_timeout,
                 limits,
+                budget,
             }
         })
     }
@@ -139,39 +146,52 @@ impl Connection {
                 Err(ServerFrame::Error { reference, .. }) => reference.clone(),
                 Err(_) => None,
             };
-            return self.send(&ServerFrame::Error {
-                code: protocol::ERR_RATE_LIMITED,
-                message: format!(
-                    "rate limited: this connection sends faster than its limit; not accepted, retry in {} ms",
-                    wait.as_millis().max(1)
-                ),
-                reference,
-            });
+            return self.send(&rate_limited("this connection", wait, reference));
         }
         let event = match read {
             Ok(event) => event,
             Err(frame) => return self.send(&frame),
         };
-        let intake = self.intake.clone();
+        let (intake, budget) = (self.intake.clone(), Arc::clone(&self.budget));
         let (participant, roles) = (self.participant.clone(), self.roles.clone());
         let id = event.id().to_string();
+        let size = text.len();
         // `wait` keeps this connection's events in the order the client sent them.
         ctx.wait(
             async move {
-                intake
-                    .submit(event, &participant, &roles, None, "websocket")
-                    .await
+                budget.admit(&participant, size, Instant::now()).await?;
+                Ok::<_, Duration>(
+                    intake
+                        .submit(event, &participant, &roles, None, "websocket")
+                        .await,
+                )
             }
             .into_actor(self)
             .map(move |result, act, _| match result {
-                Ok(_) => act.send(&ServerFrame::Ack { id }),
-                Err(e) => act.send(&ServerFrame::Error {
+                Err(wait) => {
+                    metrics().rate_limited_frames.inc();
+                    act.send(&rate_limited("this participant", wait, Some(id)));
+                }
+                Ok(Ok(_)) => act.send(&ServerFrame::Ack { id }),
+                Ok(Err(e)) => act.send(&ServerFrame::Error {
                     code: e.code(),
                     message: e.to_string(),
                     reference: Some(id),
                 }),
             }),
         );
+    }
+}
+
+/// The error frame refusing event `reference` because `who` sends faster than its limit.
+fn rate_limited(who: &str, wait: Duration, reference: Option<String>) -> ServerFrame {
+    ServerFrame::Error {
+        code: protocol::ERR_RATE_LIMITED,
+        message: format!(
+            "rate limited: {who} sends faster than its limit; not accepted, retry in {} ms",
+            wait.as_millis().max(1)
+        ),
+        reference,
     }
 }
 

@@ -2,11 +2,12 @@
 //! node's, in `crate::node`).
 
 use super::addresses::{PerAddress, Slot};
+use super::budget::ParticipantBudget;
 use super::connection::{refuse, Connection, Link, Peer};
 use super::gate::Gate;
 use super::hub::Hub;
 use super::intake::Intake;
-use super::limit::{Limits, PerParticipant};
+use super::limit::Limits;
 use super::protocol::{self, ServerFrame};
 use crate::auth::{self, Verifier};
 use actix::Addr;
@@ -32,8 +33,8 @@ pub struct SessionState {
     pub intake: Intake,
     /// Frame and body limits, timeouts, queues.
     pub server: ServerConfig,
-    /// `POST /events` rate limits, per participant.
-    pub http_limits: Arc<PerParticipant>,
+    /// Each participant's rate limit over all its connections and requests, on every node.
+    pub budget: Arc<ParticipantBudget>,
     /// Open connections per client address.
     pub addresses: Arc<PerAddress>,
     /// `POST /events` requests in flight.
@@ -178,6 +179,7 @@ async fn ws(
                     queue_bytes: state.server.connection_queue_bytes,
                     ping_interval: Duration::from_millis(state.server.ping_interval_ms.max(1)),
                     ping_timeout: Duration::from_millis(state.server.ping_timeout_ms.max(1)),
+                    budget: state.budget.clone(),
                     limits: Limits::new(
                         f64::from(state.server.rate_events_per_sec),
                         f64::from(state.server.rate_events_burst),
@@ -296,8 +298,9 @@ async fn post_event(
         }
     };
     if let Err(wait) = state
-        .http_limits
+        .budget
         .admit(&participant, body.len(), std::time::Instant::now())
+        .await
     {
         metrics().rate_limited_frames.inc();
         let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
@@ -305,7 +308,7 @@ async fn post_event(
             .insert_header(("Retry-After", secs.max(1).to_string()))
             .json(json!({"error": {
                 "code": protocol::ERR_RATE_LIMITED,
-                "message": format!("rate limited: {participant} sends faster than its limit; not accepted, retry in {} ms", wait.as_millis().max(1)),
+                "message": format!("rate limited: {participant} sends faster than its limit ([server] participant_*); not accepted, retry in {} ms", wait.as_millis().max(1)),
                 "ref": Value::Null,
             }}));
     }

@@ -1,8 +1,7 @@
-//! Rate limits: token buckets refilled continuously, one per limited quantity (events, bytes),
-//! held by each WebSocket connection, and per participant for `POST /events`.
+//! Rate limits of a WebSocket connection: token buckets refilled continuously, one per limited
+//! quantity (events, bytes), held by the connection. (A participant's limit over all its
+//! connections and requests is [`super::budget`].)
 
-use std::collections::HashMap;
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 /// A token bucket: holds at most `burst` tokens, refilled at `rate` tokens a second.
@@ -84,56 +83,6 @@ impl Limits {
     }
 }
 
-/// Participants tracked before idle ones are forgotten.
-const TRACKED: usize = 10_000;
-
-/// How long a participant's limits are kept after its last request (a forgotten participant
-/// starts again with full buckets, which this long a pause would have given it anyway).
-const IDLE: Duration = Duration::from_secs(60);
-
-/// Rate limits per participant, for requests that no connection holds (`POST /events`).
-pub struct PerParticipant {
-    events_per_sec: f64,
-    events_burst: f64,
-    bytes_per_sec: f64,
-    limits: Mutex<HashMap<String, (Limits, Instant)>>,
-}
-
-impl PerParticipant {
-    /// The same limits as [`Limits::new`] for each participant.
-    pub fn new(events_per_sec: f64, events_burst: f64, bytes_per_sec: f64) -> PerParticipant {
-        PerParticipant {
-            events_per_sec,
-            events_burst,
-            bytes_per_sec,
-            limits: Mutex::new(HashMap::new()),
-        }
-    }
-
-    /// Admits one event of `bytes` bytes from `participant` at `now`, or answers when to retry.
-    pub fn admit(&self, participant: &str, bytes: usize, now: Instant) -> Result<(), Duration> {
-        let Ok(mut all) = self.limits.lock() else {
-            return Ok(());
-        };
-        if all.len() >= TRACKED && !all.contains_key(participant) {
-            all.retain(|_, (_, used)| now.saturating_duration_since(*used) < IDLE);
-        }
-        let (limits, used) = all.entry(participant.to_owned()).or_insert_with(|| {
-            (
-                Limits::new(
-                    self.events_per_sec,
-                    self.events_burst,
-                    self.bytes_per_sec,
-                    now,
-                ),
-                now,
-            )
-        });
-        *used = now;
-        limits.admit(bytes, now)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
@@ -176,15 +125,5 @@ mod tests {
         for n in 0..99 {
             assert!(l.admit(10, t1).is_ok(), "frame {n}");
         }
-    }
-
-    #[test]
-    fn participants_have_their_own_limits() {
-        let t0 = Instant::now();
-        let p = PerParticipant::new(1.0, 2.0, 0.0);
-        assert!(p.admit("alice", 10, t0).is_ok());
-        assert!(p.admit("alice", 10, t0).is_ok());
-        assert!(p.admit("alice", 10, t0).is_err(), "alice's burst is spent");
-        assert!(p.admit("bob", 10, t0).is_ok(), "bob's is not");
     }
 }

@@ -2,6 +2,7 @@
 //! their messages.
 
 pub mod addresses;
+pub mod budget;
 pub mod connection;
 pub mod feed;
 pub mod gate;
@@ -20,7 +21,7 @@ use std::sync::Arc;
 use threds_patterns::model::SessionsModel;
 use threds_runtime::bus::{driver, Bus};
 use threds_runtime::config::ServerConfig;
-use threds_runtime::store::SessionDirectory;
+use threds_runtime::store::{RateBudgets, SessionDirectory};
 use threds_runtime::topology::Topology;
 use tokio_util::sync::CancellationToken;
 
@@ -34,6 +35,8 @@ pub struct Role<'a> {
     pub bus: Arc<dyn Bus>,
     /// Where sessions are recorded.
     pub directory: Arc<dyn SessionDirectory>,
+    /// Where the participants' rate budgets are held (shared by every session node).
+    pub rates: Arc<dyn RateBudgets>,
     /// The deployment's names.
     pub topology: &'a Topology,
     /// This process's name.
@@ -89,10 +92,11 @@ pub fn start(role: Role<'_>) -> (Supervised, http::SessionState) {
                 role.server,
             )),
         server: role.server.clone(),
-        http_limits: std::sync::Arc::new(limit::PerParticipant::new(
-            f64::from(role.server.rate_events_per_sec),
-            f64::from(role.server.rate_events_burst),
-            role.server.rate_bytes_per_sec as f64,
+        budget: Arc::new(budget::ParticipantBudget::new(
+            role.rates,
+            role.server.participant_events_per_sec,
+            role.server.participant_events_burst,
+            role.server.participant_bytes_per_sec,
         )),
         addresses: addresses::PerAddress::new(role.server.max_connections_per_address),
         in_flight: gate::Gate::new(role.server.max_requests_in_flight),

@@ -82,6 +82,14 @@ pub struct ServerConfig {
     /// How long an event waits for its partition to catch up before it is refused (code 4293),
     /// ms.
     pub backpressure_max_wait_ms: u64,
+    /// Events one participant may send per second, on average, over all its WebSocket
+    /// connections and `POST /events`, on every session node (0: unlimited). Held in the store.
+    pub participant_events_per_sec: u64,
+    /// Events one participant may send at once above that rate.
+    pub participant_events_burst: u64,
+    /// Bytes one participant may send per second, on average, in bursts of twice that, over all
+    /// its connections and requests on every session node (0: unlimited).
+    pub participant_bytes_per_sec: u64,
     /// Browser origins (`scheme://host[:port]`) allowed to open `/ws` or `POST /events`; empty
     /// allows any (bearer tokens are not cookies, so another site cannot borrow a user's). A
     /// request without an `Origin` header (not from a browser) is always allowed.
@@ -110,6 +118,9 @@ impl Default for ServerConfig {
             backpressure_lag_bytes: 4 * 1024 * 1024,
             backpressure_check_ms: 50,
             backpressure_max_wait_ms: 5_000,
+            participant_events_per_sec: 4_000,
+            participant_events_burst: 8_000,
+            participant_bytes_per_sec: 16 * 1024 * 1024,
             allowed_origins: Vec::new(),
         }
     }

@@ -13,10 +13,14 @@
 //!
 //! Leases: a renewal by the holder before expiry keeps the token and extends the expiry; every
 //! other grant takes the next token of the resource. Time comes from the store's [`Clock`].
+//!
+//! Rate budgets: token buckets in memory only, apart from the image (a restart refills them), on
+//! the store's [`Clock`].
 
 mod durable;
 mod lease;
 mod plan;
+mod rates;
 mod sessions;
 mod state;
 
@@ -24,6 +28,7 @@ use self::durable::Durable;
 use self::lease::LeaseRecord;
 use self::state::Plan;
 use self::state::State;
+use super::rates::{Grant, Rate, RateBudgets};
 use super::{
     Commit, Error, Lease, Leases, PatternRegistry, Pending, Registry, Session, SessionDirectory,
     Stored, StoredCounter, Threds,
@@ -62,6 +67,8 @@ struct Shared {
     /// The pattern registry (kept in memory also by a durable store: the pattern files are read
     /// again at start).
     registry: Mutex<Registry>,
+    /// The rate budgets (in memory only).
+    rates: Mutex<rates::Buckets>,
 }
 
 impl std::fmt::Debug for MemoryStore {
@@ -108,6 +115,7 @@ impl MemoryStore {
                 durable,
                 clock,
                 registry: Mutex::new(Registry::default()),
+                rates: Mutex::new(rates::Buckets::default()),
             }),
         }
     }
@@ -348,5 +356,18 @@ impl PatternRegistry for MemoryStore {
 
     async fn registered_patterns(&self) -> Result<Registry, Error> {
         Ok(self.shared.registry()?.clone())
+    }
+}
+
+#[async_trait]
+impl RateBudgets for MemoryStore {
+    async fn take(&self, bucket: &str, rate: Rate, asked: u64) -> Result<Grant, Error> {
+        let now = (self.shared.clock)();
+        let mut buckets = self
+            .shared
+            .rates
+            .lock()
+            .map_err(|_| Error::Backend("rate budgets poisoned by an earlier panic".into()))?;
+        Ok(buckets.take(bucket, Rate::new(rate.per_sec, rate.burst), asked, now))
     }
 }

@@ -4,16 +4,18 @@
 //!   unbound-listener index and the transactional outbox, all written by one atomic [`Commit`];
 //! - [`Leases`] ([`leases`]): partition leases with fencing tokens, which commits check;
 //! - [`SessionDirectory`] ([`sessions`]): which node holds each session of a participant;
-//! - [`PatternRegistry`] ([`patterns`]): the pattern sources the engines run.
+//! - [`PatternRegistry`] ([`patterns`]): the pattern sources the engines run;
+//! - [`RateBudgets`] ([`rates`]): token buckets shared by every node (participants' rate limits).
 //!
 //! Each port's module lists the guarantees its adapters MUST keep. Both adapters ([`memory`] and
-//! [`redis`]) implement every port; [`Stores`] bundles one adapter's four ports for the
+//! [`redis`]) implement every port; [`Stores`] bundles one adapter's five ports for the
 //! composition root. [`Threds`] and [`Leases`] work together (a commit under a lease is fenced by
 //! the grants of the same adapter), so they must come from one adapter.
 
 pub mod leases;
 pub mod memory;
 pub mod patterns;
+pub mod rates;
 pub mod redis;
 pub mod sessions;
 mod stores;
@@ -21,6 +23,7 @@ pub mod threds;
 
 pub use self::leases::{Lease, Leases};
 pub use self::patterns::{PatternRegistry, Registry};
+pub use self::rates::{Grant, Rate, RateBudgets};
 pub use self::sessions::{Session, SessionDirectory};
 pub use self::stores::Stores;
 pub use self::threds::{Commit, Outgoing, Pending, Stored, StoredCounter, ThredWrite, Threds};

@@ -1,7 +1,7 @@
-//! The four store ports of one adapter, bundled for the composition root, which hands each
+//! The five store ports of one adapter, bundled for the composition root, which hands each
 //! consumer only the port(s) it uses.
 
-use super::{Leases, PatternRegistry, SessionDirectory, Threds};
+use super::{Leases, PatternRegistry, RateBudgets, SessionDirectory, Threds};
 use std::sync::Arc;
 
 /// One adapter seen through each store port.
@@ -15,13 +15,15 @@ pub struct Stores {
     pub sessions: Arc<dyn SessionDirectory>,
     /// The pattern registry.
     pub patterns: Arc<dyn PatternRegistry>,
+    /// The rate budgets (participants' rate limits across session nodes).
+    pub rates: Arc<dyn RateBudgets>,
 }
 
 impl Stores {
     /// Every port of `adapter`.
     pub fn of<A>(adapter: A) -> Stores
     where
-        A: Threds + Leases + SessionDirectory + PatternRegistry,
+        A: Threds + Leases + SessionDirectory + PatternRegistry + RateBudgets,
     {
         Stores::shared(Arc::new(adapter))
     }
@@ -29,13 +31,14 @@ impl Stores {
     /// Every port of a shared `adapter` (the caller may keep its own handle).
     pub fn shared<A>(adapter: Arc<A>) -> Stores
     where
-        A: Threds + Leases + SessionDirectory + PatternRegistry,
+        A: Threds + Leases + SessionDirectory + PatternRegistry + RateBudgets,
     {
         Stores {
             threds: adapter.clone(),
             leases: adapter.clone(),
             sessions: adapter.clone(),
-            patterns: adapter,
+            patterns: adapter.clone(),
+            rates: adapter,
         }
     }
 }

@@ -112,6 +112,20 @@ impl Client {
         }
     }
 
+    /// The answer to each event of `ids`, in that order: its ack, or the error frame naming it
+    /// (`ref`), all within `within`. Other frames stay in the inbox.
+    pub async fn answers(&mut self, ids: &[String], within: Duration) -> Result<Vec<Value>, Error> {
+        let deadline = tokio::time::Instant::now() + within;
+        let mut answers = Vec::with_capacity(ids.len());
+        for id in ids {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            let answers_id =
+                |f: &Value| f["ack"]["id"] == id.as_str() || f["error"]["ref"] == id.as_str();
+            answers.push(self.frame(answers_id, left).await?);
+        }
+        Ok(answers)
+    }
+
     /// The message whose event title is `title` (the `message` of its frame), within 10 s.
     pub async fn message(&mut self, title: &str) -> Result<Value, Error> {
         self.message_within(title, MESSAGE_WITHIN).await

@@ -9,9 +9,12 @@
 //! | [`fencing`] | `Threds` and `Leases` of one adapter | commits under a lease are fenced by newer grants |
 //! | [`sessions`] | `SessionDirectory` | sessions per participant, participants ever seen |
 //! | [`patterns`] | `PatternRegistry` | whole replacement, rising versions |
+//! | [`rates`] | `RateBudgets` | burst, refill, independent buckets, concurrent takes |
 //!
 //! Time is injected: the suite passes each store it asks for a [`ManualClock`], which the adapter
-//! must use for leases and outbox commit times, and moves it forward instead of sleeping.
+//! must use for leases and outbox commit times, and moves it forward instead of sleeping. Rate
+//! buckets may run on another clock (the Redis adapter's is the server's), so [`rates`] also
+//! sleeps as long as it moves the clock.
 //!
 //! The outbox is specified here as: a commit's entries are listed (by `outbox`) if and only if the
 //! commit was applied, in order, with strictly increasing sequence numbers (across commits,
@@ -27,6 +30,7 @@ pub mod fencing;
 pub mod leases;
 mod outbox;
 pub mod patterns;
+pub mod rates;
 pub mod sessions;
 pub mod threds;
 mod timers;
@@ -76,6 +80,7 @@ where
     fencing::run(|clock| port(make(clock), |s| (s.threds, s.leases))).await;
     sessions::run(|clock| port(make(clock), |s| s.sessions)).await;
     patterns::run(|clock| port(make(clock), |s| s.patterns)).await;
+    rates::run(|clock| port(make(clock), |s| s.rates)).await;
 }
 
 /// Runs every suite's restart checks; `open(clock, name)` opens the same durable adapter for the

@@ -24,16 +24,22 @@
 //!   its session ids by `seq` (from `P seq:session`); `P participants` sorted set by first-seen
 //!   order (from `P seq:participant`);
 //! - `P fence:{resource}` hash: `token` newest token granted, and while held `owner`, `exp`;
+//! - `P rate:{bucket}` hash: `h` tokens held, `t` when (server time, µs), expiring once the
+//!   bucket would be full again (the participants' buckets are `rate:events:{participant}` and
+//!   `rate:bytes:{participant}`);
 //!
 //! and on every lock master (the state server included): `P lock:{resource}` hash `owner`,
 //! `token`, `exp` (the Redlock lock) and `P lock-token:{resource}` (the highest token it saw).
 //!
 //! The store clock (an injected [`Clock`], the system clock by default) gives `now` to every
-//! script: lease expiry and outbox commit times follow it, not the servers' clocks.
+//! script: lease expiry and outbox commit times follow it, not the servers' clocks. Rate buckets
+//! are the exception: they run on the state server's `TIME`, so that session nodes with skewed
+//! clocks share one budget.
 
 mod commit;
 mod link;
 mod patterns;
+mod rates;
 mod read;
 mod redlock;
 mod scripts;

@@ -18,6 +18,8 @@ pub(super) struct Scripts {
     pub session_remove: Script,
     /// The sessions of a participant.
     pub sessions_of: Script,
+    /// Taking tokens from a rate bucket.
+    pub rate_take: Script,
 }
 
 impl Scripts {
@@ -30,6 +32,7 @@ impl Scripts {
             session_add: Script::new(include_str!("lua/session_add.lua")),
             session_remove: Script::new(include_str!("lua/session_remove.lua")),
             sessions_of: Script::new(include_str!("lua/sessions_of.lua")),
+            rate_take: Script::new(include_str!("lua/rate_take.lua")),
         }
     }
 }
