@@ -81,22 +81,26 @@ pub async fn max_size_echoes(
         }
         Ok::<_, Error>(to_server)
     });
-    let acks = tokio::spawn(async move {
+    let acks = async move {
         for n in 0..events {
             expect(acks_in.next_frame(), "ack", &format!("after {n} acks")).await?;
         }
         Ok::<_, Error>(())
-    });
-    for n in 0..events {
-        expect(
-            reader.next_frame(),
-            "message",
-            &format!("after {n} messages"),
-        )
-        .await?;
-    }
-    let joined = |e: tokio::task::JoinError| Error::Http(format!("a load task failed: {e}"));
-    acks.await.map_err(joined)??;
+    };
+    let messages = async move {
+        for n in 0..events {
+            expect(
+                reader.next_frame(),
+                "message",
+                &format!("after {n} messages"),
+            )
+            .await?;
+        }
+        Ok::<_, Error>(())
+    };
+    // The first failure of either side is the answer.
+    tokio::try_join!(acks, messages)?;
+    let joined = |e: tokio::task::JoinError| Error::Http(format!("the writer failed: {e}"));
     let _sender = writer.await.map_err(joined)??;
     Ok(Flooded {
         events,

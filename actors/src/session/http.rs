@@ -103,12 +103,22 @@ fn too_many_connections(open: usize, state: &SessionState) -> HttpResponse {
         "{open} connections from this address are open, the most allowed ([server] max_connections_per_address = {})",
         state.addresses.max()
     );
-    let mut answer = error(
+    retry_soon(
         actix_web::http::StatusCode::TOO_MANY_REQUESTS,
         protocol::ERR_TOO_MANY_CONNECTIONS,
         message,
         None,
-    );
+    )
+}
+
+/// An error answer with `Retry-After: 1`.
+fn retry_soon(
+    status: actix_web::http::StatusCode,
+    code: u16,
+    message: String,
+    reference: Option<String>,
+) -> HttpResponse {
+    let mut answer = error(status, code, message, reference);
     answer.headers_mut().insert(
         actix_web::http::header::RETRY_AFTER,
         actix_web::http::header::HeaderValue::from_static("1"),
@@ -123,17 +133,12 @@ fn busy(state: &SessionState) -> HttpResponse {
         "the server has {} requests in flight, the most allowed ([server] max_requests_in_flight); retry shortly",
         state.in_flight.max()
     );
-    let mut answer = error(
+    retry_soon(
         actix_web::http::StatusCode::SERVICE_UNAVAILABLE,
         protocol::ERR_BUSY,
         message,
         None,
-    );
-    answer.headers_mut().insert(
-        actix_web::http::header::RETRY_AFTER,
-        actix_web::http::header::HeaderValue::from_static("1"),
-    );
-    answer
+    )
 }
 
 /// 403 for a browser origin that is not allowed.
@@ -359,18 +364,11 @@ async fn post_event(
         .await
     {
         Ok(_) => HttpResponse::Accepted().body(ServerFrame::Ack { id }.to_text()),
-        Err(e) => {
-            let mut answer = error(
-                StatusCode::SERVICE_UNAVAILABLE,
-                e.code(),
-                e.to_string(),
-                Some(id),
-            );
-            answer.headers_mut().insert(
-                actix_web::http::header::RETRY_AFTER,
-                actix_web::http::header::HeaderValue::from_static("1"),
-            );
-            answer
-        }
+        Err(e) => retry_soon(
+            StatusCode::SERVICE_UNAVAILABLE,
+            e.code(),
+            e.to_string(),
+            Some(id),
+        ),
     }
 }
