@@ -138,6 +138,8 @@ pub struct Metrics {
     pub backpressure_refused: Counter,
     /// Client events admitted without a participant rate check because the store was unreachable.
     pub rate_budget_unavailable: Counter,
+    /// Times a topic's publish breaker opened (an append stalled past the timeout).
+    pub publish_breaker_opened: Counter,
 }
 
 impl Metrics {
@@ -168,6 +170,7 @@ impl Metrics {
             backpressure_delayed: Counter::default(),
             backpressure_refused: Counter::default(),
             rate_budget_unavailable: Counter::default(),
+            publish_breaker_opened: Counter::default(),
         };
         let r = &mut m.registry;
         let p = "threds";
@@ -276,6 +279,11 @@ impl Metrics {
             "rate_budget_unavailable",
             "Client events admitted without a participant rate check: the store was unreachable",
             m.rate_budget_unavailable.clone(),
+        );
+        r.register(
+            "publish_breaker_opened",
+            "Times a topic's publish breaker opened: an append stalled past [engine] publish_timeout_ms, and the topic is left alone for breaker_open_ms (its records wait in the outbox)",
+            m.publish_breaker_opened.clone(),
         );
         m
     }

@@ -21,10 +21,13 @@ use threds_runtime::store::memory::MemoryStore;
 /// The names of the deployment under test.
 const T: Topology = Topology::new(1);
 
-/// A bus whose appends to the `broken` topics fail.
+/// A bus whose appends to the `broken` topics fail and to the `stalled` topics never answer.
 struct Flaky {
     inner: MemoryBus,
     broken: Mutex<Vec<String>>,
+    stalled: Mutex<Vec<String>>,
+    /// Appends tried on stalled topics.
+    stalls: AtomicI64,
 }
 
 impl Flaky {
@@ -32,7 +35,13 @@ impl Flaky {
         Flaky {
             inner: MemoryBus::new(),
             broken: Mutex::new(broken.iter().map(|t| t.to_string()).collect()),
+            stalled: Mutex::new(Vec::new()),
+            stalls: AtomicI64::new(0),
         }
+    }
+
+    fn stall_only(&self, topics: &[&str]) {
+        *self.stalled.lock().unwrap() = topics.iter().map(|t| t.to_string()).collect();
     }
 
     fn break_only(&self, topics: &[&str]) {
@@ -62,6 +71,10 @@ impl Bus for Flaky {
     ) -> Result<Position, bus::Error> {
         if self.broken.lock().unwrap().iter().any(|t| t == topic) {
             return Err(bus::Error::Backend("network partition".into()));
+        }
+        if self.stalled.lock().unwrap().iter().any(|t| t == topic) {
+            self.stalls.fetch_add(1, Ordering::SeqCst);
+            std::future::pending::<()>().await;
         }
         self.inner
             .append(topic, partition, key, payload, headers)
@@ -271,4 +284,106 @@ async fn an_unpublishable_record_holds_back_only_the_records_of_its_topic() {
     assert_eq!(processor.relay(5_000, 100).await.unwrap(), 2);
     assert_eq!(processor.relay(5_000, 100).await.unwrap(), 0);
     assert_eq!(message_ids(&bus, agent).await, ["o0_agent_0", "o1_agent_0"]);
+}
+
+/// An agent topic whose appends stall (a partition without a leader, say) is given up on after
+/// the publish timeout and then left alone: steps do not wait behind it, its records wait in the
+/// outbox, and once it answers again they go out, once.
+#[tokio::test]
+async fn a_stalled_topic_is_circuit_broken_and_nothing_waits_behind_it() {
+    let pattern = threds_patterns::load::pattern(
+        "echo",
+        &json!({"name": "Echo", "reactions": [{"name": "echo", "condition": {"type": "filter", "xpr": "true",
+            "transform": {"eventDataTemplate": {"title": "echoed"}}, "publish": {"to": ["bob", "reports"]},
+            "transition": {"name": "echo"}}}]})
+        .to_string(),
+    )
+    .unwrap()
+    .value;
+    let mut set = PatternSet::new();
+    set.insert(Arc::new(pattern));
+    let resolver = serde_json::from_value(json!({"agents": [{"nodeType": "reports"}]})).unwrap();
+    let agent = T.agent("reports");
+    let agent = agent.as_str();
+    let flaky = Arc::new(Flaky::new(&[]));
+    flaky.stall_only(&[agent]);
+    let bus: Arc<dyn Bus> = flaky.clone();
+    for topic in [T.events(), T.sessions(), agent] {
+        bus.create_topic(topic, 1).await.unwrap();
+    }
+    let now = Arc::new(AtomicI64::new(1_000_000));
+    let clock_now = now.clone();
+    let clock = Arc::new(move || clock_now.load(Ordering::SeqCst));
+    let store = Arc::new(MemoryStore::with_clock(clock.clone()));
+    let processor = Processor::new(
+        MachineHandle::new(Machine::new(set, Default::default(), resolver)),
+        store.clone(),
+        store,
+        bus.clone(),
+        Topology::new(1),
+        clock,
+    )
+    .with_publish_breakers(Duration::from_millis(100), Duration::from_millis(300));
+    let record = |offset: u64, id: &str| Record {
+        position: Position {
+            topic: T.events().into(),
+            partition: 0,
+            offset,
+        },
+        key: Some("alice".into()),
+        payload: json!({"id": id, "type": "go", "source": {"id": "alice"}})
+            .to_string()
+            .into_bytes(),
+        headers: Vec::new(),
+        timestamp: 0,
+    };
+
+    // The first step waits for the agent's topic only up to the timeout; bob's message goes out.
+    assert!(matches!(
+        processor
+            .record(&record(0, "e1"), None, None)
+            .await
+            .unwrap(),
+        Done::Applied(_)
+    ));
+    assert_eq!(message_ids(&bus, T.sessions()).await, ["o0_0"]);
+    assert_eq!(flaky.stalls.load(Ordering::SeqCst), 1);
+    // The breaker is open: the next steps do not try the agent's topic at all.
+    for offset in 1..4 {
+        let id = format!("e{}", offset + 1);
+        processor
+            .record(&record(offset, &id), Some(offset - 1), None)
+            .await
+            .unwrap();
+    }
+    assert_eq!(message_ids(&bus, T.sessions()).await.len(), 4);
+    assert_eq!(
+        flaky.stalls.load(Ordering::SeqCst),
+        1,
+        "not tried while open"
+    );
+
+    // The topic answers again: once the breaker lets a try through, the relay publishes the
+    // agent's records, once and in order.
+    flaky.stall_only(&[]);
+    now.fetch_add(6_000, Ordering::SeqCst);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let mut relayed = 0;
+    while relayed < 4 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "relayed {relayed} of 4"
+        );
+        relayed += processor.relay(5_000, 100).await.unwrap_or(0);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(
+        message_ids(&bus, agent).await,
+        ["o0_agent_0", "o1_agent_0", "o2_agent_0", "o3_agent_0"]
+    );
+    assert_eq!(
+        message_ids(&bus, T.sessions()).await.len(),
+        4,
+        "bob's not republished"
+    );
 }

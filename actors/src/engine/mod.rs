@@ -83,7 +83,11 @@ pub async fn start(role: Role<'_>) -> Started {
         topology.clone(),
         clock,
     )
-    .with_max_event_bytes(config.engine.max_event_bytes);
+    .with_max_event_bytes(config.engine.max_event_bytes)
+    .with_publish_breakers(
+        Duration::from_millis(config.engine.publish_timeout_ms.max(1)),
+        Duration::from_millis(config.engine.breaker_open_ms),
+    );
     if config.engine.history {
         processor = processor.with_history(History::new(documents.clone()).in_background());
     }

@@ -4,6 +4,7 @@
 //! ([`super::queue`]); when it is full the
 //! connection is told to close (code 4408) and the message is dropped for it alone.
 
+pub use super::queue::Outgoing;
 use super::queue::{Queue, Refused};
 use actix::prelude::*;
 use std::collections::HashMap;
@@ -14,19 +15,6 @@ use threds_runtime::store::{Session, SessionDirectory};
 use threds_runtime::telemetry::spans;
 use threds_runtime::trace::TraceParent;
 use tokio_util::sync::CancellationToken;
-
-/// What a connection's writer sends to its client.
-#[derive(Debug, Clone)]
-pub enum Outgoing {
-    /// A text frame.
-    Text(Arc<str>),
-    /// A pong answering a ping.
-    Pong(Vec<u8>),
-    /// A ping (the heartbeat).
-    Ping,
-    /// Close with a code and reason.
-    Close(u16, String),
-}
 
 struct Conn {
     id: u64,

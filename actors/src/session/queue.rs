@@ -2,10 +2,22 @@
 //! (`[server] connection_queue_bytes`): a client that does not read cannot make the server hold
 //! more than that for it.
 
-use super::hub::Outgoing;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use tokio::sync::mpsc;
+
+/// What a connection's writer sends to its client.
+#[derive(Debug, Clone)]
+pub enum Outgoing {
+    /// A text frame.
+    Text(Arc<str>),
+    /// A pong answering a ping.
+    Pong(Vec<u8>),
+    /// A ping (the heartbeat).
+    Ping,
+    /// Close with a code and reason.
+    Close(u16, String),
+}
 
 /// Why a message was not queued.
 #[derive(Debug, PartialEq, Eq)]

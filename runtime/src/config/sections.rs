@@ -185,6 +185,11 @@ pub struct EngineConfig {
     /// Largest event record the engine steps, bytes; a larger one (whoever produced it) is
     /// dead-lettered with the reason.
     pub max_event_bytes: usize,
+    /// How long an append to one topic may take before the engine stops waiting for it, ms; the
+    /// topic's breaker then opens (its records wait in the outbox).
+    pub publish_timeout_ms: u64,
+    /// How long a topic whose append stalled is left alone before one publish tries it again, ms.
+    pub breaker_open_ms: u64,
     /// Live threds of a pattern that sets no `maxInstances` (0: no limit).
     pub default_max_instances: u64,
     /// Live threds one participant's events may have started (0: no limit).
@@ -225,6 +230,8 @@ impl Default for EngineConfig {
             lease_ms: 10_000,
             history: true,
             max_event_bytes: 1024 * 1024,
+            publish_timeout_ms: 5_000,
+            breaker_open_ms: 10_000,
             default_max_instances: 100_000,
             max_threds_per_participant: 1_000,
             max_state_bytes: 1024 * 1024,

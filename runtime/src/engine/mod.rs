@@ -3,6 +3,7 @@
 //! it holds no pattern logic of its own.
 
 pub mod admin;
+pub mod breaker;
 pub mod control;
 mod env;
 pub mod lanes;

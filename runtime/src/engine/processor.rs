@@ -41,6 +41,12 @@ pub enum Done {
     Control(Event),
 }
 
+/// How long an append to one topic may take before the engine stops waiting for it (the default
+/// of [`Processor::with_publish_breakers`]).
+pub const PUBLISH_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a topic whose append stalled is left alone (its records wait in the outbox).
+pub const BREAKER_OPEN_FOR: Duration = Duration::from_secs(10);
+
 /// A record of the events topic, sorted out before any step runs.
 #[derive(Debug)]
 pub enum Incoming {
@@ -87,6 +93,7 @@ pub struct Processor {
     history: Option<History>,
     watchers: Watchers,
     max_event_bytes: usize,
+    breakers: super::breaker::Breakers,
 }
 
 impl Processor {
@@ -110,13 +117,20 @@ impl Processor {
             history: None,
             watchers: Watchers::default(),
             max_event_bytes: usize::MAX,
+            breakers: super::breaker::Breakers::new(PUBLISH_TIMEOUT, BREAKER_OPEN_FOR),
         }
     }
 
-    /// Refuses (as invalid, so they are dead-lettered) records larger than `bytes`, whoever
-    /// produced them.
+    /// Refuses records larger than `bytes`, whoever produced them (their senders are told).
     pub fn with_max_event_bytes(mut self, bytes: usize) -> Processor {
         self.max_event_bytes = bytes;
+        self
+    }
+
+    /// Gives up on an append to a topic after `timeout` and then leaves the topic alone for
+    /// `open_for` (its records wait in the outbox): see [`super::breaker`].
+    pub fn with_publish_breakers(mut self, timeout: Duration, open_for: Duration) -> Processor {
+        self.breakers = super::breaker::Breakers::new(timeout, open_for);
         self
     }
 
@@ -676,16 +690,53 @@ impl Processor {
                 headers: header.into_iter().collect(),
             });
         }
-        let results = self.bus.append_all(appends).await;
+        // One append per topic, side by side: a topic that fails, or does not answer (its breaker
+        // opens), holds back only its own records.
+        let mut by_topic: Vec<(String, Vec<(u64, Append)>)> = Vec::new();
+        for (seq, append) in seqs.into_iter().zip(appends) {
+            match by_topic.iter_mut().find(|(t, _)| *t == append.topic) {
+                Some((_, group)) => group.push((seq, append)),
+                None => by_topic.push((append.topic.clone(), vec![(seq, append)])),
+            }
+        }
+        let now = Instant::now();
+        let tries = by_topic
+            .into_iter()
+            .filter(|(topic, _)| self.breakers.allows(topic, now))
+            .map(|(topic, group)| async move {
+                let (seqs, appends): (Vec<u64>, Vec<Append>) = group.into_iter().unzip();
+                let appended =
+                    tokio::time::timeout(self.breakers.timeout(), self.bus.append_all(appends))
+                        .await;
+                (topic, seqs, appended)
+            });
+        let results = futures_util::future::join_all(tries).await;
         drop(sending);
-        let mut sent = Vec::with_capacity(seqs.len());
+        let mut sent = Vec::new();
         let mut failure = None;
-        for (seq, result) in seqs.into_iter().zip(results) {
-            match result {
-                Ok(_) => sent.push(seq),
-                Err(e) => {
-                    failure.get_or_insert(Error::from(e));
+        for (topic, seqs, appended) in results {
+            let answered = appended.is_ok();
+            let results = match appended {
+                Ok(results) => results,
+                Err(_) => {
+                    let waited = self.breakers.timeout();
+                    failure.get_or_insert(Error::Bus(bus::Error::Backend(format!(
+                        "appending to {topic} took more than {waited:?}"
+                    ))));
+                    Vec::new()
                 }
+            };
+            for (seq, result) in seqs.into_iter().zip(results) {
+                match result {
+                    Ok(_) => sent.push(seq),
+                    Err(e) => {
+                        failure.get_or_insert(Error::from(e));
+                    }
+                }
+            }
+            if self.breakers.record(&topic, answered, Instant::now()) {
+                metrics().publish_breaker_opened.inc();
+                tracing::warn!(code = crate::codes::UNPUBLISHED, topic, open_for = ?self.breakers.open_for(), "publishing to the topic stalled: its records wait in the outbox, and steps leave it alone for a while");
             }
         }
         if !sent.is_empty() {
