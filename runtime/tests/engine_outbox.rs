@@ -195,8 +195,9 @@ async fn message_ids(bus: &Arc<dyn Bus>, topic: &str) -> Vec<String> {
     ids
 }
 
-#[tokio::test]
-async fn an_unpublishable_record_holds_back_only_the_records_of_its_topic() {
+/// An echo pattern that publishes each event to bob and to the `reports` agent, run over `flaky`
+/// with a clock the test sets: the processor, the bus and the clock.
+async fn bob_and_reports(flaky: Arc<Flaky>) -> (Processor, Arc<dyn Bus>, Arc<AtomicI64>) {
     let pattern = threds_patterns::load::pattern(
         "echo",
         &json!({"name": "Echo", "reactions": [{"name": "echo", "condition": {"type": "filter", "xpr": "true",
@@ -209,11 +210,8 @@ async fn an_unpublishable_record_holds_back_only_the_records_of_its_topic() {
     let mut set = PatternSet::new();
     set.insert(Arc::new(pattern));
     let resolver = serde_json::from_value(json!({"agents": [{"nodeType": "reports"}]})).unwrap();
-    let agent = T.agent("reports");
-    let agent = agent.as_str();
-    let flaky = Arc::new(Flaky::new(&[agent, T.sessions()]));
-    let bus: Arc<dyn Bus> = flaky.clone();
-    for topic in [T.events(), T.sessions(), agent] {
+    let bus: Arc<dyn Bus> = flaky;
+    for topic in [T.events(), T.sessions(), T.agent("reports").as_str()] {
         bus.create_topic(topic, 1).await.unwrap();
     }
     let now = Arc::new(AtomicI64::new(1_000_000));
@@ -228,7 +226,12 @@ async fn an_unpublishable_record_holds_back_only_the_records_of_its_topic() {
         Topology::new(1),
         clock,
     );
-    let record = |offset: u64, id: &str| Record {
+    (processor, bus, now)
+}
+
+/// Event `id` from alice at `offset` of the events topic.
+fn go(offset: u64, id: &str) -> Record {
+    Record {
         position: Position {
             topic: T.events().into(),
             partition: 0,
@@ -240,7 +243,16 @@ async fn an_unpublishable_record_holds_back_only_the_records_of_its_topic() {
             .into_bytes(),
         headers: Vec::new(),
         timestamp: 0,
-    };
+    }
+}
+
+#[tokio::test]
+async fn an_unpublishable_record_holds_back_only_the_records_of_its_topic() {
+    let agent = T.agent("reports");
+    let agent = agent.as_str();
+    let flaky = Arc::new(Flaky::new(&[agent, T.sessions()]));
+    let (processor, bus, now) = bob_and_reports(flaky.clone()).await;
+    let record = go;
 
     // Nothing can be published: both messages of the applied step wait in the outbox.
     assert!(matches!(
@@ -291,52 +303,14 @@ async fn an_unpublishable_record_holds_back_only_the_records_of_its_topic() {
 /// outbox, and once it answers again they go out, once.
 #[tokio::test]
 async fn a_stalled_topic_is_circuit_broken_and_nothing_waits_behind_it() {
-    let pattern = threds_patterns::load::pattern(
-        "echo",
-        &json!({"name": "Echo", "reactions": [{"name": "echo", "condition": {"type": "filter", "xpr": "true",
-            "transform": {"eventDataTemplate": {"title": "echoed"}}, "publish": {"to": ["bob", "reports"]},
-            "transition": {"name": "echo"}}}]})
-        .to_string(),
-    )
-    .unwrap()
-    .value;
-    let mut set = PatternSet::new();
-    set.insert(Arc::new(pattern));
-    let resolver = serde_json::from_value(json!({"agents": [{"nodeType": "reports"}]})).unwrap();
     let agent = T.agent("reports");
     let agent = agent.as_str();
     let flaky = Arc::new(Flaky::new(&[]));
     flaky.stall_only(&[agent]);
-    let bus: Arc<dyn Bus> = flaky.clone();
-    for topic in [T.events(), T.sessions(), agent] {
-        bus.create_topic(topic, 1).await.unwrap();
-    }
-    let now = Arc::new(AtomicI64::new(1_000_000));
-    let clock_now = now.clone();
-    let clock = Arc::new(move || clock_now.load(Ordering::SeqCst));
-    let store = Arc::new(MemoryStore::with_clock(clock.clone()));
-    let processor = Processor::new(
-        MachineHandle::new(Machine::new(set, Default::default(), resolver)),
-        store.clone(),
-        store,
-        bus.clone(),
-        Topology::new(1),
-        clock,
-    )
-    .with_publish_breakers(Duration::from_millis(100), Duration::from_millis(300));
-    let record = |offset: u64, id: &str| Record {
-        position: Position {
-            topic: T.events().into(),
-            partition: 0,
-            offset,
-        },
-        key: Some("alice".into()),
-        payload: json!({"id": id, "type": "go", "source": {"id": "alice"}})
-            .to_string()
-            .into_bytes(),
-        headers: Vec::new(),
-        timestamp: 0,
-    };
+    let (processor, bus, now) = bob_and_reports(flaky.clone()).await;
+    let processor =
+        processor.with_publish_breakers(Duration::from_millis(100), Duration::from_millis(300));
+    let record = go;
 
     // The first step waits for the agent's topic only up to the timeout; bob's message goes out.
     assert!(matches!(
