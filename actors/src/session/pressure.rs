@@ -11,11 +11,11 @@
 //! cannot be read, intake goes on (the failure is logged).
 
 use std::sync::Arc;
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 use threds_runtime::bus::{partition_for, Bus, Lag};
 use threds_runtime::config::ServerConfig;
 use threds_runtime::metrics::metrics;
-use tokio::sync::Mutex;
 
 /// Why an event was refused: its partition still lagged when the wait ended.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -53,7 +53,30 @@ struct Reading {
     admitted: Vec<(u64, u64)>,
 }
 
-/// The lag of the watched groups, read at most every `every`.
+/// The latest reading, and whether a newer one is being read.
+#[derive(Default)]
+struct Last {
+    reading: Option<Reading>,
+    refreshing: bool,
+}
+
+/// Marks a read in progress; clears the mark when dropped (also when the read is abandoned).
+struct Refreshing<'a>(&'a Mutex<Last>);
+
+impl Drop for Refreshing<'_> {
+    fn drop(&mut self) {
+        lock(self.0).refreshing = false;
+    }
+}
+
+/// Locks `last`, whatever a panicking holder left (the reading is replaced whole).
+fn lock(last: &Mutex<Last>) -> std::sync::MutexGuard<'_, Last> {
+    last.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// The lag of the watched groups, read at most every `every`, by one event at a time: the others
+/// go by the latest reading meanwhile, so a slow read holds up only the event that makes it.
 pub struct Pressure {
     bus: Arc<dyn Bus>,
     watched: Vec<Watched>,
@@ -61,7 +84,7 @@ pub struct Pressure {
     max_bytes: u64,
     every: Duration,
     max_wait: Duration,
-    last: Mutex<Option<Reading>>,
+    last: Mutex<Last>,
 }
 
 impl Pressure {
@@ -74,7 +97,7 @@ impl Pressure {
             max_bytes: server.backpressure_lag_bytes,
             every: Duration::from_millis(server.backpressure_check_ms.max(1)),
             max_wait: Duration::from_millis(server.backpressure_max_wait_ms),
-            last: Mutex::new(None),
+            last: Mutex::new(Last::default()),
         }
     }
 
@@ -117,11 +140,25 @@ impl Pressure {
     /// How a watched group is over a threshold for `key`, by the freshest reading; when none is,
     /// the event is counted as appended.
     async fn over_or_admit(&self, key: &str, bytes: u64) -> Option<Busy> {
-        let mut last = self.last.lock().await;
-        if last.as_ref().is_none_or(|r| r.at.elapsed() >= self.every) {
-            *last = Some(self.read().await);
+        let refresh = {
+            let mut last = lock(&self.last);
+            let stale = last
+                .reading
+                .as_ref()
+                .is_none_or(|r| r.at.elapsed() >= self.every);
+            let mine = stale && !last.refreshing;
+            last.refreshing |= mine;
+            mine
+        };
+        if refresh {
+            let mark = Refreshing(&self.last);
+            let reading = self.read().await;
+            lock(&self.last).reading = Some(reading);
+            drop(mark);
         }
-        let reading = last.as_mut()?;
+        let mut last = lock(&self.last);
+        // No reading yet (the first is being read): nothing to go by.
+        let reading = last.reading.as_mut()?;
         let mut keyed_partition = None;
         for (watched, lags) in self.watched.iter().zip(&reading.lags) {
             let count = u32::try_from(lags.len()).unwrap_or(0);

@@ -77,7 +77,8 @@ pub struct ServerConfig {
     /// embedded bus knows bytes, Kafka only records (0: no limit by bytes). Keep it well under
     /// `[storage] bus_retention_bytes`.
     pub backpressure_lag_bytes: u64,
-    /// How often the engines' lag is read, ms.
+    /// How often the lag is read, ms (on Kafka a read is a committed-offsets request and one
+    /// watermark request per partition of each watched topic).
     pub backpressure_check_ms: u64,
     /// How long an event waits for its partition to catch up before it is refused (code 4293),
     /// ms.
