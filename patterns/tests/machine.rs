@@ -606,3 +606,109 @@ fn a_refused_event_is_recorded_and_its_sender_told_with_4291() {
         }
     )));
 }
+
+/// `pattern` as version `version` of its id.
+fn versioned(v: Value, version: u32) -> Arc<Pattern> {
+    let mut p = threds_patterns::load::pattern("test", &v.to_string())
+        .unwrap()
+        .value;
+    p.version = version;
+    Arc::new(p)
+}
+
+#[test]
+fn a_thred_runs_the_version_it_started_on_and_new_threds_the_active_one() {
+    let v1 = json!({"name": "V", "reactions": [
+        filter("first", "go", "v1 first", json!(["x"]), Some(json!({"name": "second"}))),
+        filter("second", "go", "v1 second", json!(["x"]), None)
+    ]});
+    let v2 = json!({"name": "V", "reactions": [
+        filter("start", "go", "v2 start", json!(["x"]), Some(json!({"name": "next"}))),
+        filter("next", "go", "v2 next", json!(["x"]), None)
+    ]});
+    let mut set = PatternSet::new();
+    set.insert(versioned(v1, 1));
+    let sessions = SessionsModel::default();
+    let mut sim = Simulator::new(
+        Machine::new(set.clone(), sessions.clone(), Default::default()),
+        0,
+    );
+    let out = send(
+        &mut sim,
+        json!({"id": "1", "type": "go", "source": {"id": "p"}}),
+    );
+    assert_eq!(titles(&out), ["v1 first"]);
+    let old = out[0].1["thredId"].as_str().unwrap().to_string();
+
+    // Version 2 becomes active; version 1 is kept for the thred that runs it.
+    set.insert(versioned(v2, 2));
+    assert_eq!(set.get("v").unwrap().version, 2);
+    assert_eq!(set.version("v", 1).unwrap().version, 1);
+    sim.replace_engine(Machine::new(set, sessions, Default::default()));
+    let out = send(
+        &mut sim,
+        json!({"id": "2", "type": "go", "source": {"id": "p"}, "thredId": old}),
+    );
+    assert_eq!(
+        titles(&out),
+        ["v1 second"],
+        "the live thred stays on version 1"
+    );
+    let out = send(
+        &mut sim,
+        json!({"id": "3", "type": "go", "source": {"id": "q"}}),
+    );
+    assert_eq!(
+        titles(&out),
+        ["v2 start"],
+        "a new thred starts on version 2"
+    );
+}
+
+#[test]
+fn a_thred_migrates_only_to_a_version_that_has_its_current_reaction() {
+    let v1 = json!({"name": "V", "reactions": [
+        filter("first", "go", "v1 first", json!(["x"]), Some(json!({"name": "second"}))),
+        filter("second", "go", "v1 second", json!(["x"]), None)
+    ]});
+    let v2 = json!({"name": "V", "reactions": [
+        filter("first", "go", "v2 first", json!(["x"]), None)
+    ]});
+    let v3 = json!({"name": "V", "reactions": [
+        filter("first", "go", "v3 first", json!(["x"]), Some(json!({"name": "second"}))),
+        filter("second", "go", "v3 second", json!(["x"]), None)
+    ]});
+    let mut set = PatternSet::new();
+    set.insert(versioned(v1, 1));
+    let first = set.get("v").unwrap().clone();
+    set.insert(versioned(v2, 2));
+    set.insert(versioned(v3, 3));
+    let engine = Machine::new(set, SessionsModel::default(), Default::default());
+    let mut state = ThredState::new(&first, "v_1".into(), 0);
+    state.reaction_store.as_mut().unwrap().reaction_name = "second".into();
+    assert_eq!(state.pattern_version, Some(1));
+    let view = Fixed {
+        threds: vec![state],
+        ..Fixed::default()
+    };
+    let migrate = |version| Input::Migrate {
+        thred_id: "v_1".into(),
+        version,
+    };
+
+    // Version 2 has no reaction `second`: refused, with the reason; nothing changes.
+    let refused = engine.process(&view, &migrate(2), &mut Clock(10, 0));
+    assert!(refused.threds.is_empty());
+    let reason = format!("{:?}", refused.failures);
+    assert!(reason.contains("does not have"), "{reason}");
+    // Version 3 has it: the thred runs version 3 from now on.
+    let moved = engine.process(&view, &migrate(3), &mut Clock(10, 0));
+    let ThredChange::Saved { state, .. } = &moved.threds[0] else {
+        panic!("saved")
+    };
+    assert_eq!(state.pattern_version, Some(3));
+    assert_eq!(state.current_reaction(), Some("second"));
+    // A version that is not loaded: refused.
+    let missing = engine.process(&view, &migrate(9), &mut Clock(10, 0));
+    assert!(format!("{:?}", missing.failures).contains("not loaded"));
+}

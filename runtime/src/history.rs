@@ -241,7 +241,7 @@ fn tasks_of(engine: &Machine, outcome: &Outcome, now: i64) -> Vec<Value> {
     }
     for change in &outcome.threds {
         if let ThredChange::Removed { state } = change {
-            let pattern = engine.patterns().get(&state.pattern_id).map(|p| p.as_ref());
+            let pattern = engine.pattern_of(state).map(|p| p.as_ref());
             tasks.push(put(
                 ARCHIVE,
                 json!({"id": state.id, "thred": state.to_json(pattern), "archivedAt": now}),

@@ -143,6 +143,7 @@ async fn a_commit_is_one_round_trip() {
     let state = |step: i64| ThredState {
         id: "t".into(),
         pattern_id: "p".into(),
+        pattern_version: None,
         thred_context: ThredContext {
             thred_id: "t".into(),
             scope: serde_json::Map::new(),

@@ -47,6 +47,7 @@ fn state(id: &str, step: i64) -> ThredState {
     ThredState {
         id: id.to_string(),
         pattern_id: "p".into(),
+        pattern_version: None,
         thred_context: ThredContext {
             thred_id: id.to_string(),
             scope: serde_json::Map::new(),

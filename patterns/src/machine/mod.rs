@@ -81,6 +81,14 @@ pub enum Input {
         /// The transition, as a pattern would write it.
         transition: crate::model::TransitionModel,
     },
+    /// Admin: move a live thred to version `version` of its pattern (it must be loaded, and have
+    /// the thred's current reaction). The current reaction's condition starts afresh there.
+    Migrate {
+        /// The thred.
+        thred_id: String,
+        /// The target version.
+        version: u32,
+    },
     /// An event the host refused before any pattern saw it (larger than the deployment allows):
     /// the history records it and its sender is told, with [`Code::QuotaExceeded`].
     Refused {
@@ -208,13 +216,22 @@ impl Machine {
                 transition,
             } => txn.admin_transition(thred_id, transition),
             Input::Refused { event, reason } => txn.refused(event, reason),
+            Input::Migrate { thred_id, version } => txn.migrate(thred_id, *version),
         }
         txn.finish()
     }
 
+    /// The pattern a stored thred runs: its version when it has one, else the active definition.
+    pub fn pattern_of(&self, state: &ThredState) -> Option<&Arc<Pattern>> {
+        match state.pattern_version {
+            Some(v) => self.patterns.version(&state.pattern_id, v),
+            None => self.patterns.get(&state.pattern_id),
+        }
+    }
+
     /// The expiry timer and unbound-index membership of a stored thred (for rebuilding indexes).
     pub fn derived(&self, state: &ThredState) -> (Option<Timer>, bool) {
-        match self.patterns.get(&state.pattern_id) {
+        match self.pattern_of(state) {
             Some(p) => (state.timer(p), state.listens_unbound(p)),
             None => (None, false),
         }

@@ -180,6 +180,41 @@ impl Txn<'_> {
         });
     }
 
+    /// Admin migration: the thred runs version `version` of its pattern from now on.
+    pub(super) fn migrate(&mut self, thred_id: &str, version: u32) {
+        self.unit(|t| {
+            let mut state = t.load(thred_id).ok_or_else(|| missing_thred(thred_id))?;
+            let pattern_id = state.pattern_id.clone();
+            let target = t
+                .engine
+                .patterns()
+                .version(&pattern_id, version)
+                .cloned()
+                .ok_or_else(|| {
+                    Failure::client(
+                        Code::ObjectNotFound,
+                        format!("Version {version} of pattern {pattern_id} is not loaded"),
+                    )
+                })?;
+            if let Some(current) = state.current_reaction() {
+                if target.reaction(current).is_none() {
+                    return Err(Failure::client(
+                        Code::ArgumentValidation,
+                        format!(
+                            "thred {thred_id} is at reaction {current}, which version {version} of pattern {pattern_id} does not have; not migrated"
+                        ),
+                    ));
+                }
+            }
+            state.pattern_version = Some(version);
+            if let Some(store) = state.reaction_store.as_mut() {
+                store.condition_state.clear();
+            }
+            state.last_update_time = t.now;
+            t.put(state)
+        });
+    }
+
     /// Admin transition: applies `model` to the thred as its current reaction's transition would.
     pub(super) fn admin_transition(
         &mut self,

@@ -123,20 +123,17 @@ impl<'a> Txn<'a> {
 
     /// The pattern a stored thred runs.
     pub(super) fn pattern_of(&self, state: &ThredState) -> Result<Arc<Pattern>, Failure> {
-        self.engine
-            .patterns()
-            .get(&state.pattern_id)
-            .cloned()
-            .ok_or_else(|| {
-                Failure::client(
-                    Code::ObjectNotFound,
-                    format!(
-                        "Pattern {} of thred {} is not loaded",
-                        state.pattern_id, state.id
-                    ),
-                )
-                .in_thred(&state.id)
-            })
+        self.engine.pattern_of(state).cloned().ok_or_else(|| {
+            let which = match state.pattern_version {
+                Some(v) => format!("Version {v} of pattern {}", state.pattern_id),
+                None => format!("Pattern {}", state.pattern_id),
+            };
+            Failure::client(
+                Code::ObjectNotFound,
+                format!("{which} of thred {} is not loaded", state.id),
+            )
+            .in_thred(&state.id)
+        })
     }
 
     /// Why starting a thred of `pattern` now is vetoed (spec §4.4), if it is.

@@ -193,6 +193,7 @@ impl Compiler {
             reactions,
             by_name,
             model,
+            version: 0,
         })
     }
 

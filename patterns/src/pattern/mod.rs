@@ -36,6 +36,9 @@ pub struct Pattern {
     pub broadcast_allowed: bool,
     /// Echo `org.wt.client.tell` events to other participants.
     pub echo_responses: bool,
+    /// Its version in the pattern registry (0: unversioned, as loaded from files without a
+    /// registry; threds on it follow whichever definition of the id is active).
+    pub version: u32,
 }
 
 /// A compiled reaction (spec §2.2).
@@ -166,10 +169,12 @@ pub fn id_from_name(name: &str) -> String {
     name.replace(' ', "_").to_lowercase()
 }
 
-/// The loaded patterns, in load order (the order unbound events are matched in).
+/// The loaded patterns: the active version of each id, in load order (the order unbound events
+/// are matched in), and older versions that live threds may still run.
 #[derive(Debug, Clone, Default)]
 pub struct PatternSet {
     patterns: Vec<Arc<Pattern>>,
+    retained: Vec<Arc<Pattern>>,
 }
 
 impl PatternSet {
@@ -178,12 +183,38 @@ impl PatternSet {
         Self::default()
     }
 
-    /// Adds a pattern, replacing one with the same id in place.
+    /// Adds a pattern as its id's active version, replacing the active one in place (which is
+    /// retained when both are versioned and differ, for the threds that run it).
     pub fn insert(&mut self, pattern: Arc<Pattern>) {
         match self.patterns.iter_mut().find(|p| p.id == pattern.id) {
-            Some(slot) => *slot = pattern,
+            Some(slot) => {
+                let old = std::mem::replace(slot, pattern);
+                if old.version > 0 && old.version != slot.version {
+                    self.retain(old);
+                }
+            }
             None => self.patterns.push(pattern),
         }
+    }
+
+    /// Keeps `pattern` as an inactive version (replacing the same version).
+    pub fn retain(&mut self, pattern: Arc<Pattern>) {
+        self.retained
+            .retain(|p| !(p.id == pattern.id && p.version == pattern.version));
+        self.retained.push(pattern);
+    }
+
+    /// Version `version` of pattern `id`, active or retained.
+    pub fn version(&self, id: &str, version: u32) -> Option<&Arc<Pattern>> {
+        self.patterns
+            .iter()
+            .chain(&self.retained)
+            .find(|p| p.id == id && p.version == version)
+    }
+
+    /// Every retained (inactive) version.
+    pub fn retained(&self) -> impl Iterator<Item = &Arc<Pattern>> {
+        self.retained.iter()
     }
 
     /// Removes the pattern with id `id`.

@@ -186,6 +186,12 @@ impl Simulator {
         out
     }
 
+    /// Runs `engine` from now on (a reload or a newly activated pattern version), over the same
+    /// storage.
+    pub fn replace_engine(&mut self, engine: Machine) {
+        self.engine = engine;
+    }
+
     /// Acts as a new engine process over the same storage.
     pub fn restart(&mut self) {
         self.store.restart();
@@ -196,14 +202,7 @@ impl Simulator {
         self.store
             .live()
             .iter()
-            .map(|s| {
-                s.to_json(
-                    self.engine
-                        .patterns()
-                        .get(&s.pattern_id)
-                        .map(|p| p.as_ref()),
-                )
-            })
+            .map(|s| s.to_json(self.engine.pattern_of(s).map(|p| p.as_ref())))
             .collect()
     }
 

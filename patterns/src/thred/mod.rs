@@ -29,6 +29,9 @@ pub struct ThredState {
     pub id: String,
     /// The pattern it runs.
     pub pattern_id: String,
+    /// The version of the pattern it runs (absent: unversioned, it follows the active one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pattern_version: Option<u32>,
     /// Locals and participants.
     pub thred_context: ThredContext,
     /// The current reaction and its condition state; `None` once the thred has no current reaction.
@@ -144,6 +147,7 @@ impl ThredState {
             },
             id,
             pattern_id: pattern.id.clone(),
+            pattern_version: (pattern.version > 0).then_some(pattern.version),
             reaction_store: pattern.initial().map(|r| ReactionStore {
                 reaction_name: r.name.clone(),
                 condition_state: BTreeMap::new(),
@@ -219,6 +223,9 @@ impl ThredState {
         let mut out = Map::new();
         out.insert("id".into(), json!(self.id));
         out.insert("patternId".into(), json!(self.pattern_id));
+        if let Some(version) = self.pattern_version {
+            out.insert("patternVersion".into(), json!(version));
+        }
         if let Some(p) = pattern {
             out.insert("patternName".into(), json!(p.name));
             out.insert("broadcastAllowed".into(), json!(p.broadcast_allowed));

@@ -515,12 +515,8 @@ impl Admin {
                     .is_none_or(|p| s.state.thred_context.participant_ids.iter().any(|x| x == p))
             })
             .map(|s| {
-                s.state.to_json(
-                    engine
-                        .patterns()
-                        .get(&s.state.pattern_id)
-                        .map(|p| p.as_ref()),
-                )
+                s.state
+                    .to_json(engine.pattern_of(&s.state).map(|p| p.as_ref()))
             })
             .collect())
     }

@@ -527,9 +527,9 @@ impl Processor {
                     }
                 },
                 Input::Timer(t) => t.thred_id.clone(),
-                Input::Terminate { thred_id } | Input::Transition { thred_id, .. } => {
-                    thred_id.clone()
-                }
+                Input::Terminate { thred_id }
+                | Input::Transition { thred_id, .. }
+                | Input::Migrate { thred_id, .. } => thred_id.clone(),
                 // Only the sender is told: nothing to load.
                 Input::Refused { .. } => continue,
             };
@@ -636,7 +636,7 @@ impl Processor {
             let state = match change {
                 ThredChange::Saved { state, .. } | ThredChange::Removed { state } => state,
             };
-            let thred = state.to_json(engine.patterns().get(&state.pattern_id).map(|p| p.as_ref()));
+            let thred = state.to_json(engine.pattern_of(state).map(|p| p.as_ref()));
             for w in &watchers {
                 let event = serde_json::json!({
                     "id": format!("watch-{}-{}-{}", state.id, state.last_update_time, w.participant),

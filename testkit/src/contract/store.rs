@@ -140,6 +140,7 @@ fn thred(id: &str, step: i64) -> ThredState {
     ThredState {
         id: id.to_string(),
         pattern_id: "p".into(),
+        pattern_version: None,
         thred_context: ThredContext {
             thred_id: id.to_string(),
             scope,
