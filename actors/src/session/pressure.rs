@@ -41,7 +41,10 @@ pub struct Watched {
     /// Whether intake appends to `topic` itself, keyed: then only the partition of an event's
     /// key counts for it, and what intake appended since the last reading is added to that
     /// reading (so a burst between two readings cannot overrun the threshold). Otherwise every
-    /// partition counts for every event (a downstream topic such as this node's sessions feed).
+    /// partition counts for every event (a downstream topic such as this node's sessions feed),
+    /// by bytes only: the danger downstream is the embedded bus's byte retention dropping what
+    /// the group has not read, while a new session node on Kafka, whose feed starts at the
+    /// earliest retained message, must not hold intake until it has read them all.
     pub keyed: bool,
 }
 
@@ -176,7 +179,7 @@ impl Pressure {
             for (lag, (extra_records, extra_bytes)) in candidates {
                 let records = lag.records + extra_records;
                 let bytes = lag.bytes.map(|b| b + extra_bytes);
-                let over = (self.max_records > 0 && records > self.max_records)
+                let over = (watched.keyed && self.max_records > 0 && records > self.max_records)
                     || (self.max_bytes > 0 && bytes.is_some_and(|b| b > self.max_bytes));
                 if over {
                     return Some(Busy {
@@ -293,5 +296,34 @@ mod tests {
         // No thresholds: nothing is read.
         let off = Pressure::new(shared, events("missing"), &settings(0, 0));
         off.admit("k", 2).await.unwrap();
+    }
+
+    #[actix_rt::test]
+    async fn a_downstream_group_counts_by_bytes_only() {
+        let bus = Arc::new(MemoryBus::new());
+        bus.create_topic("sessions", 1).await.unwrap();
+        for _ in 0..5 {
+            bus.append("sessions", None, None, vec![b'x'; 100], vec![])
+                .await
+                .unwrap();
+        }
+        let shared: Arc<dyn Bus> = bus;
+        let downstream = |bytes| {
+            let server = ServerConfig {
+                backpressure_lag_bytes: bytes,
+                ..settings(3, 0)
+            };
+            let watched = vec![Watched {
+                group: "feed".into(),
+                topic: "sessions".into(),
+                keyed: false,
+            }];
+            Pressure::new(shared.clone(), watched, &server)
+        };
+        // Five records behind, over 3 records, yet admitted: records do not count downstream.
+        downstream(0).admit("k", 2).await.unwrap();
+        // Over 200 bytes: refused.
+        let busy = downstream(200).admit("k", 2).await.unwrap_err();
+        assert_eq!(busy.group, "feed");
     }
 }
