@@ -1,5 +1,6 @@
 //! Reading pattern, sessions-model and resolver files from disk, with precise error locations.
 
+use crate::store::Registry;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -105,15 +106,31 @@ pub fn resolver(path: &Path) -> Result<Loaded<ResolverConfig>, Error> {
     load::resolver(&path.display().to_string(), &read(path)?).map_err(Error::Invalid)
 }
 
-/// The `(pattern id, JSON text)` of every pattern file under `paths` (for the pattern registry).
-pub fn pattern_sources(paths: &[PathBuf]) -> Result<Vec<(String, String)>, Vec<Error>> {
+/// A pattern file's content, for the pattern registry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PatternSource {
+    /// The pattern id.
+    pub id: String,
+    /// The JSON text.
+    pub text: String,
+    /// Where it came from (`file:<path>`).
+    pub origin: String,
+}
+
+/// The source of every pattern file under `paths` (for the pattern registry).
+pub fn pattern_sources(paths: &[PathBuf]) -> Result<Vec<PatternSource>, Vec<Error>> {
     let files = pattern_files(paths).map_err(|e| vec![e])?;
     let mut sources = Vec::new();
     let mut errors = Vec::new();
     for file in files {
+        let name = file.display().to_string();
         let loaded = read(&file).and_then(|text| {
-            load::pattern(&file.display().to_string(), &text)
-                .map(|p| (p.value.id, text))
+            load::pattern(&name, &text)
+                .map(|p| PatternSource {
+                    id: p.value.id,
+                    text,
+                    origin: format!("file:{name}"),
+                })
                 .map_err(Error::Invalid)
         });
         match loaded {
@@ -128,15 +145,40 @@ pub fn pattern_sources(paths: &[PathBuf]) -> Result<Vec<(String, String)>, Vec<E
     }
 }
 
-/// The pattern set of registered sources (`(pattern id, JSON text)`); each problem names the
-/// pattern as `registry:<id>`.
-pub fn registered_set(sources: &[(String, String)]) -> Result<PatternSet, Vec<Error>> {
+/// The pattern set the registry describes: each pattern's active version, and its other versions
+/// retained for the threds that run them (a retired pattern has only those). Each problem names
+/// the pattern as `registry:<id>@<version>`.
+pub fn registry_set(registry: &Registry) -> Result<PatternSet, Vec<Error>> {
     let mut set = PatternSet::new();
     let mut errors = Vec::new();
-    for (id, text) in sources {
-        match load::pattern(&format!("registry:{id}"), text) {
-            Ok(loaded) => set.insert(Arc::new(loaded.value)),
-            Err(e) => errors.push(Error::Invalid(e)),
+    for registered in &registry.patterns {
+        for version in &registered.versions {
+            let name = format!("registry:{}@{}", registered.id, version.number);
+            match load::pattern(&name, &version.source) {
+                Ok(loaded) if loaded.value.id != registered.id => {
+                    errors.push(Error::Invalid(load::Error {
+                        problems: vec![Problem {
+                            source: name,
+                            line: None,
+                            path: "id".into(),
+                            reason: format!(
+                                "is '{}', not the registered id '{}'",
+                                loaded.value.id, registered.id
+                            ),
+                        }],
+                    }))
+                }
+                Ok(loaded) => {
+                    let mut pattern = loaded.value;
+                    pattern.version = version.number;
+                    if version.number == registered.active {
+                        set.insert(Arc::new(pattern));
+                    } else {
+                        set.retain(Arc::new(pattern));
+                    }
+                }
+                Err(e) => errors.push(Error::Invalid(e)),
+            }
         }
     }
     if errors.is_empty() {

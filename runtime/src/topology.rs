@@ -265,9 +265,9 @@ impl StoreKeys {
         self.key("participants")
     }
 
-    /// The registered pattern sources.
+    /// The pattern registry document (every version of every pattern).
     pub fn patterns(&self) -> String {
-        self.key("patterns")
+        self.key("patterns:registry")
     }
 
     /// The pattern registry's version.

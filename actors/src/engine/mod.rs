@@ -92,7 +92,15 @@ pub async fn start(role: Role<'_>) -> Started {
         processor = processor.with_history(History::new(documents.clone()).in_background());
     }
     let processor = Arc::new(processor);
-    reload::seed(stores.patterns.as_ref(), &config.model).await;
+    reload::start(
+        stores.patterns.as_ref(),
+        stores.threds.as_ref(),
+        &config.model,
+        processor.engine(),
+        config.engine.pattern_versions_kept,
+        processor.now(),
+    )
+    .await;
     let workers = std::thread::available_parallelism()
         .map_or(2, |n| n.get())
         .max(1);
@@ -102,8 +110,9 @@ pub async fn start(role: Role<'_>) -> Started {
             processor.clone(),
             stores.patterns.clone(),
             documents,
-            reloader(config, processor.engine().clone()),
+            reloader(config),
         )
+        .with_versions_kept(config.engine.pattern_versions_kept)
         .with_announcer(Announcer::new(bus.clone(), node.clone())),
     );
     let mut services = Vec::new();
@@ -186,7 +195,7 @@ pub async fn start(role: Role<'_>) -> Started {
 }
 
 /// Pattern reloads re-read the configured files; a reload with problems keeps the running patterns.
-fn reloader(config: &Config, handle: MachineHandle) -> Reload {
+fn reloader(config: &Config) -> Reload {
     let model = config.model.clone();
-    Arc::new(move |id: Option<&str>| reload::from_files(&model, &handle, id))
+    Arc::new(move |id: Option<&str>| reload::read_files(&model, id))
 }

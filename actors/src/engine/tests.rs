@@ -139,7 +139,7 @@ async fn failing_and_panicking_partition_workers_are_restarted_and_nothing_is_lo
         processor.clone(),
         adapter.clone(),
         Arc::new(MemoryDocuments::new()),
-        Arc::new(|_| Ok(Vec::new())),
+        Arc::new(|_| Err(threds_runtime::engine::reload::Error::Files(Vec::new()))),
     ));
     // One thred: the first event starts it, the others continue it.
     for n in 0..EVENTS {

@@ -2,8 +2,8 @@
 //! a deployment would make.
 //!
 //! Live threds are counted per pattern (spec §4.4's counter) and per participant that started
-//! them; the participant counts live beside the pattern counters, under keys no pattern id can
-//! take ([`participant_key`]). A refusal fails the unit that wanted the thred (or the bigger
+//! them, and per pattern version (what retention must keep); those counts live beside the pattern
+//! counters, under keys no pattern id can take ([`participant_key`], [`version_key`]). A refusal fails the unit that wanted the thred (or the bigger
 //! state) with [`Code::QuotaExceeded`](super::Code::QuotaExceeded): the sender is told and the
 //! history records the error; nothing else changes.
 
@@ -37,6 +37,29 @@ pub fn participant_of_key(key: &str) -> Option<&str> {
     key.strip_prefix(PARTICIPANT_KEY_PREFIX)
 }
 
+/// The first character of version counter keys; pattern ids may not start with it.
+pub const VERSION_KEY_PREFIX: char = '#';
+
+/// The counter key of the live threds running version `version` of pattern `pattern_id`.
+pub fn version_key(pattern_id: &str, version: u32) -> String {
+    format!("{VERSION_KEY_PREFIX}{version}{VERSION_KEY_PREFIX}{pattern_id}")
+}
+
+/// The pattern id and version a counter key counts for, if it is a version key.
+pub fn version_of_key(key: &str) -> Option<(&str, u32)> {
+    let (version, pattern_id) = key
+        .strip_prefix(VERSION_KEY_PREFIX)?
+        .split_once(VERSION_KEY_PREFIX)?;
+    Some((pattern_id, version.parse().ok()?))
+}
+
+/// The pattern a counter key counts for, if it is a pattern's own counter (not a participant's,
+/// nor a version's).
+pub fn pattern_of_key(key: &str) -> Option<&str> {
+    (!key.starts_with(PARTICIPANT_KEY_PREFIX) && !key.starts_with(VERSION_KEY_PREFIX))
+        .then_some(key)
+}
+
 /// The size of `value`'s JSON form, in bytes, without building it.
 pub fn json_size(value: &impl serde::Serialize) -> u64 {
     struct Count(u64);
@@ -64,6 +87,10 @@ mod tests {
         assert_eq!(participant_key("alice"), "@alice");
         assert_eq!(participant_of_key("@alice"), Some("alice"));
         assert_eq!(participant_of_key("echo"), None);
+        assert_eq!(version_of_key(&version_key("a#b", 12)), Some(("a#b", 12)));
+        assert_eq!(version_of_key("echo"), None);
+        assert_eq!(pattern_of_key(&version_key("echo", 1)), None);
+        assert_eq!(pattern_of_key("echo"), Some("echo"));
         let v = serde_json::json!({"a": "é", "b": [1, 2]});
         assert_eq!(
             json_size(&v),

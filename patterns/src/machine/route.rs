@@ -206,6 +206,9 @@ impl Txn<'_> {
                     ));
                 }
             }
+            if state.pattern_version != Some(version) {
+                t.count_migration(&pattern_id, state.pattern_version, version);
+            }
             state.pattern_version = Some(version);
             if let Some(store) = state.reaction_store.as_mut() {
                 store.condition_state.clear();

@@ -209,9 +209,29 @@ impl<'a> Txn<'a> {
     /// Counts a new thred of `pattern` (spec §4.4: `ni + 1`, `li = now`), and of `starter`.
     pub(super) fn count_start(&mut self, pattern: &Pattern, starter: Option<&str>) {
         self.add_to_counter(&pattern.id, 1);
+        if pattern.version > 0 {
+            self.add_to_counter(&quota::version_key(&pattern.id, pattern.version), 1);
+        }
         if let Some(who) = starter {
             self.add_to_counter(&quota::participant_key(who), 1);
         }
+    }
+
+    /// Moves a thred's count from version `from` of its pattern to version `to` (a migration).
+    pub(super) fn count_migration(&mut self, pattern_id: &str, from: Option<u32>, to: u32) {
+        if let Some(from) = from {
+            self.add_to_counter(&quota::version_key(pattern_id, from), -1);
+        }
+        // Not a start: the version's last start time stays as it was.
+        let key = quota::version_key(pattern_id, to);
+        let c = self.counter(&key);
+        self.set_counter(
+            &key,
+            Counter {
+                instances: c.instances + 1,
+                ..c
+            },
+        );
     }
 
     fn add_to_counter(&mut self, key: &str, delta: i8) {
@@ -270,6 +290,9 @@ impl<'a> Txn<'a> {
             }
         }
         self.add_to_counter(&state.pattern_id, -1);
+        if let Some(version) = state.pattern_version {
+            self.add_to_counter(&quota::version_key(&state.pattern_id, version), -1);
+        }
         if let Some(who) = &state.started_by {
             self.add_to_counter(&quota::participant_key(who), -1);
         }

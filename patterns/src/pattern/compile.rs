@@ -101,14 +101,17 @@ impl Compiler {
             Some(id) => id.clone(),
             None => id_from_name(&model.name),
         };
-        if id.starts_with(crate::machine::quota::PARTICIPANT_KEY_PREFIX) {
-            self.error(
-                "id",
-                format!(
-                    "'{id}' may not start with '{}' (reserved for the engine's participant counters)",
-                    crate::machine::quota::PARTICIPANT_KEY_PREFIX
-                ),
-            );
+        let reserved = [
+            (crate::machine::quota::PARTICIPANT_KEY_PREFIX, "participant"),
+            (crate::machine::quota::VERSION_KEY_PREFIX, "version"),
+        ];
+        for (prefix, what) in reserved {
+            if id.starts_with(prefix) {
+                self.error(
+                    "id",
+                    format!("'{id}' may not start with '{prefix}' (reserved for the engine's {what} counters)"),
+                );
+            }
         }
         let instance_interval = self.non_negative("instanceInterval", model.instance_interval);
         let max_instances = self.non_negative("maxInstances", model.max_instances);

@@ -191,6 +191,9 @@ pub struct EngineConfig {
     pub publish_timeout_ms: u64,
     /// How long a topic whose append stalled is left alone before one publish tries it again, ms.
     pub breaker_open_ms: u64,
+    /// Versions of each pattern the registry keeps beyond the active one and those live threds
+    /// run (which are never removed).
+    pub pattern_versions_kept: usize,
     /// Live threds of a pattern that sets no `maxInstances` (0: no limit).
     pub default_max_instances: u64,
     /// Live threds one participant's events may have started (0: no limit).
@@ -233,6 +236,7 @@ impl Default for EngineConfig {
             max_event_bytes: 1024 * 1024,
             publish_timeout_ms: 5_000,
             breaker_open_ms: 10_000,
+            pattern_versions_kept: 5,
             default_max_instances: 100_000,
             max_threds_per_participant: 1_000,
             max_state_bytes: 1024 * 1024,

@@ -2,15 +2,17 @@
 //! everyone. Each request is answered with one `org.wt.tell` event to its sender, `re` = the
 //! request id, `thredId` = `SYSTEM`; failures are answered with `content.error`.
 
-use super::{pages, Processor};
+use super::{pages, reload, Processor};
 use crate::bus::Position;
 use crate::documents::Documents;
+use crate::files::PatternSource;
 use crate::history::History;
-use crate::store::PatternRegistry;
+use crate::store::patterns::Refused;
+use crate::store::{Activation, PatternRegistry, Pushed, Registry};
 use serde_json::{json, Value};
 use std::sync::Arc;
 use threds_patterns::machine::quota::json_size;
-use threds_patterns::machine::{Code, Input, Message};
+use threds_patterns::machine::{Code, Input, Machine, Message};
 use threds_patterns::model::event::{
     Source, DATA_CONTROL, SYSTEM, SYS_CONTROL, TELL, USER_CONTROL,
 };
@@ -26,10 +28,13 @@ const HISTORY: [&str; 3] = [
 /// The role control events of `sysControl` and `dataControl` need.
 pub const ADMIN_ROLE: &str = "admin";
 
-/// Reloads patterns: `Some(id)` one pattern, `None` all; answers the sources now in force,
-/// `(pattern id, JSON)`, for the pattern registry.
-pub type Reload =
-    Arc<dyn Fn(Option<&str>) -> Result<Vec<(String, String)>, super::reload::Error> + Send + Sync>;
+/// Reads the pattern files again: `Some(id)` one pattern, `None` all; answers their sources and
+/// the machine of the files (for its sessions model and resolver).
+pub type Reload = Arc<
+    dyn Fn(Option<&str>) -> Result<(Vec<PatternSource>, Machine), super::reload::Error>
+        + Send
+        + Sync,
+>;
 
 /// A failed request: a code of spec §1.5 and a message.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -54,7 +59,11 @@ pub struct Admin {
     documents: Arc<dyn Documents>,
     reload: Reload,
     announcer: Option<super::control::Announcer>,
+    versions_kept: usize,
 }
+
+/// Pattern versions kept when nothing says otherwise (`[engine] pattern_versions_kept`).
+const DEFAULT_VERSIONS_KEPT: usize = 5;
 
 impl Admin {
     /// An admin service over the engine's processor (and its thred state), the pattern registry
@@ -71,7 +80,14 @@ impl Admin {
             documents,
             reload,
             announcer: None,
+            versions_kept: DEFAULT_VERSIONS_KEPT,
         }
+    }
+
+    /// Keeps `kept` pattern versions per pattern beyond the active one and those in use.
+    pub fn with_versions_kept(mut self, kept: usize) -> Admin {
+        self.versions_kept = kept;
+        self
     }
 
     /// Also announces pattern reloads on the control topic, so every engine applies them.
@@ -80,18 +96,19 @@ impl Admin {
         self
     }
 
-    /// Registers the reloaded `sources` and tells the other engines to load them (`pattern_id`
-    /// names the pattern asked for; `None`: all).
-    async fn announce_reload(
+    /// Runs the changed `registry` on this engine (with the files' sessions model and resolver
+    /// when `files` gives them) and tells the other engines to load it (`pattern_id` names the
+    /// pattern changed; `None`: several).
+    async fn apply(
         &self,
         pattern_id: Option<&str>,
-        sources: Vec<(String, String)>,
+        registry: &Registry,
+        files: Option<Machine>,
     ) -> Result<(), Refusal> {
-        let registered = self.patterns.register_patterns(sources).await;
-        let version = registered.map_err(|e| {
+        reload::run(registry, self.processor.engine(), files).map_err(|e| {
             refuse(
                 Code::ServerError,
-                format!("reloaded on this engine, but the pattern registry was not updated: {e}"),
+                format!("the pattern registry changed, but this engine could not run it: {e}"),
             )
         })?;
         let Some(announcer) = &self.announcer else {
@@ -100,14 +117,41 @@ impl Admin {
         let announcement = super::control::Announcement::Reload {
             pattern_id: pattern_id.map(str::to_string),
             origin: announcer.node().to_string(),
-            version,
+            version: registry.version,
         };
         announcer.announce(&announcement).await.map_err(|e| {
             refuse(
                 Code::ServerError,
-                format!("reloaded on this engine, but the other engines were not told: {e}"),
+                format!("the pattern registry changed, but the other engines were not told: {e}"),
             )
         })
+    }
+
+    /// Pushes `sources` as `activation` says (retiring patterns not among them when
+    /// `retire_others`), runs the result and announces it; answers what each push did.
+    async fn push(
+        &self,
+        sources: &[PatternSource],
+        activation: Activation,
+        retire_others: bool,
+        files: Option<Machine>,
+    ) -> Result<Vec<Pushed>, Refusal> {
+        let spec = reload::Push {
+            activation,
+            retire_others,
+            kept: self.versions_kept,
+            now: self.processor.now(),
+        };
+        let threds = self.processor.threds().as_ref();
+        let (pushed, registry) = reload::push(self.patterns.as_ref(), threds, sources, spec)
+            .await
+            .map_err(refusal_of)?;
+        let id = match sources {
+            [one] => Some(one.id.as_str()),
+            _ => None,
+        };
+        self.apply(id, &registry, files).await?;
+        Ok(pushed)
     }
 
     /// Handles one control event, read at `origin`, and sends its reply (and any messages the
@@ -304,11 +348,53 @@ impl Admin {
                     .ok_or_else(|| {
                         refuse(Code::MissingArgument, "reloadPattern needs a patternId")
                     })?;
-                let sources = (self.reload)(Some(id))
+                let (sources, files) = (self.reload)(Some(id))
                     .map_err(|e| refuse(Code::ObjectNotFound, e.to_string()))?;
-                self.announce_reload(Some(id), sources).await?;
-                Ok(json!({"status": "OK", "patternId": id}))
+                let pushed = self
+                    .push(&sources, Activation::Always, false, Some(files))
+                    .await?;
+                Ok(json!({"status": "OK", "patternId": id, "pushed": pushed}))
             }
+            "pushPatterns" => self.push_patterns(request).await,
+            "activatePattern" => {
+                let id = pattern_arg(request)?;
+                let version = version_arg(request, "version")?;
+                let (was, registry) = reload::change(self.patterns.as_ref(), |r| {
+                    let was = r.pattern(&id).map_or(0, |p| p.active);
+                    r.activate(&id, version).map(|()| was)
+                })
+                .await
+                .map_err(refusal_of)?;
+                self.apply(Some(&id), &registry, None).await?;
+                Ok(json!({"status": "OK", "patternId": id, "active": version, "wasActive": was}))
+            }
+            "rollbackPattern" => {
+                let id = pattern_arg(request)?;
+                let (answer, registry) = reload::change(self.patterns.as_ref(), |r| {
+                    let was = r.pattern(&id).map_or(0, |p| p.active);
+                    r.rollback(&id).map(|now| (was, now))
+                })
+                .await
+                .map_err(refusal_of)?;
+                self.apply(Some(&id), &registry, None).await?;
+                let (was, active) = answer;
+                Ok(json!({"status": "OK", "patternId": id, "active": active, "wasActive": was}))
+            }
+            "listPatternVersions" => self.list_versions(request).await,
+            "migrateThred" => {
+                let id = thred_arg(request)?;
+                let version = version_arg(request, "version")?;
+                self.run(
+                    Input::Migrate {
+                        thred_id: id.clone(),
+                        version,
+                    },
+                    request,
+                )
+                .await?;
+                Ok(json!({"status": "OK", "thredId": id, "version": version}))
+            }
+            "migrateThreds" => self.migrate_all(request).await,
             "watchThreds" => {
                 let directive = request
                     .value_named("directive")
@@ -337,11 +423,12 @@ impl Admin {
                 Ok(json!({"status": "OK", "directive": directive}))
             }
             "reloadAllPatterns" => {
-                let sources = (self.reload)(None)
+                let (sources, files) = (self.reload)(None)
                     .map_err(|e| refuse(Code::ArgumentValidation, e.to_string()))?;
-                let n = sources.len();
-                self.announce_reload(None, sources).await?;
-                Ok(json!({"status": "OK", "patterns": n}))
+                let pushed = self
+                    .push(&sources, Activation::Always, true, Some(files))
+                    .await?;
+                Ok(json!({"status": "OK", "patterns": pushed.len(), "pushed": pushed}))
             }
             other => Err(refuse(
                 Code::ArgumentValidation,
@@ -493,6 +580,136 @@ impl Admin {
         Ok(answer)
     }
 
+    /// `pushPatterns`: `patterns` (pattern JSON objects, or their text) become new versions,
+    /// active at once unless `activate` is false; `origin` says where they came from.
+    async fn push_patterns(&self, request: &Event) -> Result<Value, Refusal> {
+        let given = request
+            .value_named("patterns")
+            .and_then(Value::as_array)
+            .filter(|a| !a.is_empty())
+            .ok_or_else(|| {
+                refuse(
+                    Code::MissingArgument,
+                    "pushPatterns needs patterns: an array of pattern JSON objects (or their text)",
+                )
+            })?;
+        let texts: Vec<String> = given
+            .iter()
+            .map(|p| match p {
+                Value::String(text) => text.clone(),
+                other => other.to_string(),
+            })
+            .collect();
+        let origin = match request.value_named("origin").and_then(Value::as_str) {
+            Some(o) => format!("push:{}:{o}", request.source_id()),
+            None => format!("push:{}", request.source_id()),
+        };
+        let sources = reload::sources_of(&texts, "patterns", &origin)
+            .map_err(|e| refuse(Code::ArgumentValidation, e.to_string()))?;
+        let activation = match request.value_named("activate").and_then(Value::as_bool) {
+            Some(false) => Activation::Never,
+            _ => Activation::Always,
+        };
+        let pushed = self.push(&sources, activation, false, None).await?;
+        Ok(json!({"status": "OK", "pushed": pushed}))
+    }
+
+    /// `listPatternVersions`: every pattern's versions (or `patternId`'s), with the live threds
+    /// running each, and with their JSON when `withSource` is true.
+    async fn list_versions(&self, request: &Event) -> Result<Value, Refusal> {
+        let only = request.value_named("patternId").and_then(Value::as_str);
+        let with_source = request
+            .value_named("withSource")
+            .and_then(Value::as_bool)
+            .unwrap_or(false);
+        let mut registry = self.patterns.registry().await.map_err(server)?;
+        if let Some(id) = only {
+            registry.patterns.retain(|p| p.id == id);
+            if registry.patterns.is_empty() {
+                return Err(refuse(
+                    Code::ObjectNotFound,
+                    format!("pattern {id} is not in the pattern registry"),
+                ));
+            }
+        }
+        let live = reload::live_per_version(&registry, self.processor.threds().as_ref())
+            .await
+            .map_err(server)?;
+        let mut live = live.into_iter();
+        let patterns: Vec<Value> = registry
+            .patterns
+            .iter()
+            .map(|p| {
+                let versions: Vec<Value> = p
+                    .versions
+                    .iter()
+                    .map(|v| {
+                        let mut entry = json!({
+                            "version": v.number,
+                            "hash": v.hash,
+                            "origin": v.origin,
+                            "pushedAt": v.pushed_at,
+                            "active": v.number == p.active,
+                            "liveThreds": live.next().unwrap_or(0),
+                        });
+                        if with_source {
+                            entry["source"] = json!(v.source);
+                        }
+                        entry
+                    })
+                    .collect();
+                json!({"patternId": p.id, "active": p.active, "previous": p.previous, "versions": versions})
+            })
+            .collect();
+        Ok(json!({"status": "OK", "registryVersion": registry.version, "patterns": patterns}))
+    }
+
+    /// `migrateThreds`: every live thred of `patternId` (on `fromVersion` only, when given) moves
+    /// to `version`; answers how many moved and why the others did not.
+    async fn migrate_all(&self, request: &Event) -> Result<Value, Refusal> {
+        let id = pattern_arg(request)?;
+        let version = version_arg(request, "version")?;
+        let from = match request.value_named("fromVersion") {
+            Some(_) => Some(version_arg(request, "fromVersion")?),
+            None => None,
+        };
+        let threds = self.processor.threds();
+        let (mut after, mut migrated, mut refused) = (None::<String>, 0u64, Vec::new());
+        loop {
+            let ids = threds
+                .thred_page(after.as_deref(), pages::MAX_LIMIT)
+                .await
+                .map_err(server)?;
+            let Some(last) = ids.last().cloned() else {
+                break;
+            };
+            let stored = threds.load(&ids).await.map_err(server)?;
+            for state in stored.into_iter().flatten().map(|s| s.state) {
+                let on = state.pattern_version;
+                if state.pattern_id != id
+                    || on == Some(version)
+                    || from.is_some_and(|f| on != Some(f))
+                {
+                    continue;
+                }
+                let input = Input::Migrate {
+                    thred_id: state.id.clone(),
+                    version,
+                };
+                match self.run(input, request).await {
+                    Ok(()) => migrated += 1,
+                    Err(r) => refused.push(
+                        json!({"thredId": state.id, "code": r.code.number(), "reason": r.message}),
+                    ),
+                }
+            }
+            after = Some(last);
+        }
+        Ok(
+            json!({"status": "OK", "patternId": id, "version": version, "migrated": migrated, "refused": refused}),
+        )
+    }
+
     fn history(&self) -> Result<&History, Refusal> {
         self.processor
             .history()
@@ -560,6 +777,46 @@ fn thred_arg(request: &Event) -> Result<String, Refusal> {
         .and_then(Value::as_str)
         .map(str::to_string)
         .ok_or_else(|| refuse(Code::MissingArgument, "No thredId supplied"))
+}
+
+fn pattern_arg(request: &Event) -> Result<String, Refusal> {
+    request
+        .value_named("patternId")
+        .and_then(Value::as_str)
+        .map(str::to_string)
+        .ok_or_else(|| refuse(Code::MissingArgument, "No patternId supplied"))
+}
+
+fn version_arg(request: &Event, name: &str) -> Result<u32, Refusal> {
+    let value = request
+        .value_named(name)
+        .ok_or_else(|| refuse(Code::MissingArgument, format!("No {name} supplied")))?;
+    value
+        .as_u64()
+        .and_then(|v| u32::try_from(v).ok())
+        .filter(|v| *v > 0)
+        .ok_or_else(|| {
+            refuse(
+                Code::ArgumentValidation,
+                format!("{name} must be a positive whole number, not {value}"),
+            )
+        })
+}
+
+/// A failed push or registry change: what the caller got wrong, or the server's failure.
+fn refusal_of(e: reload::Error) -> Refusal {
+    let code = match &e {
+        reload::Error::Refused(
+            Refused::UnknownPattern(_)
+            | Refused::UnknownVersion { .. }
+            | Refused::NoEarlierVersion(_),
+        ) => Code::ObjectNotFound,
+        reload::Error::Refused(_) | reload::Error::Files(_) | reload::Error::NotFound { .. } => {
+            Code::ArgumentValidation
+        }
+        reload::Error::Registry(_) | reload::Error::Stale { .. } => Code::ServerError,
+    };
+    refuse(code, e.to_string())
 }
 
 fn server(e: impl std::fmt::Display) -> Refusal {

@@ -817,15 +817,16 @@ fn observe(outcomes: &[Outcome], pre: &Prefetched, elapsed: Duration) {
         for verdict in verdicts(outcome, pre) {
             m.step(verdict.pattern.unwrap_or(""), verdict.outcome);
         }
-        // Participants' counts stay out of the metrics (one series per participant would not).
+        // Participants' and versions' counts stay out of the metrics (one series per
+        // participant would not).
         let patterns = outcome
             .counters
             .iter()
-            .filter(|(key, _)| quota::participant_of_key(key).is_none());
+            .filter_map(|(key, c)| Some((quota::pattern_of_key(key)?, c)));
         for (pattern, counter) in patterns {
             m.live_threds
                 .get_or_create(&crate::metrics::PatternLabel {
-                    pattern: pattern.clone(),
+                    pattern: pattern.to_owned(),
                 })
                 .set(i64::try_from(counter.instances).unwrap_or(i64::MAX));
         }

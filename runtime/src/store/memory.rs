@@ -1,6 +1,5 @@
 //! The embedded store (for `threds dev`), implementing every store port: everything in memory,
-//! optionally made durable in a redb database so it survives restarts (the pattern registry
-//! excepted: it is kept in memory only).
+//! optionally made durable in a redb database so it survives restarts.
 //!
 //! The in-memory image answers every read. A write is validated against it (changing
 //! nothing), then, when durable, written in one redb transaction, and only then applied to the
@@ -64,8 +63,7 @@ struct Shared {
     durable: Option<Durable>,
     /// The clock of leases and outbox commit times.
     clock: Clock,
-    /// The pattern registry (kept in memory also by a durable store: the pattern files are read
-    /// again at start).
+    /// The pattern registry (its image; a durable store also keeps it in the database).
     registry: Mutex<Registry>,
     /// The rate budgets (in memory only).
     rates: Mutex<rates::Buckets>,
@@ -104,7 +102,10 @@ impl MemoryStore {
     /// A durable store in `dir` on `clock`.
     pub fn open_with_clock(dir: &Path, clock: Clock) -> Result<MemoryStore, Error> {
         let (durable, state) = Durable::open(dir)?;
-        Ok(MemoryStore::build(state, Some(durable), clock))
+        let registry = durable.registry()?;
+        let store = MemoryStore::build(state, Some(durable), clock);
+        *store.shared.registry()? = registry;
+        Ok(store)
     }
 
     /// Assembles a store.
@@ -344,18 +345,31 @@ impl SessionDirectory for MemoryStore {
 
 #[async_trait]
 impl PatternRegistry for MemoryStore {
-    async fn register_patterns(&self, patterns: Vec<(String, String)>) -> Result<u64, Error> {
-        let mut registry = self.shared.registry()?;
-        let mut patterns = patterns;
-        patterns.sort();
-        patterns.dedup_by(|a, b| a.0 == b.0);
-        registry.version += 1;
-        registry.patterns = patterns;
-        Ok(registry.version)
+    async fn registry(&self) -> Result<Registry, Error> {
+        Ok(self.shared.registry()?.clone())
     }
 
-    async fn registered_patterns(&self) -> Result<Registry, Error> {
-        Ok(self.shared.registry()?.clone())
+    async fn store_registry(&self, expected: u64, registry: &Registry) -> Result<u64, Error> {
+        let registry = registry.clone();
+        self.write(move |shared| {
+            let mut stored = shared.registry()?;
+            if stored.version != expected {
+                return Err(Error::Conflict(format!(
+                    "the pattern registry (now at version {}, not {expected})",
+                    stored.version
+                )));
+            }
+            let version = expected + 1;
+            if let Some(durable) = &shared.durable {
+                durable.put_registry(version, &registry)?;
+            }
+            *stored = Registry {
+                version,
+                ..registry
+            };
+            Ok(version)
+        })
+        .await
     }
 }
 

@@ -22,7 +22,9 @@ mod stores;
 pub mod threds;
 
 pub use self::leases::{Lease, Leases};
-pub use self::patterns::{PatternRegistry, Registry};
+pub use self::patterns::{
+    Activation, PatternRegistry, PatternVersion, Pushed, RegisteredPattern, Registry,
+};
 pub use self::rates::{Grant, Rate, RateBudgets};
 pub use self::sessions::{Session, SessionDirectory};
 pub use self::stores::Stores;

@@ -118,7 +118,7 @@ where
 }
 
 /// The value of a store call that must succeed.
-fn must<T>(what: &str, result: Result<T, Error>) -> T {
+fn must<T, E: std::fmt::Display>(what: &str, result: Result<T, E>) -> T {
     match result {
         Ok(value) => value,
         Err(e) => panic!("{what}: unexpected error {e}"),

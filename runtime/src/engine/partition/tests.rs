@@ -104,7 +104,7 @@ async fn run_poisoned(panic: bool, payload: &[u8]) -> (u32, Vec<Record>) {
         processor.clone(),
         adapter.clone(),
         Arc::new(MemoryDocuments::new()),
-        Arc::new(|_| Ok(Vec::new())),
+        Arc::new(|_| Err(crate::engine::reload::Error::Files(Vec::new()))),
     );
     let record = Record {
         position: Position {

@@ -19,7 +19,7 @@ use super::lease::LeaseRecord;
 use super::sessions::SessionRecord;
 use super::state::Plan;
 use super::state::{CounterRecord, Entry, State};
-use crate::store::{Error, Outgoing, Pending};
+use crate::store::{Error, Outgoing, Pending, Registry};
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -36,6 +36,9 @@ const PARTICIPANTS: TableDefinition<'_, u64, &str> = TableDefinition::new("parti
 type OutboxValue<'a> = (i64, &'a str, Option<&'a str>, &'a [u8]);
 const OUTBOX: TableDefinition<'_, u64, OutboxValue<'_>> = TableDefinition::new("outbox");
 const META: TableDefinition<'_, &str, u64> = TableDefinition::new("meta");
+/// The pattern registry: one document (its version and JSON) under [`REGISTRY_KEY`].
+const REGISTRY: TableDefinition<'_, &str, (u64, &[u8])> = TableDefinition::new("registry");
+const REGISTRY_KEY: &str = "registry";
 
 /// The `meta` key of the highest outbox sequence number ever given.
 const LAST_OUTBOX_SEQ: &str = "last_outbox_seq";
@@ -69,6 +72,7 @@ impl Durable {
             txn.open_table(PARTICIPANTS)?;
             txn.open_table(OUTBOX)?;
             txn.open_table(META)?;
+            txn.open_table(REGISTRY)?;
             Ok(())
         })?;
         let state = durable.load()?;
@@ -256,6 +260,29 @@ impl Durable {
     pub fn remove_session(&self, id: &str) -> Result<(), Error> {
         self.write(|txn| {
             txn.open_table(SESSIONS)?.remove(id)?;
+            Ok(())
+        })
+    }
+
+    /// The stored pattern registry (empty at version 0 when none was stored).
+    pub fn registry(&self) -> Result<Registry, Error> {
+        let txn = self.db.begin_read().map_err(backend)?;
+        let table = txn.open_table(REGISTRY).map_err(backend)?;
+        let Some(entry) = table.get(REGISTRY_KEY).map_err(backend)? else {
+            return Ok(Registry::default());
+        };
+        let (version, bytes) = entry.value();
+        let mut registry: Registry = decode("registry", REGISTRY_KEY, bytes)?;
+        registry.version = version;
+        Ok(registry)
+    }
+
+    /// Writes the pattern registry at `version`.
+    pub fn put_registry(&self, version: u64, registry: &Registry) -> Result<(), Error> {
+        let bytes = encode(registry)?;
+        self.write(|txn| {
+            txn.open_table(REGISTRY)?
+                .insert(REGISTRY_KEY, (version, bytes.as_slice()))?;
             Ok(())
         })
     }

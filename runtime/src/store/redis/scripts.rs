@@ -20,6 +20,8 @@ pub(super) struct Scripts {
     pub sessions_of: Script,
     /// Taking tokens from a rate bucket.
     pub rate_take: Script,
+    /// Replacing the pattern registry if it is at the version read.
+    pub registry_store: Script,
 }
 
 impl Scripts {
@@ -33,6 +35,7 @@ impl Scripts {
             session_remove: Script::new(include_str!("lua/session_remove.lua")),
             sessions_of: Script::new(include_str!("lua/sessions_of.lua")),
             rate_take: Script::new(include_str!("lua/rate_take.lua")),
+            registry_store: Script::new(include_str!("lua/registry_store.lua")),
         }
     }
 }

@@ -3,7 +3,8 @@
 use super::{case, must, ManualClock};
 use std::future::Future;
 use std::sync::Arc;
-use threds_runtime::store::PatternRegistry;
+use threds_runtime::store::patterns::{update, Activation, Registry};
+use threds_runtime::store::{Error, PatternRegistry};
 
 /// Runs every case, each on a fresh, empty port from `make` (given the clock it must use).
 pub async fn run<F, Fut>(make: F)
@@ -14,34 +15,57 @@ where
     case("patterns", "pattern registry", &make, replacement).await;
 }
 
-/// The registry starts empty at version 0; a registration replaces the whole set (sorted by id)
-/// and raises the version; an empty registration empties it.
+/// The registry starts empty at version 0; a store at the version read replaces the whole
+/// document and raises the version by one; a store from a stale read is refused with a conflict
+/// and changes nothing; concurrent updates through [`update`] all land.
 async fn replacement(store: Arc<dyn PatternRegistry>, _clock: ManualClock) {
-    let store = store.as_ref();
-    let empty = must("empty registry", store.registered_patterns().await);
+    let port = store.as_ref();
+    let empty = must("empty registry", port.registry().await);
     assert_eq!((empty.version, empty.patterns.len()), (0, 0));
-    let pair = |id: &str, body: &str| (id.to_string(), format!(r#"{{"id":"{id}","v":"{body}"}}"#));
-    let first = must(
-        "first registration",
-        store
-            .register_patterns(vec![pair("b", "1"), pair("a", "1")])
-            .await,
+    let mut first = Registry::default();
+    must(
+        "push",
+        first.push(
+            "a",
+            r#"{"id":"a","v":1}"#,
+            "file:a.json",
+            5,
+            Activation::Always,
+        ),
     );
-    let read = must("read", store.registered_patterns().await);
-    assert_eq!(read.version, first);
-    assert_eq!(read.patterns, vec![pair("a", "1"), pair("b", "1")]);
-    let second = must(
-        "second registration",
-        store.register_patterns(vec![pair("c", "2")]).await,
+    let v1 = must("first store", port.store_registry(0, &first).await);
+    assert_eq!(v1, 1);
+    let read = must("read", port.registry().await);
+    assert_eq!(read.version, 1);
+    assert_eq!(read.patterns, first.patterns, "stored as given");
+    // A stale writer (it read version 0) is refused and changes nothing.
+    let stale = port.store_registry(0, &Registry::default()).await;
+    assert!(
+        matches!(stale, Err(Error::Conflict(_))),
+        "stale store: {stale:?}"
     );
-    assert!(second > first, "versions rise: {first} then {second}");
-    let read = must("read again", store.registered_patterns().await);
-    assert_eq!(read.patterns, vec![pair("c", "2")], "the old set is gone");
-    let third = must(
-        "empty registration",
-        store.register_patterns(Vec::new()).await,
+    assert_eq!(must("read", port.registry().await).patterns, first.patterns);
+    // Two writers racing through `update`: both changes land, one after the other.
+    let push = |body: i64| {
+        move |r: &mut Registry| {
+            r.push(
+                "a",
+                &format!(r#"{{"id":"a","v":{body}}}"#),
+                "push:t",
+                6,
+                Activation::Always,
+            )
+        }
+    };
+    let (a, b) = tokio::join!(update(port, push(2)), update(port, push(3)));
+    let (a, b) = (
+        must("update a", a.map(|x| x.0)),
+        must("update b", b.map(|x| x.0)),
     );
-    let read = must("read emptied", store.registered_patterns().await);
-    assert!(third > second);
-    assert_eq!((read.version, read.patterns.len()), (third, 0));
+    let mut numbers = vec![a.version, b.version];
+    numbers.sort_unstable();
+    assert_eq!(numbers, vec![2, 3]);
+    let read = must("read", port.registry().await);
+    assert_eq!(read.version, 3);
+    assert_eq!(read.pattern("a").map(|p| p.versions.len()), Some(3));
 }
