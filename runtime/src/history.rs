@@ -230,10 +230,22 @@ fn tasks_of(engine: &Machine, outcome: &Outcome, now: i64) -> Vec<Value> {
                 }
                 tasks.push(put(EVENTS, doc));
             }
-            log @ Record::Log { .. } => {
+            log @ Record::Log { thred_id, .. } => {
                 let mut doc = serde_json::to_value(log).unwrap_or_default();
                 if let Value::Object(obj) = &mut doc {
                     obj.remove("record");
+                    // The version the thred ran, when the step changed it (it always does when
+                    // it transitions).
+                    let version = thred_id.as_deref().and_then(|id| {
+                        outcome
+                            .threds
+                            .iter()
+                            .find(|c| c.thred_id() == id)
+                            .and_then(|c| c.state().pattern_version)
+                    });
+                    if let Some(v) = version {
+                        obj.insert("patternVersion".into(), json!(v));
+                    }
                 }
                 tasks.push(put(THRED_LOG, doc));
             }

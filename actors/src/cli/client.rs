@@ -14,10 +14,10 @@ use tokio_tungstenite::tungstenite::Message;
 pub struct Connection {
     /// Server URL, e.g. `http://127.0.0.1:8080` (or `ws://...`).
     #[arg(long, default_value = "http://127.0.0.1:8080")]
-    url: String,
+    pub url: String,
     /// Bearer token (`threds token --participant ID`); `THREDS_TOKEN` works too.
     #[arg(long, env = "THREDS_TOKEN", hide_env_values = true)]
-    token: String,
+    pub token: String,
 }
 
 /// Arguments of `threds publish`.
@@ -39,10 +39,11 @@ pub struct TailArgs {
     count: Option<usize>,
 }
 
-type Socket =
+/// A client's WebSocket.
+pub(super) type Socket =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
-async fn connect(c: &Connection) -> anyhow::Result<Socket> {
+pub(super) async fn connect(c: &Connection) -> anyhow::Result<Socket> {
     let base = c
         .url
         .trim_end_matches('/')
@@ -71,6 +72,68 @@ async fn connect(c: &Connection) -> anyhow::Result<Socket> {
         );
     }
     Ok(socket)
+}
+
+/// Sends a control request (`kind`, e.g. `org.wt.control.sysControl`, with `values`) and answers
+/// its reply's `data.content.values`; a refused request is an error with the server's code and
+/// reason.
+pub(super) async fn control(
+    socket: &mut Socket,
+    kind: &str,
+    values: Value,
+    wait: Duration,
+) -> anyhow::Result<Value> {
+    let id = format!("cli-{}-{}", std::process::id(), uuid_like());
+    let event = json!({
+        "id": id,
+        "type": kind,
+        "thredId": "SYSTEM",
+        "data": {"content": {"values": values}},
+    });
+    socket
+        .send(Message::text(json!({ "event": event }).to_string()))
+        .await?;
+    let deadline = tokio::time::Instant::now() + wait;
+    loop {
+        let frame = match tokio::time::timeout_at(deadline, socket.next()).await {
+            Ok(Some(Ok(Message::Text(t)))) => serde_json::from_str::<Value>(&t).unwrap_or_default(),
+            Ok(Some(Ok(Message::Close(frame)))) => match frame {
+                Some(f) => bail!(
+                    "the server closed the connection: {} ({})",
+                    f.reason,
+                    u16::from(f.code)
+                ),
+                None => bail!("the server closed the connection"),
+            },
+            Ok(Some(Ok(_))) => continue,
+            Ok(Some(Err(e))) => bail!("the connection failed: {e}"),
+            Ok(None) => bail!("the connection closed"),
+            Err(_) => bail!("no reply to request {id} within {} s", wait.as_secs()),
+        };
+        if frame["error"]["ref"] == id.as_str() {
+            bail!("request refused: {}", frame["error"]);
+        }
+        let event = &frame["message"]["event"];
+        if event["re"] != id.as_str() {
+            continue;
+        }
+        let content = &event["data"]["content"];
+        if let Some(error) = content.get("error") {
+            bail!(
+                "{} (code {})",
+                error["message"].as_str().unwrap_or("refused"),
+                error["code"]
+            );
+        }
+        return Ok(content["values"].clone());
+    }
+}
+
+/// A request id part unlikely to repeat: the time in nanoseconds.
+fn uuid_like() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos())
 }
 
 /// Reads events: one object, an array of objects, or one object per line.

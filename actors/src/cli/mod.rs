@@ -4,6 +4,7 @@ mod client;
 mod config;
 mod dev;
 mod eval;
+mod patterns;
 mod ports;
 mod serve;
 mod simulate;
@@ -50,6 +51,8 @@ enum Command {
     Publish(client::PublishArgs),
     /// Print the token's participant's messages as JSON lines.
     Tail(client::TailArgs),
+    /// Pattern versions of a running Threds: push (with checks), list, show, diff, activate, rollback, migrate.
+    Patterns(patterns::Args),
     /// Create the deployment's Kafka topics with a replication factor (idempotent).
     Topics(topics::Args),
 }
@@ -70,6 +73,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Publish(args) => client::publish(args),
         Command::Tail(args) => client::tail(args),
         Command::Topics(args) => topics::run(args),
+        Command::Patterns(args) => patterns::run(args),
     }
 }
 

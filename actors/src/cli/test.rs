@@ -4,7 +4,9 @@ use anyhow::Context;
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use threds_patterns::machine::Message;
+use std::sync::Arc;
+use threds_patterns::machine::{Machine, Message};
+use threds_patterns::pattern::{Pattern, PatternSet};
 use threds_patterns::sim::matching::{contains, same_set, substitute};
 use threds_patterns::sim::{Output, Simulator};
 
@@ -21,9 +23,20 @@ pub struct Args {
 
 /// Runs every scenario; prints `N passed, M failed` last; exit 0 when all pass.
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let (_, failed) = run_all(&args.scenarios, &[], args.verbose);
+    Ok(if failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+/// Runs scenario files, with the `overlay` patterns in place of those of the same id (and beside
+/// the others) in each; prints each result and `N passed, M failed` last; answers both counts.
+pub fn run_all(scenarios: &[PathBuf], overlay: &[Arc<Pattern>], verbose: bool) -> (usize, usize) {
     let (mut passed, mut failed) = (0usize, 0usize);
-    for path in &args.scenarios {
-        match run_scenario(path, args.verbose) {
+    for path in scenarios {
+        match run_scenario(path, overlay, verbose) {
             Ok(name) => {
                 passed += 1;
                 println!("PASS {name} ({})", path.display());
@@ -35,18 +48,34 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         }
     }
     println!("{passed} passed, {failed} failed");
-    Ok(if failed == 0 {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
-    })
+    (passed, failed)
+}
+
+/// `engine` with the `overlay` patterns in place of those of the same id, the others after them.
+fn overlaid(engine: Machine, overlay: &[Arc<Pattern>]) -> Machine {
+    if overlay.is_empty() {
+        return engine;
+    }
+    let mut set = PatternSet::new();
+    for p in engine.patterns().iter() {
+        match overlay.iter().find(|o| o.id == p.id) {
+            Some(o) => set.insert(o.clone()),
+            None => set.insert(p.clone()),
+        }
+    }
+    for o in overlay {
+        if set.get(&o.id).is_none() {
+            set.insert(o.clone());
+        }
+    }
+    Machine::new(set, engine.sessions().clone(), engine.resolver().clone())
 }
 
 fn relative(base: &Path, p: &str) -> PathBuf {
     base.parent().unwrap_or(Path::new(".")).join(p)
 }
 
-fn run_scenario(path: &Path, verbose: bool) -> anyhow::Result<String> {
+fn run_scenario(path: &Path, overlay: &[Arc<Pattern>], verbose: bool) -> anyhow::Result<String> {
     let text =
         std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     let scenario: Value =
@@ -87,7 +116,7 @@ fn run_scenario(path: &Path, verbose: bool) -> anyhow::Result<String> {
         .get("startTime")
         .and_then(Value::as_i64)
         .unwrap_or(0);
-    let mut sim = Simulator::new(engine, start);
+    let mut sim = Simulator::new(overlaid(engine, overlay), start);
     let steps = scenario
         .get("steps")
         .and_then(Value::as_array)

@@ -84,6 +84,7 @@ pub async fn start(role: Role<'_>) -> Started {
         clock,
     )
     .with_max_event_bytes(config.engine.max_event_bytes)
+    .with_registry(stores.patterns.clone())
     .with_publish_breakers(
         Duration::from_millis(config.engine.publish_timeout_ms.max(1)),
         Duration::from_millis(config.engine.breaker_open_ms),

@@ -134,6 +134,13 @@ impl ThredChange {
             ThredChange::Saved { state, .. } | ThredChange::Removed { state } => &state.id,
         }
     }
+
+    /// The thred's state after the change.
+    pub fn state(&self) -> &ThredState {
+        match self {
+            ThredChange::Saved { state, .. } | ThredChange::Removed { state } => state,
+        }
+    }
 }
 
 /// Everything one input produced, in order.

@@ -96,28 +96,32 @@ impl Admin {
         self
     }
 
-    /// Runs the changed `registry` on this engine (with the files' sessions model and resolver
-    /// when `files` gives them) and tells the other engines to load it (`pattern_id` names the
-    /// pattern changed; `None`: several).
-    async fn apply(
-        &self,
-        pattern_id: Option<&str>,
-        registry: &Registry,
-        files: Option<Machine>,
-    ) -> Result<(), Refusal> {
+    /// Runs the changed `registry` on this engine and tells the other engines to load it
+    /// (`pattern_id` names the pattern changed; `None`: several).
+    async fn apply(&self, pattern_id: Option<&str>, registry: &Registry) -> Result<(), Refusal> {
+        self.run_registry(registry, None)?;
+        self.announce(pattern_id, registry.version).await
+    }
+
+    /// Runs `registry` on this engine (with the files' sessions model and resolver when given).
+    fn run_registry(&self, registry: &Registry, files: Option<Machine>) -> Result<(), Refusal> {
         reload::run(registry, self.processor.engine(), files).map_err(|e| {
             refuse(
                 Code::ServerError,
                 format!("the pattern registry changed, but this engine could not run it: {e}"),
             )
-        })?;
+        })
+    }
+
+    /// Tells the other engines to load the registry at `version` (or later).
+    async fn announce(&self, pattern_id: Option<&str>, version: u64) -> Result<(), Refusal> {
         let Some(announcer) = &self.announcer else {
             return Ok(());
         };
         let announcement = super::control::Announcement::Reload {
             pattern_id: pattern_id.map(str::to_string),
             origin: announcer.node().to_string(),
-            version: registry.version,
+            version,
         };
         announcer.announce(&announcement).await.map_err(|e| {
             refuse(
@@ -128,14 +132,18 @@ impl Admin {
     }
 
     /// Pushes `sources` as `activation` says (retiring patterns not among them when
-    /// `retire_others`), runs the result and announces it; answers what each push did.
+    /// `retire_others`), runs the result and announces it; answers what each push did. A
+    /// `reload` moves the live threds of each replaced active version to the new one first (as
+    /// SrvThreds' reloads swap the definition under them), those whose current reaction the new
+    /// version lacks excepted: they stay where they are, and the answer lists them.
     async fn push(
         &self,
         sources: &[PatternSource],
         activation: Activation,
         retire_others: bool,
         files: Option<Machine>,
-    ) -> Result<Vec<Pushed>, Refusal> {
+        reload: bool,
+    ) -> Result<(Vec<Pushed>, Vec<Value>), Refusal> {
         let spec = reload::Push {
             activation,
             retire_others,
@@ -150,8 +158,23 @@ impl Admin {
             [one] => Some(one.id.as_str()),
             _ => None,
         };
-        self.apply(id, &registry, files).await?;
-        Ok(pushed)
+        // This engine runs the new versions before any thred is moved onto them; the others
+        // read the registry when they meet a version they do not hold yet.
+        self.run_registry(&registry, files)?;
+        let mut stayed = Vec::new();
+        if reload {
+            for p in pushed.iter().filter(|p| p.active && p.was_active > 0) {
+                if p.was_active == p.version {
+                    continue;
+                }
+                let (_, refused) = self
+                    .migrate_pattern(&p.id, p.version, Some(p.was_active), "reload")
+                    .await?;
+                stayed.extend(refused);
+            }
+        }
+        self.announce(id, registry.version).await?;
+        Ok((pushed, stayed))
     }
 
     /// Handles one control event, read at `origin`, and sends its reply (and any messages the
@@ -350,10 +373,10 @@ impl Admin {
                     })?;
                 let (sources, files) = (self.reload)(Some(id))
                     .map_err(|e| refuse(Code::ObjectNotFound, e.to_string()))?;
-                let pushed = self
-                    .push(&sources, Activation::Always, false, Some(files))
+                let (pushed, stayed) = self
+                    .push(&sources, Activation::Always, false, Some(files), true)
                     .await?;
-                Ok(json!({"status": "OK", "patternId": id, "pushed": pushed}))
+                Ok(json!({"status": "OK", "patternId": id, "pushed": pushed, "notMoved": stayed}))
             }
             "pushPatterns" => self.push_patterns(request).await,
             "activatePattern" => {
@@ -365,7 +388,7 @@ impl Admin {
                 })
                 .await
                 .map_err(refusal_of)?;
-                self.apply(Some(&id), &registry, None).await?;
+                self.apply(Some(&id), &registry).await?;
                 Ok(json!({"status": "OK", "patternId": id, "active": version, "wasActive": was}))
             }
             "rollbackPattern" => {
@@ -376,7 +399,7 @@ impl Admin {
                 })
                 .await
                 .map_err(refusal_of)?;
-                self.apply(Some(&id), &registry, None).await?;
+                self.apply(Some(&id), &registry).await?;
                 let (was, active) = answer;
                 Ok(json!({"status": "OK", "patternId": id, "active": active, "wasActive": was}))
             }
@@ -425,10 +448,12 @@ impl Admin {
             "reloadAllPatterns" => {
                 let (sources, files) = (self.reload)(None)
                     .map_err(|e| refuse(Code::ArgumentValidation, e.to_string()))?;
-                let pushed = self
-                    .push(&sources, Activation::Always, true, Some(files))
+                let (pushed, stayed) = self
+                    .push(&sources, Activation::Always, true, Some(files), true)
                     .await?;
-                Ok(json!({"status": "OK", "patterns": pushed.len(), "pushed": pushed}))
+                Ok(
+                    json!({"status": "OK", "patterns": pushed.len(), "pushed": pushed, "notMoved": stayed}),
+                )
             }
             other => Err(refuse(
                 Code::ArgumentValidation,
@@ -610,7 +635,7 @@ impl Admin {
             Some(false) => Activation::Never,
             _ => Activation::Always,
         };
-        let pushed = self.push(&sources, activation, false, None).await?;
+        let (pushed, _) = self.push(&sources, activation, false, None, false).await?;
         Ok(json!({"status": "OK", "pushed": pushed}))
     }
 
@@ -673,6 +698,23 @@ impl Admin {
             Some(_) => Some(version_arg(request, "fromVersion")?),
             None => None,
         };
+        let (migrated, refused) = self
+            .migrate_pattern(&id, version, from, request.id())
+            .await?;
+        Ok(
+            json!({"status": "OK", "patternId": id, "version": version, "migrated": migrated, "refused": refused}),
+        )
+    }
+
+    /// Moves every live thred of pattern `id` (on version `from` only, when given) to `version`,
+    /// a page of threds at a time; answers how many moved and, for the others, why not.
+    async fn migrate_pattern(
+        &self,
+        id: &str,
+        version: u32,
+        from: Option<u32>,
+        seed: &str,
+    ) -> Result<(u64, Vec<Value>), Refusal> {
         let threds = self.processor.threds();
         let (mut after, mut migrated, mut refused) = (None::<String>, 0u64, Vec::new());
         loop {
@@ -686,17 +728,17 @@ impl Admin {
             let stored = threds.load(&ids).await.map_err(server)?;
             for state in stored.into_iter().flatten().map(|s| s.state) {
                 let on = state.pattern_version;
-                if state.pattern_id != id
-                    || on == Some(version)
-                    || from.is_some_and(|f| on != Some(f))
-                {
+                let wanted = state.pattern_id == id
+                    && on != Some(version)
+                    && from.is_none_or(|f| on == Some(f));
+                if !wanted {
                     continue;
                 }
                 let input = Input::Migrate {
                     thred_id: state.id.clone(),
                     version,
                 };
-                match self.run(input, request).await {
+                match self.run_seeded(input, seed).await {
                     Ok(()) => migrated += 1,
                     Err(r) => refused.push(
                         json!({"thredId": state.id, "code": r.code.number(), "reason": r.message}),
@@ -705,9 +747,7 @@ impl Admin {
             }
             after = Some(last);
         }
-        Ok(
-            json!({"status": "OK", "patternId": id, "version": version, "migrated": migrated, "refused": refused}),
-        )
+        Ok((migrated, refused))
     }
 
     fn history(&self) -> Result<&History, Refusal> {
@@ -740,11 +780,12 @@ impl Admin {
 
     /// Runs an admin input through the machine; its failure becomes the refusal.
     async fn run(&self, input: Input, request: &Event) -> Result<(), Refusal> {
-        let outcome = self
-            .processor
-            .admin(input, request.id())
-            .await
-            .map_err(server)?;
+        self.run_seeded(input, request.id()).await
+    }
+
+    /// Runs an admin input, its ids seeded by `seed`; its failure becomes the refusal.
+    async fn run_seeded(&self, input: Input, seed: &str) -> Result<(), Refusal> {
+        let outcome = self.processor.admin(input, seed).await.map_err(server)?;
         match outcome.failures.first() {
             Some(f) => {
                 let code = f.error.get("code").and_then(Value::as_u64).unwrap_or(5000);

@@ -15,7 +15,9 @@ use crate::bus::Position;
 use crate::bus::{self, partition_for, Append, Bus, Record};
 use crate::history::History;
 use crate::metrics::{metrics, StepOutcome};
-use crate::store::{self, Commit, Lease, Outgoing, SessionDirectory, ThredWrite, Threds};
+use crate::store::{
+    self, Commit, Lease, Outgoing, PatternRegistry, SessionDirectory, ThredWrite, Threds,
+};
 use crate::telemetry::{spans, traces};
 use crate::topology::Topology;
 use crate::trace::TraceParent;
@@ -94,7 +96,13 @@ pub struct Processor {
     watchers: Watchers,
     max_event_bytes: usize,
     breakers: super::breaker::Breakers,
+    registry: Option<Arc<dyn PatternRegistry>>,
+    last_refresh: std::sync::Mutex<Option<Instant>>,
 }
+
+/// How often at most a step that meets a pattern version this engine does not hold reads the
+/// pattern registry again.
+const REFRESH_AT_MOST_EVERY: Duration = Duration::from_secs(1);
 
 impl Processor {
     /// A processor over `threds` and `bus` for the deployment `topology`, resolving `$all` from
@@ -118,6 +126,49 @@ impl Processor {
             watchers: Watchers::default(),
             max_event_bytes: usize::MAX,
             breakers: super::breaker::Breakers::new(PUBLISH_TIMEOUT, BREAKER_OPEN_FOR),
+            registry: None,
+            last_refresh: std::sync::Mutex::new(None),
+        }
+    }
+
+    /// Reads `registry` again when a step meets a thred pinned to a pattern version this engine
+    /// does not hold yet (another engine pushed it and the announcement has not arrived).
+    pub fn with_registry(mut self, registry: Arc<dyn PatternRegistry>) -> Processor {
+        self.registry = Some(registry);
+        self
+    }
+
+    /// The machine to step `pre`'s threds with: the running one, refreshed from the pattern
+    /// registry first when one of them runs a version it does not hold.
+    async fn machine_for(&self, pre: &Prefetched) -> Arc<Machine> {
+        let engine = self.engine.current();
+        let Some(registry) = &self.registry else {
+            return engine;
+        };
+        let patterns = engine.patterns();
+        let missing = pre.threds.values().flatten().any(|s| {
+            s.state
+                .pattern_version
+                .is_some_and(|v| patterns.version(&s.state.pattern_id, v).is_none())
+        });
+        if !missing {
+            return engine;
+        }
+        {
+            let Ok(mut last) = self.last_refresh.lock() else {
+                return engine;
+            };
+            if last.is_some_and(|at| at.elapsed() < REFRESH_AT_MOST_EVERY) {
+                return engine;
+            }
+            *last = Some(Instant::now());
+        }
+        match super::reload::from_registry(registry.as_ref(), &self.engine, 0).await {
+            Ok(()) => self.engine.current(),
+            Err(e) => {
+                tracing::warn!(code = e.code(), error = %e, "a thred runs a pattern version this engine does not hold, and the pattern registry could not be read");
+                engine
+            }
         }
     }
 
@@ -386,12 +437,12 @@ impl Processor {
             return Ok(Vec::new());
         }
         let started = Instant::now();
-        let engine = self.engine.current();
         let mut pre = Prefetched::default();
         self.prefetch(steps.iter().map(|s| &s.input), &mut pre)
             .await?;
         let mut last = String::new();
         for _ in 0..MAX_ATTEMPTS {
+            let engine = self.machine_for(&pre).await;
             let mut commit = Commit {
                 applied: watermark.clone().into_iter().collect(),
                 ..Commit::default()

@@ -96,6 +96,7 @@ where
     let both = |s: Stores| (s.threds, s.leases);
     fencing::run_durability(|clock| port(open(clock, "fencing"), both)).await;
     sessions::run_durability(|clock| port(open(clock, "sessions"), |s| s.sessions)).await;
+    patterns::run_durability(|clock| port(open(clock, "patterns"), |s| s.patterns)).await;
 }
 
 /// The port(s) `pick` takes from the adapter `stores` opens (the others are dropped).

@@ -15,6 +15,27 @@ where
     case("patterns", "pattern registry", &make, replacement).await;
 }
 
+/// Runs the durability case: a stored registry, with its version, is what a reopened port reads.
+pub async fn run_durability<F, Fut>(open: F)
+where
+    F: Fn(ManualClock) -> Fut,
+    Fut: Future<Output = Arc<dyn PatternRegistry>>,
+{
+    eprintln!("store contract: patterns: durability");
+    let clock = ManualClock::new(super::START);
+    let mut registry = Registry::default();
+    let pushed = registry.push("a", r#"{"id":"a"}"#, "push:t", 7, Activation::Always);
+    must("push", pushed);
+    let first = open(clock.clone()).await;
+    let expected = must("read", first.registry().await).version;
+    let version = must("store", first.store_registry(expected, &registry).await);
+    drop(first);
+    let reopened = open(clock).await;
+    let read = must("read after reopening", reopened.registry().await);
+    assert_eq!(read.version, version, "the version survives");
+    assert_eq!(read.patterns, registry.patterns, "the document survives");
+}
+
 /// The registry starts empty at version 0; a store at the version read replaces the whole
 /// document and raises the version by one; a store from a stale read is refused with a conflict
 /// and changes nothing; concurrent updates through [`update`] all land.
