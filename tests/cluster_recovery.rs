@@ -21,7 +21,7 @@ use threds_runtime::topology::{headers, StoreKeys};
 use threds_testkit::client::Client;
 use threds_testkit::deployment::{config_file, Infrastructure};
 use threds_testkit::kafka::mock_properties;
-use threds_testkit::redis;
+use threds_testkit::redis::{self, RedisServer};
 use threds_testkit::rig::Process;
 
 /// The tests of this file run one at a time: the restart test measures timings.
@@ -714,6 +714,54 @@ async fn round(
     deployment
 }
 
+/// Waits until both engines own partitions (their leases, in Redis), sending some traffic
+/// through `session` meanwhile (it makes the engines take their partitions' leases).
+async fn both_engines_own_partitions(redis: &RedisServer, session: &Process) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let owners: std::collections::BTreeSet<String> =
+            (0..PARTITIONS).filter_map(|p| owner_of(redis, p)).collect();
+        if owners.contains("engine-a") && owners.contains("engine-b") {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "both engines own partitions: {owners:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let mut c = session.connect("warmup", &[]).await.unwrap();
+        for p in 0..8 {
+            c.send(json!({"id": format!("w{p}-{}", now_ms()), "type": "org.wt.nothing"}))
+                .await
+                .unwrap();
+        }
+    }
+}
+
+/// The engine holding the lease of `partition`, if any.
+fn owner_of(redis: &RedisServer, partition: u32) -> Option<String> {
+    let fence = StoreKeys::default().fence(&TOPOLOGY.partition_lease(partition));
+    let owner = redis.command(&format!("HGET {fence} owner")).ok()?;
+    Some(owner.trim().to_string()).filter(|o| !o.is_empty())
+}
+
+/// `(partition, sender)`: a sender whose unbound events (and so their threds) land in each
+/// partition.
+fn one_sender_per_partition() -> Vec<(u32, String)> {
+    let mut senders: Vec<(u32, String)> = Vec::new();
+    for n in 0.. {
+        let sender = format!("sender{n}");
+        let p = threds_runtime::bus::partition_for(&sender, PARTITIONS);
+        if senders.iter().all(|(q, _)| *q != p) {
+            senders.push((p, sender));
+        }
+        if senders.len() == PARTITIONS as usize {
+            break;
+        }
+    }
+    senders
+}
+
 /// What a test of a whole deployment starts from: its turn, Redis, the mock cluster, and a
 /// directory with the deployment's `threds.toml` (`config`).
 struct Infra {
@@ -812,46 +860,11 @@ async fn a_pattern_reload_sent_to_one_engine_reaches_every_engine() {
             session.join().unwrap(),
         )
     });
-    // Both engines own partitions (their leases, in Redis) once the group has settled.
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let mut owners = std::collections::BTreeSet::new();
-        for p in 0..PARTITIONS {
-            let fence = StoreKeys::default().fence(&TOPOLOGY.partition_lease(p));
-            if let Ok(owner) = redis.command(&format!("HGET {fence} owner")) {
-                owners.insert(owner.trim().to_string());
-            }
-        }
-        if owners.contains("engine-a") && owners.contains("engine-b") {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "both engines own partitions: {owners:?}"
-        );
-        // Traffic makes the engines take their partitions' leases.
-        tokio::time::sleep(Duration::from_millis(500)).await;
-        let mut c = session.connect("warmup", &[]).await.unwrap();
-        for p in 0..8 {
-            c.send(json!({"id": format!("w{p}-{}", now_ms()), "type": "org.wt.nothing"}))
-                .await
-                .unwrap();
-        }
-    }
+    both_engines_own_partitions(redis, &session).await;
 
     // One thred per partition (an unbound event's thred lives in the partition of its sender).
     let mut alice = session.connect("alice", &[]).await.unwrap();
-    let mut senders = Vec::new();
-    for n in 0.. {
-        let sender = format!("sender{n}");
-        let p = threds_runtime::bus::partition_for(&sender, PARTITIONS);
-        if senders.iter().all(|(q, _)| *q != p) {
-            senders.push((p, sender));
-        }
-        if senders.len() == PARTITIONS as usize {
-            break;
-        }
-    }
+    let senders = one_sender_per_partition();
     let mut threds = Vec::new();
     for (p, sender) in &senders {
         let mut client = session.connect(sender, &[]).await.unwrap();
@@ -871,13 +884,8 @@ async fn a_pattern_reload_sent_to_one_engine_reaches_every_engine() {
     // The pattern changes on the disk of the engine that owns the partition of the admin's
     // request (thred id SYSTEM); the admin asks it to reload.
     let system = threds_runtime::bus::partition_for("SYSTEM", PARTITIONS);
-    let owner = redis
-        .command(&format!(
-            "HGET {} owner",
-            StoreKeys::default().fence(&TOPOLOGY.partition_lease(system))
-        ))
-        .unwrap();
-    let handler = if owner.trim() == "engine-a" { 0 } else { 1 };
+    let owner = owner_of(redis, system).unwrap();
+    let handler = if owner == "engine-a" { 0 } else { 1 };
     let pattern_file = dirs[handler].path().join("echo.pattern.json");
     std::fs::write(&pattern_file, echo("after").to_string()).unwrap();
     let mut admin = session.connect("root", &["admin"]).await.unwrap();
@@ -942,5 +950,129 @@ async fn a_pattern_reload_sent_to_one_engine_reaches_every_engine() {
             .await
             .unwrap();
         assert_eq!(message["event"]["thredId"], json!(thred));
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// 5. Pattern versions across engines.
+
+/// Sends `ty` as `client` (to thred `thred`, when given) and answers the thred of the reply
+/// titled `title`.
+async fn flow_step(client: &mut Client, ty: &str, thred: Option<&str>, title: &str) -> String {
+    let mut event = json!({"id": format!("{ty}-{}", now_ms()), "type": ty});
+    if let Some(t) = thred {
+        event["thredId"] = json!(t);
+    }
+    client.send(event).await.unwrap();
+    let m = client
+        .message_within(title, Duration::from_secs(60))
+        .await
+        .unwrap();
+    m["event"]["thredId"].as_str().unwrap().to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_pushed_version_runs_on_every_engine_and_a_moved_thred_keeps_its_own() {
+    let name = "a_pushed_version_runs_on_every_engine_and_a_moved_thred_keeps_its_own";
+    let Some(infra) = infra(name).await else {
+        return;
+    };
+    let (redis, config) = (infra.infra.redis(), infra.config.as_str());
+    let dir = support::pattern_dir(&[("flow", support::flow("v1"))]);
+    let patterns = dir.path().to_string_lossy().into_owned();
+    let args = ["--config", config, "--patterns", patterns.as_str()];
+    let (mut engines, session) = std::thread::scope(|s| {
+        let spawn = |command: &'static str, node: &'static str| {
+            let infra = &infra.infra;
+            s.spawn(move || support::node(infra, command, node, &args))
+        };
+        let a = spawn("engine", "engine-a");
+        let b = spawn("engine", "engine-b");
+        let session = spawn("session", "session-1");
+        (
+            [a.join().unwrap(), b.join().unwrap()],
+            session.join().unwrap(),
+        )
+    });
+    both_engines_own_partitions(redis, &session).await;
+
+    // A v1 thred in every partition, waiting at `wait`.
+    let senders = one_sender_per_partition();
+    let mut clients = Vec::new();
+    let mut v1 = Vec::new();
+    for (_, sender) in &senders {
+        let mut client = session.connect(sender, &[]).await.unwrap();
+        v1.push(flow_step(&mut client, "f.start", None, "v1 started").await);
+        clients.push(client);
+    }
+
+    // v2 (which renames `wait`) pushed through the engine that owns the admin's partition.
+    let mut admin = session.connect("root", &["admin"]).await.unwrap();
+    admin
+        .send(json!({"id": "push-1", "type": "org.wt.control.sysControl", "thredId": "SYSTEM",
+            "data": {"content": {"values": {"op": "pushPatterns", "patterns": [support::flow("v2")]}}}}))
+        .await
+        .unwrap();
+    let reply = admin
+        .frame(
+            |f| f["message"]["event"]["re"] == "push-1",
+            Duration::from_secs(20),
+        )
+        .await
+        .unwrap();
+    let pushed = &reply["message"]["event"]["data"]["content"]["values"]["pushed"][0];
+    assert_eq!(
+        (&pushed["version"], &pushed["active"]),
+        (&json!(2), &json!(true)),
+        "{reply}"
+    );
+
+    // New threds start on v2 in every partition, whichever engine owns it (the other engine
+    // runs v2 once it has read the announcement: a start before that is still v1).
+    let owners: Vec<String> = senders
+        .iter()
+        .map(|(p, _)| owner_of(redis, *p).unwrap())
+        .collect();
+    assert!(owners.iter().any(|o| o == "engine-a") && owners.iter().any(|o| o == "engine-b"));
+    let mut v2 = Vec::new();
+    for client in &mut clients {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let event = json!({"id": format!("s2-{}", now_ms()), "type": "f.start"});
+            client.send(event).await.unwrap();
+            let m = client
+                .frame(
+                    |f| {
+                        f["message"]["event"]["data"]["title"]
+                            .as_str()
+                            .is_some_and(|t| t.ends_with("started"))
+                    },
+                    Duration::from_secs(20),
+                )
+                .await
+                .unwrap();
+            let event = &m["message"]["event"];
+            if event["data"]["title"] == "v2 started" {
+                v2.push(event["thredId"].as_str().unwrap().to_string());
+                break;
+            }
+            assert!(Instant::now() < deadline, "v2 never became active: {m}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    // engine-b crashes: its partitions move to engine-a, with their threds mid-life.
+    engines[1].kill();
+    for (i, client) in clients.iter_mut().enumerate() {
+        // Each thred runs the version it started on, wherever it now runs.
+        flow_step(client, "f.next", Some(&v1[i]), "v1 waited").await;
+        flow_step(client, "f.next", Some(&v2[i]), "v2 waited").await;
+    }
+    for (p, _) in &senders {
+        assert_eq!(
+            owner_of(redis, *p).as_deref(),
+            Some("engine-a"),
+            "partition {p} moved"
+        );
     }
 }

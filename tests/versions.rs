@@ -10,27 +10,10 @@ mod support;
 use serde_json::{json, Value};
 use std::path::Path;
 use std::time::Duration;
-use support::pattern_dir;
+use support::{flow, pattern_dir};
 use threds_testkit::client::Client;
 
 const SYS: &str = "org.wt.control.sysControl";
-
-/// Pattern `flow`, version `tag` (`v1` or `v2`): `start` → `middle` → `finish`; v2 calls its
-/// middle reaction `hold` instead of `wait`. Every reaction tells the sender which version ran it.
-fn flow(tag: &str) -> Value {
-    let middle = if tag == "v1" { "wait" } else { "hold" };
-    let step = |name: &str, ty: &str, said: &str, transition: Value| {
-        json!({"name": name, "condition": {"type": "filter", "xpr": format!("$event.type = '{ty}'"),
-            "transform": {"eventDataTemplate": {"title": format!("{tag} {said}")}},
-            "publish": {"to": ["$xpr( $event.source.id )"]},
-            "transition": transition}})
-    };
-    json!({"id": "flow", "name": "Flow", "reactions": [
-        step("start", "f.start", "started", json!({"name": "$next"})),
-        step(middle, "f.next", "waited", json!({"name": "$next"})),
-        step("finish", "f.end", "finished", json!({"name": "$terminate"})),
-    ]})
-}
 
 fn control(id: &str, values: Value) -> Value {
     json!({"id": id, "type": SYS, "thredId": "SYSTEM", "data": {"content": {"values": values}}})

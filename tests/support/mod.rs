@@ -4,7 +4,7 @@
 
 #![allow(dead_code, clippy::unwrap_used)]
 
-use serde_json::Value;
+use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use threds_runtime::topology::Topology;
 use threds_testkit::deployment::Infrastructure;
@@ -67,4 +67,22 @@ pub fn pattern_dir(patterns: &[(&str, Value)]) -> tempfile::TempDir {
         .unwrap();
     }
     dir
+}
+
+/// Pattern `flow`, version `tag` (`v1` or `v2`): `start` → `middle` → `finish`; v2 calls its
+/// middle reaction `hold` instead of `wait`. Every reaction tells the sender which version ran
+/// it (`<tag> started`, `<tag> waited`, `<tag> finished`).
+pub fn flow(tag: &str) -> Value {
+    let middle = if tag == "v1" { "wait" } else { "hold" };
+    let step = |name: &str, ty: &str, said: &str, transition: Value| {
+        json!({"name": name, "condition": {"type": "filter", "xpr": format!("$event.type = '{ty}'"),
+            "transform": {"eventDataTemplate": {"title": format!("{tag} {said}")}},
+            "publish": {"to": ["$xpr( $event.source.id )"]},
+            "transition": transition}})
+    };
+    json!({"id": "flow", "name": "Flow", "reactions": [
+        step("start", "f.start", "started", json!({"name": "$next"})),
+        step(middle, "f.next", "waited", json!({"name": "$next"})),
+        step("finish", "f.end", "finished", json!({"name": "$terminate"})),
+    ]})
 }
