@@ -6,7 +6,7 @@ mod support;
 
 use serde_json::{json, Value};
 use std::time::Duration;
-use support::pattern_dir;
+use support::{control, pattern_dir, reply};
 use threds_testkit::client::Client;
 use threds_testkit::http;
 use threds_testkit::rig::Process;
@@ -319,24 +319,6 @@ async fn a_restart_with_a_data_dir_continues_threds_and_fires_pending_expiry_onc
         1,
         "the pending expiry fires exactly once: {all:?}"
     );
-}
-
-/// A control event `{type, thredId: SYSTEM, values}`.
-fn control(id: &str, kind: &str, values: Value) -> Value {
-    json!({"id": id, "type": kind, "thredId": "SYSTEM", "data": {"content": {"values": values}}})
-}
-
-/// The reply to control request `id`.
-async fn reply(client: &mut Client, id: &str) -> Value {
-    let id = id.to_string();
-    client
-        .frame(
-            move |f| f["message"]["event"]["re"] == id.as_str(),
-            Duration::from_secs(10),
-        )
-        .await
-        .unwrap()["message"]["event"]
-        .clone()
 }
 
 /// `threds token` mints what the server accepts, roles included (the other tests mint their

@@ -9,28 +9,15 @@ mod support;
 
 use serde_json::{json, Value};
 use std::path::Path;
-use std::time::Duration;
-use support::{flow, pattern_dir};
+use support::{control, flow, pattern_dir, reply};
 use threds_testkit::client::Client;
 
 const SYS: &str = "org.wt.control.sysControl";
 
-fn control(id: &str, values: Value) -> Value {
-    json!({"id": id, "type": SYS, "thredId": "SYSTEM", "data": {"content": {"values": values}}})
-}
-
 /// Sends an admin request and answers its reply's `data.content`.
 async fn admin(client: &mut Client, id: &str, values: Value) -> Value {
-    client.send(control(id, values)).await.unwrap();
-    let want = id.to_string();
-    client
-        .frame(
-            move |f| f["message"]["event"]["re"] == want.as_str(),
-            Duration::from_secs(10),
-        )
-        .await
-        .unwrap()["message"]["event"]["data"]["content"]
-        .clone()
+    client.send(control(id, SYS, values)).await.unwrap();
+    reply(client, id).await["data"]["content"].clone()
 }
 
 /// Sends `ty` (to thred `thred`, when given) and answers the thred of the reply titled `title`.

@@ -86,3 +86,21 @@ pub fn flow(tag: &str) -> Value {
         step("finish", "f.end", "finished", json!({"name": "$terminate"})),
     ]})
 }
+
+/// A control event (`kind`, e.g. `org.wt.control.sysControl`) with `values`, as clients send it.
+pub fn control(id: &str, kind: &str, values: Value) -> Value {
+    json!({"id": id, "type": kind, "thredId": "SYSTEM", "data": {"content": {"values": values}}})
+}
+
+/// The reply to control request `id` (the event).
+pub async fn reply(client: &mut threds_testkit::client::Client, id: &str) -> Value {
+    let id = id.to_string();
+    client
+        .frame(
+            move |f| f["message"]["event"]["re"] == id.as_str(),
+            std::time::Duration::from_secs(10),
+        )
+        .await
+        .unwrap()["message"]["event"]
+        .clone()
+}
