@@ -248,3 +248,40 @@ async fn push_check_refuses_a_version_whose_scenarios_fail() {
     assert!(ok && out.contains("rolled back to version 1"), "{out}");
     step(&mut alice, "a3", "f.start", None, "v1 started").await;
 }
+
+/// A reload keeps SrvThreds' meaning: live threds move to the reloaded definition — except one
+/// whose current reaction it no longer has, which stays on its version and is named in the reply.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reload_moves_live_threds_along_unless_their_reaction_is_gone() {
+    let dir = pattern_dir(&[("flow", flow("v1"))]);
+    let server = support::dev(&["--patterns", dir.path().to_str().unwrap()]);
+    let mut alice = server.connect("alice", &[]).await.unwrap();
+    let mut root = server.connect("root", &["admin"]).await.unwrap();
+    let waiting = step(&mut alice, "a1", "f.start", None, "v1 started").await;
+    let finishing = step(&mut alice, "b1", "f.start", None, "v1 started").await;
+    step(&mut alice, "b2", "f.next", Some(&finishing), "v1 waited").await;
+
+    std::fs::write(dir.path().join("flow.pattern.json"), flow("v2").to_string()).unwrap();
+    let reloaded = admin(
+        &mut root,
+        "r1",
+        json!({"op": "reloadPattern", "patternId": "flow"}),
+    )
+    .await;
+    let values = &reloaded["values"];
+    assert_eq!(values["pushed"][0]["version"], 2, "{reloaded}");
+    assert_eq!(
+        values["notMoved"].as_array().unwrap().len(),
+        1,
+        "{reloaded}"
+    );
+    assert_eq!(
+        values["notMoved"][0]["thredId"],
+        waiting.as_str(),
+        "{reloaded}"
+    );
+
+    // The thred at `finish` runs the reloaded definition; the one at `wait` keeps v1.
+    step(&mut alice, "b3", "f.end", Some(&finishing), "v2 finished").await;
+    step(&mut alice, "a2", "f.next", Some(&waiting), "v1 waited").await;
+}
