@@ -144,3 +144,27 @@ async fn retention_keeps_versions_that_live_threds_run() {
         .unwrap();
     assert_eq!(in_use, vec![("flow".to_string(), 1)]);
 }
+
+#[tokio::test]
+async fn history_records_say_which_version_ran_each_step() {
+    let store = Arc::new(MemoryStore::new());
+    let threds = store.clone();
+    reload::push(store.as_ref(), threds.as_ref(), &[flow("v1")], push_spec(5))
+        .await
+        .unwrap();
+    let documents = Arc::new(threds_runtime::documents::memory::MemoryDocuments::new());
+    let history = threds_runtime::history::History::new(documents);
+    let a = engine(&store).await.with_history(history);
+    let started = send(
+        &a,
+        json!({"id": "e1", "type": "f.start", "source": {"id": "alice"}}),
+    )
+    .await;
+    let thred = started.messages[0].event.thred_id().unwrap().to_string();
+    let log = a.history().unwrap().thred_log(&thred, 1_000).await.unwrap();
+    assert!(!log.is_empty());
+    assert!(
+        log.iter().all(|r| r["patternVersion"] == 1),
+        "every record of the thred's steps names version 1: {log:?}"
+    );
+}
