@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
+use threds_patterns::expr::{Bindings, Expression};
 use threds_runtime::files;
 
 const SYS_CONTROL: &str = "org.wt.control.sysControl";
@@ -256,11 +257,24 @@ fn print_list(listed: &Value) {
                     .get(..12)
                     .unwrap_or_default(),
                 v["liveThreds"],
-                v["pushedAt"],
+                when(&v["pushedAt"]),
                 v["origin"].as_str().unwrap_or_default(),
             );
         }
     }
+}
+
+/// Epoch milliseconds as an ISO 8601 time (UTC), by the expression engine's `$fromMillis`.
+fn when(millis: &Value) -> String {
+    let host = Bindings {
+        input: Some(json!({ "t": millis })),
+        ..Bindings::default()
+    };
+    Expression::compile("$fromMillis(t)")
+        .ok()
+        .and_then(|e| e.evaluate(&host).ok().flatten())
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_else(|| millis.to_string())
 }
 
 /// The `(number, source)` of version `version` of `pattern` (the active one when `None`).
@@ -512,6 +526,11 @@ fn is_scenario(path: &Path) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn push_times_print_as_iso_8601() {
+        assert_eq!(when(&json!(0)), "1970-01-01T00:00:00.000Z");
+    }
 
     #[test]
     fn a_renamed_reaction_is_named_in_the_change() {
