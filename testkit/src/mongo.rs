@@ -28,14 +28,14 @@ pub const DEFAULT_PYTHON: &str = "/opt/threds-venv/bin/python";
 /// How long the server may take to start listening and to answer `ping`.
 const START_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// The launcher: opens a document database in `argv[1]`, serves it over the Mongo protocol on a
-/// loopback port the system picks, prints that address, and runs until its standard input
-/// closes (so it also ends when the test process dies).
+/// The launcher: opens a document database in `argv[1]`, serves it over the Mongo protocol at
+/// `argv[2]` (`127.0.0.1:0`: a loopback port the system picks), prints that address, and runs
+/// until its standard input closes (so it also ends when the test process dies).
 const LAUNCHER: &str = r#"
 import sys
 import briskdb
 with briskdb.open(sys.argv[1], shards=2, documents=True) as db:
-    with db.serve(mongo="127.0.0.1:0", admin=None) as server:
+    with db.serve(mongo=sys.argv[2], admin=None) as server:
         print(server.mongo_address, flush=True)
         sys.stdin.read()
 "#;
@@ -77,8 +77,13 @@ fn data_dir() -> PathBuf {
 }
 
 impl MongoServer {
-    /// Starts a server and waits until it answers `ping`.
+    /// Starts a server on a port the system picks and waits until it answers `ping`.
     pub async fn start() -> Result<MongoServer, StartError> {
+        MongoServer::start_at("127.0.0.1:0").await
+    }
+
+    /// Starts a server listening at `address` (`host:port`) and waits until it answers `ping`.
+    pub async fn start_at(address: &str) -> Result<MongoServer, StartError> {
         let python = python();
         if !python.exists() {
             return Err(StartError::Missing(format!(
@@ -91,6 +96,7 @@ impl MongoServer {
             .arg("-c")
             .arg(LAUNCHER)
             .arg(&dir)
+            .arg(address)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

@@ -30,7 +30,11 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         tracing::warn!("!!! no THREDS_JWT_SECRET or [auth] jwt_secret: using the DEVELOPMENT secret; mint tokens with `threds token` !!!");
     }
     actix_web::rt::System::new().block_on(async move {
-        let (ports, storage) = ports::build(&config, Profile::Dev).await?;
+        let listener = node::bind(&config.server.listen)?;
+        let stop = node::stop_on_signal();
+        let Some((ports, storage)) = ports::build(&config, Profile::Dev, &stop).await? else {
+            return Ok(());
+        };
         let setup = Setup {
             node: node_name,
             config,
@@ -39,7 +43,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             roles: Roles::ALL,
             storage,
         };
-        node::serve(setup, ports).await
+        node::serve(setup, ports, listener).await
     })?;
     Ok(ExitCode::SUCCESS)
 }

@@ -4,6 +4,7 @@
 use crate::node::Ports;
 use anyhow::Context;
 use std::sync::Arc;
+use std::time::Duration;
 use threds_runtime::bus::memory::MemoryBus;
 use threds_runtime::bus::Bus;
 use threds_runtime::config::{redact, Backend, Config};
@@ -12,6 +13,7 @@ use threds_runtime::documents::Documents;
 use threds_runtime::history;
 use threds_runtime::store::memory::MemoryStore;
 use threds_runtime::store::Stores;
+use tokio_util::sync::CancellationToken;
 
 /// Which defaults apply.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -22,8 +24,13 @@ pub enum Profile {
     Production,
 }
 
-/// The ports and a line saying where data lives.
-pub async fn build(config: &Config, profile: Profile) -> anyhow::Result<(Ports, String)> {
+/// The ports and a line saying where data lives; `None` when `stop` was cancelled while a backend
+/// was still being waited for (Redis and MongoDB are tried again, with backoff, until they answer).
+pub async fn build(
+    config: &Config,
+    profile: Profile,
+    stop: &CancellationToken,
+) -> anyhow::Result<Option<(Ports, String)>> {
     let pick = |set: Option<Backend>, production: Backend| {
         set.unwrap_or(match profile {
             Profile::Dev => Backend::Memory,
@@ -66,7 +73,11 @@ pub async fn build(config: &Config, profile: Profile) -> anyhow::Result<(Ports, 
         },
         Backend::Redis => {
             places.push(format!("redis {}", redacted(&config.store.redis.urls)));
-            redis_store(config).await?
+            let what = format!("Redis at {}", redacted(&config.store.redis.urls));
+            match wait_for(&what, stop, || redis_store(config)).await? {
+                Some(stores) => stores,
+                None => return Ok(None),
+            }
         }
         other => anyhow::bail!("[store] backend {other:?} is not a thred store (memory or redis)"),
     };
@@ -94,7 +105,14 @@ pub async fn build(config: &Config, profile: Profile) -> anyhow::Result<(Ports, 
                 "mongodb database {}",
                 config.documents.mongodb.database
             ));
-            mongo_documents(config).await?
+            let what = format!(
+                "MongoDB at {}",
+                redact(&config.documents.mongodb.connection_string())
+            );
+            match wait_for(&what, stop, || mongo_documents(config)).await? {
+                Some(documents) => documents,
+                None => return Ok(None),
+            }
         }
         other => {
             anyhow::bail!(
@@ -109,14 +127,69 @@ pub async fn build(config: &Config, profile: Profile) -> anyhow::Result<(Ports, 
             None => "embedded data in memory (use --data-dir to keep it)".into(),
         });
     }
-    Ok((
+    Ok(Some((
         Ports {
             bus: Arc::new(threds_runtime::telemetry::MeteredBus(bus)),
             stores,
             documents,
         },
         places.join(", "),
-    ))
+    )))
+}
+
+/// First wait between attempts to reach a backend; it doubles up to [`MOST_BETWEEN_ATTEMPTS`].
+const FIRST_WAIT: Duration = Duration::from_millis(200);
+/// Longest wait between attempts to reach a backend.
+const MOST_BETWEEN_ATTEMPTS: Duration = Duration::from_secs(5);
+
+/// Runs `connect` until it succeeds, waiting longer after each failure (saying why), so that a
+/// process started before its backend answers becomes ready when it does; `None` once `stop` is
+/// cancelled. Configuration errors are not retried: they cannot heal.
+async fn wait_for<T, F, Fut>(
+    what: &str,
+    stop: &CancellationToken,
+    mut connect: F,
+) -> anyhow::Result<Option<T>>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, Unreachable>>,
+{
+    let mut wait = FIRST_WAIT;
+    let mut attempts = 0u32;
+    loop {
+        match connect().await {
+            Ok(value) => {
+                if attempts > 0 {
+                    tracing::info!(attempts = attempts + 1, "{what} answers");
+                }
+                return Ok(Some(value));
+            }
+            Err(Unreachable::Config(e)) => return Err(e),
+            Err(Unreachable::Down(e)) => {
+                attempts += 1;
+                tracing::warn!(
+                    code = threds_runtime::codes::BACKEND_UNAVAILABLE,
+                    attempts,
+                    retry_in_ms = wait.as_millis() as u64,
+                    error = format!("{e:#}"),
+                    "{what} does not answer yet; not ready meanwhile"
+                );
+            }
+        }
+        tokio::select! {
+            _ = stop.cancelled() => return Ok(None),
+            _ = tokio::time::sleep(wait) => {}
+        }
+        wait = (wait * 2).min(MOST_BETWEEN_ATTEMPTS);
+    }
+}
+
+/// Why a backend could not be used: its configuration is wrong (fatal), or it is down (retried).
+enum Unreachable {
+    /// The settings are wrong.
+    Config(anyhow::Error),
+    /// It did not answer.
+    Down(anyhow::Error),
 }
 
 async fn kafka_bus(config: &Config) -> anyhow::Result<Arc<dyn Bus>> {
@@ -127,30 +200,37 @@ async fn kafka_bus(config: &Config) -> anyhow::Result<Arc<dyn Bus>> {
     Ok(Arc::new(bus))
 }
 
-async fn redis_store(config: &Config) -> anyhow::Result<Stores> {
+async fn redis_store(config: &Config) -> Result<Stores, Unreachable> {
     use threds_runtime::store::redis::RedisStore;
     let settings = &config.store.redis;
-    let store = RedisStore::new(settings.clone()).context("configuring the Redis thred store")?;
+    let store = RedisStore::new(settings.clone())
+        .context("configuring the Redis thred store")
+        .map_err(Unreachable::Config)?;
     store
         .ping()
         .await
-        .with_context(|| format!("reaching Redis at {}", redacted(&settings.urls)))?;
+        .with_context(|| format!("reaching Redis at {}", redacted(&settings.urls)))
+        .map_err(Unreachable::Down)?;
     Ok(Stores::of(store))
 }
 
-async fn mongo_documents(config: &Config) -> anyhow::Result<Arc<dyn Documents>> {
+async fn mongo_documents(config: &Config) -> Result<Arc<dyn Documents>, Unreachable> {
     use threds_runtime::documents::mongo::MongoDocuments;
     let settings = &config.documents.mongodb;
-    let documents = MongoDocuments::connect(settings).await.with_context(|| {
-        format!(
-            "connecting to MongoDB at {}",
-            redact(&settings.connection_string())
-        )
-    })?;
+    let documents = MongoDocuments::connect(settings)
+        .await
+        .with_context(|| {
+            format!(
+                "connecting to MongoDB at {}",
+                redact(&settings.connection_string())
+            )
+        })
+        .map_err(Unreachable::Down)?;
     documents
         .ensure_indexes()
         .await
-        .context("creating the history indexes")?;
+        .context("creating the history indexes")
+        .map_err(Unreachable::Down)?;
     Ok(Arc::new(documents))
 }
 

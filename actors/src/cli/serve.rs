@@ -88,9 +88,18 @@ pub fn run_process(args: NodeArgs, roles: Roles) -> anyhow::Result<ExitCode> {
         .secret()
         .is_none_or(|s| s.source != SecretSource::DevelopmentDefault));
     actix_web::rt::System::new().block_on(async move {
-        let (ports, storage) = super::ports::build(&config, super::ports::Profile::Production)
-            .await
-            .context("connecting to the backends")?;
+        // The health endpoints answer from the start: live, and not ready until the backends do.
+        let listener = node::bind(&config.server.listen)?;
+        let waiting = node::waiting(&listener, &node)?;
+        let health = waiting.handle();
+        actix_web::rt::spawn(waiting);
+        let stop = node::stop_on_signal();
+        let built = super::ports::build(&config, super::ports::Profile::Production, &stop).await;
+        health.stop(false).await;
+        let Some((ports, storage)) = built.context("connecting to the backends")? else {
+            tracing::info!("stopped before the backends answered");
+            return Ok(());
+        };
         let setup = Setup {
             config,
             engine,
@@ -99,7 +108,7 @@ pub fn run_process(args: NodeArgs, roles: Roles) -> anyhow::Result<ExitCode> {
             roles,
             storage,
         };
-        node::serve(setup, ports).await
+        node::serve(setup, ports, listener).await
     })?;
     Ok(ExitCode::SUCCESS)
 }

@@ -84,6 +84,12 @@ pub async fn livez() -> HttpResponse {
     HttpResponse::Ok().json(json!({"status": "ok"}))
 }
 
+/// `GET /readyz` while the process waits for its backends: 503.
+pub async fn waiting() -> HttpResponse {
+    HttpResponse::ServiceUnavailable()
+        .json(json!({"status": "not ready", "reason": "waiting for the backends (Redis, MongoDB) to answer"}))
+}
+
 /// `GET /metrics`: the process's metrics as OpenMetrics text (Prometheus scrapes it).
 pub async fn metrics(health: web::Data<Health>) -> HttpResponse {
     match threds_runtime::metrics::encode(Some(&health.registry())) {

@@ -124,9 +124,60 @@ pub async fn create_topics(bus: &dyn Bus, topology: &Topology) -> anyhow::Result
     Ok(())
 }
 
+/// Binds the HTTP listener at `listen` (before the backends are reached, so the address stays the
+/// same while the process waits for them and after).
+pub fn bind(listen: &str) -> anyhow::Result<std::net::TcpListener> {
+    let listener =
+        std::net::TcpListener::bind(listen).with_context(|| format!("listening on {listen}"))?;
+    listener
+        .set_nonblocking(true)
+        .with_context(|| format!("listening on {listen}"))?;
+    Ok(listener)
+}
+
+/// Serves `/livez` (200) and `/readyz` (503, "waiting for the backends") on `listener` while the
+/// process waits for its backends; stop it before [`serve`] takes the listener over.
+pub fn waiting(
+    listener: &std::net::TcpListener,
+    node: &str,
+) -> anyhow::Result<actix_web::dev::Server> {
+    let listener = listener.try_clone().context("sharing the HTTP listener")?;
+    let server = HttpServer::new(|| {
+        App::new()
+            .route("/livez", web::get().to(health::livez))
+            .route("/readyz", web::get().to(health::waiting))
+    })
+    .workers(1)
+    .disable_signals()
+    .shutdown_timeout(0)
+    .listen(listener)
+    .context("serving health while waiting")?;
+    for a in server.addrs() {
+        tracing::info!(
+            "threds {node} waiting for its backends; health on http://{a} (/livez, /readyz)"
+        );
+    }
+    Ok(server.run())
+}
+
+/// Cancelled by SIGINT/SIGTERM (from a task of its own).
+pub fn stop_on_signal() -> CancellationToken {
+    let stop = CancellationToken::new();
+    let cancel = stop.clone();
+    actix_web::rt::spawn(async move {
+        wait_for_signal().await;
+        cancel.cancel();
+    });
+    stop
+}
+
 /// Starts the roles of `setup` on `ports` and runs until SIGINT/SIGTERM; then stops intake,
 /// finishes in-flight steps, commits and leaves the consumer groups.
-pub async fn serve(setup: Setup, ports: Ports) -> anyhow::Result<()> {
+pub async fn serve(
+    setup: Setup,
+    ports: Ports,
+    listener: std::net::TcpListener,
+) -> anyhow::Result<()> {
     let Setup {
         config,
         engine,
@@ -241,7 +292,7 @@ pub async fn serve(setup: Setup, ports: Ports) -> anyhow::Result<()> {
     .keep_alive(Duration::from_secs(server_config.keep_alive_secs))
     .shutdown_signal(shutdown.clone().cancelled_owned())
     .shutdown_timeout(5)
-    .bind(&config.server.listen)
+    .listen(listener)
     .with_context(|| format!("listening on {}", config.server.listen))?;
     let roles_text = roles.names().join(", ");
     for a in server.addrs() {
