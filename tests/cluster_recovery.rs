@@ -1076,3 +1076,59 @@ async fn a_pushed_version_runs_on_every_engine_and_a_moved_thred_keeps_its_own()
         );
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// 6. A session node under a new name reads live traffic only.
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_session_node_started_under_a_new_name_delivers_no_old_message() {
+    let name = "a_session_node_started_under_a_new_name_delivers_no_old_message";
+    let Some(infra) = infra(name).await else {
+        return;
+    };
+    let config = infra.config.as_str();
+    let args = ["--config", config, "--patterns", "config/patterns"];
+    let (_engine, first) = std::thread::scope(|s| {
+        let spawn = |command: &'static str, node: &'static str| {
+            let infra = &infra.infra;
+            s.spawn(move || support::node(infra, command, node, &args))
+        };
+        let engine = spawn("engine", "engine-a");
+        let first = spawn("session", "session-1");
+        (engine.join().unwrap(), first.join().unwrap())
+    });
+    // Messages to alice and bob while bob is connected nowhere: they are in the sessions topic
+    // (alice, on session-1, receives each).
+    let mut alice = first.connect("alice", &[]).await.unwrap();
+    for i in 0..5 {
+        let values =
+            json!({"echoTo": ["alice", "bob"], "echoTitle": format!("old-{i}"), "echoContent": i});
+        alice
+            .send(json!({"id": format!("old-{i}"), "type": "org.wt.echo", "data": {"content": {"values": values}}}))
+            .await
+            .unwrap();
+        alice
+            .message_within(&format!("old-{i} 1"), Duration::from_secs(30))
+            .await
+            .unwrap();
+    }
+    // A session node under a name the deployment has not seen (a recreated pod): once ready, it
+    // delivers what comes next, and nothing from before it started.
+    let second = support::node(&infra.infra, "session", "session-2", &args);
+    let mut bob = second.connect("bob", &[]).await.unwrap();
+    let values = json!({"echoTo": ["alice", "bob"], "echoTitle": "fresh", "echoContent": 0});
+    alice
+        .send(
+            json!({"id": "fresh", "type": "org.wt.echo", "data": {"content": {"values": values}}}),
+        )
+        .await
+        .unwrap();
+    bob.message_within("fresh 1", Duration::from_secs(30))
+        .await
+        .unwrap();
+    let later = bob.drain(Duration::from_secs(2)).await;
+    assert!(
+        later.is_empty(),
+        "bob got messages sent before session-2 started: {later:?}"
+    );
+}

@@ -118,6 +118,9 @@ pub struct Consumption {
     pub options: driver::Options,
     /// Ends it for good.
     pub shutdown: CancellationToken,
+    /// Partitions the group has committed nothing on are read from their end (live traffic
+    /// only), not from their start.
+    pub from_end: bool,
 }
 
 /// Supervises a consumer: each run joins the group and drives a handler made by `make` until
@@ -136,13 +139,13 @@ where
             let (c, make) = (consumption.clone(), make.clone());
             async move {
                 let topics: Vec<&str> = c.topics.iter().map(String::as_str).collect();
-                let consumer = c
-                    .bus
-                    .join(&c.group, &topics, &c.member)
-                    .await
-                    .map_err(|e| {
-                        Fatal::caused(format!("joining {} on {}", c.group, c.topics.join(", ")), e)
-                    })?;
+                let joined = match c.from_end {
+                    true => c.bus.join_from_end(&c.group, &topics, &c.member).await,
+                    false => c.bus.join(&c.group, &topics, &c.member).await,
+                };
+                let consumer = joined.map_err(|e| {
+                    Fatal::caused(format!("joining {} on {}", c.group, c.topics.join(", ")), e)
+                })?;
                 let mut handler = make();
                 driver::run(consumer, &mut handler, &c.options, &Metered, &c.shutdown).await
             }

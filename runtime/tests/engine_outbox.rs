@@ -88,6 +88,14 @@ impl Bus for Flaky {
     ) -> Result<Box<dyn Consumer>, bus::Error> {
         self.inner.join(group, topics, member).await
     }
+    async fn join_from_end(
+        &self,
+        group: &str,
+        topics: &[&str],
+        member: &str,
+    ) -> Result<Box<dyn Consumer>, bus::Error> {
+        self.inner.join_from_end(group, topics, member).await
+    }
 }
 
 #[tokio::test]

@@ -49,6 +49,7 @@ pub fn start_persistence(role: Role<'_>) -> Supervised {
             member: node.to_owned(),
             options: driver::Options::new("persistence"),
             shutdown,
+            from_end: false,
         },
         move || persistence::Agent {
             documents: documents.clone(),

@@ -128,6 +128,7 @@ pub async fn start(role: Role<'_>) -> Started {
             member: node.clone(),
             options: driver::Options::new("control"),
             shutdown: shutdown.clone(),
+            from_end: false,
         },
         move || {
             let (registry, handle) = (registry.clone(), handle.clone());

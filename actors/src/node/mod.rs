@@ -237,7 +237,7 @@ pub async fn serve(
 
     let mut session_state = None;
     if roles.sessions {
-        let (feed, state) = crate::session::start(crate::session::Role {
+        let (feed, holds, state) = crate::session::start(crate::session::Role {
             verifier,
             model: sessions_model,
             bus: bus.clone(),
@@ -249,6 +249,7 @@ pub async fn serve(
             shutdown: shutdown.clone(),
         });
         services.push(feed);
+        flags.push(("sessions feed", holds));
         session_state = Some(state);
     }
 

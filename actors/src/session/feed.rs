@@ -11,8 +11,10 @@ use actix::Addr;
 use async_trait::async_trait;
 use serde_json::Value;
 use std::collections::{HashSet, VecDeque};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use threds_patterns::model::Event;
-use threds_runtime::bus::driver::{Fatal, Handler};
+use threds_runtime::bus::driver::{Fatal, Handler, TopicPartition};
 use threds_runtime::bus::{Position, Record};
 use threds_runtime::telemetry::traces;
 use threds_runtime::trace::TraceParent;
@@ -22,20 +24,36 @@ use threds_runtime::trace::TraceParent;
 pub struct Feed {
     hub: Addr<Hub>,
     recent: Recent,
+    /// Set while the feed holds a partition of the sessions topic (the node is ready to deliver).
+    holds: Arc<AtomicBool>,
+    held: usize,
 }
 
 impl Feed {
-    /// The feed of `hub`.
-    pub fn new(hub: Addr<Hub>) -> Feed {
+    /// The feed of `hub`; `holds` says whether it holds its partition.
+    pub fn new(hub: Addr<Hub>, holds: Arc<AtomicBool>) -> Feed {
+        holds.store(false, Ordering::Release);
         Feed {
             hub,
             recent: Recent::new(RECENT_IDS),
+            holds,
+            held: 0,
         }
     }
 }
 
 #[async_trait(?Send)]
 impl Handler for Feed {
+    fn assigned(&mut self, partitions: &[TopicPartition]) {
+        self.held += partitions.len();
+        self.holds.store(self.held > 0, Ordering::Release);
+    }
+
+    fn revoked(&mut self, partitions: &[TopicPartition]) {
+        self.held = self.held.saturating_sub(partitions.len());
+        self.holds.store(self.held > 0, Ordering::Release);
+    }
+
     async fn handle(&mut self, records: Vec<Record>) -> Result<Vec<Position>, Fatal> {
         let mut handled = Vec::with_capacity(records.len());
         for record in records {

@@ -17,6 +17,7 @@ pub mod queue;
 use crate::auth::Verifier;
 use crate::supervisor::{self, Consumption, Supervised};
 use actix::Actor;
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use threds_patterns::model::SessionsModel;
 use threds_runtime::bus::{driver, Bus};
@@ -48,10 +49,13 @@ pub struct Role<'a> {
 }
 
 /// Starts the session role: the hub, and the feed of the sessions topic into it (supervised).
-/// Answers the feed and what the HTTP routes need.
-pub fn start(role: Role<'_>) -> (Supervised, http::SessionState) {
+/// Answers the feed, whether it holds its partition (the node's readiness), and what the HTTP
+/// routes need.
+pub fn start(role: Role<'_>) -> (Supervised, Arc<AtomicBool>, http::SessionState) {
     let hub = hub::Hub::new(role.node.to_owned(), role.directory).start();
     let feed_hub = hub.clone();
+    let holds = Arc::new(AtomicBool::new(false));
+    let feed_holds = holds.clone();
     let feed = supervisor::consume(
         Consumption {
             bus: role.bus.clone(),
@@ -60,8 +64,9 @@ pub fn start(role: Role<'_>) -> (Supervised, http::SessionState) {
             member: role.node.to_owned(),
             options: driver::Options::new("sessions").max_records(512),
             shutdown: role.shutdown.clone(),
+            from_end: true,
         },
-        move || feed::Feed::new(feed_hub.clone()),
+        move || feed::Feed::new(feed_hub.clone(), feed_holds.clone()),
     );
     if let Some(keys) = role.verifier.key_set() {
         tracing::info!(
@@ -102,5 +107,5 @@ pub fn start(role: Role<'_>) -> (Supervised, http::SessionState) {
         in_flight: gate::Gate::new(role.server.max_requests_in_flight),
         shutdown: role.shutdown,
     };
-    (feed, state)
+    (feed, holds, state)
 }

@@ -230,7 +230,17 @@ impl Bus for MemoryBus {
         topics: &[&str],
         member: &str,
     ) -> Result<Box<dyn Consumer>, Error> {
-        let consumer = MemoryConsumer::join(self.shared.clone(), group, topics, member)?;
+        let consumer = MemoryConsumer::join(self.shared.clone(), group, topics, member, false)?;
+        Ok(Box::new(consumer))
+    }
+
+    async fn join_from_end(
+        &self,
+        group: &str,
+        topics: &[&str],
+        member: &str,
+    ) -> Result<Box<dyn Consumer>, Error> {
+        let consumer = MemoryConsumer::join(self.shared.clone(), group, topics, member, true)?;
         Ok(Box::new(consumer))
     }
 }

@@ -194,6 +194,16 @@ pub trait Bus: Send + Sync + 'static {
         topics: &[&str],
         member: &str,
     ) -> Result<Box<dyn Consumer>, Error>;
+
+    /// Joins like [`Bus::join`], except that a partition on which `group` has committed nothing
+    /// is read from its end: records appended before it was assigned are skipped (a new reader
+    /// of live traffic, such as a session node under a new name, does not replay the past).
+    async fn join_from_end(
+        &self,
+        group: &str,
+        topics: &[&str],
+        member: &str,
+    ) -> Result<Box<dyn Consumer>, Error>;
 }
 
 /// A member of a consumer group.

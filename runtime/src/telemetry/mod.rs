@@ -101,4 +101,13 @@ impl Bus for MeteredBus {
     ) -> Result<Box<dyn Consumer>, bus::Error> {
         self.0.join(group, topics, member).await
     }
+
+    async fn join_from_end(
+        &self,
+        group: &str,
+        topics: &[&str],
+        member: &str,
+    ) -> Result<Box<dyn Consumer>, bus::Error> {
+        self.0.join_from_end(group, topics, member).await
+    }
 }

@@ -63,6 +63,10 @@ const CASES: &[(&str, Case)] = &[
     ("lag_counts_what_the_group_has_not_committed", |b| {
         Box::pin(groups::lag_counts_what_the_group_has_not_committed(b))
     }),
+    (
+        "a_group_joined_from_the_end_reads_only_what_comes_after",
+        |b| Box::pin(groups::a_group_joined_from_the_end_reads_only_what_comes_after(b)),
+    ),
 ];
 
 /// Runs every case against a fresh bus from `make`.

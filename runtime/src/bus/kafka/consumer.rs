@@ -143,12 +143,14 @@ impl fmt::Debug for KafkaConsumer {
 }
 
 impl KafkaConsumer {
-    /// Opens a consumer in `group` as `member` and subscribes it to `topics`.
+    /// Opens a consumer in `group` as `member` and subscribes it to `topics`; `from_end`:
+    /// partitions the group has committed nothing on start at their end.
     pub(super) fn open(
         config: &KafkaConfig,
         group: &str,
         topics: &[&str],
         member: &str,
+        from_end: bool,
     ) -> Result<Self, Error> {
         let session = config.session_timeout.as_millis().clamp(1, 3_600_000);
         let heartbeat = (session / 5).clamp(1, 3_000);
@@ -158,7 +160,10 @@ impl KafkaConsumer {
             .set("partition.assignment.strategy", "cooperative-sticky")
             .set("enable.auto.commit", "false")
             .set("enable.auto.offset.store", "false")
-            .set("auto.offset.reset", "earliest")
+            .set(
+                "auto.offset.reset",
+                if from_end { "latest" } else { "earliest" },
+            )
             .set("session.timeout.ms", session.to_string())
             .set("heartbeat.interval.ms", heartbeat.to_string())
             // How long a broker may hold a fetch that finds nothing new. Kafka answers as soon as

@@ -321,6 +321,51 @@ impl KafkaBus {
         Ok(reader)
     }
 
+    /// Commits, for `group`, the end offset of every partition of `topics` it has committed
+    /// nothing on: a member that joins next starts there, and reads everything appended from
+    /// now on (`auto.offset.reset=latest` alone would look the end up only once the partition is
+    /// assigned, skipping what came in between).
+    async fn commit_ends(&self, group: &str, topics: &[&str]) -> Result<(), Error> {
+        let mut all = Vec::new();
+        for topic in topics {
+            all.push(((*topic).to_owned(), self.partition_count(topic).await?));
+        }
+        let reader = self.lag_reader(group)?;
+        blocking(move || {
+            let mut tpl = TopicPartitionList::new();
+            for (topic, count) in &all {
+                for p in 0..*count {
+                    tpl.add_partition(topic, i32::try_from(p).map_err(backend)?);
+                }
+            }
+            let committed = reader
+                .committed_offsets(tpl.clone(), REQUEST_TIMEOUT)
+                .map_err(|e| Error::unavailable("reading committed offsets", e))?;
+            let mut ends = TopicPartitionList::new();
+            for element in tpl.elements() {
+                let (topic, index) = (element.topic(), element.partition());
+                let done = committed
+                    .find_partition(topic, index)
+                    .is_some_and(|e| matches!(e.offset(), Offset::Offset(_)));
+                if done {
+                    continue;
+                }
+                let (_, high) = reader
+                    .fetch_watermarks(topic, index, REQUEST_TIMEOUT)
+                    .map_err(|e| Error::unavailable(format!("reading {topic}/{index}'s end"), e))?;
+                ends.add_partition_offset(topic, index, Offset::Offset(high))
+                    .map_err(backend)?;
+            }
+            if ends.count() > 0 {
+                reader
+                    .commit(&ends, rdkafka::consumer::CommitMode::Sync)
+                    .map_err(|e| Error::unavailable("committing the start offsets", e))?;
+            }
+            Ok(())
+        })
+        .await?
+    }
+
     async fn partition_count(&self, topic: &str) -> Result<u32, Error> {
         if let Some(count) = lock(&self.partitions).get(topic) {
             return Ok(*count);
@@ -401,6 +446,42 @@ impl KafkaBus {
         members
             .remove(&(group.to_owned(), member.to_owned()))
             .and_then(|slot| slot.upgrade())
+    }
+}
+
+impl KafkaBus {
+    /// Joins `group`; `from_end`: partitions without a committed offset start at their end
+    /// (`auto.offset.reset=latest`), else at their start.
+    async fn join_at(
+        &self,
+        group: &str,
+        topics: &[&str],
+        member: &str,
+        from_end: bool,
+    ) -> Result<Box<dyn Consumer>, Error> {
+        for topic in topics {
+            self.partition_count(topic).await?;
+        }
+        if let Some(earlier) = self.displaced(group, member) {
+            // Joining again under a name replaces the earlier handle: it leaves the group (so its
+            // partitions are free for the newcomer) and reports everything revoked.
+            if let Some(old) = earlier.fence() {
+                let static_member = self.config.static_membership;
+                blocking(move || consumer::depart(&old, static_member)).await?;
+            }
+        }
+        if from_end {
+            // Without it the member still starts at the end, only later (see `commit_ends`).
+            if let Err(e) = self.commit_ends(group, topics).await {
+                tracing::warn!(code = e.code(), group, error = %e, "kafka: could not fix where a new group starts; it starts at the end once assigned");
+            }
+        }
+        let consumer = KafkaConsumer::open(&self.config, group, topics, member, from_end)?;
+        lock(&self.members).insert(
+            (group.to_owned(), member.to_owned()),
+            Arc::downgrade(consumer.slot()),
+        );
+        Ok(Box::new(consumer))
     }
 }
 
@@ -544,23 +625,16 @@ impl Bus for KafkaBus {
         topics: &[&str],
         member: &str,
     ) -> Result<Box<dyn Consumer>, Error> {
-        for topic in topics {
-            self.partition_count(topic).await?;
-        }
-        if let Some(earlier) = self.displaced(group, member) {
-            // Joining again under a name replaces the earlier handle: it leaves the group (so its
-            // partitions are free for the newcomer) and reports everything revoked.
-            if let Some(old) = earlier.fence() {
-                let static_member = self.config.static_membership;
-                blocking(move || consumer::depart(&old, static_member)).await?;
-            }
-        }
-        let consumer = KafkaConsumer::open(&self.config, group, topics, member)?;
-        lock(&self.members).insert(
-            (group.to_owned(), member.to_owned()),
-            Arc::downgrade(consumer.slot()),
-        );
-        Ok(Box::new(consumer))
+        self.join_at(group, topics, member, false).await
+    }
+
+    async fn join_from_end(
+        &self,
+        group: &str,
+        topics: &[&str],
+        member: &str,
+    ) -> Result<Box<dyn Consumer>, Error> {
+        self.join_at(group, topics, member, true).await
     }
 }
 

@@ -61,12 +61,14 @@ enum Step {
 }
 
 impl MemoryConsumer {
-    /// Joins `group` as `member` on `topics` (which must exist) and returns the handle.
+    /// Joins `group` as `member` on `topics` (which must exist) and returns the handle; with
+    /// `from_end`, partitions the group has committed nothing on start at their end.
     pub(super) fn join(
         shared: Arc<Shared>,
         group: &str,
         topics: &[&str],
         member: &str,
+        from_end: bool,
     ) -> Result<Self, Error> {
         let notify = Arc::new(Notify::new());
         let topics: Vec<String> = topics
@@ -83,6 +85,19 @@ impl MemoryConsumer {
             let incarnation = guard.incarnation();
             let state = &mut *guard;
             let entry = state.groups.entry(group.to_owned()).or_default();
+            if from_end {
+                // Partitions without a commit start where they end now: what is appended from
+                // here on is read, whenever the partition gets assigned.
+                for topic in &topics {
+                    let Some(t) = state.topics.get(topic) else {
+                        continue;
+                    };
+                    for (p, log) in t.partitions.iter().enumerate() {
+                        let tp = (topic.clone(), u32::try_from(p).unwrap_or(u32::MAX));
+                        entry.committed.entry(tp).or_insert(log.end);
+                    }
+                }
+            }
             entry.evict_expired(Instant::now(), state.session_timeout, &state.topics);
             let fresh = Member::new(incarnation, topics.clone(), notify.clone());
             entry.join(member, fresh, &state.topics);

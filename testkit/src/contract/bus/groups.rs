@@ -308,3 +308,51 @@ pub(super) async fn lag_counts_what_the_group_has_not_committed(bus: Arc<dyn Bus
     }
     Ok(())
 }
+
+/// A group joined from the end skips what its partitions held when it joined and reads
+/// everything appended after — also what comes before its partitions are assigned (a new reader
+/// of live traffic neither replays the past nor misses the present); a group joined the usual
+/// way on the same topic still reads everything.
+pub(super) async fn a_group_joined_from_the_end_reads_only_what_comes_after(
+    bus: Arc<dyn Bus>,
+) -> Outcome {
+    let topic = unique("live");
+    bus.create_topic(&topic, 1).await?;
+    for i in 0..3 {
+        put(&*bus, &topic, Some(0), None, &format!("old-{i}")).await?;
+    }
+    let mut reader = bus
+        .join_from_end(&unique("g"), &[topic.as_str()], "reader")
+        .await?;
+    // Appended right after joining, before the first poll (so before any assignment).
+    put(&*bus, &topic, Some(0), None, "new-0").await?;
+    let mut seen: Vec<String> = Vec::new();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !seen.iter().any(|p| p == "new-0") {
+        check!(
+            std::time::Instant::now() < deadline,
+            "the record appended right after joining was not read (read: {seen:?})"
+        );
+        let polled = reader
+            .poll(100, std::time::Duration::from_millis(200))
+            .await?;
+        seen.extend(
+            polled
+                .records
+                .iter()
+                .map(|r| String::from_utf8_lossy(&r.payload).into_owned()),
+        );
+    }
+    check!(
+        seen == ["new-0"],
+        "records from before the join were read: {seen:?}"
+    );
+    reader.leave().await?;
+    let mut crew = Crew::new(bus.clone(), &unique("g"), &[&topic]);
+    crew.join("everything").await?;
+    crew.settle("a usual group reads the old records too", |c| {
+        c.received() > 3
+    })
+    .await?;
+    Ok(())
+}
