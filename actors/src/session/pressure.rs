@@ -64,13 +64,18 @@ struct Last {
 }
 
 /// Marks a read in progress; clears the mark when dropped (also when the read is abandoned).
-struct Refreshing<'a>(&'a Mutex<Last>);
+struct Refreshing(Arc<Pressure>);
 
-impl Drop for Refreshing<'_> {
+impl Drop for Refreshing {
     fn drop(&mut self) {
-        lock(self.0).refreshing = false;
+        lock(&self.0.last).refreshing = false;
     }
 }
+
+/// How long the event that asks for a reading waits for it; a slower reading (a group
+/// coordinator in the middle of a rebalance may hold the request for many seconds) goes on in the
+/// background, one at a time, and the event goes by the previous reading.
+const READING_WAIT: Duration = Duration::from_millis(500);
 
 /// Locks `last`, whatever a panicking holder left (the reading is replaced whole).
 fn lock(last: &Mutex<Last>) -> std::sync::MutexGuard<'_, Last> {
@@ -78,8 +83,9 @@ fn lock(last: &Mutex<Last>) -> std::sync::MutexGuard<'_, Last> {
         .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-/// The lag of the watched groups, read at most every `every`, by one event at a time: the others
-/// go by the latest reading meanwhile, so a slow read holds up only the event that makes it.
+/// The lag of the watched groups, read at most every `every`, one reading at a time: the event
+/// that asks for a reading waits for it at most [`READING_WAIT`], the others go by the latest
+/// reading meanwhile, so a slow read holds up no event for long.
 pub struct Pressure {
     bus: Arc<dyn Bus>,
     watched: Vec<Watched>,
@@ -118,7 +124,7 @@ impl Pressure {
     /// Waits until every watched group lags less than the thresholds for an event keyed `key`
     /// of `bytes` bytes, at most the longest wait, and counts it as appended; answers [`Busy`] if
     /// a group still lags then (nothing is counted).
-    pub async fn admit(&self, key: &str, bytes: usize) -> Result<(), Busy> {
+    pub async fn admit(self: &Arc<Self>, key: &str, bytes: usize) -> Result<(), Busy> {
         if !self.enabled() {
             return Ok(());
         }
@@ -142,7 +148,7 @@ impl Pressure {
 
     /// How a watched group is over a threshold for `key`, by the freshest reading; when none is,
     /// the event is counted as appended.
-    async fn over_or_admit(&self, key: &str, bytes: u64) -> Option<Busy> {
+    async fn over_or_admit(self: &Arc<Self>, key: &str, bytes: u64) -> Option<Busy> {
         let refresh = {
             let mut last = lock(&self.last);
             let stale = last
@@ -154,10 +160,15 @@ impl Pressure {
             mine
         };
         if refresh {
-            let mark = Refreshing(&self.last);
-            let reading = self.read().await;
-            lock(&self.last).reading = Some(reading);
-            drop(mark);
+            let mark = Refreshing(Arc::clone(self));
+            let (done, read) = tokio::sync::oneshot::channel();
+            actix_web::rt::spawn(async move {
+                let reading = mark.0.read().await;
+                lock(&mark.0.last).reading = Some(reading);
+                drop(mark);
+                let _ = done.send(());
+            });
+            let _ = tokio::time::timeout(READING_WAIT, read).await;
         }
         let mut last = lock(&self.last);
         // No reading yet (the first is being read): nothing to go by.
@@ -258,22 +269,26 @@ mod tests {
                 keyed: true,
             }]
         };
-        let strict = Pressure::new(shared.clone(), events("g"), &settings(3, 30));
+        let strict = Arc::new(Pressure::new(shared.clone(), events("g"), &settings(3, 30)));
         let busy = strict.admit("k", 2).await.unwrap_err();
         assert_eq!((busy.partition, busy.records), (0, 5));
         // Under a threshold of 10: admitted at once.
         // What it lets in counts until the next reading (none within this case).
         let loose = Pressure::new(shared.clone(), events("g"), &settings(7, 0));
-        let loose = loose.with_check_every(Duration::from_secs(3600));
+        let loose = Arc::new(loose.with_check_every(Duration::from_secs(3600)));
         for _ in 0..3 {
             loose.admit("k", 2).await.unwrap();
         }
         let busy = loose.admit("k", 2).await.unwrap_err();
         assert_eq!(busy.records, 8, "5 read + 3 let in");
         // The group catches up while an event waits: the event goes.
-        let patient = Pressure::new(shared.clone(), events("g"), &settings(3, 10_000));
+        let patient = Arc::new(Pressure::new(
+            shared.clone(),
+            events("g"),
+            &settings(3, 10_000),
+        ));
         let mut reader = shared.join("g", &["events"], "m").await.unwrap();
-        let waiting = tokio::spawn(async move { patient.admit("k", 2).await });
+        let waiting = actix_web::rt::spawn(async move { patient.admit("k", 2).await });
         let mut read = Vec::new();
         while read.len() < 5 {
             read.extend(
@@ -294,7 +309,7 @@ mod tests {
             .unwrap();
         waiting.await.unwrap().unwrap();
         // No thresholds: nothing is read.
-        let off = Pressure::new(shared, events("missing"), &settings(0, 0));
+        let off = Arc::new(Pressure::new(shared, events("missing"), &settings(0, 0)));
         off.admit("k", 2).await.unwrap();
     }
 
@@ -318,7 +333,7 @@ mod tests {
                 topic: "sessions".into(),
                 keyed: false,
             }];
-            Pressure::new(shared.clone(), watched, &server)
+            Arc::new(Pressure::new(shared.clone(), watched, &server))
         };
         // Five records behind, over 3 records, yet admitted: records do not count downstream.
         downstream(0).admit("k", 2).await.unwrap();
