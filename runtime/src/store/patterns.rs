@@ -56,11 +56,6 @@ impl RegisteredPattern {
         self.versions.iter().find(|v| v.number == number)
     }
 
-    /// The active version, unless retired.
-    pub fn active_version(&self) -> Option<&PatternVersion> {
-        self.version(self.active)
-    }
-
     fn activate(&mut self, number: u32) {
         if self.active != number {
             if self.active > 0 {
