@@ -122,6 +122,11 @@ pub struct Metrics {
     pub dead_letters: Family<TopicLabel, Counter>,
     /// Committed messages the outbox relay found unpublished past their grace period.
     pub outbox_backlog: Gauge,
+    /// History documents the history sink wrote to the documents store (a redelivered one counts
+    /// again).
+    pub history_documents_written: Counter,
+    /// Bulk writes of the history sink that failed (and were tried again after a backoff).
+    pub history_write_failures: Counter,
     /// Open WebSocket connections.
     pub websocket_connections: Gauge,
     /// Connections closed because their client did not keep up with its messages.
@@ -163,6 +168,8 @@ impl Metrics {
             consumer_failures: Family::default(),
             dead_letters: Family::default(),
             outbox_backlog: Gauge::default(),
+            history_documents_written: Counter::default(),
+            history_write_failures: Counter::default(),
             websocket_connections: Gauge::default(),
             slow_clients_disconnected: Counter::default(),
             rate_limited_frames: Counter::default(),
@@ -244,6 +251,16 @@ impl Metrics {
             "outbox_backlog",
             "Committed messages the outbox relay found unpublished past their grace period",
             m.outbox_backlog.clone(),
+        );
+        r.register(
+            "history_documents_written",
+            "History documents the history sink wrote to the documents store",
+            m.history_documents_written.clone(),
+        );
+        r.register(
+            "history_write_failures",
+            "Bulk writes of the history sink that failed and were tried again after a backoff",
+            m.history_write_failures.clone(),
         );
         r.register(
             "websocket_connections",

@@ -9,6 +9,7 @@
 //! | [`Topology::sessions`] | 1 | first participant | every session node, [`Topology::sessions_group`] of its own |
 //! | [`Topology::agent`] per agent | 1 | thred id | [`Topology::agent_group`] |
 //! | [`Topology::control`] | 1 | none | every engine, [`Topology::control_group`] of its own |
+//! | [`Topology::history`] | [`Topology::partitions`] | thred id (a batch's first) | [`Topology::history_group`] (the history sink) |
 //! | [`Topology::dead_letter`] of each | 1 | the original key | people |
 
 /// The persistence agent's service address: its `nodeType` in the resolver config.
@@ -23,6 +24,8 @@ const EVENTS: &str = "threds.events";
 const SESSIONS: &str = "threds.sessions";
 /// Operations every engine applies.
 const CONTROL: &str = "threds.control";
+/// History records on their way to the documents store.
+const HISTORY: &str = "threds.history";
 /// Agent topics are this followed by the agent's `nodeType`.
 const AGENT_PREFIX: &str = "threds.agent.";
 /// A topic's dead letters go to the topic's name followed by this.
@@ -103,6 +106,12 @@ impl Topology {
         CONTROL
     }
 
+    /// History records (event records, thred log records, archived threds) of committed steps,
+    /// one record per committed batch, for the history sink to write to the documents store.
+    pub fn history(&self) -> &'static str {
+        HISTORY
+    }
+
     /// The topic of the agent whose `nodeType` is `node_type`.
     pub fn agent(&self, node_type: &str) -> String {
         format!("{AGENT_PREFIX}{node_type}")
@@ -122,8 +131,14 @@ impl Topology {
             spec(self.sessions().to_owned(), 1),
             spec(persistence.clone(), 1),
             spec(self.control().to_owned(), 1),
+            spec(self.history().to_owned(), self.partitions),
         ];
-        for topic in [self.events(), self.sessions(), persistence.as_str()] {
+        for topic in [
+            self.events(),
+            self.sessions(),
+            persistence.as_str(),
+            self.history(),
+        ] {
             all.push(spec(self.dead_letter(topic), 1));
         }
         all
@@ -132,6 +147,11 @@ impl Topology {
     /// The consumer group of the engines (they share the events partitions).
     pub fn engine_group(&self) -> String {
         format!("{GROUP_PREFIX}engine")
+    }
+
+    /// The consumer group of the history sinks (they share the history partitions).
+    pub fn history_group(&self) -> String {
+        format!("{GROUP_PREFIX}history")
     }
 
     /// The consumer group of engine `node` on the control topic (each engine reads all of it).
@@ -297,13 +317,18 @@ mod tests {
                 "threds.sessions",
                 "threds.agent.org.wt.persistence",
                 "threds.control",
+                "threds.history",
                 "threds.events-dlt",
                 "threds.sessions-dlt",
                 "threds.agent.org.wt.persistence-dlt",
+                "threds.history-dlt",
             ]
         );
-        assert_eq!(topics[0].partitions, 8);
-        assert!(topics[1..].iter().all(|t| t.partitions == 1));
+        let partitioned =
+            |t: &TopicSpec| ["threds.events", "threds.history"].contains(&t.name.as_str());
+        assert!(topics
+            .iter()
+            .all(|t| t.partitions == if partitioned(t) { 8 } else { 1 }));
         assert_eq!(Topology::new(0).partitions(), 1, "at least one partition");
     }
 
@@ -312,6 +337,7 @@ mod tests {
         let t = Topology::new(4);
         assert_eq!(t.engine_group(), "threds-engine");
         assert_eq!(t.control_group("e1"), "threds-control-e1");
+        assert_eq!(t.history_group(), "threds-history");
         assert_eq!(t.sessions_group("s1"), "threds-sessions-s1");
         assert_eq!(t.agent_group(PERSISTENCE_AGENT), "threds-agent-persistence");
         assert_eq!(t.agent_group("org.x.mail"), "threds-agent-org.x.mail");

@@ -88,7 +88,7 @@ async fn history_records_and_queries() {
         ..Outcome::default()
     };
     history
-        .record(&Machine::default(), &outcome, 40)
+        .record(&Machine::default(), &outcome, "step-1", 40)
         .await
         .unwrap();
 

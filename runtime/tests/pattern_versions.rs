@@ -6,9 +6,11 @@
 
 use serde_json::{json, Value};
 use std::sync::Arc;
+use std::time::Duration;
 use threds_patterns::machine::{Input, Machine, Outcome};
 use threds_patterns::model::Event;
 use threds_runtime::bus::memory::MemoryBus;
+use threds_runtime::bus::Bus;
 use threds_runtime::engine::reload::{self, Push};
 use threds_runtime::engine::{MachineHandle, Processor};
 use threds_runtime::files::PatternSource;
@@ -154,14 +156,58 @@ async fn history_records_say_which_version_ran_each_step() {
         .unwrap();
     let documents = Arc::new(threds_runtime::documents::memory::MemoryDocuments::new());
     let history = threds_runtime::history::History::new(documents);
-    let a = engine(&store).await.with_history(history);
+    let bus = Arc::new(MemoryBus::new());
+    let topology = Topology::new(1);
+    for topic in topology.topics() {
+        bus.create_topic(&topic.name, topic.partitions)
+            .await
+            .unwrap();
+    }
+    let handle = MachineHandle::new(Machine::default());
+    reload::from_registry(store.as_ref(), &handle, 0)
+        .await
+        .unwrap();
+    let a = Processor::new(
+        handle,
+        store.clone(),
+        store.clone(),
+        bus.clone(),
+        topology.clone(),
+        Arc::new(|| 1_000),
+    )
+    .with_registry(store.clone())
+    .with_history(history.clone());
     let started = send(
         &a,
         json!({"id": "e1", "type": "f.start", "source": {"id": "alice"}}),
     )
     .await;
+    // What the history sink does: the history topic's records into the documents store.
+    let mut reader = bus
+        .join("history-test", &[topology.history()], "t")
+        .await
+        .unwrap();
+    let mut records = Vec::new();
+    // The first poll may only report the assignment.
+    for _ in 0..3 {
+        records.extend(
+            reader
+                .poll(100, Duration::from_secs(1))
+                .await
+                .unwrap()
+                .records,
+        );
+    }
+    assert!(
+        !records.is_empty(),
+        "the step's history is on the history topic"
+    );
+    for record in &records {
+        let entries = threds_runtime::history::decode(&record.payload).unwrap();
+        history.write(&entries, 1_000).await.unwrap();
+    }
     let thred = started.messages[0].event.thred_id().unwrap().to_string();
-    let log = a.history().unwrap().thred_log(&thred, 1_000).await.unwrap();
+    let log = history.thred_log(&thred, 1_000).await.unwrap();
     assert!(!log.is_empty());
     assert!(
         log.iter().all(|r| r["patternVersion"] == 1),

@@ -6,6 +6,7 @@ use crate::supervisor::{self, Consumption, Supervised};
 use std::sync::Arc;
 use threds_runtime::bus::{driver, Bus};
 use threds_runtime::documents::Documents;
+use threds_runtime::history::sink::Sink;
 use threds_runtime::topology::{Topology, PERSISTENCE_AGENT};
 use tokio_util::sync::CancellationToken;
 
@@ -25,6 +26,37 @@ pub struct Role<'a> {
     pub clock: Arc<dyn Fn() -> i64 + Send + Sync>,
     /// Stops the agent.
     pub shutdown: CancellationToken,
+}
+
+/// Starts the history sink on the history topic, supervised: the history the engines commit
+/// goes to the documents store (part of the persistence role).
+pub fn start_history_sink(role: &Role<'_>) -> Supervised {
+    let (documents, bus, topology) = (
+        role.documents.clone(),
+        role.bus.clone(),
+        role.topology.clone(),
+    );
+    let (clock, stop) = (role.clock.clone(), role.shutdown.clone());
+    supervisor::consume(
+        Consumption {
+            bus: role.bus.clone(),
+            group: role.topology.history_group(),
+            topics: vec![role.topology.history().to_owned()],
+            member: role.node.to_owned(),
+            options: driver::Options::new("history").max_records(256),
+            shutdown: role.shutdown.clone(),
+            from_end: false,
+        },
+        move || {
+            Sink::new(
+                documents.clone(),
+                bus.clone(),
+                topology.clone(),
+                clock.clone(),
+                stop.clone(),
+            )
+        },
+    )
 }
 
 /// Starts the persistence agent on its topic, supervised.

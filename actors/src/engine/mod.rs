@@ -90,7 +90,12 @@ pub async fn start(role: Role<'_>) -> Started {
         Duration::from_millis(config.engine.breaker_open_ms),
     );
     if config.engine.history {
-        processor = processor.with_history(History::new(documents.clone()).in_background());
+        let history = History::new(documents.clone()).following(
+            bus.clone(),
+            &topology,
+            threds_runtime::history::CATCH_UP_WAIT,
+        );
+        processor = processor.with_history(history);
     }
     let processor = Arc::new(processor);
     reload::start(

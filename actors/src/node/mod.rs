@@ -224,7 +224,7 @@ pub async fn serve(
     }
 
     if roles.persistence {
-        services.push(crate::agent::start_persistence(crate::agent::Role {
+        let role = crate::agent::Role {
             identity: me,
             documents: documents.clone(),
             bus: bus.clone(),
@@ -232,7 +232,9 @@ pub async fn serve(
             node: &node,
             clock,
             shutdown: shutdown.clone(),
-        }));
+        };
+        services.push(crate::agent::start_history_sink(&role));
+        services.push(crate::agent::start_persistence(role));
     }
 
     let mut session_state = None;

@@ -166,6 +166,7 @@ impl Bus for MemoryBus {
             lags.push(Lag {
                 partition,
                 records: log.end.saturating_sub(from),
+                end: log.end,
                 bytes: memory.then(|| log.bytes_from(from)),
             });
         }

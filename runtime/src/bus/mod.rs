@@ -17,6 +17,44 @@ pub use partition::partition_for;
 use async_trait::async_trait;
 use std::time::Duration;
 
+/// Appends `record` to its topic's dead letters (of `topology`) with why (`error`), where, and
+/// after how many `attempts` it was given up; counts it and logs it.
+pub async fn dead_letter(
+    bus: &dyn Bus,
+    topology: &crate::topology::Topology,
+    record: &Record,
+    error: &str,
+    attempts: u32,
+) -> Result<(), Error> {
+    use crate::topology::headers;
+    let p = &record.position;
+    let topic = topology.dead_letter(&p.topic);
+    let mut headers = record.headers.clone();
+    headers.push((headers::ERROR.into(), error.to_string()));
+    headers.push((
+        headers::ORIGIN.into(),
+        format!("{}/{}/{}", p.topic, p.partition, p.offset),
+    ));
+    headers.push((headers::ATTEMPTS.into(), attempts.to_string()));
+    let trace_id = crate::trace::TraceParent::trace_id_of(&record.headers);
+    tracing::error!(code = crate::codes::DEAD_LETTERED, position = ?p, trace_id, error, "dead-lettered to {topic}");
+    bus.append(
+        &topic,
+        Some(0),
+        record.key.as_deref(),
+        record.payload.clone(),
+        headers,
+    )
+    .await?;
+    crate::metrics::metrics()
+        .dead_letters
+        .get_or_create(&crate::metrics::TopicLabel {
+            topic: p.topic.clone(),
+        })
+        .inc();
+    Ok(())
+}
+
 /// A place in the log.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Position {
@@ -144,6 +182,9 @@ pub struct Lag {
     pub partition: u32,
     /// Records not yet committed by the group.
     pub records: u64,
+    /// The partition's end offset (the next record appended lands here); the group's committed
+    /// position is `end - records`.
+    pub end: u64,
     /// Their bytes, where the adapter knows them (the in-memory bus; `None` otherwise).
     pub bytes: Option<u64>,
 }

@@ -151,7 +151,7 @@ fn matcher_id(matcher: &Matcher) -> Result<Option<&str>, Error> {
 }
 
 /// A new document: `id` first, then the client's fields (minus the ones the store owns).
-fn new_doc(id: String, values: &Map<String, Value>) -> Doc {
+pub(super) fn new_doc(id: String, values: &Map<String, Value>) -> Doc {
     let mut doc = Doc::new();
     doc.insert("id".into(), Value::String(id));
     for (key, value) in values {

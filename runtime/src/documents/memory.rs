@@ -85,12 +85,46 @@ impl MemoryDocuments {
     /// Validates an entry, then runs it while holding the state lock.
     fn run_blocking(inner: &Mutex<Inner>, entry: &Value, now: i64) -> Result<Value, Error> {
         let entry = Entry::parse(entry)?;
+        Self::transact(inner, |txn| run_entry(txn, &entry, now))
+    }
+
+    /// Inserts the documents whose ids are not stored yet, while holding the state lock.
+    fn save_blocking(
+        inner: &Mutex<Inner>,
+        collection: &str,
+        documents: &[Value],
+        now: i64,
+    ) -> Result<Value, Error> {
+        let mut fresh = Vec::with_capacity(documents.len());
+        for document in documents {
+            let (map, id) = super::saved_id(collection, document)?;
+            fresh.push((map, id));
+        }
+        Self::transact(inner, |txn| {
+            for (map, id) in &fresh {
+                if !txn.contains(collection, id) {
+                    let mut doc = super::exec::new_doc((*id).to_owned(), map);
+                    doc.insert("created".into(), Value::from(now));
+                    doc.insert("modified".into(), Value::from(now));
+                    txn.insert(collection, doc)?;
+                }
+            }
+            Ok(Value::Null)
+        })
+    }
+
+    /// Runs `change` as one transaction while holding the state lock: written to the file (when
+    /// durable) before it returns, undone on any failure.
+    fn transact(
+        inner: &Mutex<Inner>,
+        change: impl FnOnce(&mut Txn<'_>) -> Result<Value, Error>,
+    ) -> Result<Value, Error> {
         // A panic while the lock was held unwound through the transaction's rollback, so the state
         // is consistent and a poisoned lock can be taken over.
         let mut guard = inner.lock().unwrap_or_else(PoisonError::into_inner);
         let Inner { store, disk, caps } = &mut *guard;
         let mut txn = Txn::begin(store);
-        let result = run_entry(&mut txn, &entry, now)?;
+        let result = change(&mut txn)?;
         if let Some(disk) = disk {
             let touched = txn.touched();
             if !touched.is_empty() || txn.ids_generated() {
@@ -122,6 +156,22 @@ impl Documents for MemoryDocuments {
             .spawn_blocking(move || Self::run_blocking(&inner, &entry, now))
             .await
             .map_err(|e| Error::Backend(format!("documents task failed: {e}")))?
+    }
+
+    async fn save_all(&self, collection: &str, documents: &[Value], now: i64) -> Result<(), Error> {
+        let runtime = tokio::runtime::Handle::try_current()
+            .ok()
+            .filter(|_| self.durable);
+        let Some(runtime) = runtime else {
+            return Self::save_blocking(&self.inner, collection, documents, now).map(|_| ());
+        };
+        let inner = Arc::clone(&self.inner);
+        let (collection, documents) = (collection.to_owned(), documents.to_vec());
+        runtime
+            .spawn_blocking(move || Self::save_blocking(&inner, &collection, &documents, now))
+            .await
+            .map_err(|e| Error::Backend(format!("documents task failed: {e}")))?
+            .map(|_| ())
     }
 }
 

@@ -10,7 +10,9 @@
 //!   update sets `modified`;
 //! - `put` sets `created` and `modified`, assigns an `id` when absent and fails with
 //!   [`Error::AlreadyExists`] on a duplicate id;
-//! - an array of tasks is one transaction: all of its changes happen, or none.
+//! - an array of tasks is one transaction: all of its changes happen, or none;
+//! - [`Documents::save_all`] stores documents under their own ids once: a document whose id is
+//!   stored already is left as it is, so writing the same documents again changes nothing.
 
 mod collect;
 mod durable;
@@ -72,4 +74,32 @@ pub trait Documents: Send + Sync + 'static {
     /// lists them: `put` → the id (or ids), `getOne` → the document or null, `get` → an array,
     /// `count` → a number, others → null.
     async fn run(&self, entry: &Value, now: i64) -> Result<Value, Error>;
+
+    /// Stores `documents` (objects, each with a string `id`) in `collection` with `created` and
+    /// `modified` set to `now`, skipping every one whose id is stored already (for immutable
+    /// records such as the history's: a second write of the same record changes nothing). Not a
+    /// transaction: after a failure some may be stored, and running it again is harmless.
+    async fn save_all(&self, collection: &str, documents: &[Value], now: i64) -> Result<(), Error>;
+}
+
+/// The fields and id of a document for [`Documents::save_all`] into `collection` (it must be an
+/// object with a string `id`, and the collection's name valid).
+fn saved_id<'d>(
+    collection: &str,
+    document: &'d Value,
+) -> Result<(&'d serde_json::Map<String, Value>, &'d str), Error> {
+    if !valid_collection(collection) {
+        return Err(Error::Invalid(format!(
+            "'{collection}' is not a valid collection name"
+        )));
+    }
+    let map = document
+        .as_object()
+        .ok_or_else(|| Error::Invalid("a document to save must be an object".into()))?;
+    match map.get("id") {
+        Some(Value::String(id)) => Ok((map, id)),
+        _ => Err(Error::Invalid(
+            "a document to save needs a string id".into(),
+        )),
+    }
 }

@@ -18,6 +18,15 @@ use threds_patterns::model::event::{
 };
 use threds_patterns::model::{Event, TransitionModel};
 
+/// `answer` saying, when the history sink is `behind` (records of the history topic not yet
+/// written), that the history it shows may miss the latest steps.
+fn with_behind(mut answer: Value, behind: u64) -> Value {
+    if behind > 0 {
+        answer["historyBehind"] = json!(behind);
+    }
+    answer
+}
+
 /// The collections the engine's history keeps (refused to `dataControl`).
 const HISTORY: [&str; 3] = [
     crate::topology::collections::EVENTS,
@@ -473,7 +482,7 @@ impl Admin {
                     .unwrap_or("active");
                 let limit =
                     pages::limit(request.value_named("limit")).map_err(|(c, m)| refuse(c, m))?;
-                let history = self.history()?;
+                let (history, behind) = self.caught_up_history().await?;
                 let mut threds = Vec::new();
                 if status == "active" || status == "all" {
                     // The participant index: the cost is this participant's threds, not all.
@@ -511,7 +520,8 @@ impl Admin {
                 let kept = kept.count().max(results.len().min(1));
                 let more = kept < results.len();
                 results.truncate(kept);
-                Ok(json!({"status": "OK", "results": results, "more": more}))
+                let answer = json!({"status": "OK", "results": results, "more": more});
+                Ok(with_behind(answer, behind))
             }
             "getEvents" => {
                 let id = request
@@ -523,8 +533,8 @@ impl Admin {
                             "No thredId supplied for getEvents operation",
                         )
                     })?;
-                let records = self
-                    .history()?
+                let (history, behind) = self.caught_up_history().await?;
+                let records = history
                     .events(id, Some(&participant), now)
                     .await
                     .map_err(server)?;
@@ -532,7 +542,10 @@ impl Admin {
                     .into_iter()
                     .filter_map(|mut r| r.get_mut("event").map(Value::take))
                     .collect();
-                Ok(json!({"status": "OK", "events": events}))
+                Ok(with_behind(
+                    json!({"status": "OK", "events": events}),
+                    behind,
+                ))
             }
             other => Err(refuse(
                 Code::ArgumentValidation,
@@ -588,11 +601,14 @@ impl Admin {
             // `all` goes on with the archive from its start.
             from = "";
         }
+        let mut behind = 0;
         if status != "active" && !page.full() {
             let room = page.room();
             let matcher = request.value_named("terminatedMatcher").cloned();
             let now = self.processor.now();
-            let threds = self.history()?.archived(matcher, from, room, now).await;
+            let history;
+            (history, behind) = self.caught_up_history().await?;
+            let threds = history.archived(matcher, from, room, now).await;
             let threds = threds.map_err(server)?;
             let exhausted = threds.len() < room;
             page.add(pages::Listing::Terminated, from, threds, exhausted);
@@ -602,7 +618,7 @@ impl Admin {
             // Continuing with `all` goes on into the archive after the live threds.
             answer["next"]["status"] = json!("all");
         }
-        Ok(answer)
+        Ok(with_behind(answer, behind))
     }
 
     /// `pushPatterns`: `patterns` (pattern JSON objects, or their text) become new versions,
@@ -750,10 +766,14 @@ impl Admin {
         Ok((migrated, refused))
     }
 
-    fn history(&self) -> Result<&History, Refusal> {
-        self.processor
+    /// The history, once the sink has written what it held when asked (or the wait ran out),
+    /// with how many history records the sink is still behind.
+    async fn caught_up_history(&self) -> Result<(&History, u64), Refusal> {
+        let history = self
+            .processor
             .history()
-            .ok_or_else(|| refuse(Code::ServerError, "no history is kept by this engine"))
+            .ok_or_else(|| refuse(Code::ServerError, "no history is kept by this engine"))?;
+        Ok((history, history.caught_up().await))
     }
 
     /// Live threds `ids` as Thred JSON; with `participant`, only those it takes part in.

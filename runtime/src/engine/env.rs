@@ -44,6 +44,11 @@ impl RecordEnv {
         }
     }
 
+    /// The seed of every id this environment makes (the same each time its input runs).
+    pub fn ids(&self) -> &str {
+        &self.base
+    }
+
     fn seq(&mut self) -> u32 {
         self.next += 1;
         self.next

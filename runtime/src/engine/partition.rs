@@ -8,9 +8,9 @@
 use super::admin::Admin;
 use super::{Done, Incoming, Processor};
 use crate::bus::{self, Bus, Record};
-use crate::metrics::{metrics, PartitionLabels, StepOutcome, TopicLabel};
+use crate::metrics::{metrics, PartitionLabels, StepOutcome};
 use crate::store::{self, Lease, Leases};
-use crate::topology::{self, Topology};
+use crate::topology::Topology;
 use crate::trace::TraceParent;
 use futures_util::FutureExt;
 use std::panic::AssertUnwindSafe;
@@ -449,35 +449,10 @@ impl Work<'_> {
     /// Appends `record` to its topic's dead letters with why and where it failed.
     async fn dead_letter(&self, record: &Record, error: &str, attempts: u32) -> Result<(), Error> {
         let p = &record.position;
-        let topic = self.shared.processor.topology().dead_letter(&p.topic);
-        let mut headers = record.headers.clone();
-        headers.push((topology::headers::ERROR.into(), error.to_string()));
-        headers.push((
-            topology::headers::ORIGIN.into(),
-            format!("{}/{}/{}", p.topic, p.partition, p.offset),
-        ));
-        headers.push((topology::headers::ATTEMPTS.into(), attempts.to_string()));
-        let trace_id = TraceParent::trace_id_of(&record.headers);
-        tracing::error!(code = crate::codes::DEAD_LETTERED, position = ?p, trace_id, error, "dead-lettered to {topic}");
-        self.shared
-            .bus
-            .append(
-                &topic,
-                Some(0),
-                record.key.as_deref(),
-                record.payload.clone(),
-                headers,
-            )
+        let topology = self.shared.processor.topology();
+        bus::dead_letter(self.shared.bus.as_ref(), topology, record, error, attempts)
             .await
-            .map(|_| {
-                let m = metrics();
-                m.dead_letters
-                    .get_or_create(&TopicLabel {
-                        topic: p.topic.clone(),
-                    })
-                    .inc();
-                m.step("", StepOutcome::refused);
-            })
+            .map(|()| metrics().step("", StepOutcome::refused))
             .map_err(|source| Error::DeadLetter {
                 topic: p.topic.clone(),
                 partition: p.partition,

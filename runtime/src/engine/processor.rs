@@ -13,7 +13,7 @@ use super::watch::Watchers;
 use super::{MachineHandle, RecordEnv};
 use crate::bus::Position;
 use crate::bus::{self, partition_for, Append, Bus, Record};
-use crate::history::History;
+use crate::history::{self, History};
 use crate::metrics::{metrics, StepOutcome};
 use crate::store::{
     self, Commit, Lease, Outgoing, PatternRegistry, SessionDirectory, ThredWrite, Threds,
@@ -23,7 +23,9 @@ use crate::topology::Topology;
 use crate::trace::TraceParent;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use threds_patterns::machine::{history, quota, Input, Machine, Message, Outcome, ThredChange};
+use threds_patterns::machine::{
+    history as log, quota, Input, Machine, Message, Outcome, ThredChange,
+};
 use threds_patterns::model::Event;
 use tracing::{Instrument, Span};
 
@@ -470,6 +472,12 @@ impl Processor {
                 pre.apply(&outcome);
                 outcomes.push(outcome);
             }
+            if self.history.is_some() {
+                // The batch's history goes out with its messages, in the same commit.
+                let records = self.history_records(&engine, &steps, &outcomes);
+                traces.extend(records.iter().map(|_| None));
+                commit.outbox.extend(records);
+            }
             let outbox = commit.outbox.clone();
             // Each step's trace shows the commit it was part of.
             let committing: Vec<Span> = match traces::exporting() {
@@ -529,7 +537,7 @@ impl Processor {
         ))
     }
 
-    /// What follows a commit: the messages, watchers, history.
+    /// What follows a commit: the messages (and history records), watchers.
     async fn committed(
         &self,
         engine: &Machine,
@@ -553,10 +561,26 @@ impl Processor {
         for outcome in outcomes {
             self.notify_watchers(engine, outcome).await;
         }
-        if let Some(history) = &self.history {
-            if let Err(e) = history.record_all(engine, outcomes, (self.clock)()).await {
-                tracing::warn!(error = %e, "history: could not record steps");
+    }
+
+    /// The records of the history topic carrying what `steps` did (their `outcomes`).
+    fn history_records(
+        &self,
+        engine: &Machine,
+        steps: &[Step],
+        outcomes: &[Outcome],
+    ) -> Vec<Outgoing> {
+        let now = (self.clock)();
+        let entries: Vec<history::Entry> = steps
+            .iter()
+            .zip(outcomes)
+            .flat_map(|(step, outcome)| history::entries_of(engine, outcome, step.env.ids(), now))
+            .collect();
+        match steps.first() {
+            Some(first) if !entries.is_empty() => {
+                history::records_of(&entries, &history_key(&first.input), &self.topology)
             }
+            _ => Vec::new(),
         }
     }
 
@@ -916,7 +940,7 @@ struct Verdict<'a> {
 fn verdicts<'a>(outcome: &'a Outcome, pre: &'a Prefetched) -> Vec<Verdict<'a>> {
     let mut all = Vec::new();
     for record in &outcome.history {
-        let history::Record::Log {
+        let log::Record::Log {
             kind,
             thred_id,
             pattern_id,
@@ -927,13 +951,13 @@ fn verdicts<'a>(outcome: &'a Outcome, pre: &'a Prefetched) -> Vec<Verdict<'a>> {
             continue;
         };
         let verdict = match kind {
-            history::LogKind::Match => StepOutcome::matched,
-            history::LogKind::NoMatch | history::LogKind::NoThred | history::LogKind::NoPattern => {
+            log::LogKind::Match => StepOutcome::matched,
+            log::LogKind::NoMatch | log::LogKind::NoThred | log::LogKind::NoPattern => {
                 StepOutcome::no_match
             }
-            history::LogKind::Veto => StepOutcome::vetoed,
-            history::LogKind::Expired => StepOutcome::expired,
-            history::LogKind::SpawnSkipped | history::LogKind::Error => StepOutcome::error,
+            log::LogKind::Veto => StepOutcome::vetoed,
+            log::LogKind::Expired => StepOutcome::expired,
+            log::LogKind::SpawnSkipped | log::LogKind::Error => StepOutcome::error,
         };
         let pattern = pattern_id.as_deref().or_else(|| {
             let thred = thred_id.as_deref()?;
@@ -975,6 +999,21 @@ fn outgoing(engine: &Machine, outcome: &Outcome, topology: &Topology) -> Vec<Out
             payload: r.payload,
         })
         .collect()
+}
+
+/// The key of a batch's history records: the thred (else the sender) of its first input, whose
+/// partition every thred of the batch shares.
+fn history_key(input: &Input) -> String {
+    match input {
+        Input::Event(e) => crate::topology::event_key(e.thred_id(), e.source_id()).to_owned(),
+        Input::Timer(t) => t.thred_id.clone(),
+        Input::Terminate { thred_id }
+        | Input::Transition { thred_id, .. }
+        | Input::Migrate { thred_id, .. } => thred_id.clone(),
+        Input::Refused { event, .. } => {
+            crate::topology::event_key(event.thred_id(), event.source_id()).to_owned()
+        }
+    }
 }
 
 /// Decodes a record payload as an event.

@@ -55,6 +55,7 @@ where
         ops::run_and_tasks_without_params,
         ops::invalid_tasks,
         ops::collection_names,
+        ops::save_all_is_idempotent,
         matchers::equality_and_paths,
         matchers::arrays,
         matchers::comparisons,

@@ -611,6 +611,7 @@ impl Bus for KafkaBus {
                 lags.push(Lag {
                     partition,
                     records: u64::try_from(high.saturating_sub(from)).unwrap_or(0),
+                    end: u64::try_from(high).unwrap_or(0),
                     bytes: None,
                 });
             }

@@ -50,6 +50,20 @@ pub(super) fn write_code(e: &MongoError) -> Option<(i32, Option<usize>)> {
     }
 }
 
+/// Whether an unordered `insertMany` failed only because some of its ids were stored already.
+pub(super) fn only_duplicates(e: &MongoError) -> bool {
+    match e.kind.as_ref() {
+        ErrorKind::InsertMany(many) => {
+            many.write_concern_error.is_none()
+                && many
+                    .write_errors
+                    .as_ref()
+                    .is_some_and(|errors| errors.iter().all(|w| w.code == DUPLICATE_KEY))
+        }
+        _ => false,
+    }
+}
+
 /// Maps a driver error of an operation on `collection`; `ids` are the ids the operation wrote, in
 /// order (a duplicate key names the one at the failing index, else the first).
 pub(super) fn failure(e: MongoError, collection: &str, ids: &[String]) -> Failure {

@@ -296,6 +296,33 @@ impl Documents for MongoDocuments {
             Entry::Single(_) => values.into_iter().next().unwrap_or(Value::Null),
         })
     }
+
+    /// One unordered `insertMany`: every document is tried, and the ones refused only because
+    /// their id is stored already count as saved.
+    async fn save_all(&self, collection: &str, documents: &[Value], now: i64) -> Result<(), Error> {
+        if documents.is_empty() {
+            return Ok(());
+        }
+        let mut docs = Vec::with_capacity(documents.len());
+        for document in documents {
+            let (map, id) = super::saved_id(collection, document)?;
+            let mut doc = plan::stored(id, map);
+            doc.insert("created", now);
+            doc.insert("modified", now);
+            docs.push(doc);
+        }
+        let inserted = self
+            .db
+            .collection::<Document>(collection)
+            .insert_many(docs)
+            .ordered(false)
+            .await;
+        match inserted {
+            Ok(_) => Ok(()),
+            Err(e) if error::only_duplicates(&e) => Ok(()),
+            Err(e) => Err(error::failure(e, collection, &[]).error),
+        }
+    }
 }
 
 #[cfg(test)]

@@ -7,6 +7,7 @@ use crate::engine::admin::Admin;
 use crate::engine::MachineHandle;
 use crate::store::memory::MemoryStore;
 use crate::store::{self, Commit, Stored, StoredCounter, Threds};
+use crate::topology;
 use async_trait::async_trait;
 use std::sync::atomic::{AtomicU32, Ordering};
 

@@ -445,3 +445,50 @@ pub(super) async fn invalid_tasks(d: &dyn Documents) {
     }
     assert_eq!(counted(d, "c", json!({})).await, 0);
 }
+
+/// `save_all` stores each document once under its id: a second save of the same ids (even within
+/// one call) leaves the first as it is, and a document without a string id is refused before
+/// anything is stored.
+pub(super) async fn save_all_is_idempotent(d: &dyn Documents) {
+    let first = [
+        json!({"id": "h1", "n": 1}),
+        json!({"id": "h2", "n": 2}),
+        json!({"id": "h1", "n": 99}),
+    ];
+    d.save_all("h", &first, NOW)
+        .await
+        .unwrap_or_else(|e| panic!("save_all of new documents: {e}"));
+    assert_eq!(
+        doc(d, "h", "h1").await,
+        json!({"id": "h1", "n": 1, "created": NOW, "modified": NOW}),
+        "the first of two documents with one id is kept, with the store's times"
+    );
+    let again = [
+        json!({"id": "h2", "n": 2}),
+        json!({"id": "h3", "n": 3}),
+        json!({"id": "h1", "n": 1}),
+    ];
+    d.save_all("h", &again, NOW + 5)
+        .await
+        .unwrap_or_else(|e| panic!("save_all of documents partly stored: {e}"));
+    assert_eq!(ok(d, count("h", json!({})), NOW).await, json!(3));
+    assert_eq!(
+        doc(d, "h", "h2").await["modified"],
+        json!(NOW),
+        "h2 untouched"
+    );
+    assert_eq!(doc(d, "h", "h3").await["n"], json!(3), "h3 added");
+    for bad in [json!({"n": 4}), json!({"id": 4}), json!("text")] {
+        let refused = d.save_all("h", std::slice::from_ref(&bad), NOW).await;
+        assert!(
+            matches!(refused, Err(threds_runtime::documents::Error::Invalid(_))),
+            "save_all of {bad} is refused as invalid: {refused:?}"
+        );
+    }
+    let refused = d.save_all("system.bad", &[json!({"id": "x"})], NOW).await;
+    assert!(
+        matches!(refused, Err(threds_runtime::documents::Error::Invalid(_))),
+        "save_all into an invalid collection is refused: {refused:?}"
+    );
+    assert_eq!(ok(d, count("h", json!({})), NOW).await, json!(3));
+}
