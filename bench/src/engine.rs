@@ -41,7 +41,11 @@ pub struct Args {
     /// and at 100%, to an OTLP receiver in this process; `--repeat` rounds, interleaved.
     #[arg(long)]
     tracing: bool,
-    /// Rounds of `--tracing`.
+    /// Instead: the cost of history. Echo with history on (its records to `threds.history`)
+    /// and off, `--repeat` rounds, interleaved.
+    #[arg(long, conflicts_with = "tracing")]
+    history: bool,
+    /// Rounds of `--tracing` or `--history`.
     #[arg(long, default_value_t = 3)]
     repeat: usize,
 }
@@ -61,6 +65,9 @@ pub fn run(launcher: &Launcher, args: &Args) -> anyhow::Result<()> {
     };
     if args.tracing {
         return tracing_cost(launcher, &echo, args);
+    }
+    if args.history {
+        return history_cost(launcher, &echo, args);
     }
     measure(launcher, &echo, args.events, true, Some(args.rate), &[])?;
     measure(launcher, &echo, args.events, false, None, &[])?;
@@ -118,6 +125,24 @@ fn tracing_cost(launcher: &Launcher, echo: &Workload, args: &Args) -> anyhow::Re
             m / off
         );
     }
+    Ok(())
+}
+
+/// Echo with history on and off, `--repeat` interleaved rounds; prints each run and the median
+/// events/s of each, on against off.
+fn history_cost(launcher: &Launcher, echo: &Workload, args: &Args) -> anyhow::Result<()> {
+    let (mut on, mut off) = (Vec::new(), Vec::new());
+    for round in 1..=args.repeat.max(1) {
+        println!("round {round}:");
+        on.push(measure(launcher, echo, args.events, true, None, &[])?);
+        off.push(measure(launcher, echo, args.events, false, None, &[])?);
+    }
+    let (m_on, m_off) = (median(&on), median(&off));
+    println!(
+        "engine, echo: history on median {m_on:.0} events/s, off {m_off:.0} events/s over {} runs each: on = {:.3} of off",
+        on.len(),
+        m_on / m_off
+    );
     Ok(())
 }
 
@@ -214,7 +239,7 @@ fn measure(
         println!(
             "engine, {}, history {}: {stepped} of {events} events stepped in {seconds:.2} s = {:.0} events/s ({per_event} messages each); load average {}",
             workload.name(),
-            if history { "on (in-memory documents)" } else { "off" },
+            if history { "on (to threds.history)" } else { "off" },
             stepped as f64 / seconds,
             load_average()
         );

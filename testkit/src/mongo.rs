@@ -84,28 +84,11 @@ impl MongoServer {
 
     /// Starts a server listening at `address` (`host:port`) and waits until it answers `ping`.
     pub async fn start_at(address: &str) -> Result<MongoServer, StartError> {
-        let python = python();
-        if !python.exists() {
-            return Err(StartError::Missing(format!(
-                "no Python interpreter at {} (set {PYTHON_VAR})",
-                python.display()
-            )));
-        }
         let dir = data_dir();
-        let mut child = Command::new(&python)
-            .arg("-c")
-            .arg(LAUNCHER)
-            .arg(&dir)
-            .arg(address)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .map_err(|e| StartError::Failed(format!("cannot run {}: {e}", python.display())))?;
-        let address = match read_address(&mut child).await {
-            Ok(address) => address,
+        let (child, address) = match spawn(&dir, address).await {
+            Ok(started) => started,
             Err(e) => {
-                stop(&mut child, &dir);
+                let _ = std::fs::remove_dir_all(&dir);
                 return Err(e);
             }
         };
@@ -116,6 +99,21 @@ impl MongoServer {
         };
         server.wait_for_ping().await?;
         Ok(server)
+    }
+
+    /// Kills the server, as a crash would, keeping its data for [`MongoServer::restart`].
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Starts the server again (after [`MongoServer::kill`]) at the same address, on the same
+    /// data, and waits until it answers `ping`.
+    pub async fn restart(&mut self) -> Result<(), StartError> {
+        self.kill();
+        let (child, _) = spawn(&self.dir, &self.address).await?;
+        self.child = child;
+        self.wait_for_ping().await
     }
 
     /// `host:port` of the Mongo listener.
@@ -157,6 +155,36 @@ impl MongoServer {
         }
         client.shutdown().await;
         Ok(())
+    }
+}
+
+/// Runs the launcher on data directory `dir` at `address`; answers the child and the address it
+/// listens at.
+async fn spawn(dir: &Path, address: &str) -> Result<(Child, String), StartError> {
+    let python = python();
+    if !python.exists() {
+        return Err(StartError::Missing(format!(
+            "no Python interpreter at {} (set {PYTHON_VAR})",
+            python.display()
+        )));
+    }
+    let mut child = Command::new(&python)
+        .arg("-c")
+        .arg(LAUNCHER)
+        .arg(dir)
+        .arg(address)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| StartError::Failed(format!("cannot run {}: {e}", python.display())))?;
+    match read_address(&mut child).await {
+        Ok(address) => Ok((child, address)),
+        Err(e) => {
+            let _ = child.kill();
+            let _ = child.wait();
+            Err(e)
+        }
     }
 }
 

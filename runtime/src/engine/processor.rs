@@ -570,18 +570,15 @@ impl Processor {
         steps: &[Step],
         outcomes: &[Outcome],
     ) -> Vec<Outgoing> {
+        let Some(first) = steps.first() else {
+            return Vec::new();
+        };
         let now = (self.clock)();
-        let entries: Vec<history::Entry> = steps
-            .iter()
-            .zip(outcomes)
-            .flat_map(|(step, outcome)| history::entries_of(engine, outcome, step.env.ids(), now))
-            .collect();
-        match steps.first() {
-            Some(first) if !entries.is_empty() => {
-                history::records_of(&entries, &history_key(&first.input), &self.topology)
-            }
-            _ => Vec::new(),
+        let mut encoder = history::Encoder::new(&self.topology, &history_key(&first.input));
+        for (step, outcome) in steps.iter().zip(outcomes) {
+            encoder.step(engine, outcome, step.env.ids(), now);
         }
+        encoder.finish()
     }
 
     /// Loads, in one read, what the inputs obviously need; anything else arrives through misses.

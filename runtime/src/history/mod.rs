@@ -4,8 +4,8 @@
 //!
 //! History travels as a stream. The engine puts the history documents of a committed batch of
 //! steps into the same outbox as the batch's messages, in the same commit, as records of the
-//! history topic ([`records_of`]); so a step's history is exactly as durable as its effects, and
-//! the engine never waits for the documents store. The history sink ([`sink::Sink`], run by the
+//! history topic; so a step's history is exactly as durable as its effects, and
+//! the engine never waits for the documents store ([`Encoder`]). The history sink ([`sink::Sink`], run by the
 //! persistence role) writes them to the documents store in bulk under ids fixed by the steps that
 //! made them — a record delivered twice writes nothing new — and commits its offsets only after
 //! the write; while the store is down it backs off, and it catches up once the store is back.
@@ -44,106 +44,219 @@ pub struct Entry {
     pub document: Map<String, Value>,
 }
 
-/// The history documents one step's outcome adds; `ids` is the step's own id seed (the same
-/// each time the step runs), from which every document's id derives, except an archived
-/// thred's, which is the thred's id.
-pub fn entries_of(engine: &Machine, outcome: &Outcome, ids: &str, now: i64) -> Vec<Entry> {
-    let mut entries = Vec::new();
-    let mut add = |collection: &str, mut document: Map<String, Value>| {
-        if !document.contains_key("id") {
-            let id = format!("{ids}/h{}", entries.len() + 1);
-            document.insert("id".into(), Value::String(id));
-        }
-        entries.push(Entry {
-            collection: collection.to_owned(),
-            document,
-        });
-    };
-    for record in &outcome.history {
-        match record {
-            Record::Event {
-                event,
-                thred_id,
-                to,
-                timestamp,
-            } => {
-                let mut doc = Map::new();
-                doc.insert("eventId".into(), json!(event.id()));
-                doc.insert("event".into(), event.as_value().clone());
-                doc.insert("timestamp".into(), json!(timestamp));
-                if let Some(t) = thred_id {
-                    doc.insert("thredId".into(), json!(t));
-                }
-                if let Some(to) = to {
-                    doc.insert("to".into(), json!(to));
-                }
-                add(EVENTS, doc);
-            }
-            log @ Record::Log { thred_id, .. } => {
-                let Ok(Value::Object(mut doc)) = serde_json::to_value(log) else {
-                    continue;
-                };
-                doc.remove("record");
-                // The version the thred ran, when the step changed it (it always does when it
-                // transitions).
-                let version = thred_id.as_deref().and_then(|id| {
-                    outcome
-                        .threds
-                        .iter()
-                        .find(|c| c.thred_id() == id)
-                        .and_then(|c| c.state().pattern_version)
-                });
-                if let Some(v) = version {
-                    doc.insert("patternVersion".into(), json!(v));
-                }
-                add(THRED_LOG, doc);
-            }
-        }
-    }
-    for change in &outcome.threds {
-        if let ThredChange::Removed { state } = change {
-            let pattern = engine.pattern_of(state).map(|p| p.as_ref());
-            let mut doc = Map::new();
-            doc.insert("id".into(), json!(state.id));
-            doc.insert("thred".into(), state.to_json(pattern));
-            doc.insert("archivedAt".into(), json!(now));
-            add(ARCHIVE, doc);
-        }
-    }
-    entries
+/// An event record as stored (borrowing from the step's outcome).
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct EventDoc<'a> {
+    id: &'a str,
+    event_id: &'a str,
+    event: &'a Value,
+    timestamp: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    thred_id: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    to: Option<&'a [String]>,
 }
 
-/// Records of the history topic carrying `entries` (at most [`MAX_RECORD_BYTES`] of documents
-/// each, but never fewer than one document), keyed by `key` (a thred of the batch: the history
-/// of a batch lands in its thred's partition).
-pub fn records_of(entries: &[Entry], key: &str, topology: &Topology) -> Vec<Outgoing> {
-    let mut records = Vec::new();
-    let mut chunk: Vec<&Entry> = Vec::new();
-    let mut bytes = 0;
-    let mut flush = |chunk: &mut Vec<&Entry>| {
-        if chunk.is_empty() {
+/// A thred log record as stored (borrowing from the step's outcome).
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct LogDoc<'a> {
+    id: &'a str,
+    #[serde(rename = "type")]
+    kind: &'a threds_patterns::machine::history::LogKind,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    event_id: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    thred_id: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pattern_id: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    from_reaction: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    to_reaction: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    detail: Option<&'a str>,
+    timestamp: i64,
+    /// The version the thred ran, when the step changed it (it always does when it transitions).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pattern_version: Option<u32>,
+}
+
+/// An archived thred as stored.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ArchiveDoc<'a> {
+    id: &'a str,
+    thred: Value,
+    archived_at: i64,
+}
+
+/// One entry as it goes on the topic (the shape [`Entry`] reads back).
+#[derive(Serialize)]
+struct EntryOut<'a, D> {
+    collection: &'a str,
+    document: D,
+}
+
+/// Builds the records of the history topic for a batch: every document serialized once, straight
+/// into the record it goes out in.
+pub struct Encoder<'t> {
+    topology: &'t Topology,
+    key: String,
+    records: Vec<Outgoing>,
+    /// The record being filled: `[` and the entries so far, separated by commas.
+    open: Vec<u8>,
+    entries: usize,
+    /// One entry's JSON.
+    scratch: Vec<u8>,
+}
+
+impl<'t> Encoder<'t> {
+    /// Records of `topology`'s history topic keyed by `key` (a thred of the batch: the history
+    /// of a batch lands in its thred's partition).
+    pub fn new(topology: &'t Topology, key: &str) -> Encoder<'t> {
+        Encoder {
+            topology,
+            key: key.to_owned(),
+            records: Vec::new(),
+            open: Vec::new(),
+            entries: 0,
+            scratch: Vec::new(),
+        }
+    }
+
+    /// Adds the history documents one step's outcome adds; `ids` is the step's own id seed (the
+    /// same each time the step runs), from which every document's id derives, except an
+    /// archived thred's, which is the thred's id.
+    pub fn step(&mut self, engine: &Machine, outcome: &Outcome, ids: &str, now: i64) {
+        let mut n = 0;
+        let mut next_id = || {
+            n += 1;
+            format!("{ids}/h{n}")
+        };
+        for record in &outcome.history {
+            match record {
+                Record::Event {
+                    event,
+                    thred_id,
+                    to,
+                    timestamp,
+                } => {
+                    let id = next_id();
+                    self.add(
+                        EVENTS,
+                        EventDoc {
+                            id: &id,
+                            event_id: event.id(),
+                            event: event.as_value(),
+                            timestamp: *timestamp,
+                            thred_id: thred_id.as_deref(),
+                            to: to.as_deref(),
+                        },
+                    );
+                }
+                Record::Log {
+                    kind,
+                    event_id,
+                    thred_id,
+                    pattern_id,
+                    from_reaction,
+                    to_reaction,
+                    detail,
+                    timestamp,
+                } => {
+                    let id = next_id();
+                    let pattern_version = thred_id.as_deref().and_then(|id| {
+                        outcome
+                            .threds
+                            .iter()
+                            .find(|c| c.thred_id() == id)
+                            .and_then(|c| c.state().pattern_version)
+                    });
+                    self.add(
+                        THRED_LOG,
+                        LogDoc {
+                            id: &id,
+                            kind,
+                            event_id: event_id.as_deref(),
+                            thred_id: thred_id.as_deref(),
+                            pattern_id: pattern_id.as_deref(),
+                            from_reaction: from_reaction.as_deref(),
+                            to_reaction: to_reaction.as_deref(),
+                            detail: detail.as_deref(),
+                            timestamp: *timestamp,
+                            pattern_version,
+                        },
+                    );
+                }
+            }
+        }
+        for change in &outcome.threds {
+            if let ThredChange::Removed { state } = change {
+                let pattern = engine.pattern_of(state).map(|p| p.as_ref());
+                self.add(
+                    ARCHIVE,
+                    ArchiveDoc {
+                        id: &state.id,
+                        thred: state.to_json(pattern),
+                        archived_at: now,
+                    },
+                );
+            }
+        }
+    }
+
+    /// Appends one entry to the open record, first closing it when the entry would take it past
+    /// [`MAX_RECORD_BYTES`] (a record always takes at least one entry).
+    fn add(&mut self, collection: &str, document: impl Serialize) {
+        self.scratch.clear();
+        let entry = EntryOut {
+            collection,
+            document,
+        };
+        if let Err(e) = serde_json::to_writer(&mut self.scratch, &entry) {
+            tracing::error!(error = %e, collection, "a history document could not be encoded; left out");
             return;
         }
-        if let Ok(payload) = serde_json::to_vec(chunk) {
-            records.push(Outgoing {
-                topic: topology.history().to_owned(),
-                key: Some(key.to_owned()),
-                payload,
-            });
+        if self.entries > 0 && self.open.len() + self.scratch.len() + 2 > MAX_RECORD_BYTES {
+            self.close();
         }
-        chunk.clear();
-    };
-    for entry in entries {
-        let size = serde_json::to_vec(&entry.document).map_or(0, |d| d.len());
-        if bytes + size > MAX_RECORD_BYTES {
-            flush(&mut chunk);
-            bytes = 0;
-        }
-        bytes += size;
-        chunk.push(entry);
+        self.open.push(if self.entries == 0 { b'[' } else { b',' });
+        self.open.extend_from_slice(&self.scratch);
+        self.entries += 1;
     }
-    flush(&mut chunk);
-    records
+
+    fn close(&mut self) {
+        if self.entries == 0 {
+            return;
+        }
+        self.open.push(b']');
+        self.records.push(Outgoing {
+            topic: self.topology.history().to_owned(),
+            key: Some(self.key.clone()),
+            payload: std::mem::take(&mut self.open),
+        });
+        self.entries = 0;
+    }
+
+    /// The records, in order.
+    pub fn finish(mut self) -> Vec<Outgoing> {
+        self.close();
+        self.records
+    }
+}
+
+/// The history documents one step's outcome adds (see [`Encoder::step`]).
+pub fn entries_of(engine: &Machine, outcome: &Outcome, ids: &str, now: i64) -> Vec<Entry> {
+    let topology = Topology::default();
+    let mut encoder = Encoder::new(&topology, "");
+    encoder.step(engine, outcome, ids, now);
+    encoder
+        .finish()
+        .iter()
+        .flat_map(|r| decode(&r.payload).unwrap_or_default())
+        .collect()
 }
 
 /// The entries a record of the history topic carries, or why it is not one.
@@ -355,5 +468,85 @@ fn as_array(v: Value) -> Vec<Value> {
     match v {
         Value::Array(items) => items,
         _ => Vec::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn outcome() -> Outcome {
+        let record = |v: Value| serde_json::from_value::<Record>(v).unwrap();
+        let event = json!({"id": "e1", "type": "t", "source": {"id": "p1"}, "thredId": "th1"});
+        Outcome {
+            history: vec![
+                record(
+                    json!({"record": "event", "event": event, "thredId": "th1", "timestamp": 5}),
+                ),
+                record(
+                    json!({"record": "log", "type": "m", "eventId": "e1", "thredId": "th1", "timestamp": 5}),
+                ),
+            ],
+            ..Outcome::default()
+        }
+    }
+
+    #[test]
+    fn a_step_names_its_documents_the_same_each_time_it_runs() {
+        let engine = Machine::default();
+        let first = entries_of(&engine, &outcome(), "0-42", 9);
+        assert_eq!(first, entries_of(&engine, &outcome(), "0-42", 9));
+        let ids: Vec<&Value> = first.iter().map(|e| &e.document["id"]).collect();
+        assert_eq!(ids, [&json!("0-42/h1"), &json!("0-42/h2")]);
+        assert_eq!(first[0].collection, EVENTS);
+        assert_eq!(first[1].collection, THRED_LOG);
+        assert_ne!(entries_of(&engine, &outcome(), "0-43", 9), first);
+    }
+
+    #[test]
+    fn a_large_batch_is_split_over_records_that_decode_back() {
+        let big = "x".repeat(MAX_RECORD_BYTES / 3);
+        let history = (0..7)
+            .map(|n| {
+                let event = json!({"id": format!("e{n}"), "type": "t", "source": {"id": "p1"},
+                    "data": {"title": big}});
+                serde_json::from_value::<Record>(
+                    json!({"record": "event", "event": event, "thredId": "th1", "timestamp": n}),
+                )
+                .unwrap()
+            })
+            .collect();
+        let outcome = Outcome {
+            history,
+            ..Outcome::default()
+        };
+        let topology = Topology::default();
+        let mut encoder = Encoder::new(&topology, "th1");
+        encoder.step(&Machine::default(), &outcome, "s", 0);
+        let records = encoder.finish();
+        assert!(records.len() >= 3, "{} records", records.len());
+        let mut back = Vec::new();
+        for r in &records {
+            assert_eq!(r.topic, "threds.history");
+            assert_eq!(r.key.as_deref(), Some("th1"));
+            assert!(r.payload.len() <= MAX_RECORD_BYTES);
+            back.extend(decode(&r.payload).unwrap());
+        }
+        let ids: Vec<String> = back
+            .iter()
+            .map(|e| e.document["id"].as_str().unwrap().to_owned())
+            .collect();
+        let expected: Vec<String> = (1..=7).map(|n| format!("s/h{n}")).collect();
+        assert_eq!(ids, expected);
+    }
+
+    #[test]
+    fn a_record_that_is_not_history_is_refused_naming_where() {
+        assert!(decode(b"{}").unwrap_err().contains("not a history record"));
+        let no_id = br#"[{"collection": "EventRecord", "document": {"x": 1}}]"#;
+        assert!(decode(no_id).unwrap_err().starts_with("[0].document.id"));
+        let bad = br#"[{"collection": "system.users", "document": {"id": "a"}}]"#;
+        assert!(decode(bad).unwrap_err().starts_with("[0].collection"));
     }
 }

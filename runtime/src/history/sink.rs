@@ -178,3 +178,141 @@ impl Handler for Sink {
             .collect())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::bus::memory::MemoryBus;
+    use crate::documents::MemoryDocuments;
+    use serde_json::{json, Value};
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    /// Documents that fail `save_all` (as unavailable) the first `failures` times.
+    struct Flaky {
+        inner: MemoryDocuments,
+        failures: AtomicU32,
+    }
+
+    #[async_trait]
+    impl Documents for Flaky {
+        async fn run(&self, entry: &Value, now: i64) -> Result<Value, documents::Error> {
+            self.inner.run(entry, now).await
+        }
+
+        async fn save_all(
+            &self,
+            collection: &str,
+            docs: &[Value],
+            now: i64,
+        ) -> Result<(), documents::Error> {
+            let left = self.failures.load(Ordering::SeqCst);
+            if left > 0 {
+                self.failures.store(left - 1, Ordering::SeqCst);
+                return Err(documents::Error::Backend("down".into()));
+            }
+            self.inner.save_all(collection, docs, now).await
+        }
+    }
+
+    fn record(offset: u64, payload: Value) -> Record {
+        Record {
+            position: Position {
+                topic: Topology::default().history().into(),
+                partition: 0,
+                offset,
+            },
+            key: Some("t1".into()),
+            payload: serde_json::to_vec(&payload).unwrap(),
+            headers: Vec::new(),
+            timestamp: 0,
+        }
+    }
+
+    fn entry(collection: &str, id: &str) -> Value {
+        json!({"collection": collection, "document": {"id": id, "thredId": "t1"}})
+    }
+
+    async fn count(docs: &MemoryDocuments, collection: &str) -> u64 {
+        let task =
+            json!({"op": "count", "params": {"type": collection, "matcher": {"thredId": "t1"}}});
+        docs.run(&task, 0).await.unwrap().as_u64().unwrap()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn records_are_handled_once_written_after_failures_and_twice_written_once() {
+        let docs = MemoryDocuments::new();
+        let flaky = Arc::new(Flaky {
+            inner: docs.clone(),
+            failures: AtomicU32::new(3),
+        });
+        let bus = Arc::new(MemoryBus::new());
+        let topology = Topology::default();
+        for t in topology.topics() {
+            bus.create_topic(&t.name, t.partitions).await.unwrap();
+        }
+        let mut sink = Sink::new(
+            flaky.clone(),
+            bus.clone(),
+            topology.clone(),
+            Arc::new(|| 7),
+            CancellationToken::new(),
+        );
+        let batch = vec![
+            record(
+                4,
+                json!([
+                    entry("EventRecord", "a/h1"),
+                    entry("ThredLogRecord", "a/h2")
+                ]),
+            ),
+            record(5, json!({"not": "history"})),
+            record(6, json!([entry("EventRecord", "b/h1")])),
+        ];
+        let handled = sink.handle(batch.clone()).await.unwrap();
+        assert_eq!(handled.len(), 1);
+        assert_eq!(handled[0].offset, 7, "handled through the last record");
+        assert_eq!(
+            flaky.failures.load(Ordering::SeqCst),
+            0,
+            "tried until it went through"
+        );
+        assert_eq!(count(&docs, "EventRecord").await, 2);
+        assert_eq!(count(&docs, "ThredLogRecord").await, 1);
+        // Delivered again (a crash before the commit): nothing new is stored.
+        sink.handle(batch).await.unwrap();
+        assert_eq!(count(&docs, "EventRecord").await, 2);
+        // The record that is not history went to the dead letters, with why.
+        let lag = bus
+            .lag("nobody", &topology.dead_letter(topology.history()))
+            .await
+            .unwrap();
+        assert_eq!(
+            lag.iter().map(|l| l.records).sum::<u64>(),
+            2,
+            "once per delivery"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_sink_shut_down_while_the_store_fails_handles_nothing() {
+        let flaky = Arc::new(Flaky {
+            inner: MemoryDocuments::new(),
+            failures: AtomicU32::new(u32::MAX),
+        });
+        let stop = CancellationToken::new();
+        let mut sink = Sink::new(
+            flaky,
+            Arc::new(MemoryBus::new()),
+            Topology::default(),
+            Arc::new(|| 7),
+            stop.clone(),
+        );
+        stop.cancel();
+        let handled = sink
+            .handle(vec![record(0, json!([entry("EventRecord", "a/h1")]))])
+            .await
+            .unwrap();
+        assert!(handled.is_empty(), "nothing written, nothing handled");
+    }
+}

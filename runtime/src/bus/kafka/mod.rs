@@ -77,6 +77,11 @@ pub struct KafkaConfig {
     /// applied last, so they override the adapter's own (e.g. `security.protocol`,
     /// `sasl.mechanisms`, `linger.ms`, `message.timeout.ms`).
     pub properties: BTreeMap<String, String>,
+    /// How long `threds.history` keeps its records (`retention.ms`, set when this bus creates
+    /// the topic): longer than the longest documents-store outage the history sink should ride
+    /// out. `history_retention_ms` in `threds.toml`.
+    #[serde(rename = "history_retention_ms", with = "crate::millis")]
+    pub history_retention: Duration,
 }
 
 impl Default for KafkaConfig {
@@ -87,6 +92,7 @@ impl Default for KafkaConfig {
             static_membership: true,
             session_timeout: Duration::from_secs(10),
             properties: BTreeMap::new(),
+            history_retention: Duration::from_secs(7 * 24 * 3600),
         }
     }
 }
@@ -390,7 +396,11 @@ impl KafkaBus {
         }
         let count = i32::try_from(partitions).map_err(backend)?;
         // -1: the brokers' `default.replication.factor`.
-        let new = NewTopic::new(topic, count, TopicReplication::Fixed(-1));
+        let mut new = NewTopic::new(topic, count, TopicReplication::Fixed(-1));
+        let retention = self.config.history_retention.as_millis().to_string();
+        if topic == crate::topology::Topology::default().history() {
+            new = new.set("retention.ms", &retention);
+        }
         let options = AdminOptions::new()
             .operation_timeout(Some(REQUEST_TIMEOUT))
             .request_timeout(Some(REQUEST_TIMEOUT));
