@@ -390,7 +390,8 @@ def test_topics_hook_finds_the_deployments_topics(render, backends, base_dir, im
     assert result.returncode == 0, result.stdout
     lines = [line for line in result.stdout.splitlines() if line.startswith("threds.")]
     assert f"threds.events partitions={PARTITIONS} exists" in lines
-    assert len(lines) == 7 and all(line.endswith(" exists") for line in lines), result.stdout
+    assert f"threds.history partitions={PARTITIONS} exists" in lines
+    assert len(lines) == 9 and all(line.endswith(" exists") for line in lines), result.stdout
 
 
 def test_topics_hook_refuses_a_partition_count_the_topic_does_not_have(render, backends, base_dir, image, threds_binary, sandbox):

@@ -17,9 +17,11 @@ TOPICS = [
     "threds.sessions",
     "threds.agent.org.wt.persistence",
     "threds.control",
+    "threds.history",
     "threds.events-dlt",
     "threds.sessions-dlt",
     "threds.agent.org.wt.persistence-dlt",
+    "threds.history-dlt",
 ]
 
 
@@ -40,7 +42,8 @@ def test_dry_run_lists_the_deployments_topics_from_the_settings(binaries):
     lines = result.stdout.splitlines()
     assert [line.split()[0] for line in lines] == TOPICS
     assert lines[0] == "threds.events partitions=6"
-    assert all(line.endswith("partitions=1") for line in lines[1:])
+    assert "threds.history partitions=6" in lines
+    assert all(line.endswith("partitions=1") for line in lines if not line.startswith(("threds.events ", "threds.history ")))
 
 
 @pytest.mark.parametrize("factor", ["0", "-2", "three"])

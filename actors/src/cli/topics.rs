@@ -159,15 +159,21 @@ async fn request(
     replication: i32,
 ) -> anyhow::Result<()> {
     let admin = admin_client(kafka)?;
+    let settings: Vec<Vec<(&str, String)>> = topics
+        .iter()
+        .map(|t| kafka.topic_settings(&t.name))
+        .collect();
     let new: Vec<NewTopic<'_>> = topics
         .iter()
-        .map(|t| {
+        .zip(&settings)
+        .map(|(t, settings)| {
             let partitions = i32::try_from(t.partitions).context("partition count")?;
-            Ok(NewTopic::new(
-                &t.name,
-                partitions,
-                TopicReplication::Fixed(replication),
-            ))
+            let mut topic =
+                NewTopic::new(&t.name, partitions, TopicReplication::Fixed(replication));
+            for (key, value) in settings {
+                topic = topic.set(key, value);
+            }
+            Ok(topic)
         })
         .collect::<anyhow::Result<_>>()?;
     let options = AdminOptions::new()

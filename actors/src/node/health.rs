@@ -10,11 +10,13 @@ use serde_json::json;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
+use threds_runtime::bus::{Bus, Error as BusError};
 use threds_runtime::documents::Documents;
 use threds_runtime::store::Threds;
 use threds_runtime::topology::{collections, Topology};
 
-/// Readiness: every started role has what it needs (partitions assigned) and the backends answer.
+/// Readiness: every started role has what it needs (partitions assigned, its topics there) and the
+/// backends answer.
 #[derive(Clone)]
 pub struct Health {
     /// Readiness flags of the started roles.
@@ -25,6 +27,10 @@ pub struct Health {
     pub documents: Arc<dyn Documents>,
     /// Restarts of each supervised service.
     pub restarts: Vec<(String, Arc<AtomicU64>)>,
+    /// The bus, asked whether `topics` exist.
+    pub bus: Arc<dyn Bus>,
+    /// The topics the started roles read or write.
+    pub topics: Vec<String>,
 }
 
 impl Health {
@@ -64,6 +70,16 @@ impl Health {
             }
         }
         let probe = Duration::from_secs(2);
+        for topic in &self.topics {
+            match tokio::time::timeout(probe, self.bus.topic_ready(topic)).await {
+                Ok(Ok(())) => {}
+                Ok(Err(BusError::UnknownTopic(_))) => {
+                    return Some(format!("bus: topic {topic} does not exist"))
+                }
+                Ok(Err(e)) => return Some(format!("bus: {e}")),
+                Err(_) => return Some(format!("bus: no answer about topic {topic} within 2 s")),
+            }
+        }
         let (topic, partition) = Topology::default().probe();
         match tokio::time::timeout(probe, self.threds.applied(topic, partition)).await {
             Ok(Ok(_)) => {}
@@ -107,5 +123,35 @@ pub async fn readyz(health: web::Data<Health>) -> HttpResponse {
         Some(why) => {
             HttpResponse::ServiceUnavailable().json(json!({"status": "not ready", "reason": why}))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use threds_runtime::bus::memory::MemoryBus;
+    use threds_runtime::documents::MemoryDocuments;
+    use threds_runtime::store::memory::MemoryStore;
+
+    #[tokio::test]
+    async fn a_process_whose_topic_is_gone_is_not_ready_until_it_is_back() {
+        let bus = Arc::new(MemoryBus::new());
+        let topology = Topology::new(2);
+        let health = Health {
+            flags: Vec::new(),
+            threds: Arc::new(MemoryStore::new()),
+            documents: Arc::new(MemoryDocuments::new()),
+            restarts: Vec::new(),
+            bus: bus.clone(),
+            topics: vec![topology.events().to_owned(), topology.history().to_owned()],
+        };
+        bus.create_topic(topology.events(), 2).await.unwrap();
+        assert_eq!(
+            health.missing().await.as_deref(),
+            Some("bus: topic threds.history does not exist")
+        );
+        bus.create_topic(topology.history(), 2).await.unwrap();
+        assert_eq!(health.missing().await, None);
     }
 }

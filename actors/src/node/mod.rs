@@ -72,6 +72,36 @@ impl Roles {
         persistence: true,
     };
 
+    /// The topics these roles read or write (readiness checks that they exist).
+    pub fn topics(self, topology: &Topology) -> Vec<String> {
+        let mut topics = Vec::new();
+        let mut add = |topic: &str| {
+            if !topics.iter().any(|t| t == topic) {
+                topics.push(topic.to_owned());
+            }
+        };
+        if self.engine {
+            for topic in [
+                topology.events(),
+                topology.sessions(),
+                topology.control(),
+                topology.history(),
+            ] {
+                add(topic);
+            }
+        }
+        if self.sessions {
+            add(topology.sessions());
+            add(topology.events());
+        }
+        if self.persistence {
+            add(&topology.agent(threds_runtime::topology::PERSISTENCE_AGENT));
+            add(topology.history());
+            add(topology.events());
+        }
+        topics
+    }
+
     /// The names of the roles it runs.
     pub fn names(self) -> Vec<&'static str> {
         [
@@ -259,6 +289,8 @@ pub async fn serve(
         flags,
         threds: stores.threds,
         documents,
+        bus: bus.clone(),
+        topics: roles.topics(&topology),
         restarts: services
             .iter()
             .map(|s: &crate::supervisor::Supervised| (s.name.clone(), s.restarts.clone()))

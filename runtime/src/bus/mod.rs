@@ -198,6 +198,12 @@ pub trait Bus: Send + Sync + 'static {
     /// The partition count of `topic`.
     async fn partitions(&self, topic: &str) -> Result<u32, Error>;
 
+    /// Whether `topic` exists with every partition led, asked of the backend now (no cache):
+    /// [`Error::UnknownTopic`] when it is gone (for readiness checks).
+    async fn topic_ready(&self, topic: &str) -> Result<(), Error> {
+        self.partitions(topic).await.map(|_| ())
+    }
+
     /// Appends a record. `partition: None` picks [`partition_for`] of the key (or partition 0
     /// without a key). Returns where it landed once it is durable in the adapter's sense.
     async fn append(

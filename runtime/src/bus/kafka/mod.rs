@@ -107,6 +107,19 @@ impl KafkaConfig {
         }
     }
 
+    /// The topic settings (`retention.ms`, ...) a topic gets when Threds creates it: the history
+    /// topic keeps its records [`KafkaConfig::history_retention`].
+    pub fn topic_settings(&self, topic: &str) -> Vec<(&'static str, String)> {
+        if topic == crate::topology::Topology::default().history() {
+            vec![(
+                "retention.ms",
+                self.history_retention.as_millis().to_string(),
+            )]
+        } else {
+            Vec::new()
+        }
+    }
+
     /// The settings of an admin client of this cluster, its client id `<client_id>-<role>`: the
     /// connection, TLS and SASL properties, without the consumer-only ones.
     pub fn admin_client(&self, role: &str) -> ClientConfig {
@@ -397,9 +410,9 @@ impl KafkaBus {
         let count = i32::try_from(partitions).map_err(backend)?;
         // -1: the brokers' `default.replication.factor`.
         let mut new = NewTopic::new(topic, count, TopicReplication::Fixed(-1));
-        let retention = self.config.history_retention.as_millis().to_string();
-        if topic == crate::topology::Topology::default().history() {
-            new = new.set("retention.ms", &retention);
+        let settings = self.config.topic_settings(topic);
+        for (key, value) in &settings {
+            new = new.set(key, value);
         }
         let options = AdminOptions::new()
             .operation_timeout(Some(REQUEST_TIMEOUT))
@@ -519,6 +532,22 @@ impl Bus for KafkaBus {
 
     async fn partitions(&self, topic: &str) -> Result<u32, Error> {
         self.partition_count(topic).await
+    }
+
+    async fn topic_ready(&self, topic: &str) -> Result<(), Error> {
+        match self.lookup(topic).await? {
+            Lookup::Ready(count) => {
+                lock(&self.partitions).insert(topic.to_owned(), count);
+                Ok(())
+            }
+            Lookup::Missing => {
+                lock(&self.partitions).remove(topic);
+                Err(Error::UnknownTopic(topic.to_owned()))
+            }
+            Lookup::NotReady(why) => {
+                Err(Error::Backend(format!("topic {topic} is not ready: {why}")))
+            }
+        }
     }
 
     async fn append(
