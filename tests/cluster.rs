@@ -13,16 +13,15 @@ use serde_json::{json, Value};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use support::TOPOLOGY;
-use threds_runtime::bus::kafka::{KafkaBus, KafkaConfig};
+use threds_runtime::bus::kafka::KafkaBus;
 use threds_runtime::bus::Bus;
 use threds_runtime::store::redis::{Config as RedisConfig, RedisStore};
 use threds_runtime::store::Threds;
 use threds_testkit::client::Client;
-use threds_testkit::deployment::config_file;
-use threds_testkit::kafka::mock_properties;
-use threds_testkit::redis;
+use threds_testkit::deployment::{config_file, Infrastructure};
+use threds_testkit::{redis, tansu};
 
 /// One participant: a WebSocket client that starts `threds` echo threds and then advances them in
 /// lock step, sending odd steps over its socket and even steps straight to Kafka.
@@ -101,7 +100,23 @@ async fn two_engines_one_killed_mid_stream_lose_and_duplicate_nothing() {
     if !redis::available("two_engines_one_killed_mid_stream_lose_and_duplicate_nothing") {
         return;
     }
-    let infra = support::infrastructure();
+    one_engine_killed_mid_stream(support::infrastructure()).await;
+}
+
+/// The same on a real broker (tansu), with the shipped consumer settings.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn on_a_real_broker_two_engines_one_killed_mid_stream_lose_and_duplicate_nothing() {
+    let name = "on_a_real_broker_two_engines_one_killed_mid_stream_lose_and_duplicate_nothing";
+    if !redis::available(name) || !tansu::available(name) {
+        return;
+    }
+    one_engine_killed_mid_stream(Infrastructure::on_tansu(support::PARTITIONS).unwrap()).await;
+}
+
+/// Two engines, a session and a persistence process on `infra`; 50 participants advance 10 echo
+/// threds each through 10 steps while one engine is killed: every message arrives exactly once,
+/// both engines owned partitions, and the survivor took the killed one's over within 30 s.
+async fn one_engine_killed_mid_stream(infra: Infrastructure) {
     let dir = tempfile::tempdir().unwrap();
     let config = config_file(dir.path(), "").unwrap();
     let config = config.to_str().unwrap();
@@ -111,13 +126,7 @@ async fn two_engines_one_killed_mid_stream_lose_and_duplicate_nothing() {
     let session = support::node(&infra, "session", "session-1", &args);
     let persistence = support::node(&infra, "persistence", "persistence-1", &args);
 
-    let producer = Arc::new(
-        KafkaBus::new(KafkaConfig {
-            properties: mock_properties(),
-            ..KafkaConfig::new(infra.kafka().bootstrap().to_owned())
-        })
-        .unwrap(),
-    );
+    let producer = Arc::new(KafkaBus::new(infra.kafka_config()).unwrap());
     let (participants, threds_each, steps) = (50usize, 10usize, 10usize);
     let total = participants * threds_each * steps;
     let delivered = Arc::new(AtomicUsize::new(0));
@@ -138,11 +147,35 @@ async fn two_engines_one_killed_mid_stream_lose_and_duplicate_nothing() {
     while delivered.load(Ordering::SeqCst) < total / 3 {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+    let owners: std::collections::BTreeSet<String> = (0..support::PARTITIONS)
+        .filter_map(|p| support::owner_of(infra.redis(), p))
+        .collect();
+    assert!(
+        owners.contains("engine-a") && owners.contains("engine-b"),
+        "both engines own partitions before the kill: {owners:?}"
+    );
     eprintln!(
         "killing engine-b after {} messages",
         delivered.load(Ordering::SeqCst)
     );
     engine_b.kill();
+    // The longest time without a delivery from now on: the participants advance in lock step,
+    // so they wait for the killed engine's partitions until another engine takes them over.
+    let stalled = {
+        let delivered = delivered.clone();
+        tokio::spawn(async move {
+            let (mut last, mut since, mut longest) = (0, Instant::now(), Duration::ZERO);
+            while delivered.load(Ordering::SeqCst) < total {
+                let now = delivered.load(Ordering::SeqCst);
+                if now != last {
+                    (last, since) = (now, Instant::now());
+                }
+                longest = longest.max(since.elapsed());
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            longest
+        })
+    };
 
     let mut all_ids = Vec::new();
     let mut titles: BTreeMap<String, usize> = BTreeMap::new();
@@ -187,6 +220,12 @@ async fn two_engines_one_killed_mid_stream_lose_and_duplicate_nothing() {
     assert!(
         tokens.len() >= 2,
         "the killed engine's partitions were taken over under newer lease tokens: {tokens:?}"
+    );
+    let takeover = stalled.await.unwrap();
+    eprintln!("longest time without a delivery after the kill (the takeover): {takeover:?}");
+    assert!(
+        takeover <= Duration::from_secs(30),
+        "the killed engine's partitions were taken over within 30 s ({takeover:?})"
     );
     drop((engine_a, session, persistence));
 }

@@ -12,15 +12,14 @@ mod support;
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
-use support::{PARTITIONS, TOPOLOGY};
-use threds_runtime::bus::kafka::{KafkaBus, KafkaConfig};
+use support::{owner_of, PARTITIONS, TOPOLOGY};
+use threds_runtime::bus::kafka::KafkaBus;
 use threds_runtime::bus::{Bus, Record};
 use threds_runtime::store::redis::{Config as RedisConfig, RedisStore};
 use threds_runtime::store::Threds;
-use threds_runtime::topology::{headers, StoreKeys};
+use threds_runtime::topology::headers;
 use threds_testkit::client::Client;
 use threds_testkit::deployment::{config_file, Infrastructure};
-use threds_testkit::kafka::mock_properties;
 use threds_testkit::redis::{self, RedisServer};
 use threds_testkit::rig::Process;
 
@@ -135,11 +134,7 @@ impl ReportsSetup {
             resolver.as_str(),
         ];
         let deployment = Deployment::start(&infra, &args);
-        let bus = KafkaBus::new(KafkaConfig {
-            properties: mock_properties(),
-            ..KafkaConfig::new(infra.kafka().bootstrap().to_owned())
-        })
-        .unwrap();
+        let bus = KafkaBus::new(infra.kafka_config()).unwrap();
         ReportsSetup {
             deployment,
             bus,
@@ -736,13 +731,6 @@ async fn both_engines_own_partitions(redis: &RedisServer, session: &Process) {
                 .unwrap();
         }
     }
-}
-
-/// The engine holding the lease of `partition`, if any.
-fn owner_of(redis: &RedisServer, partition: u32) -> Option<String> {
-    let fence = StoreKeys::default().fence(&TOPOLOGY.partition_lease(partition));
-    let owner = redis.command(&format!("HGET {fence} owner")).ok()?;
-    Some(owner.trim().to_string()).filter(|o| !o.is_empty())
 }
 
 /// `(partition, sender)`: a sender whose unbound events (and so their threds) land in each

@@ -16,11 +16,10 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use support::TOPOLOGY;
-use threds_runtime::bus::kafka::{KafkaBus, KafkaConfig};
+use threds_runtime::bus::kafka::KafkaBus;
 use threds_runtime::bus::{Bus, Record};
 use threds_runtime::documents::{Documents, MongoDocuments};
 use threds_runtime::history::{EVENTS, THRED_LOG};
-use threds_testkit::kafka::mock_properties;
 use threds_testkit::mongo;
 use threds_testkit::redis;
 use threds_testkit::rig::Process;
@@ -173,13 +172,7 @@ async fn history_written_while_mongodb_is_down_arrives_once_it_is_back_exactly_o
             persistence.join().unwrap().unwrap(),
         )
     });
-    let bus = Arc::new(
-        KafkaBus::new(KafkaConfig {
-            properties: mock_properties(),
-            ..KafkaConfig::new(infra.kafka().bootstrap().to_owned())
-        })
-        .unwrap(),
-    );
+    let bus = Arc::new(KafkaBus::new(infra.kafka_config()).unwrap());
 
     // Before, during and after the outage, at one steady rate.
     let mut produced = produce(&bus, 0, Instant::now() + CALM).await;

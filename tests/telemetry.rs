@@ -14,11 +14,10 @@ use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::time::Duration;
 use support::TOPOLOGY;
-use threds_runtime::bus::kafka::{KafkaBus, KafkaConfig};
+use threds_runtime::bus::kafka::KafkaBus;
 use threds_runtime::bus::Bus;
 use threds_testkit::client::Client;
 use threds_testkit::deployment::{config_file, Infrastructure};
-use threds_testkit::kafka::mock_properties;
 use threds_testkit::otlp::{Receiver, Span};
 use threds_testkit::rig::Process;
 use threds_testkit::{http, redis};
@@ -55,11 +54,7 @@ fn deployment() -> (Infrastructure, tempfile::TempDir, String) {
 }
 
 fn producer(infra: &Infrastructure) -> KafkaBus {
-    KafkaBus::new(KafkaConfig {
-        properties: mock_properties(),
-        ..KafkaConfig::new(infra.kafka().bootstrap().to_owned())
-    })
-    .unwrap()
+    KafkaBus::new(infra.kafka_config()).unwrap()
 }
 
 fn echo(id: &str, to: &str, title: &str) -> Value {

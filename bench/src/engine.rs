@@ -197,7 +197,7 @@ fn measure(
     let topology = rig.infra.topology().clone();
     let runtime = crate::runtime()?;
     runtime.block_on(async {
-        let bus = rig.infra.kafka().bus()?;
+        let bus = rig.infra.bus()?;
         let mut reader = bus.join("bench-reader", &[topology.sessions()], "reader").await?;
         while reader.assignment().is_empty() {
             reader.poll(1, Duration::from_millis(100)).await?;

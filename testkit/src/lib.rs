@@ -21,6 +21,7 @@ pub mod mongo;
 pub mod otlp;
 pub mod redis;
 pub mod rig;
+pub mod tansu;
 pub mod token;
 
 pub use error::Error;

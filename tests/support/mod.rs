@@ -104,3 +104,11 @@ pub async fn reply(client: &mut threds_testkit::client::Client, id: &str) -> Val
         .unwrap()["message"]["event"]
         .clone()
 }
+
+/// The engine holding the lease of events partition `partition`, if any.
+pub fn owner_of(redis: &threds_testkit::redis::RedisServer, partition: u32) -> Option<String> {
+    let fence =
+        threds_runtime::topology::StoreKeys::default().fence(&TOPOLOGY.partition_lease(partition));
+    let owner = redis.command(&format!("HGET {fence} owner")).ok()?;
+    Some(owner.trim().to_string()).filter(|o| !o.is_empty())
+}

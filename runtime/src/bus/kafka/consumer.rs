@@ -157,7 +157,10 @@ impl KafkaConsumer {
         let mut settings = config.client(&format!("{}-{member}", config.client_id));
         settings
             .set("group.id", group)
-            .set("partition.assignment.strategy", "cooperative-sticky")
+            .set(
+                "partition.assignment.strategy",
+                config.assignment_strategy.as_str(),
+            )
             .set("enable.auto.commit", "false")
             .set("enable.auto.offset.store", "false")
             .set(

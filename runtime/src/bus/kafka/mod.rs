@@ -3,8 +3,8 @@
 //! Topics, partitions, offsets, keys and headers are Kafka's own. Appends go through one
 //! idempotent producer per bus (`acks=all`) and always name their partition, computed with
 //! [`partition_for`] (Kafka's murmur2), so every client agrees where a key lives whatever its
-//! own partitioner. Each [`Bus::join`] opens a consumer of its own in the group: cooperative-sticky
-//! assignment, no automatic commits, rebalance callbacks captured and reported by `poll`.
+//! own partitioner. Each [`Bus::join`] opens a consumer of its own in the group: range assignment
+//! (a setting), no automatic commits, rebalance callbacks captured and reported by `poll`.
 //! `docs/bus.md` describes the topic layout, the settings and the delivery guarantees.
 
 mod consumer;
@@ -65,8 +65,14 @@ pub struct KafkaConfig {
     /// Static group membership: every consumer sets `group.instance.id` to its member name, so
     /// a member restarting under the same name within `session_timeout` takes its partitions
     /// back without a rebalance, and a crashed member's partitions wait for it that long. Member
-    /// names must then be unique in their group across all processes.
+    /// names must then be unique in their group across all processes. Off by default: tansu
+    /// leaves a second static member without partitions.
     pub static_membership: bool,
+    /// How a group's partitions are assigned among its members (`partition.assignment.strategy`):
+    /// `range` (the default; eager: a rebalance stops every member, then hands the partitions
+    /// out anew), `roundrobin`, or `cooperative-sticky` (incremental: only moving partitions
+    /// stop; on tansu a membership change then takes two rounds).
+    pub assignment_strategy: String,
     /// How long the group coordinator waits without a heartbeat before it declares a member dead
     /// and moves its partitions (`session.timeout.ms`; brokers accept 6 s to 30 min unless their
     /// `group.min/max.session.timeout.ms` say otherwise). Heartbeats go out every fifth of it
@@ -89,7 +95,8 @@ impl Default for KafkaConfig {
         KafkaConfig {
             brokers: "127.0.0.1:9092".to_owned(),
             client_id: "threds".to_owned(),
-            static_membership: true,
+            static_membership: false,
+            assignment_strategy: "range".to_owned(),
             session_timeout: Duration::from_secs(10),
             properties: BTreeMap::new(),
             history_retention: Duration::from_secs(7 * 24 * 3600),
@@ -98,7 +105,8 @@ impl Default for KafkaConfig {
 }
 
 impl KafkaConfig {
-    /// The defaults (client id `threds`, static membership, 10 s sessions, no extra properties)
+    /// The defaults (client id `threds`, dynamic membership, range assignment, 10 s sessions, no
+    /// extra properties)
     /// with these `brokers`.
     pub fn new(brokers: impl Into<String>) -> Self {
         KafkaConfig {
