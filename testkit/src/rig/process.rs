@@ -115,6 +115,13 @@ impl Process {
         self.take_log().iter().any(|l| l.contains(needle))
     }
 
+    /// Whether it is still running (it has not exited).
+    pub fn running(&mut self) -> bool {
+        self.child
+            .as_mut()
+            .is_some_and(|c| matches!(c.try_wait(), Ok(None)))
+    }
+
     /// Kills it at once (SIGKILL), as a crash would, and reaps it.
     pub fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {
