@@ -12,7 +12,7 @@ mod support;
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
-use support::{owner_of, PARTITIONS, TOPOLOGY};
+use support::{now_ms, owner_of, PARTITIONS, TOPOLOGY};
 use threds_runtime::bus::kafka::KafkaBus;
 use threds_runtime::bus::{Bus, Record};
 use threds_runtime::store::redis::{Config as RedisConfig, RedisStore};
@@ -25,17 +25,6 @@ use threds_testkit::rig::Process;
 
 /// The tests of this file run one at a time: the restart test measures timings.
 static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-
-/// Wall-clock time, epoch ms (the processes run on this machine's clock).
-fn now_ms() -> i64 {
-    i64::try_from(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_millis(),
-    )
-    .unwrap()
-}
 
 /// The engine, session and persistence processes of one deployment.
 struct Deployment {

@@ -15,7 +15,7 @@ use serde_json::{json, Value};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use support::TOPOLOGY;
+use support::{now_ms, TOPOLOGY};
 use threds_runtime::bus::kafka::KafkaBus;
 use threds_runtime::bus::{Bus, Record};
 use threds_runtime::documents::{Documents, MongoDocuments};
@@ -30,17 +30,6 @@ const RATE: u64 = 40;
 const OUTAGE: Duration = Duration::from_secs(30);
 /// How long the stream runs before the outage, and after MongoDB is back.
 const CALM: Duration = Duration::from_secs(8);
-
-/// Wall-clock time, epoch ms.
-fn now_ms() -> i64 {
-    i64::try_from(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_millis(),
-    )
-    .unwrap()
-}
 
 /// An unbound echo event from `partner-<n % 8>`: it starts an echo thred that tells alice
 /// `<id> 1`.

@@ -35,3 +35,16 @@ pub const REQUIRE_SERVICES: &str = "THREDS_REQUIRE_SERVICES";
 pub fn services_required() -> bool {
     std::env::var(REQUIRE_SERVICES).is_ok_and(|v| v == "1")
 }
+
+/// A test cannot run because a server is missing (`why`): prints `SKIPPED: …` naming the install
+/// `script` and answers `false`, or panics under `THREDS_REQUIRE_SERVICES=1`.
+///
+/// # Panics
+/// Under `THREDS_REQUIRE_SERVICES=1`.
+pub fn skipped(why: &str, script: &str) -> bool {
+    if services_required() {
+        panic!("{why} ({REQUIRE_SERVICES}=1); install it with {script}");
+    }
+    eprintln!("SKIPPED: {why}, install with {script}");
+    false
+}

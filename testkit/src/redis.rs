@@ -36,12 +36,10 @@ pub fn available(test: &str) -> bool {
     if found {
         return true;
     }
-    let why = format!("{test}: {BINARY} not found on the PATH");
-    if crate::services_required() {
-        panic!("{why} (THREDS_REQUIRE_SERVICES=1); install it with scripts/install/redis.sh");
-    }
-    eprintln!("SKIPPED: {why}, install with scripts/install/redis.sh");
-    false
+    crate::skipped(
+        &format!("{test}: {BINARY} not found on the PATH"),
+        "scripts/install/redis.sh",
+    )
 }
 
 /// A `redis-server` child process on `127.0.0.1`.

@@ -68,12 +68,10 @@ pub fn available(test: &str) -> bool {
     if found {
         return true;
     }
-    let why = format!("{test}: tansu not found at {}", binary().display());
-    if crate::services_required() {
-        panic!("{why} (THREDS_REQUIRE_SERVICES=1); install it with scripts/install/tansu.sh");
-    }
-    eprintln!("SKIPPED: {why}, install with scripts/install/tansu.sh");
-    false
+    crate::skipped(
+        &format!("{test}: tansu not found at {}", binary().display()),
+        "scripts/install/tansu.sh",
+    )
 }
 
 /// A tansu broker child process on `127.0.0.1`.

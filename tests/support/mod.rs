@@ -105,6 +105,17 @@ pub async fn reply(client: &mut threds_testkit::client::Client, id: &str) -> Val
         .clone()
 }
 
+/// Wall-clock time, epoch ms (the processes run on this machine's clock).
+pub fn now_ms() -> i64 {
+    i64::try_from(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis(),
+    )
+    .unwrap()
+}
+
 /// The engine holding the lease of events partition `partition`, if any.
 pub fn owner_of(redis: &threds_testkit::redis::RedisServer, partition: u32) -> Option<String> {
     let fence =
