@@ -86,7 +86,8 @@ impl Sink {
                 Err(e) => {
                     failures += 1;
                     metrics().history_write_failures.inc();
-                    tracing::warn!(error = %e, failures, retry_in = ?wait, documents = entries.len(), "history sink: could not write history; it waits in the topic");
+                    let why = crate::codes::chain(&e);
+                    tracing::warn!(code = crate::codes::BACKEND_UNAVAILABLE, error = %why, failures, retry_in = ?wait, documents = entries.len(), "history sink: could not write history; it waits in the topic");
                 }
             }
             tokio::select! {
