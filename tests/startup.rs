@@ -1,6 +1,6 @@
 //! A process started before its backends answer waits for them — alive, not ready — and becomes
 //! ready when they do, instead of exiting: one test per backend that is reached at start
-//! (Redis, MongoDB). Kafka is reached lazily (the consumers wait for the brokers by themselves).
+//! (Redis, MongoDB), and one for the broker (tansu), which the consumers wait for by themselves.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -8,11 +8,14 @@ mod support;
 
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+use threds_runtime::bus::kafka::{KafkaBus, KafkaConfig};
+use threds_runtime::bus::Bus;
 use threds_testkit::deployment::mock_kafka;
 use threds_testkit::http;
 use threds_testkit::kafka::MOCK_PROPERTIES;
 use threds_testkit::mongo::{self, MongoServer};
 use threds_testkit::redis::{self, free_port, RedisServer};
+use threds_testkit::tansu::{self, TansuServer};
 
 /// `threds engine` listening at `addr` with `env`, its log discarded; killed on drop.
 struct Engine(Child);
@@ -156,6 +159,51 @@ async fn an_engine_started_before_mongodb_answers_waits_and_becomes_ready_when_i
         wait_until(
             Duration::from_secs(60),
             "ready once MongoDB answers",
+            || status(&addr, "/readyz") == Some(200),
+        );
+        assert!(engine.running());
+    })
+    .await
+    .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_engine_started_before_the_broker_answers_waits_and_becomes_ready_when_it_does() {
+    let name = "an_engine_started_before_the_broker_answers_waits";
+    if !redis::available(name) || !tansu::available(name) {
+        return;
+    }
+    // A broker that is not there yet, at a known address.
+    let mut broker = TansuServer::start().unwrap();
+    broker.kill();
+    let redis = RedisServer::start().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let addr = format!("127.0.0.1:{}", free_port().unwrap());
+    let env = [
+        ("THREDS_KAFKA_BROKERS", broker.bootstrap()),
+        ("THREDS_REDIS_URLS", redis.url()),
+        ("THREDS_DOCUMENTS", "memory".to_owned()),
+    ];
+    let config = config(dir.path());
+    let (addr, mut engine) = tokio::task::spawn_blocking(move || {
+        let mut engine = Engine::start(&addr, &config, &env);
+        waits_alive_and_not_ready(&mut engine, &addr, Duration::from_secs(3));
+        (addr, engine)
+    })
+    .await
+    .unwrap();
+    // The broker comes up, with the deployment's topics.
+    broker.restart().unwrap();
+    let bus = KafkaBus::new(KafkaConfig::new(broker.bootstrap())).unwrap();
+    for topic in support::TOPOLOGY.topics() {
+        bus.create_topic(&topic.name, topic.partitions)
+            .await
+            .unwrap();
+    }
+    tokio::task::spawn_blocking(move || {
+        wait_until(
+            Duration::from_secs(60),
+            "ready once the broker answers",
             || status(&addr, "/readyz") == Some(200),
         );
         assert!(engine.running());

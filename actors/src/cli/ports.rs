@@ -6,13 +6,14 @@ use anyhow::Context;
 use std::sync::Arc;
 use std::time::Duration;
 use threds_runtime::bus::memory::MemoryBus;
-use threds_runtime::bus::Bus;
+use threds_runtime::bus::{Bus, Error as BusError};
 use threds_runtime::config::{redact, Backend, Config};
 use threds_runtime::documents::memory::MemoryDocuments;
 use threds_runtime::documents::Documents;
 use threds_runtime::history;
 use threds_runtime::store::memory::MemoryStore;
 use threds_runtime::store::Stores;
+use threds_runtime::topology::Topology;
 use tokio_util::sync::CancellationToken;
 
 /// Which defaults apply.
@@ -62,7 +63,13 @@ pub async fn build(
         }
         Backend::Kafka => {
             places.push(format!("kafka {}", config.bus.kafka.brokers));
-            kafka_bus(config).await?
+            let bus = kafka_bus(config).await?;
+            let what = format!("Kafka at {}", config.bus.kafka.brokers);
+            let topology = Topology::new(config.engine.partitions);
+            match wait_for(&what, stop, || topics_made(bus.as_ref(), &topology)).await? {
+                Some(()) => bus,
+                None => return Ok(None),
+            }
         }
         other => anyhow::bail!("[bus] backend {other:?} is not a bus (memory or kafka)"),
     };
@@ -190,6 +197,24 @@ enum Unreachable {
     Config(anyhow::Error),
     /// It did not answer.
     Down(anyhow::Error),
+}
+
+/// Makes the deployment's topics exist (a partition-count mismatch is a configuration error, not
+/// retried).
+async fn topics_made(bus: &dyn Bus, topology: &Topology) -> Result<(), Unreachable> {
+    for topic in topology.topics() {
+        if let Err(e) = bus.create_topic(&topic.name, topic.partitions).await {
+            let failed = anyhow::Error::new(e).context(format!(
+                "creating topic {} with {} partition(s)",
+                topic.name, topic.partitions
+            ));
+            return Err(match failed.downcast_ref::<BusError>() {
+                Some(BusError::PartitionMismatch { .. }) => Unreachable::Config(failed),
+                _ => Unreachable::Down(failed),
+            });
+        }
+    }
+    Ok(())
 }
 
 async fn kafka_bus(config: &Config) -> anyhow::Result<Arc<dyn Bus>> {
