@@ -85,6 +85,35 @@ fn waits_alive_and_not_ready(engine: &mut Engine, addr: &str, for_at_least: Dura
     }
 }
 
+/// Starts the engine at `addr` off the async workers and checks that it waits, alive and not ready.
+async fn started_waiting(
+    addr: String,
+    config: String,
+    env: Vec<(&'static str, String)>,
+) -> (String, Engine) {
+    tokio::task::spawn_blocking(move || {
+        let mut engine = Engine::start(&addr, &config, &env);
+        waits_alive_and_not_ready(&mut engine, &addr, Duration::from_secs(3));
+        (addr, engine)
+    })
+    .await
+    .unwrap()
+}
+
+/// Waits (off the async workers) until the engine at `addr` is ready once `backend` answers.
+async fn becomes_ready(addr: String, mut engine: Engine, backend: &'static str) {
+    tokio::task::spawn_blocking(move || {
+        wait_until(
+            Duration::from_secs(60),
+            &format!("ready once {backend} answers"),
+            || status(&addr, "/readyz") == Some(200),
+        );
+        assert!(engine.running());
+    })
+    .await
+    .unwrap();
+}
+
 fn config(dir: &std::path::Path) -> String {
     let path = dir.join("threds.toml");
     // Short server selection: each attempt to reach a MongoDB that is down fails fast.
@@ -147,24 +176,9 @@ async fn an_engine_started_before_mongodb_answers_waits_and_becomes_ready_when_i
         ),
     ];
     let config = config(dir.path());
-    let (addr, mut engine) = tokio::task::spawn_blocking(move || {
-        let mut engine = Engine::start(&addr, &config, &env);
-        waits_alive_and_not_ready(&mut engine, &addr, Duration::from_secs(3));
-        (addr, engine)
-    })
-    .await
-    .unwrap();
+    let (addr, engine) = started_waiting(addr, config, env.to_vec()).await;
     let _mongo = MongoServer::start_at(&mongo_addr).await.unwrap();
-    tokio::task::spawn_blocking(move || {
-        wait_until(
-            Duration::from_secs(60),
-            "ready once MongoDB answers",
-            || status(&addr, "/readyz") == Some(200),
-        );
-        assert!(engine.running());
-    })
-    .await
-    .unwrap();
+    becomes_ready(addr, engine, "MongoDB").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -185,13 +199,7 @@ async fn an_engine_started_before_the_broker_answers_waits_and_becomes_ready_whe
         ("THREDS_DOCUMENTS", "memory".to_owned()),
     ];
     let config = config(dir.path());
-    let (addr, mut engine) = tokio::task::spawn_blocking(move || {
-        let mut engine = Engine::start(&addr, &config, &env);
-        waits_alive_and_not_ready(&mut engine, &addr, Duration::from_secs(3));
-        (addr, engine)
-    })
-    .await
-    .unwrap();
+    let (addr, engine) = started_waiting(addr, config, env.to_vec()).await;
     // The broker comes up, with the deployment's topics.
     broker.restart().unwrap();
     let bus = KafkaBus::new(KafkaConfig::new(broker.bootstrap())).unwrap();
@@ -200,14 +208,5 @@ async fn an_engine_started_before_the_broker_answers_waits_and_becomes_ready_whe
             .await
             .unwrap();
     }
-    tokio::task::spawn_blocking(move || {
-        wait_until(
-            Duration::from_secs(60),
-            "ready once the broker answers",
-            || status(&addr, "/readyz") == Some(200),
-        );
-        assert!(engine.running());
-    })
-    .await
-    .unwrap();
+    becomes_ready(addr, engine, "the broker").await;
 }

@@ -36,6 +36,16 @@ pub fn services_required() -> bool {
     std::env::var(REQUIRE_SERVICES).is_ok_and(|v| v == "1")
 }
 
+/// Whether `binary --version` runs and succeeds (the server a test needs is installed).
+pub fn runs(binary: impl AsRef<std::ffi::OsStr>) -> bool {
+    std::process::Command::new(binary)
+        .arg("--version")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
 /// A test cannot run because a server is missing (`why`): prints `SKIPPED: …` naming the install
 /// `script` and answers `false`, or panics under `THREDS_REQUIRE_SERVICES=1`.
 ///

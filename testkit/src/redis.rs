@@ -27,13 +27,7 @@ static NEXT_DIR: AtomicU64 = AtomicU64::new(0);
 
 /// Whether `redis-server` can be run here; see the module docs for what happens when it cannot.
 pub fn available(test: &str) -> bool {
-    let found = Command::new(BINARY)
-        .arg("--version")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if found {
+    if crate::runs(BINARY) {
         return true;
     }
     crate::skipped(

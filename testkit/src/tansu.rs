@@ -59,13 +59,7 @@ pub fn binary() -> PathBuf {
 /// Whether tansu can be run here; prints `SKIPPED: …` for `test` when not (and panics instead
 /// under `THREDS_REQUIRE_SERVICES=1`).
 pub fn available(test: &str) -> bool {
-    let found = Command::new(binary())
-        .arg("--version")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if found {
+    if crate::runs(binary()) {
         return true;
     }
     crate::skipped(
