@@ -38,7 +38,8 @@ pub(super) type Member = BaseConsumer<Context>;
 #[derive(Debug, Default)]
 pub(super) struct Context {
     tracker: Mutex<Tracker>,
-    fetched: Mutex<VecDeque<Record>>,
+    /// Each with the tracker's change count when it was fetched (see `Tracker::deliverable`).
+    fetched: Mutex<VecDeque<(u64, Record)>>,
     turn: Mutex<()>,
 }
 
@@ -237,10 +238,12 @@ fn fetch(
             Duration::ZERO
         };
         let got = consumer.poll(wait);
-        let rebalanced = lock(&ctx.tracker).changes() != before;
+        // Callbacks this poll served ran before the message it answers was taken.
+        let now = lock(&ctx.tracker).changes();
+        let rebalanced = now != before;
         match got {
             Some(Ok(message)) => {
-                lock(&ctx.fetched).push_back(record_of(&message));
+                lock(&ctx.fetched).push_back((now, record_of(&message)));
                 have += 1;
             }
             Some(Err(fatal @ KafkaError::MessageConsumptionFatal(_))) => return Err(fatal),
@@ -347,9 +350,11 @@ impl Consumer for KafkaConsumer {
         }
         let mut tracker = lock(&self.ctx.tracker);
         let mut fetched = lock(&self.ctx.fetched);
-        fetched.retain(|r| tracker.deliverable(&(r.position.topic.clone(), r.position.partition)));
+        fetched.retain(|(at, r)| {
+            tracker.deliverable(&(r.position.topic.clone(), r.position.partition), *at)
+        });
         let take = fetched.len().min(max);
-        let records = fetched.drain(..take).collect();
+        let records = fetched.drain(..take).map(|(_, r)| r).collect();
         let report = tracker.report(&mut self.reported);
         Ok(Polled {
             revoked: report.revoked,

@@ -4,7 +4,7 @@
 //! of our polls; the caller must hear every partition it held and lost as revoked, before any
 //! assignment, and must never get records of a partition fetched before it was revoked.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// A topic-partition.
 pub(super) type Tp = (String, u32);
@@ -16,6 +16,9 @@ pub(super) struct Tracker {
     current: BTreeSet<Tp>,
     /// Partitions revoked since the last report.
     revoked: BTreeSet<Tp>,
+    /// For each partition held, the [`Tracker::changes`] count its latest assignment made:
+    /// records fetched before then are stale.
+    assigned_at: BTreeMap<Tp, u64>,
     /// Rebalance callbacks so far (to notice one during a poll).
     changes: u64,
 }
@@ -33,7 +36,10 @@ impl Tracker {
     /// Partitions were assigned (incrementally, or all of them with an eager protocol).
     pub fn assign(&mut self, partitions: impl IntoIterator<Item = Tp>) {
         self.changes += 1;
-        self.current.extend(partitions);
+        for tp in partitions {
+            self.assigned_at.insert(tp.clone(), self.changes);
+            self.current.insert(tp);
+        }
     }
 
     /// Partitions were revoked (or lost).
@@ -41,6 +47,7 @@ impl Tracker {
         self.changes += 1;
         for tp in partitions {
             self.current.remove(&tp);
+            self.assigned_at.remove(&tp);
             self.revoked.insert(tp);
         }
     }
@@ -61,11 +68,13 @@ impl Tracker {
         self.current.is_empty()
     }
 
-    /// Whether records of `tp` fetched since the last report may be delivered: the member still
-    /// holds it and did not lose it in between (a revoked-and-regained partition restarts at its
-    /// committed offset, so what was fetched before is stale).
-    pub fn deliverable(&self, tp: &Tp) -> bool {
-        self.current.contains(tp) && !self.revoked.contains(tp)
+    /// Whether a record of `tp` fetched when [`Tracker::changes`] was `fetched_at` may be
+    /// delivered: the member still holds `tp` and fetched the record since its latest assignment
+    /// (a revoked-and-regained partition restarts at its committed offset, so what was fetched
+    /// before is stale — and what was fetched after must not be dropped: librdkafka will not
+    /// fetch it again).
+    pub fn deliverable(&self, tp: &Tp, fetched_at: u64) -> bool {
+        self.current.contains(tp) && self.assigned_at.get(tp).is_some_and(|at| fetched_at >= *at)
     }
 
     /// Folds the callbacks since the last report into what the caller, who last heard that it
@@ -116,13 +125,23 @@ mod tests {
         let mut reported = BTreeSet::new();
         tracker.assign([tp(0)]);
         tracker.report(&mut reported);
+        let before = tracker.changes();
         tracker.revoke([tp(0)]);
         tracker.assign([tp(0)]);
-        assert!(!tracker.deliverable(&tp(0)));
+        let after = tracker.changes();
+        assert!(
+            !tracker.deliverable(&tp(0), before),
+            "fetched before: stale"
+        );
+        assert!(
+            tracker.deliverable(&tp(0), after),
+            "fetched after the partition was regained, before the report: delivered"
+        );
         let report = tracker.report(&mut reported);
         assert_eq!(report.revoked, [tp(0)]);
         assert_eq!(report.assigned, [tp(0)]);
-        assert!(tracker.deliverable(&tp(0)));
+        assert!(tracker.deliverable(&tp(0), after));
+        assert!(!tracker.deliverable(&tp(0), before));
     }
 
     #[test]
