@@ -103,10 +103,8 @@ async fn two_engines_one_killed_mid_stream_lose_and_duplicate_nothing() {
     one_engine_killed_mid_stream(support::infrastructure()).await;
 }
 
-/// The same on a real broker (tansu), with the shipped consumer settings. Not yet reliable: it
-/// passed 2 of 5 runs here (takeover 9.0 s); in the others a participant's messages stopped
-/// after the kill (no takeover within 60 s). Run with `--ignored`.
-#[ignore = "the takeover after the kill is not yet reliable on tansu (2 of 5 runs passed)"]
+/// The same on a real broker (tansu), with the shipped consumer settings (dynamic membership,
+/// range assignment: every rebalance revokes and regains the survivor's partitions).
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn on_a_real_broker_two_engines_one_killed_mid_stream_lose_and_duplicate_nothing() {
     let name = "on_a_real_broker_two_engines_one_killed_mid_stream_lose_and_duplicate_nothing";
