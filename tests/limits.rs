@@ -28,9 +28,7 @@ fn dev(env: &[(&'static str, &str)]) -> Process {
 
 /// The value of the sample `name` in the server's `/metrics`.
 fn sample(server: &Process, name: &str) -> Option<f64> {
-    let body = http::get(server.addr(), "/metrics").unwrap().body;
-    body.lines()
-        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+    http::metric(server.addr(), name).unwrap()
 }
 
 /// Opens a `POST /events` announcing a body of `length` bytes and sends none of it.

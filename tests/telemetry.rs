@@ -18,9 +18,10 @@ use threds_runtime::bus::kafka::KafkaBus;
 use threds_runtime::bus::Bus;
 use threds_testkit::client::Client;
 use threds_testkit::deployment::{config_file, Infrastructure};
+use threds_testkit::http::{self, sample};
 use threds_testkit::otlp::{Receiver, Span};
+use threds_testkit::redis;
 use threds_testkit::rig::Process;
-use threds_testkit::{http, redis};
 
 /// A node of the deployment exporting its spans to `receiver` as `service`.
 fn traced_node(
@@ -283,12 +284,6 @@ async fn one_trace_follows_an_event_from_either_entry_through_the_engine_to_the_
         "the reply continues the task's trace"
     );
     assert!(receiver.rejected().is_empty(), "{:?}", receiver.rejected());
-}
-
-/// The value of the sample `name` (with its labels, as printed) in a scrape.
-fn sample(body: &str, name: &str) -> Option<f64> {
-    body.lines()
-        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
 }
 
 /// The trace of the record the scripted run dead-letters.

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use threds_runtime::bus::driver::{self, Fatal, Handler};
 use threds_runtime::bus::Bus;
 use threds_runtime::telemetry::Metered;
-use tokio::sync::oneshot;
+use tokio::sync::{oneshot, watch};
 use tokio_util::sync::CancellationToken;
 
 /// Starts one run of a supervised service.
@@ -118,9 +118,17 @@ pub struct Consumption {
     pub options: driver::Options,
     /// Ends it for good.
     pub shutdown: CancellationToken,
-    /// Partitions the group has committed nothing on are read from their end (live traffic
-    /// only), not from their start.
-    pub from_end: bool,
+    /// As a group member, or one partition outside any group.
+    pub reading: Reading,
+}
+
+/// How a supervised consumer reads.
+pub enum Reading {
+    /// As a member of its group, from the group's committed offsets.
+    Group,
+    /// The partition of its (one) topic that the receiver names, once it names one, from that
+    /// partition's end ([`Bus::tail`]); a new partition named restarts the run on it.
+    Tail(watch::Receiver<Option<u32>>),
 }
 
 /// Supervises a consumer: each run joins the group and drives a handler made by `make` until
@@ -139,19 +147,69 @@ where
             let (c, make) = (consumption.clone(), make.clone());
             async move {
                 let topics: Vec<&str> = c.topics.iter().map(String::as_str).collect();
-                let joined = match c.from_end {
-                    true => c.bus.join_from_end(&c.group, &topics, &c.member).await,
-                    false => c.bus.join(&c.group, &topics, &c.member).await,
+                let mut slot = match &c.reading {
+                    Reading::Group => None,
+                    Reading::Tail(slot) => Some(slot.clone()),
+                };
+                let (joined, stop) = match slot.as_mut() {
+                    None => (
+                        c.bus.join(&c.group, &topics, &c.member).await,
+                        c.shutdown.clone(),
+                    ),
+                    Some(slot) => {
+                        let Some(partition) = named(slot, &c.shutdown).await else {
+                            return Ok(());
+                        };
+                        let topic = topics.first().copied().unwrap_or_default();
+                        let stop = c.shutdown.child_token();
+                        actix_web::rt::spawn(moved(slot.clone(), partition, stop.clone()));
+                        (c.bus.tail(topic, partition).await, stop)
+                    }
                 };
                 let consumer = joined.map_err(|e| {
                     Fatal::caused(format!("joining {} on {}", c.group, c.topics.join(", ")), e)
                 })?;
                 let mut handler = make();
-                driver::run(consumer, &mut handler, &c.options, &Metered, &c.shutdown).await
+                driver::run(consumer, &mut handler, &c.options, &Metered, &stop).await?;
+                match c.shutdown.is_cancelled() {
+                    true => Ok(()),
+                    false => Err(Fatal::new("its partition changed")),
+                }
             }
             .boxed_local()
         }),
     )
+}
+
+/// The partition `slot` names, once it names one; `None` on shutdown.
+async fn named(
+    slot: &mut watch::Receiver<Option<u32>>,
+    shutdown: &CancellationToken,
+) -> Option<u32> {
+    loop {
+        if let Some(partition) = *slot.borrow_and_update() {
+            return Some(partition);
+        }
+        tokio::select! {
+            changed = slot.changed() => changed.ok()?,
+            () = shutdown.cancelled() => return None,
+        }
+    }
+}
+
+/// Cancels `stop` once `slot` names another partition than `partition` (or none).
+async fn moved(mut slot: watch::Receiver<Option<u32>>, partition: u32, stop: CancellationToken) {
+    loop {
+        tokio::select! {
+            changed = slot.changed() => {
+                if changed.is_err() || *slot.borrow_and_update() != Some(partition) {
+                    stop.cancel();
+                    return;
+                }
+            }
+            () = stop.cancelled() => return,
+        }
+    }
 }
 
 #[cfg(test)]

@@ -14,6 +14,9 @@ pub const DEAD_LETTERED: &str = "R3001";
 pub const DEAD_LETTER_FAILED: &str = "R3002";
 /// A committed step's message could not be published; it stays in the outbox for the relay.
 pub const UNPUBLISHED: &str = "R3003";
+/// Every delivery slot (partition of the sessions topic) is held by another session node: this
+/// node waits, not ready.
+pub const NO_SLOT: &str = "R2003";
 /// The configuration is invalid (file, environment or flags).
 pub const BAD_CONFIGURATION: &str = "R4001";
 /// A supervised service (consumer loop, partition worker) failed and was restarted.
@@ -22,10 +25,11 @@ pub const RESTARTED: &str = "R5001";
 pub const RELOAD_FAILED: &str = "R5002";
 
 /// Every code with its name, for documentation and tests.
-pub const ALL: [(&str, &str); 9] = [
+pub const ALL: [(&str, &str); 10] = [
     (BACKEND_UNAVAILABLE, "backend unavailable"),
     (FENCED, "fenced"),
     (LEASE_HELD, "lease held"),
+    (NO_SLOT, "no delivery slot"),
     (DEAD_LETTERED, "dead-lettered"),
     (DEAD_LETTER_FAILED, "dead letter failed"),
     (UNPUBLISHED, "message unpublished"),

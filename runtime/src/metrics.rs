@@ -127,6 +127,9 @@ pub struct Metrics {
     pub history_documents_written: Counter,
     /// Bulk writes of the history sink that failed (and were tried again after a backoff).
     pub history_write_failures: Counter,
+    /// Message recipients dropped by the engine because they had no connection on a live session
+    /// node (as SrvThreds drops them).
+    pub messages_undeliverable: Counter,
     /// Open WebSocket connections.
     pub websocket_connections: Gauge,
     /// Connections closed because their client did not keep up with its messages.
@@ -172,6 +175,7 @@ impl Metrics {
             history_write_failures: Counter::default(),
             websocket_connections: Gauge::default(),
             slow_clients_disconnected: Counter::default(),
+            messages_undeliverable: Counter::default(),
             rate_limited_frames: Counter::default(),
             busy_requests: Counter::default(),
             backpressure_delayed: Counter::default(),
@@ -261,6 +265,11 @@ impl Metrics {
             "history_write_failures",
             "Bulk writes of the history sink that failed and were tried again after a backoff",
             m.history_write_failures.clone(),
+        );
+        r.register(
+            "messages_undeliverable",
+            "Message recipients dropped because they had no connection on a live session node",
+            m.messages_undeliverable.clone(),
         );
         r.register(
             "websocket_connections",

@@ -6,7 +6,7 @@
 //! | topic | partitions | key | read by |
 //! |---|---|---|---|
 //! | [`Topology::events`] | [`Topology::partitions`] | thred id, else source id ([`event_key`]) | [`Topology::engine_group`] |
-//! | [`Topology::sessions`] | 1 | first participant | every session node, [`Topology::sessions_group`] of its own |
+//! | [`Topology::sessions`] | [`Topology::session_slots`] | first recipient of the record | each session node its own partition, its delivery slot, outside any group ([`crate::bus::Bus::tail`]) |
 //! | [`Topology::agent`] per agent | 1 | thred id | [`Topology::agent_group`] |
 //! | [`Topology::control`] | 1 | none | every engine, [`Topology::control_group`] of its own |
 //! | [`Topology::history`] | [`Topology::partitions`] | thred id (a batch's first) | [`Topology::history_group`] (the history sink) |
@@ -14,6 +14,9 @@
 
 /// The persistence agent's service address: its `nodeType` in the resolver config.
 pub const PERSISTENCE_AGENT: &str = "org.wt.persistence";
+
+/// Partitions of the sessions topic (delivery slots) unless `[server] session_slots` says otherwise.
+pub const DEFAULT_SESSION_SLOTS: u32 = 32;
 
 /// The default prefix of every thred store key.
 pub const STORE_PREFIX: &str = "threds:";
@@ -66,10 +69,11 @@ pub struct TopicSpec {
     pub partitions: u32,
 }
 
-/// The names of one deployment; only the events topic's partition count varies.
+/// The names of one deployment; only the partition counts of the events and sessions topics vary.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Topology {
     partitions: u32,
+    session_slots: u32,
 }
 
 impl Default for Topology {
@@ -83,7 +87,19 @@ impl Topology {
     pub const fn new(partitions: u32) -> Topology {
         Topology {
             partitions: if partitions == 0 { 1 } else { partitions },
+            session_slots: DEFAULT_SESSION_SLOTS,
         }
+    }
+
+    /// The same with `slots` partitions of the sessions topic (at least 1).
+    pub const fn with_session_slots(mut self, slots: u32) -> Topology {
+        self.session_slots = if slots == 0 { 1 } else { slots };
+        self
+    }
+
+    /// Partitions of the sessions topic: the delivery slots of session nodes.
+    pub fn session_slots(&self) -> u32 {
+        self.session_slots
     }
 
     /// Partitions of the events topic.
@@ -96,7 +112,8 @@ impl Topology {
         EVENTS
     }
 
-    /// Messages for participants, read by every session node.
+    /// Messages for participants, each partition read by the session node holding it as its
+    /// delivery slot.
     pub fn sessions(&self) -> &'static str {
         SESSIONS
     }
@@ -128,7 +145,7 @@ impl Topology {
         let persistence = self.agent(PERSISTENCE_AGENT);
         let mut all = vec![
             spec(self.events().to_owned(), self.partitions),
-            spec(self.sessions().to_owned(), 1),
+            spec(self.sessions().to_owned(), self.session_slots),
             spec(persistence.clone(), 1),
             spec(self.control().to_owned(), 1),
             spec(self.history().to_owned(), self.partitions),
@@ -157,11 +174,6 @@ impl Topology {
     /// The consumer group of engine `node` on the control topic (each engine reads all of it).
     pub fn control_group(&self, node: &str) -> String {
         format!("{GROUP_PREFIX}control-{node}")
-    }
-
-    /// The consumer group of session node `node` on the sessions topic (each node reads all of it).
-    pub fn sessions_group(&self, node: &str) -> String {
-        format!("{GROUP_PREFIX}sessions-{node}")
     }
 
     /// The consumer group of the agent whose `nodeType` is `node_type` (its processes share it).
@@ -307,7 +319,7 @@ mod tests {
 
     #[test]
     fn a_deployment_names_every_topic_once_with_its_partitions() {
-        let topology = Topology::new(8);
+        let topology = Topology::new(8).with_session_slots(5);
         let topics = topology.topics();
         let names: Vec<&str> = topics.iter().map(|t| t.name.as_str()).collect();
         assert_eq!(
@@ -326,10 +338,15 @@ mod tests {
         );
         let partitioned =
             |t: &TopicSpec| ["threds.events", "threds.history"].contains(&t.name.as_str());
-        assert!(topics
-            .iter()
-            .all(|t| t.partitions == if partitioned(t) { 8 } else { 1 }));
+        let expected = |t: &TopicSpec| match t.name.as_str() {
+            "threds.sessions" => 5,
+            _ if partitioned(t) => 8,
+            _ => 1,
+        };
+        assert!(topics.iter().all(|t| t.partitions == expected(t)));
         assert_eq!(Topology::new(0).partitions(), 1, "at least one partition");
+        assert_eq!(Topology::new(1).with_session_slots(0).session_slots(), 1);
+        assert_eq!(Topology::new(1).session_slots(), DEFAULT_SESSION_SLOTS);
     }
 
     #[test]
@@ -338,7 +355,6 @@ mod tests {
         assert_eq!(t.engine_group(), "threds-engine");
         assert_eq!(t.control_group("e1"), "threds-control-e1");
         assert_eq!(t.history_group(), "threds-history");
-        assert_eq!(t.sessions_group("s1"), "threds-sessions-s1");
         assert_eq!(t.agent_group(PERSISTENCE_AGENT), "threds-agent-persistence");
         assert_eq!(t.agent_group("org.x.mail"), "threds-agent-org.x.mail");
         assert_eq!(t.partition_lease(3), "threds.events/3");

@@ -96,6 +96,10 @@ impl Bus for Flaky {
     ) -> Result<Box<dyn Consumer>, bus::Error> {
         self.inner.join_from_end(group, topics, member).await
     }
+
+    async fn tail(&self, topic: &str, partition: u32) -> Result<Box<dyn Consumer>, bus::Error> {
+        self.inner.tail(topic, partition).await
+    }
 }
 
 #[tokio::test]

@@ -9,8 +9,11 @@ use crate::tansu::TansuServer;
 use crate::Error;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 use threds_runtime::bus::kafka::{KafkaBus, KafkaConfig};
-use threds_runtime::bus::Bus;
+use threds_runtime::bus::{Bus, Consumer};
+use threds_runtime::store::redis::{Config as RedisConfig, RedisStore};
+use threds_runtime::store::{Session, SessionDirectory};
 use threds_runtime::topology::Topology;
 
 /// A mock Kafka cluster (one broker) with every topic of `topology`.
@@ -171,6 +174,46 @@ impl Infrastructure {
             ("THREDS_PARTITIONS", self.topology.partitions().to_string()),
             ("THREDS_NODE", node.to_owned()),
         ]
+    }
+}
+
+/// How long a [`Listener`]'s delivery slot is held: longer than any run, so it never lapses.
+const LISTENER_SLOT_TTL: Duration = Duration::from_secs(3600);
+
+/// A stand-in session node: it holds a delivery slot in Redis, lists its participants as
+/// connected to it, and reads its slot's partition of the sessions topic — so the engine routes
+/// their messages to it as to a `threds session` process.
+pub struct Listener {
+    /// The reader of the slot's partition (from its end when the listener started).
+    pub reader: Box<dyn Consumer>,
+    /// The slot held.
+    pub slot: u32,
+}
+
+impl Infrastructure {
+    /// Starts a [`Listener`] named `node` for `participants`, reading from its first poll on.
+    pub async fn listen(&self, node: &str, participants: &[&str]) -> Result<Listener, Error> {
+        let store = RedisStore::new(RedisConfig::new(vec![self.redis.url()]))?;
+        let slots = self.topology.session_slots();
+        let claim = store.claim_slot(node, slots, LISTENER_SLOT_TTL).await?;
+        let Some(claim) = claim else {
+            return Err(Error::NoSlot(slots));
+        };
+        for participant in participants {
+            store
+                .add_session(Session {
+                    id: format!("{node}-{participant}"),
+                    participant: (*participant).to_owned(),
+                    node: node.to_owned(),
+                })
+                .await?;
+        }
+        let bus = self.bus()?;
+        let reader = bus.tail(self.topology.sessions(), claim.slot).await?;
+        Ok(Listener {
+            reader,
+            slot: claim.slot,
+        })
     }
 }
 

@@ -80,6 +80,12 @@ pub enum Error {
     /// The mock Kafka cluster failed.
     #[error("mock Kafka cluster: {0}")]
     Kafka(#[from] threds_runtime::bus::Error),
+    /// The Redis store failed.
+    #[error("redis store: {0}")]
+    Store(#[from] threds_runtime::store::Error),
+    /// Every delivery slot of the sessions topic is held by another node.
+    #[error("all {0} delivery slots are held")]
+    NoSlot(u32),
     /// A test key file is not the PEM expected.
     #[error("test key {0}: not a PEM body")]
     Key(&'static str),

@@ -36,6 +36,17 @@ impl Response {
     }
 }
 
+/// The value of the sample `name` (with its labels, as printed) in a Prometheus scrape `body`.
+pub fn sample(body: &str, name: &str) -> Option<f64> {
+    body.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+}
+
+/// The value of the sample `name` in the `/metrics` of the server at `addr`.
+pub fn metric(addr: &str, name: &str) -> Result<Option<f64>, Error> {
+    Ok(sample(&get(addr, "/metrics")?.body, name))
+}
+
 /// `GET path` at `addr` (`host:port`).
 pub fn get(addr: &str, path: &str) -> Result<Response, Error> {
     exchange(addr, &format!("GET {path} HTTP/1.0\r\n\r\n"))

@@ -37,13 +37,16 @@ def topics_create(binaries, *args, env=None, timeout=60):
 
 
 def test_dry_run_lists_the_deployments_topics_from_the_settings(binaries):
-    result, _ = topics_create(binaries, "--dry-run", env={"THREDS_ENGINE_PARTITIONS": "6"})
+    env = {"THREDS_ENGINE_PARTITIONS": "6", "THREDS_SERVER_SESSION_SLOTS": "5"}
+    result, _ = topics_create(binaries, "--dry-run", env=env)
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert [line.split()[0] for line in lines] == TOPICS
     assert lines[0] == "threds.events partitions=6"
     assert "threds.history partitions=6" in lines
-    assert all(line.endswith("partitions=1") for line in lines if not line.startswith(("threds.events ", "threds.history ")))
+    assert "threds.sessions partitions=5" in lines
+    sized = ("threds.events ", "threds.history ", "threds.sessions ")
+    assert all(line.endswith("partitions=1") for line in lines if not line.startswith(sized))
 
 
 @pytest.mark.parametrize("factor", ["0", "-2", "three"])

@@ -2,7 +2,7 @@
 
 pub mod persistence;
 
-use crate::supervisor::{self, Consumption, Supervised};
+use crate::supervisor::{self, Consumption, Reading, Supervised};
 use std::sync::Arc;
 use threds_runtime::bus::{driver, Bus};
 use threds_runtime::documents::Documents;
@@ -45,7 +45,7 @@ pub fn start_history_sink(role: &Role<'_>) -> Supervised {
             member: role.node.to_owned(),
             options: driver::Options::new("history").max_records(256),
             shutdown: role.shutdown.clone(),
-            from_end: false,
+            reading: Reading::Group,
         },
         move || {
             Sink::new(
@@ -81,7 +81,7 @@ pub fn start_persistence(role: Role<'_>) -> Supervised {
             member: node.to_owned(),
             options: driver::Options::new("persistence"),
             shutdown,
-            from_end: false,
+            reading: Reading::Group,
         },
         move || persistence::Agent {
             documents: documents.clone(),

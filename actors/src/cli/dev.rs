@@ -8,6 +8,7 @@ use super::serve::{init_telemetry, load_model};
 use crate::auth::{SecretSource, Verifier};
 use crate::node::{self, Roles, Setup};
 use std::process::ExitCode;
+use threds_runtime::config::Backend;
 
 /// Arguments of `threds dev`.
 pub type Args = super::config::DevArgs;
@@ -16,7 +17,11 @@ pub type Args = super::config::DevArgs;
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let mut flags = args.node.overrides();
     flags.data_dir = args.data_dir;
-    let config = configure(&args.node, flags)?;
+    let mut config = configure(&args.node, flags)?;
+    if matches!(config.bus.backend, None | Some(Backend::Memory)) {
+        // The embedded bus is read by this process alone: one session node, one delivery slot.
+        config.server.session_slots = 1;
+    }
     let node_name = config.node.name.clone().unwrap_or_else(|| "dev".into());
     let _telemetry = init_telemetry(&config, "threds-dev", &node_name, Roles::ALL)?;
     let Some(engine) = load_model(&config) else {

@@ -65,7 +65,7 @@ pub async fn build(
             places.push(format!("kafka {}", config.bus.kafka.brokers));
             let bus = kafka_bus(config).await?;
             let what = format!("Kafka at {}", config.bus.kafka.brokers);
-            let topology = Topology::new(config.engine.partitions);
+            let topology = config.topology();
             match wait_for(&what, stop, || topics_made(bus.as_ref(), &topology)).await? {
                 Some(()) => bus,
                 None => return Ok(None),

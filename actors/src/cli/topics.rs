@@ -16,7 +16,7 @@ use std::time::Duration;
 use threds_runtime::bus::kafka::{KafkaBus, KafkaConfig};
 use threds_runtime::bus::{Bus, Error as BusError};
 use threds_runtime::config::Config;
-use threds_runtime::topology::{TopicSpec, Topology};
+use threds_runtime::topology::TopicSpec;
 
 /// How long the cluster may take to answer one CreateTopics request.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(15);
@@ -68,7 +68,7 @@ fn replication_factor(text: &str) -> Result<i32, String> {
 
 /// The topics of the deployment `config` describes.
 fn planned(config: &Config) -> Vec<TopicSpec> {
-    Topology::new(config.engine.partitions).topics()
+    config.topology().topics()
 }
 
 /// What was found or done for one topic.
@@ -261,7 +261,7 @@ mod tests {
         )
         .unwrap();
         let topics = planned(&config);
-        assert_eq!(topics, Topology::new(6).topics());
+        assert_eq!(topics, threds_runtime::topology::Topology::new(6).topics());
         assert_eq!(topics[0].partitions, 6);
     }
 }

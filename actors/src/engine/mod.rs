@@ -8,7 +8,7 @@ pub mod worker;
 #[cfg(test)]
 mod tests;
 
-use crate::supervisor::{self, Consumption, Supervised, Supervisor};
+use crate::supervisor::{self, Consumption, Reading, Supervised, Supervisor};
 use futures_util::FutureExt;
 use service::EngineOptions;
 use std::sync::atomic::{AtomicBool, AtomicU64};
@@ -83,6 +83,7 @@ pub async fn start(role: Role<'_>) -> Started {
         topology.clone(),
         clock,
     )
+    .with_slot_routing()
     .with_max_event_bytes(config.engine.max_event_bytes)
     .with_registry(stores.patterns.clone())
     .with_publish_breakers(
@@ -133,7 +134,7 @@ pub async fn start(role: Role<'_>) -> Started {
             member: node.clone(),
             options: driver::Options::new("control"),
             shutdown: shutdown.clone(),
-            from_end: false,
+            reading: Reading::Group,
         },
         move || {
             let (registry, handle) = (registry.clone(), handle.clone());

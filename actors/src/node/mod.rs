@@ -221,7 +221,7 @@ pub async fn serve(
         stores,
         documents,
     } = ports;
-    let topology = Topology::new(config.engine.partitions);
+    let topology = config.topology();
     let partitions = topology.partitions();
     create_topics(bus.as_ref(), &topology).await?;
     let me = persistence_identity(&engine);

@@ -100,9 +100,11 @@ pub struct Origin {
 pub struct CountConnections;
 
 impl Handler<Connect> for Hub {
-    type Result = u64;
+    type Result = ResponseActFuture<Self, u64>;
 
-    fn handle(&mut self, msg: Connect, ctx: &mut Context<Self>) -> u64 {
+    /// Answers once the session is recorded (or recording it failed), so that the connection
+    /// reads its client's first event only when replies can find it.
+    fn handle(&mut self, msg: Connect, _: &mut Context<Self>) -> Self::Result {
         self.next += 1;
         let id = self.next;
         let session = Session {
@@ -120,15 +122,50 @@ impl Handler<Connect> for Hub {
                 kick: msg.kick,
             });
         let directory = self.directory.clone();
-        ctx.spawn(
+        Box::pin(
             async move {
                 if let Err(e) = directory.add_session(session).await {
                     tracing::warn!(error = %e, "could not record a session");
                 }
             }
+            .into_actor(self)
+            .map(move |(), _, _| id),
+        )
+    }
+}
+
+/// Records every session of this node again (after its delivery slot lapsed, its sessions may
+/// have been forgotten).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Rerecord;
+
+impl Handler<Rerecord> for Hub {
+    type Result = ();
+
+    fn handle(&mut self, _: Rerecord, ctx: &mut Context<Self>) {
+        let sessions: Vec<Session> = self
+            .connections
+            .iter()
+            .flat_map(|(participant, list)| {
+                list.iter().map(|c| Session {
+                    id: self.session_id(c.id),
+                    participant: participant.clone(),
+                    node: self.node.clone(),
+                })
+            })
+            .collect();
+        let directory = self.directory.clone();
+        ctx.spawn(
+            async move {
+                for session in sessions {
+                    if let Err(e) = directory.add_session(session).await {
+                        tracing::warn!(error = %e, "could not record a session again");
+                    }
+                }
+            }
             .into_actor(self),
         );
-        id
     }
 }
 

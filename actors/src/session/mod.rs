@@ -13,9 +13,10 @@ pub mod limit;
 pub mod pressure;
 pub mod protocol;
 pub mod queue;
+pub mod slot;
 
 use crate::auth::Verifier;
-use crate::supervisor::{self, Consumption, Supervised};
+use crate::supervisor::{self, Consumption, Reading, Supervised};
 use actix::Actor;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
@@ -48,23 +49,33 @@ pub struct Role<'a> {
     pub shutdown: CancellationToken,
 }
 
-/// Starts the session role: the hub, and the feed of the sessions topic into it (supervised).
-/// Answers the feed, whether it holds its partition (the node's readiness), and what the HTTP
-/// routes need.
+/// Starts the session role: the hub, the node's delivery slot, and the feed of that slot into the
+/// hub (supervised). Answers the feed, whether it holds its slot (the node's readiness), and what
+/// the HTTP routes need.
 pub fn start(role: Role<'_>) -> (Supervised, Arc<AtomicBool>, http::SessionState) {
-    let hub = hub::Hub::new(role.node.to_owned(), role.directory).start();
+    let hub = hub::Hub::new(role.node.to_owned(), role.directory.clone()).start();
+    let slot = slot::Keeper {
+        directory: role.directory,
+        bus: role.bus.clone(),
+        topic: role.topology.sessions().to_owned(),
+        node: role.node.to_owned(),
+        ttl: std::time::Duration::from_millis(role.server.session_slot_ttl_ms),
+        hub: hub.clone(),
+        shutdown: role.shutdown.clone(),
+    }
+    .start();
     let feed_hub = hub.clone();
     let holds = Arc::new(AtomicBool::new(false));
     let feed_holds = holds.clone();
     let feed = supervisor::consume(
         Consumption {
             bus: role.bus.clone(),
-            group: role.topology.sessions_group(role.node),
+            group: format!("delivery slot of {}", role.node),
             topics: vec![role.topology.sessions().to_owned()],
             member: role.node.to_owned(),
             options: driver::Options::new("sessions").max_records(512),
             shutdown: role.shutdown.clone(),
-            from_end: true,
+            reading: Reading::Tail(slot),
         },
         move || feed::Feed::new(feed_hub.clone(), feed_holds.clone()),
     );
@@ -82,18 +93,11 @@ pub fn start(role: Role<'_>) -> (Supervised, Arc<AtomicBool>, http::SessionState
         intake: intake::Intake::new(role.bus.clone(), role.topology.events().to_owned())
             .with_pressure(pressure::Pressure::new(
                 role.bus,
-                vec![
-                    pressure::Watched {
-                        group: role.topology.engine_group(),
-                        topic: role.topology.events().to_owned(),
-                        keyed: true,
-                    },
-                    pressure::Watched {
-                        group: role.topology.sessions_group(role.node),
-                        topic: role.topology.sessions().to_owned(),
-                        keyed: false,
-                    },
-                ],
+                vec![pressure::Watched {
+                    group: role.topology.engine_group(),
+                    topic: role.topology.events().to_owned(),
+                    keyed: true,
+                }],
                 role.server,
             )),
         server: role.server.clone(),

@@ -8,12 +8,14 @@ mod codec;
 mod consumer;
 mod durable;
 mod state;
+mod tail;
 #[cfg(test)]
 mod tests;
 
 use self::consumer::MemoryConsumer;
 use self::durable::Durable;
 use self::state::{lock, Entry, State, Topic, MAX_PARTITIONS};
+use self::tail::MemoryTail;
 use super::{partition_for, Bus, Consumer, Error, Lag, Position};
 use async_trait::async_trait;
 use std::path::Path;
@@ -243,5 +245,10 @@ impl Bus for MemoryBus {
     ) -> Result<Box<dyn Consumer>, Error> {
         let consumer = MemoryConsumer::join(self.shared.clone(), group, topics, member, true)?;
         Ok(Box::new(consumer))
+    }
+
+    async fn tail(&self, topic: &str, partition: u32) -> Result<Box<dyn Consumer>, Error> {
+        let reader = MemoryTail::open(self.shared.clone(), topic, partition)?;
+        Ok(crate::bus::tail::Tail::boxed(topic, partition, reader))
     }
 }

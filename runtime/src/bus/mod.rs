@@ -11,6 +11,7 @@ pub mod driver;
 pub mod kafka;
 pub mod memory;
 mod partition;
+mod tail;
 
 pub use partition::partition_for;
 
@@ -251,6 +252,12 @@ pub trait Bus: Send + Sync + 'static {
         topics: &[&str],
         member: &str,
     ) -> Result<Box<dyn Consumer>, Error>;
+
+    /// Reads partition `partition` of `topic` outside any group, from its end when called: only
+    /// records appended after this returns are read. The reader's first poll reports the
+    /// partition as assigned; it commits nothing (`commit` succeeds and does nothing,
+    /// `committed` answers `None`), and dropping it ends it.
+    async fn tail(&self, topic: &str, partition: u32) -> Result<Box<dyn Consumer>, Error>;
 }
 
 /// A member of a consumer group.

@@ -2,7 +2,6 @@
 //! maximum-size events, from its settings (docs/operations.md, "Memory").
 
 use super::Config;
-use crate::topology::Topology;
 
 /// What the process needs besides the bounded buffers: code, runtimes, the allocator's slack,
 /// loaded patterns, metrics.
@@ -19,7 +18,8 @@ impl Config {
     /// counted: thred states (bounded by the quotas) and expression evaluations in progress (each
     /// bounded by `[engine] expression_max_bytes`).
     pub fn memory_bound(&self, connections: u64) -> u64 {
-        let partitions: u64 = Topology::new(self.engine.partitions)
+        let partitions: u64 = self
+            .topology()
             .topics()
             .iter()
             .map(|t| u64::from(t.partitions))

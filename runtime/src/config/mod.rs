@@ -143,6 +143,12 @@ impl Config {
         serde_json::from_value(tree).map_err(|e| Error::Tree(e.to_string()))
     }
 
+    /// The names of the deployment this configuration describes: its topics' partition counts.
+    pub fn topology(&self) -> crate::topology::Topology {
+        crate::topology::Topology::new(self.engine.partitions)
+            .with_session_slots(self.server.session_slots)
+    }
+
     /// Checks what the types cannot say (e.g. at least one partition).
     pub fn check(&self) -> Result<(), Error> {
         let invalid = |path: &[&str], message: &str| Error::Invalid {
@@ -162,6 +168,15 @@ impl Config {
         ];
         if let Some((name, _)) = at_least_one.iter().find(|(_, v)| *v == 0) {
             return Err(invalid(&["engine", name], "must be at least 1"));
+        }
+        if self.server.session_slots == 0 {
+            return Err(invalid(&["server", "session_slots"], "must be at least 1"));
+        }
+        if self.server.session_slot_ttl_ms < 300 {
+            return Err(invalid(
+                &["server", "session_slot_ttl_ms"],
+                "must be at least 300 (ms; the slot is renewed every third of it)",
+            ));
         }
         let auth = &self.auth;
         if let Some(url) = &auth.jwks_url {

@@ -95,6 +95,13 @@ pub struct ServerConfig {
     /// allows any (bearer tokens are not cookies, so another site cannot borrow a user's). A
     /// request without an `Origin` header (not from a browser) is always allowed.
     pub allowed_origins: Vec<String>,
+    /// Partitions of `threds.sessions`: the delivery slots, one per session node, so the most
+    /// session nodes that can run at once (ADR 0008). Fixed when the topic is created.
+    pub session_slots: u32,
+    /// How long a session node's slot lasts unless renewed (every third of it), ms; a node that
+    /// dies stops receiving messages this long after, and its participants' messages go to the
+    /// nodes they reconnect to.
+    pub session_slot_ttl_ms: u64,
 }
 
 impl Default for ServerConfig {
@@ -123,6 +130,8 @@ impl Default for ServerConfig {
             participant_events_burst: 8_000,
             participant_bytes_per_sec: 16 * 1024 * 1024,
             allowed_origins: Vec::new(),
+            session_slots: crate::topology::DEFAULT_SESSION_SLOTS,
+            session_slot_ttl_ms: 10_000,
         }
     }
 }

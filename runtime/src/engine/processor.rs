@@ -7,7 +7,7 @@
 //! Each step's ids come from its own record, so a batch that is run again — after a conflict, or
 //! record by record after a failure — produces the same ids and events.
 
-use super::routing::route;
+use super::routing::{self, route, Slots};
 use super::view::{Miss, Prefetched};
 use super::watch::Watchers;
 use super::{MachineHandle, RecordEnv};
@@ -100,6 +100,7 @@ pub struct Processor {
     breakers: super::breaker::Breakers,
     registry: Option<Arc<dyn PatternRegistry>>,
     last_refresh: std::sync::Mutex<Option<Instant>>,
+    slot_routing: bool,
 }
 
 /// How often at most a step that meets a pattern version this engine does not hold reads the
@@ -130,7 +131,42 @@ impl Processor {
             breakers: super::breaker::Breakers::new(PUBLISH_TIMEOUT, BREAKER_OPEN_FOR),
             registry: None,
             last_refresh: std::sync::Mutex::new(None),
+            slot_routing: false,
         }
+    }
+
+    /// Addresses participants' messages to the delivery slots of the session nodes holding their
+    /// connections (one session-directory lookup per batch), dropping and counting those of
+    /// participants with none; without it they go to the first recipient's partition of the
+    /// sessions topic, for readers of the whole topic.
+    pub fn with_slot_routing(mut self) -> Processor {
+        self.slot_routing = true;
+        self
+    }
+
+    /// The delivery slots of the participant recipients of `messages`, when routing by slot.
+    async fn slots_for<'m>(
+        &self,
+        engine: &'m Machine,
+        messages: impl Iterator<Item = &'m Message>,
+    ) -> Result<Option<Slots>, Error> {
+        if !self.slot_routing {
+            return Ok(None);
+        }
+        let mut wanted: Vec<String> = Vec::new();
+        let mut seen = std::collections::HashSet::new();
+        for message in messages {
+            for p in routing::participants(engine, message) {
+                if seen.insert(p.as_str()) {
+                    wanted.push(p.clone());
+                }
+            }
+        }
+        if wanted.is_empty() {
+            return Ok(Some(Slots::new()));
+        }
+        let found = self.sessions.slots_of(&wanted).await?;
+        Ok(Some(wanted.into_iter().zip(found).collect()))
     }
 
     /// Reads `registry` again when a step meets a thred pinned to a pattern version this engine
@@ -461,7 +497,15 @@ impl Processor {
                     describe(&step.span, &outcome, &pre);
                 }
                 self.add_writes(&mut commit, &pre, &outcome);
-                let records = outgoing(&engine, &outcome, &self.topology);
+                pre.apply(&outcome);
+                outcomes.push(outcome);
+            }
+            let messages = outcomes.iter().flat_map(|o| &o.messages);
+            let slots = self.slots_for(&engine, messages).await?;
+            let mut undeliverable = 0;
+            for (step, outcome) in steps.iter().zip(&outcomes) {
+                let (records, dropped) = outgoing(&engine, outcome, &self.topology, slots.as_ref());
+                undeliverable += dropped;
                 traces.extend((0..records.len()).map(|n| {
                     Some(Traced {
                         step: step.span.clone(),
@@ -469,8 +513,6 @@ impl Processor {
                     })
                 }));
                 commit.outbox.extend(records);
-                pre.apply(&outcome);
-                outcomes.push(outcome);
             }
             if self.history.is_some() {
                 // The batch's history goes out with its messages, in the same commit.
@@ -491,6 +533,7 @@ impl Processor {
             drop(committing);
             match committed {
                 Ok(seqs) => {
+                    metrics().messages_undeliverable.inc_by(undeliverable);
                     for (step, outcome) in steps.iter().zip(&outcomes) {
                         for failure in &outcome.failures {
                             step.span.in_scope(|| {
@@ -678,12 +721,15 @@ impl Processor {
     /// Publishes messages that do not come from a step (admin replies, watch notifications).
     pub async fn send(&self, messages: &[Message]) -> Result<(), Error> {
         let engine = self.engine.current();
+        let slots = self.slots_for(&engine, messages.iter()).await?;
         for message in messages {
-            for routed in route(&engine, message, &self.topology) {
+            let split = route(&engine, message, &self.topology, slots.as_ref());
+            metrics().messages_undeliverable.inc_by(split.undeliverable);
+            for routed in split.records {
                 self.bus
                     .append(
                         &routed.topic,
-                        None,
+                        routed.partition,
                         routed.key.as_deref(),
                         routed.payload,
                         Vec::new(),
@@ -756,7 +802,7 @@ impl Processor {
             seqs.push(seq);
             appends.push(Append {
                 topic: r.topic,
-                partition: None,
+                partition: r.partition,
                 key: r.key,
                 payload: r.payload,
                 headers: header.into_iter().collect(),
@@ -984,18 +1030,27 @@ fn verdicts<'a>(outcome: &'a Outcome, pre: &'a Prefetched) -> Vec<Verdict<'a>> {
     all
 }
 
-/// The bus records of a step's messages.
-fn outgoing(engine: &Machine, outcome: &Outcome, topology: &Topology) -> Vec<Outgoing> {
-    outcome
-        .messages
-        .iter()
-        .flat_map(|m| route(engine, m, topology))
-        .map(|r| Outgoing {
+/// The bus records of a step's messages (to `slots` when routing by slot), and how many
+/// recipients were dropped for want of a live session.
+fn outgoing(
+    engine: &Machine,
+    outcome: &Outcome,
+    topology: &Topology,
+    slots: Option<&Slots>,
+) -> (Vec<Outgoing>, u64) {
+    let mut records = Vec::new();
+    let mut undeliverable = 0;
+    for message in &outcome.messages {
+        let split = route(engine, message, topology, slots);
+        undeliverable += split.undeliverable;
+        records.extend(split.records.into_iter().map(|r| Outgoing {
             topic: r.topic,
             key: r.key,
             payload: r.payload,
-        })
-        .collect()
+            partition: r.partition,
+        }));
+    }
+    (records, undeliverable)
 }
 
 /// The key of a batch's history records: the thred (else the sender) of its first input, whose

@@ -233,6 +233,7 @@ impl<'t> Encoder<'t> {
         }
         self.open.push(b']');
         self.records.push(Outgoing {
+            partition: None,
             topic: self.topology.history().to_owned(),
             key: Some(self.key.clone()),
             payload: std::mem::take(&mut self.open),

@@ -21,6 +21,7 @@ mod lease;
 mod plan;
 mod rates;
 mod sessions;
+mod slots;
 mod state;
 
 use self::durable::Durable;
@@ -30,7 +31,7 @@ use self::state::State;
 use super::rates::{Grant, Rate, RateBudgets};
 use super::{
     Commit, Error, Lease, Leases, PatternRegistry, Pending, Registry, Session, SessionDirectory,
-    Stored, StoredCounter, Threds,
+    SlotClaim, Stored, StoredCounter, Threds,
 };
 use async_trait::async_trait;
 use std::path::Path;
@@ -67,6 +68,8 @@ struct Shared {
     registry: Mutex<Registry>,
     /// The rate budgets (in memory only).
     rates: Mutex<rates::Buckets>,
+    /// The delivery slots of session nodes (in memory only).
+    slots: Mutex<slots::Slots>,
 }
 
 impl std::fmt::Debug for MemoryStore {
@@ -117,6 +120,7 @@ impl MemoryStore {
                 clock,
                 registry: Mutex::new(Registry::default()),
                 rates: Mutex::new(rates::Buckets::default()),
+                slots: Mutex::new(slots::Slots::default()),
             }),
         }
     }
@@ -341,6 +345,43 @@ impl SessionDirectory for MemoryStore {
     async fn participants(&self) -> Result<Vec<String>, Error> {
         self.read(|s| s.sessions.participants())
     }
+
+    async fn claim_slot(
+        &self,
+        node: &str,
+        slots: u32,
+        ttl: Duration,
+    ) -> Result<Option<SlotClaim>, Error> {
+        let now = (self.shared.clock)();
+        let ttl = i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX);
+        Ok(self.shared.slots()?.claim(node, slots, now, ttl))
+    }
+
+    async fn release_slot(&self, node: &str) -> Result<(), Error> {
+        self.shared.slots()?.release(node);
+        Ok(())
+    }
+
+    async fn slots_of(&self, participants: &[String]) -> Result<Vec<Vec<u32>>, Error> {
+        let now = (self.shared.clock)();
+        let slots = self.shared.slots()?;
+        self.read(|s| {
+            participants
+                .iter()
+                .map(|p| {
+                    let mut found: Vec<u32> = s
+                        .sessions
+                        .sessions_of(p)
+                        .iter()
+                        .filter_map(|session| slots.live_slot(&session.node, now))
+                        .collect();
+                    found.sort_unstable();
+                    found.dedup();
+                    found
+                })
+                .collect()
+        })
+    }
 }
 
 #[async_trait]
@@ -383,5 +424,14 @@ impl RateBudgets for MemoryStore {
             .lock()
             .map_err(|_| Error::Backend("rate budgets poisoned by an earlier panic".into()))?;
         Ok(buckets.take(bucket, Rate::new(rate.per_sec, rate.burst), asked, now))
+    }
+}
+
+impl Shared {
+    /// The delivery slots.
+    fn slots(&self) -> Result<MutexGuard<'_, slots::Slots>, Error> {
+        self.slots
+            .lock()
+            .map_err(|_| Error::Backend("delivery slots poisoned by an earlier panic".into()))
     }
 }

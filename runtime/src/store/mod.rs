@@ -26,7 +26,7 @@ pub use self::patterns::{
     Activation, PatternRegistry, PatternVersion, Pushed, RegisteredPattern, Registry,
 };
 pub use self::rates::{Grant, Rate, RateBudgets};
-pub use self::sessions::{Session, SessionDirectory};
+pub use self::sessions::{Session, SessionDirectory, SlotClaim};
 pub use self::stores::Stores;
 pub use self::threds::{Commit, Outgoing, Pending, Stored, StoredCounter, ThredWrite, Threds};
 

@@ -81,6 +81,9 @@ pub struct Outgoing {
     pub key: Option<String>,
     /// Payload.
     pub payload: Vec<u8>,
+    /// The partition, when the record is addressed to one (a session node's delivery slot);
+    /// `None`: the key's partition.
+    pub partition: Option<u32>,
 }
 
 /// An outbox entry not yet acknowledged.

@@ -110,4 +110,8 @@ impl Bus for MeteredBus {
     ) -> Result<Box<dyn Consumer>, bus::Error> {
         self.0.join_from_end(group, topics, member).await
     }
+
+    async fn tail(&self, topic: &str, partition: u32) -> Result<Box<dyn Consumer>, bus::Error> {
+        self.0.tail(topic, partition).await
+    }
 }

@@ -67,6 +67,9 @@ const CASES: &[(&str, Case)] = &[
         "a_group_joined_from_the_end_reads_only_what_comes_after",
         |b| Box::pin(groups::a_group_joined_from_the_end_reads_only_what_comes_after(b)),
     ),
+    ("a_tail_reads_one_partition_from_its_end", |b| {
+        Box::pin(groups::a_tail_reads_one_partition_from_its_end(b))
+    }),
 ];
 
 /// Runs every case against a fresh bus from `make`.

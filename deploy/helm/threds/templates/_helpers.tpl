@@ -175,6 +175,13 @@ key: jwt-secret
 {{- if and .Values.session.autoscaling.enabled (gt (int .Values.session.autoscaling.minReplicas) (int .Values.session.autoscaling.maxReplicas)) }}
 {{- fail (printf "session.autoscaling.minReplicas (%d) is more than session.autoscaling.maxReplicas (%d)" (int .Values.session.autoscaling.minReplicas) (int .Values.session.autoscaling.maxReplicas)) }}
 {{- end }}
+{{- $serverConfig := get .Values.config "server" | default dict }}
+{{- $slots := int (get $serverConfig "session_slots" | default 32) }}
+{{- $sessionsKey := ternary "session.autoscaling.maxReplicas" "session.replicas" .Values.session.autoscaling.enabled }}
+{{- $sessions := ternary (int .Values.session.autoscaling.maxReplicas) (int .Values.session.replicas) .Values.session.autoscaling.enabled }}
+{{- if gt $sessions $slots }}
+{{- fail (printf "%s (%d) is more than config.server.session_slots (%d): each session node needs a delivery slot (a partition of threds.sessions), and one without is never ready; raise config.server.session_slots before the topic is created, or run fewer session nodes" $sessionsKey $sessions $slots) }}
+{{- end }}
 {{- range .Values.redis.urls }}
 {{- if and (include "threds.redisAuth" $) (contains "@" .) }}
 {{- fail (printf "redis.urls: %q already has credentials; with redis.password or redis.existingSecret give the URLs without them" .) }}

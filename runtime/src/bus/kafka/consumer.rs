@@ -273,7 +273,7 @@ impl Drop for Cancel {
 }
 
 /// A record of the port from a Kafka message.
-fn record_of(message: &BorrowedMessage<'_>) -> Record {
+pub(super) fn record_of(message: &BorrowedMessage<'_>) -> Record {
     let text = |bytes: &[u8]| String::from_utf8_lossy(bytes).into_owned();
     Record {
         position: Position {

@@ -8,6 +8,7 @@
 //! `docs/bus.md` describes the topic layout, the settings and the delivery guarantees.
 
 mod consumer;
+mod tail;
 mod tracker;
 
 pub use consumer::KafkaConsumer;
@@ -88,6 +89,11 @@ pub struct KafkaConfig {
     /// out. `history_retention_ms` in `threds.toml`.
     #[serde(rename = "history_retention_ms", with = "crate::millis")]
     pub history_retention: Duration,
+    /// How long `threds.sessions` keeps its records (`retention.ms`, set when this bus creates
+    /// the topic): session nodes read only what arrives while they run, so this only bounds what
+    /// the slots of nodes that died keep. `sessions_retention_ms` in `threds.toml`.
+    #[serde(rename = "sessions_retention_ms", with = "crate::millis")]
+    pub sessions_retention: Duration,
 }
 
 impl Default for KafkaConfig {
@@ -100,6 +106,7 @@ impl Default for KafkaConfig {
             session_timeout: Duration::from_secs(10),
             properties: BTreeMap::new(),
             history_retention: Duration::from_secs(7 * 24 * 3600),
+            sessions_retention: Duration::from_secs(3600),
         }
     }
 }
@@ -116,16 +123,18 @@ impl KafkaConfig {
     }
 
     /// The topic settings (`retention.ms`, ...) a topic gets when Threds creates it: the history
-    /// topic keeps its records [`KafkaConfig::history_retention`].
+    /// topic keeps its records [`KafkaConfig::history_retention`], the sessions topic
+    /// [`KafkaConfig::sessions_retention`].
     pub fn topic_settings(&self, topic: &str) -> Vec<(&'static str, String)> {
-        if topic == crate::topology::Topology::default().history() {
-            vec![(
-                "retention.ms",
-                self.history_retention.as_millis().to_string(),
-            )]
+        let names = crate::topology::Topology::default();
+        let retention = if topic == names.history() {
+            self.history_retention
+        } else if topic == names.sessions() {
+            self.sessions_retention
         } else {
-            Vec::new()
-        }
+            return Vec::new();
+        };
+        vec![("retention.ms", retention.as_millis().to_string())]
     }
 
     /// The settings of an admin client of this cluster, its client id `<client_id>-<role>`: the
@@ -683,6 +692,18 @@ impl Bus for KafkaBus {
         member: &str,
     ) -> Result<Box<dyn Consumer>, Error> {
         self.join_at(group, topics, member, true).await
+    }
+
+    async fn tail(&self, topic: &str, partition: u32) -> Result<Box<dyn Consumer>, Error> {
+        let count = self.partition_count(topic).await?;
+        if partition >= count {
+            return Err(Error::UnknownPartition {
+                topic: topic.to_owned(),
+                partition,
+            });
+        }
+        let reader = tail::KafkaTail::open(&self.config, topic, partition).await?;
+        Ok(crate::bus::tail::Tail::boxed(topic, partition, reader))
     }
 }
 

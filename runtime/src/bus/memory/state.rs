@@ -345,6 +345,8 @@ pub(super) struct State {
     pub session_timeout: Duration,
     /// How much each partition keeps.
     pub retain: Retention,
+    /// The readers outside groups ([`super::tail`]) of each partition, woken by appends.
+    pub tails: HashMap<Tp, Vec<std::sync::Weak<Notify>>>,
     next_incarnation: u64,
 }
 
@@ -356,6 +358,7 @@ impl State {
             groups: HashMap::new(),
             session_timeout: Duration::from_secs(10),
             retain: Retention::default(),
+            tails: HashMap::new(),
             next_incarnation: 0,
         }
     }
@@ -386,9 +389,22 @@ impl State {
     }
 
     /// Wakes the members of every group that read `topic`/`partition` now.
-    pub fn wake_readers(&self, topic: &str, partition: u32) {
+    pub fn wake_readers(&mut self, topic: &str, partition: u32) {
         for group in self.groups.values() {
             group.wake_holders(topic, partition);
+        }
+        let tp = (topic.to_owned(), partition);
+        if let Some(tails) = self.tails.get_mut(&tp) {
+            tails.retain(|tail| match tail.upgrade() {
+                Some(notify) => {
+                    notify.notify_one();
+                    true
+                }
+                None => false,
+            });
+            if tails.is_empty() {
+                self.tails.remove(&tp);
+            }
         }
     }
 }

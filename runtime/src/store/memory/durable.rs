@@ -35,6 +35,9 @@ const PARTICIPANTS: TableDefinition<'_, u64, &str> = TableDefinition::new("parti
 /// The stored form of an outbox entry: (commit time, topic, key, payload).
 type OutboxValue<'a> = (i64, &'a str, Option<&'a str>, &'a [u8]);
 const OUTBOX: TableDefinition<'_, u64, OutboxValue<'_>> = TableDefinition::new("outbox");
+/// The partition of an outbox entry addressed to one (absent: the key's partition); a table of
+/// its own, so that stores written before it existed open unchanged.
+const OUTBOX_PARTITION: TableDefinition<'_, u64, u32> = TableDefinition::new("outbox_partition");
 const META: TableDefinition<'_, &str, u64> = TableDefinition::new("meta");
 /// The pattern registry: one document (its version and JSON) under [`REGISTRY_KEY`].
 const REGISTRY: TableDefinition<'_, &str, (u64, &[u8])> = TableDefinition::new("registry");
@@ -71,6 +74,7 @@ impl Durable {
             txn.open_table(SESSIONS)?;
             txn.open_table(PARTICIPANTS)?;
             txn.open_table(OUTBOX)?;
+            txn.open_table(OUTBOX_PARTITION)?;
             txn.open_table(META)?;
             txn.open_table(REGISTRY)?;
             Ok(())
@@ -151,6 +155,7 @@ impl Durable {
         {
             state.note_outbox_seq(last.value());
         }
+        let partitions = txn.open_table(OUTBOX_PARTITION).map_err(backend)?;
         for row in txn
             .open_table(OUTBOX)
             .map_err(backend)?
@@ -159,6 +164,10 @@ impl Durable {
         {
             let (key, value) = row.map_err(backend)?;
             let (at, topic, record_key, payload) = value.value();
+            let partition = partitions
+                .get(key.value())
+                .map_err(backend)?
+                .map(|p| p.value());
             state.insert_outbox(Pending {
                 seq: key.value(),
                 at,
@@ -166,6 +175,7 @@ impl Durable {
                     topic: topic.to_string(),
                     key: record_key.map(str::to_string),
                     payload: payload.to_vec(),
+                    partition,
                 },
             });
         }
@@ -212,6 +222,12 @@ impl Durable {
                     );
                     table.insert(pending.seq, value)?;
                 }
+                let mut partitions = txn.open_table(OUTBOX_PARTITION)?;
+                for pending in &plan.outbox {
+                    if let Some(p) = pending.record.partition {
+                        partitions.insert(pending.seq, p)?;
+                    }
+                }
                 txn.open_table(META)?.insert(LAST_OUTBOX_SEQ, last.seq)?;
             }
             Ok(())
@@ -222,8 +238,10 @@ impl Durable {
     pub fn ack_outbox(&self, seqs: &[u64]) -> Result<(), Error> {
         self.write(|txn| {
             let mut table = txn.open_table(OUTBOX)?;
+            let mut partitions = txn.open_table(OUTBOX_PARTITION)?;
             for seq in seqs {
                 table.remove(*seq)?;
+                partitions.remove(*seq)?;
             }
             Ok(())
         })

@@ -84,6 +84,10 @@ pub(super) fn arguments(
             None => call.arg("0").arg(""),
         };
         call.arg(record.payload.as_slice());
+        match record.partition {
+            Some(p) => call.arg(p.to_string()),
+            None => call.arg(""),
+        };
     }
     Ok(())
 }

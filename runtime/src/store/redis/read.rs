@@ -37,7 +37,8 @@ pub(super) fn counter(pattern: &str, row: CounterRow) -> Result<StoredCounter, E
     Ok(StoredCounter { counter, version })
 }
 
-/// The outbox entries answered by the outbox script: `{seq, at, topic, key or nil, payload}`.
+/// The outbox entries answered by the outbox script: `{seq, at, topic, key or nil, payload,
+/// partition or nil}`.
 pub(super) fn pending(prefix: &str, rows: Vec<Value>) -> Result<Vec<Pending>, Error> {
     rows.into_iter()
         .map(|row| {
@@ -57,6 +58,10 @@ pub(super) fn pending(prefix: &str, rows: Vec<Value>) -> Result<Vec<Pending>, Er
             let Value::BulkString(payload) = next() else {
                 return Err(corrupt("payload"));
             };
+            let partition = match text(next()) {
+                Some(p) => Some(p.parse::<u32>().map_err(|_| corrupt("partition"))?),
+                None => None,
+            };
             Ok(Pending {
                 seq: u64::try_from(seq).map_err(|_| corrupt("negative seq"))?,
                 at,
@@ -64,6 +69,7 @@ pub(super) fn pending(prefix: &str, rows: Vec<Value>) -> Result<Vec<Pending>, Er
                     topic,
                     key,
                     payload,
+                    partition,
                 },
             })
         })

@@ -18,6 +18,12 @@ pub(super) struct Scripts {
     pub session_remove: Script,
     /// The sessions of a participant.
     pub sessions_of: Script,
+    /// Granting a delivery slot to a node.
+    pub slot_claim: Script,
+    /// Freeing a node's delivery slot.
+    pub slot_release: Script,
+    /// The live slots of participants' sessions.
+    pub slots_of: Script,
     /// Taking tokens from a rate bucket.
     pub rate_take: Script,
     /// Replacing the pattern registry if it is at the version read.
@@ -34,6 +40,9 @@ impl Scripts {
             session_add: Script::new(include_str!("lua/session_add.lua")),
             session_remove: Script::new(include_str!("lua/session_remove.lua")),
             sessions_of: Script::new(include_str!("lua/sessions_of.lua")),
+            slot_claim: Script::new(include_str!("lua/slot_claim.lua")),
+            slot_release: Script::new(include_str!("lua/slot_release.lua")),
+            slots_of: Script::new(include_str!("lua/slots_of.lua")),
             rate_take: Script::new(include_str!("lua/rate_take.lua")),
             registry_store: Script::new(include_str!("lua/registry_store.lua")),
         }

@@ -4,6 +4,7 @@
 use super::harness::{all, check, put, unique, Crew, Failure, Outcome, Tp};
 use std::collections::BTreeSet;
 use std::sync::Arc;
+use std::time::Duration;
 use threds_runtime::bus::{Bus, Error, Position};
 
 fn at(tp: &Tp, offset: u64) -> Position {
@@ -354,5 +355,69 @@ pub(super) async fn a_group_joined_from_the_end_reads_only_what_comes_after(
         c.received() > 3
     })
     .await?;
+    Ok(())
+}
+
+/// A tail reader of one partition reports it assigned, then reads only what is appended to that
+/// partition after it was opened — nothing older, nothing of other partitions — and commits
+/// nothing.
+pub(super) async fn a_tail_reads_one_partition_from_its_end(bus: Arc<dyn Bus>) -> Outcome {
+    let topic = unique("slots");
+    bus.create_topic(&topic, 3).await?;
+    for p in 0..3 {
+        put(&*bus, &topic, Some(p), None, &format!("old-{p}")).await?;
+    }
+    let mut reader = bus.tail(&topic, 1).await?;
+    // Appended right after opening, before the first poll.
+    for (p, text) in [(1, "new-1a"), (0, "other-0"), (2, "other-2"), (1, "new-1b")] {
+        put(&*bus, &topic, Some(p), None, text).await?;
+    }
+    let first = reader.poll(100, Duration::from_millis(200)).await?;
+    check!(
+        first.assigned == [(topic.clone(), 1)] && first.records.is_empty(),
+        "the first poll did not report the partition assigned alone: {first:?}"
+    );
+    let mut seen: Vec<String> = Vec::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while seen.len() < 2 {
+        check!(
+            std::time::Instant::now() < deadline,
+            "the records appended after opening were not read (read: {seen:?})"
+        );
+        let polled = reader.poll(100, Duration::from_millis(200)).await?;
+        for r in &polled.records {
+            check!(
+                r.position.partition == 1,
+                "a record of another partition was read: {r:?}"
+            );
+        }
+        seen.extend(
+            polled
+                .records
+                .iter()
+                .map(|r| String::from_utf8_lossy(&r.payload).into_owned()),
+        );
+    }
+    check!(seen == ["new-1a", "new-1b"], "read {seen:?}");
+    let at = Position {
+        topic: topic.clone(),
+        partition: 1,
+        offset: 3,
+    };
+    reader.commit(&[at]).await?;
+    check!(
+        reader.committed(&topic, 1).await?.is_none(),
+        "a tail reader committed"
+    );
+    check!(
+        reader.assignment() == [(topic.clone(), 1)],
+        "assignment: {:?}",
+        reader.assignment()
+    );
+    reader.leave().await?;
+    check!(
+        bus.tail(&topic, 3).await.is_err(),
+        "a tail of a partition the topic does not have was opened"
+    );
     Ok(())
 }

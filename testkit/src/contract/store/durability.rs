@@ -9,7 +9,9 @@ use super::{
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
-use threds_runtime::store::{Commit, Error, Leases, SessionDirectory, StoredCounter, Threds};
+use threds_runtime::store::{
+    Commit, Error, Leases, Outgoing, SessionDirectory, StoredCounter, Threds,
+};
 
 /// The partition lease the writes are made under.
 const RESOURCE: &str = "events/0";
@@ -25,7 +27,10 @@ where
 {
     let clock = ManualClock::new(START);
     let counter = counter(3, Some(START));
-    let sent = |n: u8| outgoing("out", Some("k"), &[n, 0, 255]);
+    let sent = |n: u8| Outgoing {
+        partition: (n % 2 == 1).then_some(u32::from(n)),
+        ..outgoing("out", Some("k"), &[n, 0, 255])
+    };
 
     let store = open(clock.clone()).await;
     let first = Commit {

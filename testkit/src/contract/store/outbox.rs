@@ -12,6 +12,7 @@ pub(super) fn outgoing(topic: &str, key: Option<&str>, payload: &[u8]) -> Outgoi
         topic: topic.to_string(),
         key: key.map(str::to_string),
         payload: payload.to_vec(),
+        partition: None,
     }
 }
 
@@ -47,12 +48,15 @@ pub(super) fn rising(what: &str, seqs: &[u64]) {
 }
 
 /// A commit's entries come back in order, numbered in increasing order and stamped with the
-/// commit time; its bytes are kept as given; reading consumes nothing.
+/// commit time; its bytes and chosen partition are kept as given; reading consumes nothing.
 pub(super) async fn order(store: Arc<dyn Threds>, clock: ManualClock) {
     let store = store.as_ref();
     let a = outgoing("out", Some("alice"), b"{\"n\":1}");
     let b = outgoing("out", None, &[0, 159, 146, 150, 255]);
-    let c = outgoing("sessions", Some("s1"), b"");
+    let c = Outgoing {
+        partition: Some(7),
+        ..outgoing("sessions", Some("s1"), b"")
+    };
     assert!(all(store).await.is_empty(), "empty store");
 
     let first = Commit {

@@ -8,7 +8,8 @@
 --     participant count, participant ids (a JSON array; '' when the count is 0),
 --   C, then C counter writes of 3: pattern id, expected version, counter JSON,
 --   A, then A watermarks of 3: topic, partition, offset (decimal),
---   O, then O outbox records of 4: topic, has key ('1'|'0'), key, payload.
+--   O, then O outbox records of 5: topic, has key ('1'|'0'), key, payload, partition ('' = the
+--     key's).
 -- Answers {'ok', seq...} | {'conflict', what} | {'fenced', newest token}.
 local P = ARGV[1]
 local now = tonumber(ARGV[2])
@@ -134,14 +135,12 @@ for i = 0, A - 1 do
 end
 local out = {'ok'}
 for i = 0, O - 1 do
-  local o = ow + 1 + i * 4
+  local o = ow + 1 + i * 5
   local seq = redis.call('INCR', P .. 'seq:outbox')
   local key = P .. 'outbox:' .. seq
-  if ARGV[o + 1] == '1' then
-    redis.call('HSET', key, 'at', ARGV[2], 'topic', ARGV[o], 'key', ARGV[o + 2], 'payload', ARGV[o + 3])
-  else
-    redis.call('HSET', key, 'at', ARGV[2], 'topic', ARGV[o], 'payload', ARGV[o + 3])
-  end
+  redis.call('HSET', key, 'at', ARGV[2], 'topic', ARGV[o], 'payload', ARGV[o + 3])
+  if ARGV[o + 1] == '1' then redis.call('HSET', key, 'key', ARGV[o + 2]) end
+  if ARGV[o + 4] ~= '' then redis.call('HSET', key, 'partition', ARGV[o + 4]) end
   redis.call('ZADD', P .. 'outbox', seq, seq)
   out[#out + 1] = seq
 end

@@ -1,0 +1,120 @@
+//! A reader of one partition outside any group ([`crate::bus::Bus::tail`]) on Kafka: a consumer
+//! that never joins its group, assigned the partition at the end offset it had when opened.
+
+use super::consumer::record_of;
+use super::{backend, blocking, lock, KafkaConfig, REQUEST_TIMEOUT};
+use crate::bus::tail::PartitionReader;
+use crate::bus::{Error, Record};
+use async_trait::async_trait;
+use rdkafka::consumer::{BaseConsumer, Consumer as _};
+use rdkafka::error::KafkaError;
+use rdkafka::{Offset, TopicPartitionList};
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// The longest single wait inside librdkafka's poll, so that an abandoned poll ends soon.
+const STEP: Duration = Duration::from_millis(5);
+
+/// What the polls of one tail share: the consumer, records fetched but not returned yet (a poll
+/// whose future was dropped leaves them for the next), and a turn that keeps them in order.
+struct Shared {
+    consumer: BaseConsumer,
+    fetched: Mutex<VecDeque<Record>>,
+    turn: Mutex<()>,
+}
+
+/// A tail reader on a [`super::KafkaBus`].
+pub(super) struct KafkaTail {
+    shared: Arc<Shared>,
+}
+
+impl KafkaTail {
+    /// A reader of `topic`/`partition` from its end offset now (asked of the partition's leader).
+    pub(super) async fn open(
+        config: &KafkaConfig,
+        topic: &str,
+        partition: u32,
+    ) -> Result<KafkaTail, Error> {
+        let index = i32::try_from(partition).map_err(backend)?;
+        let mut settings = config.client(&format!("{}-tail-{topic}-{partition}", config.client_id));
+        settings
+            // Never joined: a consumer needs a group only to subscribe or commit.
+            .set("group.id", format!("{}-tail", config.client_id))
+            .set("enable.auto.commit", "false")
+            .set("enable.auto.offset.store", "false")
+            .set("auto.offset.reset", "latest")
+            .set("fetch.wait.max.ms", "100")
+            .set("queued.max.messages.kbytes", "16384");
+        config.finish(&mut settings, true);
+        let consumer: BaseConsumer = settings.create().map_err(backend)?;
+        let topic_name = topic.to_owned();
+        let consumer = blocking(move || -> Result<BaseConsumer, Error> {
+            let (_, end) = consumer
+                .fetch_watermarks(&topic_name, index, REQUEST_TIMEOUT)
+                .map_err(|e| {
+                    Error::unavailable(format!("reading {topic_name}/{index}'s end offset"), e)
+                })?;
+            let mut tpl = TopicPartitionList::new();
+            tpl.add_partition_offset(&topic_name, index, Offset::Offset(end))
+                .map_err(backend)?;
+            consumer.assign(&tpl).map_err(backend)?;
+            Ok(consumer)
+        })
+        .await??;
+        Ok(KafkaTail {
+            shared: Arc::new(Shared {
+                consumer,
+                fetched: Mutex::new(VecDeque::new()),
+                turn: Mutex::new(()),
+            }),
+        })
+    }
+}
+
+/// Fetches records into `shared` until it holds `max` or `timeout` passes; only fatal errors are
+/// returned, others are logged (librdkafka recovers from them).
+fn fetch(shared: &Shared, max: usize, timeout: Duration) -> Result<(), KafkaError> {
+    let _turn = lock(&shared.turn);
+    let started = Instant::now();
+    let mut have = lock(&shared.fetched).len();
+    while have < max {
+        let wait = if have == 0 {
+            timeout.saturating_sub(started.elapsed()).min(STEP)
+        } else {
+            Duration::ZERO
+        };
+        match shared.consumer.poll(wait) {
+            Some(Ok(message)) => {
+                lock(&shared.fetched).push_back(record_of(&message));
+                have += 1;
+            }
+            Some(Err(fatal @ KafkaError::MessageConsumptionFatal(_))) => return Err(fatal),
+            Some(Err(e)) => {
+                tracing::warn!(error = %e, "kafka: tail reader error");
+                if have > 0 {
+                    break;
+                }
+            }
+            None if have > 0 => break,
+            None => {}
+        }
+        if started.elapsed() >= timeout {
+            break;
+        }
+    }
+    Ok(())
+}
+
+#[async_trait]
+impl PartitionReader for KafkaTail {
+    async fn read(&mut self, max: usize, timeout: Duration) -> Result<Vec<Record>, Error> {
+        let shared = self.shared.clone();
+        blocking(move || fetch(&shared, max, timeout))
+            .await?
+            .map_err(|e| Error::unavailable("polling a tail reader", e))?;
+        let mut fetched = lock(&self.shared.fetched);
+        let take = fetched.len().min(max);
+        Ok(fetched.drain(..take).collect())
+    }
+}
