@@ -150,6 +150,25 @@ fn expected_records(on: &[usize], nodes: usize) -> Vec<f64> {
     records
 }
 
+/// Runs [`round`] `tag` with participant p connected to `nodes[on[p]]`: each gets its messages
+/// exactly once, and each node reads exactly one record per message addressed to its participants.
+async fn checked_round(nodes: &[Process], clients: &mut [Client], on: &[usize], tag: &str) {
+    let before: Vec<f64> = nodes.iter().map(consumed).collect();
+    let got = round(clients, tag).await;
+    exactly_once(&got, tag);
+    let read: Vec<f64> = nodes
+        .iter()
+        .zip(&before)
+        .map(|(n, b)| consumed(n) - b)
+        .collect();
+    let expected = expected_records(on, nodes.len());
+    eprintln!("{tag}: records read per session node {read:?}, messages addressed to its participants {expected:?}");
+    assert_eq!(
+        read, expected,
+        "{tag}: each node reads exactly the messages addressed to its participants"
+    );
+}
+
 /// Three session nodes and 300 participants: a round of echoes, each node's reads checked against
 /// its participants' messages; one node killed, its participants reconnected to the others, and
 /// a second round checked the same way on the survivors.
@@ -173,20 +192,7 @@ async fn routed_to_the_holding_node(infra: Infrastructure) {
     for p in 0..PARTICIPANTS {
         clients.push(connect(&nodes[on[p]], p).await);
     }
-    let before: Vec<f64> = nodes.iter().map(consumed).collect();
-    let got = round(&mut clients, "r1").await;
-    exactly_once(&got, "r1");
-    let read: Vec<f64> = nodes
-        .iter()
-        .zip(&before)
-        .map(|(n, b)| consumed(n) - b)
-        .collect();
-    let expected = expected_records(&on, NODES);
-    eprintln!("round 1: records read per session node {read:?}, messages addressed to its participants {expected:?}");
-    assert_eq!(
-        read, expected,
-        "each node reads exactly the messages addressed to its participants"
-    );
+    checked_round(&nodes, &mut clients, &on, "r1").await;
 
     // Kill the third node; its participants reconnect to the first two, alternately.
     let mut killed = nodes.pop().unwrap();
@@ -199,18 +205,5 @@ async fn routed_to_the_holding_node(infra: Infrastructure) {
         clients[p] = connect(&nodes[on[p]], p).await;
     }
     eprintln!("killed session-{NODES}; its participants reconnected: {moved:?} (by node index)");
-    let before: Vec<f64> = nodes.iter().map(consumed).collect();
-    let got = round(&mut clients, "r2").await;
-    exactly_once(&got, "r2");
-    let read: Vec<f64> = nodes
-        .iter()
-        .zip(&before)
-        .map(|(n, b)| consumed(n) - b)
-        .collect();
-    let expected = expected_records(&on, NODES - 1);
-    eprintln!("round 2: records read per session node {read:?}, messages addressed to its participants {expected:?}");
-    assert_eq!(
-        read, expected,
-        "after the kill, the survivors read exactly their participants' messages"
-    );
+    checked_round(&nodes, &mut clients, &on, "r2").await;
 }
