@@ -5,6 +5,7 @@
 mod cluster;
 mod dev;
 mod engine;
+mod latency;
 mod load;
 mod memory;
 mod mock_kafka;
@@ -42,6 +43,9 @@ enum Command {
     /// Measure one `threds engine` process alone: events produced straight to Kafka (mock cluster
     /// and `redis-server` started here), for the echo pattern and the reference `downtime` pattern.
     Engine(engine::Args),
+    /// One `threds engine`'s latency as another system sees it: plain librdkafka clients produce
+    /// bound echo events at steady rates and read the messages back (mock cluster, or tansu).
+    Latency(latency::Args),
     /// Peak resident memory of a `threds dev` under the worst-case steady load (maximum-size
     /// events), with the default byte bounds and with record-count bounds only.
     Memory(memory::Args),
@@ -67,6 +71,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Dev(args) => dev::run(&launcher(cli.threds)?, &args),
         Command::Cluster(args) => cluster::run(&launcher(cli.threds)?, &args),
         Command::Engine(args) => engine::run(&launcher(cli.threds)?, &args),
+        Command::Latency(args) => latency::run(&launcher(cli.threds)?, &args),
         Command::Memory(args) => memory::run(&launcher(cli.threds)?, &args),
         Command::MockKafka(args) => mock_kafka::run(&args),
     }
@@ -108,7 +113,9 @@ fn launcher(threds: Option<PathBuf>) -> anyhow::Result<Launcher> {
         binary.display()
     );
     Ok(Launcher::new(binary, Secret::new(SECRET))
-        .log_filter("warn,threds::node=info")
+        .log_filter(
+            std::env::var("THREDS_BENCH_LOG").unwrap_or_else(|_| "warn,threds::node=info".into()),
+        )
         .output(Output::Files(std::env::temp_dir())))
 }
 

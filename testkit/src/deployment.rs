@@ -193,6 +193,14 @@ pub struct Listener {
 impl Infrastructure {
     /// Starts a [`Listener`] named `node` for `participants`, reading from its first poll on.
     pub async fn listen(&self, node: &str, participants: &[&str]) -> Result<Listener, Error> {
+        let slot = self.register(node, participants).await?;
+        let reader = self.bus()?.tail(self.topology.sessions(), slot).await?;
+        Ok(Listener { reader, slot })
+    }
+
+    /// Registers `node` as a session node holding `participants`' connections, as a
+    /// [`Listener`] does; answers its slot, the partition of the sessions topic to read.
+    pub async fn register(&self, node: &str, participants: &[&str]) -> Result<u32, Error> {
         let store = RedisStore::new(RedisConfig::new(vec![self.redis.url()]))?;
         let slots = self.topology.session_slots();
         let claim = store.claim_slot(node, slots, LISTENER_SLOT_TTL).await?;
@@ -208,12 +216,7 @@ impl Infrastructure {
                 })
                 .await?;
         }
-        let bus = self.bus()?;
-        let reader = bus.tail(self.topology.sessions(), claim.slot).await?;
-        Ok(Listener {
-            reader,
-            slot: claim.slot,
-        })
+        Ok(claim.slot)
     }
 }
 

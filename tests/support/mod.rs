@@ -118,8 +118,19 @@ pub fn now_ms() -> i64 {
 
 /// The engine holding the lease of events partition `partition`, if any.
 pub fn owner_of(redis: &threds_testkit::redis::RedisServer, partition: u32) -> Option<String> {
+    lease_of(redis, partition).map(|(owner, _)| owner)
+}
+
+/// The holder of events partition `partition`'s lease and the lease's fencing token, if held.
+pub fn lease_of(
+    redis: &threds_testkit::redis::RedisServer,
+    partition: u32,
+) -> Option<(String, u64)> {
     let fence =
         threds_runtime::topology::StoreKeys::default().fence(&TOPOLOGY.partition_lease(partition));
-    let owner = redis.command(&format!("HGET {fence} owner")).ok()?;
-    Some(owner.trim().to_string()).filter(|o| !o.is_empty())
+    let field = |name: &str| {
+        let value = redis.command(&format!("HGET {fence} {name}")).ok()?;
+        Some(value.trim().to_string()).filter(|v| !v.is_empty())
+    };
+    Some((field("owner")?, field("token")?.parse().ok()?))
 }
