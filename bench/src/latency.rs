@@ -59,10 +59,11 @@ pub fn run(launcher: &Launcher, args: &Args) -> anyhow::Result<()> {
         Infrastructure::start(PARTITIONS).context("starting the mock cluster and Redis")?
     };
     let broker = if args.tansu { "tansu" } else { "mock cluster" };
-    let properties = match &args.properties {
-        Some(more) => format!("{},{more}", infra.properties()),
-        None => infra.properties().to_owned(),
-    };
+    let properties = [infra.properties(), args.properties.as_deref().unwrap_or("")]
+        .into_iter()
+        .filter(|p| !p.is_empty())
+        .collect::<Vec<_>>()
+        .join(",");
     let mut env = infra.env("bench-engine");
     env.retain(|(k, _)| *k != "THREDS_KAFKA_PROPERTIES");
     env.push(("THREDS_KAFKA_PROPERTIES", properties.clone()));
@@ -85,6 +86,7 @@ pub fn run(launcher: &Launcher, args: &Args) -> anyhow::Result<()> {
     let harness = Harness {
         producer,
         topology,
+        slot,
         epoch: Instant::now(),
     };
     let threds = runtime.block_on(harness.start_threds(&reader, args.echo_threds.max(1)))?;
@@ -104,20 +106,25 @@ pub fn run(launcher: &Launcher, args: &Args) -> anyhow::Result<()> {
     };
     for rate in &args.rates {
         let rate = (*rate).max(1);
-        runtime
-            .block_on(harness.paced(&reader, &threds, rate, 1))
-            .map_err(said)?;
-        let lat = runtime
-            .block_on(harness.paced(&reader, &threds, rate, args.seconds))
-            .map_err(said)?;
-        println!(
-            "  {rate} events/s: {} messages, p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms; load average {}",
-            lat.len(),
-            percentile(&lat, 0.5),
-            percentile(&lat, 0.99),
-            percentile(&lat, 1.0),
-            load_average()
-        );
+        for (path, what) in [
+            (Path::Broker, "broker alone"),
+            (Path::Engine, "through the engine"),
+        ] {
+            runtime
+                .block_on(harness.paced(&reader, &threds, (rate, 1), path))
+                .map_err(said)?;
+            let lat = runtime
+                .block_on(harness.paced(&reader, &threds, (rate, args.seconds), path))
+                .map_err(said)?;
+            println!(
+                "  {rate} events/s, {what}: {} messages, p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms; load average {}",
+                lat.len(),
+                percentile(&lat, 0.5),
+                percentile(&lat, 0.99),
+                percentile(&lat, 1.0),
+                load_average()
+            );
+        }
     }
     reader.stop();
     Ok(())
@@ -226,7 +233,18 @@ impl Reader {
 struct Harness {
     producer: FutureProducer,
     topology: Topology,
+    /// The reader's partition of the sessions topic.
+    slot: u32,
     epoch: Instant,
+}
+
+/// What a paced run measures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Path {
+    /// Events to the engine, its messages read back.
+    Engine,
+    /// Records straight to the reader's partition: the broker's own floor.
+    Broker,
 }
 
 impl Harness {
@@ -237,9 +255,24 @@ impl Harness {
     /// Sends `event` keyed by `key` to the partition Threds' partitioner (Kafka's murmur2) gives
     /// it, without waiting for the delivery report.
     fn send(&self, key: &str, event: &Value) -> anyhow::Result<DeliveryFuture> {
+        self.send_to(
+            self.topology.events(),
+            partition_for(key, PARTITIONS),
+            key,
+            event,
+        )
+    }
+
+    /// Sends `event` to `topic`/`partition`, without waiting for the delivery report.
+    fn send_to(
+        &self,
+        topic: &str,
+        partition: u32,
+        key: &str,
+        event: &Value,
+    ) -> anyhow::Result<DeliveryFuture> {
         let payload = event.to_string();
-        let partition = partition_for(key, PARTITIONS);
-        let record = FutureRecord::to(self.topology.events())
+        let record = FutureRecord::to(topic)
             .key(key)
             .payload(&payload)
             .partition(i32::try_from(partition)?);
@@ -273,14 +306,15 @@ impl Harness {
         Ok(threds)
     }
 
-    /// Sends bound echo events at `rate` per second for `seconds`, each carrying its send time,
-    /// and answers the send → read latencies, µs, sorted.
+    /// Sends bound echo events (or, on [`Path::Broker`], records shaped like their messages
+    /// straight to the reader's partition) at `rate` per second for `seconds`, each carrying its
+    /// send time; answers the send → read latencies, µs, sorted.
     async fn paced(
         &self,
         reader: &Reader,
         threds: &[String],
-        rate: u64,
-        seconds: u64,
+        (rate, seconds): (u64, u64),
+        path: Path,
     ) -> anyhow::Result<Vec<u64>> {
         let total = usize::try_from(rate * seconds)?;
         let mut tick = tokio::time::interval(Duration::from_secs_f64(1.0 / rate as f64));
@@ -289,10 +323,19 @@ impl Harness {
         for n in 0..total {
             tick.tick().await;
             let thred = &threds[n % threds.len()];
-            let event = json!({"id": format!("paced-{rate}-{n}"), "type": "org.wt.echo", "thredId": thred,
-                "source": {"id": READER},
-                "data": {"content": {"values": {"echoTo": [READER], "echoTitle": "p", "echoContent": self.micros(Instant::now())}}}});
-            deliveries.push(self.send(thred, &event)?);
+            let now = self.micros(Instant::now());
+            deliveries.push(match path {
+                Path::Engine => {
+                    let event = json!({"id": format!("paced-{rate}-{n}"), "type": "org.wt.echo", "thredId": thred,
+                        "source": {"id": READER},
+                        "data": {"content": {"values": {"echoTo": [READER], "echoTitle": "p", "echoContent": now}}}});
+                    self.send(thred, &event)?
+                }
+                Path::Broker => {
+                    let message = json!({"event": {"data": {"content": {"values": {"echo": now}}}}});
+                    self.send_to(self.topology.sessions(), self.slot, READER, &message)?
+                }
+            });
         }
         for delivery in deliveries {
             if !matches!(delivery.await, Ok(Ok(_))) {

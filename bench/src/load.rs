@@ -6,6 +6,7 @@ use crate::report::{load_average, percentile};
 use crate::stats;
 use anyhow::bail;
 use serde_json::{json, Value};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 use threds_testkit::client::{Client, Receiver, Sender};
 use threds_testkit::redis::RedisServer;
@@ -112,6 +113,13 @@ fn echoed(frame: &Value) -> Option<u64> {
     frame["message"]["event"]["data"]["content"]["values"]["echo"].as_u64()
 }
 
+/// How long a client waits for the answer that starts its thred.
+const START_WITHIN: Duration = Duration::from_secs(20);
+
+/// Load runs so far in this process: event ids carry it, as session nodes drop messages whose
+/// ids they have just seen (a later run reusing ids would lose its answers).
+static RUNS: AtomicU64 = AtomicU64::new(0);
+
 /// Runs `clients` clients against `server` for `seconds`: each keeps `window` events in flight,
 /// or, with `rate`, they send that many events per second together.
 async fn run(
@@ -125,12 +133,14 @@ async fn run(
     let deadline = epoch + Duration::from_secs(seconds) + Duration::from_millis(500);
     let period = rate.map(|r| Duration::from_secs_f64(clients as f64 / r.max(1) as f64));
     let mut tasks = Vec::with_capacity(clients);
+    let run = RUNS.fetch_add(1, Ordering::Relaxed);
     for n in 0..clients {
         let me = format!("bench{n}");
+        let tag = format!("{me}.r{run}");
         let (addr, token) = (server.addr().to_owned(), server.token(&me, &[])?);
         tasks.push(tokio::spawn(async move {
             let client = Client::connect(&addr, &token).await?;
-            one(client, me, window, period, epoch, deadline).await
+            one(client, (me, tag), window, period, epoch, deadline).await
         }));
     }
     let (mut delivered, mut latencies) = (0u64, Vec::new());
@@ -150,32 +160,42 @@ async fn run(
 /// delivered, latencies in µs).
 async fn one(
     mut client: Client,
-    me: String,
+    (me, tag): (String, String),
     window: usize,
     period: Option<Duration>,
     epoch: Instant,
     deadline: Instant,
 ) -> anyhow::Result<(u64, Vec<u64>)> {
     client
-        .submit(&echo(format!("{me}-start"), &me, None, micros(epoch)))
+        .submit(&echo(format!("{tag}-start"), &me, None, micros(epoch)))
         .await?;
-    let thred = loop {
-        let Some(frame) = client.next_frame().await? else {
-            bail!("{me}: the connection closed before the thred started")
-        };
-        if let Some(id) = frame["message"]["event"]["thredId"].as_str() {
-            break id.to_owned();
+    let started = async {
+        loop {
+            let Some(frame) = client.next_frame().await? else {
+                bail!("{me}: the connection closed before the thred started")
+            };
+            if let Some(id) = frame["message"]["event"]["thredId"].as_str() {
+                return Ok(id.to_owned());
+            }
+            if frame.get("error").is_some() {
+                bail!("{me}: the start event was refused: {frame}");
+            }
         }
     };
+    let thred = tokio::time::timeout(START_WITHIN, started)
+        .await
+        .map_err(|_| {
+            anyhow::anyhow!("{me}: no answer to the start event within {START_WITHIN:?}")
+        })??;
     if let Some(period) = period {
         let (sender, receiver) = client.split();
-        return paced(sender, receiver, me, thred, period, epoch, deadline).await;
+        return paced(sender, receiver, (me, tag), thred, period, epoch, deadline).await;
     }
     let (mut sent, mut in_flight) = (0u64, 0usize);
     let mut latencies = Vec::new();
     while Instant::now() < deadline {
         if in_flight < window {
-            let event = echo(format!("{me}-{sent}"), &me, Some(&thred), micros(epoch));
+            let event = echo(format!("{tag}-{sent}"), &me, Some(&thred), micros(epoch));
             client.submit(&event).await?;
             sent += 1;
             in_flight += 1;
@@ -200,7 +220,7 @@ async fn one(
 async fn paced(
     mut sender: Sender,
     mut receiver: Receiver,
-    me: String,
+    (me, tag): (String, String),
     thred: String,
     period: Duration,
     epoch: Instant,
@@ -211,7 +231,7 @@ async fn paced(
         let mut sent = 0u64;
         while Instant::now() < deadline {
             tick.tick().await;
-            let event = echo(format!("{me}-{sent}"), &me, Some(&thred), micros(epoch));
+            let event = echo(format!("{tag}-{sent}"), &me, Some(&thred), micros(epoch));
             if sender.submit(&event).await.is_err() {
                 break;
             }

@@ -5,6 +5,7 @@
 
 use super::service::{self, EngineOptions};
 use async_trait::async_trait;
+use futures_util::future::LocalBoxFuture;
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
@@ -12,10 +13,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use threds_patterns::machine::Machine;
 use threds_patterns::pattern::PatternSet;
+use threds_runtime::bus::driver::Handler as _;
 use threds_runtime::bus::memory::MemoryBus;
-use threds_runtime::bus::Bus;
+use threds_runtime::bus::{Bus, Position, Record};
 use threds_runtime::documents::memory::MemoryDocuments;
 use threds_runtime::engine::admin::Admin;
+use threds_runtime::engine::lanes::{Lanes, WorkerError, Workers};
 use threds_runtime::engine::partition::{LeaseSpec, Shared};
 use threds_runtime::engine::{MachineHandle, Processor};
 use threds_runtime::store::memory::MemoryStore;
@@ -27,10 +30,12 @@ const ECHO: &str = include_str!("../../../config/patterns/echo.pattern.json");
 const T: Topology = Topology::new(1);
 const EVENTS: usize = 30;
 
-/// Thred state whose `applied` fails twice, then panics once, then works.
+/// Thred state whose `applied` fails twice, then panics once, then works; while `stalled`, its
+/// outbox never answers.
 struct Faulty {
     inner: Arc<MemoryStore>,
     applied_calls: AtomicU32,
+    stalled: AtomicBool,
 }
 
 #[async_trait]
@@ -72,6 +77,9 @@ impl Threds for Faulty {
         self.inner.commit(lease, commit).await
     }
     async fn outbox(&self, before: i64, limit: usize) -> Result<Vec<store::Pending>, store::Error> {
+        if self.stalled.load(Ordering::SeqCst) {
+            std::future::pending::<()>().await;
+        }
         self.inner.outbox(before, limit).await
     }
     async fn ack_outbox(&self, seqs: &[u64]) -> Result<(), store::Error> {
@@ -122,6 +130,7 @@ async fn failing_and_panicking_partition_workers_are_restarted_and_nothing_is_lo
     let faulty = Arc::new(Faulty {
         inner: adapter.clone(),
         applied_calls: AtomicU32::new(0),
+        stalled: AtomicBool::new(false),
     });
     let threds: Arc<dyn Threds> = faulty.clone();
     let pattern = threds_patterns::load::pattern("echo", ECHO).unwrap().value;
@@ -229,5 +238,88 @@ async fn failing_and_panicking_partition_workers_are_restarted_and_nothing_is_lo
             .records
             .is_empty(),
         "nothing dead-lettered"
+    );
+}
+
+/// Workers that apply every batch at once (nothing is stepped).
+struct Instant0;
+
+impl Workers for Instant0 {
+    type Worker = ();
+
+    fn start(&mut self, _partition: u32) {}
+
+    fn apply(
+        &self,
+        _worker: &(),
+        records: Vec<Record>,
+    ) -> LocalBoxFuture<'static, Result<Option<u64>, WorkerError>> {
+        let last = records.last().map(|r| r.position.offset);
+        Box::pin(async move { Ok(last) })
+    }
+
+    fn retire(&mut self, _worker: ()) {}
+}
+
+/// The consumer driver drops `progress` whenever a poll answers first; a drop while the outbox
+/// relay runs must not lose a batch that had finished (its partition would stay busy for ever:
+/// the stall `threds-bench cluster` found after a saturated run).
+#[actix_rt::test]
+async fn a_finished_batch_survives_progress_being_dropped_during_the_relay() {
+    let bus: Arc<dyn Bus> = Arc::new(MemoryBus::new());
+    let adapter = Arc::new(MemoryStore::new());
+    let faulty = Arc::new(Faulty {
+        inner: adapter.clone(),
+        applied_calls: AtomicU32::new(3),
+        stalled: AtomicBool::new(true),
+    });
+    let processor = Arc::new(Processor::new(
+        MachineHandle::new(Machine::new(
+            PatternSet::new(),
+            Default::default(),
+            Default::default(),
+        )),
+        faulty.clone(),
+        adapter,
+        bus,
+        T,
+        Arc::new(|| 1_700_000_000_000),
+    ));
+    let mut lanes = Lanes::new(
+        Instant0,
+        processor,
+        16,
+        Arc::new(AtomicBool::new(false)),
+        Arc::new(AtomicU64::new(0)),
+    );
+    let events = T.events().to_owned();
+    lanes.assigned(&[(events.clone(), 0)]);
+    let record = Record {
+        position: Position {
+            topic: events.clone(),
+            partition: 0,
+            offset: 41,
+        },
+        key: None,
+        payload: b"{}".to_vec(),
+        headers: Vec::new(),
+        timestamp: 0,
+    };
+    assert!(lanes.handle(vec![record]).await.unwrap().is_empty());
+    // The relay is due and its store never answers: the driver gives up on this progress.
+    let cut = tokio::time::timeout(Duration::from_millis(50), lanes.progress()).await;
+    assert!(cut.is_err(), "the stalled relay holds progress up");
+    // The next progress reports the batch (the relay is not due again for a second).
+    let next = tokio::time::timeout(Duration::from_millis(200), lanes.progress())
+        .await
+        .expect("the finished batch is reported")
+        .unwrap();
+    assert_eq!(
+        next,
+        vec![Position {
+            topic: events,
+            partition: 0,
+            offset: 42
+        }]
     );
 }

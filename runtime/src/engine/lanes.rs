@@ -244,7 +244,14 @@ impl<W: Workers> Handler for Lanes<W> {
         Ok(Vec::new())
     }
 
+    /// Cancel-safe, as the driver drops it whenever a poll answers first: the relay (which may be
+    /// cut short and is simply run again later) comes before any finished batch is taken, and
+    /// once one is taken nothing awaits before it is settled — a batch taken and then dropped
+    /// would leave its partition busy for ever.
     async fn progress(&mut self) -> Result<Vec<Position>, Fatal> {
+        if self.last_relay.elapsed() >= RELAY_EVERY {
+            self.relay().await;
+        }
         let relay_at = self.last_relay + RELAY_EVERY;
         let wake = self.next_wake().map_or(relay_at, |w| w.min(relay_at));
         let mut finished = Vec::new();
@@ -255,9 +262,6 @@ impl<W: Workers> Handler for Lanes<W> {
         // Collect whatever else finished meanwhile.
         while let Some(Some(done)) = futures_util::FutureExt::now_or_never(self.running.next()) {
             finished.push(done);
-        }
-        if self.last_relay.elapsed() >= RELAY_EVERY {
-            self.relay().await;
         }
         Ok(self.settle(finished))
     }
