@@ -20,11 +20,13 @@ use threds_runtime::bus::Bus;
 use threds_runtime::store::redis::{Config as RedisConfig, RedisStore};
 use threds_runtime::store::Threds;
 use threds_testkit::client::Client;
-use threds_testkit::deployment::{config_file, Infrastructure};
+use threds_testkit::deployment::{config_file, Broker, Infrastructure};
+use threds_testkit::rig::Process;
 use threds_testkit::{redis, tansu};
 
 /// One participant: a WebSocket client that starts `threds` echo threds and then advances them in
-/// lock step, sending odd steps over its socket and even steps straight to Kafka.
+/// lock step, sending odd steps over its socket and even steps straight to Kafka (acks and messages
+/// awaited up to a minute: a broker outage holds them).
 async fn participant(
     server_addr: String,
     token: String,
@@ -39,8 +41,8 @@ async fn participant(
     for t in 0..threds {
         let title = format!("{me}-t{t}");
         client
-            .send(json!({"id": format!("{title}-1"), "type": "org.wt.echo",
-                "data": {"content": {"values": {"echoTo": [me], "echoTitle": title, "echoContent": 1}}}}))
+            .send_within(json!({"id": format!("{title}-1"), "type": "org.wt.echo",
+                "data": {"content": {"values": {"echoTo": [me], "echoTitle": title, "echoContent": 1}}}}), Duration::from_secs(60))
             .await.unwrap();
     }
     let mut seen = Vec::new();
@@ -59,7 +61,10 @@ async fn participant(
             let event = json!({"id": format!("{title}-{step}"), "type": "org.wt.echo", "thredId": thred,
                 "data": {"content": {"values": {"echoTo": [me], "echoTitle": title, "echoContent": step}}}});
             if step % 2 == 1 {
-                client.send(event).await.unwrap();
+                client
+                    .send_within(event, Duration::from_secs(60))
+                    .await
+                    .unwrap();
             } else {
                 let mut event = event;
                 event["source"] = json!({"id": me});
@@ -114,6 +119,98 @@ async fn on_a_real_broker_two_engines_one_killed_mid_stream_lose_and_duplicate_n
     one_engine_killed_mid_stream(Infrastructure::on_tansu(support::PARTITIONS).unwrap()).await;
 }
 
+/// A running [`participant`]: its threds and the messages it got, once done.
+type Participant = tokio::task::JoinHandle<(Vec<String>, Vec<Value>)>;
+
+/// Waits for the participants' tasks; asserts the `total` messages they expected each arrived
+/// exactly once; answers their threds.
+async fn delivered_exactly_once(tasks: Vec<Participant>, total: usize) -> Vec<String> {
+    let mut all_ids = Vec::new();
+    let mut titles: BTreeMap<String, usize> = BTreeMap::new();
+    for task in tasks {
+        let (ids, seen) = task.await.unwrap();
+        all_ids.extend(ids);
+        for m in seen {
+            let title = m["event"]["data"]["title"].as_str().unwrap().to_string();
+            *titles.entry(title).or_default() += 1;
+        }
+    }
+    let duplicates: Vec<_> = titles.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(
+        duplicates.is_empty(),
+        "messages delivered more than once: {duplicates:?}"
+    );
+    assert_eq!(
+        titles.len(),
+        total,
+        "every expected message arrives exactly once"
+    );
+    all_ids
+}
+
+/// Starts `participants` participants on `session`, each advancing `threds` echo threds through
+/// `steps` steps; answers their tasks and the count of messages delivered so far.
+fn start_participants(
+    session: &Process,
+    producer: &Arc<KafkaBus>,
+    (participants, threds, steps): (usize, usize, usize),
+) -> (Vec<Participant>, Arc<AtomicUsize>) {
+    let delivered = Arc::new(AtomicUsize::new(0));
+    let tasks = (0..participants)
+        .map(|p| {
+            let me = format!("p{p}");
+            tokio::spawn(participant(
+                session.addr().to_owned(),
+                session.token(&me, &[]).unwrap(),
+                me,
+                threds,
+                steps,
+                producer.clone(),
+                delivered.clone(),
+            ))
+        })
+        .collect();
+    (tasks, delivered)
+}
+
+/// The broker unreachable for 5 s mid-stream, its data kept (librdkafka's mock cluster; tansu
+/// here stores in memory and comes back empty): an engine, a session and a persistence process
+/// carry on once it is back, and every message arrives exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore = "fails: after the mock broker comes back, the engine's group session times out, its offset \
+            commits keep failing and it is given no partitions again within 60 s (open, data-path issue)"]
+async fn a_broker_down_for_5_s_mid_stream_loses_and_duplicates_nothing() {
+    if !redis::available("a_broker_down_for_5_s_mid_stream_loses_and_duplicates_nothing") {
+        return;
+    }
+    let infra = support::infrastructure();
+    let Broker::Mock(kafka) = infra.broker() else {
+        unreachable!("support::infrastructure runs the mock cluster")
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let config = config_file(dir.path(), "").unwrap();
+    let config = config.to_str().unwrap();
+    let args = ["--config", config, "--patterns", "config/patterns"];
+    let engine = support::node(&infra, "engine", "engine-1", &args);
+    let session = support::node(&infra, "session", "session-1", &args);
+    let persistence = support::node(&infra, "persistence", "persistence-1", &args);
+    let producer = Arc::new(KafkaBus::new(infra.kafka_config()).unwrap());
+    let shape = (20usize, 5usize, 6usize);
+    let total = shape.0 * shape.1 * shape.2;
+    let (tasks, delivered) = start_participants(&session, &producer, shape);
+    while delivered.load(Ordering::SeqCst) < total / 3 {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let at = delivered.load(Ordering::SeqCst);
+    kafka.set_broker(1, false).unwrap();
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let during = delivered.load(Ordering::SeqCst);
+    kafka.set_broker(1, true).unwrap();
+    eprintln!("broker down after {at} messages, back after {during}");
+    delivered_exactly_once(tasks, total).await;
+    drop((engine, session, persistence));
+}
+
 /// Two engines, a session and a persistence process on `infra`; 50 participants advance 10 echo
 /// threds each through 10 steps while one engine is killed: every message arrives exactly once,
 /// both engines owned partitions, and the survivor took the killed one's over within 30 s.
@@ -128,22 +225,9 @@ async fn one_engine_killed_mid_stream(infra: Infrastructure) {
     let persistence = support::node(&infra, "persistence", "persistence-1", &args);
 
     let producer = Arc::new(KafkaBus::new(infra.kafka_config()).unwrap());
-    let (participants, threds_each, steps) = (50usize, 10usize, 10usize);
-    let total = participants * threds_each * steps;
-    let delivered = Arc::new(AtomicUsize::new(0));
-    let mut tasks = Vec::new();
-    for p in 0..participants {
-        let me = format!("p{p}");
-        tasks.push(tokio::spawn(participant(
-            session.addr().to_owned(),
-            session.token(&me, &[]).unwrap(),
-            me,
-            threds_each,
-            steps,
-            producer.clone(),
-            delivered.clone(),
-        )));
-    }
+    let shape = (50usize, 10usize, 10usize);
+    let (steps, total) = (shape.2, shape.0 * shape.1 * shape.2);
+    let (tasks, delivered) = start_participants(&session, &producer, shape);
     // Kill one engine once about a third of the messages are through.
     while delivered.load(Ordering::SeqCst) < total / 3 {
         tokio::time::sleep(Duration::from_millis(20)).await;
@@ -179,26 +263,7 @@ async fn one_engine_killed_mid_stream(infra: Infrastructure) {
         })
     };
 
-    let mut all_ids = Vec::new();
-    let mut titles: BTreeMap<String, usize> = BTreeMap::new();
-    for task in tasks {
-        let (ids, seen) = task.await.unwrap();
-        all_ids.extend(ids);
-        for m in seen {
-            let title = m["event"]["data"]["title"].as_str().unwrap().to_string();
-            *titles.entry(title).or_default() += 1;
-        }
-    }
-    let duplicates: Vec<_> = titles.iter().filter(|(_, n)| **n > 1).collect();
-    assert!(
-        duplicates.is_empty(),
-        "messages delivered more than once: {duplicates:?}"
-    );
-    assert_eq!(
-        titles.len(),
-        total,
-        "every expected message arrives exactly once"
-    );
+    let all_ids = delivered_exactly_once(tasks, total).await;
 
     // Every thred is where its ten events put it, written ten times, each under a lease.
     let store = RedisStore::new(RedisConfig::new(vec![infra.redis().url()])).unwrap();

@@ -40,6 +40,12 @@ enum Command {
         partitions: u32,
         answer: mpsc::Sender<Result<(), Error>>,
     },
+    /// Take a broker down (connections cut, new ones refused; its data kept) or bring it up.
+    Broker {
+        id: i32,
+        up: bool,
+        answer: mpsc::Sender<Result<(), Error>>,
+    },
 }
 
 /// A running mock cluster, stopped when dropped.
@@ -94,6 +100,16 @@ impl MockKafka {
                                 });
                             let _ = answer.send(created);
                         }
+                        Command::Broker { id, up, answer } => {
+                            let done = if up {
+                                cluster.broker_up(id)
+                            } else {
+                                cluster.broker_down(id)
+                            };
+                            let _ = answer.send(done.map_err(|e| {
+                                Error::Backend(format!("setting mock broker {id} up={up}: {e}"))
+                            }));
+                        }
                     }
                 }
             })
@@ -129,6 +145,18 @@ impl MockKafka {
                 partitions,
                 answer,
             })
+            .map_err(|_| Error::Closed)?;
+        answered.recv().map_err(|_| Error::Closed)?
+    }
+
+    /// Takes broker `id` (1 to [`MockKafka::brokers`]) down — its connections cut and new ones
+    /// refused, its data kept — or, with `up`, brings it back.
+    pub fn set_broker(&self, id: u32, up: bool) -> Result<(), Error> {
+        let commands = self.commands.as_ref().ok_or(Error::Closed)?;
+        let id = i32::try_from(id).map_err(|e| Error::Backend(e.to_string()))?;
+        let (answer, answered) = mpsc::channel();
+        commands
+            .send(Command::Broker { id, up, answer })
             .map_err(|_| Error::Closed)?;
         answered.recv().map_err(|_| Error::Closed)?
     }

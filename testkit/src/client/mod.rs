@@ -59,9 +59,14 @@ impl Client {
 
     /// Submits `event` and waits for its ack (matched by the event's `id`).
     pub async fn send(&mut self, event: Value) -> Result<(), Error> {
+        self.send_within(event, ACK_WITHIN).await
+    }
+
+    /// Submits `event` and waits up to `within` for its ack.
+    pub async fn send_within(&mut self, event: Value, within: Duration) -> Result<(), Error> {
         self.submit(&event).await?;
         let id = event["id"].as_str().unwrap_or_default();
-        self.frame(|f| f["ack"]["id"] == id, ACK_WITHIN).await?;
+        self.frame(|f| f["ack"]["id"] == id, within).await?;
         Ok(())
     }
 
