@@ -33,6 +33,10 @@ use std::time::{Duration, Instant};
 /// How long one metadata, admin, commit or offset request may take.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// librdkafka's `socket.timeout.ms` for every client: how long a request in flight may go
+/// unanswered before it fails and the connection is dropped (librdkafka's default is 60 s).
+const SOCKET_TIMEOUT_MS: &str = "10000";
+
 /// How long a created topic may take to show up, with all its partitions led, in metadata.
 const CREATE_VISIBLE: Duration = Duration::from_secs(30);
 
@@ -155,7 +159,11 @@ impl KafkaConfig {
             .set("allow.auto.create.topics", "false")
             // Small requests go out at once: with Nagle's algorithm a produce or fetch request
             // can wait for the broker's delayed ACK of the previous one (tens of ms).
-            .set("socket.nagle.disable", "true");
+            .set("socket.nagle.disable", "true")
+            // A broker that stops answering without closing its connections (a partition, a
+            // hung host) fails the requests in flight after this, not librdkafka's 60 s: until
+            // then a consumer's heartbeats and commits queue behind them and it cannot rejoin.
+            .set("socket.timeout.ms", SOCKET_TIMEOUT_MS);
         config
     }
 
