@@ -47,6 +47,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             verifier,
             roles: Roles::ALL,
             storage,
+            dev: true,
         };
         node::serve(setup, ports, listener).await
     })?;

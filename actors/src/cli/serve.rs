@@ -107,6 +107,7 @@ pub fn run_process(args: NodeArgs, roles: Roles) -> anyhow::Result<ExitCode> {
             node,
             roles,
             storage,
+            dev: false,
         };
         node::serve(setup, ports, listener).await
     })?;

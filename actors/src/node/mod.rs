@@ -129,6 +129,8 @@ pub struct Setup {
     pub roles: Roles,
     /// A line describing where data lives, for the start-up log.
     pub storage: String,
+    /// `threds dev`: the console mints tokens for the sessions model's participants.
+    pub dev: bool,
 }
 
 /// Now, epoch ms.
@@ -215,6 +217,7 @@ pub async fn serve(
         node,
         roles,
         storage,
+        dev,
     } = setup;
     let Ports {
         bus,
@@ -279,6 +282,7 @@ pub async fn serve(
             node: &node,
             server: &config.server,
             shutdown: shutdown.clone(),
+            minting: crate::session::console::Minting(dev),
         });
         services.push(feed);
         flags.push(("sessions feed", holds));

@@ -126,7 +126,8 @@ impl Recent {
     }
 }
 
-/// `{"id", "to", "event"}` → its id, recipients and the client frame `{"message": {"to", "event"}}`.
+/// `{"id", "to", "event", "cause"?}` → its id, recipients and the client frame
+/// `{"message": {"to", "event", "cause"?}}`.
 fn frame_of(payload: &[u8]) -> Option<(String, Vec<String>, String)> {
     let value: Value = serde_json::from_slice(payload).ok()?;
     let id = value
@@ -136,9 +137,14 @@ fn frame_of(payload: &[u8]) -> Option<(String, Vec<String>, String)> {
         .to_owned();
     let to: Vec<String> = serde_json::from_value(value.get("to")?.clone()).ok()?;
     let event = Event::from_value(value.get("event")?.clone()).ok()?;
+    let cause = value
+        .get("cause")
+        .and_then(Value::as_str)
+        .map(str::to_owned);
     let frame = ServerFrame::Message {
         to: to.clone(),
         event,
+        cause,
     }
     .to_text();
     Some((id, to, frame))

@@ -1,5 +1,5 @@
-//! HTTP routes of a session node: `/ws` and `POST /events` (`/livez` and `/readyz` are every
-//! node's, in `crate::node`).
+//! HTTP routes of a session node: `/ws`, `POST /events` and the console (`/livez`, `/readyz` and
+//! `/metrics` are every node's, in `crate::node`).
 
 use super::addresses::{PerAddress, Slot};
 use super::budget::ParticipantBudget;
@@ -41,12 +41,15 @@ pub struct SessionState {
     pub in_flight: Arc<Gate>,
     /// Cancelled on shutdown: connections close with 1001.
     pub shutdown: CancellationToken,
+    /// Whether the console may mint tokens here (`threds dev`).
+    pub minting: super::console::Minting,
 }
 
 /// Mounts the routes.
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/ws", web::get().to(ws))
-        .route("/events", web::post().to(post_event));
+        .route("/events", web::post().to(post_event))
+        .configure(super::console::routes);
 }
 
 /// The bearer token of a request: `Authorization: Bearer ...`, else `?token=...`.
@@ -65,7 +68,7 @@ fn bearer(req: &HttpRequest) -> Option<String> {
 
 /// The participant and roles a request authenticates as (waits only for a token whose signing
 /// key is not yet known: see [`Verifier::verify`]).
-async fn authenticate(
+pub(super) async fn authenticate(
     req: &HttpRequest,
     state: &SessionState,
 ) -> Result<(String, Vec<String>), auth::Error> {

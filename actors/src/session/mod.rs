@@ -4,6 +4,7 @@
 pub mod addresses;
 pub mod budget;
 pub mod connection;
+pub mod console;
 pub mod feed;
 pub mod gate;
 pub mod http;
@@ -47,6 +48,8 @@ pub struct Role<'a> {
     pub server: &'a ServerConfig,
     /// Closes connections and stops the feed.
     pub shutdown: CancellationToken,
+    /// Whether the console mints tokens (`threds dev`).
+    pub minting: console::Minting,
 }
 
 /// Starts the session role: the hub, the node's delivery slot, and the feed of that slot into the
@@ -110,6 +113,7 @@ pub fn start(role: Role<'_>) -> (Supervised, Arc<AtomicBool>, http::SessionState
         addresses: addresses::PerAddress::new(role.server.max_connections_per_address),
         in_flight: gate::Gate::new(role.server.max_requests_in_flight),
         shutdown: role.shutdown,
+        minting: role.minting,
     };
     (feed, holds, state)
 }

@@ -43,6 +43,9 @@ pub enum ServerFrame {
         to: Vec<String>,
         /// The event.
         event: Event,
+        /// The id of the event whose step sent it (absent for control replies and timers).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        cause: Option<String>,
     },
     /// Rejected input.
     Error {
@@ -128,6 +131,7 @@ mod tests {
         let m = ServerFrame::Message {
             to: vec!["a".into()],
             event: e,
+            cause: None,
         };
         assert!(m
             .to_text()

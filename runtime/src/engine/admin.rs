@@ -488,7 +488,10 @@ impl Admin {
                     // The participant index: the cost is this participant's threds, not all.
                     let ids = self.processor.threds().threds_of(&participant).await;
                     let ids = ids.map_err(server)?;
-                    threds.extend(self.live_threds(&ids, Some(&participant)).await?);
+                    threds.extend(
+                        self.live_threds(&ids, Some(&participant), with_context(request))
+                            .await?,
+                    );
                 }
                 if status == "terminated" || status == "all" {
                     let matcher = json!({"participants": participant});
@@ -533,14 +536,26 @@ impl Admin {
                             "No thredId supplied for getEvents operation",
                         )
                     })?;
+                // An admin may read every participant's events (`allParticipants`).
+                let every = request.value_named("allParticipants") == Some(&json!(true));
+                let visible_to = if every && self.is_admin(request) {
+                    None
+                } else {
+                    Some(participant.as_str())
+                };
                 let (history, behind) = self.caught_up_history().await?;
-                let records = history
-                    .events(id, Some(&participant), now)
-                    .await
-                    .map_err(server)?;
+                let records = history.events(id, visible_to, now).await.map_err(server)?;
+                // `withRecipients`: each entry is `{event, to, timestamp}` (who a message went to).
+                let whole = request.value_named("withRecipients") == Some(&json!(true));
                 let events: Vec<Value> = records
                     .into_iter()
-                    .filter_map(|mut r| r.get_mut("event").map(Value::take))
+                    .filter_map(|mut r| {
+                        if whole {
+                            Some(json!({"event": r["event"].take(), "to": r["to"].take(), "timestamp": r["timestamp"].take()}))
+                        } else {
+                            r.get_mut("event").map(Value::take)
+                        }
+                    })
                     .collect();
                 Ok(with_behind(
                     json!({"status": "OK", "events": events}),
@@ -582,7 +597,7 @@ impl Admin {
                 .take(limit)
                 .map(str::to_string)
                 .collect();
-            let threds = self.live_threds(&ids, None).await?;
+            let threds = self.live_threds(&ids, None, with_context(request)).await?;
             page.add(pages::Listing::Active, "", threds, true);
             return Ok(page.into_answer());
         }
@@ -596,7 +611,7 @@ impl Admin {
                 .await;
             let ids = ids.map_err(server)?;
             let exhausted = ids.len() < room;
-            let threds = self.live_threds(&ids, None).await?;
+            let threds = self.live_threds(&ids, None, with_context(request)).await?;
             page.add(pages::Listing::Active, from, threds, exhausted);
             // `all` goes on with the archive from its start.
             from = "";
@@ -781,6 +796,7 @@ impl Admin {
         &self,
         ids: &[String],
         participant: Option<&str>,
+        context: bool,
     ) -> Result<Vec<Value>, Refusal> {
         let engine = self.processor.engine().current();
         let stored = self.processor.threds().load(ids).await.map_err(server)?;
@@ -792,8 +808,15 @@ impl Admin {
                     .is_none_or(|p| s.state.thred_context.participant_ids.iter().any(|x| x == p))
             })
             .map(|s| {
-                s.state
-                    .to_json(engine.pattern_of(&s.state).map(|p| p.as_ref()))
+                let mut thred = s
+                    .state
+                    .to_json(engine.pattern_of(&s.state).map(|p| p.as_ref()));
+                if context {
+                    let c = &s.state.thred_context;
+                    thred["context"] =
+                        json!({"participants": c.participant_ids, "locals": c.scope});
+                }
+                thred
             })
             .collect())
     }
@@ -822,6 +845,11 @@ impl Admin {
             None => Ok(()),
         }
     }
+}
+
+/// Whether a `getThreds` request asks for each thred's participants and locals (`withContext`).
+fn with_context(request: &Event) -> bool {
+    request.value_named("withContext") == Some(&json!(true))
 }
 
 fn op_of(request: &Event) -> Result<String, Refusal> {

@@ -504,7 +504,12 @@ impl Processor {
             let slots = self.slots_for(&engine, messages).await?;
             let mut undeliverable = 0;
             for (step, outcome) in steps.iter().zip(&outcomes) {
-                let (records, dropped) = outgoing(&engine, outcome, &self.topology, slots.as_ref());
+                let cause = match &step.input {
+                    Input::Event(e) => Some(e.id()),
+                    _ => None,
+                };
+                let (records, dropped) =
+                    outgoing(&engine, outcome, &self.topology, slots.as_ref(), cause);
                 undeliverable += dropped;
                 traces.extend((0..records.len()).map(|n| {
                     Some(Traced {
@@ -723,7 +728,7 @@ impl Processor {
         let engine = self.engine.current();
         let slots = self.slots_for(&engine, messages.iter()).await?;
         for message in messages {
-            let split = route(&engine, message, &self.topology, slots.as_ref());
+            let split = route(&engine, message, &self.topology, slots.as_ref(), None);
             metrics().messages_undeliverable.inc_by(split.undeliverable);
             for routed in split.records {
                 self.bus
@@ -1030,18 +1035,19 @@ fn verdicts<'a>(outcome: &'a Outcome, pre: &'a Prefetched) -> Vec<Verdict<'a>> {
     all
 }
 
-/// The bus records of a step's messages (to `slots` when routing by slot), and how many
-/// recipients were dropped for want of a live session.
+/// The bus records of a step's messages (to `slots` when routing by slot; naming the event that
+/// `cause`d them), and how many recipients were dropped for want of a live session.
 fn outgoing(
     engine: &Machine,
     outcome: &Outcome,
     topology: &Topology,
     slots: Option<&Slots>,
+    cause: Option<&str>,
 ) -> (Vec<Outgoing>, u64) {
     let mut records = Vec::new();
     let mut undeliverable = 0;
     for message in &outcome.messages {
-        let split = route(engine, message, topology, slots);
+        let split = route(engine, message, topology, slots, cause);
         undeliverable += split.undeliverable;
         records.extend(split.records.into_iter().map(|r| Outgoing {
             topic: r.topic,

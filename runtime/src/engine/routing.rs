@@ -55,6 +55,7 @@ pub fn route(
     message: &Message,
     topology: &Topology,
     slots: Option<&Slots>,
+    cause: Option<&str>,
 ) -> Split {
     let resolver = engine.resolver();
     let event_id = message.event.id();
@@ -84,9 +85,12 @@ pub fn route(
         topic: topology.sessions().to_owned(),
         key: to.first().cloned(),
         partition,
-        payload: json!({"id": id, "to": to, "event": message.event})
-            .to_string()
-            .into_bytes(),
+        payload: match cause {
+            Some(cause) => json!({"id": id, "to": to, "event": message.event, "cause": cause}),
+            None => json!({"id": id, "to": to, "event": message.event}),
+        }
+        .to_string()
+        .into_bytes(),
     };
     let Some(slots) = slots else {
         split.records.push(record(participants, None));
