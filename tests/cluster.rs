@@ -298,3 +298,83 @@ async fn one_engine_killed_mid_stream(infra: Infrastructure) {
     );
     drop((engine_a, session, persistence));
 }
+
+/// `watchThreds` on a deployment of two engines: the watcher hears of the threds every engine
+/// steps, not only those of the engine that took its request (the registration is announced on
+/// the control topic).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_watcher_hears_of_threds_stepped_on_every_engine() {
+    if !redis::available("a_watcher_hears_of_threds_stepped_on_every_engine") {
+        return;
+    }
+    let infra = support::infrastructure();
+    let dir = tempfile::tempdir().unwrap();
+    let config = config_file(dir.path(), "").unwrap();
+    let config = config.to_str().unwrap();
+    let args = ["--config", config, "--patterns", "config/patterns"];
+    let engine_a = support::node(&infra, "engine", "engine-a", &args);
+    let engine_b = support::node(&infra, "engine", "engine-b", &args);
+    let session = support::node(&infra, "session", "session-1", &args);
+    // Both engines hold partitions before the watch starts.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let owners: std::collections::BTreeSet<String> = (0..support::PARTITIONS)
+            .filter_map(|p| support::owner_of(infra.redis(), p))
+            .collect();
+        if owners.len() == 2 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "both engines hold partitions: {owners:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let mut admin = session.connect("root", &["admin"]).await.unwrap();
+    let watch = support::control(
+        "watch-1",
+        "org.wt.control.sysControl",
+        json!({"op": "watchThreds"}),
+    );
+    admin.send(watch).await.unwrap();
+    let answer = support::reply(&mut admin, "watch-1").await;
+    assert_eq!(
+        answer["data"]["content"]["values"]["status"], "OK",
+        "{answer}"
+    );
+    // New threds are keyed by their sender: 24 senders spread them over every partition.
+    let mut started = std::collections::BTreeSet::new();
+    for n in 0..24 {
+        let me = format!("p{n}");
+        let mut client = session.connect(&me, &[]).await.unwrap();
+        client
+            .send(json!({"id": format!("{me}-1"), "type": "org.wt.echo",
+                "data": {"content": {"values": {"echoTo": [me], "echoTitle": me, "echoContent": 1}}}}))
+            .await
+            .unwrap();
+        let m = client
+            .message_within(&format!("{me} 1"), Duration::from_secs(30))
+            .await
+            .unwrap();
+        started.insert(m["event"]["thredId"].as_str().unwrap().to_string());
+    }
+    let mut heard = std::collections::BTreeSet::new();
+    while !started.is_subset(&heard) {
+        let frame = admin
+            .frame(
+                |f| f["message"]["event"]["re"] == "watch-1",
+                Duration::from_secs(30),
+            )
+            .await
+            .unwrap_or_else(|e| {
+                panic!("the watcher heard of {heard:?} but not all of {started:?}: {e}")
+            });
+        for t in frame["message"]["event"]["data"]["content"]["values"]["threds"]
+            .as_array()
+            .unwrap()
+        {
+            heard.insert(t["id"].as_str().unwrap().to_string());
+        }
+    }
+    drop((engine_a, engine_b, session));
+}

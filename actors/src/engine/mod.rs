@@ -125,6 +125,7 @@ pub async fn start(role: Role<'_>) -> Started {
     let mut services = Vec::new();
     // What other engines announce (pattern reloads), in a consumer group of this engine's own.
     let (registry, handle) = (stores.patterns.clone(), processor.engine().clone());
+    let watchers = processor.watchers().clone();
     let listener_node = node.clone();
     services.push(supervisor::consume(
         Consumption {
@@ -137,13 +138,24 @@ pub async fn start(role: Role<'_>) -> Started {
             reading: Reading::Group,
         },
         move || {
-            let (registry, handle) = (registry.clone(), handle.clone());
+            let (registry, handle, watchers) = (registry.clone(), handle.clone(), watchers.clone());
             control::Listener::new(listener_node.clone(), move |announcement| {
-                let (registry, handle) = (registry.clone(), handle.clone());
+                let (registry, handle, watchers) =
+                    (registry.clone(), handle.clone(), watchers.clone());
                 async move {
                     match announcement {
                         Announcement::Reload { version, .. } => {
                             reload::from_registry(registry.as_ref(), &handle, version).await
+                        }
+                        Announcement::Watch {
+                            participant,
+                            re,
+                            directive,
+                            at,
+                            ..
+                        } => {
+                            watchers.apply(&participant, &re, &directive, at);
+                            Ok(())
                         }
                     }
                 }

@@ -452,6 +452,27 @@ impl Admin {
                         ))
                     }
                 }
+                // Every engine tells the watcher about the threds it steps.
+                if let Some(announcer) = &self.announcer {
+                    let re = self
+                        .processor
+                        .watchers()
+                        .re_of(who, now)
+                        .unwrap_or_else(|| request.id().to_string());
+                    let announcement = super::control::Announcement::Watch {
+                        participant: who.to_string(),
+                        re,
+                        directive: directive.to_string(),
+                        at: now,
+                        origin: announcer.node().to_string(),
+                    };
+                    announcer.announce(&announcement).await.map_err(|e| {
+                        refuse(
+                            Code::ServerError,
+                            format!("the watch is registered on one engine, but the others were not told: {e}"),
+                        )
+                    })?;
+                }
                 Ok(json!({"status": "OK", "directive": directive}))
             }
             "reloadAllPatterns" => {

@@ -1,7 +1,7 @@
 //! Fan-out of operations every engine must apply, over the control topic ([`Topology::control`]).
 //!
 //! An admin request reaches one engine (the owner of its partition). What must happen on every
-//! engine — today, pattern reloads — that engine applies itself and then appends to the control
+//! engine — pattern reloads, `watchThreds` registrations — that engine applies itself and then appends to the control
 //! topic; every engine reads the control topic in a consumer group of its own and applies what
 //! other engines announced. A reload announcement names the version of the pattern registry (in
 //! the thred store) the announcing engine wrote, and the others load the patterns from there, so
@@ -33,6 +33,31 @@ pub enum Announcement {
         #[serde(default)]
         version: u64,
     },
+    /// A `watchThreds` registration (`directive` `start`, `renew` or `stop`): every engine tells
+    /// the watcher about the threds it steps, so a watcher sees every partition's changes.
+    #[serde(rename_all = "camelCase")]
+    Watch {
+        /// Who is told.
+        participant: String,
+        /// The registration request's id (the `re` of every notification).
+        re: String,
+        /// `start`, `renew` or `stop`.
+        directive: String,
+        /// When the announcing engine applied it, epoch ms (the registration lapses after
+        /// [`super::watch::WATCH_TTL_MS`] from then).
+        at: i64,
+        /// The engine that applied it first.
+        origin: String,
+    },
+}
+
+impl Announcement {
+    /// The engine that announced it.
+    pub fn origin(&self) -> &str {
+        match self {
+            Announcement::Reload { origin, .. } | Announcement::Watch { origin, .. } => origin,
+        }
+    }
 }
 
 /// Announces operations on the control topic.
@@ -102,10 +127,15 @@ where
         let mut handled = Vec::with_capacity(records.len());
         for record in records {
             match serde_json::from_slice::<Announcement>(&record.payload) {
-                Ok(Announcement::Reload { origin, .. }) if origin == self.node => {}
+                Ok(announcement) if announcement.origin() == self.node => {}
                 Ok(announcement) => {
                     let shown = format!("{announcement:?}");
+                    // Watch registrations are renewed every few seconds: not worth an info line.
+                    let routine = matches!(announcement, Announcement::Watch { .. });
                     match (self.apply)(announcement).await {
+                        Ok(()) if routine => {
+                            tracing::debug!(announcement = %shown, "control: applied")
+                        }
                         Ok(()) => tracing::info!(announcement = %shown, "control: applied"),
                         Err(e) => {
                             tracing::error!(code = crate::codes::RELOAD_FAILED, announcement = %shown, error = %e, "control: could not apply")
@@ -160,6 +190,20 @@ mod tests {
             r#"{"op":"reload","patternId":"echo","origin":"engine-a","version":3}"#
         );
         assert_eq!(serde_json::from_str::<Announcement>(&text).unwrap(), one);
+        let watch = Announcement::Watch {
+            participant: "admin".into(),
+            re: "w1".into(),
+            directive: "start".into(),
+            at: 1_000,
+            origin: "engine-a".into(),
+        };
+        let text = serde_json::to_string(&watch).unwrap();
+        assert_eq!(
+            text,
+            r#"{"op":"watch","participant":"admin","re":"w1","directive":"start","at":1000,"origin":"engine-a"}"#
+        );
+        assert_eq!(serde_json::from_str::<Announcement>(&text).unwrap(), watch);
+        assert_eq!(watch.origin(), "engine-a");
         let all: Announcement = serde_json::from_str(r#"{"op":"reload","origin":"b"}"#).unwrap();
         assert_eq!(
             all,

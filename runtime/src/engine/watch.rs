@@ -52,6 +52,23 @@ impl Watchers {
         }
     }
 
+    /// Applies a registration another engine announced: `start` and `renew` (re)register
+    /// `participant` from `at`, anything else removes it.
+    pub fn apply(&self, participant: &str, re: &str, directive: &str, at: i64) {
+        match directive {
+            "start" | "renew" => self.start(participant, re, at),
+            _ => self.stop(participant),
+        }
+    }
+
+    /// The id of `participant`'s registration request, if it has one live at `now`.
+    pub fn re_of(&self, participant: &str, now: i64) -> Option<String> {
+        self.active(now)
+            .into_iter()
+            .find(|w| w.participant == participant)
+            .map(|w| w.re)
+    }
+
     /// Removes `participant`'s registration.
     pub fn stop(&self, participant: &str) {
         self.lock().retain(|w| w.participant != participant);
