@@ -330,6 +330,17 @@ async fn a_watcher_hears_of_threds_stepped_on_every_engine() {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    // The session node serves the console; only `threds dev` mints its tokens.
+    let page = threds_testkit::http::get(session.addr(), "/console").unwrap();
+    assert_eq!(page.status, 200);
+    let minted = threds_testkit::http::post_json(
+        session.addr(),
+        "/console/api/dev/token",
+        None,
+        &json!({"participant": "root"}),
+    )
+    .unwrap();
+    assert_eq!(minted.status, 404, "{}", minted.body);
     let mut admin = session.connect("root", &["admin"]).await.unwrap();
     let watch = support::control(
         "watch-1",

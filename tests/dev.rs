@@ -733,3 +733,81 @@ async fn a_slow_client_is_disconnected_without_delaying_others() {
         "{outcome}"
     );
 }
+
+/// The console: its page and assets under a strict content security policy, and in `threds dev`
+/// one-click tokens for the sessions model's participants, checked on the way in.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_console_is_served_and_threds_dev_mints_its_tokens() {
+    let server = support::dev(&["--patterns", "config/patterns"]);
+    let addr = server.addr();
+    let page = http::get(addr, "/console").unwrap();
+    assert_eq!(page.status, 200);
+    assert!(page
+        .header("content-type")
+        .unwrap()
+        .starts_with("text/html"));
+    let policy = page.header("content-security-policy").unwrap();
+    assert!(
+        policy.contains("default-src 'none'") && policy.contains("script-src 'self'"),
+        "{policy}"
+    );
+    assert!(page.body.contains("/console/console.js"));
+    for asset in [
+        "/console/console.js",
+        "/console/graph.js",
+        "/console/console.css",
+    ] {
+        let answer = http::get(addr, asset).unwrap();
+        assert_eq!(answer.status, 200, "{asset}");
+        assert!(!answer.body.is_empty(), "{asset}");
+    }
+    let listed = http::get(addr, "/console/api/dev/participants")
+        .unwrap()
+        .json();
+    assert!(
+        listed["participants"]
+            .as_array()
+            .unwrap()
+            .contains(&json!({"participant": "admin", "roles": ["admin"]})),
+        "{listed}"
+    );
+    let minted = http::post_json(
+        addr,
+        "/console/api/dev/token",
+        None,
+        &json!({"participant": "admin"}),
+    )
+    .unwrap();
+    assert_eq!(minted.status, 200, "{}", minted.body);
+    let token = minted.json()["token"].as_str().unwrap().to_string();
+    let me = http::get_with_token(addr, "/console/api/whoami", &token)
+        .unwrap()
+        .json();
+    assert_eq!(me["participant"], "admin");
+    assert_eq!(
+        me["admin"], true,
+        "the sessions model makes admin an admin: {me}"
+    );
+    assert_eq!(me["minting"], true);
+    let bad = http::post_json(
+        addr,
+        "/console/api/dev/token",
+        None,
+        &json!({"participant": "$x"}),
+    )
+    .unwrap();
+    assert_eq!(bad.status, 400);
+    assert!(
+        bad.json()["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("participant"),
+        "{}",
+        bad.body
+    );
+    let unknown =
+        http::post_json(addr, "/console/api/dev/token", None, &json!({"who": "x"})).unwrap();
+    assert_eq!(unknown.status, 400, "{}", unknown.body);
+    let anonymous = http::get(addr, "/console/api/whoami").unwrap();
+    assert_eq!(anonymous.status, 401);
+}

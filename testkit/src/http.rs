@@ -52,6 +52,14 @@ pub fn get(addr: &str, path: &str) -> Result<Response, Error> {
     exchange(addr, &format!("GET {path} HTTP/1.0\r\n\r\n"))
 }
 
+/// `GET path` at `addr` with `Authorization: Bearer token`.
+pub fn get_with_token(addr: &str, path: &str, token: &str) -> Result<Response, Error> {
+    exchange(
+        addr,
+        &format!("GET {path} HTTP/1.0\r\nAuthorization: Bearer {token}\r\n\r\n"),
+    )
+}
+
 /// `POST path` at `addr` with a JSON body, and `Authorization: Bearer token` when a token is given.
 pub fn post_json(
     addr: &str,
