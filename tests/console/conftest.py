@@ -53,7 +53,8 @@ class Dev:
                 "THREDS_SERVER_RATE_EVENTS_PER_SEC": "1000000",
                 "THREDS_SERVER_RATE_EVENTS_BURST": "1000000",
                 "THREDS_SERVER_RATE_BYTES_PER_SEC": "1000000000",
-                "THREDS_ENGINE_MAX_THREDS_PER_PARTICIPANT": "100000",
+                "THREDS_ENGINE_MAX_THREDS_PER_PARTICIPANT": "1000000",
+                "THREDS_ENGINE_DEFAULT_MAX_INSTANCES": "1000000",
                 "RUST_LOG": "info",
             }
         )
