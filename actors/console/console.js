@@ -833,7 +833,7 @@ views.send = (main) => {
   const me = session.me.participant;
   const type = h("input", { id: "send-type", value: "org.wt.echo", required: true, autocomplete: "off" });
   const thredId = h("input", { id: "send-thred", placeholder: "empty: a new thred", autocomplete: "off" });
-  const values = h("textarea", { id: "send-values", rows: 6, spellcheck: "false" });
+  const values = h("textarea", { id: "send-values", rows: 8, spellcheck: "false" });
   values.value = pretty({ echoTo: [me], echoTitle: "hello", echoContent: `hi from ${me}` });
   const results = h("ol", { class: "timeline", id: "send-results", "aria-live": "polite" });
   let sentId = null;
@@ -866,7 +866,17 @@ views.send = (main) => {
     try {
       sentId = send(event);
       sentThred = event.thredId || null;
-      results.replaceChildren(h("li", { "data-sent": sentId }, h("span", { class: "who" }, me), " sent ", h("code", {}, sentId), h("span", { class: "hint", id: "send-ack" }, " waiting for the ack…")));
+      results.replaceChildren(
+        h(
+          "li",
+          { class: "in", "data-sent": sentId },
+          h("time", {}, time(Date.now())),
+          h("span", { class: "who" }, me),
+          h("span", { class: "arrow", "aria-hidden": "true" }, "⇢"),
+          h("span", { class: "what" }, h("code", {}, event.type), " ", h("code", { class: "hint" }, sentId)),
+          h("span", { class: "to hint", id: "send-ack" }, "waiting for the ack…"),
+        ),
+      );
     } catch (err) {
       notify(err.message, "error");
     }
@@ -875,7 +885,7 @@ views.send = (main) => {
     if (frame.ack) {
       if (frame.ack === sentId) {
         const ack = $("#send-ack");
-        if (ack) ack.textContent = " accepted";
+        if (ack) ack.textContent = "accepted";
       }
       return;
     }
@@ -887,11 +897,16 @@ views.send = (main) => {
       h(
         "li",
         { class: "out", "data-caused": event.id },
+        h("time", {}, time(event.time || Date.now())),
         h("span", { class: "who" }, (event.source && event.source.id) || "?"),
         h("span", { class: "arrow", "aria-hidden": "true" }, "→"),
         h("span", { class: "what" }, h("code", {}, event.type), ` ${(event.data && event.data.title) || ""}`),
-        h("span", { class: "to" }, `to ${(frame.to || []).join(", ")}`),
-        event.thredId ? h("a", { href: `#/thred/${encodeURIComponent(event.thredId)}`, class: "open-thred" }, "open thred") : null,
+        h(
+          "span",
+          { class: "to" },
+          `to ${(frame.to || []).join(", ")} `,
+          event.thredId ? h("a", { href: `#/thred/${encodeURIComponent(event.thredId)}`, class: "open-thred" }, "open thred") : null,
+        ),
       ),
     );
   };

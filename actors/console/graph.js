@@ -126,7 +126,8 @@ export function drawPattern(pattern, current) {
       d = `M ${x} ${from.y + from.h} L ${x} ${toY}`;
       labelAt = { x: x + 6, y: from.y + from.h + 16 };
     } else {
-      const out = from.x + from.w + 24 + LANE * lane;
+      // A loop on one reaction stands out a little further, so it reads as a loop.
+      const out = from.x + from.w + (edge.to === edge.from ? 44 : 24) + LANE * lane;
       lane += 1;
       const startY = from.y + from.h / 2 - 8 + (lane % 3) * 6;
       let toX;

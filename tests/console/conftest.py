@@ -25,19 +25,51 @@ from support import services  # noqa: E402  (shared with the chart tests)
 ARTIFACTS = Path(os.environ.get("THREDS_CONSOLE_ARTIFACTS") or REPO / "target" / "console-artifacts")
 
 
-def require(condition: bool, why: str) -> None:
-    """Skips the test when `condition` is false, or fails it when services are required."""
-    if condition:
-        return
-    if os.environ.get("THREDS_REQUIRE_SERVICES") == "1":
-        pytest.fail(f"{why} (THREDS_REQUIRE_SERVICES=1: missing tools and services fail)")
-    pytest.skip(why)
+require = services.require
+
+
+# A pattern with `or` and `and` conditions and a transition back, beside config/patterns' own.
+VOTE = {
+    "name": "Vote",
+    "id": "vote",
+    "description": "A ballot opens; a yes ends it, a no opens it again; a quorum needs both a and b.",
+    "reactions": [
+        {"name": "open", "condition": {"type": "filter", "xpr": "$event.type = 'vote.open'"}},
+        {
+            "name": "ballot",
+            "condition": {
+                "type": "or",
+                "operands": [
+                    {"type": "filter", "xpr": "$event.type = 'vote.yes'", "transition": {"name": "quorum"}},
+                    {"type": "filter", "xpr": "$event.type = 'vote.no'", "transition": {"name": "open"}},
+                ],
+            },
+        },
+        {
+            "name": "quorum",
+            "condition": {
+                "type": "and",
+                "operands": [
+                    {"type": "filter", "xpr": "$event.type = 'vote.a'"},
+                    {"type": "filter", "xpr": "$event.type = 'vote.b'"},
+                ],
+                "transition": {"name": "$terminate"},
+            },
+        },
+    ],
+}
 
 
 class Dev:
-    """A running `threds dev`: its address, its log, and a few client calls."""
+    """A running `threds dev` with config/patterns and VOTE: its address, its log, and a few
+    client calls."""
 
     def __init__(self, threds: Path, workdir: Path):
+        patterns = workdir / "patterns"
+        patterns.mkdir()
+        for source in (REPO / "config" / "patterns").glob("*.pattern.json"):
+            shutil.copy(source, patterns / source.name)
+        (patterns / "vote.pattern.json").write_text(json.dumps(VOTE, indent=2))
         self.port = services.free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.threds = threds
@@ -60,7 +92,7 @@ class Dev:
         )
         env.pop("THREDS_JWT_SECRET", None)
         self.process = subprocess.Popen(
-            [str(threds), "dev", "--listen", f"127.0.0.1:{self.port}"],
+            [str(threds), "dev", "--listen", f"127.0.0.1:{self.port}", "--patterns", str(patterns)],
             cwd=REPO,
             env=env,
             stdout=self.log,

@@ -182,6 +182,16 @@ def test_patterns_and_health_screens_render_and_the_console_works_at_phone_width
     # The expiry of `answer` is an edge of its own.
     find(driver, '#pattern-graph svg.graph g.edge.expiry[data-from="answer"]')
     shot(driver, "08-pattern-approval")
+    # `or` and `and` conditions: their operands in the node, each operand's transition labelled.
+    driver.get(f"{dev.base}/console#/patterns/vote")
+    ballot = find(driver, '#pattern-graph svg.graph g.node[data-reaction="ballot"]')
+    assert "or · 2 operands" in ballot.text and "vote.yes" in ballot.text
+    quorum = driver.find_element(By.CSS_SELECTOR, '#pattern-graph svg.graph g.node[data-reaction="quorum"]')
+    assert "and · 2 operands" in quorum.text
+    back = driver.find_element(By.CSS_SELECTOR, '#pattern-graph svg.graph g.edge[data-from="ballot"][data-to="open"]')
+    assert back.text == "or 2"
+    driver.find_element(By.CSS_SELECTOR, '#pattern-graph svg.graph g.edge[data-from="quorum"][data-to="$end"]')
+    shot(driver, "08b-pattern-and-or")
 
     driver.get(f"{dev.base}/console#/health")
     until(driver, "a rate figure", lambda d: d.find_element(By.CSS_SELECTOR, "#health-rate .value").text not in ("", "…"), timeout=10)

@@ -4,7 +4,6 @@ except under THREDS_REQUIRE_SERVICES=1 (scripts/test), where they fail instead."
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
@@ -17,13 +16,7 @@ CHART_DIR = REPO / "deploy" / "helm" / "threds"
 PRODUCTION_VALUES = CHART_DIR / "ci" / "production-values.yaml"
 
 
-def require(condition: bool, why: str) -> None:
-    """Skips the test when `condition` is false, or fails it when services are required."""
-    if condition:
-        return
-    if os.environ.get("THREDS_REQUIRE_SERVICES") == "1":
-        pytest.fail(f"{why} (THREDS_REQUIRE_SERVICES=1: missing tools and services fail)")
-    pytest.skip(why)
+require = services.require
 
 
 @pytest.fixture(scope="session")

@@ -37,6 +37,18 @@ def release_binaries(repo: Path) -> Binaries | None:
     return None
 
 
+def require(condition: bool, why: str) -> None:
+    """Skips the test when `condition` is false, or fails it when services are required
+    (THREDS_REQUIRE_SERVICES=1, as scripts/test sets)."""
+    import pytest
+
+    if condition:
+        return
+    if os.environ.get("THREDS_REQUIRE_SERVICES") == "1":
+        pytest.fail(f"{why} (THREDS_REQUIRE_SERVICES=1: missing tools and services fail)")
+    pytest.skip(why)
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
