@@ -282,7 +282,7 @@ pub async fn serve(
             node: &node,
             server: &config.server,
             shutdown: shutdown.clone(),
-            minting: crate::session::console::Minting(dev),
+            minting: crate::session::http::Minting(dev),
         });
         services.push(feed);
         flags.push(("sessions feed", holds));
@@ -317,7 +317,8 @@ pub async fn serve(
             app = app
                 .app_data(web::Data::new(state.clone()))
                 .app_data(web::PayloadConfig::new(limit))
-                .configure(routes);
+                .configure(routes)
+                .configure(crate::session::console::routes);
         }
         app
     })

@@ -35,10 +35,6 @@ const POLICY: &str = "default-src 'none'; script-src 'self'; style-src 'self'; i
 /// How long a token minted by `threds dev` for the console lives, seconds.
 const DEV_TOKEN_TTL_SECS: u64 = 12 * 3600;
 
-/// Whether this node mints tokens for the console (`threds dev` only).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Minting(pub bool);
-
 /// Mounts the console's routes.
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/console", web::get().to(index))
@@ -173,7 +169,9 @@ async fn dev_token(state: web::Data<SessionState>, body: web::Bytes) -> HttpResp
             "no JWT secret to sign with".into(),
         );
     };
-    let now = u64::try_from(crate::node::now_ms() / 1000).unwrap_or(0);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
     match secret.mint(&asked.participant, &[], now, DEV_TOKEN_TTL_SECS) {
         Ok(token) => {
             HttpResponse::Ok().json(json!({"token": token, "expiresIn": DEV_TOKEN_TTL_SECS}))

@@ -42,14 +42,17 @@ pub struct SessionState {
     /// Cancelled on shutdown: connections close with 1001.
     pub shutdown: CancellationToken,
     /// Whether the console may mint tokens here (`threds dev`).
-    pub minting: super::console::Minting,
+    pub minting: Minting,
 }
 
-/// Mounts the routes.
+/// Whether this node mints tokens for the console (`threds dev` only).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Minting(pub bool);
+
+/// Mounts the routes (the console's are [`super::console::routes`]).
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/ws", web::get().to(ws))
-        .route("/events", web::post().to(post_event))
-        .configure(super::console::routes);
+        .route("/events", web::post().to(post_event));
 }
 
 /// The bearer token of a request: `Authorization: Bearer ...`, else `?token=...`.

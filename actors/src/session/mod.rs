@@ -49,7 +49,7 @@ pub struct Role<'a> {
     /// Closes connections and stops the feed.
     pub shutdown: CancellationToken,
     /// Whether the console mints tokens (`threds dev`).
-    pub minting: console::Minting,
+    pub minting: http::Minting,
 }
 
 /// Starts the session role: the hub, the node's delivery slot, and the feed of that slot into the
