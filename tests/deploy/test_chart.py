@@ -243,13 +243,20 @@ def test_credentials_in_urls_go_to_the_chart_secret(render):
             assert "m0ngo-pw" not in text and "r3dis-pw" not in text, f"{obj['kind']} {obj['metadata']['name']}"
 
 
+def test_the_console_route_can_be_left_out_of_the_ingress(render):
+    rendered = render({"session": {"ingress": {"enabled": True, "console": False, "hosts": [{"host": "t.example.com"}]}}})
+    ingress = rendered.of_kind("Ingress")[0]
+    assert {p["path"] for p in ingress["spec"]["rules"][0]["http"]["paths"]} == {"/ws", "/events"}
+
+
 def test_session_service_and_ingress_route_websocket_and_events(production):
     session = production.workload("session")
     service = production.get("Service", session["metadata"]["name"])
     assert service["spec"]["selector"] == session["spec"]["selector"]["matchLabels"]
     ingress = production.of_kind("Ingress")[0]
     paths = {p["path"]: p for p in ingress["spec"]["rules"][0]["http"]["paths"]}
-    assert set(paths) == {"/ws", "/events"}
+    assert set(paths) == {"/ws", "/events", "/console"}
+    assert paths["/console"]["pathType"] == "Prefix" and paths["/ws"]["pathType"] == "Exact"
     assert all(p["backend"]["service"]["name"] == service["metadata"]["name"] for p in paths.values())
     assert int(annotations(ingress)["nginx.ingress.kubernetes.io/proxy-read-timeout"]) >= 3600
     assert ingress["spec"]["tls"][0]["hosts"] == ["threds.example.com"]
