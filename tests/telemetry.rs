@@ -205,8 +205,14 @@ async fn one_trace_follows_an_event_from_either_entry_through_the_engine_to_the_
             .find(|s| s.attribute("messaging.message.id") == Some("ws-1"))
             .map(|s| s.trace_id.clone())
     };
+    // The session that took the frame exports its span on its own schedule: wait for it too.
     let spans = receiver.wait_for(Duration::from_secs(30), |spans| {
-        ws_trace(spans).is_some_and(|trace| complete(spans, &trace))
+        ws_trace(spans).is_some_and(|trace| {
+            complete(spans, &trace)
+                && spans
+                    .iter()
+                    .any(|s| s.trace_id == trace && s.service == "session-in")
+        })
     });
     let send = spans
         .iter()
