@@ -197,8 +197,10 @@ fn measure(
     let runtime = crate::runtime()?;
     runtime.block_on(async {
         let bus = rig.infra.bus()?;
-        // The messages to "bench" reach the session node holding it: a stand-in for one.
-        let mut reader = rig.infra.listen("bench-reader", &["bench"]).await?.reader;
+        // The workload's messages reach the session node holding their recipients: a stand-in
+        // for one.
+        let recipients = workload.recipients();
+        let mut reader = rig.infra.listen("bench-reader", recipients).await?.reader;
         while reader.poll(1, Duration::from_millis(100)).await?.assigned.is_empty() {}
         // Warm-up, and what one event publishes.
         let (threds, per_event) = match workload {

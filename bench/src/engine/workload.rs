@@ -54,6 +54,18 @@ impl Workload {
         })
     }
 
+    /// The participants the workload's messages go to: the bench registers its delivery slot
+    /// for them, as the session node holding their connections would (the engine drops messages
+    /// for participants no session node holds).
+    pub fn recipients(&self) -> &'static [&'static str] {
+        match self {
+            Workload::Echo { .. } => &["bench"],
+            // The downtime pattern's first step publishes to these two addresses; the test
+            // resolver config names no agent, so both are participants.
+            Workload::Downtime { .. } => &["wonkaInc.erp.agent", "bOompa"],
+        }
+    }
+
     /// Event `n` of the run with its key; `threds` are the echo threds to continue.
     pub fn event(&self, n: usize, threds: &[String]) -> (Option<String>, Value) {
         match self {
