@@ -261,7 +261,6 @@ function renderWho() {
 const store = {
   threds: new Map(),
   loading: false,
-  loaded: false,
   generation: 0,
   dirty: false,
   onChange: null,
@@ -269,7 +268,6 @@ const store = {
 
   reset() {
     this.threds.clear();
-    this.loaded = false;
     this.loading = false;
     this.generation += 1;
     this.changed();
@@ -323,7 +321,6 @@ const store = {
         if (generation !== this.generation) return;
         this.upsert((page.results || []).map((r) => ({ ...r.thred, lastEvent: r.lastEvent })), false);
       }
-      this.loaded = true;
       $("#view").dataset.loadedAt = String(Math.round(performance.now()));
     } catch (e) {
       notify(`Could not list threds: ${e.message}`, "error");
@@ -611,7 +608,7 @@ async function patternSource(id, version) {
   if (!entry) throw new Error(`pattern ${id} is not loaded`);
   const wanted = entry.versions.find((v) => v.version === (version || entry.active)) || entry.versions.find((v) => v.active);
   if (!wanted) throw new Error(`pattern ${id} has no version ${version}`);
-  return { entry, version: wanted, pattern: JSON.parse(wanted.source) };
+  return JSON.parse(wanted.source);
 }
 
 async function loadThred(id) {
@@ -751,7 +748,7 @@ views.thred = async (main, id) => {
   if (!thred) return;
   if (session.me.admin) {
     try {
-      pattern = (await patternSource(thred.patternId, thred.patternVersion)).pattern;
+      pattern = await patternSource(thred.patternId, thred.patternVersion);
       drawFacts();
     } catch (e) {
       graphBox.replaceChildren(h("p", { class: "hint" }, `Pattern unavailable: ${e.message}`));

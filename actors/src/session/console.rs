@@ -78,9 +78,9 @@ async fn style() -> HttpResponse {
     asset("text/css; charset=utf-8", STYLE)
 }
 
+/// An error answer (the session routes' shape, with no event to refer to).
 fn refusal(status: StatusCode, code: u16, message: String) -> HttpResponse {
-    HttpResponse::build(status)
-        .json(json!({"error": {"code": code, "message": message, "ref": null}}))
+    super::http::error(status, code, message, None)
 }
 
 /// `GET /console/api/whoami`: `{participant, roles, admin, minting}` for the request's token.

@@ -208,7 +208,8 @@ async fn ws(
     Ok(response)
 }
 
-fn error(
+/// An error answer `{"error": {code, message, ref}}` with `status`.
+pub(super) fn error(
     status: actix_web::http::StatusCode,
     code: u16,
     message: String,
