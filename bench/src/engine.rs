@@ -173,10 +173,10 @@ impl Rig {
     }
 
     /// Redis work so far.
-    fn counts(&self) -> (Option<stats::Calls>, Option<u64>) {
+    fn counts(&self) -> (Option<stats::Calls>, Option<stats::Engine>) {
         (
             stats::redis_calls(self.infra.redis()),
-            stats::round_trips(self.engine.addr()),
+            stats::engine(self.engine.addr()),
         )
     }
 }

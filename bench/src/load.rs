@@ -44,12 +44,9 @@ pub async fn measure(
     counted: Option<Counted<'_>>,
 ) -> anyhow::Result<()> {
     let snapshot = || {
-        counted.as_ref().map(|c| {
-            (
-                stats::redis_calls(c.redis),
-                stats::round_trips(c.engine.addr()),
-            )
-        })
+        counted
+            .as_ref()
+            .map(|c| (stats::redis_calls(c.redis), stats::engine(c.engine.addr())))
     };
     let before = snapshot();
     let load = run(server, args.clients, args.window, None, args.seconds).await?;

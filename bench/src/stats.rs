@@ -1,26 +1,49 @@
 //! Counts of Redis work: the engine's own count of round trips (its `/metrics`) and what Redis
 //! counted (`INFO commandstats`).
 
+use std::collections::BTreeMap;
 use threds_testkit::http;
 use threds_testkit::redis::RedisServer;
 
 /// Redis work at one moment.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Calls {
     /// Commands executed, including those run inside scripts.
     pub commands: u64,
     /// Script calls (EVALSHA, EVAL).
     pub scripts: u64,
+    /// Calls of each command, by its lower-case name.
+    pub by_command: BTreeMap<String, u64>,
 }
 
-/// The engine's count of Redis round trips, read from its `/metrics` at `addr`.
-pub fn round_trips(addr: &str) -> Option<u64> {
-    http::get(addr, "/metrics")
-        .ok()?
-        .body
-        .lines()
-        .find_map(|l| l.strip_prefix("threds_store_round_trips_total "))
-        .and_then(|v| v.trim().parse().ok())
+/// The engine's counts at one moment, from its `/metrics`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Engine {
+    /// Redis round trips.
+    pub round_trips: u64,
+    /// Engine batches.
+    pub batches: u64,
+    /// Records in those batches.
+    pub batched: u64,
+    /// Commits refused for a conflict (and run again).
+    pub conflicts: u64,
+}
+
+/// The engine's counts, read from its `/metrics` at `addr`.
+pub fn engine(addr: &str) -> Option<Engine> {
+    let body = http::get(addr, "/metrics").ok()?.body;
+    let read = |name: &str| -> Option<u64> {
+        body.lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
+            .and_then(|v| v.trim().parse::<f64>().ok())
+            .map(|v| v as u64)
+    };
+    Some(Engine {
+        round_trips: read("threds_store_round_trips_total")?,
+        batches: read("threds_batch_records_count").unwrap_or(0),
+        batched: read("threds_batch_records_sum").unwrap_or(0),
+        conflicts: read("threds_commit_conflicts_total").unwrap_or(0),
+    })
 }
 
 /// What `redis` has executed so far (`INFO commandstats`, less the `INFO` calls themselves).
@@ -31,10 +54,7 @@ pub fn redis_calls(redis: &RedisServer) -> Option<Calls> {
 
 /// Sums `INFO commandstats` lines.
 fn commandstats(stats: &str) -> Calls {
-    let mut calls = Calls {
-        commands: 0,
-        scripts: 0,
-    };
+    let mut calls = Calls::default();
     for line in stats.lines() {
         let Some((name, rest)) = line
             .strip_prefix("cmdstat_")
@@ -51,6 +71,7 @@ fn commandstats(stats: &str) -> Calls {
             continue;
         }
         calls.commands += n;
+        calls.by_command.insert(name.to_owned(), n);
         if name == "evalsha" || name == "eval" {
             calls.scripts += n;
         }
@@ -60,22 +81,49 @@ fn commandstats(stats: &str) -> Calls {
 
 /// Per-event Redis work between `before` and `after` over `events` events, as a report line.
 pub fn per_event(
-    before: (Option<Calls>, Option<u64>),
-    after: (Option<Calls>, Option<u64>),
+    before: (Option<Calls>, Option<Engine>),
+    after: (Option<Calls>, Option<Engine>),
     events: f64,
 ) -> Option<String> {
-    let (Some(c0), Some(c1)) = (before.0, after.0) else {
+    let (Some(c0), Some(c1)) = (&before.0, &after.0) else {
         return None;
     };
     let events = events.max(1.0);
-    let trips = match (before.1, after.1) {
-        (Some(t0), Some(t1)) => format!("{:.3}", t1.saturating_sub(t0) as f64 / events),
-        _ => "?".into(),
+    let (trips, batch) = match (before.1, after.1) {
+        (Some(e0), Some(e1)) => (
+            format!(
+                "{:.3}",
+                e1.round_trips.saturating_sub(e0.round_trips) as f64 / events
+            ),
+            format!(
+                "{:.1} records per batch, {} conflicts",
+                e1.batched.saturating_sub(e0.batched) as f64
+                    / e1.batches.saturating_sub(e0.batches).max(1) as f64,
+                e1.conflicts.saturating_sub(e0.conflicts)
+            ),
+        ),
+        _ => ("?".into(), "?".into()),
     };
+    let mut top: Vec<(u64, &str)> = c1
+        .by_command
+        .iter()
+        .map(|(name, n)| {
+            let was = c0.by_command.get(name).copied().unwrap_or(0);
+            (n.saturating_sub(was), name.as_str())
+        })
+        .filter(|(n, _)| *n > 0)
+        .collect();
+    top.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(b.1)));
+    let top: Vec<String> = top
+        .iter()
+        .take(6)
+        .map(|(n, name)| format!("{name} {:.2}", *n as f64 / events))
+        .collect();
     Some(format!(
-        "redis per event: {trips} round trips (engine's count), {:.3} script calls (EVALSHA), {:.2} commands in all (INFO commandstats, including those inside scripts)",
+        "redis per event: {trips} round trips (engine's count; {batch}), {:.3} script calls (EVALSHA), {:.2} commands in all (INFO commandstats, including those inside scripts; most: {})",
         c1.scripts.saturating_sub(c0.scripts) as f64 / events,
-        c1.commands.saturating_sub(c0.commands) as f64 / events
+        c1.commands.saturating_sub(c0.commands) as f64 / events,
+        top.join(", ")
     ))
 }
 
@@ -90,7 +138,8 @@ mod tests {
             commandstats(stats),
             Calls {
                 commands: 13,
-                scripts: 3
+                scripts: 3,
+                by_command: [("evalsha".to_owned(), 3), ("hset".to_owned(), 10)].into()
             }
         );
     }

@@ -112,6 +112,8 @@ pub struct Metrics {
     pub lease_grants: Counter,
     /// Writes refused because a newer lease of the partition exists (fencing).
     pub fencing_refusals: Counter,
+    /// Engine commits refused because another commit changed what they read (run again).
+    pub commit_conflicts: Counter,
     /// Records per engine batch.
     pub batch_records: Histogram,
     /// Records of a partition not yet read by this process's consumer.
@@ -166,6 +168,7 @@ impl Metrics {
             timer_lateness: Histogram::new(exponential_buckets(0.001, 2.0, 16)),
             lease_grants: Counter::default(),
             fencing_refusals: Counter::default(),
+            commit_conflicts: Counter::default(),
             batch_records: Histogram::new(exponential_buckets(1.0, 2.0, 12)),
             consumer_lag: Family::default(),
             consumer_failures: Family::default(),
@@ -230,6 +233,11 @@ impl Metrics {
             "fencing_refusals",
             "Writes refused because a newer lease of the partition exists",
             m.fencing_refusals.clone(),
+        );
+        r.register(
+            "commit_conflicts",
+            "Engine commits refused because another commit changed what they read (run again)",
+            m.commit_conflicts.clone(),
         );
         r.register(
             "batch_records",

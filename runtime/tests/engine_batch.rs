@@ -209,3 +209,73 @@ async fn messages_carry_a_child_of_their_records_trace_context() {
         "a record without context starts a trace"
     );
 }
+
+/// Records of `n` unbound echo events from `n` participants: each starts a thred of its own.
+fn starts(n: u64) -> Vec<Record> {
+    (0..n)
+        .map(|offset| {
+            let source = format!("p{offset}");
+            let event = json!({"id": format!("s{offset}"), "type": "org.wt.echo",
+                "source": {"id": source},
+                "data": {"content": {"values": {"echoTo": ["bob"], "echoTitle": "t", "echoContent": offset}}}});
+            Record {
+                position: Position {
+                    topic: T.events().into(),
+                    partition: 0,
+                    offset,
+                },
+                key: Some(source),
+                payload: event.to_string().into_bytes(),
+                headers: Vec::new(),
+                timestamp: 0,
+            }
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn threds_started_for_many_participants_in_one_batch_read_the_store_together() {
+    if !threds_testkit::redis::available("engine batch round trips") {
+        return;
+    }
+    let server =
+        threds_testkit::redis::RedisServer::start().unwrap_or_else(|e| panic!("redis-server: {e}"));
+    let clock = Arc::new(|| 1_000_000i64);
+    let config = threds_runtime::store::redis::Config::new(vec![server.url()]);
+    let store = Arc::new(
+        threds_runtime::store::redis::RedisStore::with_clock(config, clock.clone()).unwrap(),
+    );
+    let pattern = threds_patterns::load::pattern("echo", ECHO).unwrap().value;
+    let mut set = PatternSet::new();
+    set.insert(Arc::new(pattern));
+    let bus: Arc<dyn Bus> = Arc::new(MemoryBus::new());
+    bus.create_topic(T.sessions(), 1).await.unwrap();
+    let processor = Processor::new(
+        MachineHandle::new(Machine::new(set, Default::default(), Default::default())),
+        store.clone(),
+        store.clone(),
+        bus,
+        T,
+        clock,
+    );
+
+    // Each step counts its thred against its starter: 40 participants' counters, none read yet.
+    let n = 40;
+    let records = starts(n);
+    let before = store.round_trips().unwrap();
+    let outcomes = processor
+        .events(events_of(&processor, &records), None)
+        .await
+        .unwrap();
+    let trips = store.round_trips().unwrap() - before;
+    let started: usize = outcomes.iter().map(|o| o.threds.len()).sum();
+    assert_eq!(started, n as usize, "every event started a thred");
+    assert_eq!(store.thred_ids().await.unwrap().len(), n as usize);
+    // Unbound listeners, then what the steps asked for (their threds, the pattern's and the
+    // participants' counters) gathered over the batch, the commit and the publishing: not one
+    // read per step.
+    assert!(
+        trips <= 10,
+        "{trips} Redis round trips for a batch of {n} new threds"
+    );
+}

@@ -27,7 +27,7 @@ use threds_patterns::machine::{
     history as log, quota, Input, Machine, Message, Outcome, ThredChange,
 };
 use threds_patterns::model::Event;
-use tracing::{Instrument, Span};
+use tracing::Span;
 
 /// Most times one input is re-run after misses or version conflicts before giving up.
 const MAX_ATTEMPTS: usize = 16;
@@ -481,25 +481,10 @@ impl Processor {
         let mut last = String::new();
         for _ in 0..MAX_ATTEMPTS {
             let engine = self.machine_for(&pre).await;
-            let mut commit = Commit {
-                applied: watermark.clone().into_iter().collect(),
-                ..Commit::default()
-            };
-            let mut outcomes = Vec::with_capacity(steps.len());
+            let (mut commit, outcomes) = self.run(&engine, &mut pre, &steps).await?;
+            commit.applied = watermark.clone().into_iter().collect();
             // The trace context of each outbox record: a child of its step's.
             let mut traces = Vec::new();
-            for step in &steps {
-                let outcome = self
-                    .run(&engine, &mut pre, &step.input, &step.env)
-                    .instrument(step.span.clone())
-                    .await?;
-                if !step.span.is_none() {
-                    describe(&step.span, &outcome, &pre);
-                }
-                self.add_writes(&mut commit, &pre, &outcome);
-                pre.apply(&outcome);
-                outcomes.push(outcome);
-            }
             let messages = outcomes.iter().flat_map(|o| &o.messages);
             let slots = self.slots_for(&engine, messages).await?;
             let mut undeliverable = 0;
@@ -552,6 +537,7 @@ impl Processor {
                     return Ok(outcomes);
                 }
                 Err(store::Error::Conflict(what)) => {
+                    metrics().commit_conflicts.inc();
                     last = what;
                     pre = Prefetched::default();
                     self.prefetch(steps.iter().map(|s| &s.input), &mut pre)
@@ -563,25 +549,44 @@ impl Processor {
         Err(Error::Contention(last))
     }
 
-    /// Runs one step over `pre`, loading whatever it asks for that was not there and running it
-    /// again (the core is pure, and the environment is the record's own each time).
+    /// Runs the batch's steps one after the other over `pre` (each seeing the earlier ones'
+    /// writes), answering their writes and outcomes. What the steps ask for that `pre` does not
+    /// hold is gathered over the whole batch and loaded at once, then the batch runs again: a
+    /// batch of steps that each start a thred for another participant reads their counters in
+    /// one round trip, not one each (the core is pure, and each step's environment is its
+    /// record's own every time).
     async fn run(
         &self,
         engine: &Machine,
         pre: &mut Prefetched,
-        input: &Input,
-        env: &RecordEnv,
-    ) -> Result<Outcome, Error> {
+        steps: &[Step],
+    ) -> Result<(Commit, Vec<Outcome>), Error> {
         for _ in 0..MAX_ATTEMPTS {
-            let outcome = engine.process(&*pre, input, &mut env.clone());
-            let misses = pre.take_misses();
-            if misses.is_empty() {
-                return Ok(outcome);
+            let mut commit = Commit::default();
+            let mut outcomes = Vec::with_capacity(steps.len());
+            let mut misses = Vec::new();
+            for step in steps {
+                let outcome = step
+                    .span
+                    .in_scope(|| engine.process(&*pre, &step.input, &mut step.env.clone()));
+                misses.extend(pre.take_misses());
+                if misses.is_empty() {
+                    if !step.span.is_none() {
+                        describe(&step.span, &outcome, pre);
+                    }
+                    self.add_writes(&mut commit, pre, &outcome);
+                }
+                pre.apply(&outcome);
+                outcomes.push(outcome);
             }
+            if misses.is_empty() {
+                return Ok((commit, outcomes));
+            }
+            pre.forget_writes();
             self.load(&misses, pre).await?;
         }
         Err(Error::Contention(
-            "the step kept asking for state it had been given".into(),
+            "the steps kept asking for state they had been given".into(),
         ))
     }
 
