@@ -57,6 +57,9 @@ impl Bus for Flaky {
     async fn partitions(&self, topic: &str) -> Result<u32, bus::Error> {
         self.inner.partitions(topic).await
     }
+    async fn topic_ready(&self, topic: &str) -> Result<(), bus::Error> {
+        self.inner.topic_ready(topic).await
+    }
 
     async fn lag(&self, group: &str, topic: &str) -> Result<Vec<bus::Lag>, bus::Error> {
         self.inner.lag(group, topic).await

@@ -154,6 +154,10 @@ impl Bus for MemoryBus {
         lock(&self.shared.state).topic(topic).map(Topic::count)
     }
 
+    async fn topic_ready(&self, topic: &str) -> Result<(), Error> {
+        lock(&self.shared.state).topic(topic).map(|_| ())
+    }
+
     async fn lag(&self, group: &str, topic: &str) -> Result<Vec<Lag>, Error> {
         let state = lock(&self.shared.state);
         let logs = &state.topic(topic)?.partitions;

@@ -200,10 +200,9 @@ pub trait Bus: Send + Sync + 'static {
     async fn partitions(&self, topic: &str) -> Result<u32, Error>;
 
     /// Whether `topic` exists with every partition led, asked of the backend now (no cache):
-    /// [`Error::UnknownTopic`] when it is gone (for readiness checks).
-    async fn topic_ready(&self, topic: &str) -> Result<(), Error> {
-        self.partitions(topic).await.map(|_| ())
-    }
+    /// [`Error::UnknownTopic`] when it is gone (for readiness checks). Required of every bus, so
+    /// that no wrapper answers from a cache instead.
+    async fn topic_ready(&self, topic: &str) -> Result<(), Error>;
 
     /// Appends a record. `partition: None` picks [`partition_for`] of the key (or partition 0
     /// without a key). Returns where it landed once it is durable in the adapter's sense.

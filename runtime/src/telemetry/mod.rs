@@ -60,6 +60,10 @@ impl Bus for MeteredBus {
         self.0.partitions(topic).await
     }
 
+    async fn topic_ready(&self, topic: &str) -> Result<(), bus::Error> {
+        self.0.topic_ready(topic).await
+    }
+
     async fn lag(&self, group: &str, topic: &str) -> Result<Vec<bus::Lag>, bus::Error> {
         self.0.lag(group, topic).await
     }

@@ -22,7 +22,7 @@ use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer as _};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Header, OwnedHeaders};
-use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::producer::{FutureProducer, FutureRecord, Producer as _};
 use rdkafka::{Offset, TopicPartitionList};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
@@ -189,7 +189,8 @@ pub trait TopicCreator: Send + Sync + 'static {
 /// The bus on a Kafka cluster.
 pub struct KafkaBus {
     config: KafkaConfig,
-    producer: FutureProducer,
+    /// The idempotent producer; replaced when it fails fatally (see [`KafkaBus::renew_if_fatal`]).
+    producer: Mutex<Arc<FutureProducer>>,
     admin: Arc<AdminClient<DefaultClientContext>>,
     /// Partition counts seen so far (the bus never changes a topic's count).
     partitions: Mutex<HashMap<String, u32>>,
@@ -225,6 +226,23 @@ impl KafkaBus {
     /// Connects to the cluster of `config` (lazily: clients connect on first use, so this only
     /// fails on invalid settings).
     pub fn new(config: KafkaConfig) -> Result<Self, Error> {
+        let producer = Self::new_producer(&config)?;
+        let mut admin = config.client(&format!("{}-admin", config.client_id));
+        config.finish(&mut admin, false);
+        let admin: AdminClient<DefaultClientContext> = admin.create().map_err(backend)?;
+        Ok(KafkaBus {
+            config,
+            producer: Mutex::new(Arc::new(producer)),
+            admin: Arc::new(admin),
+            partitions: Mutex::new(HashMap::new()),
+            members: Mutex::new(HashMap::new()),
+            creator: None,
+            lag_readers: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// The idempotent producer of a bus on `config`.
+    fn new_producer(config: &KafkaConfig) -> Result<FutureProducer, Error> {
         let mut producer = config.client(&config.client_id);
         producer
             .set("enable.idempotence", "true")
@@ -233,19 +251,34 @@ impl KafkaBus {
             // waiting to fill a batch only adds latency; concurrent appends still batch.
             .set("linger.ms", "0");
         config.finish(&mut producer, false);
-        let producer: FutureProducer = producer.create().map_err(backend)?;
-        let mut admin = config.client(&format!("{}-admin", config.client_id));
-        config.finish(&mut admin, false);
-        let admin: AdminClient<DefaultClientContext> = admin.create().map_err(backend)?;
-        Ok(KafkaBus {
-            config,
-            producer,
-            admin: Arc::new(admin),
-            partitions: Mutex::new(HashMap::new()),
-            members: Mutex::new(HashMap::new()),
-            creator: None,
-            lag_readers: Mutex::new(HashMap::new()),
-        })
+        producer.create().map_err(backend)
+    }
+
+    /// The producer appends go through now.
+    fn producer(&self) -> Arc<FutureProducer> {
+        lock(&self.producer).clone()
+    }
+
+    /// Replaces `used` with a new producer if it failed fatally (an idempotent producer whose
+    /// sequence the broker no longer knows, as after a broker lost its data, refuses every later
+    /// append): the appends that failed report their errors, and later ones go through.
+    fn renew_if_fatal(&self, used: &Arc<FutureProducer>) {
+        let Some((code, reason)) = used.client().fatal_error() else {
+            return;
+        };
+        let mut current = lock(&self.producer);
+        if !Arc::ptr_eq(&current, used) {
+            return;
+        }
+        match Self::new_producer(&self.config) {
+            Ok(fresh) => {
+                tracing::warn!(error = %code, reason, "kafka: the producer failed fatally; appends go through a new one");
+                *current = Arc::new(fresh);
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "kafka: the producer failed fatally and a new one could not be made")
+            }
+        }
     }
 
     /// Creates topics through `creator` instead of the cluster's CreateTopics (for clusters
@@ -585,7 +618,11 @@ impl Bus for KafkaBus {
     ) -> Result<Position, Error> {
         let partition = self.target(topic, partition, key).await?;
         let record = outgoing(topic, partition, key, &payload, &headers)?;
-        let result = self.producer.send(record, QUEUE_TIMEOUT).await;
+        let producer = self.producer();
+        let result = producer.send(record, QUEUE_TIMEOUT).await;
+        if result.is_err() {
+            self.renew_if_fatal(&producer);
+        }
         self.delivered(topic, partition, result)
     }
 
@@ -593,6 +630,7 @@ impl Bus for KafkaBus {
         // Every record is queued before any delivery is awaited, in order: the idempotent
         // producer keeps that order per partition, and the batch costs one round of the broker's
         // acknowledgements rather than one per record.
+        let producer = self.producer();
         let mut queued = Vec::with_capacity(records.len());
         for r in &records {
             let partition = match self.target(&r.topic, r.partition, r.key.as_deref()).await {
@@ -615,12 +653,12 @@ impl Bus for KafkaBus {
                     continue;
                 }
             };
-            match self.producer.send_result(record) {
+            match producer.send_result(record) {
                 Ok(delivery) => queued.push(Queued::Sent(partition, delivery)),
                 // The local queue is full: wait for room (and this record's delivery) in place,
                 // which keeps the order.
                 Err((_, record)) => {
-                    let result = self.producer.send(record, QUEUE_TIMEOUT).await;
+                    let result = producer.send(record, QUEUE_TIMEOUT).await;
                     queued.push(Queued::Done(self.delivered(&r.topic, partition, result)));
                 }
             }
@@ -638,6 +676,9 @@ impl Bus for KafkaBus {
                     ))),
                 },
             });
+        }
+        if results.iter().any(Result::is_err) {
+            self.renew_if_fatal(&producer);
         }
         results
     }
