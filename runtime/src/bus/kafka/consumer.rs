@@ -1,6 +1,7 @@
 //! A member of a consumer group on Kafka: one librdkafka consumer, its rebalance callbacks
 //! captured in a [`Tracker`], blocking librdkafka calls run on tokio's blocking threads.
 
+use super::outage::{Admin, Outage};
 use super::tracker::{Tp, Tracker};
 use super::{backend, blocking, lock, KafkaConfig, REQUEST_TIMEOUT};
 use crate::bus::{Consumer, Error, Polled, Position, Record};
@@ -35,15 +36,22 @@ pub(super) type Member = BaseConsumer<Context>;
 /// What the threads polling one consumer share: its rebalance callbacks, the records fetched but
 /// not returned yet (a poll whose future is dropped leaves them for the next one), and a turn,
 /// so that one librdkafka poll loop runs at a time and records stay in order.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(super) struct Context {
     tracker: Mutex<Tracker>,
     /// Each with the tracker's change count when it was fetched (see `Tracker::deliverable`).
     fetched: Mutex<VecDeque<(u64, Record)>>,
     turn: Mutex<()>,
+    /// The topics subscribed to, and what an outage of every broker paused.
+    topics: Vec<String>,
+    outage: Outage,
 }
 
 impl ClientContext for Context {
+    fn error(&self, error: KafkaError, reason: &str) {
+        self.outage.error(&error, reason);
+    }
+
     /// librdkafka's periodic statistics (`statistics.interval.ms`): the lag of each partition this
     /// consumer reads (`threds_consumer_lag`).
     fn stats(&self, statistics: rdkafka::Statistics) {
@@ -132,6 +140,8 @@ pub struct KafkaConsumer {
     reported: BTreeSet<Tp>,
     /// Whether the loss of the consumer (replacement, fencing) was reported.
     fence_reported: bool,
+    /// How to make the librdkafka consumer again.
+    recipe: Recipe,
 }
 
 impl fmt::Debug for KafkaConsumer {
@@ -143,21 +153,26 @@ impl fmt::Debug for KafkaConsumer {
     }
 }
 
-impl KafkaConsumer {
-    /// Opens a consumer in `group` as `member` and subscribes it to `topics`; `from_end`:
-    /// partitions the group has committed nothing on start at their end.
-    pub(super) fn open(
-        config: &KafkaConfig,
-        group: &str,
-        topics: &[&str],
-        member: &str,
-        from_end: bool,
-    ) -> Result<Self, Error> {
+/// What a member's librdkafka consumer is made from, kept to make it again after an outage.
+#[derive(Clone)]
+struct Recipe {
+    config: KafkaConfig,
+    admin: Admin,
+    group: String,
+    topics: Vec<String>,
+    member: String,
+    from_end: bool,
+}
+
+impl Recipe {
+    /// A new librdkafka consumer in the group, subscribed to the topics.
+    fn consumer(&self) -> Result<Member, Error> {
+        let config = &self.config;
         let session = config.session_timeout.as_millis().clamp(1, 3_600_000);
         let heartbeat = (session / 5).clamp(1, 3_000);
-        let mut settings = config.client(&format!("{}-{member}", config.client_id));
+        let mut settings = config.client(&format!("{}-{}", config.client_id, self.member));
         settings
-            .set("group.id", group)
+            .set("group.id", &self.group)
             .set(
                 "partition.assignment.strategy",
                 config.assignment_strategy.as_str(),
@@ -166,7 +181,7 @@ impl KafkaConsumer {
             .set("enable.auto.offset.store", "false")
             .set(
                 "auto.offset.reset",
-                if from_end { "latest" } else { "earliest" },
+                if self.from_end { "latest" } else { "earliest" },
             )
             .set("session.timeout.ms", session.to_string())
             .set("heartbeat.interval.ms", heartbeat.to_string())
@@ -179,13 +194,45 @@ impl KafkaConsumer {
             // How often librdkafka reports partition lag (`threds_consumer_lag`).
             .set("statistics.interval.ms", "5000");
         if config.static_membership {
-            settings.set("group.instance.id", member);
+            settings.set("group.instance.id", &self.member);
         }
         config.finish(&mut settings, true);
         let consumer: Member = settings
-            .create_with_context(Context::default())
+            .create_with_context(Context {
+                tracker: Mutex::default(),
+                fetched: Mutex::default(),
+                turn: Mutex::default(),
+                topics: self.topics.clone(),
+                outage: Outage::new(self.admin.clone()),
+            })
             .map_err(backend)?;
-        consumer.subscribe(topics).map_err(backend)?;
+        let topics: Vec<&str> = self.topics.iter().map(String::as_str).collect();
+        consumer.subscribe(&topics).map_err(backend)?;
+        Ok(consumer)
+    }
+}
+
+impl KafkaConsumer {
+    /// Opens a consumer in `group` as `member` and subscribes it to `topics`; `from_end`:
+    /// partitions the group has committed nothing on start at their end; `admin` is asked whether
+    /// the topics are back after an outage.
+    pub(super) fn open(
+        config: &KafkaConfig,
+        admin: Admin,
+        group: &str,
+        topics: &[&str],
+        member: &str,
+        from_end: bool,
+    ) -> Result<Self, Error> {
+        let recipe = Recipe {
+            config: config.clone(),
+            admin,
+            group: group.to_owned(),
+            topics: topics.iter().map(|t| (*t).to_owned()).collect(),
+            member: member.to_owned(),
+            from_end,
+        };
+        let consumer = recipe.consumer()?;
         let ctx = consumer.context().clone();
         Ok(KafkaConsumer {
             slot: Arc::new(Slot {
@@ -195,6 +242,30 @@ impl KafkaConsumer {
             static_member: config.static_membership,
             reported: BTreeSet::new(),
             fence_reported: false,
+            recipe,
+        })
+    }
+
+    /// Replaces the librdkafka consumer after an outage of every broker (see
+    /// [`super::outage`]): the old one closes, a new one joins the group, and every partition
+    /// reported so far is reported revoked (records fetched and not handled are read again).
+    fn replace(&mut self) -> Result<Polled, Error> {
+        let fresh = Arc::new(self.recipe.consumer()?);
+        let old = {
+            let mut slot = lock(&self.slot.consumer);
+            if slot.is_none() {
+                // Fenced meanwhile: the handle stays without a consumer.
+                return Ok(Polled::default());
+            }
+            slot.replace(fresh.clone())
+        };
+        if let Some(old) = old {
+            close_later(old);
+        }
+        self.ctx = fresh.context().clone();
+        Ok(Polled {
+            revoked: std::mem::take(&mut self.reported).into_iter().collect(),
+            ..Polled::default()
         })
     }
 
@@ -226,12 +297,15 @@ fn fetch(
     max: usize,
     timeout: Duration,
     cancel: &AtomicBool,
-) -> Result<(), KafkaError> {
+) -> Result<(), Failure> {
     let _turn = lock(&ctx.turn);
     let started = Instant::now();
     let before = lock(&ctx.tracker).changes();
     let mut have = lock(&ctx.fetched).len();
     while have < max {
+        ctx.outage
+            .guard(consumer, &ctx.topics)
+            .map_err(Failure::Outage)?;
         let wait = if have == 0 {
             timeout.saturating_sub(started.elapsed()).min(STEP)
         } else {
@@ -246,7 +320,9 @@ fn fetch(
                 lock(&ctx.fetched).push_back((now, record_of(&message)));
                 have += 1;
             }
-            Some(Err(fatal @ KafkaError::MessageConsumptionFatal(_))) => return Err(fatal),
+            Some(Err(fatal @ KafkaError::MessageConsumptionFatal(_))) => {
+                return Err(Failure::Kafka(fatal))
+            }
             Some(Err(e)) => {
                 tracing::warn!(error = %e, "kafka: consumer error");
                 if have > 0 {
@@ -261,6 +337,14 @@ fn fetch(
         }
     }
     Ok(())
+}
+
+/// Why a fetch stopped short.
+enum Failure {
+    /// librdkafka failed fatally.
+    Kafka(KafkaError),
+    /// The consumer outlived an outage of every broker and is to be replaced.
+    Outage(Error),
 }
 
 /// Sets its flag when dropped: tells a blocking fetch that its poll is over (or was abandoned).
@@ -337,7 +421,13 @@ impl Consumer for KafkaConsumer {
         drop(cancel);
         match fetched {
             Ok(()) => {}
-            Err(e) if e.rdkafka_error_code() == Some(RDKafkaErrorCode::FencedInstanceId) => {
+            Err(Failure::Outage(e)) => {
+                tracing::warn!(error = %e, "kafka: replacing the consumer after a broker outage");
+                return self.replace();
+            }
+            Err(Failure::Kafka(e))
+                if e.rdkafka_error_code() == Some(RDKafkaErrorCode::FencedInstanceId) =>
+            {
                 // Another process joined under this member name (static membership).
                 tracing::warn!("kafka: member fenced by a newer instance of it");
                 lock(&self.ctx.fetched).clear();
@@ -346,7 +436,7 @@ impl Consumer for KafkaConsumer {
                 }
                 return Ok(self.fenced_poll(Duration::ZERO).await);
             }
-            Err(e) => return Err(Error::unavailable("polling", e)),
+            Err(Failure::Kafka(e)) => return Err(Error::unavailable("polling", e)),
         }
         let mut tracker = lock(&self.ctx.tracker);
         let mut fetched = lock(&self.ctx.fetched);

@@ -8,6 +8,7 @@
 //! `docs/bus.md` describes the topic layout, the settings and the delivery guarantees.
 
 mod consumer;
+mod outage;
 mod tail;
 mod tracker;
 
@@ -557,7 +558,14 @@ impl KafkaBus {
                 tracing::warn!(code = e.code(), group, error = %e, "kafka: could not fix where a new group starts; it starts at the end once assigned");
             }
         }
-        let consumer = KafkaConsumer::open(&self.config, group, topics, member, from_end)?;
+        let consumer = KafkaConsumer::open(
+            &self.config,
+            self.admin.clone(),
+            group,
+            topics,
+            member,
+            from_end,
+        )?;
         lock(&self.members).insert(
             (group.to_owned(), member.to_owned()),
             Arc::downgrade(consumer.slot()),
@@ -751,7 +759,8 @@ impl Bus for KafkaBus {
                 partition,
             });
         }
-        let reader = tail::KafkaTail::open(&self.config, topic, partition).await?;
+        let reader =
+            tail::KafkaTail::open(&self.config, self.admin.clone(), topic, partition).await?;
         Ok(crate::bus::tail::Tail::boxed(topic, partition, reader))
     }
 }
