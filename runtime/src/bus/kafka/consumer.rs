@@ -154,7 +154,6 @@ impl fmt::Debug for KafkaConsumer {
 }
 
 /// What a member's librdkafka consumer is made from, kept to make it again after an outage.
-#[derive(Clone)]
 struct Recipe {
     config: KafkaConfig,
     admin: Admin,

@@ -1,6 +1,7 @@
 //! A consumer's guard over a broker outage: while every broker is down its partitions are paused;
-//! once the broker answers with every topic the consumer reads, the consumer is given up (its
-//! polls fail, and the service that owns it opens a new one) rather than resumed.
+//! once the broker answers with every topic the consumer reads, the consumer is replaced rather
+//! than resumed (a group member by a new member under the same name, a tail reader by a new reader
+//! from its last offset: `consumer.rs`, `tail.rs`).
 //!
 //! Why: a broker that comes back without its topics (in-memory storage, a wiped volume), or
 //! with topics made again under new ids, answers the fetches of partitions the consumer still
