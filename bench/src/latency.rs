@@ -21,7 +21,6 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 use threds_runtime::bus::partition_for;
 use threds_runtime::topology::Topology;
-use threds_testkit::deployment::Infrastructure;
 use threds_testkit::rig::Launcher;
 
 /// Partitions of the events topic in the run.
@@ -43,31 +42,15 @@ pub struct Args {
     /// Live echo threds the events go to.
     #[arg(long, default_value_t = 1_000)]
     echo_threds: usize,
-    /// Run on a tansu broker instead of librdkafka's mock cluster.
-    #[arg(long)]
-    tansu: bool,
-    /// More librdkafka properties (`name=value,...`) for the engine and the harness alike.
-    #[arg(long)]
-    properties: Option<String>,
+    #[command(flatten)]
+    broker: crate::broker::Args,
 }
 
 /// Measures each rate on fresh infrastructure and one engine; prints p50, p99 and max.
 pub fn run(launcher: &Launcher, args: &Args) -> anyhow::Result<()> {
-    let infra = if args.tansu {
-        Infrastructure::on_tansu(PARTITIONS).context("starting tansu and Redis")?
-    } else {
-        Infrastructure::start(PARTITIONS).context("starting the mock cluster and Redis")?
-    };
-    let broker = if args.tansu { "tansu" } else { "mock cluster" };
-    let properties = [infra.properties(), args.properties.as_deref().unwrap_or("")]
-        .into_iter()
-        .filter(|p| !p.is_empty())
-        .collect::<Vec<_>>()
-        .join(",");
-    let mut env = infra.env("bench-engine");
-    env.retain(|(k, _)| *k != "THREDS_KAFKA_PROPERTIES");
-    env.push(("THREDS_KAFKA_PROPERTIES", properties.clone()));
-    env.extend(crate::unlimited());
+    let started = args.broker.start(PARTITIONS)?;
+    let (infra, properties, broker) = (&started.infra, &started.properties, started.name());
+    let env = started.env("bench-engine");
     let engine = launcher
         .clone()
         .config("/nonexistent/threds.toml")
@@ -79,7 +62,7 @@ pub fn run(launcher: &Launcher, args: &Args) -> anyhow::Result<()> {
         .context("starting the engine")?;
     let runtime = crate::runtime()?;
     let slot = runtime.block_on(infra.register("latency-harness", &[READER]))?;
-    let client = Client::new(&infra.bootstrap(), &properties);
+    let client = Client::new(&infra.bootstrap(), properties);
     let topology = infra.topology().clone();
     let reader = Reader::start(&client, &topology, slot)?;
     let producer = client.producer()?;

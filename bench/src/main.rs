@@ -2,6 +2,7 @@
 //! mock Kafka cluster. Test tooling, kept out of the `threds` binary; it runs the `threds` built
 //! beside it (`cargo build --release --bin threds`) or the one `--threds` names.
 
+mod broker;
 mod cluster;
 mod dev;
 mod engine;

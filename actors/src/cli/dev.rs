@@ -37,7 +37,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     actix_web::rt::System::new().block_on(async move {
         let listener = node::bind(&config.server.listen)?;
         let stop = node::stop_on_signal();
-        let Some((ports, storage)) = ports::build(&config, Profile::Dev, &stop).await? else {
+        let Some((ports, storage)) = ports::build(&config, Roles::ALL, Profile::Dev, &stop).await?
+        else {
             return Ok(());
         };
         let setup = Setup {

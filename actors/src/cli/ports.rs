@@ -1,7 +1,7 @@
 //! Building a process's ports from the configuration: each port's `backend`, or the profile's
 //! default (embedded for `threds dev`, production for the separate processes).
 
-use crate::node::Ports;
+use crate::node::{Ports, Roles};
 use anyhow::Context;
 use std::sync::Arc;
 use std::time::Duration;
@@ -29,6 +29,7 @@ pub enum Profile {
 /// was still being waited for (Redis and MongoDB are tried again, with backoff, until they answer).
 pub async fn build(
     config: &Config,
+    roles: Roles,
     profile: Profile,
     stop: &CancellationToken,
 ) -> anyhow::Result<Option<(Ports, String)>> {
@@ -63,7 +64,7 @@ pub async fn build(
         }
         Backend::Kafka => {
             places.push(format!("kafka {}", config.bus.kafka.brokers));
-            let bus = kafka_bus(config).await?;
+            let bus = kafka_bus(config, roles).await?;
             let what = format!("Kafka at {}", config.bus.kafka.brokers);
             let topology = config.topology();
             match wait_for(&what, stop, || topics_made(bus.as_ref(), &topology)).await? {
@@ -217,11 +218,14 @@ async fn topics_made(bus: &dyn Bus, topology: &Topology) -> Result<(), Unreachab
     Ok(())
 }
 
-async fn kafka_bus(config: &Config) -> anyhow::Result<Arc<dyn Bus>> {
-    use threds_runtime::bus::kafka::KafkaBus;
-    let settings = &config.bus.kafka;
-    let bus = KafkaBus::new(settings.clone())
-        .with_context(|| format!("configuring Kafka at {}", settings.brokers))?;
+async fn kafka_bus(config: &Config, roles: Roles) -> anyhow::Result<Arc<dyn Bus>> {
+    use threds_runtime::bus::kafka::{KafkaBus, SESSION_LINGER_MS};
+    let mut settings = config.bus.kafka.clone();
+    if roles.sessions {
+        settings.linger_ms.get_or_insert(SESSION_LINGER_MS);
+    }
+    let brokers = settings.brokers.clone();
+    let bus = KafkaBus::new(settings).with_context(|| format!("configuring Kafka at {brokers}"))?;
     Ok(Arc::new(bus))
 }
 

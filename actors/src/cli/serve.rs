@@ -94,7 +94,8 @@ pub fn run_process(args: NodeArgs, roles: Roles) -> anyhow::Result<ExitCode> {
         let health = waiting.handle();
         actix_web::rt::spawn(waiting);
         let stop = node::stop_on_signal();
-        let built = super::ports::build(&config, super::ports::Profile::Production, &stop).await;
+        let built =
+            super::ports::build(&config, roles, super::ports::Profile::Production, &stop).await;
         health.stop(false).await;
         let Some((ports, storage)) = built.context("connecting to the backends")? else {
             tracing::info!("stopped before the backends answered");

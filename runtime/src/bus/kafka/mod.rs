@@ -99,7 +99,18 @@ pub struct KafkaConfig {
     /// the slots of nodes that died keep. `sessions_retention_ms` in `threds.toml`.
     #[serde(rename = "sessions_retention_ms", with = "crate::millis")]
     pub sessions_retention: Duration,
+    /// How many milliseconds the producer waits to fill a batch before sending it (librdkafka
+    /// `linger.ms`). Unset: [`SESSION_LINGER_MS`] in a process with the session role, whose
+    /// appends are many clients' single events (batched, they cost the producer and the broker
+    /// far fewer requests), 0 elsewhere (an engine appends a batch's messages together).
+    /// `linger_ms` in `threds.toml`.
+    pub linger_ms: Option<u64>,
 }
+
+/// The producer's `linger.ms` in a process with the session role unless `linger_ms` says
+/// otherwise: measured in `docs/benchmarks.md` (the session process's producer thread spent
+/// 4 times the CPU at 0, and the whole path delivered a third less).
+pub const SESSION_LINGER_MS: u64 = 1;
 
 impl Default for KafkaConfig {
     fn default() -> Self {
@@ -112,6 +123,7 @@ impl Default for KafkaConfig {
             properties: BTreeMap::new(),
             history_retention: Duration::from_secs(7 * 24 * 3600),
             sessions_retention: Duration::from_secs(3600),
+            linger_ms: None,
         }
     }
 }
@@ -248,9 +260,7 @@ impl KafkaBus {
         producer
             .set("enable.idempotence", "true")
             .set("acks", "all")
-            // Callers await each append (an event's ack, a step's outbox) before the next one, so
-            // waiting to fill a batch only adds latency; concurrent appends still batch.
-            .set("linger.ms", "0");
+            .set("linger.ms", config.linger_ms.unwrap_or(0).to_string());
         config.finish(&mut producer, false);
         producer.create().map_err(backend)
     }

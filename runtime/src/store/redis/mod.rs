@@ -316,15 +316,14 @@ impl Threds for RedisStore {
         if seqs.is_empty() {
             return Ok(());
         }
-        let mut pipe = Pipeline::with_capacity(seqs.len() + 1);
+        let mut pipe = Pipeline::with_capacity(2);
         pipe.atomic();
         pipe.cmd("ZREM")
             .arg(self.keys().outbox())
             .arg(seqs)
             .ignore();
-        for seq in seqs {
-            pipe.cmd("DEL").arg(self.keys().outbox_entry(*seq)).ignore();
-        }
+        let entries: Vec<String> = seqs.iter().map(|s| self.keys().outbox_entry(*s)).collect();
+        pipe.cmd("DEL").arg(entries).ignore();
         let () = self.state.pipe(&pipe).await?;
         Ok(())
     }

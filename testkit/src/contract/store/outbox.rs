@@ -213,3 +213,30 @@ pub(super) async fn ack(store: Arc<dyn Threds>, _clock: ManualClock) {
         vec![pending(next[0], START, records[0].clone())]
     );
 }
+
+/// A commit of many records (more than any one script call adds at once) lists them all in
+/// order, each numbered once; acknowledging them all in one call empties the outbox.
+pub(super) async fn large(store: Arc<dyn Threds>, _clock: ManualClock) {
+    let store = store.as_ref();
+    let records: Vec<Outgoing> = (0..4_321u32)
+        .map(|n| Outgoing {
+            partition: (n % 3 == 0).then_some(n % 5),
+            ..outgoing("out", (n % 2 == 0).then_some("k"), &n.to_be_bytes())
+        })
+        .collect();
+    let numbers = must("send", store.commit(None, sending(records.clone())).await);
+    assert_eq!(numbers.len(), records.len(), "one number per record");
+    rising("large", &numbers);
+    let listed = all(store).await;
+    let expected: Vec<Pending> = numbers
+        .iter()
+        .zip(&records)
+        .map(|(seq, r)| pending(*seq, START, r.clone()))
+        .collect();
+    assert!(
+        listed == expected,
+        "every record listed once, in order, as given"
+    );
+    must("ack all", store.ack_outbox(&numbers).await);
+    assert!(all(store).await.is_empty(), "acknowledged: nothing left");
+}

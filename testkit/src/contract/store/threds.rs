@@ -37,6 +37,7 @@ where
     case(SUITE, "outbox of refused commits", &make, outbox::refused).await;
     case(SUITE, "outbox window", &make, outbox::window).await;
     case(SUITE, "outbox acknowledgement", &make, outbox::ack).await;
+    case(SUITE, "outbox of a large commit", &make, outbox::large).await;
 }
 
 /// Checks that everything survives a restart; `open` opens the same durable port each call (the

@@ -133,15 +133,33 @@ for i = 0, A - 1 do
     redis.call('HSET', P .. 'applied', field, ARGV[o + 2])
   end
 end
+-- The outbox: the batch's seqs taken at once, one HSET per record, the index added in chunks
+-- (few calls per record: they are most of what a commit costs Redis).
 local out = {'ok'}
-for i = 0, O - 1 do
-  local o = ow + 1 + i * 5
-  local seq = redis.call('INCR', P .. 'seq:outbox')
-  local key = P .. 'outbox:' .. seq
-  redis.call('HSET', key, 'at', ARGV[2], 'topic', ARGV[o], 'payload', ARGV[o + 3])
-  if ARGV[o + 1] == '1' then redis.call('HSET', key, 'key', ARGV[o + 2]) end
-  if ARGV[o + 4] ~= '' then redis.call('HSET', key, 'partition', ARGV[o + 4]) end
-  redis.call('ZADD', P .. 'outbox', seq, seq)
-  out[#out + 1] = seq
+if O > 0 then
+  local first = redis.call('INCRBY', P .. 'seq:outbox', O) - O + 1
+  local index = {}
+  for i = 0, O - 1 do
+    local o = ow + 1 + i * 5
+    local seq = first + i
+    local fields = {'at', ARGV[2], 'topic', ARGV[o], 'payload', ARGV[o + 3]}
+    if ARGV[o + 1] == '1' then
+      fields[#fields + 1] = 'key'
+      fields[#fields + 1] = ARGV[o + 2]
+    end
+    if ARGV[o + 4] ~= '' then
+      fields[#fields + 1] = 'partition'
+      fields[#fields + 1] = ARGV[o + 4]
+    end
+    redis.call('HSET', P .. 'outbox:' .. seq, unpack(fields))
+    index[#index + 1] = seq
+    index[#index + 1] = seq
+    -- unpack has a stack limit: add at most 500 members per ZADD.
+    if #index >= 1000 or i == O - 1 then
+      redis.call('ZADD', P .. 'outbox', unpack(index))
+      index = {}
+    end
+    out[#out + 1] = seq
+  end
 end
 return out
