@@ -44,7 +44,7 @@ impl Broker {
     /// What the broker is, for reports.
     pub fn name(&self) -> &'static str {
         if self.infra.properties().is_empty() {
-            "tansu"
+            "tansu broker"
         } else {
             "mock cluster"
         }
