@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use threds_patterns::thred::{Status, ThredContext, ThredMeta, ThredState};
+use threds_patterns::thred::{ThredContext, ThredState};
 use threds_runtime::store::redis::{Config, RedisStore};
 use threds_runtime::store::{Commit, Rate, RateBudgets, Stores, ThredWrite, Threds};
 use threds_runtime::topology::{self, StoreKeys};
@@ -141,24 +141,12 @@ async fn a_commit_is_one_round_trip() {
     let clock = ManualClock::new(1_000_000);
     let store = store(vec![server.url()], "trips:", clock);
     let state = |step: i64| ThredState {
-        id: "t".into(),
-        pattern_id: "p".into(),
-        pattern_version: None,
         thred_context: ThredContext {
             thred_id: "t".into(),
             scope: serde_json::Map::new(),
             participant_ids: vec!["alice".into()],
         },
-        reaction_store: None,
-        start_time: 0,
-        end_time: None,
-        status: Status::Active,
-        last_update_time: step,
-        meta: ThredMeta::default(),
-        parent_thred_id: None,
-        spawn_type: None,
-        child_thred_ids: Vec::new(),
-        started_by: None,
+        ..ThredState::bare("t", "p", step)
     };
     let save = |step: i64, expected| Commit {
         threds: vec![ThredWrite::Save {

@@ -10,7 +10,7 @@
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
-use threds_patterns::thred::{Status, ThredContext, ThredMeta, ThredState};
+use threds_patterns::thred::ThredState;
 use threds_runtime::store::redis::{Config, RedisStore};
 use threds_runtime::store::{Commit, Error, Lease, Leases, ThredWrite, Threds};
 use threds_testkit::redis::{available, RedisServer};
@@ -44,26 +44,7 @@ fn thred_of(resource: &str) -> String {
 
 /// Its state at `step`.
 fn state(id: &str, step: i64) -> ThredState {
-    ThredState {
-        id: id.to_string(),
-        pattern_id: "p".into(),
-        pattern_version: None,
-        thred_context: ThredContext {
-            thred_id: id.to_string(),
-            scope: serde_json::Map::new(),
-            participant_ids: Vec::new(),
-        },
-        reaction_store: None,
-        start_time: 0,
-        end_time: None,
-        status: Status::Active,
-        last_update_time: step,
-        meta: ThredMeta::default(),
-        parent_thred_id: None,
-        spawn_type: None,
-        child_thred_ids: Vec::new(),
-        started_by: None,
-    }
+    ThredState::bare(id, "p", step)
 }
 
 /// A save of the resource's thred expecting `expected`.

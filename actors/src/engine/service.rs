@@ -8,12 +8,19 @@ use futures_util::future::LocalBoxFuture;
 use futures_util::FutureExt;
 use std::sync::atomic::{AtomicBool, AtomicU64};
 use std::sync::Arc;
+use std::time::Duration;
 use threds_runtime::bus::driver::{self, Fatal};
 use threds_runtime::bus::{Consumer, Record};
 use threds_runtime::engine::lanes::{Lanes, WorkerError, Workers};
 use threds_runtime::engine::partition::{Partition, Shared};
 use threds_runtime::telemetry::Metered;
 use tokio_util::sync::CancellationToken;
+
+/// How often the engine commits its consumer offsets at most: each commit is a round trip during
+/// which its consume loop waits, and exactly once rests on the applied offsets each batch writes
+/// with its state, not on these (a record handled and not committed yet is skipped when
+/// redelivered).
+const COMMIT_EVERY: Duration = Duration::from_millis(20);
 
 /// What the engine service needs.
 pub struct EngineOptions {
@@ -89,6 +96,8 @@ pub async fn run(
         next: 0,
     };
     let mut lanes = Lanes::new(workers, processor, batch, options.ready, options.restarts);
-    let driver_options = driver::Options::new("engine").max_records(batch * 4);
+    let driver_options = driver::Options::new("engine")
+        .max_records(batch * 4)
+        .commit_every(COMMIT_EVERY);
     driver::run(consumer, &mut lanes, &driver_options, &Metered, &shutdown).await
 }

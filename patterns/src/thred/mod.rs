@@ -141,12 +141,6 @@ impl ThredState {
     /// A new active thred of `pattern` in its initial reaction.
     pub fn new(pattern: &Pattern, id: String, now: i64) -> ThredState {
         ThredState {
-            thred_context: ThredContext {
-                thred_id: id.clone(),
-                ..ThredContext::default()
-            },
-            id,
-            pattern_id: pattern.id.clone(),
             pattern_version: (pattern.version > 0).then_some(pattern.version),
             reaction_store: pattern.initial().map(|r| ReactionStore {
                 reaction_name: r.name.clone(),
@@ -154,6 +148,24 @@ impl ThredState {
                 start_time: now,
             }),
             start_time: now,
+            ..ThredState::bare(&id, &pattern.id, now)
+        }
+    }
+
+    /// An active thred `id` of the pattern called `pattern_id`, in no reaction, with no
+    /// participants, last updated at `now`: a state for code that stores threds without running
+    /// them (stores, their tests).
+    pub fn bare(id: &str, pattern_id: &str, now: i64) -> ThredState {
+        ThredState {
+            id: id.to_owned(),
+            pattern_id: pattern_id.to_owned(),
+            pattern_version: None,
+            thred_context: ThredContext {
+                thred_id: id.to_owned(),
+                ..ThredContext::default()
+            },
+            reaction_store: None,
+            start_time: 0,
             end_time: None,
             status: Status::Active,
             last_update_time: now,

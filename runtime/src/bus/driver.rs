@@ -17,6 +17,7 @@ use super::{Consumer, Position, Record};
 use async_trait::async_trait;
 use std::collections::BTreeMap;
 use std::time::Duration;
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 /// A partition of a topic.
@@ -100,10 +101,16 @@ pub struct Options {
     pub backoff: Duration,
     /// Longest wait between failed polls.
     pub max_backoff: Duration,
+    /// Shortest time between two offset commits while running (zero: after every poll or
+    /// progress that handled something). What is handled meanwhile is committed together once
+    /// it has passed; shutdown commits at once. A commit is a round trip to the group
+    /// coordinator during which the loop neither polls nor takes finished work.
+    pub commit_every: Duration,
 }
 
 impl Options {
-    /// Defaults for a consumer called `name`: 64 records, 200 ms polls, backoff 200 ms to 5 s.
+    /// Defaults for a consumer called `name`: 64 records, 200 ms polls, backoff 200 ms to 5 s,
+    /// commits after everything handled.
     pub fn new(name: impl Into<String>) -> Options {
         Options {
             name: name.into(),
@@ -111,7 +118,14 @@ impl Options {
             poll_wait: Duration::from_millis(200),
             backoff: Duration::from_millis(200),
             max_backoff: Duration::from_secs(5),
+            commit_every: Duration::ZERO,
         }
+    }
+
+    /// The same committing at most once per `every`.
+    pub fn commit_every(mut self, every: Duration) -> Options {
+        self.commit_every = every;
+        self
     }
 
     /// The same with at most `n` records per poll.
@@ -198,15 +212,24 @@ pub async fn run<H: Handler>(
     let name = options.name.as_str();
     let mut pending = Pending::default();
     let mut backoff = options.backoff;
+    let mut committed_at = Instant::now();
     let outcome = loop {
         if shutdown.is_cancelled() {
             break Ok(());
         }
+        // A poll ends by the time handled offsets are due for their commit (a poll is not
+        // dropped for it: a group member must keep polling to stay in its group).
+        let poll_wait = match pending.0.is_empty() {
+            true => options.poll_wait,
+            false => (committed_at + options.commit_every)
+                .saturating_duration_since(Instant::now())
+                .min(options.poll_wait),
+        };
         let woke = tokio::select! {
             biased;
             () = shutdown.cancelled() => break Ok(()),
             progress = handler.progress() => Woke::Progress(progress),
-            polled = consumer.poll(options.max_records, options.poll_wait), if handler.wants_records() => Woke::Polled(polled),
+            polled = consumer.poll(options.max_records, poll_wait), if handler.wants_records() => Woke::Polled(polled),
         };
         let handled = match woke {
             Woke::Progress(progress) => progress,
@@ -241,7 +264,10 @@ pub async fn run<H: Handler>(
             Ok(positions) => pending.add(positions),
             Err(fatal) => break Err(fatal),
         }
-        commit(consumer.as_mut(), &mut pending, name, observer).await;
+        if !pending.0.is_empty() && committed_at.elapsed() >= options.commit_every {
+            commit(consumer.as_mut(), &mut pending, name, observer).await;
+            committed_at = Instant::now();
+        }
     };
     pending.add(handler.drain().await);
     commit(consumer.as_mut(), &mut pending, name, observer).await;

@@ -482,6 +482,8 @@ impl Processor {
         for _ in 0..MAX_ATTEMPTS {
             let engine = self.machine_for(&pre).await;
             let (mut commit, outcomes) = self.run(&engine, &mut pre, &steps).await?;
+            // Steps of one thred in a batch write it once.
+            commit.coalesce();
             commit.applied = watermark.clone().into_iter().collect();
             // The trace context of each outbox record: a child of its step's.
             let mut traces = Vec::new();

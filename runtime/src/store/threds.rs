@@ -19,6 +19,7 @@
 
 use super::{Error, Lease};
 use async_trait::async_trait;
+use std::collections::{HashMap, HashSet};
 use threds_patterns::machine::Counter;
 use threds_patterns::thred::{ThredState, Timer};
 
@@ -110,6 +111,65 @@ pub struct Commit {
     pub outbox: Vec<Outgoing>,
 }
 
+impl ThredWrite {
+    /// The thred written.
+    pub fn id(&self) -> &str {
+        match self {
+            ThredWrite::Save { state, .. } => &state.id,
+            ThredWrite::Remove { id, .. } => id,
+        }
+    }
+
+    /// The version the write expects.
+    fn expected_mut(&mut self) -> &mut Option<u64> {
+        match self {
+            ThredWrite::Save { expected, .. } | ThredWrite::Remove { expected, .. } => expected,
+        }
+    }
+}
+
+impl Commit {
+    /// Keeps one write per thred and one per counter: the last, expecting the version the first
+    /// expected — what applying them in order leaves, at the cost of one write (a batch's steps
+    /// of one thred write it once). A thred the commit also removes keeps every write: a removal
+    /// drops index entries that a later save of the same id must not inherit.
+    pub fn coalesce(&mut self) {
+        let removed: HashSet<String> = self
+            .threds
+            .iter()
+            .filter(|w| matches!(w, ThredWrite::Remove { .. }))
+            .map(|w| w.id().to_owned())
+            .collect();
+        let mut first: HashMap<String, Option<u64>> = HashMap::new();
+        let mut last: HashMap<String, usize> = HashMap::new();
+        for (i, w) in self.threds.iter_mut().enumerate() {
+            if !removed.contains(w.id()) {
+                let expected = *first.entry(w.id().to_owned()).or_insert(*w.expected_mut());
+                *w.expected_mut() = expected;
+                last.insert(w.id().to_owned(), i);
+            }
+        }
+        let mut i = 0;
+        self.threds.retain(|w| {
+            let keep = removed.contains(w.id()) || last.get(w.id()) == Some(&i);
+            i += 1;
+            keep
+        });
+        let mut first: HashMap<String, u64> = HashMap::new();
+        let mut last: HashMap<String, usize> = HashMap::new();
+        for (i, (id, expected, _)) in self.counters.iter_mut().enumerate() {
+            *expected = *first.entry(id.clone()).or_insert(*expected);
+            last.insert(id.clone(), i);
+        }
+        let mut i = 0;
+        self.counters.retain(|(id, _, _)| {
+            let keep = last.get(id) == Some(&i);
+            i += 1;
+            keep
+        });
+    }
+}
+
 /// The thred state of a deployment, with its timers and outbox.
 #[async_trait]
 pub trait Threds: Send + Sync + 'static {
@@ -157,5 +217,75 @@ pub trait Threds: Send + Sync + 'static {
     /// Round trips to the backend so far, when the adapter counts them (for metrics).
     fn round_trips(&self) -> Option<u64> {
         None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn save(id: &str, step: i64, expected: Option<u64>) -> ThredWrite {
+        ThredWrite::Save {
+            state: ThredState::bare(id, "p", step),
+            expected,
+            partition: 0,
+            timer: None,
+            listens_unbound: false,
+        }
+    }
+
+    fn counter(n: u64) -> Counter {
+        Counter {
+            instances: n,
+            last_start: None,
+        }
+    }
+
+    #[test]
+    fn coalescing_keeps_the_last_write_of_each_thred_and_counter_expecting_the_first_version() {
+        let mut commit = Commit {
+            threds: vec![
+                save("a", 1, None),
+                save("b", 1, Some(4)),
+                save("a", 2, Some(1)),
+                save("a", 3, Some(2)),
+            ],
+            counters: vec![
+                ("p".into(), 7, counter(1)),
+                ("q".into(), 0, counter(5)),
+                ("p".into(), 8, counter(2)),
+            ],
+            ..Commit::default()
+        };
+        commit.coalesce();
+        assert_eq!(
+            commit.threds,
+            vec![save("b", 1, Some(4)), save("a", 3, None)]
+        );
+        assert_eq!(
+            commit.counters,
+            vec![("q".into(), 0, counter(5)), ("p".into(), 7, counter(2))]
+        );
+    }
+
+    #[test]
+    fn a_thred_the_commit_removes_keeps_every_write() {
+        let remove = ThredWrite::Remove {
+            id: "a".into(),
+            expected: Some(2),
+            partition: 0,
+        };
+        let writes = vec![
+            save("a", 1, Some(1)),
+            remove,
+            save("a", 3, None),
+            save("b", 1, None),
+        ];
+        let mut commit = Commit {
+            threds: writes.clone(),
+            ..Commit::default()
+        };
+        commit.coalesce();
+        assert_eq!(commit.threds, writes);
     }
 }

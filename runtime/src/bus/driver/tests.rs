@@ -333,3 +333,40 @@ async fn work_finished_later_is_committed_and_shutdown_drains_the_rest() {
     assert_eq!(log.commits, [vec![next(0, 1)], vec![next(1, 1)]]);
     assert!(log.left);
 }
+
+#[tokio::test(start_paused = true)]
+async fn with_a_commit_interval_what_was_handled_meanwhile_is_committed_together_once_it_passed() {
+    let shutdown = CancellationToken::new();
+    let (consumer, log) = scripted(vec![
+        batch(&[0, 1], &[(0, 0)]),
+        batch(&[], &[(1, 0), (0, 1)]),
+        batch(&[], &[(0, 2)]),
+    ]);
+    let mut handler = counting(usize::MAX, &shutdown);
+    let every = Duration::from_secs(1);
+    let options = Options::new("test").commit_every(every);
+    let started = tokio::time::Instant::now();
+    let stop = shutdown.clone();
+    let log_seen = log.clone();
+    let driver = async { run(consumer, &mut handler, &options, &Unobserved, &shutdown).await };
+    let script = async move {
+        while log_seen.lock().unwrap().commits.is_empty() {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let at = started.elapsed();
+        stop.cancel();
+        at
+    };
+    let (result, committed_after) = tokio::join!(driver, script);
+    result.unwrap();
+    assert!(
+        committed_after >= every,
+        "no commit before the interval passed: {committed_after:?}"
+    );
+    let log = log.lock().unwrap();
+    assert_eq!(
+        log.commits,
+        [vec![next(0, 3), next(1, 1)]],
+        "one commit of everything handled meanwhile, none at shutdown (nothing left)"
+    );
+}

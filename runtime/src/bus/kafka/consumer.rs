@@ -298,6 +298,33 @@ fn fetch(
     cancel: &AtomicBool,
 ) -> Result<(), Failure> {
     let _turn = lock(&ctx.turn);
+    fetch_in_turn(consumer, ctx, max, timeout, cancel)
+}
+
+/// Takes what librdkafka already holds (up to `max`) without waiting, on the caller's thread:
+/// most polls under load find records there, and skip the hop to a blocking thread and back.
+/// Answers whether it took anything or saw a rebalance (the poll then answers that), or `None`
+/// when it cannot run here: another poll's turn is running (an abandoned one finishing its
+/// step), or an outage is being handled (its checks may wait on the broker).
+fn fetch_ready(consumer: &Member, ctx: &Context, max: usize) -> Option<Result<bool, Failure>> {
+    let _turn = ctx.turn.try_lock().ok()?;
+    if !ctx.outage.quiet() {
+        return None;
+    }
+    let before = lock(&ctx.tracker).changes();
+    let fetched = fetch_in_turn(consumer, ctx, max, Duration::ZERO, &AtomicBool::new(false));
+    Some(fetched.map(|()| !lock(&ctx.fetched).is_empty() || lock(&ctx.tracker).changes() != before))
+}
+
+/// [`fetch`] once the turn is held: waits only while nothing was taken, then drains what is
+/// ready.
+fn fetch_in_turn(
+    consumer: &Member,
+    ctx: &Context,
+    max: usize,
+    timeout: Duration,
+    cancel: &AtomicBool,
+) -> Result<(), Failure> {
     let started = Instant::now();
     let before = lock(&ctx.tracker).changes();
     let mut have = lock(&ctx.fetched).len();
@@ -331,7 +358,8 @@ fn fetch(
             None if have > 0 => break,
             None => {}
         }
-        if rebalanced || started.elapsed() >= timeout || cancel.load(Ordering::Relaxed) {
+        let waited_out = have == 0 && started.elapsed() >= timeout;
+        if rebalanced || waited_out || cancel.load(Ordering::Relaxed) {
             break;
         }
     }
@@ -414,10 +442,15 @@ impl Consumer for KafkaConsumer {
         };
         let ctx = self.ctx.clone();
         let max = max.max(1);
-        let cancel = Cancel(Arc::new(AtomicBool::new(false)));
-        let flag = cancel.0.clone();
-        let fetched = blocking(move || fetch(&consumer, &ctx, max, timeout, &flag)).await?;
-        drop(cancel);
+        let fetched = match fetch_ready(&consumer, &ctx, max) {
+            Some(Ok(true)) => Ok(()),
+            Some(Err(failure)) => Err(failure),
+            Some(Ok(false)) | None => {
+                let cancel = Cancel(Arc::new(AtomicBool::new(false)));
+                let flag = cancel.0.clone();
+                blocking(move || fetch(&consumer, &ctx, max, timeout, &flag)).await?
+            }
+        };
         match fetched {
             Ok(()) => {}
             Err(Failure::Outage(e)) => {

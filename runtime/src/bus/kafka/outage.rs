@@ -63,6 +63,13 @@ impl Outage {
         }
     }
 
+    /// Whether no outage is noted, paused for or over: [`Outage::guard`] then answers at once.
+    pub(super) fn quiet(&self) -> bool {
+        !self.over.load(Ordering::Relaxed)
+            && !self.down.load(Ordering::Relaxed)
+            && lock(&self.paused).is_none()
+    }
+
     /// librdkafka's error callback: notes an outage of every broker, logs the rest.
     pub(super) fn error(&self, error: &KafkaError, reason: &str) {
         if error.rdkafka_error_code() == Some(RDKafkaErrorCode::AllBrokersDown) {

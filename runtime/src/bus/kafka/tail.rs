@@ -117,6 +117,24 @@ enum Stop {
 /// returned, others are logged (librdkafka recovers from them).
 fn fetch(shared: &Shared, max: usize, timeout: Duration) -> Result<(), Stop> {
     let _turn = lock(&shared.turn);
+    fetch_in_turn(shared, max, timeout)
+}
+
+/// Takes what librdkafka already holds (up to `max`) on the caller's thread, without waiting
+/// (as the group consumer's `fetch_ready`): answers whether it took anything, or `None` when an
+/// abandoned read still has the turn or an outage is being handled.
+fn fetch_ready(shared: &Shared, max: usize) -> Option<Result<bool, Stop>> {
+    let _turn = shared.turn.try_lock().ok()?;
+    if !shared.consumer.context().outage.quiet() {
+        return None;
+    }
+    let fetched = fetch_in_turn(shared, max, Duration::ZERO);
+    Some(fetched.map(|()| !lock(&shared.fetched).is_empty()))
+}
+
+/// [`fetch`] once the turn is held: waits only while nothing was taken, then drains what is
+/// ready.
+fn fetch_in_turn(shared: &Shared, max: usize, timeout: Duration) -> Result<(), Stop> {
     let started = Instant::now();
     let mut have = lock(&shared.fetched).len();
     while have < max {
@@ -151,7 +169,7 @@ fn fetch(shared: &Shared, max: usize, timeout: Duration) -> Result<(), Stop> {
             None if have > 0 => break,
             None => {}
         }
-        if started.elapsed() >= timeout {
+        if have == 0 && started.elapsed() >= timeout {
             break;
         }
     }
@@ -162,7 +180,12 @@ fn fetch(shared: &Shared, max: usize, timeout: Duration) -> Result<(), Stop> {
 impl PartitionReader for KafkaTail {
     async fn read(&mut self, max: usize, timeout: Duration) -> Result<Vec<Record>, Error> {
         let shared = self.shared.clone();
-        match blocking(move || fetch(&shared, max, timeout)).await? {
+        let fetched = match fetch_ready(&shared, max) {
+            Some(Ok(true)) => Ok(()),
+            Some(Err(stop)) => Err(stop),
+            Some(Ok(false)) | None => blocking(move || fetch(&shared, max, timeout)).await?,
+        };
+        match fetched {
             Ok(()) => {}
             Err(Stop::Fatal(e)) => return Err(e),
             Err(Stop::Outage(e)) => {
