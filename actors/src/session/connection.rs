@@ -11,7 +11,9 @@ use actix::prelude::*;
 use actix_ws::{AggregatedMessage, CloseCode, CloseReason, ProtocolError, Session};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use threds_patterns::model::Event;
 use threds_runtime::metrics::metrics;
+use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 /// Who is connected.
@@ -49,9 +51,9 @@ pub struct Link {
 /// A connected, authenticated client.
 pub struct Connection {
     participant: String,
-    roles: Vec<String>,
     hub: Addr<Hub>,
-    intake: Intake,
+    /// The connection's events, in order, to its submitter task.
+    submits: mpsc::Sender<Submit>,
     out: Queue,
     kick: CancellationToken,
     id: Option<u64>,
@@ -60,8 +62,21 @@ pub struct Connection {
     ping_interval: Duration,
     ping_timeout: Duration,
     limits: Limits,
-    budget: Arc<ParticipantBudget>,
 }
+
+/// A client frame's way through the submitter, which answers frames in the order they came.
+enum Submit {
+    /// An event for the bus, with its frame's size in bytes (for the participant's byte budget).
+    Event(Event, usize),
+    /// A frame refused before the submitter: its answer.
+    Refused(ServerFrame),
+}
+
+/// Most events one connection queues for its submitter: past them, reading its frames waits.
+const SUBMIT_QUEUE: usize = 256;
+
+/// Most events the submitter takes at once.
+const SUBMIT_BATCH: usize = 64;
 
 impl Connection {
     /// Starts the connection's actor (reading `stream`) and its writer task (owning `session`).
@@ -91,13 +106,22 @@ impl Connection {
             writer.await;
             drop(address);
         });
+        let (submits, queued) = mpsc::channel(SUBMIT_QUEUE);
+        let submitter = Submitter {
+            intake,
+            budget,
+            participant: participant.clone(),
+            roles,
+            out: out.clone(),
+            kick: kick.clone(),
+        };
+        actix_web::rt::spawn(submitter.run(queued));
         Connection::create(move |ctx| {
             ctx.add_stream(stream);
             Connection {
                 participant,
-                roles,
                 hub,
-                intake,
+                submits,
                 out,
                 kick,
                 id: None,
@@ -105,7 +129,6 @@ impl Connection {
                 ping_interval,
                 ping_timeout,
                 limits,
-                budget,
             }
         })
     }
@@ -125,61 +148,111 @@ impl Connection {
         let _ = self.out.try_send(Outgoing::Ping);
     }
 
-    fn send(&self, frame: &ServerFrame) {
-        // A full queue means the client is not reading: the hub's delivery path closes it.
-        if self
-            .out
-            .try_send(Outgoing::Text(frame.to_text().into()))
-            .is_err()
-        {
-            self.kick.cancel();
-        }
-    }
-
     fn on_text(&mut self, text: &str, ctx: &mut Context<Self>) {
         let read = read_client_frame(text, &self.participant);
         // Every frame counts against the limits, a bad one too.
-        if let Err(wait) = self.limits.admit(text.len(), Instant::now()) {
-            metrics().rate_limited_frames.inc();
-            let reference = match &read {
-                Ok(event) => Some(event.id().to_string()),
-                Err(ServerFrame::Error { reference, .. }) => reference.clone(),
-                Err(_) => None,
-            };
-            return self.send(&rate_limited("this connection", wait, reference));
-        }
-        let event = match read {
-            Ok(event) => event,
-            Err(frame) => return self.send(&frame),
+        let submit = match (self.limits.admit(text.len(), Instant::now()), read) {
+            (Err(wait), read) => {
+                metrics().rate_limited_frames.inc();
+                let reference = match read {
+                    Ok(event) => Some(event.id().to_string()),
+                    Err(ServerFrame::Error { reference, .. }) => reference,
+                    Err(_) => None,
+                };
+                Submit::Refused(rate_limited("this connection", wait, reference))
+            }
+            (Ok(()), Ok(event)) => Submit::Event(event, text.len()),
+            (Ok(()), Err(frame)) => Submit::Refused(frame),
         };
-        let (intake, budget) = (self.intake.clone(), Arc::clone(&self.budget));
-        let (participant, roles) = (self.participant.clone(), self.roles.clone());
-        let id = event.id().to_string();
-        let size = text.len();
-        // `wait` keeps this connection's events in the order the client sent them.
+        self.submit(submit, ctx);
+    }
+
+    /// Hands `submit` to the submitter, in order; `wait` holds the reading of further frames
+    /// while its queue is full.
+    fn submit(&self, submit: Submit, ctx: &mut Context<Self>) {
+        let submits = self.submits.clone();
         ctx.wait(
             async move {
-                budget.admit(&participant, size, Instant::now()).await?;
-                Ok::<_, Duration>(
-                    intake
-                        .submit(event, &participant, &roles, None, "websocket")
-                        .await,
-                )
+                // Closed only once the submitter stopped, with the connection.
+                let _ = submits.send(submit).await;
             }
-            .into_actor(self)
-            .map(move |result, act, _| match result {
-                Err(wait) => {
-                    metrics().rate_limited_frames.inc();
-                    act.send(&rate_limited("this participant", wait, Some(id)));
-                }
-                Ok(Ok(_)) => act.send(&ServerFrame::Ack { id }),
-                Ok(Err(e)) => act.send(&ServerFrame::Error {
-                    code: e.code(),
-                    message: e.to_string(),
-                    reference: Some(id),
-                }),
-            }),
+            .into_actor(self),
         );
+    }
+}
+
+/// Queues `frame` for the client; a full queue means the client is not reading: the hub's
+/// delivery path closes it.
+fn send(out: &Queue, kick: &CancellationToken, frame: &ServerFrame) {
+    if out
+        .try_send(Outgoing::Text(frame.to_text().into()))
+        .is_err()
+    {
+        kick.cancel();
+    }
+}
+
+/// Submits one connection's events in the order the client sent them: takes what is queued (up to
+/// [`SUBMIT_BATCH`]), charges each to the participant's budget, appends the admitted ones together
+/// and answers each (ack or error) in order. Ends when the connection drops its sender.
+struct Submitter {
+    intake: Intake,
+    budget: Arc<ParticipantBudget>,
+    participant: String,
+    roles: Vec<String>,
+    out: Queue,
+    kick: CancellationToken,
+}
+
+impl Submitter {
+    async fn run(self, mut queued: mpsc::Receiver<Submit>) {
+        let mut batch = Vec::with_capacity(SUBMIT_BATCH);
+        while queued.recv_many(&mut batch, SUBMIT_BATCH).await > 0 {
+            let mut answers: Vec<Option<ServerFrame>> = Vec::with_capacity(batch.len());
+            let (mut admitted, mut ids) = (Vec::new(), Vec::new());
+            for submit in batch.drain(..) {
+                let (event, size) = match submit {
+                    Submit::Event(event, size) => (event, size),
+                    Submit::Refused(frame) => {
+                        answers.push(Some(frame));
+                        continue;
+                    }
+                };
+                let id = event.id().to_string();
+                match self
+                    .budget
+                    .admit(&self.participant, size, Instant::now())
+                    .await
+                {
+                    Err(wait) => {
+                        metrics().rate_limited_frames.inc();
+                        answers.push(Some(rate_limited("this participant", wait, Some(id))));
+                    }
+                    Ok(()) => {
+                        ids.push((answers.len(), id));
+                        answers.push(None);
+                        admitted.push(event);
+                    }
+                }
+            }
+            let outcomes = self
+                .intake
+                .submit_all(admitted, &self.participant, &self.roles, "websocket")
+                .await;
+            for ((at, id), outcome) in ids.into_iter().zip(outcomes) {
+                answers[at] = Some(match outcome {
+                    Ok(_) => ServerFrame::Ack { id },
+                    Err(e) => ServerFrame::Error {
+                        code: e.code(),
+                        message: e.to_string(),
+                        reference: Some(id),
+                    },
+                });
+            }
+            for frame in answers.into_iter().flatten() {
+                send(&self.out, &self.kick, &frame);
+            }
+        }
     }
 }
 
@@ -231,11 +304,14 @@ impl StreamHandler<Result<AggregatedMessage, ProtocolError>> for Connection {
         self.heard = Instant::now();
         match item {
             Ok(AggregatedMessage::Text(text)) => self.on_text(&text, ctx),
-            Ok(AggregatedMessage::Binary(_)) => self.send(&ServerFrame::Error {
-                code: protocol::ERR_BAD_FRAME,
-                message: "binary frames are not supported; send JSON text".into(),
-                reference: None,
-            }),
+            Ok(AggregatedMessage::Binary(_)) => {
+                let refused = ServerFrame::Error {
+                    code: protocol::ERR_BAD_FRAME,
+                    message: "binary frames are not supported; send JSON text".into(),
+                    reference: None,
+                };
+                self.submit(Submit::Refused(refused), ctx);
+            }
             Ok(AggregatedMessage::Ping(bytes)) => {
                 let _ = self.out.try_send(Outgoing::Pong(bytes.to_vec()));
             }

@@ -6,10 +6,11 @@ use super::protocol;
 use serde_json::{json, Map, Value};
 use std::sync::Arc;
 use threds_patterns::model::Event;
-use threds_runtime::bus::{self, Bus};
+use threds_runtime::bus::{self, Append, Bus};
 use threds_runtime::telemetry::spans;
 use threds_runtime::topology;
 use threds_runtime::trace::TraceParent;
+use tracing::Span;
 
 /// Why an event was not accepted.
 #[derive(Debug, thiserror::Error)]
@@ -70,6 +71,75 @@ impl Intake {
         parent: Option<TraceParent>,
         channel: &'static str,
     ) -> Result<Event, Refused> {
+        let ready = self
+            .prepare(event, participant, roles, parent, channel)
+            .await?;
+        let Append {
+            topic,
+            partition,
+            key,
+            payload,
+            headers,
+        } = ready.append;
+        let appended = self
+            .bus
+            .append(&topic, partition, key.as_deref(), payload, headers)
+            .await;
+        if let Err(e) = &appended {
+            spans::fail(&ready.span, e);
+        }
+        appended?;
+        Ok(ready.event)
+    }
+
+    /// Submits one connection's events in the order given, as [`Intake::submit`] does each
+    /// (without a caller's trace): they are stamped and admitted one after the other, then
+    /// appended together, pipelined, so that a client with many events in flight waits for one
+    /// round trip to the bus rather than one per event. Answers each event's outcome, in order.
+    pub async fn submit_all(
+        &self,
+        events: Vec<Event>,
+        participant: &str,
+        roles: &[String],
+        channel: &'static str,
+    ) -> Vec<Result<Event, Refused>> {
+        let mut outcomes: Vec<Option<Result<Event, Refused>>> = Vec::with_capacity(events.len());
+        let (mut ready, mut appends) = (Vec::new(), Vec::new());
+        for event in events {
+            match self.prepare(event, participant, roles, None, channel).await {
+                Ok(r) => {
+                    ready.push((outcomes.len(), r.event, r.span));
+                    appends.push(r.append);
+                    outcomes.push(None);
+                }
+                Err(refused) => outcomes.push(Some(Err(refused))),
+            }
+        }
+        let answers = self.bus.append_all(appends).await;
+        for ((at, event, span), answer) in ready.into_iter().zip(answers) {
+            outcomes[at] = Some(match answer {
+                Ok(_) => Ok(event),
+                Err(e) => {
+                    spans::fail(&span, &e);
+                    Err(Refused::Bus(e))
+                }
+            });
+        }
+        outcomes
+            .into_iter()
+            .map(|o| o.unwrap_or_else(|| Err(Refused::Bus(bus::Error::Closed))))
+            .collect()
+    }
+
+    /// Stamps `event`, waits for its partition's backpressure, and builds its record.
+    async fn prepare(
+        &self,
+        event: Event,
+        participant: &str,
+        roles: &[String],
+        parent: Option<TraceParent>,
+        channel: &'static str,
+    ) -> Result<Ready, Refused> {
         let event = stamp(event, participant, roles);
         let key = topology::event_key(event.thred_id(), participant).to_owned();
         let payload =
@@ -86,22 +156,25 @@ impl Intake {
             Some(parent) => parent.child(&seed),
             None => spans::root(&seed),
         });
-        let appended = self
-            .bus
-            .append(
-                &self.topic,
-                None,
-                Some(&key),
+        Ok(Ready {
+            event,
+            append: Append {
+                topic: self.topic.clone(),
+                partition: None,
+                key: Some(key),
                 payload,
-                vec![trace.to_header()],
-            )
-            .await;
-        if let Err(e) = &appended {
-            spans::fail(&span, e);
-        }
-        appended?;
-        Ok(event)
+                headers: vec![trace.to_header()],
+            },
+            span,
+        })
     }
+}
+
+/// An event stamped and admitted, with its record and the span of its sending.
+struct Ready {
+    event: Event,
+    append: Append,
+    span: Span,
 }
 
 /// The event with `source = {id: participant, roles?}`.
