@@ -240,3 +240,58 @@ async fn clients_with_skewed_clocks_share_a_rate_bucket_that_expires_when_full()
         "{key} expires in {ttl} ms: when 10 tokens at 1/s are back, plus a second"
     );
 }
+
+/// The connections the server has open, without the one asking.
+fn clients(server: &RedisServer) -> usize {
+    let list = server
+        .command("CLIENT LIST")
+        .unwrap_or_else(|e| panic!("CLIENT LIST: {e}"));
+    list.lines().filter(|l| l.contains("addr=")).count() - 1
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_thread_opens_its_own_connection_while_the_pool_has_room_then_threads_share() {
+    let Some(server) = server("redis connections per thread", &[]) else {
+        return;
+    };
+    let mut config = Config::new(vec![server.url()]).with_prefix("threads:");
+    config.pool_size = 2;
+    let store = Arc::new(RedisStore::new(config).unwrap_or_else(|e| panic!("store: {e}")));
+    let threads = 4;
+    // Every thread keeps its runtime (which drives the connection it opened) running until all
+    // are done and counted.
+    let done = Arc::new(tokio::sync::Barrier::new(threads + 1));
+    let counted = Arc::new(tokio::sync::Barrier::new(threads + 1));
+    let handles: Vec<_> = (0..threads)
+        .map(|_| {
+            let (store, done, counted) = (store.clone(), done.clone(), counted.clone());
+            std::thread::spawn(move || {
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .unwrap_or_else(|e| panic!("runtime: {e}"));
+                runtime.block_on(async {
+                    let mut answered = 0;
+                    for _ in 0..20 {
+                        answered += usize::from(store.ping().await.is_ok());
+                    }
+                    done.wait().await;
+                    counted.wait().await;
+                    answered
+                })
+            })
+        })
+        .collect();
+    done.wait().await;
+    let open = clients(&server);
+    counted.wait().await;
+    let answered: usize = handles
+        .into_iter()
+        .map(|h| h.join().unwrap_or_else(|_| panic!("a thread panicked")))
+        .sum();
+    assert_eq!(answered, threads * 20, "every request answered");
+    assert_eq!(
+        open, 2,
+        "as many connections as the pool allows, shared beyond it"
+    );
+}

@@ -16,10 +16,10 @@ use threds_runtime::engine::partition::{Partition, Shared};
 use threds_runtime::telemetry::Metered;
 use tokio_util::sync::CancellationToken;
 
-/// How often the engine commits its consumer offsets at most: each commit is a round trip during
-/// which its consume loop waits, and exactly once rests on the applied offsets each batch writes
-/// with its state, not on these (a record handled and not committed yet is skipped when
-/// redelivered).
+/// How often the engine commits its consumer offsets at most while batches are in hand (once none
+/// is, what was applied is committed at once): exactly once rests on the applied offsets each
+/// batch writes with its state, not on these (a record handled and not committed yet is skipped
+/// when redelivered), so under load one commit request per interval is enough.
 const COMMIT_EVERY: Duration = Duration::from_millis(20);
 
 /// What the engine service needs.

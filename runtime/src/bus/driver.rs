@@ -49,6 +49,12 @@ pub trait Handler {
         true
     }
 
+    /// Whether records taken are still being handled (their positions not yet answered): the
+    /// driver then commits at most once per [`Options::commit_every`]. The default is never.
+    fn busy(&self) -> bool {
+        false
+    }
+
     /// On shutdown: finishes the work in flight and answers its positions.
     async fn drain(&mut self) -> Vec<Position> {
         Vec::new()
@@ -101,10 +107,11 @@ pub struct Options {
     pub backoff: Duration,
     /// Longest wait between failed polls.
     pub max_backoff: Duration,
-    /// Shortest time between two offset commits while running (zero: after every poll or
-    /// progress that handled something). What is handled meanwhile is committed together once
-    /// it has passed; shutdown commits at once. A commit is a round trip to the group
-    /// coordinator during which the loop neither polls nor takes finished work.
+    /// Shortest time between two offset commits while the handler is [busy](Handler::busy)
+    /// (zero: after every poll or progress that handled something). What is handled meanwhile is
+    /// committed together once it has passed; once the handler has nothing in hand, and on
+    /// shutdown, what it handled is committed at once. Commits while running are sent without
+    /// waiting for the coordinator ([`Consumer::commit_soon`]); the last one waits.
     pub commit_every: Duration,
 }
 
@@ -264,13 +271,14 @@ pub async fn run<H: Handler>(
             Ok(positions) => pending.add(positions),
             Err(fatal) => break Err(fatal),
         }
-        if !pending.0.is_empty() && committed_at.elapsed() >= options.commit_every {
-            commit(consumer.as_mut(), &mut pending, name, observer).await;
+        let due = !handler.busy() || committed_at.elapsed() >= options.commit_every;
+        if !pending.0.is_empty() && due {
+            commit(consumer.as_mut(), &mut pending, Wait::No, name, observer).await;
             committed_at = Instant::now();
         }
     };
     pending.add(handler.drain().await);
-    commit(consumer.as_mut(), &mut pending, name, observer).await;
+    commit(consumer.as_mut(), &mut pending, Wait::Yes, name, observer).await;
     if let Err(e) = consumer.leave().await {
         observer.failed(name, Stage::Leave, &e);
         tracing::warn!(consumer = name, error = %e, "leaving the group failed");
@@ -278,10 +286,20 @@ pub async fn run<H: Handler>(
     outcome
 }
 
-/// Commits what is pending; on failure keeps it for the next commit.
+/// Whether a commit waits for the group coordinator's answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Wait {
+    /// It does (the last commit, before leaving).
+    Yes,
+    /// It does not where the consumer can help it ([`Consumer::commit_soon`]).
+    No,
+}
+
+/// Commits what is pending; on a failure known at once keeps it for the next commit.
 async fn commit(
     consumer: &mut dyn Consumer,
     pending: &mut Pending,
+    wait: Wait,
     name: &str,
     observer: &dyn Observer,
 ) {
@@ -289,7 +307,11 @@ async fn commit(
         return;
     }
     let positions = pending.positions();
-    match consumer.commit(&positions).await {
+    let committed = match wait {
+        Wait::Yes => consumer.commit(&positions).await,
+        Wait::No => consumer.commit_soon(&positions).await,
+    };
+    match committed {
         Ok(()) => {
             observer.committed(name, positions.len());
             pending.0.clear();

@@ -269,6 +269,14 @@ pub trait Consumer: Send {
     /// Commits, per partition, the offset of the next record to read (last processed + 1).
     async fn commit(&mut self, offsets: &[Position]) -> Result<(), Error>;
 
+    /// Like [`Consumer::commit`], without waiting for the group coordinator where the adapter can:
+    /// an error answers what is known at once, and a failure found later is logged and counted
+    /// (`threds_consumer_failures_total{stage="commit"}`); the next commit, of later offsets,
+    /// covers it. The default commits and waits.
+    async fn commit_soon(&mut self, offsets: &[Position]) -> Result<(), Error> {
+        self.commit(offsets).await
+    }
+
     /// The group's committed offset for a partition (the next record to read), if any.
     async fn committed(&self, topic: &str, partition: u32) -> Result<Option<u64>, Error>;
 

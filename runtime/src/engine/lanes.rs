@@ -275,6 +275,10 @@ impl<W: Workers> Handler for Lanes<W> {
         records < MAX_BUFFERED && bytes < MAX_BUFFERED_BYTES
     }
 
+    fn busy(&self) -> bool {
+        !self.running.is_empty() || self.queued.values().any(|q| !q.is_empty())
+    }
+
     async fn drain(&mut self) -> Vec<Position> {
         // Let the batches in flight finish and commit what they applied; the queued records wait
         // for the next owner.

@@ -144,29 +144,58 @@ impl Processor {
         self
     }
 
-    /// The delivery slots of the participant recipients of `messages`, when routing by slot.
+    /// The delivery slots of the participant recipients of `messages`, when routing by slot:
+    /// those of `known` (read ahead) and the others' read now.
     async fn slots_for<'m>(
         &self,
         engine: &'m Machine,
         messages: impl Iterator<Item = &'m Message>,
+        known: &Slots,
     ) -> Result<Option<Slots>, Error> {
         if !self.slot_routing {
             return Ok(None);
         }
+        let mut slots = Slots::new();
         let mut wanted: Vec<String> = Vec::new();
         let mut seen = std::collections::HashSet::new();
         for message in messages {
             for p in routing::participants(engine, message) {
-                if seen.insert(p.as_str()) {
-                    wanted.push(p.clone());
+                if !seen.insert(p.as_str()) {
+                    continue;
+                }
+                match known.get(p) {
+                    Some(found) => drop(slots.insert(p.clone(), found.clone())),
+                    None => wanted.push(p.clone()),
                 }
             }
         }
-        if wanted.is_empty() {
-            return Ok(Some(Slots::new()));
+        if !wanted.is_empty() {
+            let found = self.sessions.slots_of(&wanted).await?;
+            slots.extend(wanted.into_iter().zip(found));
         }
-        let found = self.sessions.slots_of(&wanted).await?;
-        Ok(Some(wanted.into_iter().zip(found).collect()))
+        Ok(Some(slots))
+    }
+
+    /// The delivery slots of the senders of `steps`' events, read ahead while their threds load:
+    /// a reaction usually answers its sender, whose slot then costs no round trip of its own.
+    async fn senders_slots(&self, steps: &[Step]) -> Result<Slots, Error> {
+        if !self.slot_routing {
+            return Ok(Slots::new());
+        }
+        let mut senders: Vec<String> = Vec::new();
+        for step in steps {
+            if let Input::Event(e) = &step.input {
+                let sender = e.source_id();
+                if !sender.is_empty() && !senders.iter().any(|s| s == sender) {
+                    senders.push(sender.to_owned());
+                }
+            }
+        }
+        if senders.is_empty() {
+            return Ok(Slots::new());
+        }
+        let found = self.sessions.slots_of(&senders).await?;
+        Ok(senders.into_iter().zip(found).collect())
     }
 
     /// Reads `registry` again when a step meets a thred pinned to a pattern version this engine
@@ -476,8 +505,12 @@ impl Processor {
         }
         let started = Instant::now();
         let mut pre = Prefetched::default();
-        self.prefetch(steps.iter().map(|s| &s.input), &mut pre)
-            .await?;
+        let (loaded, senders) = tokio::join!(
+            self.prefetch(steps.iter().map(|s| &s.input), &mut pre),
+            self.senders_slots(&steps)
+        );
+        loaded?;
+        let senders = senders?;
         let mut last = String::new();
         for _ in 0..MAX_ATTEMPTS {
             let engine = self.machine_for(&pre).await;
@@ -488,7 +521,7 @@ impl Processor {
             // The trace context of each outbox record: a child of its step's.
             let mut traces = Vec::new();
             let messages = outcomes.iter().flat_map(|o| &o.messages);
-            let slots = self.slots_for(&engine, messages).await?;
+            let slots = self.slots_for(&engine, messages, &senders).await?;
             let mut undeliverable = 0;
             for (step, outcome) in steps.iter().zip(&outcomes) {
                 let cause = match &step.input {
@@ -733,7 +766,9 @@ impl Processor {
     /// Publishes messages that do not come from a step (admin replies, watch notifications).
     pub async fn send(&self, messages: &[Message]) -> Result<(), Error> {
         let engine = self.engine.current();
-        let slots = self.slots_for(&engine, messages.iter()).await?;
+        let slots = self
+            .slots_for(&engine, messages.iter(), &Slots::new())
+            .await?;
         for message in messages {
             let split = route(&engine, message, &self.topology, slots.as_ref(), None);
             metrics().messages_undeliverable.inc_by(split.undeliverable);

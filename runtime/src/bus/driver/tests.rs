@@ -9,6 +9,8 @@ use std::sync::{Arc, Mutex};
 #[derive(Debug, Default)]
 struct Log {
     commits: Vec<Vec<Position>>,
+    /// Whether each commit waited for its answer.
+    waited: Vec<bool>,
     left: bool,
     polls: usize,
 }
@@ -45,7 +47,17 @@ impl Consumer for Scripted {
             self.failing_commits -= 1;
             return Err(Error::Backend("commit refused".into()));
         }
-        self.log.lock().unwrap().commits.push(offsets.to_vec());
+        let mut log = self.log.lock().unwrap();
+        log.commits.push(offsets.to_vec());
+        log.waited.push(true);
+        Ok(())
+    }
+
+    async fn commit_soon(&mut self, offsets: &[Position]) -> Result<(), Error> {
+        self.commit(offsets).await?;
+        if let Some(waited) = self.log.lock().unwrap().waited.last_mut() {
+            *waited = false;
+        }
         Ok(())
     }
 
@@ -111,6 +123,8 @@ struct Counting {
     poison: Option<(u32, u64)>,
     stop_after: usize,
     shutdown: CancellationToken,
+    /// What [`Handler::busy`] answers.
+    busy: bool,
 }
 
 #[async_trait(?Send)]
@@ -130,6 +144,10 @@ impl Handler for Counting {
         }
         Ok(handled)
     }
+
+    fn busy(&self) -> bool {
+        self.busy
+    }
 }
 
 fn counting(stop_after: usize, shutdown: &CancellationToken) -> Counting {
@@ -138,6 +156,7 @@ fn counting(stop_after: usize, shutdown: &CancellationToken) -> Counting {
         poison: None,
         stop_after,
         shutdown: shutdown.clone(),
+        busy: false,
     }
 }
 
@@ -287,22 +306,32 @@ impl Handler for Deferred {
         }
     }
 
+    fn busy(&self) -> bool {
+        !self.taken.is_empty()
+    }
+
     async fn drain(&mut self) -> Vec<Position> {
         self.drained = true;
         std::mem::take(&mut self.taken)
     }
 }
 
-#[tokio::test(start_paused = true)]
-async fn work_finished_later_is_committed_and_shutdown_drains_the_rest() {
-    let shutdown = CancellationToken::new();
-    let (consumer, log) = scripted(vec![batch(&[0, 1], &[(0, 0), (1, 0)])]);
+/// A [`Deferred`] handler and the sender that finishes its oldest record.
+fn deferred() -> (Deferred, tokio::sync::mpsc::UnboundedSender<()>) {
     let (tell, finish) = tokio::sync::mpsc::unbounded_channel();
-    let mut handler = Deferred {
+    let handler = Deferred {
         taken: Vec::new(),
         finish,
         drained: false,
     };
+    (handler, tell)
+}
+
+#[tokio::test(start_paused = true)]
+async fn work_finished_later_is_committed_and_shutdown_drains_the_rest() {
+    let shutdown = CancellationToken::new();
+    let (consumer, log) = scripted(vec![batch(&[0, 1], &[(0, 0), (1, 0)])]);
+    let (mut handler, tell) = deferred();
     let stop = shutdown.clone();
     let log_seen = log.clone();
     let driver = async {
@@ -331,6 +360,11 @@ async fn work_finished_later_is_committed_and_shutdown_drains_the_rest() {
     assert!(handler.drained);
     let log = log.lock().unwrap();
     assert_eq!(log.commits, [vec![next(0, 1)], vec![next(1, 1)]]);
+    assert_eq!(
+        log.waited,
+        [false, true],
+        "commits while running do not wait; the last one does"
+    );
     assert!(log.left);
 }
 
@@ -343,6 +377,7 @@ async fn with_a_commit_interval_what_was_handled_meanwhile_is_committed_together
         batch(&[], &[(0, 2)]),
     ]);
     let mut handler = counting(usize::MAX, &shutdown);
+    handler.busy = true;
     let every = Duration::from_secs(1);
     let options = Options::new("test").commit_every(every);
     let started = tokio::time::Instant::now();
@@ -369,4 +404,44 @@ async fn with_a_commit_interval_what_was_handled_meanwhile_is_committed_together
         [vec![next(0, 3), next(1, 1)]],
         "one commit of everything handled meanwhile, none at shutdown (nothing left)"
     );
+}
+
+#[tokio::test(start_paused = true)]
+async fn with_a_commit_interval_work_is_committed_at_once_when_nothing_else_is_in_hand() {
+    let shutdown = CancellationToken::new();
+    let (consumer, log) = scripted(vec![batch(&[0, 1], &[(0, 0), (1, 0)])]);
+    let (mut handler, tell) = deferred();
+    let every = Duration::from_secs(60);
+    let options = Options::new("test").commit_every(every);
+    let started = tokio::time::Instant::now();
+    let stop = shutdown.clone();
+    let log_seen = log.clone();
+    let driver = async { run(consumer, &mut handler, &options, &Unobserved, &shutdown).await };
+    let script = async move {
+        while log_seen.lock().unwrap().polls < 2 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        // The first record finishes while the second is in hand: not committed yet. Once the
+        // second finishes too, both go out together, long before the interval.
+        tell.send(()).unwrap();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let early = log_seen.lock().unwrap().commits.clone();
+        tell.send(()).unwrap();
+        while log_seen.lock().unwrap().commits.is_empty() {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let at = started.elapsed();
+        stop.cancel();
+        (early, at)
+    };
+    let (result, (early, committed_after)) = tokio::join!(driver, script);
+    result.unwrap();
+    assert!(early.is_empty(), "committed while busy: {early:?}");
+    assert!(
+        committed_after < every,
+        "an idle handler's work waited for the interval: {committed_after:?}"
+    );
+    let log = log.lock().unwrap();
+    assert_eq!(log.commits, [vec![next(0, 1), next(1, 1)]]);
+    assert_eq!(log.waited, [false]);
 }

@@ -7,7 +7,7 @@ use super::{backend, blocking, lock, KafkaConfig, REQUEST_TIMEOUT};
 use crate::bus::{Consumer, Error, Polled, Position, Record};
 use async_trait::async_trait;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer as _, ConsumerContext, Rebalance};
-use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::error::{KafkaError, KafkaResult, RDKafkaErrorCode};
 use rdkafka::message::{BorrowedMessage, Headers as _};
 use rdkafka::{ClientContext, Message as _, Offset, TopicPartitionList};
 use std::collections::{BTreeSet, VecDeque};
@@ -45,6 +45,8 @@ pub(super) struct Context {
     /// The topics subscribed to, and what an outage of every broker paused.
     topics: Vec<String>,
     outage: Outage,
+    /// The group, as failures of commits sent without waiting are reported.
+    group: String,
 }
 
 impl ClientContext for Context {
@@ -68,6 +70,21 @@ impl ClientContext for Context {
 }
 
 impl ConsumerContext for Context {
+    /// The answer to a commit: a failure of one sent without waiting ([`Consumer::commit_soon`])
+    /// is reported here, its offsets covered by the next commit.
+    fn commit_callback(&self, result: KafkaResult<()>, _offsets: &TopicPartitionList) {
+        if let Err(e) = result {
+            crate::metrics::metrics()
+                .consumer_failures
+                .get_or_create(&crate::metrics::ConsumerFailureLabels {
+                    consumer: self.group.clone(),
+                    stage: "commit".to_owned(),
+                })
+                .inc();
+            tracing::warn!(code = crate::codes::BACKEND_UNAVAILABLE, group = %self.group, error = %e, "offset commit failed; records may be redelivered");
+        }
+    }
+
     fn post_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         let mut tracker = lock(&self.tracker);
         match rebalance {
@@ -203,6 +220,7 @@ impl Recipe {
                 turn: Mutex::default(),
                 topics: self.topics.clone(),
                 outage: Outage::new(self.admin.clone()),
+                group: self.group.clone(),
             })
             .map_err(backend)?;
         let topics: Vec<&str> = self.topics.iter().map(String::as_str).collect();
@@ -212,6 +230,40 @@ impl Recipe {
 }
 
 impl KafkaConsumer {
+    /// What committing `offsets` takes: the consumer and the list (`None` when there is nothing
+    /// to commit); a partition not assigned to this member is refused.
+    fn commit_list(
+        &self,
+        offsets: &[Position],
+    ) -> Result<Option<(Arc<Member>, TopicPartitionList, Position)>, Error> {
+        let Some(first) = offsets.first() else {
+            return Ok(None);
+        };
+        if let Some(foreign) = offsets
+            .iter()
+            .find(|p| !self.reported.contains(&(p.topic.clone(), p.partition)))
+        {
+            return Err(Error::NotAssigned {
+                topic: foreign.topic.clone(),
+                partition: foreign.partition,
+            });
+        }
+        let Some(consumer) = self.slot.current() else {
+            return Err(Error::NotAssigned {
+                topic: first.topic.clone(),
+                partition: first.partition,
+            });
+        };
+        let mut tpl = TopicPartitionList::new();
+        for p in offsets {
+            let partition = i32::try_from(p.partition).map_err(backend)?;
+            let offset = i64::try_from(p.offset).map_err(backend)?;
+            tpl.add_partition_offset(&p.topic, partition, Offset::Offset(offset))
+                .map_err(backend)?;
+        }
+        Ok(Some((consumer, tpl, first.clone())))
+    }
+
     /// Opens a consumer in `group` as `member` and subscribes it to `topics`; `from_end`:
     /// partitions the group has committed nothing on start at their end; `admin` is asked whether
     /// the topics are back after an outage.
@@ -486,34 +538,23 @@ impl Consumer for KafkaConsumer {
     }
 
     async fn commit(&mut self, offsets: &[Position]) -> Result<(), Error> {
-        let Some(first) = offsets.first() else {
+        let Some((consumer, tpl, first)) = self.commit_list(offsets)? else {
             return Ok(());
         };
-        if let Some(foreign) = offsets
-            .iter()
-            .find(|p| !self.reported.contains(&(p.topic.clone(), p.partition)))
-        {
-            return Err(Error::NotAssigned {
-                topic: foreign.topic.clone(),
-                partition: foreign.partition,
-            });
-        }
-        let Some(consumer) = self.slot.current() else {
-            return Err(Error::NotAssigned {
-                topic: first.topic.clone(),
-                partition: first.partition,
-            });
-        };
-        let mut tpl = TopicPartitionList::new();
-        for p in offsets {
-            let partition = i32::try_from(p.partition).map_err(backend)?;
-            let offset = i64::try_from(p.offset).map_err(backend)?;
-            tpl.add_partition_offset(&p.topic, partition, Offset::Offset(offset))
-                .map_err(backend)?;
-        }
         blocking(move || consumer.commit(&tpl, CommitMode::Sync))
             .await?
-            .map_err(|e| commit_error(&e, first))
+            .map_err(|e| commit_error(&e, &first))
+    }
+
+    async fn commit_soon(&mut self, offsets: &[Position]) -> Result<(), Error> {
+        let Some((consumer, tpl, first)) = self.commit_list(offsets)? else {
+            return Ok(());
+        };
+        // Queued to librdkafka's group handler: no wait here; the answer reaches
+        // `Context::commit_callback`.
+        consumer
+            .commit(&tpl, CommitMode::Async)
+            .map_err(|e| commit_error(&e, &first))
     }
 
     async fn committed(&self, topic: &str, partition: u32) -> Result<Option<u64>, Error> {

@@ -1,11 +1,15 @@
-//! The connection to one Redis server: a deadpool pool of multiplexed connections, of which one is
-//! kept checked out and shared by every request.
+//! The connection to one Redis server: a deadpool pool of multiplexed connections, of which one per
+//! thread is kept checked out and shared by every request made on that thread.
 //!
-//! A multiplexed connection pipelines concurrent requests over one socket, so one is enough per
-//! server; keeping it checked out spares each request the pool's recycle check (an
-//! `UNWATCH`+`PING` round trip), so a commit is exactly one round trip (`EVALSHA`). When a request
-//! fails with a connection-level error the shared connection is given back to the pool, whose
-//! recycle check then drops it, and the next request checks out a working one.
+//! A multiplexed connection pipelines concurrent requests over one socket; keeping it checked out
+//! spares each request the pool's recycle check (an `UNWATCH`+`PING` round trip), so a commit is
+//! exactly one round trip (`EVALSHA`). A connection's socket is driven by a task on the runtime
+//! that opened it, so each thread (an engine arbiter, the main runtime) opens its own while the
+//! pool has room: its replies then wake the thread waiting for them directly instead of passing
+//! through another thread first (two wake-ups per request less). Threads beyond the pool's size
+//! share the connections held. When a request fails with a connection-level error its connection
+//! is given back to the pool, whose recycle check then drops it, and the next request checks out a
+//! working one.
 
 use crate::store::Error;
 use deadpool_redis::redis::aio::MultiplexedConnection;
@@ -14,6 +18,7 @@ use deadpool_redis::redis::{
 };
 use deadpool_redis::{Connection, Manager, Pool, Runtime};
 use std::sync::Mutex;
+use std::thread::ThreadId;
 use std::time::Duration;
 
 /// Connection settings shared by every server of a store.
@@ -33,8 +38,10 @@ pub(super) struct Link {
     name: String,
     /// The pool.
     pool: Pool,
-    /// The connection every request uses, while it works.
-    held: Mutex<Option<Connection>>,
+    /// The connections requests use while they work, by the thread that opened them.
+    held: Mutex<Vec<(ThreadId, Connection)>>,
+    /// Taken while a thread looks for a connection of its own, one at a time.
+    opening: tokio::sync::Mutex<()>,
     /// Requests sent (each one round trip).
     requests: std::sync::atomic::AtomicU64,
 }
@@ -65,7 +72,8 @@ impl Link {
         Ok(Link {
             name,
             pool,
-            held: Mutex::new(None),
+            held: Mutex::new(Vec::new()),
+            opening: tokio::sync::Mutex::new(()),
             requests: std::sync::atomic::AtomicU64::new(0),
         })
     }
@@ -77,16 +85,16 @@ impl Link {
 
     /// Runs one command.
     pub async fn query<T: FromRedisValue>(&self, cmd: &Cmd) -> Result<T, Error> {
-        let mut conn = self.connection().await?;
+        let (owner, mut conn) = self.connection().await?;
         let result = cmd.query_async(&mut conn).await;
-        self.settle(result)
+        self.settle(owner, result)
     }
 
     /// Runs a pipeline (one round trip).
     pub async fn pipe<T: FromRedisValue>(&self, pipe: &Pipeline) -> Result<T, Error> {
-        let mut conn = self.connection().await?;
+        let (owner, mut conn) = self.connection().await?;
         let result = pipe.query_async(&mut conn).await;
-        self.settle(result)
+        self.settle(owner, result)
     }
 
     /// Runs a script: `EVALSHA`, loading it first if the server does not know it (`NOSCRIPT`).
@@ -94,9 +102,9 @@ impl Link {
         &self,
         invocation: &ScriptInvocation<'_>,
     ) -> Result<T, Error> {
-        let mut conn = self.connection().await?;
+        let (owner, mut conn) = self.connection().await?;
         let result = invocation.invoke_async(&mut conn).await;
-        self.settle(result)
+        self.settle(owner, result)
     }
 
     /// Requests sent to this server so far (each a round trip: a command, a pipeline or a script).
@@ -104,24 +112,42 @@ impl Link {
         self.requests.load(std::sync::atomic::Ordering::Relaxed)
     }
 
-    /// The shared connection, checked out of the pool if there is none (counts one request).
-    async fn connection(&self) -> Result<MultiplexedConnection, Error> {
+    /// The connection this thread uses, with the thread that opened it: its own, else one checked
+    /// out of the pool for it while the pool has room, else another thread's (counts one request).
+    async fn connection(&self) -> Result<(ThreadId, MultiplexedConnection), Error> {
         self.requests
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        if let Some(held) = self.lock().as_ref() {
-            return Ok(MultiplexedConnection::clone(held));
+        let me = std::thread::current().id();
+        if let Some(own) = self.held_by(me) {
+            return Ok((me, own));
+        }
+        // One thread at a time: the pool's room is then known.
+        let _opening = self.opening.lock().await;
+        if self.lock().len() >= self.pool.status().max_size {
+            if let Some((thread, conn)) = self.lock().first() {
+                return Ok((*thread, MultiplexedConnection::clone(conn)));
+            }
         }
         let fresh =
             self.pool.get().await.map_err(|e| {
                 Error::unavailable(format!("redis {}: no connection", self.name), e)
             })?;
         let conn = MultiplexedConnection::clone(&fresh);
-        *self.lock() = Some(fresh);
-        Ok(conn)
+        self.lock().push((me, fresh));
+        Ok((me, conn))
     }
 
-    /// Maps a result; a connection-level failure gives the shared connection back to the pool.
-    fn settle<T>(&self, result: Result<T, RedisError>) -> Result<T, Error> {
+    /// The connection `thread` opened, if it holds one.
+    fn held_by(&self, thread: ThreadId) -> Option<MultiplexedConnection> {
+        self.lock()
+            .iter()
+            .find(|(t, _)| *t == thread)
+            .map(|(_, conn)| MultiplexedConnection::clone(conn))
+    }
+
+    /// Maps a result; a connection-level failure gives the connection opened by `owner` back to
+    /// the pool.
+    fn settle<T>(&self, owner: ThreadId, result: Result<T, RedisError>) -> Result<T, Error> {
         result.map_err(|e| {
             if e.is_io_error()
                 || e.is_connection_dropped()
@@ -129,14 +155,14 @@ impl Link {
                 || e.is_timeout()
                 || e.is_unrecoverable_error()
             {
-                self.lock().take();
+                self.lock().retain(|(thread, _)| *thread != owner);
             }
             Error::unavailable(format!("redis {}", self.name), e)
         })
     }
 
-    /// The slot of the shared connection (a poisoned lock only ever held a clone operation).
-    fn lock(&self) -> std::sync::MutexGuard<'_, Option<Connection>> {
+    /// The connections held (a poisoned lock only ever held a clone or a push).
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<(ThreadId, Connection)>> {
         self.held
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
