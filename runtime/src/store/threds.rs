@@ -121,6 +121,13 @@ impl ThredWrite {
     }
 
     /// The version the write expects.
+    fn expected(&self) -> Option<u64> {
+        match self {
+            ThredWrite::Save { expected, .. } | ThredWrite::Remove { expected, .. } => *expected,
+        }
+    }
+
+    /// The version the write expects, to change.
     fn expected_mut(&mut self) -> &mut Option<u64> {
         match self {
             ThredWrite::Save { expected, .. } | ThredWrite::Remove { expected, .. } => expected,
@@ -140,34 +147,57 @@ impl Commit {
             .filter(|w| matches!(w, ThredWrite::Remove { .. }))
             .map(|w| w.id().to_owned())
             .collect();
-        let mut first: HashMap<String, Option<u64>> = HashMap::new();
-        let mut last: HashMap<String, usize> = HashMap::new();
-        for (i, w) in self.threds.iter_mut().enumerate() {
-            if !removed.contains(w.id()) {
-                let expected = *first.entry(w.id().to_owned()).or_insert(*w.expected_mut());
-                *w.expected_mut() = expected;
-                last.insert(w.id().to_owned(), i);
-            }
-        }
-        let mut i = 0;
-        self.threds.retain(|w| {
-            let keep = removed.contains(w.id()) || last.get(w.id()) == Some(&i);
-            i += 1;
-            keep
-        });
-        let mut first: HashMap<String, u64> = HashMap::new();
-        let mut last: HashMap<String, usize> = HashMap::new();
-        for (i, (id, expected, _)) in self.counters.iter_mut().enumerate() {
-            *expected = *first.entry(id.clone()).or_insert(*expected);
-            last.insert(id.clone(), i);
-        }
-        let mut i = 0;
-        self.counters.retain(|(id, _, _)| {
-            let keep = last.get(id) == Some(&i);
-            i += 1;
-            keep
-        });
+        keep_last(
+            &mut self.threds,
+            |w| (!removed.contains(w.id())).then(|| w.id()),
+            |w| w.expected(),
+            |w, v| *w.expected_mut() = v,
+        );
+        keep_last(
+            &mut self.counters,
+            |(id, _, _)| Some(id.as_str()),
+            |(_, expected, _)| *expected,
+            |(_, expected, _), v| *expected = v,
+        );
     }
+}
+
+/// Of the entries sharing a key (`None`: left as they are), keeps the last, expecting the version
+/// the first of them expected.
+fn keep_last<T, V: Copy>(
+    entries: &mut Vec<T>,
+    key: impl Fn(&T) -> Option<&str>,
+    expected: impl Fn(&T) -> V,
+    set_expected: impl Fn(&mut T, V),
+) {
+    // Per key: the first entry's expected version and the last entry's index.
+    let mut groups: HashMap<&str, (V, usize)> = HashMap::new();
+    for (i, e) in entries.iter().enumerate() {
+        if let Some(k) = key(e) {
+            groups
+                .entry(k)
+                .and_modify(|g| g.1 = i)
+                .or_insert((expected(e), i));
+        }
+    }
+    // Per entry: `None` to leave it, else the version to expect and whether it is kept.
+    let plan: Vec<Option<(V, bool)>> = entries
+        .iter()
+        .enumerate()
+        .map(|(i, e)| {
+            let (v, last) = *groups.get(key(e)?)?;
+            Some((v, last == i))
+        })
+        .collect();
+    let mut plan = plan.into_iter();
+    entries.retain_mut(|e| match plan.next().flatten() {
+        Some((v, true)) => {
+            set_expected(e, v);
+            true
+        }
+        Some((_, false)) => false,
+        None => true,
+    });
 }
 
 /// The thred state of a deployment, with its timers and outbox.
