@@ -6,8 +6,9 @@
 //! Guarantees:
 //! - an offset is committed only after the handler reported the records below it handled
 //!   (at least once: a crash between handling and committing redelivers them);
-//! - a partition's committed offset never goes backwards, and a commit that failed is retried
-//!   with the next one;
+//! - a partition's committed offset never goes backwards; a commit that failed at once is retried
+//!   with the next one, and one sent without waiting that fails later is covered by the next
+//!   commit of its partition (until then its records may be delivered again);
 //! - nothing of a revoked partition is committed by this member any more;
 //! - a failed poll is retried after a backoff that doubles up to a limit and resets on success;
 //! - cancellation stops polling at once; the handler then drains its work in flight, what it
